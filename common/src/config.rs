@@ -1,0 +1,695 @@
+//! Layered configuration: built-in defaults, then a TOML file, then `SCOUT_*`
+//! environment variables (each later layer wins).
+//!
+//! One file describes the whole mesh; each service reads its own section and
+//! the shared adapter sections. Every key is checked: an unknown key in the
+//! file (a typo) or an unknown `SCOUT_*` variable is an error that names it,
+//! and a value of the wrong shape (a bad address, a bad duration) names its key.
+//!
+//! Environment names are derived from the key path: `edge.addr` is
+//! `SCOUT_EDGE_ADDR`, `tasks.database_url` is `SCOUT_TASKS_DATABASE_URL`.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Format, Serialized, Toml};
+use figment::value::{Dict, Map};
+use figment::{Metadata, Profile, Provider};
+use serde::{Deserialize, Serialize};
+
+/// Environment variables with the `SCOUT_` prefix that are not config keys.
+const ENV_EXEMPT: &[&str] = &["SCOUT_CONFIG", "SCOUT_LOG"];
+/// Prefixes of `SCOUT_*` variables reserved for tests and tools.
+const ENV_EXEMPT_PREFIXES: &[&str] = &["SCOUT_TEST_", "SCOUT_BENCH_"];
+
+/// The whole mesh's configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Where embedded state lives: SQLite files, the local blob directory.
+    pub data_dir: PathBuf,
+    /// Logging and metrics.
+    pub telemetry: TelemetryConfig,
+    /// The public edge.
+    pub edge: EdgeConfig,
+    /// Identity service.
+    pub identity: ServiceConfig,
+    /// Tasks service.
+    pub tasks: ServiceConfig,
+    /// Vision service.
+    pub vision: ServiceConfig,
+    /// Render service.
+    pub render: ServiceConfig,
+    /// Publish service.
+    pub publish: ServiceConfig,
+    /// Cache adapter (SMS codes, rate limits, revocations, progress).
+    pub cache: CacheConfig,
+    /// Job bus adapter.
+    pub bus: BusConfig,
+    /// Object storage adapter.
+    pub blobs: BlobConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let data_dir = PathBuf::from("scout-data");
+        Self {
+            telemetry: TelemetryConfig::default(),
+            edge: EdgeConfig::default(),
+            identity: ServiceConfig::new(50051, Some("sqlite://{data_dir}/identity.sqlite")),
+            tasks: ServiceConfig::new(50052, Some("sqlite://{data_dir}/tasks.sqlite")),
+            vision: ServiceConfig::new(50053, None),
+            render: ServiceConfig::new(50054, None),
+            publish: ServiceConfig::new(50055, Some("sqlite://{data_dir}/publish.sqlite")),
+            cache: CacheConfig::default(),
+            bus: BusConfig::default(),
+            blobs: BlobConfig::default(),
+            data_dir,
+        }
+    }
+}
+
+/// Log output shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One JSON object per line (production).
+    Json,
+    /// Human-readable lines (a terminal).
+    Pretty,
+}
+
+/// Logging configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    /// `json` or `pretty`.
+    pub log_format: LogFormat,
+    /// An `EnvFilter` directive, e.g. `info` or `info,scout_edge=debug`.
+    pub log_level: String,
+}
+
+impl Default for TelemetryConfig {
+    fn default() -> Self {
+        Self {
+            log_format: LogFormat::Json,
+            log_level: "info".into(),
+        }
+    }
+}
+
+/// The edge: one public port for gRPC, grpc-web and REST.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EdgeConfig {
+    /// Listen address (`SCOUT_EDGE_ADDR`).
+    pub addr: SocketAddr,
+    /// The URL clients reach the edge at; used in locally signed blob URLs.
+    /// Empty means `http://{addr}`.
+    pub public_url: String,
+    /// Deadline for a unary call (and for the first response of a stream)
+    /// when the client sends none or a longer one.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Largest accepted request message, in bytes (gRPC frame or REST body).
+    pub max_message_bytes: usize,
+    /// Origins allowed by CORS (grpc-web and REST from browsers). Empty
+    /// allows none.
+    pub cors_allowed_origins: Vec<String>,
+    /// How long in-flight calls may take to finish after SIGTERM.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
+impl Default for EdgeConfig {
+    fn default() -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            public_url: String::new(),
+            request_timeout: Duration::from_secs(30),
+            max_message_bytes: 4 * 1024 * 1024,
+            cors_allowed_origins: vec![
+                "http://localhost:5173".into(),
+                "http://127.0.0.1:5173".into(),
+            ],
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl EdgeConfig {
+    /// The edge's public base URL, without a trailing slash.
+    pub fn public_base_url(&self) -> String {
+        if self.public_url.is_empty() {
+            format!("http://{}", self.addr)
+        } else {
+            self.public_url.trim_end_matches('/').to_string()
+        }
+    }
+}
+
+/// One internal service: where it listens, where others reach it, its database.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// Listen address.
+    pub addr: SocketAddr,
+    /// URL other services use to reach it; empty means `http://{addr}`.
+    pub endpoint: String,
+    /// Database URL for services that own tables: `postgres://…` or
+    /// `sqlite://PATH` (`{data_dir}` is replaced). Empty for services without tables.
+    pub database_url: String,
+    /// How long in-flight calls may take to finish after SIGTERM.
+    #[serde(with = "humantime_serde")]
+    pub drain_timeout: Duration,
+}
+
+impl ServiceConfig {
+    fn new(port: u16, database_url: Option<&str>) -> Self {
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            endpoint: String::new(),
+            database_url: database_url.unwrap_or_default().to_string(),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// The URL clients use.
+    pub fn endpoint_url(&self) -> String {
+        if self.endpoint.is_empty() {
+            format!("http://{}", self.addr)
+        } else {
+            self.endpoint.trim_end_matches('/').to_string()
+        }
+    }
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self::new(0, None)
+    }
+}
+
+/// Which cache implementation to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CacheBackend {
+    /// In-process map with TTLs (embedded default).
+    Memory,
+    /// Redis through deadpool-redis.
+    Redis,
+}
+
+/// Cache adapter configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CacheConfig {
+    /// `memory` or `redis`.
+    pub backend: CacheBackend,
+    /// Redis URL.
+    pub url: String,
+    /// Prefix for every key, so several deployments can share one Redis.
+    pub key_prefix: String,
+    /// Upper bound on any one Redis operation, so a dead Redis fails fast.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Connection pool size.
+    pub pool_size: usize,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        Self {
+            backend: CacheBackend::Memory,
+            url: "redis://127.0.0.1:6379".into(),
+            key_prefix: String::new(),
+            timeout: Duration::from_millis(800),
+            pool_size: 16,
+        }
+    }
+}
+
+/// Which job bus implementation to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BusBackend {
+    /// In-process queue (embedded default).
+    Memory,
+    /// Kafka through rdkafka.
+    Kafka,
+}
+
+/// Job bus configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BusConfig {
+    /// `memory` or `kafka`.
+    pub backend: BusBackend,
+    /// Kafka bootstrap servers.
+    pub brokers: String,
+    /// Prefix of every topic name, e.g. `scout.` gives `scout.analyze`.
+    pub topic_prefix: String,
+    /// Partitions for topics Scout creates.
+    pub partitions: i32,
+    /// Replication factor for topics Scout creates.
+    pub replication: i32,
+    /// Consumer session timeout: how fast a dead worker's jobs move on.
+    #[serde(with = "humantime_serde")]
+    pub session_timeout: Duration,
+    /// Retry delays of analyze jobs (seed 000 §7.3: 30 s, 60 s, 120 s).
+    #[serde(with = "duration_list")]
+    pub analyze_retry_delays: Vec<Duration>,
+    /// Retry delays of compose jobs (60 s, 120 s).
+    #[serde(with = "duration_list")]
+    pub compose_retry_delays: Vec<Duration>,
+    /// Retry delays of voice-clone jobs (60 s, 120 s, 300 s).
+    #[serde(with = "duration_list")]
+    pub clone_retry_delays: Vec<Duration>,
+}
+
+impl Default for BusConfig {
+    fn default() -> Self {
+        let s = Duration::from_secs;
+        Self {
+            backend: BusBackend::Memory,
+            brokers: "127.0.0.1:9092".into(),
+            topic_prefix: "scout.".into(),
+            partitions: 3,
+            replication: 1,
+            session_timeout: Duration::from_secs(10),
+            analyze_retry_delays: vec![s(30), s(60), s(120)],
+            compose_retry_delays: vec![s(60), s(120)],
+            clone_retry_delays: vec![s(60), s(120), s(300)],
+        }
+    }
+}
+
+/// Which object store to use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BlobBackend {
+    /// A local directory; the edge serves signed URLs (embedded default).
+    Local,
+    /// An S3-compatible store through aws-sdk-s3.
+    S3,
+}
+
+/// Object storage configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct BlobConfig {
+    /// `local` or `s3`.
+    pub backend: BlobBackend,
+    /// Local directory; empty means `{data_dir}/blobs`.
+    pub dir: PathBuf,
+    /// HMAC key for locally signed URLs. Empty generates one per process,
+    /// which is right for `scout up` (one process) and wrong for a split
+    /// deployment on a shared directory: set it there.
+    pub signing_key: String,
+    /// Largest object a signed local PUT accepts, in bytes.
+    pub max_upload_bytes: u64,
+    /// S3 endpoint URL, e.g. `http://127.0.0.1:9000`; empty for AWS itself.
+    pub endpoint: String,
+    /// S3 region.
+    pub region: String,
+    /// S3 bucket (seed 000: shop-video-scout).
+    pub bucket: String,
+    /// S3 access key id.
+    pub access_key: String,
+    /// S3 secret key.
+    pub secret_key: String,
+    /// Path-style addressing (needed by most S3-compatible servers).
+    pub force_path_style: bool,
+    /// Create the bucket at start when it does not exist.
+    pub create_bucket: bool,
+    /// Upper bound on any one S3 operation's connect / read.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for BlobConfig {
+    fn default() -> Self {
+        Self {
+            backend: BlobBackend::Local,
+            dir: PathBuf::new(),
+            signing_key: String::new(),
+            max_upload_bytes: 512 * 1024 * 1024,
+            endpoint: String::new(),
+            region: "us-east-1".into(),
+            bucket: "shop-video-scout".into(),
+            access_key: String::new(),
+            secret_key: String::new(),
+            force_path_style: true,
+            create_bucket: true,
+            timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Lists of durations in humantime form: `["30s", "1m"]`.
+mod duration_list {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(list: &[Duration], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(
+            list.iter()
+                .map(|d| humantime::format_duration(*d).to_string()),
+        )
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<Duration>, D::Error> {
+        let raw: Vec<String> = Vec::deserialize(d)?;
+        raw.iter()
+            .map(|s| {
+                humantime::parse_duration(s)
+                    .map_err(|e| serde::de::Error::custom(format!("{s:?}: {e}")))
+            })
+            .collect()
+    }
+}
+
+/// A configuration error, always naming the offending key or variable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// An unknown `SCOUT_*` environment variable.
+    #[error("unknown environment variable {name}{hint}")]
+    UnknownEnv {
+        /// The variable.
+        name: String,
+        /// A "did you mean" suffix, possibly empty.
+        hint: String,
+    },
+    /// A key or value problem found while merging the layers.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl Config {
+    /// Loads defaults, then `file` (when given), then the process environment.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let env: BTreeMap<String, String> = std::env::vars().collect();
+        Self::load_from(file, &env)
+    }
+
+    /// Like [`Config::load`] with an explicit environment (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: &BTreeMap<String, String>,
+    ) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = file {
+            std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            })?;
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        let known = env_keys();
+        for name in env.keys() {
+            if !name.starts_with("SCOUT_")
+                || ENV_EXEMPT.contains(&name.as_str())
+                || ENV_EXEMPT_PREFIXES.iter().any(|p| name.starts_with(p))
+            {
+                continue;
+            }
+            if !known.contains_key(name) {
+                return Err(ConfigError::UnknownEnv {
+                    name: name.clone(),
+                    hint: did_you_mean(name, known.keys().map(String::as_str)),
+                });
+            }
+        }
+        for (name, value) in env {
+            if let Some(path) = known.get(name) {
+                figment = figment.merge(EnvVar {
+                    name: name.clone(),
+                    path: path.clone(),
+                    value: value.clone(),
+                });
+            }
+        }
+        let mut config: Config = figment.extract().map_err(|e| {
+            let messages: Vec<String> = e.into_iter().map(|e| describe(&e)).collect();
+            ConfigError::Invalid(messages.join("; "))
+        })?;
+        config.resolve_placeholders();
+        Ok(config)
+    }
+
+    /// Replaces `{data_dir}` in paths and URLs with the data directory.
+    fn resolve_placeholders(&mut self) {
+        let dir = self.data_dir.display().to_string();
+        for svc in [
+            &mut self.identity,
+            &mut self.tasks,
+            &mut self.vision,
+            &mut self.render,
+            &mut self.publish,
+        ] {
+            svc.database_url = svc.database_url.replace("{data_dir}", &dir);
+        }
+        if self.blobs.dir.as_os_str().is_empty() {
+            self.blobs.dir = self.data_dir.join("blobs");
+        }
+    }
+
+    /// Every `SCOUT_*` variable this config understands, with its key path.
+    pub fn env_variables() -> Vec<(String, String)> {
+        env_keys().into_iter().collect()
+    }
+}
+
+/// One `SCOUT_*` variable as a figment layer, so errors name the variable.
+struct EnvVar {
+    name: String,
+    path: String,
+    value: String,
+}
+
+impl Provider for EnvVar {
+    fn metadata(&self) -> Metadata {
+        Metadata::named(format!("environment variable {}", self.name))
+    }
+
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        let nested = figment::util::nest(&self.path, parse_env_value(&self.value));
+        let dict = nested.into_dict().unwrap_or_default();
+        Ok(Profile::Default.collect(dict))
+    }
+}
+
+/// Turns a figment error into a one-line message naming the key.
+fn describe(e: &figment::Error) -> String {
+    let key = e.path.join(".");
+    let kind = match &e.kind {
+        figment::error::Kind::UnknownField(field, expected) => {
+            let key = if key.is_empty() {
+                field.clone()
+            } else {
+                format!("{key}.{field}")
+            };
+            let hint = did_you_mean(field, expected.iter().copied());
+            return format!("unknown key `{key}`{hint}{}", source_suffix(e));
+        }
+        other => other.to_string(),
+    };
+    if key.is_empty() {
+        format!("{kind}{}", source_suffix(e))
+    } else {
+        format!("key `{key}`: {kind}{}", source_suffix(e))
+    }
+}
+
+fn source_suffix(e: &figment::Error) -> String {
+    match e.metadata.as_ref() {
+        Some(meta) if !meta.name.contains("Serialized") && !meta.name.is_empty() => {
+            format!(" (in {})", meta.name)
+        }
+        _ => String::new(),
+    }
+}
+
+/// Parses an environment value: numbers, booleans and `[a, b]` lists keep
+/// their type; everything else is a string.
+fn parse_env_value(raw: &str) -> figment::value::Value {
+    use figment::value::Value;
+    let trimmed = raw.trim();
+    if trimmed.starts_with('[') && trimmed.ends_with(']') {
+        let inner = &trimmed[1..trimmed.len() - 1];
+        let items: Vec<Value> = inner
+            .split(',')
+            .map(|s| s.trim().trim_matches('"'))
+            .filter(|s| !s.is_empty())
+            .map(|s| Value::from(s.to_string()))
+            .collect();
+        return Value::from(items);
+    }
+    if let Ok(b) = trimmed.parse::<bool>() {
+        return Value::from(b);
+    }
+    if let Ok(n) = trimmed.parse::<i64>() {
+        return Value::from(n);
+    }
+    Value::from(raw.to_string())
+}
+
+/// Maps `SCOUT_A_B` to `a.b` for every leaf of the default config.
+fn env_keys() -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let defaults = serde_json::to_value(Config::default()).unwrap_or_default();
+    fn walk(value: &serde_json::Value, path: &mut Vec<String>, out: &mut BTreeMap<String, String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (k, v) in map {
+                    path.push(k.clone());
+                    walk(v, path, out);
+                    path.pop();
+                }
+            }
+            _ => {
+                let name = format!("SCOUT_{}", path.join("_").to_uppercase());
+                out.insert(name, path.join("."));
+            }
+        }
+    }
+    walk(&defaults, &mut Vec::new(), &mut out);
+    out
+}
+
+/// " (did you mean `x`?)" for the closest candidate within edit distance 3.
+fn did_you_mean<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> String {
+    candidates
+        .map(|c| (edit_distance(name, c), c))
+        .filter(|(d, _)| *d <= 3)
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| format!(" (did you mean `{c}`?)"))
+        .unwrap_or_default()
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn write(text: &str) -> tempfile::NamedTempFile {
+        let mut f = tempfile::NamedTempFile::new().expect("temp file");
+        std::io::Write::write_all(&mut f, text.as_bytes()).expect("write");
+        f
+    }
+
+    #[test]
+    fn defaults_are_embedded() {
+        let c = Config::load_from(None, &env(&[])).expect("defaults load");
+        assert_eq!(c.edge.addr.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.cache.backend, CacheBackend::Memory);
+        assert_eq!(c.bus.backend, BusBackend::Memory);
+        assert_eq!(c.blobs.backend, BlobBackend::Local);
+        assert_eq!(c.tasks.database_url, "sqlite://scout-data/tasks.sqlite");
+        assert_eq!(
+            c.bus.analyze_retry_delays,
+            vec![
+                Duration::from_secs(30),
+                Duration::from_secs(60),
+                Duration::from_secs(120)
+            ]
+        );
+    }
+
+    #[test]
+    fn file_then_env_override() {
+        let f = write(
+            "data_dir = \"/srv/scout\"\n[edge]\naddr = \"0.0.0.0:9000\"\n[bus]\nbackend = \"kafka\"\ncompose_retry_delays = [\"1s\", \"2s\"]\n",
+        );
+        let c = Config::load_from(
+            Some(f.path()),
+            &env(&[
+                ("SCOUT_EDGE_ADDR", "127.0.0.1:9100"),
+                ("SCOUT_CACHE_BACKEND", "redis"),
+            ]),
+        )
+        .expect("loads");
+        assert_eq!(c.edge.addr.to_string(), "127.0.0.1:9100");
+        assert_eq!(c.bus.backend, BusBackend::Kafka);
+        assert_eq!(c.cache.backend, CacheBackend::Redis);
+        assert_eq!(c.tasks.database_url, "sqlite:///srv/scout/tasks.sqlite");
+        assert_eq!(
+            c.bus.compose_retry_delays,
+            vec![Duration::from_secs(1), Duration::from_secs(2)]
+        );
+    }
+
+    #[test]
+    fn typo_in_file_names_the_key() {
+        let f = write("[edge]\nadr = \"127.0.0.1:1\"\n");
+        let err = Config::load_from(Some(f.path()), &env(&[])).expect_err("typo refused");
+        let msg = err.to_string();
+        assert!(msg.contains("edge.adr"), "{msg}");
+        assert!(msg.contains("did you mean `addr`"), "{msg}");
+    }
+
+    #[test]
+    fn bad_address_names_the_key() {
+        let f = write("[tasks]\naddr = \"not-an-address\"\n");
+        let err = Config::load_from(Some(f.path()), &env(&[])).expect_err("bad address refused");
+        assert!(err.to_string().contains("tasks.addr"), "{err}");
+    }
+
+    #[test]
+    fn bad_env_value_names_the_key() {
+        let err = Config::load_from(None, &env(&[("SCOUT_EDGE_ADDR", "localhost")]))
+            .expect_err("bad address refused");
+        assert!(err.to_string().contains("edge.addr"), "{err}");
+    }
+
+    #[test]
+    fn unknown_env_is_refused_with_a_hint() {
+        let err = Config::load_from(None, &env(&[("SCOUT_EDGE_ADR", "127.0.0.1:1")]))
+            .expect_err("typo refused");
+        let msg = err.to_string();
+        assert!(msg.contains("SCOUT_EDGE_ADR"), "{msg}");
+        assert!(msg.contains("SCOUT_EDGE_ADDR"), "{msg}");
+    }
+
+    #[test]
+    fn exempt_env_is_ignored() {
+        Config::load_from(
+            None,
+            &env(&[("SCOUT_CONFIG", "x"), ("SCOUT_TEST_PG_URL", "y")]),
+        )
+        .expect("exempt variables are not config keys");
+    }
+}

@@ -1,0 +1,73 @@
+//! Logging and metrics, installed once per process.
+//!
+//! Logs are JSON lines (or pretty for a terminal) with the current span's
+//! fields, so every line inside a request carries `service`, `method` and
+//! `request_id`. Metrics go to one Prometheus recorder; in `scout up` all six
+//! services share it and are told apart by the `service` label.
+
+use std::sync::OnceLock;
+
+use metrics_exporter_prometheus::{Matcher, PrometheusBuilder, PrometheusHandle};
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+
+use crate::config::{LogFormat, TelemetryConfig};
+
+static METRICS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
+static LOGS: OnceLock<()> = OnceLock::new();
+
+/// Installs the log subscriber (first call wins; later calls are no-ops, so
+/// tests and `scout up` can call it freely). `SCOUT_LOG` overrides the level.
+pub fn init_logging(config: &TelemetryConfig) {
+    LOGS.get_or_init(|| {
+        let directive = std::env::var("SCOUT_LOG").unwrap_or_else(|_| config.log_level.clone());
+        let filter = EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"));
+        let registry = tracing_subscriber::registry().with(filter);
+        let result = match config.log_format {
+            LogFormat::Json => registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .json()
+                        .flatten_event(true)
+                        .with_current_span(true)
+                        .with_span_list(false)
+                        .with_writer(std::io::stderr),
+                )
+                .try_init(),
+            LogFormat::Pretty => registry
+                .with(
+                    tracing_subscriber::fmt::layer()
+                        .compact()
+                        .with_writer(std::io::stderr),
+                )
+                .try_init(),
+        };
+        // A subscriber may already be set by a test harness; that is fine.
+        drop(result);
+    });
+}
+
+/// The process's Prometheus handle, installing the recorder on first use.
+/// `None` when another recorder was installed first (only in odd test setups).
+pub fn metrics_handle() -> Option<PrometheusHandle> {
+    METRICS
+        .get_or_init(|| {
+            let builder = PrometheusBuilder::new()
+                .set_buckets_for_metric(
+                    Matcher::Suffix("_seconds".into()),
+                    &[
+                        0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                        60.0, 300.0,
+                    ],
+                )
+                .ok()?;
+            builder.install_recorder().ok()
+        })
+        .clone()
+}
+
+/// Renders the Prometheus text exposition.
+pub fn render_metrics() -> String {
+    metrics_handle().map(|h| h.render()).unwrap_or_default()
+}

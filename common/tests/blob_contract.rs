@@ -1,0 +1,239 @@
+//! One contract, two object stores: a local directory (signed URLs served by
+//! the same routes the edge mounts) and an S3-compatible server. Presigned
+//! URLs are exercised with a plain HTTP client.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use scout_common::adapters::blob::{self, BlobStore, LocalBlobStore, PresignOptions, S3BlobStore};
+use scout_common::config::BlobConfig;
+use scout_common::testing;
+
+async fn contract(store: Arc<dyn BlobStore>) {
+    let http = reqwest::Client::new();
+    store.ping().await.expect("ping");
+
+    // put / head / get / list / delete.
+    let key = "videos/1/2/片段-one.mp4";
+    let data = Bytes::from(vec![7u8; 300_000]);
+    store
+        .put(key, data.clone(), Some("video/mp4"))
+        .await
+        .expect("put");
+    let meta = store.head(key).await.expect("head").expect("exists");
+    assert_eq!(meta.size, 300_000);
+    assert_eq!(store.get(key).await.expect("get"), data);
+    assert!(
+        store
+            .head("videos/1/2/none.mp4")
+            .await
+            .expect("head")
+            .is_none()
+    );
+    assert!(matches!(
+        store.get("videos/1/2/none.mp4").await,
+        Err(blob::BlobError::NotFound(_))
+    ));
+
+    // Files stream both ways.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src.bin");
+    std::fs::write(&src, b"frame bytes").expect("write");
+    store
+        .put_file("frames/2/3/frame_1.jpg", &src, None)
+        .await
+        .expect("put_file");
+    let dst = dir.path().join("dst.bin");
+    store
+        .get_to_file("frames/2/3/frame_1.jpg", &dst)
+        .await
+        .expect("get_to_file");
+    assert_eq!(std::fs::read(&dst).expect("read"), b"frame bytes");
+    store
+        .put("frames/2/3/frame_2.jpg", Bytes::from_static(b"2"), None)
+        .await
+        .expect("put");
+    assert_eq!(
+        store.list("frames/2/").await.expect("list"),
+        vec!["frames/2/3/frame_1.jpg", "frames/2/3/frame_2.jpg"]
+    );
+    assert_eq!(
+        store
+            .delete_prefix("frames/2/")
+            .await
+            .expect("delete prefix"),
+        2
+    );
+    assert!(store.list("frames/2/").await.expect("list").is_empty());
+    store.delete(key).await.expect("delete");
+    store
+        .delete(key)
+        .await
+        .expect("deleting a missing object is fine");
+    assert!(store.head(key).await.expect("head").is_none());
+
+    // Keys that escape are refused.
+    assert!(matches!(
+        store.put("../etc/passwd", Bytes::new(), None).await,
+        Err(blob::BlobError::InvalidKey(_))
+    ));
+
+    // Presigned PUT with a plain client, then presigned GET.
+    let up = store
+        .presign_put(
+            "videos/9/8/upload.mp4",
+            PresignOptions::expires_in(Duration::from_secs(900)).with_content_type("video/mp4"),
+        )
+        .await
+        .expect("presign put");
+    assert_eq!(up.method, "PUT");
+    let mut req = http.put(&up.url).body("clip bytes from a phone");
+    for (k, v) in &up.headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.expect("PUT");
+    assert!(
+        resp.status().is_success(),
+        "PUT {}: {}",
+        resp.status(),
+        resp.text().await.unwrap_or_default()
+    );
+    assert_eq!(
+        store.get("videos/9/8/upload.mp4").await.expect("uploaded"),
+        Bytes::from_static(b"clip bytes from a phone")
+    );
+
+    let down = store
+        .presign_get(
+            "videos/9/8/upload.mp4",
+            PresignOptions::expires_in(Duration::from_secs(3600)),
+        )
+        .await
+        .expect("presign get");
+    let resp = http.get(&down.url).send().await.expect("GET");
+    assert!(resp.status().is_success(), "GET {}", resp.status());
+    assert_eq!(
+        resp.bytes().await.expect("body"),
+        Bytes::from_static(b"clip bytes from a phone")
+    );
+
+    // A tampered URL is refused.
+    let tampered = down.url.replace("upload.mp4", "other.mp4");
+    let resp = http.get(&tampered).send().await.expect("GET tampered");
+    assert!(
+        resp.status().is_client_error(),
+        "tampered URL answered {}",
+        resp.status()
+    );
+
+    // Expiry is enforced: URLs signed two hours ago for one hour.
+    let past = SystemTime::now() - Duration::from_secs(7200);
+    let old_get = store
+        .presign_get(
+            "videos/9/8/upload.mp4",
+            PresignOptions {
+                expires_in: Duration::from_secs(3600),
+                content_type: None,
+                start: Some(past),
+            },
+        )
+        .await
+        .expect("presign");
+    let resp = http.get(&old_get.url).send().await.expect("GET expired");
+    assert_eq!(
+        resp.status().as_u16(),
+        403,
+        "expired GET answered {}",
+        resp.status()
+    );
+    let old_put = store
+        .presign_put(
+            "videos/9/8/late.mp4",
+            PresignOptions {
+                expires_in: Duration::from_secs(900),
+                content_type: Some("video/mp4".into()),
+                start: Some(past),
+            },
+        )
+        .await
+        .expect("presign");
+    let mut req = http.put(&old_put.url).body("late");
+    for (k, v) in &old_put.headers {
+        req = req.header(k, v);
+    }
+    let resp = req.send().await.expect("PUT expired");
+    assert_eq!(
+        resp.status().as_u16(),
+        403,
+        "expired PUT answered {}",
+        resp.status()
+    );
+    assert!(
+        store
+            .head("videos/9/8/late.mp4")
+            .await
+            .expect("head")
+            .is_none(),
+        "expired PUT stored an object"
+    );
+}
+
+#[tokio::test]
+async fn local_store_meets_the_contract() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let config = BlobConfig {
+        dir: dir.path().to_path_buf(),
+        max_upload_bytes: 1024 * 1024,
+        ..BlobConfig::default()
+    };
+    let store = Arc::new(LocalBlobStore::new(&config, &base).expect("store"));
+    let app = blob::local_routes(store.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    contract(store.clone()).await;
+
+    // Too large an upload is refused and leaves nothing behind.
+    let up = store
+        .presign_put(
+            "videos/1/1/big.mp4",
+            PresignOptions::expires_in(Duration::from_secs(60)),
+        )
+        .await
+        .expect("presign");
+    let resp = reqwest::Client::new()
+        .put(&up.url)
+        .body(vec![0u8; 2 * 1024 * 1024])
+        .send()
+        .await
+        .expect("PUT");
+    assert_eq!(resp.status().as_u16(), 413);
+    assert!(
+        store
+            .head("videos/1/1/big.mp4")
+            .await
+            .expect("head")
+            .is_none()
+    );
+    assert!(
+        store
+            .list("")
+            .await
+            .expect("list")
+            .iter()
+            .all(|k| !k.contains("upload-")),
+        "temp file left behind"
+    );
+}
+
+#[tokio::test]
+async fn s3_store_meets_the_contract() {
+    let config = testing::s3_config();
+    let store = S3BlobStore::connect(&config)
+        .await
+        .unwrap_or_else(|e| panic!("S3 at {}: {e}", config.endpoint));
+    contract(Arc::new(store)).await;
+}

@@ -1,0 +1,10 @@
+CREATE TABLE owners (
+    id BIGSERIAL PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE
+);
+CREATE TABLE notes (
+    id BIGSERIAL PRIMARY KEY,
+    owner_id BIGINT NOT NULL REFERENCES owners(id) ON DELETE CASCADE,
+    body TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
