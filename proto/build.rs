@@ -19,9 +19,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR")?);
     let out = PathBuf::from(std::env::var("OUT_DIR")?);
     let files: Vec<PathBuf> = PROTOS.iter().map(|p| root.join(p)).collect();
-    let fds = protox::compile(&files, [&root])?;
-    let encoded = prost::Message::encode_to_vec(&fds);
-    std::fs::write(out.join("scout_descriptor.bin"), encoded)?;
+    let mut compiler = protox::Compiler::new([&root])?;
+    compiler
+        .include_imports(true)
+        .include_source_info(true)
+        .open_files(&files)?;
+    // The encoded set keeps custom options (google.api.http) that the typed
+    // prost_types form would drop; reflection and the REST bridge read them.
+    std::fs::write(
+        out.join("scout_descriptor.bin"),
+        compiler.encode_file_descriptor_set(),
+    )?;
+    let fds = compiler.file_descriptor_set();
 
     tonic_prost_build::configure()
         .build_server(true)

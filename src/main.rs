@@ -1,1 +1,169 @@
-fn main() {}
+//! `scout`: the Shop Video Scout command line.
+//!
+//! - `scout up` runs the whole mesh in one process on embedded defaults
+//!   (SQLite, in-process cache and bus, a local blob directory) and prints
+//!   the edge URL; Ctrl-C stops it cleanly.
+//! - `scout serve <service>` runs one service, as a deployment would.
+//! - `scout capabilities` asks a running edge what the render node can do.
+//! - `scout config` prints the effective configuration and its variables.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+mod up;
+
+/// Shop Video Scout (探店宝): phone clips and shop info in, a finished
+/// 1080x1920 short video out.
+#[derive(Parser, Debug)]
+#[command(name = "scout", version, about, long_about = None)]
+struct Cli {
+    /// Config file (TOML). Also `SCOUT_CONFIG`; `SCOUT_*` variables override it.
+    #[arg(long, short = 'c', global = true, env = "SCOUT_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the whole mesh in this process (embedded defaults unless configured otherwise).
+    Up {
+        /// Where SQLite files and blobs live.
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// The edge's address (default 127.0.0.1:8080).
+        #[arg(long)]
+        edge_addr: Option<String>,
+    },
+    /// Run one service: edge, identity, tasks, vision, render or publish.
+    Serve {
+        /// The service.
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(scout_common::service::SERVICES))]
+        service: String,
+    },
+    /// Ask a running edge for the render node's capabilities.
+    Capabilities {
+        /// The edge URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "SCOUT_EDGE_URL")]
+        edge: String,
+    },
+    /// Print the effective configuration (TOML) and exit; non-zero on a bad config.
+    Config {
+        /// List every `SCOUT_*` variable and the key it sets instead.
+        #[arg(long)]
+        env: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve { service } => {
+            let service: &'static str = match scout_common::service::SERVICES
+                .iter()
+                .find(|s| **s == service)
+            {
+                Some(s) => s,
+                None => return fail(2, format!("unknown service {service}")),
+            };
+            let path = cli.config;
+            match service {
+                "edge" => scout_common::service::run("edge", path, scout_edge::serve),
+                "identity" => scout_common::service::run("identity", path, scout_identity::serve),
+                "tasks" => scout_common::service::run("tasks", path, scout_tasks::serve),
+                "vision" => scout_common::service::run("vision", path, scout_vision::serve),
+                "render" => scout_common::service::run("render", path, scout_render::serve),
+                _ => scout_common::service::run("publish", path, scout_publish::serve),
+            }
+        }
+        Command::Up {
+            data_dir,
+            edge_addr,
+        } => {
+            let mut overrides = BTreeMap::new();
+            if let Some(dir) = data_dir {
+                overrides.insert("SCOUT_DATA_DIR".to_string(), dir.display().to_string());
+            }
+            if let Some(addr) = edge_addr {
+                overrides.insert("SCOUT_EDGE_ADDR".to_string(), addr);
+            }
+            let config = match load(cli.config, overrides) {
+                Ok(c) => c,
+                Err(e) => return fail(2, e),
+            };
+            scout_common::telemetry::init_logging(&config.telemetry);
+            runtime(|| async move { up::run(config).await })
+        }
+        Command::Capabilities { edge } => runtime(|| async move { capabilities(&edge).await }),
+        Command::Config { env } => {
+            if env {
+                for (var, key) in scout_common::config::Config::env_variables() {
+                    println!("{var:<40} {key}");
+                }
+                return ExitCode::SUCCESS;
+            }
+            match load(cli.config, BTreeMap::new())
+                .and_then(|c| toml::to_string_pretty(&c).map_err(|e| e.to_string()))
+            {
+                Ok(text) => {
+                    print!("{text}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(2, e),
+            }
+        }
+    }
+}
+
+fn load(
+    path: Option<PathBuf>,
+    overrides: BTreeMap<String, String>,
+) -> Result<scout_common::config::Config, String> {
+    let mut env: BTreeMap<String, String> = std::env::vars().collect();
+    env.extend(overrides);
+    scout_common::config::Config::load_from(path.as_deref(), &env).map_err(|e| e.to_string())
+}
+
+fn fail(code: u8, msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(code)
+}
+
+fn runtime<F, Fut>(f: F) -> ExitCode
+where
+    F: FnOnce() -> Fut,
+    Fut: std::future::Future<Output = anyhow::Result<()>>,
+{
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(1, format!("cannot start the runtime: {e}")),
+    };
+    match rt.block_on(f()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(1, format!("{e:#}")),
+    }
+}
+
+async fn capabilities(edge: &str) -> anyhow::Result<()> {
+    use scout_proto::scout::render::v1::CapabilitiesRequest;
+    use scout_proto::scout::render::v1::render_service_client::RenderServiceClient;
+    let channel = scout_common::grpc::channel(edge)?;
+    let mut client = RenderServiceClient::new(channel);
+    let mut req = tonic::Request::new(CapabilitiesRequest {});
+    req.set_timeout(std::time::Duration::from_secs(10));
+    let caps = client
+        .capabilities(req)
+        .await
+        .map_err(|s| anyhow::anyhow!("{edge}: {}", scout_common::ApiError::from_status(&s)))?
+        .into_inner();
+    let json = scout_common::proto_json::to_json("scout.render.v1.CapabilitiesResponse", &caps)
+        .map_err(anyhow::Error::msg)?;
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(())
+}

@@ -1,7 +1,7 @@
 //! Outbound gRPC: channels to other services and the metadata every
 //! outbound call carries.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tonic::transport::{Channel, Endpoint};
 
@@ -29,4 +29,27 @@ pub fn forward_metadata<T, U>(incoming: &tonic::Request<T>, outbound: &mut tonic
             outbound.metadata_mut().insert(key, v.clone());
         }
     }
+}
+
+/// Waits until the gRPC health check (service "") at `url` answers SERVING.
+pub async fn wait_serving(url: &str, limit: Duration) -> Result<(), String> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let channel = channel(url).map_err(|e| e.to_string())?;
+    let start = Instant::now();
+    let mut last = String::new();
+    while start.elapsed() < limit {
+        let mut client = HealthClient::new(channel.clone());
+        let mut req = tonic::Request::new(HealthCheckRequest {
+            service: String::new(),
+        });
+        req.set_timeout(Duration::from_secs(1));
+        match client.check(req).await {
+            Ok(r) if r.get_ref().status == ServingStatus::Serving as i32 => return Ok(()),
+            Ok(r) => last = format!("status {}", r.get_ref().status),
+            Err(e) => last = e.message().to_string(),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Err(format!("not serving after {} s: {last}", limit.as_secs()))
 }

@@ -8,7 +8,9 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod jobs;
+pub mod proto_json;
 pub mod server;
+pub mod service;
 pub mod telemetry;
 
 #[cfg(feature = "testing")]

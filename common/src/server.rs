@@ -324,6 +324,8 @@ pub fn standard_layers(
     service: &'static str,
     deadline_cap: Option<Duration>,
 ) -> Router {
+    // The recorder must exist before the first request records anything.
+    let _ = telemetry::metrics_handle();
     router
         .layer(middleware::from_fn_with_state(
             ObserveState {
@@ -592,5 +594,35 @@ mod tests {
             Some(Duration::from_millis(100))
         );
         assert_eq!(request_deadline(&h, None), Some(Duration::from_millis(100)));
+    }
+}
+
+#[cfg(test)]
+mod metrics_tests {
+    use super::*;
+    use tower::ServiceExt;
+
+    #[tokio::test]
+    async fn requests_are_counted() {
+        let app = standard_layers(
+            Router::new().route("/api/x", get(|| async { "ok" })),
+            "svc-under-test",
+            None,
+        );
+        let resp = app
+            .oneshot(
+                http::Request::get("/api/x")
+                    .body(axum::body::Body::empty())
+                    .expect("req"),
+            )
+            .await
+            .expect("resp");
+        assert_eq!(resp.status(), StatusCode::OK);
+        let text = telemetry::render_metrics();
+        assert!(text.contains("scout_requests_total{service=\"svc-under-test\",method=\"/api/x\",status=\"200\"} 1"), "{text}");
+        assert!(
+            text.contains("scout_request_duration_seconds_bucket{service=\"svc-under-test\""),
+            "{text}"
+        );
     }
 }

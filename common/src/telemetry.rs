@@ -71,3 +71,28 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
 pub fn render_metrics() -> String {
     metrics_handle().map(|h| h.render()).unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counters_show_up_in_the_exposition() {
+        assert!(super::metrics_handle().is_some(), "recorder not installed");
+        metrics::counter!("scout_test_total", "service" => "t").increment(3);
+        let text = super::render_metrics();
+        assert!(text.contains("scout_test_total{service=\"t\"} 3"), "{text}");
+        let route = String::from("/x");
+        metrics::counter!("scout_test2_total", "service" => "t", "method" => route.clone(), "status" => "0".to_string()).increment(1);
+        let text = super::render_metrics();
+        assert!(
+            text.contains("scout_test2_total"),
+            "counter with owned labels: {text}"
+        );
+        metrics::histogram!("scout_test_duration_seconds", "service" => "t", "method" => route)
+            .record(0.2);
+        let text = super::render_metrics();
+        assert!(
+            text.contains("scout_test_duration_seconds"),
+            "histogram: {text}"
+        );
+    }
+}

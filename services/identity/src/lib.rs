@@ -1,1 +1,71 @@
+//! Identity: phone + SMS-code login, JWTs, profile, voice samples.
+//!
+//! Same anatomy as every Scout service: `serve` wires the gRPC services,
+//! health, reflection and metrics onto one listener; `api` holds the RPC
+//! implementations; `error` maps failures to the shared error table.
 
+mod api;
+mod error;
+
+use std::sync::Arc;
+
+use diesel_migrations::{EmbeddedMigrations, embed_migrations};
+use scout_common::adapters::db::{Db, Migrations};
+use scout_common::adapters::db_readiness;
+use scout_common::server::{GrpcServer, Shutdown};
+use scout_common::service::ServiceContext;
+use scout_proto::scout::identity::v1::identity_internal_service_server::IdentityInternalServiceServer;
+use scout_proto::scout::identity::v1::identity_service_server::IdentityServiceServer;
+use tokio::net::TcpListener;
+
+pub use api::{IdentityApi, IdentityInternalApi};
+
+/// What every RPC of this service can reach.
+pub struct State {
+    /// Config and shared adapters.
+    pub ctx: ServiceContext,
+    /// The service's own database.
+    pub db: Db,
+}
+
+const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
+const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
+
+/// Opens the identity database and applies pending migrations.
+pub async fn open_db(url: &str) -> anyhow::Result<Db> {
+    let migrations = Migrations {
+        postgres: PG_MIGRATIONS,
+        sqlite: SQLITE_MIGRATIONS,
+    };
+    Db::open(url, migrations, 8).await.map_err(|e| {
+        anyhow::anyhow!(
+            "identity database ({}): {e}",
+            scout_common::adapters::db::redact(url)
+        )
+    })
+}
+
+/// Serves the identity service until `shutdown`, then drains.
+pub async fn serve(
+    ctx: ServiceContext,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let db = open_db(&ctx.config.identity.database_url).await?;
+    let state = Arc::new(State {
+        ctx: ctx.clone(),
+        db: db.clone(),
+    });
+    let mut server = GrpcServer::new("identity")
+        .add_service(IdentityServiceServer::new(IdentityApi::new(state.clone())))
+        .add_service(IdentityInternalServiceServer::new(
+            IdentityInternalApi::new(state.clone()),
+        ));
+    for (check, probe) in ctx.adapters.readiness_checks() {
+        server = server.readiness_check(check, probe);
+    }
+    server = server.readiness_check("database", db_readiness(db));
+    server
+        .serve(listener, shutdown, ctx.config.identity.drain_timeout)
+        .await
+}

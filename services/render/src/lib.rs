@@ -1,1 +1,42 @@
+//! Render: the media node. It owns no tables; it reads clips from the blob
+//! store, works on them with FFmpeg's libraries (and NVIDIA engines when the
+//! node has them) and writes results back.
 
+mod capabilities;
+mod error;
+mod service;
+
+pub use capabilities::capabilities;
+pub use error::RenderError;
+
+use scout_common::server::{GrpcServer, Shutdown};
+use scout_common::service::ServiceContext;
+use scout_proto::scout::render::v1::render_service_server::RenderServiceServer;
+use tokio::net::TcpListener;
+
+/// Serves the render service until `shutdown`, then drains.
+pub async fn serve(
+    ctx: ServiceContext,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    // FFmpeg's global init (codec registration, log level) once, up front.
+    capabilities::init_ffmpeg()?;
+    // Probe the hardware once at start-up, off the runtime (it loads driver
+    // libraries and may create a CUDA context).
+    let caps = tokio::task::spawn_blocking(capabilities::capabilities).await?;
+    tracing::info!(
+        ffmpeg = %caps.ffmpeg_version,
+        nvidia = caps.nvidia.as_ref().is_some_and(|n| n.present),
+        encoder = %caps.compose_encoder,
+        "render capabilities probed"
+    );
+    let svc = service::Render::new(ctx.clone(), caps);
+    let mut server = GrpcServer::new("render").add_service(RenderServiceServer::new(svc));
+    for (name, check) in ctx.adapters.readiness_checks() {
+        server = server.readiness_check(name, check);
+    }
+    server
+        .serve(listener, shutdown, ctx.config.render.drain_timeout)
+        .await
+}

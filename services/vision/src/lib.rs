@@ -1,1 +1,40 @@
+//! Vision: shot analysis and script writing.
+//!
+//! Same anatomy as every Scout service: `serve` wires the gRPC services,
+//! health, reflection and metrics onto one listener; `api` holds the RPC
+//! implementations; `error` maps failures to the shared error table.
 
+mod api;
+mod error;
+
+use std::sync::Arc;
+
+use scout_common::server::{GrpcServer, Shutdown};
+use scout_common::service::ServiceContext;
+use scout_proto::scout::vision::v1::vision_service_server::VisionServiceServer;
+use tokio::net::TcpListener;
+
+pub use api::VisionApi;
+
+/// What every RPC of this service can reach.
+pub struct State {
+    /// Config and shared adapters.
+    pub ctx: ServiceContext,
+}
+
+/// Serves the vision service until `shutdown`, then drains.
+pub async fn serve(
+    ctx: ServiceContext,
+    listener: TcpListener,
+    shutdown: Shutdown,
+) -> anyhow::Result<()> {
+    let state = Arc::new(State { ctx: ctx.clone() });
+    let mut server = GrpcServer::new("vision")
+        .add_service(VisionServiceServer::new(VisionApi::new(state.clone())));
+    for (check, probe) in ctx.adapters.readiness_checks() {
+        server = server.readiness_check(check, probe);
+    }
+    server
+        .serve(listener, shutdown, ctx.config.vision.drain_timeout)
+        .await
+}

@@ -1,0 +1,229 @@
+//! Proto3 JSON for Scout's messages, in the shape seed 000's REST API uses.
+//!
+//! This is the canonical proto3 JSON mapping with three choices made for
+//! REST clients: field names stay snake_case (`access_token`, not
+//! `accessToken`); 64-bit integers are numbers, not strings; enum values are
+//! the short lowercase names (`"shop_type": "food"` for `SHOP_TYPE_FOOD`),
+//! with the zero `*_UNSPECIFIED` value written as `null`. Input accepts the
+//! short names, the full names and numbers. Default values are always
+//! written, so every field of the contract is present in an answer.
+
+use std::sync::OnceLock;
+
+use prost_reflect::{
+    DescriptorPool, DeserializeOptions, DynamicMessage, EnumDescriptor, FieldDescriptor, Kind,
+    MessageDescriptor, ReflectMessage, SerializeOptions,
+};
+use serde_json::Value;
+
+/// Every Scout message and service, decoded once.
+pub fn pool() -> &'static DescriptorPool {
+    static POOL: OnceLock<DescriptorPool> = OnceLock::new();
+    POOL.get_or_init(|| {
+        // The descriptor set is generated at build time from our own protos;
+        // failing to decode it is a build defect, not a runtime condition.
+        #[allow(clippy::expect_used)]
+        DescriptorPool::decode(scout_proto::FILE_DESCRIPTOR_SET)
+            .expect("scout descriptor set decodes")
+    })
+}
+
+/// The descriptor of a message by full name, e.g. `scout.render.v1.Timeline`.
+pub fn message_descriptor(full_name: &str) -> Result<MessageDescriptor, String> {
+    pool()
+        .get_message_by_name(full_name)
+        .ok_or_else(|| format!("unknown message type {full_name}"))
+}
+
+/// The `SHOP_TYPE_` prefix of an enum named `ShopType`.
+fn enum_prefix(e: &EnumDescriptor) -> String {
+    let mut out = String::new();
+    for (i, ch) in e.name().chars().enumerate() {
+        if ch.is_ascii_uppercase() && i > 0 {
+            out.push('_');
+        }
+        out.push(ch.to_ascii_uppercase());
+    }
+    out.push('_');
+    out
+}
+
+/// Short lowercase name of an enum value; `None` for the zero value.
+pub fn enum_short_name(e: &EnumDescriptor, number: i32) -> Option<String> {
+    if number == 0 {
+        return None;
+    }
+    let value = e.get_value(number)?;
+    let prefix = enum_prefix(e);
+    Some(
+        value
+            .name()
+            .strip_prefix(&prefix)
+            .unwrap_or(value.name())
+            .to_ascii_lowercase(),
+    )
+}
+
+fn field_kinds(field: &FieldDescriptor) -> Kind {
+    if field.is_map() {
+        // A map is a repeated entry message; what matters is its value.
+        if let Kind::Message(entry) = field.kind() {
+            if let Some(v) = entry.get_field_by_name("value") {
+                return v.kind();
+            }
+        }
+    }
+    field.kind()
+}
+
+/// Rewrites enum values in `value` (JSON of a `desc` message) with `f`.
+fn walk(desc: &MessageDescriptor, value: &mut Value, f: &dyn Fn(&EnumDescriptor, &mut Value)) {
+    let Value::Object(map) = value else { return };
+    for (name, v) in map.iter_mut() {
+        let Some(field) = desc
+            .get_field_by_name(name)
+            .or_else(|| desc.get_field_by_json_name(name))
+        else {
+            continue;
+        };
+        let kind = field_kinds(&field);
+        let apply = |item: &mut Value| match &kind {
+            Kind::Enum(e) => f(e, item),
+            Kind::Message(m) => walk(m, item, f),
+            _ => {}
+        };
+        if field.is_map() {
+            if let Value::Object(entries) = v {
+                entries.values_mut().for_each(apply);
+            }
+        } else if field.is_list() {
+            if let Value::Array(items) = v {
+                items.iter_mut().for_each(apply);
+            }
+        } else {
+            apply(v);
+        }
+    }
+}
+
+/// Parses JSON into a message of type `desc`. Errors name the offending
+/// field or value.
+pub fn message_from_json(
+    desc: &MessageDescriptor,
+    mut value: Value,
+) -> Result<DynamicMessage, String> {
+    walk(desc, &mut value, &|e: &EnumDescriptor, v: &mut Value| {
+        let full = match &*v {
+            Value::String(s) if e.get_value_by_name(s).is_none() => {
+                format!("{}{}", enum_prefix(e), s.to_ascii_uppercase())
+            }
+            _ => return,
+        };
+        if e.get_value_by_name(&full).is_some() {
+            *v = Value::String(full);
+        }
+    });
+    let opts = DeserializeOptions::new().deny_unknown_fields(true);
+    DynamicMessage::deserialize_with_options(desc.clone(), value, &opts).map_err(|e| e.to_string())
+}
+
+/// Writes a message as JSON.
+pub fn message_to_json(msg: &DynamicMessage) -> Value {
+    let opts = SerializeOptions::new()
+        .use_proto_field_name(true)
+        .skip_default_fields(false)
+        .stringify_64_bit_integers(false)
+        .use_enum_numbers(true);
+    let mut value = match msg.serialize_with_options(serde_json::value::Serializer, &opts) {
+        Ok(v) => v,
+        Err(e) => Value::String(format!("unserializable message: {e}")),
+    };
+    walk(
+        &msg.descriptor(),
+        &mut value,
+        &|e: &EnumDescriptor, v: &mut Value| {
+            if let Some(n) = v.as_i64() {
+                *v = enum_short_name(e, n as i32)
+                    .map(Value::String)
+                    .unwrap_or(Value::Null);
+            }
+        },
+    );
+    value
+}
+
+/// Decodes protobuf bytes of type `desc` and writes them as JSON.
+pub fn bytes_to_json(desc: &MessageDescriptor, bytes: &[u8]) -> Result<Value, String> {
+    DynamicMessage::decode(desc.clone(), bytes)
+        .map(|m| message_to_json(&m))
+        .map_err(|e| e.to_string())
+}
+
+/// Parses JSON into a generated (prost) message whose proto type is `full_name`.
+pub fn from_json<M: prost::Message + Default>(full_name: &str, value: Value) -> Result<M, String> {
+    let desc = message_descriptor(full_name)?;
+    let dynamic = message_from_json(&desc, value)?;
+    let bytes = prost::Message::encode_to_vec(&dynamic);
+    M::decode(bytes.as_slice()).map_err(|e| e.to_string())
+}
+
+/// Writes a generated (prost) message whose proto type is `full_name` as JSON.
+pub fn to_json<M: prost::Message>(full_name: &str, msg: &M) -> Result<Value, String> {
+    let desc = message_descriptor(full_name)?;
+    bytes_to_json(&desc, &msg.encode_to_vec())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use scout_proto::scout::tasks::v1::{CreateTaskRequest, Task, TaskStatus};
+
+    #[test]
+    fn enums_use_short_lowercase_names_both_ways() {
+        let req: CreateTaskRequest = from_json(
+            "scout.tasks.v1.CreateTaskRequest",
+            serde_json::json!({"shop_name": "海底捞", "shop_type": "food", "video_style": "VIDEO_STYLE_VLOG"}),
+        )
+        .expect("parses");
+        assert_eq!(req.shop_type, 1);
+        assert_eq!(req.video_style, 3);
+        let task = Task {
+            id: 12345,
+            status: TaskStatus::ScriptReady as i32,
+            ..Task::default()
+        };
+        let json = to_json("scout.tasks.v1.Task", &task).expect("writes");
+        assert_eq!(
+            json["id"],
+            serde_json::json!(12345),
+            "64-bit ids are numbers"
+        );
+        assert_eq!(json["status"], serde_json::json!("script_ready"));
+        assert_eq!(
+            json["voice"],
+            serde_json::Value::Null,
+            "unset message is null"
+        );
+        assert_eq!(
+            json["regenerate_remaining"],
+            serde_json::json!(0),
+            "defaults are written"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_and_bad_enums_are_named() {
+        let err = from_json::<CreateTaskRequest>(
+            "scout.tasks.v1.CreateTaskRequest",
+            serde_json::json!({"shop_nam": "x"}),
+        )
+        .expect_err("unknown field refused");
+        assert!(err.contains("shop_nam"), "{err}");
+        let err = from_json::<CreateTaskRequest>(
+            "scout.tasks.v1.CreateTaskRequest",
+            serde_json::json!({"shop_type": "bakery"}),
+        )
+        .expect_err("bad enum refused");
+        assert!(err.contains("bakery"), "{err}");
+    }
+}

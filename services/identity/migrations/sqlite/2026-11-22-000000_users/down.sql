@@ -1,0 +1,2 @@
+DROP TABLE voice_samples;
+DROP TABLE users;

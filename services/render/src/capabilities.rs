@@ -1,0 +1,171 @@
+//! What this node can do: FFmpeg's version and codecs, the NVIDIA device.
+
+use std::ffi::CStr;
+
+use ffmpeg_next::ffi;
+use scout_proto::scout::render::v1::{CapabilitiesResponse, CodecInfo, GpuDevice, NvidiaInfo};
+
+use crate::error::RenderError;
+
+/// Initialises FFmpeg once; later calls are cheap no-ops.
+pub fn init_ffmpeg() -> Result<(), RenderError> {
+    static INIT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
+    INIT.get_or_init(|| {
+        ffmpeg_next::init().map_err(|e| e.to_string())?;
+        // FFmpeg logs to stderr by default; keep it to real errors.
+        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
+        Ok(())
+    })
+    .clone()
+    .map_err(RenderError::Init)
+}
+
+/// Names of hardware codec wrappers FFmpeg does not flag as hardware.
+const HARDWARE_MARKERS: [&str; 8] = [
+    "nvenc", "cuvid", "qsv", "vaapi", "v4l2m2m", "omx", "vulkan", "amf",
+];
+
+fn cstr(p: *const std::ffi::c_char) -> String {
+    if p.is_null() {
+        return String::new();
+    }
+    // SAFETY: FFmpeg returns NUL-terminated static strings.
+    unsafe { CStr::from_ptr(p) }.to_string_lossy().into_owned()
+}
+
+fn version_string(v: u32) -> String {
+    format!("{}.{}.{}", v >> 16, (v >> 8) & 0xff, v & 0xff)
+}
+
+/// Every codec FFmpeg offers for `id`, encoders or decoders.
+fn codecs(id: ffi::AVCodecID, encoders: bool) -> Vec<CodecInfo> {
+    let mut out = Vec::new();
+    let mut opaque: *mut std::ffi::c_void = std::ptr::null_mut();
+    loop {
+        // SAFETY: av_codec_iterate walks FFmpeg's static codec table.
+        let codec = unsafe { ffi::av_codec_iterate(&mut opaque) };
+        if codec.is_null() {
+            break;
+        }
+        // SAFETY: `codec` is non-null and points into the static table.
+        let (cid, is_enc, is_dec, name, long_name, caps) = unsafe {
+            (
+                (*codec).id,
+                ffi::av_codec_is_encoder(codec) != 0,
+                ffi::av_codec_is_decoder(codec) != 0,
+                cstr((*codec).name),
+                cstr((*codec).long_name),
+                (*codec).capabilities as u32,
+            )
+        };
+        if cid != id || (encoders && !is_enc) || (!encoders && !is_dec) {
+            continue;
+        }
+        let hardware = caps & ffi::AV_CODEC_CAP_HARDWARE != 0
+            || HARDWARE_MARKERS.iter().any(|m| name.contains(m));
+        out.push(CodecInfo {
+            name,
+            long_name,
+            hardware,
+        });
+    }
+    out
+}
+
+fn hwaccels() -> Vec<String> {
+    let mut out = Vec::new();
+    let mut t = ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_NONE;
+    loop {
+        // SAFETY: iterates FFmpeg's static list of device types.
+        t = unsafe { ffi::av_hwdevice_iterate_types(t) };
+        if t == ffi::AVHWDeviceType::AV_HWDEVICE_TYPE_NONE {
+            break;
+        }
+        // SAFETY: returns a static string for a valid type.
+        out.push(cstr(unsafe { ffi::av_hwdevice_get_type_name(t) }));
+    }
+    out
+}
+
+/// Probes FFmpeg and the NVIDIA device. Blocking (loads libraries): call it
+/// off the async runtime.
+pub fn capabilities() -> CapabilitiesResponse {
+    let _ = init_ffmpeg();
+    // SAFETY: returns a static string.
+    let ffmpeg_version = cstr(unsafe { ffi::av_version_info() });
+    // SAFETY: plain getter.
+    let libavcodec_version = version_string(unsafe { ffi::avcodec_version() });
+    let h264_encoders = codecs(ffi::AVCodecID::AV_CODEC_ID_H264, true);
+    let gpu = scout_gpu::probe();
+    let compose_encoder = if h264_encoders.iter().any(|c| c.name == "libx264") {
+        "libx264"
+    } else {
+        ""
+    }
+    .to_string();
+    CapabilitiesResponse {
+        ffmpeg_version,
+        libavcodec_version,
+        h264_encoders,
+        h264_decoders: codecs(ffi::AVCodecID::AV_CODEC_ID_H264, false),
+        hevc_decoders: codecs(ffi::AVCodecID::AV_CODEC_ID_HEVC, false),
+        hwaccels: hwaccels(),
+        nvidia: Some(NvidiaInfo {
+            present: gpu.present,
+            driver_version: gpu.driver_version,
+            devices: gpu
+                .devices
+                .into_iter()
+                .map(|d| GpuDevice {
+                    index: d.index,
+                    name: d.name,
+                    compute_capability: d.compute_capability,
+                    memory_total_bytes: d.memory_total_bytes,
+                    memory_free_bytes: d.memory_free_bytes,
+                })
+                .collect(),
+            nvdec_library: gpu.nvdec_library,
+            nvenc_library: gpu.nvenc_library,
+            detail: gpu.detail,
+        }),
+        compose_encoder,
+        compose_decoder: "cpu".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reports_ffmpeg_and_the_h264_codecs_it_really_has() {
+        let caps = capabilities();
+        assert!(!caps.ffmpeg_version.is_empty());
+        assert!(caps.libavcodec_version.split('.').count() == 3);
+        // The Debian FFmpeg the setup script installs has libx264 and the native decoders.
+        assert!(
+            caps.h264_encoders
+                .iter()
+                .any(|c| c.name == "libx264" && !c.hardware),
+            "{:?}",
+            caps.h264_encoders
+        );
+        assert!(
+            caps.h264_decoders
+                .iter()
+                .any(|c| c.name == "h264" && !c.hardware)
+        );
+        assert!(caps.hevc_decoders.iter().any(|c| c.name == "hevc"));
+        // Hardware wrappers are flagged as such.
+        for c in caps
+            .h264_encoders
+            .iter()
+            .filter(|c| c.name.contains("nvenc"))
+        {
+            assert!(c.hardware, "{} not flagged as hardware", c.name);
+        }
+        assert_eq!(caps.compose_encoder, "libx264");
+        let nv = caps.nvidia.expect("nvidia section");
+        assert_eq!(nv.present, !nv.devices.is_empty());
+    }
+}

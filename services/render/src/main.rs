@@ -1,0 +1,5 @@
+//! `scout-render`: the render service as its own process.
+
+fn main() -> std::process::ExitCode {
+    scout_common::service::binary_main("render", scout_render::serve)
+}

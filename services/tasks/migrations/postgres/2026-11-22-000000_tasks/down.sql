@@ -1,0 +1,3 @@
+DROP TABLE scripts;
+DROP TABLE videos;
+DROP TABLE tasks;

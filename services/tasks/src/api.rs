@@ -1,0 +1,256 @@
+//! The gRPC surface of the tasks service. Every RPC is in the contract;
+//! the ones whose logic belongs to a later milestone answer UNIMPLEMENTED
+//! naming what is missing (TasksService: the task state machine, uploads, scripts and outputs; TasksInternalService: worker reports).
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use scout_proto::scout::tasks::v1::{
+    ConfirmVideoRequest, ConfirmVideoResponse, CreateTaskRequest, CreateTaskResponse,
+    CreateVideoUploadUrlRequest, CreateVideoUploadUrlResponse, DeleteTaskRequest,
+    DeleteTaskResponse, DeleteVideoRequest, DeleteVideoResponse, GetAssetsPackRequest,
+    GetAssetsPackResponse, GetDownloadUrlRequest, GetDownloadUrlResponse, GetOutputRequest,
+    GetOutputResponse, GetProgressRequest, GetProgressResponse, GetScriptRequest,
+    GetScriptResponse, GetTaskContextRequest, GetTaskContextResponse, GetTaskRequest,
+    GetTaskResponse, ListTasksRequest, ListTasksResponse, ListVideosRequest, ListVideosResponse,
+    RegenerateScriptRequest, RegenerateScriptResponse, ReportClipAnalysisRequest,
+    ReportClipAnalysisResponse, ReportComposeResultRequest, ReportComposeResultResponse,
+    ReportJobFailureRequest, ReportJobFailureResponse, ReportProgressRequest,
+    ReportProgressResponse, ReportScriptRequest, ReportScriptResponse, RetryTaskRequest,
+    RetryTaskResponse, SetSubtitleSettingsRequest, SetSubtitleSettingsResponse, SetVoiceRequest,
+    SetVoiceResponse, StartAnalysisRequest, StartAnalysisResponse, StartComposeRequest,
+    StartComposeResponse, UpdateScriptRequest, UpdateScriptResponse, WatchProgressRequest,
+    WatchProgressResponse, tasks_internal_service_server::TasksInternalService,
+    tasks_service_server::TasksService,
+};
+use tonic::{Request, Response, Status};
+
+use crate::State;
+use crate::error::not_yet;
+
+type BoxStream<T> = Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// `scout.tasks.v1.TasksService`.
+#[derive(Clone)]
+pub struct TasksApi {
+    #[allow(dead_code)]
+    state: Arc<State>,
+}
+
+impl TasksApi {
+    /// The service over shared state.
+    pub fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+}
+
+/// `scout.tasks.v1.TasksInternalService`.
+#[derive(Clone)]
+pub struct TasksInternalApi {
+    #[allow(dead_code)]
+    state: Arc<State>,
+}
+
+impl TasksInternalApi {
+    /// The service over shared state.
+    pub fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+}
+
+#[tonic::async_trait]
+impl TasksService for TasksApi {
+    async fn create_task(
+        &self,
+        _req: Request<CreateTaskRequest>,
+    ) -> Result<Response<CreateTaskResponse>, Status> {
+        Err(not_yet("TasksService/CreateTask"))
+    }
+
+    async fn list_tasks(
+        &self,
+        _req: Request<ListTasksRequest>,
+    ) -> Result<Response<ListTasksResponse>, Status> {
+        Err(not_yet("TasksService/ListTasks"))
+    }
+
+    async fn get_task(
+        &self,
+        _req: Request<GetTaskRequest>,
+    ) -> Result<Response<GetTaskResponse>, Status> {
+        Err(not_yet("TasksService/GetTask"))
+    }
+
+    async fn delete_task(
+        &self,
+        _req: Request<DeleteTaskRequest>,
+    ) -> Result<Response<DeleteTaskResponse>, Status> {
+        Err(not_yet("TasksService/DeleteTask"))
+    }
+
+    async fn retry_task(
+        &self,
+        _req: Request<RetryTaskRequest>,
+    ) -> Result<Response<RetryTaskResponse>, Status> {
+        Err(not_yet("TasksService/RetryTask"))
+    }
+
+    async fn create_video_upload_url(
+        &self,
+        _req: Request<CreateVideoUploadUrlRequest>,
+    ) -> Result<Response<CreateVideoUploadUrlResponse>, Status> {
+        Err(not_yet("TasksService/CreateVideoUploadUrl"))
+    }
+
+    async fn confirm_video(
+        &self,
+        _req: Request<ConfirmVideoRequest>,
+    ) -> Result<Response<ConfirmVideoResponse>, Status> {
+        Err(not_yet("TasksService/ConfirmVideo"))
+    }
+
+    async fn list_videos(
+        &self,
+        _req: Request<ListVideosRequest>,
+    ) -> Result<Response<ListVideosResponse>, Status> {
+        Err(not_yet("TasksService/ListVideos"))
+    }
+
+    async fn delete_video(
+        &self,
+        _req: Request<DeleteVideoRequest>,
+    ) -> Result<Response<DeleteVideoResponse>, Status> {
+        Err(not_yet("TasksService/DeleteVideo"))
+    }
+
+    async fn start_analysis(
+        &self,
+        _req: Request<StartAnalysisRequest>,
+    ) -> Result<Response<StartAnalysisResponse>, Status> {
+        Err(not_yet("TasksService/StartAnalysis"))
+    }
+
+    async fn get_script(
+        &self,
+        _req: Request<GetScriptRequest>,
+    ) -> Result<Response<GetScriptResponse>, Status> {
+        Err(not_yet("TasksService/GetScript"))
+    }
+
+    async fn update_script(
+        &self,
+        _req: Request<UpdateScriptRequest>,
+    ) -> Result<Response<UpdateScriptResponse>, Status> {
+        Err(not_yet("TasksService/UpdateScript"))
+    }
+
+    async fn regenerate_script(
+        &self,
+        _req: Request<RegenerateScriptRequest>,
+    ) -> Result<Response<RegenerateScriptResponse>, Status> {
+        Err(not_yet("TasksService/RegenerateScript"))
+    }
+
+    async fn set_voice(
+        &self,
+        _req: Request<SetVoiceRequest>,
+    ) -> Result<Response<SetVoiceResponse>, Status> {
+        Err(not_yet("TasksService/SetVoice"))
+    }
+
+    async fn set_subtitle_settings(
+        &self,
+        _req: Request<SetSubtitleSettingsRequest>,
+    ) -> Result<Response<SetSubtitleSettingsResponse>, Status> {
+        Err(not_yet("TasksService/SetSubtitleSettings"))
+    }
+
+    async fn start_compose(
+        &self,
+        _req: Request<StartComposeRequest>,
+    ) -> Result<Response<StartComposeResponse>, Status> {
+        Err(not_yet("TasksService/StartCompose"))
+    }
+
+    async fn get_progress(
+        &self,
+        _req: Request<GetProgressRequest>,
+    ) -> Result<Response<GetProgressResponse>, Status> {
+        Err(not_yet("TasksService/GetProgress"))
+    }
+
+    type WatchProgressStream = BoxStream<WatchProgressResponse>;
+
+    async fn watch_progress(
+        &self,
+        _req: Request<WatchProgressRequest>,
+    ) -> Result<Response<Self::WatchProgressStream>, Status> {
+        Err(not_yet("TasksService/WatchProgress"))
+    }
+
+    async fn get_output(
+        &self,
+        _req: Request<GetOutputRequest>,
+    ) -> Result<Response<GetOutputResponse>, Status> {
+        Err(not_yet("TasksService/GetOutput"))
+    }
+
+    async fn get_download_url(
+        &self,
+        _req: Request<GetDownloadUrlRequest>,
+    ) -> Result<Response<GetDownloadUrlResponse>, Status> {
+        Err(not_yet("TasksService/GetDownloadUrl"))
+    }
+
+    async fn get_assets_pack(
+        &self,
+        _req: Request<GetAssetsPackRequest>,
+    ) -> Result<Response<GetAssetsPackResponse>, Status> {
+        Err(not_yet("TasksService/GetAssetsPack"))
+    }
+}
+
+#[tonic::async_trait]
+impl TasksInternalService for TasksInternalApi {
+    async fn get_task_context(
+        &self,
+        _req: Request<GetTaskContextRequest>,
+    ) -> Result<Response<GetTaskContextResponse>, Status> {
+        Err(not_yet("TasksInternalService/GetTaskContext"))
+    }
+
+    async fn report_progress(
+        &self,
+        _req: Request<ReportProgressRequest>,
+    ) -> Result<Response<ReportProgressResponse>, Status> {
+        Err(not_yet("TasksInternalService/ReportProgress"))
+    }
+
+    async fn report_clip_analysis(
+        &self,
+        _req: Request<ReportClipAnalysisRequest>,
+    ) -> Result<Response<ReportClipAnalysisResponse>, Status> {
+        Err(not_yet("TasksInternalService/ReportClipAnalysis"))
+    }
+
+    async fn report_script(
+        &self,
+        _req: Request<ReportScriptRequest>,
+    ) -> Result<Response<ReportScriptResponse>, Status> {
+        Err(not_yet("TasksInternalService/ReportScript"))
+    }
+
+    async fn report_compose_result(
+        &self,
+        _req: Request<ReportComposeResultRequest>,
+    ) -> Result<Response<ReportComposeResultResponse>, Status> {
+        Err(not_yet("TasksInternalService/ReportComposeResult"))
+    }
+
+    async fn report_job_failure(
+        &self,
+        _req: Request<ReportJobFailureRequest>,
+    ) -> Result<Response<ReportJobFailureResponse>, Status> {
+        Err(not_yet("TasksInternalService/ReportJobFailure"))
+    }
+}
