@@ -13,8 +13,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-mod up;
-
 /// Shop Video Scout (探店宝): phone clips and shop info in, a finished
 /// 1080x1920 short video out.
 #[derive(Parser, Debug)]
@@ -95,7 +93,7 @@ fn main() -> ExitCode {
                 Err(e) => return fail(2, e),
             };
             scout_common::telemetry::init_logging(&config.telemetry);
-            runtime(|| async move { up::run(config).await })
+            runtime(|| async move { scout::mesh::up(config).await })
         }
         Command::Capabilities { edge } => runtime(|| async move { capabilities(&edge).await }),
         Command::Config { env } => {

@@ -493,30 +493,31 @@ impl Provider for EnvVar {
 
 /// Turns a figment error into a one-line message naming the key.
 fn describe(e: &figment::Error) -> String {
-    let key = e.path.join(".");
-    let kind = match &e.kind {
-        figment::error::Kind::UnknownField(field, expected) => {
-            let key = if key.is_empty() {
-                field.clone()
-            } else {
-                format!("{key}.{field}")
-            };
-            let hint = did_you_mean(field, expected.iter().copied());
-            return format!("unknown key `{key}`{hint}{}", source_suffix(e));
-        }
-        other => other.to_string(),
-    };
-    if key.is_empty() {
-        format!("{kind}{}", source_suffix(e))
+    let path = e.path.join(".");
+    if let figment::error::Kind::UnknownField(field, expected) = &e.kind {
+        // Figment's path already ends with the unknown field when it is nested.
+        let key = match e.path.last() {
+            Some(last) if last == field => path,
+            _ if path.is_empty() => field.clone(),
+            _ => format!("{path}.{field}"),
+        };
+        let hint = did_you_mean(field, expected.iter().copied());
+        return format!("unknown key `{key}`{hint}{}", source_suffix(e));
+    }
+    if path.is_empty() {
+        format!("{}{}", e.kind, source_suffix(e))
     } else {
-        format!("key `{key}`: {kind}{}", source_suffix(e))
+        format!("key `{path}`: {}{}", e.kind, source_suffix(e))
     }
 }
 
 fn source_suffix(e: &figment::Error) -> String {
     match e.metadata.as_ref() {
         Some(meta) if !meta.name.contains("Serialized") && !meta.name.is_empty() => {
-            format!(" (in {})", meta.name)
+            match &meta.source {
+                Some(figment::Source::File(path)) => format!(" (in {})", path.display()),
+                _ => format!(" (in {})", meta.name),
+            }
         }
         _ => String::new(),
     }
@@ -657,7 +658,11 @@ mod tests {
         let f = write("[edge]\nadr = \"127.0.0.1:1\"\n");
         let err = Config::load_from(Some(f.path()), &env(&[])).expect_err("typo refused");
         let msg = err.to_string();
-        assert!(msg.contains("edge.adr"), "{msg}");
+        assert!(msg.contains("unknown key `edge.adr` "), "{msg}");
+        assert!(
+            msg.contains(&f.path().display().to_string()),
+            "names the file: {msg}"
+        );
         assert!(msg.contains("did you mean `addr`"), "{msg}");
     }
 

@@ -124,7 +124,17 @@ pub fn message_from_json(
         }
     });
     let opts = DeserializeOptions::new().deny_unknown_fields(true);
-    DynamicMessage::deserialize_with_options(desc.clone(), value, &opts).map_err(|e| e.to_string())
+    // Track where in the document an error happens, so it names the field.
+    let mut track = serde_path_to_error::Track::new();
+    let de = serde_path_to_error::Deserializer::new(value, &mut track);
+    DynamicMessage::deserialize_with_options(desc.clone(), de, &opts).map_err(|e| {
+        let path = track.path().to_string();
+        if path.is_empty() || path == "." {
+            e.to_string()
+        } else {
+            format!("{path}: {e}")
+        }
+    })
 }
 
 /// Writes a message as JSON.
@@ -225,5 +235,11 @@ mod tests {
         )
         .expect_err("bad enum refused");
         assert!(err.contains("bakery"), "{err}");
+        let err = from_json::<scout_proto::scout::tasks::v1::GetTaskRequest>(
+            "scout.tasks.v1.GetTaskRequest",
+            serde_json::json!({"task_id": "x1"}),
+        )
+        .expect_err("bad number refused");
+        assert!(err.starts_with("task_id: "), "{err}");
     }
 }

@@ -1,0 +1,4 @@
+//! The `scout` CLI's library half: the in-process mesh behind `scout up`,
+//! also used by the integration tests.
+
+pub mod mesh;

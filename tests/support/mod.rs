@@ -1,0 +1,224 @@
+//! Shared helpers for the integration tests: configs, the mesh, the real
+//! `scout` binary, and the interop clients' locations.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use scout_common::config::{Config, LogFormat};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// An embedded config under `dir` with the edge on a free port.
+pub fn embedded_config(dir: &Path) -> Config {
+    let mut c = Config::default();
+    c.data_dir = dir.to_path_buf();
+    c.identity.database_url = format!("sqlite://{}/identity.sqlite", dir.display());
+    c.tasks.database_url = format!("sqlite://{}/tasks.sqlite", dir.display());
+    c.publish.database_url = format!("sqlite://{}/publish.sqlite", dir.display());
+    c.blobs.dir = dir.join("blobs");
+    c.blobs.signing_key = "test-signing-key".into();
+    c.edge.addr = "127.0.0.1:0".parse().expect("addr");
+    c.edge.request_timeout = Duration::from_secs(5);
+    c.edge.drain_timeout = Duration::from_secs(10);
+    c.edge.cors_allowed_origins = vec!["http://app.example".into()];
+    c.telemetry.log_format = LogFormat::Pretty;
+    c.telemetry.log_level = "warn".into();
+    c
+}
+
+/// A port nothing listens on right now.
+pub fn free_port() -> u16 {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    l.local_addr().expect("addr").port()
+}
+
+/// The `scout` binary built for these tests.
+pub fn scout_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_scout"))
+}
+
+/// A `scout` child process; killed on drop if still running.
+pub struct ScoutProcess {
+    pub child: Child,
+    pub stderr_path: PathBuf,
+}
+
+impl ScoutProcess {
+    /// Starts `scout ARGS` with `config` as its config file and stderr to a file.
+    pub fn spawn(dir: &Path, config: &Config, args: &[&str]) -> Self {
+        let config_path = dir.join("scout.toml");
+        std::fs::write(
+            &config_path,
+            toml::to_string(config).expect("config serializes"),
+        )
+        .expect("write config");
+        let stderr_path = dir.join("stderr.log");
+        let stderr = std::fs::File::create(&stderr_path).expect("stderr file");
+        let child = Command::new(scout_bin())
+            .arg("--config")
+            .arg(&config_path)
+            .args(args)
+            .env_remove("SCOUT_CONFIG")
+            .stdout(Stdio::null())
+            .stderr(stderr)
+            .spawn()
+            .expect("scout starts");
+        Self { child, stderr_path }
+    }
+
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM delivered");
+    }
+
+    /// Waits for exit, at most `limit`.
+    pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return status;
+            }
+            assert!(
+                start.elapsed() < limit,
+                "scout did not exit within {limit:?}; stderr:\n{}",
+                self.stderr()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// What it wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr_path).unwrap_or_default()
+    }
+}
+
+impl Drop for ScoutProcess {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// Waits until `GET {base}/readyz` answers 200.
+pub async fn wait_ready(base: &str, limit: Duration) {
+    let http = reqwest::Client::new();
+    let start = Instant::now();
+    loop {
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
+            if r.status().is_success() {
+                return;
+            }
+        }
+        assert!(start.elapsed() < limit, "{base} not ready within {limit:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The Python with grpcio-reflection installed by scripts/install.sh.
+pub fn python() -> PathBuf {
+    std::env::var_os("SCOUT_TEST_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv/bin/python"))
+}
+
+/// Where the Node interop client and its node_modules live.
+pub fn node_tools() -> PathBuf {
+    root().join("tools/node")
+}
+
+/// Writes Scout's descriptor set to a file (for the JS client).
+pub fn descriptor_file(dir: &Path) -> PathBuf {
+    let path = dir.join("scout.binpb");
+    std::fs::write(&path, scout_proto::FILE_DESCRIPTOR_SET).expect("write descriptor set");
+    path
+}
+
+/// Address helper.
+pub fn addr_of(url: &str) -> SocketAddr {
+    url.trim_start_matches("http://")
+        .parse()
+        .expect("edge address")
+}
+
+/// A gRPC frame around one message.
+pub fn grpc_frame(message: &[u8]) -> Vec<u8> {
+    let mut out = vec![0u8];
+    out.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    out.extend_from_slice(message);
+    out
+}
+
+/// A parsed grpc-web answer: messages, and the status from headers or the trailer frame.
+#[derive(Debug, Default)]
+pub struct GrpcWebAnswer {
+    pub messages: Vec<Vec<u8>>,
+    pub status: Option<i32>,
+    pub message: String,
+}
+
+/// Parses a grpc-web (binary) response.
+pub fn parse_grpc_web(headers: &http::HeaderMap, body: &[u8]) -> GrpcWebAnswer {
+    let mut out = GrpcWebAnswer::default();
+    if let Some(s) = headers
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|s| s.parse().ok())
+    {
+        out.status = Some(s);
+        out.message = headers
+            .get("grpc-message")
+            .and_then(|v| v.to_str().ok())
+            .map(percent_decode)
+            .unwrap_or_default();
+    }
+    let mut rest = body;
+    while rest.len() >= 5 {
+        let flag = rest[0];
+        let len = u32::from_be_bytes([rest[1], rest[2], rest[3], rest[4]]) as usize;
+        let frame = &rest[5..(5 + len).min(rest.len())];
+        if flag & 0x80 != 0 {
+            for line in String::from_utf8_lossy(frame).split("\r\n") {
+                if let Some((k, v)) = line.split_once(':') {
+                    match k.trim().to_ascii_lowercase().as_str() {
+                        "grpc-status" => out.status = v.trim().parse().ok(),
+                        "grpc-message" => out.message = percent_decode(v.trim()),
+                        _ => {}
+                    }
+                }
+            }
+        } else {
+            out.messages.push(frame.to_vec());
+        }
+        rest = &rest[(5 + len).min(rest.len())..];
+    }
+    out
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' && i + 3 <= bytes.len() {
+            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
+                out.push(b);
+                i += 3;
+                continue;
+            }
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
