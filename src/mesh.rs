@@ -156,12 +156,11 @@ impl Mesh {
                 }
             }
         }
-        if self.edge.as_ref().is_some_and(|e| e.task.is_finished()) {
-            if let Some(r) = self.edge.take() {
-                if let Ok(Err(e)) = r.task.await {
-                    return Some(e.context("the edge failed"));
-                }
-            }
+        if self.edge.as_ref().is_some_and(|e| e.task.is_finished())
+            && let Some(r) = self.edge.take()
+            && let Ok(Err(e)) = r.task.await
+        {
+            return Some(e.context("the edge failed"));
         }
         None
     }

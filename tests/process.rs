@@ -104,7 +104,7 @@ async fn sigterm_during_slow_calls_lets_them_finish_then_exits_zero() {
     let stored = std::fs::metadata(config.blobs.dir.join("videos/1/1/slow.mp4")).expect("stored");
     assert_eq!(stored.len(), 10 * 64 * 1024);
 
-    let status = proc.wait(Duration::from_secs(40));
+    let status = proc.exit(Duration::from_secs(40)).await;
     assert_eq!(status.code(), Some(0), "stderr:\n{}", proc.stderr());
     let logs = proc.stderr();
     assert!(logs.contains("draining in-flight calls"), "{logs}");
@@ -147,7 +147,7 @@ async fn logs_are_json_and_carry_the_request_id_across_services() {
     );
 
     proc.terminate();
-    assert_eq!(proc.wait(Duration::from_secs(30)).code(), Some(0));
+    assert_eq!(proc.exit(Duration::from_secs(30)).await.code(), Some(0));
     let mut services_with_id = std::collections::BTreeSet::new();
     for line in proc.stderr().lines() {
         let v: serde_json::Value = serde_json::from_str(line)
@@ -197,7 +197,9 @@ fn run_scout(
 #[test]
 fn config_errors_exit_non_zero_naming_the_key() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let cases: [(&str, &[&str], &[(&str, &str)], &str); 6] = [
+    // (config file, arguments, environment, what the one error line must say)
+    type Case<'a> = (&'a str, &'a [&'a str], &'a [(&'a str, &'a str)], &'a str);
+    let cases: [Case<'_>; 6] = [
         (
             "[edge]\nadr = \"127.0.0.1:1\"\n",
             &["config"],
@@ -250,7 +252,7 @@ async fn an_edge_port_in_use_is_a_clear_error() {
     let mut config = embedded_config(dir.path());
     config.edge.addr = taken.local_addr().expect("addr");
     let mut proc = ScoutProcess::spawn(dir.path(), &config, &["up"]);
-    let status = proc.wait(Duration::from_secs(30));
+    let status = proc.exit(Duration::from_secs(30)).await;
     assert_eq!(status.code(), Some(1));
     assert!(
         proc.stderr()
@@ -283,7 +285,7 @@ async fn one_service_runs_on_its_own_as_a_deployment_would() {
     assert_eq!(caps.compose_encoder, "libx264");
     proc.terminate();
     assert_eq!(
-        proc.wait(Duration::from_secs(30)).code(),
+        proc.exit(Duration::from_secs(30)).await.code(),
         Some(0),
         "{}",
         proc.stderr()

@@ -690,6 +690,16 @@ mod tests {
     }
 
     #[test]
+    fn the_production_example_loads() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config/production.example.toml");
+        let c = Config::load_from(Some(&path), &env(&[])).expect("example config loads");
+        assert_eq!(c.cache.backend, CacheBackend::Redis);
+        assert_eq!(c.bus.backend, BusBackend::Kafka);
+        assert_eq!(c.blobs.backend, BlobBackend::S3);
+        assert_eq!(c.tasks.endpoint_url(), "http://tasks:50052");
+    }
+
+    #[test]
     fn exempt_env_is_ignored() {
         Config::load_from(
             None,

@@ -167,23 +167,23 @@ impl ApiError {
     pub fn from_status(status: &tonic::Status) -> Self {
         let details = status.get_error_details();
         let mut err = ApiError::new(code_for_grpc(status.code()), status.message());
-        if let Some(info) = details.error_info() {
-            if info.domain == ERROR_DOMAIN {
-                if let Some(code) = info
-                    .metadata
-                    .get("code")
-                    .and_then(|c| c.parse::<i32>().ok())
-                    .and_then(|c| ErrorCode::try_from(c).ok())
-                {
-                    err.code = code;
-                }
-                err.metadata = info
-                    .metadata
-                    .iter()
-                    .filter(|(k, _)| k.as_str() != "code")
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
+        if let Some(info) = details.error_info()
+            && info.domain == ERROR_DOMAIN
+        {
+            if let Some(code) = info
+                .metadata
+                .get("code")
+                .and_then(|c| c.parse::<i32>().ok())
+                .and_then(|c| ErrorCode::try_from(c).ok())
+            {
+                err.code = code;
             }
+            err.metadata = info
+                .metadata
+                .iter()
+                .filter(|(k, _)| k.as_str() != "code")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
         }
         if let Some(retry) = details.retry_info() {
             err.retry_after = retry.retry_delay;

@@ -67,10 +67,10 @@ pub fn enum_short_name(e: &EnumDescriptor, number: i32) -> Option<String> {
 fn field_kinds(field: &FieldDescriptor) -> Kind {
     if field.is_map() {
         // A map is a repeated entry message; what matters is its value.
-        if let Kind::Message(entry) = field.kind() {
-            if let Some(v) = entry.get_field_by_name("value") {
-                return v.kind();
-            }
+        if let Kind::Message(entry) = field.kind()
+            && let Some(v) = entry.get_field_by_name("value")
+        {
+            return v.kind();
         }
     }
     field.kind()

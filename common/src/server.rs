@@ -626,3 +626,42 @@ mod metrics_tests {
         );
     }
 }
+
+#[cfg(test)]
+mod drain_tests {
+    use super::*;
+
+    /// An idle HTTP/2 client must not hold the drain open until its timeout.
+    #[tokio::test]
+    async fn drain_ends_when_no_call_is_in_flight_even_with_idle_clients() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let url = format!("http://{}", listener.local_addr().expect("addr"));
+        let shutdown = Shutdown::new();
+        let server = tokio::spawn(GrpcServer::new("drain-test").serve(
+            listener,
+            shutdown.clone(),
+            Duration::from_secs(20),
+        ));
+        crate::grpc::wait_serving(&url, Duration::from_secs(10))
+            .await
+            .expect("serving");
+        // A client that stays connected (and idle) through the shutdown.
+        let channel = crate::grpc::channel(&url).expect("channel");
+        let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+        health
+            .check(tonic_health::pb::HealthCheckRequest {
+                service: String::new(),
+            })
+            .await
+            .expect("check");
+        let started = Instant::now();
+        shutdown.trigger();
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("drain hung on an idle client")
+            .expect("join")
+            .expect("serve");
+        assert!(started.elapsed() < Duration::from_secs(10));
+        drop(channel);
+    }
+}

@@ -17,8 +17,10 @@ pub fn root() -> PathBuf {
 
 /// An embedded config under `dir` with the edge on a free port.
 pub fn embedded_config(dir: &Path) -> Config {
-    let mut c = Config::default();
-    c.data_dir = dir.to_path_buf();
+    let mut c = Config {
+        data_dir: dir.to_path_buf(),
+        ..Config::default()
+    };
     c.identity.database_url = format!("sqlite://{}/identity.sqlite", dir.display());
     c.tasks.database_url = format!("sqlite://{}/tasks.sqlite", dir.display());
     c.publish.database_url = format!("sqlite://{}/publish.sqlite", dir.display());
@@ -79,8 +81,9 @@ impl ScoutProcess {
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM delivered");
     }
 
-    /// Waits for exit, at most `limit`.
-    pub fn wait(&mut self, limit: Duration) -> std::process::ExitStatus {
+    /// Waits for exit without blocking the async runtime (so the test's own
+    /// clients keep answering the server's HTTP/2 GOAWAY and PINGs).
+    pub async fn exit(&mut self, limit: Duration) -> std::process::ExitStatus {
         let start = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait().expect("wait") {
@@ -91,7 +94,7 @@ impl ScoutProcess {
                 "scout did not exit within {limit:?}; stderr:\n{}",
                 self.stderr()
             );
-            std::thread::sleep(Duration::from_millis(50));
+            tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }
 
@@ -115,10 +118,10 @@ pub async fn wait_ready(base: &str, limit: Duration) {
     let http = reqwest::Client::new();
     let start = Instant::now();
     loop {
-        if let Ok(r) = http.get(format!("{base}/readyz")).send().await {
-            if r.status().is_success() {
-                return;
-            }
+        if let Ok(r) = http.get(format!("{base}/readyz")).send().await
+            && r.status().is_success()
+        {
+            return;
         }
         assert!(start.elapsed() < limit, "{base} not ready within {limit:?}");
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -210,12 +213,13 @@ fn percent_decode(s: &str) -> String {
     let mut out = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        if bytes[i] == b'%' && i + 3 <= bytes.len() {
-            if let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
+        if bytes[i] == b'%'
+            && i + 3 <= bytes.len()
+            && let Ok(b) = u8::from_str_radix(&s[i + 1..i + 3], 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
         }
         out.push(bytes[i]);
         i += 1;

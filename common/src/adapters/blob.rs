@@ -606,16 +606,15 @@ async fn local_put(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok())
+        && len > store.max_upload_bytes
     {
-        if len > store.max_upload_bytes {
-            return blob_error(ApiError::new(
-                ErrorCode::PayloadTooLarge,
-                format!(
-                    "upload of {len} bytes exceeds the {}-byte limit",
-                    store.max_upload_bytes
-                ),
-            ));
-        }
+        return blob_error(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "upload of {len} bytes exceeds the {}-byte limit",
+                store.max_upload_bytes
+            ),
+        ));
     }
     let stream = body
         .into_data_stream()
@@ -680,10 +679,10 @@ async fn local_get(
     if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
         h.insert(header::CONTENT_LENGTH, v);
     }
-    if status == StatusCode::PARTIAL_CONTENT {
-        if let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{size}", start + len - 1)) {
-            h.insert(header::CONTENT_RANGE, v);
-        }
+    if status == StatusCode::PARTIAL_CONTENT
+        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{size}", start + len - 1))
+    {
+        h.insert(header::CONTENT_RANGE, v);
     }
     resp
 }

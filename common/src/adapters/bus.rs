@@ -303,10 +303,10 @@ impl Drop for MemorySubscription {
     fn drop(&mut self) {
         // Leave the group: hand the topics to the next member, who resumes
         // from the committed offset (redelivering what we did not commit).
-        if let Ok(mut s) = self.bus.state.lock() {
-            if let Some(group) = s.groups.get_mut(&self.group) {
-                group.owners.retain(|_, owner| *owner != self.member);
-            }
+        if let Ok(mut s) = self.bus.state.lock()
+            && let Some(group) = s.groups.get_mut(&self.group)
+        {
+            group.owners.retain(|_, owner| *owner != self.member);
         }
         self.bus.changed.notify_waiters();
     }

@@ -201,15 +201,14 @@ impl Db {
     /// pending migrations.
     pub async fn open(url: &str, migrations: Migrations, pool_size: u32) -> Result<Self, DbError> {
         let (backend, target) = parse_url(url)?;
-        if backend == Backend::Sqlite && target != ":memory:" {
-            if let Some(parent) = Path::new(&target)
+        if backend == Backend::Sqlite
+            && target != ":memory:"
+            && let Some(parent) = Path::new(&target)
                 .parent()
                 .filter(|p| !p.as_os_str().is_empty())
-            {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    DbError::Other(format!("cannot create {}: {e}", parent.display()))
-                })?;
-            }
+        {
+            std::fs::create_dir_all(parent)
+                .map_err(|e| DbError::Other(format!("cannot create {}: {e}", parent.display())))?;
         }
         let display = redact(url);
         let manager = AnyManager { backend, target };

@@ -123,12 +123,12 @@ fn http_rule(msg: &DynamicMessage, out: &mut Vec<HttpBinding>) {
             });
         }
     }
-    if let Some(v) = msg.get_field_by_name("additional_bindings") {
-        if let Some(list) = v.as_list() {
-            for item in list {
-                if let Value::Message(m) = item {
-                    http_rule(m, out);
-                }
+    if let Some(v) = msg.get_field_by_name("additional_bindings")
+        && let Some(list) = v.as_list()
+    {
+        for item in list {
+            if let Value::Message(m) = item {
+                http_rule(m, out);
             }
         }
     }

@@ -262,10 +262,10 @@ async fn handle_inner(rest: &Rest, req: Request) -> Result<Response, ApiError> {
     };
 
     // A trailers-only answer is an error (or an empty stream).
-    if let Some(status) = tonic::Status::from_header_map(resp.headers()) {
-        if status.code() != tonic::Code::Ok {
-            return Err(ApiError::from_status(&status));
-        }
+    if let Some(status) = tonic::Status::from_header_map(resp.headers())
+        && status.code() != tonic::Code::Ok
+    {
+        return Err(ApiError::from_status(&status));
     }
     if rpc.server_streaming {
         return Ok(sse(rpc, resp.into_body()));
@@ -277,10 +277,10 @@ async fn handle_inner(rest: &Rest, req: Request) -> Result<Response, ApiError> {
         )
     })?;
     let trailers = collected.trailers().cloned().unwrap_or_default();
-    if let Some(status) = tonic::Status::from_header_map(&trailers) {
-        if status.code() != tonic::Code::Ok {
-            return Err(ApiError::from_status(&status));
-        }
+    if let Some(status) = tonic::Status::from_header_map(&trailers)
+        && status.code() != tonic::Code::Ok
+    {
+        return Err(ApiError::from_status(&status));
     }
     let mut decoder = frame::Decoder::default();
     let messages = decoder.push(&collected.to_bytes());

@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Installs what Shop Video Scout needs on a Debian/Ubuntu machine, skipping
+# whatever is already there.
+#
+#   scripts/install.sh          build and run: C libraries (FFmpeg, librdkafka's
+#                               build deps, clang for bindgen), the ffmpeg CLI,
+#                               espeak-ng, Noto CJK fonts, a Rust toolchain
+#   scripts/install.sh --test   also what the tests use: PostgreSQL, Redis,
+#                               cargo-nextest, a Kafka-protocol broker (tansu),
+#                               an S3-compatible server (s3s-fs), Node tools
+#                               (buf, connect-web) and Python grpcio-reflection
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+TEST=0
+[ "${1:-}" = "--test" ] && TEST=1
+
+APT_PACKAGES=(
+  build-essential pkg-config cmake clang libclang-dev
+  libcurl4-openssl-dev libssl-dev libsasl2-dev libzstd-dev liblz4-dev
+  libsqlite3-dev libpq-dev
+  libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
+  libswscale-dev libswresample-dev ffmpeg
+  espeak-ng fonts-noto-cjk
+  ca-certificates curl git python3 python3-venv
+)
+
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
+
+missing=()
+for p in "${APT_PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
+if [ "$TEST" = 1 ]; then
+  # The servers may come from elsewhere (this machine type runs its own):
+  # install a package only when neither it nor the command is present.
+  have pg_ctlcluster || port_open 5432 || missing+=(postgresql postgresql-client)
+  have psql || missing+=(postgresql-client)
+  have redis-server || port_open 6379 || missing+=(redis-server)
+  have node || missing+=(nodejs)
+  have npm || missing+=(npm)
+fi
+if [ "${#missing[@]}" -gt 0 ]; then
+  say "installing system packages: ${missing[*]}"
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! have cargo; then
+  say "installing the Rust toolchain (rustup)"
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal --component clippy,rustfmt
+  # shellcheck disable=SC1091
+  source "$HOME/.cargo/env"
+fi
+
+if [ "$TEST" = 1 ]; then
+  if ! have cargo-nextest; then
+    say "installing cargo-nextest"
+    cargo install cargo-nextest --locked
+  fi
+  if ! have tansu; then
+    say "installing tansu, a Kafka-protocol broker (about 15 minutes on 2 cores)"
+    cargo install tansu --locked --features dynostore
+  fi
+  if ! have s3s-fs; then
+    say "installing s3s-fs, an S3-compatible server (about 3 minutes)"
+    cargo install s3s-fs --version 0.14.1 --locked --features binary
+  fi
+  if [ ! -x "$ROOT/tools/node/node_modules/.bin/buf" ] || [ "$ROOT/tools/node/package-lock.json" -nt "$ROOT/tools/node/node_modules/.package-lock.json" ]; then
+    say "installing Node tools (buf, connect-web)"
+    (cd "$ROOT/tools/node" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+  if ! "$ROOT/.venv/bin/python" -c "import grpc_reflection" 2>/dev/null; then
+    say "installing Python grpcio-reflection into .venv"
+    python3 -m venv "$ROOT/.venv"
+    "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check grpcio grpcio-reflection
+  fi
+fi
+say "dependencies are in place"

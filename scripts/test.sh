@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# The one command that runs every check: installs what is missing, starts
+# PostgreSQL, Redis, a Kafka-protocol broker and an S3-compatible server on
+# loopback (only those not already running), then runs cargo fmt --check,
+# clippy with -D warnings, buf lint (and buf breaking against main) and the
+# whole test suite with the production adapters pointed at those servers.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+cd "$ROOT"
+
+"$ROOT/scripts/install.sh" --test
+eval "$("$ROOT/scripts/test-servers.sh")"
+
+say "cargo fmt --check"
+cargo fmt --all -- --check
+
+say "cargo clippy --all-targets -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+BUF="$ROOT/tools/node/node_modules/.bin/buf"
+say "buf lint"
+"$BUF" lint
+if git rev-parse --verify -q refs/heads/main >/dev/null && [ "$(git rev-parse HEAD)" != "$(git rev-parse main)" ]; then
+  say "buf breaking against main"
+  "$BUF" breaking --against "$ROOT/.git#branch=main"
+fi
+
+say "tests"
+cargo nextest run --workspace --locked --no-fail-fast --profile "${NEXTEST_PROFILE:-ci}"
+say "all checks passed"
