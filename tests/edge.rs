@@ -118,65 +118,44 @@ async fn reflection_v1_and_v1alpha_both_answer_through_the_edge() {
 mod tonic_reflection_v1 {
     use tonic::transport::Channel;
 
-    pub async fn list_v1(channel: Channel) -> Vec<String> {
-        use tonic_reflection::pb::v1::ServerReflectionRequest;
-        use tonic_reflection::pb::v1::server_reflection_client::ServerReflectionClient;
-        use tonic_reflection::pb::v1::server_reflection_request::MessageRequest;
-        use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
-        let mut client = ServerReflectionClient::new(channel);
-        let req = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut stream = client
-            .server_reflection_info(tokio_stream::iter([req]))
-            .await
-            .expect("reflection v1")
-            .into_inner();
-        let resp = stream
-            .message()
-            .await
-            .expect("message")
-            .expect("one response");
-        match resp.message_response {
-            Some(MessageResponse::ListServicesResponse(l)) => {
-                let mut names: Vec<String> = l.service.into_iter().map(|s| s.name).collect();
-                names.sort();
-                names
+    /// One `ListServices` over a reflection version's generated types.
+    macro_rules! list_services {
+        ($name:ident, $pb:path) => {
+            pub async fn $name(channel: Channel) -> Vec<String> {
+                use pb::server_reflection_client::ServerReflectionClient;
+                use pb::server_reflection_request::MessageRequest;
+                use pb::server_reflection_response::MessageResponse;
+                use $pb as pb;
+                let mut client = ServerReflectionClient::new(channel);
+                let req = pb::ServerReflectionRequest {
+                    host: String::new(),
+                    message_request: Some(MessageRequest::ListServices(String::new())),
+                };
+                let mut stream = client
+                    .server_reflection_info(tokio_stream::iter([req]))
+                    .await
+                    .expect("reflection")
+                    .into_inner();
+                let resp = stream
+                    .message()
+                    .await
+                    .expect("message")
+                    .expect("one response");
+                match resp.message_response {
+                    Some(MessageResponse::ListServicesResponse(l)) => {
+                        let mut names: Vec<String> =
+                            l.service.into_iter().map(|s| s.name).collect();
+                        names.sort();
+                        names
+                    }
+                    other => panic!("unexpected {other:?}"),
+                }
             }
-            other => panic!("unexpected {other:?}"),
-        }
+        };
     }
 
-    pub async fn list_v1alpha(channel: Channel) -> Vec<String> {
-        use tonic_reflection::pb::v1alpha::ServerReflectionRequest;
-        use tonic_reflection::pb::v1alpha::server_reflection_client::ServerReflectionClient;
-        use tonic_reflection::pb::v1alpha::server_reflection_request::MessageRequest;
-        use tonic_reflection::pb::v1alpha::server_reflection_response::MessageResponse;
-        let mut client = ServerReflectionClient::new(channel);
-        let req = ServerReflectionRequest {
-            host: String::new(),
-            message_request: Some(MessageRequest::ListServices(String::new())),
-        };
-        let mut stream = client
-            .server_reflection_info(tokio_stream::iter([req]))
-            .await
-            .expect("reflection v1alpha")
-            .into_inner();
-        let resp = stream
-            .message()
-            .await
-            .expect("message")
-            .expect("one response");
-        match resp.message_response {
-            Some(MessageResponse::ListServicesResponse(l)) => {
-                let mut names: Vec<String> = l.service.into_iter().map(|s| s.name).collect();
-                names.sort();
-                names
-            }
-            other => panic!("unexpected {other:?}"),
-        }
-    }
+    list_services!(list_v1, tonic_reflection::pb::v1);
+    list_services!(list_v1alpha, tonic_reflection::pb::v1alpha);
 }
 
 #[tokio::test]

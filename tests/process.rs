@@ -19,16 +19,22 @@ fn trickle() -> (mpsc::Sender<Result<Bytes, std::io::Error>>, reqwest::Body) {
     (tx, reqwest::Body::wrap_stream(ReceiverStream::new(rx)))
 }
 
-#[tokio::test]
-async fn sigterm_during_slow_calls_lets_them_finish_then_exits_zero() {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = embedded_config(dir.path());
+/// `scout up` as a child process with JSON logs at info, once it is ready.
+async fn scout_up(dir: &std::path::Path) -> (scout_common::config::Config, ScoutProcess, String) {
+    let mut config = embedded_config(dir);
     config.edge.addr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     config.telemetry.log_format = LogFormat::Json;
     config.telemetry.log_level = "info".into();
-    let mut proc = ScoutProcess::spawn(dir.path(), &config, &["up"]);
+    let proc = ScoutProcess::spawn(dir, &config, &["up"]);
     let base = format!("http://{}", config.edge.addr);
     wait_ready(&base, Duration::from_secs(60)).await;
+    (config, proc, base)
+}
+
+#[tokio::test]
+async fn sigterm_during_slow_calls_lets_them_finish_then_exits_zero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (config, mut proc, base) = scout_up(dir.path()).await;
     let http = reqwest::Client::builder()
         .http1_only()
         .build()
@@ -115,13 +121,7 @@ async fn sigterm_during_slow_calls_lets_them_finish_then_exits_zero() {
 #[tokio::test]
 async fn logs_are_json_and_carry_the_request_id_across_services() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut config = embedded_config(dir.path());
-    config.edge.addr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
-    config.telemetry.log_format = LogFormat::Json;
-    config.telemetry.log_level = "info".into();
-    let mut proc = ScoutProcess::spawn(dir.path(), &config, &["up"]);
-    let base = format!("http://{}", config.edge.addr);
-    wait_ready(&base, Duration::from_secs(60)).await;
+    let (_config, mut proc, base) = scout_up(dir.path()).await;
 
     let resp = reqwest::Client::new()
         .get(format!("{base}/api/v1/render/capabilities"))

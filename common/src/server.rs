@@ -483,6 +483,12 @@ impl GrpcServer {
         self
     }
 
+    /// Adds readiness checks for the shared adapters (cache, bus, blobs).
+    pub fn adapter_checks(mut self, adapters: &crate::adapters::Adapters) -> Self {
+        self.checks.extend(adapters.readiness_checks());
+        self
+    }
+
     /// Caps every call's deadline (the client's `grpc-timeout` still applies when shorter).
     pub fn deadline_cap(mut self, cap: Duration) -> Self {
         self.deadline_cap = Some(cap);

@@ -139,55 +139,103 @@ impl JobHandler for Flaky {
     }
 }
 
+/// One job kind with a worker, its retry pumps and one enqueued job.
+struct Scenario {
+    kind: JobKind,
+    handler: Arc<Flaky>,
+    seen: mpsc::UnboundedReceiver<(u32, Instant)>,
+    dead: mpsc::UnboundedReceiver<String>,
+    shutdown: Shutdown,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Scenario {
+    async fn start(
+        bus: &Arc<dyn JobBus>,
+        kind: JobKind,
+        fail_times: u32,
+        permanent: bool,
+        key: &str,
+    ) -> Self {
+        jobs::ensure_topics(bus.as_ref(), &kind)
+            .await
+            .expect("topics");
+        let (seen_tx, seen) = mpsc::unbounded_channel();
+        let (dead_tx, dead) = mpsc::unbounded_channel();
+        let handler = Arc::new(Flaky {
+            fail_times,
+            permanent,
+            attempts: AtomicU32::new(0),
+            seen: seen_tx,
+            dead: dead_tx,
+        });
+        let shutdown = Shutdown::new();
+        let group = format!("{}-workers", kind.name);
+        let mut tasks = vec![jobs::spawn_worker(
+            bus.clone(),
+            kind.clone(),
+            group.clone(),
+            handler.clone(),
+            shutdown.clone(),
+        )];
+        tasks.extend(jobs::spawn_retry_pumps(
+            bus.clone(),
+            kind.clone(),
+            group,
+            shutdown.clone(),
+        ));
+        let payload = Bytes::from(format!("{} job {key}", kind.name));
+        jobs::enqueue(bus.as_ref(), &kind, key, payload)
+            .await
+            .expect("enqueue");
+        Self {
+            kind,
+            handler,
+            seen,
+            dead,
+            shutdown,
+            tasks,
+        }
+    }
+
+    async fn next_attempt(&mut self, limit: Duration) -> (u32, Instant) {
+        tokio::time::timeout(limit, self.seen.recv())
+            .await
+            .expect("attempt in time")
+            .expect("channel")
+    }
+
+    async fn dead_letter(&mut self, limit: Duration) -> String {
+        tokio::time::timeout(limit, self.dead.recv())
+            .await
+            .expect("dead letter in time")
+            .expect("channel")
+    }
+
+    async fn stop(self) {
+        self.shutdown.trigger();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
 async fn retries(bus: Arc<dyn JobBus>, prefix: &str, wait: Duration) {
     let delays = vec![Duration::from_millis(300), Duration::from_millis(600)];
+    let limit = wait * 3 + Duration::from_secs(5);
 
     // Fails twice, then succeeds on the third attempt, each retry no earlier than its delay.
-    let kind = JobKind::new(prefix, "analyze", delays.clone(), 1);
-    jobs::ensure_topics(bus.as_ref(), &kind)
-        .await
-        .expect("topics");
-    let (seen_tx, mut seen) = mpsc::unbounded_channel();
-    let (dead_tx, mut dead) = mpsc::unbounded_channel();
-    let handler = Arc::new(Flaky {
-        fail_times: 2,
-        permanent: false,
-        attempts: AtomicU32::new(0),
-        seen: seen_tx,
-        dead: dead_tx,
-    });
-    let shutdown = Shutdown::new();
-    let worker = jobs::spawn_worker(
-        bus.clone(),
-        kind.clone(),
-        "vision".into(),
-        handler.clone(),
-        shutdown.clone(),
-    );
-    let pumps =
-        jobs::spawn_retry_pumps(bus.clone(), kind.clone(), "vision".into(), shutdown.clone());
-    jobs::enqueue(
-        bus.as_ref(),
-        &kind,
+    let mut s = Scenario::start(
+        &bus,
+        JobKind::new(prefix, "analyze", delays.clone(), 1),
+        2,
+        false,
         "42",
-        Bytes::from_static(b"analyze task 42"),
     )
-    .await
-    .expect("enqueue");
-
-    let limit = wait * 3 + Duration::from_secs(5);
-    let (a1, t1) = tokio::time::timeout(limit, seen.recv())
-        .await
-        .expect("attempt 1")
-        .expect("channel");
-    let (a2, t2) = tokio::time::timeout(limit, seen.recv())
-        .await
-        .expect("attempt 2")
-        .expect("channel");
-    let (a3, t3) = tokio::time::timeout(limit, seen.recv())
-        .await
-        .expect("attempt 3")
-        .expect("channel");
+    .await;
+    let (a1, t1) = s.next_attempt(limit).await;
+    let (a2, t2) = s.next_attempt(limit).await;
+    let (a3, t3) = s.next_attempt(limit).await;
     assert_eq!((a1, a2, a3), (1, 2, 3));
     assert!(
         t2 - t1 >= delays[0],
@@ -201,67 +249,37 @@ async fn retries(bus: Arc<dyn JobBus>, prefix: &str, wait: Duration) {
     );
     // Success: nothing dead-lettered, no fourth attempt.
     assert!(
-        tokio::time::timeout(Duration::from_millis(800), seen.recv())
+        tokio::time::timeout(Duration::from_millis(800), s.seen.recv())
             .await
             .is_err(),
         "job ran again after success"
     );
-    assert!(dead.try_recv().is_err());
-    shutdown.trigger();
-    let _ = worker.await;
-    for p in pumps {
-        let _ = p.await;
-    }
+    assert!(s.dead.try_recv().is_err());
+    s.stop().await;
 
     // Always failing: three attempts, then the dead-letter topic, and the handler is told.
-    let kind = JobKind::new(prefix, "compose", delays.clone(), 1);
-    jobs::ensure_topics(bus.as_ref(), &kind)
-        .await
-        .expect("topics");
-    let (seen_tx, mut seen) = mpsc::unbounded_channel();
-    let (dead_tx, mut dead) = mpsc::unbounded_channel();
-    let handler = Arc::new(Flaky {
-        fail_times: u32::MAX,
-        permanent: false,
-        attempts: AtomicU32::new(0),
-        seen: seen_tx,
-        dead: dead_tx,
-    });
-    let shutdown = Shutdown::new();
-    let worker = jobs::spawn_worker(
-        bus.clone(),
-        kind.clone(),
-        "render".into(),
-        handler.clone(),
-        shutdown.clone(),
-    );
-    let pumps =
-        jobs::spawn_retry_pumps(bus.clone(), kind.clone(), "render".into(), shutdown.clone());
-    jobs::enqueue(
-        bus.as_ref(),
-        &kind,
+    let mut s = Scenario::start(
+        &bus,
+        JobKind::new(prefix, "compose", delays.clone(), 1),
+        u32::MAX,
+        false,
         "7",
-        Bytes::from_static(b"compose task 7"),
     )
-    .await
-    .expect("enqueue");
-    let error = tokio::time::timeout(limit, dead.recv())
-        .await
-        .expect("dead letter in time")
-        .expect("channel");
+    .await;
+    let error = s.dead_letter(limit).await;
     assert!(error.contains("provider busy (attempt 3)"), "{error}");
-    assert_eq!(handler.attempts.load(Ordering::SeqCst), 3);
+    assert_eq!(s.handler.attempts.load(Ordering::SeqCst), 3);
     let mut attempts = Vec::new();
-    while let Ok((a, _)) = seen.try_recv() {
+    while let Ok((a, _)) = s.seen.try_recv() {
         attempts.push(a);
     }
     assert_eq!(attempts, vec![1, 2, 3]);
     let mut dlq = bus
-        .subscribe("dlq-reader", &[kind.dlq_topic()])
+        .subscribe("dlq-reader", &[s.kind.dlq_topic()])
         .await
         .expect("subscribe dlq");
     let d = next(dlq.as_mut(), wait).await;
-    assert_eq!(d.message.payload, Bytes::from_static(b"compose task 7"));
+    assert_eq!(d.message.payload, Bytes::from_static(b"compose job 7"));
     assert_eq!(d.message.key.as_deref(), Some("7"));
     assert_eq!(d.message.header(jobs::HEADER_ATTEMPT), Some("3"));
     assert!(
@@ -269,45 +287,13 @@ async fn retries(bus: Arc<dyn JobBus>, prefix: &str, wait: Duration) {
             .header(jobs::HEADER_LAST_ERROR)
             .is_some_and(|e| e.contains("provider busy"))
     );
-    shutdown.trigger();
-    let _ = worker.await;
-    for p in pumps {
-        let _ = p.await;
-    }
+    s.stop().await;
 
     // A permanent error skips the retries.
-    let kind = JobKind::new(prefix, "clone", delays, 1);
-    jobs::ensure_topics(bus.as_ref(), &kind)
-        .await
-        .expect("topics");
-    let (seen_tx, _seen) = mpsc::unbounded_channel();
-    let (dead_tx, mut dead) = mpsc::unbounded_channel();
-    let handler = Arc::new(Flaky {
-        fail_times: 0,
-        permanent: true,
-        attempts: AtomicU32::new(0),
-        seen: seen_tx,
-        dead: dead_tx,
-    });
-    let shutdown = Shutdown::new();
-    let worker = jobs::spawn_worker(
-        bus.clone(),
-        kind.clone(),
-        "identity".into(),
-        handler.clone(),
-        shutdown.clone(),
-    );
-    jobs::enqueue(bus.as_ref(), &kind, "9", Bytes::from_static(b"clone 9"))
-        .await
-        .expect("enqueue");
-    let error = tokio::time::timeout(limit, dead.recv())
-        .await
-        .expect("dead letter in time")
-        .expect("channel");
-    assert_eq!(error, "clip is corrupt");
-    assert_eq!(handler.attempts.load(Ordering::SeqCst), 1);
-    shutdown.trigger();
-    let _ = worker.await;
+    let mut s = Scenario::start(&bus, JobKind::new(prefix, "clone", delays, 1), 0, true, "9").await;
+    assert_eq!(s.dead_letter(limit).await, "clip is corrupt");
+    assert_eq!(s.handler.attempts.load(Ordering::SeqCst), 1);
+    s.stop().await;
 }
 
 #[tokio::test]

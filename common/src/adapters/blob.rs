@@ -780,6 +780,26 @@ impl S3BlobStore {
         Ok(store)
     }
 
+    /// GetObject, with a missing key as `NotFound`.
+    async fn object(
+        &self,
+        key: &str,
+    ) -> Result<aws_sdk_s3::operation::get_object::GetObjectOutput, BlobError> {
+        self.client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| {
+                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
+                    BlobError::NotFound(key.to_string())
+                } else {
+                    sdk_err(key, &e)
+                }
+            })
+    }
+
     async fn presigning(
         opts: &PresignOptions,
     ) -> Result<aws_sdk_s3::presigning::PresigningConfig, BlobError> {
@@ -788,6 +808,18 @@ impl S3BlobStore {
             b = b.start_time(start);
         }
         b.build().map_err(|e| BlobError::Other(e.to_string()))
+    }
+}
+
+/// A presigned SDK request as a URL a plain client can use.
+fn presigned(p: &aws_sdk_s3::presigning::PresignedRequest) -> PresignedUrl {
+    PresignedUrl {
+        method: p.method().to_string(),
+        url: p.uri().to_string(),
+        headers: p
+            .headers()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect(),
     }
 }
 
@@ -863,20 +895,7 @@ impl BlobStore for S3BlobStore {
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {
         validate_key(key)?;
-        let resp = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
-                    BlobError::NotFound(key.to_string())
-                } else {
-                    sdk_err(key, &e)
-                }
-            })?;
+        let resp = self.object(key).await?;
         let data = resp
             .body
             .collect()
@@ -887,20 +906,7 @@ impl BlobStore for S3BlobStore {
 
     async fn get_to_file(&self, key: &str, path: &Path) -> Result<(), BlobError> {
         validate_key(key)?;
-        let resp = self
-            .client
-            .get_object()
-            .bucket(&self.bucket)
-            .key(key)
-            .send()
-            .await
-            .map_err(|e| {
-                if e.as_service_error().is_some_and(|s| s.is_no_such_key()) {
-                    BlobError::NotFound(key.to_string())
-                } else {
-                    sdk_err(key, &e)
-                }
-            })?;
+        let resp = self.object(key).await?;
         let mut reader = resp.body.into_async_read();
         let mut file = tokio::fs::File::create(path)
             .await
@@ -986,14 +992,7 @@ impl BlobStore for S3BlobStore {
             req = req.content_type(ct);
         }
         let p = req.presigned(cfg).await.map_err(|e| sdk_err(key, &e))?;
-        Ok(PresignedUrl {
-            method: p.method().to_string(),
-            url: p.uri().to_string(),
-            headers: p
-                .headers()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        })
+        Ok(presigned(&p))
     }
 
     async fn presign_get(
@@ -1011,14 +1010,7 @@ impl BlobStore for S3BlobStore {
             .presigned(cfg)
             .await
             .map_err(|e| sdk_err(key, &e))?;
-        Ok(PresignedUrl {
-            method: p.method().to_string(),
-            url: p.uri().to_string(),
-            headers: p
-                .headers()
-                .map(|(k, v)| (k.to_string(), v.to_string()))
-                .collect(),
-        })
+        Ok(presigned(&p))
     }
 
     async fn ping(&self) -> Result<(), BlobError> {

@@ -293,6 +293,18 @@ impl Db {
     }
 }
 
+/// Opens a service's own database, naming the service and the (redacted)
+/// URL on failure.
+pub async fn open_for_service(
+    service: &str,
+    url: &str,
+    migrations: Migrations,
+) -> anyhow::Result<Db> {
+    Db::open(url, migrations, 8)
+        .await
+        .map_err(|e| anyhow::anyhow!("{service} database ({}): {e}", redact(url)))
+}
+
 impl From<r2d2::Error> for DbError {
     fn from(e: r2d2::Error) -> Self {
         DbError::Unavailable(e.to_string())

@@ -9,8 +9,8 @@ mod error;
 
 use std::sync::Arc;
 
-use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-use scout_common::adapters::db::{Db, Migrations};
+use diesel_migrations::embed_migrations;
+use scout_common::adapters::db::{Db, Migrations, open_for_service};
 use scout_common::adapters::db_readiness;
 use scout_common::server::{GrpcServer, Shutdown};
 use scout_common::service::ServiceContext;
@@ -27,22 +27,11 @@ pub struct State {
     pub db: Db,
 }
 
-const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-
-/// Opens the publish database and applies pending migrations.
-pub async fn open_db(url: &str) -> anyhow::Result<Db> {
-    let migrations = Migrations {
-        postgres: PG_MIGRATIONS,
-        sqlite: SQLITE_MIGRATIONS,
-    };
-    Db::open(url, migrations, 8).await.map_err(|e| {
-        anyhow::anyhow!(
-            "publish database ({}): {e}",
-            scout_common::adapters::db::redact(url)
-        )
-    })
-}
+/// This service's schema, one migration directory per backend.
+pub const MIGRATIONS: Migrations = Migrations {
+    postgres: embed_migrations!("migrations/postgres"),
+    sqlite: embed_migrations!("migrations/sqlite"),
+};
 
 /// Serves the publish service until `shutdown`, then drains.
 pub async fn serve(
@@ -50,18 +39,15 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let db = open_db(&ctx.config.publish.database_url).await?;
+    let db = open_for_service("publish", &ctx.config.publish.database_url, MIGRATIONS).await?;
     let state = Arc::new(State {
         ctx: ctx.clone(),
         db: db.clone(),
     });
-    let mut server = GrpcServer::new("publish")
-        .add_service(PublishServiceServer::new(PublishApi::new(state.clone())));
-    for (check, probe) in ctx.adapters.readiness_checks() {
-        server = server.readiness_check(check, probe);
-    }
-    server = server.readiness_check("database", db_readiness(db));
-    server
+    GrpcServer::new("publish")
+        .add_service(PublishServiceServer::new(PublishApi::new(state.clone())))
+        .adapter_checks(&ctx.adapters)
+        .readiness_check("database", db_readiness(db))
         .serve(listener, shutdown, ctx.config.publish.drain_timeout)
         .await
 }

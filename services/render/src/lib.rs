@@ -32,11 +32,9 @@ pub async fn serve(
         "render capabilities probed"
     );
     let svc = service::Render::new(ctx.clone(), caps);
-    let mut server = GrpcServer::new("render").add_service(RenderServiceServer::new(svc));
-    for (name, check) in ctx.adapters.readiness_checks() {
-        server = server.readiness_check(name, check);
-    }
-    server
+    GrpcServer::new("render")
+        .add_service(RenderServiceServer::new(svc))
+        .adapter_checks(&ctx.adapters)
         .serve(listener, shutdown, ctx.config.render.drain_timeout)
         .await
 }

@@ -9,8 +9,8 @@ mod error;
 
 use std::sync::Arc;
 
-use diesel_migrations::{EmbeddedMigrations, embed_migrations};
-use scout_common::adapters::db::{Db, Migrations};
+use diesel_migrations::embed_migrations;
+use scout_common::adapters::db::{Db, Migrations, open_for_service};
 use scout_common::adapters::db_readiness;
 use scout_common::server::{GrpcServer, Shutdown};
 use scout_common::service::ServiceContext;
@@ -28,22 +28,11 @@ pub struct State {
     pub db: Db,
 }
 
-const PG_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/postgres");
-const SQLITE_MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations/sqlite");
-
-/// Opens the tasks database and applies pending migrations.
-pub async fn open_db(url: &str) -> anyhow::Result<Db> {
-    let migrations = Migrations {
-        postgres: PG_MIGRATIONS,
-        sqlite: SQLITE_MIGRATIONS,
-    };
-    Db::open(url, migrations, 8).await.map_err(|e| {
-        anyhow::anyhow!(
-            "tasks database ({}): {e}",
-            scout_common::adapters::db::redact(url)
-        )
-    })
-}
+/// This service's schema, one migration directory per backend.
+pub const MIGRATIONS: Migrations = Migrations {
+    postgres: embed_migrations!("migrations/postgres"),
+    sqlite: embed_migrations!("migrations/sqlite"),
+};
 
 /// Serves the tasks service until `shutdown`, then drains.
 pub async fn serve(
@@ -51,21 +40,18 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let db = open_db(&ctx.config.tasks.database_url).await?;
+    let db = open_for_service("tasks", &ctx.config.tasks.database_url, MIGRATIONS).await?;
     let state = Arc::new(State {
         ctx: ctx.clone(),
         db: db.clone(),
     });
-    let mut server = GrpcServer::new("tasks")
+    GrpcServer::new("tasks")
         .add_service(TasksServiceServer::new(TasksApi::new(state.clone())))
         .add_service(TasksInternalServiceServer::new(TasksInternalApi::new(
             state.clone(),
-        )));
-    for (check, probe) in ctx.adapters.readiness_checks() {
-        server = server.readiness_check(check, probe);
-    }
-    server = server.readiness_check("database", db_readiness(db));
-    server
+        )))
+        .adapter_checks(&ctx.adapters)
+        .readiness_check("database", db_readiness(db))
         .serve(listener, shutdown, ctx.config.tasks.drain_timeout)
         .await
 }

@@ -29,12 +29,9 @@ pub async fn serve(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let state = Arc::new(State { ctx: ctx.clone() });
-    let mut server = GrpcServer::new("vision")
-        .add_service(VisionServiceServer::new(VisionApi::new(state.clone())));
-    for (check, probe) in ctx.adapters.readiness_checks() {
-        server = server.readiness_check(check, probe);
-    }
-    server
+    GrpcServer::new("vision")
+        .add_service(VisionServiceServer::new(VisionApi::new(state.clone())))
+        .adapter_checks(&ctx.adapters)
         .serve(listener, shutdown, ctx.config.vision.drain_timeout)
         .await
 }
