@@ -66,7 +66,10 @@ if [ "$TEST" = 1 ]; then
   fi
   if [ ! -x "$ROOT/tools/node/node_modules/.bin/buf" ] || [ "$ROOT/tools/node/package-lock.json" -nt "$ROOT/tools/node/node_modules/.package-lock.json" ]; then
     say "installing Node tools (buf, connect-web)"
-    (cd "$ROOT/tools/node" && npm ci --no-audit --no-fund --loglevel=error)
+    # Not `npm ci`: npm 11 refuses a lock file that does not list buf's
+    # binaries for other platforms; `install --no-save` still installs the
+    # locked versions and leaves the lock file untouched.
+    (cd "$ROOT/tools/node" && npm install --no-save --no-audit --no-fund --loglevel=error)
   fi
   if ! "$ROOT/.venv/bin/python" -c "import grpc_reflection" 2>/dev/null; then
     say "installing Python grpcio-reflection into .venv"

@@ -201,7 +201,7 @@ async fn connect_web_grpc_web_client_reaches_capabilities_over_http1() {
 }
 
 #[tokio::test]
-async fn grpc_web_binary_and_text_work_over_http1() {
+async fn grpc_web_binary_and_text_work_over_http1_and_h2() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mesh = mesh(dir.path()).await;
     let http = reqwest::Client::builder()
@@ -254,6 +254,27 @@ async fn grpc_web_binary_and_text_work_over_http1() {
         raw.extend(b64.decode(quad).expect("base64 quad"));
     }
     let answer = parse_grpc_web(&headers, &raw);
+    assert_eq!(answer.status, Some(0), "{answer:?}");
+    assert_eq!(
+        CapabilitiesResponse::decode(answer.messages[0].as_slice()).expect("decodes"),
+        caps
+    );
+
+    // The same binary grpc-web call over HTTP/2 (prior knowledge, as a proxy in front would speak).
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let resp = h2
+        .post(&url)
+        .header("content-type", "application/grpc-web+proto")
+        .body(body.clone())
+        .send()
+        .await
+        .expect("post over h2");
+    assert_eq!(resp.version(), http::Version::HTTP_2);
+    let headers = resp.headers().clone();
+    let answer = parse_grpc_web(&headers, &resp.bytes().await.expect("body"));
     assert_eq!(answer.status, Some(0), "{answer:?}");
     assert_eq!(
         CapabilitiesResponse::decode(answer.messages[0].as_slice()).expect("decodes"),
@@ -373,6 +394,70 @@ async fn a_stopped_downstream_gives_unavailable_within_the_deadline() {
     let body: serde_json::Value = ready.json().await.expect("json");
     assert_ne!(body["dependencies"]["render"], "ok");
     assert_eq!(body["dependencies"]["tasks"], "ok");
+    mesh.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn a_hanging_downstream_gives_deadline_exceeded_not_a_hang() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut mesh = mesh(dir.path()).await;
+    let render_addr = addr_of(&mesh.service_url("render"));
+    mesh.stop_service("render").await.expect("render stops");
+    // Something takes render's port, accepts connections and never answers.
+    let squatter = tokio::net::TcpListener::bind(render_addr)
+        .await
+        .expect("render's port is free again");
+    let hold = tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((conn, _)) = squatter.accept().await {
+            held.push(conn);
+        }
+    });
+    // Native gRPC over h2 with an 800 ms deadline and no client-side timer,
+    // so the answer is the edge's own.
+    let h2 = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .expect("client");
+    let start = Instant::now();
+    let resp = h2
+        .post(format!(
+            "{}/scout.render.v1.RenderService/Capabilities",
+            mesh.edge_url()
+        ))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .header("grpc-timeout", "800m")
+        .body(grpc_frame(&CapabilitiesRequest {}.encode_to_vec()))
+        .send()
+        .await
+        .expect("the edge answers");
+    let elapsed = start.elapsed();
+    let status: i32 = resp
+        .headers()
+        .get("grpc-status")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse().ok())
+        .expect("grpc-status");
+    assert_eq!(status, tonic::Code::DeadlineExceeded as i32);
+    assert!(
+        elapsed >= std::time::Duration::from_millis(800),
+        "answered before the deadline: {elapsed:?}"
+    );
+    assert!(
+        elapsed < mesh.context().config.edge.request_timeout,
+        "waited {elapsed:?}"
+    );
+    // REST without a client deadline is bounded by the edge's own (5 s in these tests).
+    let resp = reqwest::get(format!("{}/api/v1/render/capabilities", mesh.edge_url()))
+        .await
+        .expect("rest");
+    assert!(
+        matches!(resp.status().as_u16(), 503 | 504),
+        "{}",
+        resp.status()
+    );
+    hold.abort();
     mesh.shutdown().await.expect("clean shutdown");
 }
 

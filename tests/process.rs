@@ -146,7 +146,8 @@ async fn logs_are_json_and_carry_the_request_id_across_services() {
             .is_some_and(|v| v.len() >= 32)
     );
 
-    proc.terminate();
+    // Ctrl-C in a terminal is SIGINT: the same clean stop.
+    proc.interrupt();
     assert_eq!(proc.exit(Duration::from_secs(30)).await.code(), Some(0));
     let mut services_with_id = std::collections::BTreeSet::new();
     for line in proc.stderr().lines() {

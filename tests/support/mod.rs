@@ -81,6 +81,12 @@ impl ScoutProcess {
         nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM delivered");
     }
 
+    /// Sends SIGINT (what Ctrl-C sends).
+    pub fn interrupt(&self) {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("SIGINT delivered");
+    }
+
     /// Waits for exit without blocking the async runtime (so the test's own
     /// clients keep answering the server's HTTP/2 GOAWAY and PINGs).
     pub async fn exit(&mut self, limit: Duration) -> std::process::ExitStatus {
