@@ -127,6 +127,15 @@ async fn forward_inner(proxy: &Proxy, req: Request) -> Result<Response, ApiError
     let call = channel.clone().oneshot(upstream_req);
     match tokio::time::timeout(deadline, call).await {
         Ok(Ok(resp)) => Ok(resp.map(Body::new)),
+        // The channel enforces the forwarded grpc-timeout itself and may
+        // give up a moment before our own timer: that is a deadline, not an outage.
+        Ok(Err(e)) if is_timeout(&e) => Err(ApiError::new(
+            ErrorCode::DeadlineExceeded,
+            format!(
+                "the {service_name} service did not answer within {} ms",
+                deadline.as_millis()
+            ),
+        )),
         Ok(Err(e)) => {
             tracing::warn!(service = %service_name, error = %e, "upstream unavailable");
             Err(ApiError::new(
@@ -145,6 +154,18 @@ async fn forward_inner(proxy: &Proxy, req: Request) -> Result<Response, ApiError
             ),
         )),
     }
+}
+
+/// True when a transport error is tonic's own deadline enforcement.
+fn is_timeout(e: &tonic::transport::Error) -> bool {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(s) = source {
+        if s.is::<tonic::TimeoutExpired>() {
+            return true;
+        }
+        source = s.source();
+    }
+    false
 }
 
 /// The innermost cause of a transport error, which names what failed
