@@ -13,6 +13,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod media_cli;
+
 /// Shop Video Scout (探店宝): phone clips and shop info in, a finished
 /// 1080x1920 short video out.
 #[derive(Parser, Debug)]
@@ -47,6 +49,44 @@ enum Command {
         /// The edge URL.
         #[arg(long, default_value = "http://127.0.0.1:8080", env = "SCOUT_EDGE_URL")]
         edge: String,
+    },
+    /// Print a media file's probe (streams, rotation, frame rate, duration) as JSON.
+    Probe {
+        /// The file.
+        file: PathBuf,
+    },
+    /// Write one JPEG every N seconds of a clip, and a thumbnail.
+    Frames {
+        /// The clip.
+        file: PathBuf,
+        /// Seconds between frames.
+        #[arg(long, default_value_t = 2.0)]
+        every: f64,
+        /// Output directory.
+        #[arg(short = 'o', long)]
+        out: PathBuf,
+        /// Longest side of the JPEGs (0 keeps the size).
+        #[arg(long, default_value_t = 0)]
+        max_dimension: u32,
+    },
+    /// Speak a line with the configured voice provider into a 48 kHz WAV.
+    Say {
+        /// What to say.
+        text: String,
+        /// Voice (e.g. xiaomei, en-us; empty for the default).
+        #[arg(long, default_value = "")]
+        voice: String,
+        /// Output WAV.
+        #[arg(short = 'o', long)]
+        out: PathBuf,
+    },
+    /// Render a timeline (the proto's JSON mapping) to a 1080x1920 MP4.
+    Compose {
+        /// The timeline JSON; local paths in it are relative to it.
+        timeline: PathBuf,
+        /// Output MP4.
+        #[arg(short = 'o', long)]
+        out: PathBuf,
     },
     /// Print the effective configuration (TOML) and exit; non-zero on a bad config.
     Config {
@@ -96,6 +136,25 @@ fn main() -> ExitCode {
             runtime(|| async move { scout::mesh::up(config).await })
         }
         Command::Capabilities { edge } => runtime(|| async move { capabilities(&edge).await }),
+        Command::Probe { file } => plain(|| media_cli::probe(&file)),
+        Command::Frames {
+            file,
+            every,
+            out,
+            max_dimension,
+        } => plain(|| media_cli::frames(&file, every, &out, max_dimension)),
+        Command::Say { text, voice, out } => match load(cli.config, BTreeMap::new()) {
+            Ok(config) => {
+                runtime(|| async move { media_cli::say(&config, &text, &voice, &out).await })
+            }
+            Err(e) => fail(2, e),
+        },
+        Command::Compose { timeline, out } => match load(cli.config, BTreeMap::new()) {
+            Ok(config) => {
+                runtime(|| async move { media_cli::compose(&config, &timeline, &out).await })
+            }
+            Err(e) => fail(2, e),
+        },
         Command::Config { env } => {
             if env {
                 for (var, key) in scout_common::config::Config::env_variables() {
@@ -113,6 +172,13 @@ fn main() -> ExitCode {
                 Err(e) => fail(2, e),
             }
         }
+    }
+}
+
+fn plain(f: impl FnOnce() -> anyhow::Result<()>) -> ExitCode {
+    match f() {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(1, format!("{e:#}")),
     }
 }
 

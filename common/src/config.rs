@@ -51,6 +51,10 @@ pub struct Config {
     pub bus: BusConfig,
     /// Object storage adapter.
     pub blobs: BlobConfig,
+    /// Speech synthesis (render).
+    pub voice: VoiceConfig,
+    /// Media work (render).
+    pub media: MediaConfig,
 }
 
 impl Default for Config {
@@ -67,6 +71,8 @@ impl Default for Config {
             cache: CacheConfig::default(),
             bus: BusConfig::default(),
             blobs: BlobConfig::default(),
+            voice: VoiceConfig::default(),
+            media: MediaConfig::default(),
             data_dir,
         }
     }
@@ -349,6 +355,85 @@ impl Default for BlobConfig {
     }
 }
 
+/// Which speech provider render uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum VoiceProviderKind {
+    /// espeak-ng on this machine (embedded default, offline).
+    Espeak,
+    /// Volcengine Seed-TTS over HTTP.
+    SeedTts,
+}
+
+/// Speech synthesis configuration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct VoiceConfig {
+    /// `espeak` or `seed-tts`.
+    pub provider: VoiceProviderKind,
+    /// The espeak-ng program.
+    pub espeak_binary: String,
+    /// When the remote provider fails, speak with espeak-ng instead (and say so).
+    pub fallback_to_local: bool,
+    /// Seed-TTS endpoint (scheme and host).
+    pub seed_tts_endpoint: String,
+    /// Seed-TTS application id.
+    pub seed_tts_appid: String,
+    /// Seed-TTS access token.
+    pub seed_tts_token: String,
+    /// Seed-TTS cluster for standard voices.
+    pub seed_tts_cluster: String,
+    /// Seed-TTS cluster for cloned (Seed-ICL) voices.
+    pub seed_tts_clone_cluster: String,
+    /// Upper bound on one synthesis request.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Retries on rate limits and server errors.
+    pub max_retries: u32,
+}
+
+impl Default for VoiceConfig {
+    fn default() -> Self {
+        Self {
+            provider: VoiceProviderKind::Espeak,
+            espeak_binary: "espeak-ng".into(),
+            fallback_to_local: true,
+            seed_tts_endpoint: "https://openspeech.bytedance.com".into(),
+            seed_tts_appid: String::new(),
+            seed_tts_token: String::new(),
+            seed_tts_cluster: "volcano_tts".into(),
+            seed_tts_clone_cluster: "volcano_icl".into(),
+            timeout: Duration::from_secs(30),
+            max_retries: 3,
+        }
+    }
+}
+
+/// Media work configuration (render).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// Scratch space for downloads and renders; empty means `{data_dir}/render-tmp`.
+    pub work_dir: PathBuf,
+    /// x264 preset for compose.
+    pub x264_preset: String,
+    /// Font family for subtitles (must be installed; Noto Sans CJK ships with the install).
+    pub subtitle_font: String,
+    /// Compose jobs run at once on this node.
+    pub max_concurrent_composes: usize,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            work_dir: PathBuf::new(),
+            x264_preset: "veryfast".into(),
+            subtitle_font: "Noto Sans CJK SC".into(),
+            max_concurrent_composes: 1,
+        }
+    }
+}
+
 /// Lists of durations in humantime form: `["30s", "1m"]`.
 mod duration_list {
     use std::time::Duration;
@@ -463,6 +548,9 @@ impl Config {
         }
         if self.blobs.dir.as_os_str().is_empty() {
             self.blobs.dir = self.data_dir.join("blobs");
+        }
+        if self.media.work_dir.as_os_str().is_empty() {
+            self.media.work_dir = self.data_dir.join("render-tmp");
         }
     }
 

@@ -12,8 +12,9 @@ pub fn init_ffmpeg() -> Result<(), RenderError> {
     static INIT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
     INIT.get_or_init(|| {
         ffmpeg_next::init().map_err(|e| e.to_string())?;
-        // FFmpeg logs to stderr by default; keep it to real errors.
-        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Error);
+        // FFmpeg would log to stderr what we already report as errors naming
+        // the file (a missing index, a damaged packet): keep only fatal ones.
+        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Fatal);
         Ok(())
     })
     .clone()

@@ -2,9 +2,14 @@
 //! store, works on them with FFmpeg's libraries (and NVIDIA engines when the
 //! node has them) and writes results back.
 
-mod capabilities;
+pub mod capabilities;
+pub mod compose;
 mod error;
+pub mod media;
 mod service;
+pub mod store;
+pub mod subtitles;
+pub mod voice;
 
 pub use capabilities::capabilities;
 pub use error::RenderError;

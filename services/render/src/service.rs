@@ -1,31 +1,71 @@
-//! The RenderService gRPC implementation.
+//! The RenderService gRPC implementation: thin async wrappers that move
+//! media work onto the blocking pool and results into the blob store.
 
+use std::path::PathBuf;
 use std::pin::Pin;
+use std::sync::Arc;
 
 use futures::Stream;
 use scout_common::service::ServiceContext;
 use scout_proto::scout::render::v1::render_service_server::RenderService;
 use scout_proto::scout::render::v1::{
     CapabilitiesRequest, CapabilitiesResponse, ComposeRequest, ComposeResponse,
-    ExtractFramesRequest, ExtractFramesResponse, ProbeRequest, ProbeResponse, SynthesizeRequest,
-    SynthesizeResponse,
+    ExtractFramesRequest, ExtractFramesResponse, Frame, MediaRef, ProbeRequest, ProbeResponse,
+    SynthesizeRequest, SynthesizeResponse, media_ref::Location,
 };
 use tonic::{Request, Response, Status};
 
 use crate::error::RenderError;
+use crate::media::frames::{self, ExtractOptions};
+use crate::store::{MediaSource, Scratch};
+use crate::voice::VoiceProvider;
+
+/// Longest side of the thumbnail written next to each clip.
+const THUMBNAIL_MAX: u32 = 480;
 
 /// The render service.
 pub struct Render {
-    #[allow(dead_code)]
-    ctx: ServiceContext,
     caps: CapabilitiesResponse,
+    source: MediaSource,
+    voice: Arc<dyn VoiceProvider>,
+    work_dir: PathBuf,
+    composer: crate::compose::Composer,
 }
 
 impl Render {
     /// A render service with the capabilities probed at start-up.
     pub fn new(ctx: ServiceContext, caps: CapabilitiesResponse) -> Self {
-        Self { ctx, caps }
+        let work_dir = ctx.config.media.work_dir.clone();
+        let voice = crate::voice::from_config(&ctx.config.voice, &work_dir);
+        let source = MediaSource::blobs(ctx.adapters.blobs.clone());
+        let composer = crate::compose::Composer::new(source.clone(), &ctx.config.media);
+        Self {
+            caps,
+            source,
+            voice,
+            work_dir,
+            composer,
+        }
     }
+
+    fn scratch(&self) -> Result<Scratch, RenderError> {
+        Scratch::new(&self.work_dir)
+    }
+
+    fn store(&self) -> Result<&Arc<dyn scout_common::adapters::blob::BlobStore>, RenderError> {
+        self.source
+            .store()
+            .ok_or_else(|| RenderError::Io("no blob store".into()))
+    }
+}
+
+/// Runs blocking media work off the runtime.
+pub(crate) async fn blocking<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, RenderError> + Send + 'static,
+) -> Result<T, RenderError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| RenderError::Io(format!("media task failed: {e}")))?
 }
 
 type ComposeStream = Pin<Box<dyn Stream<Item = Result<ComposeResponse, Status>> + Send + 'static>>;
@@ -39,42 +79,131 @@ impl RenderService for Render {
         Ok(Response::new(self.caps.clone()))
     }
 
-    async fn probe(&self, _req: Request<ProbeRequest>) -> Result<Response<ProbeResponse>, Status> {
-        Err(
-            RenderError::NotImplemented("RenderService/Probe (media probing with libavformat)")
-                .into(),
-        )
+    async fn probe(&self, req: Request<ProbeRequest>) -> Result<Response<ProbeResponse>, Status> {
+        let req = req.into_inner();
+        let scratch = self.scratch()?;
+        let (path, name) = self
+            .source
+            .fetch(req.media.as_ref(), scratch.path())
+            .await?;
+        let info = blocking(move || crate::media::probe::probe(&path, &name)).await?;
+        drop(scratch);
+        Ok(Response::new(ProbeResponse { info: Some(info) }))
     }
 
     async fn extract_frames(
         &self,
-        _req: Request<ExtractFramesRequest>,
+        req: Request<ExtractFramesRequest>,
     ) -> Result<Response<ExtractFramesResponse>, Status> {
-        Err(RenderError::NotImplemented(
-            "RenderService/ExtractFrames (keyframe-seeking frame extraction)",
-        )
-        .into())
+        let req = req.into_inner();
+        if req.output_prefix.is_empty() {
+            return Err(RenderError::InvalidArgument(
+                "output_prefix is required, e.g. frames/{task}/{video}/".into(),
+            )
+            .into());
+        }
+        let opts = ExtractOptions {
+            every: if req.every_seconds > 0.0 {
+                req.every_seconds
+            } else {
+                2.0
+            },
+            max_dimension: req.max_dimension.max(0) as u32,
+            ..ExtractOptions::default()
+        };
+        let scratch = self.scratch()?;
+        let (path, name) = self
+            .source
+            .fetch(req.media.as_ref(), scratch.path())
+            .await?;
+        let (extracted, thumb) = blocking(move || {
+            let mut out = Vec::new();
+            frames::extract_frames(&path, &name, opts, |f| {
+                out.push(f);
+                Ok(())
+            })?;
+            let thumb = frames::thumbnail(&path, &name, THUMBNAIL_MAX)?;
+            Ok((out, thumb))
+        })
+        .await?;
+        let store = self.store()?;
+        let prefix = if req.output_prefix.ends_with('/') {
+            req.output_prefix.clone()
+        } else {
+            format!("{}/", req.output_prefix)
+        };
+        let mut frames_out = Vec::with_capacity(extracted.len());
+        for f in extracted {
+            let key = format!("{prefix}frame_{}.jpg", f.index);
+            store
+                .put(&key, f.jpeg.into(), Some("image/jpeg"))
+                .await
+                .map_err(RenderError::from)?;
+            frames_out.push(Frame {
+                index: f.index as i32,
+                time_seconds: f.time,
+                key,
+                width: f.width as i32,
+                height: f.height as i32,
+            });
+        }
+        let thumbnail_key = if req.thumbnail_key.is_empty() {
+            format!("{prefix}thumb.jpg")
+        } else {
+            req.thumbnail_key.clone()
+        };
+        store
+            .put(&thumbnail_key, thumb.jpeg.into(), Some("image/jpeg"))
+            .await
+            .map_err(RenderError::from)?;
+        Ok(Response::new(ExtractFramesResponse {
+            frames: frames_out,
+            thumbnail_key,
+        }))
     }
 
     async fn synthesize(
         &self,
-        _req: Request<SynthesizeRequest>,
+        req: Request<SynthesizeRequest>,
     ) -> Result<Response<SynthesizeResponse>, Status> {
-        Err(
-            RenderError::NotImplemented("RenderService/Synthesize (espeak-ng and Seed-TTS voices)")
-                .into(),
-        )
+        let req = req.into_inner();
+        if req.output_key.is_empty() {
+            return Err(RenderError::InvalidArgument(
+                "output_key is required, e.g. audio/{task}/tts_para_1.wav".into(),
+            )
+            .into());
+        }
+        let voice = req.voice.unwrap_or_default();
+        let speech = self
+            .voice
+            .synthesize(&req.text, &voice)
+            .await
+            .map_err(RenderError::from)?;
+        let scratch = self.scratch()?;
+        let wav = scratch.path().join("speech.wav");
+        let (samples, path) = (speech.samples, wav.clone());
+        blocking(move || crate::media::audio::write_wav(&path, &samples)).await?;
+        self.store()?
+            .put_file(&req.output_key, &wav, Some("audio/wav"))
+            .await
+            .map_err(RenderError::from)?;
+        Ok(Response::new(SynthesizeResponse {
+            audio: Some(MediaRef {
+                location: Some(Location::BlobKey(req.output_key)),
+            }),
+            duration_seconds: speech.duration,
+            sample_rate: crate::media::audio::SAMPLE_RATE as i32,
+            provider: speech.provider,
+        }))
     }
 
     type ComposeStream = ComposeStream;
 
     async fn compose(
         &self,
-        _req: Request<ComposeRequest>,
+        req: Request<ComposeRequest>,
     ) -> Result<Response<Self::ComposeStream>, Status> {
-        Err(RenderError::NotImplemented(
-            "RenderService/Compose (one-pass timeline compose to 1080x1920 H.264)",
-        )
-        .into())
+        let stream = self.composer.start(req.into_inner())?;
+        Ok(Response::new(stream))
     }
 }

@@ -1,0 +1,198 @@
+//! JPEG encoding of video frames with FFmpeg's `mjpeg` encoder, after a
+//! small filter chain that turns the frame upright and scales it.
+
+use ffmpeg_next as ff;
+
+use crate::error::RenderError;
+
+/// JPEG quality on FFmpeg's `-q:v` scale (2 is near-lossless, 31 is worst).
+pub const DEFAULT_QUALITY: i32 = 2;
+
+/// Turns decoded frames of one stream into JPEGs: rotate → scale → encode.
+pub struct JpegWriter {
+    graph: ff::filter::Graph,
+    encoder: Option<ff::encoder::Video>,
+    quality: i32,
+    out_size: (u32, u32),
+    /// The encoder wants strictly increasing timestamps.
+    next_pts: i64,
+}
+
+/// The output size for a display size and an optional longest-side cap.
+pub fn fit_within(width: u32, height: u32, max_dimension: u32) -> (u32, u32) {
+    if max_dimension == 0 || (width <= max_dimension && height <= max_dimension) {
+        return (even(width), even(height));
+    }
+    let scale = f64::from(max_dimension) / f64::from(width.max(height));
+    (
+        even((f64::from(width) * scale).round() as u32),
+        even((f64::from(height) * scale).round() as u32),
+    )
+}
+
+fn even(v: u32) -> u32 {
+    (v.max(2) / 2) * 2
+}
+
+impl JpegWriter {
+    /// A writer for frames shaped like `decoder`'s, turned by `rotation`
+    /// degrees and scaled to fit `max_dimension` (0 keeps the size).
+    pub fn new(
+        decoder: &ff::decoder::Video,
+        time_base: ff::Rational,
+        rotation: i32,
+        max_dimension: u32,
+        quality: i32,
+    ) -> Result<Self, RenderError> {
+        Self::for_shape(
+            decoder.width(),
+            decoder.height(),
+            decoder.format(),
+            time_base,
+            decoder.aspect_ratio(),
+            rotation,
+            max_dimension,
+            quality,
+        )
+    }
+
+    /// A writer for frames shaped like `frame` (already upright).
+    pub fn for_frame(
+        frame: &ff::frame::Video,
+        max_dimension: u32,
+        quality: i32,
+    ) -> Result<Self, RenderError> {
+        Self::for_shape(
+            frame.width(),
+            frame.height(),
+            frame.format(),
+            ff::Rational(1, 30),
+            ff::Rational(1, 1),
+            0,
+            max_dimension,
+            quality,
+        )
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn for_shape(
+        width: u32,
+        height: u32,
+        format: ff::format::Pixel,
+        time_base: ff::Rational,
+        aspect: ff::Rational,
+        rotation: i32,
+        max_dimension: u32,
+        quality: i32,
+    ) -> Result<Self, RenderError> {
+        let (dw, dh) = super::rotation::display_size(width, height, rotation);
+        let out_size = fit_within(dw, dh, max_dimension);
+        let mut graph = ff::filter::Graph::new();
+        let args = format!(
+            "video_size={width}x{height}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}",
+            ff::ffi::AVPixelFormat::from(format) as i32,
+            time_base.numerator(),
+            time_base.denominator().max(1),
+            aspect.numerator().max(1),
+            aspect.denominator().max(1),
+        );
+        let buffer = ff::filter::find("buffer")
+            .ok_or_else(|| RenderError::Init("no buffer filter".into()))?;
+        let sink = ff::filter::find("buffersink")
+            .ok_or_else(|| RenderError::Init("no buffersink filter".into()))?;
+        graph
+            .add(&buffer, "in", &args)
+            .map_err(RenderError::ffmpeg("frame source"))?;
+        graph
+            .add(&sink, "out", "")
+            .map_err(RenderError::ffmpeg("frame sink"))?;
+        let rotate = super::rotation::filter(rotation);
+        let chain = [
+            rotate.to_string(),
+            format!("scale={}:{}:flags=bicubic", out_size.0, out_size.1),
+            "format=yuvj420p".to_string(),
+        ]
+        .into_iter()
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(",");
+        graph
+            .output("in", 0)
+            .and_then(|p| p.input("out", 0))
+            .and_then(|p| p.parse(&chain))
+            .map_err(RenderError::ffmpeg("frame filter"))?;
+        graph
+            .validate()
+            .map_err(RenderError::ffmpeg("frame filter"))?;
+        Ok(Self {
+            graph,
+            encoder: None,
+            quality,
+            out_size,
+            next_pts: 0,
+        })
+    }
+
+    /// Width and height of the JPEGs.
+    pub fn size(&self) -> (u32, u32) {
+        self.out_size
+    }
+
+    /// Encodes one decoded frame.
+    pub fn encode(&mut self, frame: &ff::frame::Video) -> Result<Vec<u8>, RenderError> {
+        let mut src = self
+            .graph
+            .get("in")
+            .ok_or_else(|| RenderError::Init("filter source missing".into()))?;
+        src.source()
+            .add(frame)
+            .map_err(RenderError::ffmpeg("filter a frame"))?;
+        let mut filtered = ff::frame::Video::empty();
+        let mut out = self
+            .graph
+            .get("out")
+            .ok_or_else(|| RenderError::Init("filter sink missing".into()))?;
+        out.sink()
+            .frame(&mut filtered)
+            .map_err(RenderError::ffmpeg("filter a frame"))?;
+        let (w, h) = self.out_size;
+        if self.encoder.is_none() {
+            self.encoder = Some(open_encoder(w, h, self.quality)?);
+        }
+        let encoder = self
+            .encoder
+            .as_mut()
+            .ok_or_else(|| RenderError::Init("jpeg encoder".into()))?;
+        filtered.set_pts(Some(self.next_pts));
+        self.next_pts += 1;
+        // SAFETY: sets the per-frame quantiser the mjpeg encoder reads with CODEC_FLAG_QSCALE.
+        unsafe {
+            (*filtered.as_mut_ptr()).quality = self.quality * ff::ffi::FF_QP2LAMBDA;
+        }
+        encoder
+            .send_frame(&filtered)
+            .map_err(RenderError::ffmpeg("encode a JPEG"))?;
+        let mut packet = ff::Packet::empty();
+        encoder
+            .receive_packet(&mut packet)
+            .map_err(RenderError::ffmpeg("encode a JPEG"))?;
+        Ok(packet.data().map(<[u8]>::to_vec).unwrap_or_default())
+    }
+}
+
+fn open_encoder(width: u32, height: u32, quality: i32) -> Result<ff::encoder::Video, RenderError> {
+    let codec = ff::encoder::find(ff::codec::Id::MJPEG)
+        .ok_or_else(|| RenderError::Init("FFmpeg has no mjpeg encoder".into()))?;
+    let mut enc = ff::codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()
+        .map_err(RenderError::ffmpeg("jpeg encoder"))?;
+    enc.set_width(width);
+    enc.set_height(height);
+    enc.set_format(ff::format::Pixel::YUVJ420P);
+    enc.set_time_base((1, 25));
+    enc.set_flags(ff::codec::Flags::QSCALE);
+    enc.set_global_quality(quality * ff::ffi::FF_QP2LAMBDA);
+    enc.open()
+        .map_err(RenderError::ffmpeg("open the jpeg encoder"))
+}

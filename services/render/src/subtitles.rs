@@ -1,0 +1,581 @@
+//! ASS subtitles: the five seed 000 styles, timed events, and wrapping
+//! measured with the real font so no line ever leaves the frame.
+//!
+//! Widths are measured with the installed Noto Sans CJK faces (found through
+//! fontconfig) and scaled the way libass scales a font: the font size is the
+//! face's line height (ascender - descender), not its em. Lines wrap at
+//! any CJK character and at spaces between Latin words, keep closing
+//! punctuation off a line's start and opening punctuation off its end, and an
+//! event holds at most two lines: longer text becomes further events, split
+//! at sentence and clause boundaries where it can, with time shared by length.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use scout_proto::scout::common::v1::SubtitleStyle;
+use scout_proto::scout::render::v1::SubtitleEvent;
+
+use crate::error::RenderError;
+
+/// The frame subtitles are laid out for.
+pub const PLAY_RES_X: u32 = 1080;
+/// The frame subtitles are laid out for.
+pub const PLAY_RES_Y: u32 = 1920;
+/// Left and right margins.
+pub const MARGIN_X: u32 = 60;
+/// Distance of the bottom line from the bottom edge (clear of app controls).
+pub const MARGIN_BOTTOM: u32 = 320;
+/// Font size in script pixels (line height).
+pub const FONT_SIZE: u32 = 72;
+/// Lines per event at most.
+pub const MAX_LINES: usize = 2;
+
+/// One of the five looks.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StyleDef {
+    /// ASS style name.
+    pub name: &'static str,
+    /// Bold face.
+    pub bold: bool,
+    /// Fill colour, `&HAABBGGRR`.
+    pub primary: &'static str,
+    /// Outline colour.
+    pub outline_colour: &'static str,
+    /// Shadow colour.
+    pub back_colour: &'static str,
+    /// Outline width in pixels.
+    pub outline: f32,
+    /// Shadow depth in pixels.
+    pub shadow: f32,
+    /// Override tags put in front of every event (blur, glow).
+    pub event_prefix: &'static str,
+    /// Per-character fill colours cycled across the text (a gradient).
+    pub gradient: &'static [&'static str],
+}
+
+/// The seed 000 subtitle templates.
+pub fn style(style: SubtitleStyle) -> StyleDef {
+    match style {
+        // 活力黄字: bold #FFD700, 2 px black outline, shadow.
+        SubtitleStyle::VibrantYellow => StyleDef {
+            name: "VibrantYellow",
+            bold: true,
+            primary: "&H0000D7FF",
+            outline_colour: "&H00000000",
+            back_colour: "&H80000000",
+            outline: 3.0,
+            shadow: 2.0,
+            event_prefix: "",
+            gradient: &[],
+        },
+        // 小红书风: white, 3 px #FF4757 outline, no shadow.
+        SubtitleStyle::Xiaohongshu => StyleDef {
+            name: "Xiaohongshu",
+            bold: false,
+            primary: "&H00FFFFFF",
+            outline_colour: "&H005747FF",
+            back_colour: "&H00000000",
+            outline: 4.0,
+            shadow: 0.0,
+            event_prefix: "",
+            gradient: &[],
+        },
+        // 抖音热门: bold white, 2 px black outline, blurred shadow.
+        SubtitleStyle::DouyinHot => StyleDef {
+            name: "DouyinHot",
+            bold: true,
+            primary: "&H00FFFFFF",
+            outline_colour: "&H00000000",
+            back_colour: "&H60000000",
+            outline: 3.0,
+            shadow: 3.0,
+            event_prefix: "{\\blur3}",
+            gradient: &[],
+        },
+        // 霓虹炫彩: bold, gradient fill, glowing outline.
+        SubtitleStyle::Neon => StyleDef {
+            name: "Neon",
+            bold: true,
+            primary: "&H00FF66FF",
+            outline_colour: "&H00FFFF00",
+            back_colour: "&H40FF00FF",
+            outline: 4.0,
+            shadow: 2.0,
+            event_prefix: "{\\blur6}",
+            gradient: &[
+                "&H00FF66FF",
+                "&H00FF99CC",
+                "&H00FFCC99",
+                "&H00FFFF66",
+                "&H00CCFF66",
+                "&H0099FF99",
+            ],
+        },
+        // 简约白字 (also the default): white, 2 px black outline, shadow.
+        SubtitleStyle::SimpleWhite | SubtitleStyle::Unspecified => StyleDef {
+            name: "SimpleWhite",
+            bold: false,
+            primary: "&H00FFFFFF",
+            outline_colour: "&H00000000",
+            back_colour: "&H80000000",
+            outline: 3.0,
+            shadow: 1.5,
+            event_prefix: "",
+            gradient: &[],
+        },
+    }
+}
+
+/// Glyph advances of one face, scaled to script pixels.
+pub struct FontMetrics {
+    data: Vec<u8>,
+    index: u32,
+    /// Script pixels per font unit at [`FONT_SIZE`].
+    scale: f32,
+}
+
+impl FontMetrics {
+    /// Loads face `index` of `path`.
+    pub fn load(path: &Path, index: u32) -> Result<Self, RenderError> {
+        let data = std::fs::read(path)
+            .map_err(|e| RenderError::Io(format!("font {}: {e}", path.display())))?;
+        let face = ttf_parser::Face::parse(&data, index)
+            .map_err(|e| RenderError::Io(format!("font {}: {e}", path.display())))?;
+        // libass sizes a face so that ascender - descender equals the font size.
+        let height = f32::from(face.ascender()) - f32::from(face.descender());
+        let scale = if height > 0.0 {
+            FONT_SIZE as f32 / height
+        } else {
+            FONT_SIZE as f32 / f32::from(face.units_per_em())
+        };
+        Ok(Self { data, index, scale })
+    }
+
+    /// Width of `text` in script pixels (unknown glyphs count as a full em).
+    pub fn width(&self, text: &str) -> f32 {
+        let Ok(face) = ttf_parser::Face::parse(&self.data, self.index) else {
+            return text.chars().count() as f32 * FONT_SIZE as f32;
+        };
+        let em = f32::from(face.units_per_em());
+        text.chars()
+            .map(|c| {
+                face.glyph_index(c)
+                    .and_then(|g| face.glyph_hor_advance(g))
+                    .map(f32::from)
+                    .unwrap_or(em)
+                    * self.scale
+            })
+            .sum()
+    }
+
+    /// True when the face has a glyph for `c`.
+    pub fn has_glyph(&self, c: char) -> bool {
+        ttf_parser::Face::parse(&self.data, self.index)
+            .ok()
+            .and_then(|f| f.glyph_index(c))
+            .is_some()
+    }
+}
+
+/// Where fontconfig finds `family` (file and face index).
+pub fn find_font(family: &str, bold: bool) -> Result<(PathBuf, u32), RenderError> {
+    let pattern = if bold {
+        format!("{family}:bold")
+    } else {
+        family.to_string()
+    };
+    let out = std::process::Command::new("fc-match")
+        .args(["-f", "%{file}\n%{index}\n%{family}", &pattern])
+        .output()
+        .map_err(|e| RenderError::Io(format!("fc-match: {e} (install fontconfig)")))?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let file = lines.next().unwrap_or_default();
+    let index: u32 = lines.next().and_then(|i| i.parse().ok()).unwrap_or(0);
+    let families = lines.next().unwrap_or_default();
+    if file.is_empty()
+        || !families
+            .split(',')
+            .any(|f| f.trim().eq_ignore_ascii_case(family))
+    {
+        return Err(RenderError::Io(format!(
+            "font {family:?} is not installed (fontconfig offers {families:?}); run scripts/install.sh"
+        )));
+    }
+    Ok((PathBuf::from(file), index))
+}
+
+/// The metrics of the subtitle font, loaded once per process and weight.
+pub fn metrics(family: &str, bold: bool) -> Result<&'static FontMetrics, RenderError> {
+    static REGULAR: OnceLock<Result<FontMetrics, String>> = OnceLock::new();
+    static BOLD: OnceLock<Result<FontMetrics, String>> = OnceLock::new();
+    let cell = if bold { &BOLD } else { &REGULAR };
+    cell.get_or_init(|| {
+        let (path, index) = find_font(family, bold).map_err(|e| e.to_string())?;
+        FontMetrics::load(&path, index).map_err(|e| e.to_string())
+    })
+    .as_ref()
+    .map_err(|e| RenderError::Io(e.clone()))
+}
+
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x2E80..=0x9FFF | 0xA960..=0xA97F | 0xAC00..=0xD7FF | 0xF900..=0xFAFF | 0xFE30..=0xFE4F | 0xFF00..=0xFFEF | 0x20000..=0x3FFFF)
+}
+
+/// Punctuation that must not start a line.
+fn no_line_start(c: char) -> bool {
+    "，。！？、；：”’）》」』】〕…—,.!?;:)]}%".contains(c)
+}
+
+/// Punctuation that must not end a line.
+fn no_line_end(c: char) -> bool {
+    "“‘（《「『【〔([{".contains(c)
+}
+
+/// Splits text into unbreakable tokens: single CJK characters, Latin words
+/// (with their trailing spaces), and punctuation glued to what precedes it.
+fn tokens(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    let mut word = String::new();
+    for c in text.chars() {
+        if c == '\n' || c == '\r' {
+            if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+            out.push(" ".into());
+            continue;
+        }
+        if is_cjk(c) || no_line_start(c) && !c.is_ascii() {
+            if !word.is_empty() {
+                out.push(std::mem::take(&mut word));
+            }
+            out.push(c.to_string());
+        } else if c.is_whitespace() {
+            word.push(' ');
+            out.push(std::mem::take(&mut word));
+        } else {
+            word.push(c);
+        }
+    }
+    if !word.is_empty() {
+        out.push(word);
+    }
+    out.retain(|t| !t.is_empty());
+    out
+}
+
+/// Wraps `text` into lines no wider than `max_width` script pixels.
+pub fn wrap(text: &str, metrics: &FontMetrics, max_width: f32) -> Vec<String> {
+    let mut lines: Vec<String> = Vec::new();
+    let mut line = String::new();
+    for token in tokens(text) {
+        let candidate = format!("{line}{token}");
+        if metrics.width(candidate.trim_end()) <= max_width || line.trim().is_empty() {
+            if metrics.width(candidate.trim_end()) > max_width {
+                // A single token wider than the line (a long Latin word): break it by characters.
+                for c in token.chars() {
+                    let next = format!("{line}{c}");
+                    if metrics.width(next.trim_end()) > max_width && !line.is_empty() {
+                        lines.push(line.trim_end().to_string());
+                        line = c.to_string();
+                    } else {
+                        line = next;
+                    }
+                }
+            } else {
+                line = candidate;
+            }
+            continue;
+        }
+        // `token` starts a new line. Keep closing punctuation off the start
+        // and opening punctuation off the end by moving one unit down.
+        let first = token.chars().next().unwrap_or(' ');
+        let last = line.trim_end().chars().last().unwrap_or(' ');
+        if no_line_start(first) || no_line_end(last) {
+            let trimmed = line.trim_end().to_string();
+            let split_at = trimmed.char_indices().last().map(|(i, _)| i).unwrap_or(0);
+            let carried = trimmed[split_at..].to_string();
+            let kept = trimmed[..split_at].to_string();
+            if !kept.trim().is_empty() {
+                lines.push(kept.trim_end().to_string());
+                line = format!("{carried}{token}");
+                continue;
+            }
+        }
+        lines.push(line.trim_end().to_string());
+        line = token.trim_start().to_string();
+    }
+    if !line.trim().is_empty() {
+        lines.push(line.trim_end().to_string());
+    }
+    lines
+}
+
+/// Splits text into clauses at sentence and clause punctuation, keeping
+/// the punctuation with its clause.
+fn clauses(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for c in text.chars() {
+        cur.push(c);
+        if "。！？!?；;，,".contains(c) {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// One laid-out subtitle event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LaidOut {
+    /// Start, seconds.
+    pub start: f64,
+    /// End, seconds.
+    pub end: f64,
+    /// One or two lines.
+    pub lines: Vec<String>,
+}
+
+/// Lays out events: wraps each to the frame and splits what needs more
+/// than two lines into further events, sharing the time by length.
+pub fn layout(events: &[SubtitleEvent], metrics: &FontMetrics, style: &StyleDef) -> Vec<LaidOut> {
+    let max_width = (PLAY_RES_X - 2 * MARGIN_X) as f32 - 2.0 * (style.outline + style.shadow) - 8.0;
+    let mut out = Vec::new();
+    for ev in events {
+        let text = ev.text.trim();
+        if text.is_empty() || ev.end_seconds <= ev.start_seconds {
+            continue;
+        }
+        // Pack clauses into chunks of at most two wrapped lines.
+        let mut chunks: Vec<Vec<String>> = Vec::new();
+        let mut current = String::new();
+        for clause in clauses(text) {
+            let candidate = format!("{current}{clause}");
+            if wrap(&candidate, metrics, max_width).len() <= MAX_LINES {
+                current = candidate;
+                continue;
+            }
+            if !current.is_empty() {
+                chunks.push(wrap(&current, metrics, max_width));
+            }
+            // A clause longer than two lines on its own: cut it by lines.
+            let lines = wrap(&clause, metrics, max_width);
+            let mut rest: Vec<String> = Vec::new();
+            for pair in lines.chunks(MAX_LINES) {
+                if pair.len() == MAX_LINES {
+                    chunks.push(pair.to_vec());
+                } else {
+                    rest = pair.to_vec();
+                }
+            }
+            current = rest.concat();
+        }
+        if !current.trim().is_empty() {
+            chunks.push(wrap(&current, metrics, max_width));
+        }
+        let total: usize = chunks
+            .iter()
+            .map(|c| c.iter().map(|l| l.chars().count()).sum::<usize>())
+            .sum::<usize>()
+            .max(1);
+        let span = ev.end_seconds - ev.start_seconds;
+        let mut t = ev.start_seconds;
+        for (i, lines) in chunks.iter().enumerate() {
+            let n: usize = lines.iter().map(|l| l.chars().count()).sum();
+            let end = if i + 1 == chunks.len() {
+                ev.end_seconds
+            } else {
+                t + span * n as f64 / total as f64
+            };
+            out.push(LaidOut {
+                start: t,
+                end,
+                lines: lines.clone(),
+            });
+            t = end;
+        }
+    }
+    out
+}
+
+/// ASS time: `H:MM:SS.cc`.
+fn ass_time(secs: f64) -> String {
+    let cs = (secs.max(0.0) * 100.0).round() as u64;
+    format!(
+        "{}:{:02}:{:02}.{:02}",
+        cs / 360_000,
+        (cs / 6000) % 60,
+        (cs / 100) % 60,
+        cs % 100
+    )
+}
+
+/// Text safe inside an ASS event: no override blocks or escapes from the user.
+fn escape(line: &str) -> String {
+    line.replace('\\', "＼")
+        .replace('{', "｛")
+        .replace('}', "｝")
+}
+
+fn colourise(line: &str, gradient: &[&str], offset: &mut usize) -> String {
+    if gradient.is_empty() {
+        return escape(line);
+    }
+    let mut out = String::new();
+    for c in line.chars() {
+        out.push_str(&format!("{{\\c{}}}", gradient[*offset % gradient.len()]));
+        out.push_str(&escape(&c.to_string()));
+        *offset += 1;
+    }
+    out
+}
+
+/// Writes a complete ASS script for `events` in `style` with `font`.
+pub fn write_ass(
+    events: &[SubtitleEvent],
+    style_kind: SubtitleStyle,
+    font: &str,
+) -> Result<String, RenderError> {
+    let st = style(style_kind);
+    let metrics = metrics(font, st.bold)?;
+    let laid = layout(events, metrics, &st);
+    let mut s = String::new();
+    s.push_str("[Script Info]\n; Written by Shop Video Scout\nScriptType: v4.00+\n");
+    s.push_str(&format!("PlayResX: {PLAY_RES_X}\nPlayResY: {PLAY_RES_Y}\nWrapStyle: 2\nScaledBorderAndShadow: yes\nYCbCr Matrix: TV.709\n\n"));
+    s.push_str("[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n");
+    s.push_str(&format!(
+        "Style: {},{font},{FONT_SIZE},{},&H000000FF,{},{},{},0,0,0,100,100,0,0,1,{},{},2,{MARGIN_X},{MARGIN_X},{MARGIN_BOTTOM},1\n\n",
+        st.name,
+        st.primary,
+        st.outline_colour,
+        st.back_colour,
+        if st.bold { -1 } else { 0 },
+        st.outline,
+        st.shadow,
+    ));
+    s.push_str("[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n");
+    for ev in &laid {
+        let mut offset = 0;
+        let body: Vec<String> = ev
+            .lines
+            .iter()
+            .map(|l| colourise(l, st.gradient, &mut offset))
+            .collect();
+        s.push_str(&format!(
+            "Dialogue: 0,{},{},{},,0,0,0,,{}{}\n",
+            ass_time(ev.start),
+            ass_time(ev.end),
+            st.name,
+            st.event_prefix,
+            body.join("\\N")
+        ));
+    }
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn font() -> &'static FontMetrics {
+        metrics("Noto Sans CJK SC", false)
+            .expect("Noto Sans CJK SC is installed by scripts/install.sh")
+    }
+
+    #[test]
+    fn cjk_and_latin_wrap_inside_the_frame() {
+        let m = font();
+        let max = (PLAY_RES_X - 2 * MARGIN_X) as f32;
+        let zh = "家人们！今天给你们探一家望京超火的海底捞，人均八十九，招牌毛肚七上八下，服务真的绝了，强烈推荐大家来打卡";
+        let lines = wrap(zh, m, max);
+        assert!(lines.len() >= 3, "{lines:?}");
+        for l in &lines {
+            assert!(m.width(l) <= max, "{l} is {} px", m.width(l));
+            assert!(
+                !l.starts_with(['，', '！', '。']),
+                "line starts with closing punctuation: {l}"
+            );
+        }
+        assert_eq!(lines.concat(), zh, "wrapping lost or reordered text");
+        let en = "Today we visit the most popular hotpot place in Wangjing, and honestly the tripe is incredible";
+        for l in wrap(en, m, max) {
+            assert!(m.width(&l) <= max);
+            assert!(!l.starts_with(' ') && !l.ends_with(' '));
+        }
+        let word = "a".repeat(200);
+        assert!(
+            wrap(&word, m, max).iter().all(|l| m.width(l) <= max),
+            "a long word must be broken"
+        );
+    }
+
+    #[test]
+    fn long_events_split_into_two_line_events_sharing_time() {
+        let m = font();
+        let st = style(SubtitleStyle::SimpleWhite);
+        let text = "家人们！今天给你们探一家望京超火的海底捞。人均八十九，招牌毛肚七上八下，服务真的绝了。周末去记得提前排队，强烈推荐大家来打卡！";
+        let laid = layout(
+            &[SubtitleEvent {
+                start_seconds: 1.0,
+                end_seconds: 13.0,
+                text: text.into(),
+            }],
+            m,
+            &st,
+        );
+        assert!(laid.len() >= 2, "{laid:?}");
+        assert!(laid.iter().all(|e| e.lines.len() <= MAX_LINES));
+        assert!(
+            (laid[0].start - 1.0).abs() < 1e-9
+                && (laid.last().map(|e| e.end).unwrap_or(0.0) - 13.0).abs() < 1e-9
+        );
+        for pair in laid.windows(2) {
+            assert!(
+                (pair[0].end - pair[1].start).abs() < 1e-9,
+                "gap or overlap between split events"
+            );
+        }
+        let joined: String = laid.iter().flat_map(|e| e.lines.clone()).collect();
+        assert_eq!(joined, text);
+    }
+
+    #[test]
+    fn ass_has_the_style_and_escapes_user_text() {
+        let ass = write_ass(
+            &[SubtitleEvent {
+                start_seconds: 0.5,
+                end_seconds: 2.25,
+                text: "{\\pos(0,0)}手写\\N换行".into(),
+            }],
+            SubtitleStyle::Neon,
+            "Noto Sans CJK SC",
+        )
+        .expect("ass");
+        assert!(ass.contains("PlayResX: 1080") && ass.contains("PlayResY: 1920"));
+        assert!(ass.contains("Style: Neon,Noto Sans CJK SC,72,"));
+        assert!(ass.contains("Dialogue: 0,0:00:00.50,0:00:02.25,Neon"));
+        assert!(
+            !ass.contains("\\pos"),
+            "user text injected an override: {ass}"
+        );
+        assert!(
+            ass.contains("\\c&H00FF66FF"),
+            "neon gradient colours missing"
+        );
+        for s in [
+            SubtitleStyle::SimpleWhite,
+            SubtitleStyle::VibrantYellow,
+            SubtitleStyle::Xiaohongshu,
+            SubtitleStyle::DouyinHot,
+            SubtitleStyle::Neon,
+        ] {
+            let st = style(s);
+            assert!(!st.name.is_empty());
+        }
+        assert_eq!(ass_time(3725.456), "1:02:05.46");
+    }
+}

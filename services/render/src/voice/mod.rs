@@ -1,0 +1,164 @@
+//! Speech: text in, 48 kHz mono audio with its exact duration out.
+//!
+//! Providers: espeak-ng on this machine (the offline default) and
+//! Volcengine Seed-TTS (standard voices and Seed-ICL cloned voices). A
+//! failing remote provider can fall back to espeak-ng; the answer says
+//! which provider spoke.
+
+mod espeak;
+mod seed_tts;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use scout_common::config::{VoiceConfig, VoiceProviderKind};
+use scout_common::{ApiError, ErrorCode};
+use scout_proto::scout::render::v1::VoiceSpec;
+
+pub use espeak::Espeak;
+pub use seed_tts::SeedTts;
+
+/// Longest text one synthesis accepts, in characters.
+pub const MAX_TEXT_CHARS: usize = 1000;
+
+/// Speech ready to place on a timeline.
+#[derive(Debug, Clone)]
+pub struct Speech {
+    /// Mono samples at 48 kHz.
+    pub samples: Vec<f32>,
+    /// Exact duration in seconds (samples / 48000).
+    pub duration: f64,
+    /// Which provider spoke, e.g. "espeak-ng" or "seed-tts".
+    pub provider: String,
+}
+
+impl Speech {
+    /// Speech from 48 kHz mono samples.
+    pub fn new(samples: Vec<f32>, provider: impl Into<String>) -> Self {
+        let duration = samples.len() as f64 / f64::from(crate::media::audio::SAMPLE_RATE);
+        Self {
+            samples,
+            duration,
+            provider: provider.into(),
+        }
+    }
+}
+
+/// Why speech failed.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum VoiceError {
+    /// The text cannot be spoken (empty, too long, rejected by the provider).
+    #[error("text rejected: {0}")]
+    InvalidText(String),
+    /// The voice does not exist for this provider.
+    #[error("unknown voice: {0}")]
+    UnknownVoice(String),
+    /// The provider is throttling us.
+    #[error("speech provider is rate-limiting: {0}")]
+    RateLimited(String),
+    /// The provider failed or could not be reached.
+    #[error("speech provider failed: {0}")]
+    Provider(String),
+    /// The audio the provider returned could not be read.
+    #[error("speech audio unreadable: {0}")]
+    Audio(String),
+}
+
+impl VoiceError {
+    /// Worth retrying later (or falling back to another provider).
+    pub fn is_transient(&self) -> bool {
+        matches!(self, VoiceError::RateLimited(_) | VoiceError::Provider(_))
+    }
+}
+
+impl From<VoiceError> for ApiError {
+    fn from(e: VoiceError) -> Self {
+        let code = match e {
+            VoiceError::InvalidText(_) | VoiceError::UnknownVoice(_) => ErrorCode::InvalidArgument,
+            VoiceError::RateLimited(_) => ErrorCode::ProviderRateLimited,
+            VoiceError::Provider(_) => ErrorCode::ProviderFailed,
+            VoiceError::Audio(_) => ErrorCode::Internal,
+        };
+        ApiError::new(code, e.to_string())
+    }
+}
+
+/// A speech provider.
+#[async_trait]
+pub trait VoiceProvider: Send + Sync {
+    /// Short name, reported with the result.
+    fn name(&self) -> &'static str;
+    /// Speaks `text` with `voice`.
+    async fn synthesize(&self, text: &str, voice: &VoiceSpec) -> Result<Speech, VoiceError>;
+}
+
+/// Checks text before any provider sees it.
+pub fn validate_text(text: &str) -> Result<&str, VoiceError> {
+    let trimmed = text.trim();
+    if trimmed.is_empty() {
+        return Err(VoiceError::InvalidText("text is empty".into()));
+    }
+    let chars = trimmed.chars().count();
+    if chars > MAX_TEXT_CHARS {
+        return Err(VoiceError::InvalidText(format!(
+            "text has {chars} characters, at most {MAX_TEXT_CHARS}"
+        )));
+    }
+    Ok(trimmed)
+}
+
+/// The configured provider, wrapped with the local fallback when enabled.
+pub fn from_config(config: &VoiceConfig, work_dir: &std::path::Path) -> Arc<dyn VoiceProvider> {
+    let local = Arc::new(Espeak::new(&config.espeak_binary, work_dir));
+    match config.provider {
+        VoiceProviderKind::Espeak => local,
+        VoiceProviderKind::SeedTts => {
+            let remote: Arc<dyn VoiceProvider> = Arc::new(SeedTts::new(config, work_dir));
+            if config.fallback_to_local {
+                Arc::new(WithFallback {
+                    primary: remote,
+                    fallback: local,
+                })
+            } else {
+                remote
+            }
+        }
+    }
+}
+
+/// A remote provider that falls back to a local one on transient failures.
+pub struct WithFallback {
+    primary: Arc<dyn VoiceProvider>,
+    fallback: Arc<dyn VoiceProvider>,
+}
+
+#[async_trait]
+impl VoiceProvider for WithFallback {
+    fn name(&self) -> &'static str {
+        self.primary.name()
+    }
+
+    async fn synthesize(&self, text: &str, voice: &VoiceSpec) -> Result<Speech, VoiceError> {
+        match self.primary.synthesize(text, voice).await {
+            Err(e) if e.is_transient() && !voice.cloned => {
+                tracing::warn!(provider = self.primary.name(), error = %e, "speech provider failed, speaking with the local voice");
+                let mut local_voice = voice.clone();
+                local_voice.voice = String::new();
+                let mut speech = self.fallback.synthesize(text, &local_voice).await?;
+                speech.provider = format!(
+                    "{} (fallback: {} failed: {e})",
+                    speech.provider,
+                    self.primary.name()
+                );
+                Ok(speech)
+            }
+            other => other,
+        }
+    }
+}
+
+/// Backoff before retry `attempt` (1-based): 200 ms, 400 ms, 800 ms, … capped at 5 s.
+pub(crate) fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis((200u64 << attempt.saturating_sub(1).min(5)).min(5000))
+}

@@ -1,0 +1,478 @@
+//! Compose for real: phone inputs and espeak speech in, a verified
+//! 1080x1920 H.264/AAC file out, read back with ffprobe.
+
+mod support;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use futures::StreamExt;
+use scout_common::adapters::blob::{BlobStore, LocalBlobStore};
+use scout_common::config::{BlobConfig, MediaConfig};
+use scout_proto::scout::common::v1::SubtitleStyle;
+use scout_proto::scout::render::v1::{
+    ClipSource, ComposeRequest, FitMode, MediaRef, MusicTrack, Segment, SegmentAudio,
+    ShortSourcePolicy, StillSource, Timeline, compose_response::Event, media_ref::Location,
+    segment::Source,
+};
+use scout_render::compose::narration::{self, Paragraph};
+use scout_render::compose::{Composer, LocalOutputs, compose_to_dir};
+use scout_render::store::MediaSource;
+use scout_render::voice::{Espeak, VoiceProvider};
+use support::*;
+
+fn local(path: &Path) -> MediaRef {
+    MediaRef {
+        location: Some(Location::LocalPath(path.display().to_string())),
+    }
+}
+
+fn media_config(dir: &Path) -> MediaConfig {
+    MediaConfig {
+        work_dir: dir.join("work"),
+        ..MediaConfig::default()
+    }
+}
+
+/// Speaks `texts` with espeak-ng into WAVs under `dir`: (path, seconds).
+async fn speak(dir: &Path, texts: &[&str]) -> Vec<(PathBuf, f64)> {
+    let espeak = Espeak::new("espeak-ng", dir);
+    let mut out = Vec::new();
+    for (i, t) in texts.iter().enumerate() {
+        let s = espeak
+            .synthesize(t, &Default::default())
+            .await
+            .expect("speech");
+        let path = dir.join(format!("tts_para_{}.wav", i + 1));
+        scout_render::media::audio::write_wav(&path, &s.samples).expect("wav");
+        out.push((path, s.duration));
+    }
+    out
+}
+
+async fn compose(
+    dir: &Path,
+    timeline: &Timeline,
+) -> Result<LocalOutputs, scout_render::RenderError> {
+    let out = dir.join("out");
+    std::fs::create_dir_all(&out).expect("out dir");
+    let scratch = dir.join("scratch");
+    std::fs::create_dir_all(&scratch).expect("scratch");
+    compose_to_dir(
+        &MediaSource::local_files(),
+        timeline,
+        &media_config(dir),
+        &scratch,
+        &out,
+        Arc::new(|_| {}),
+        Arc::new(AtomicBool::new(false)),
+    )
+    .await
+}
+
+/// Every field of the output spec, the duration and the A/V sync.
+fn assert_output_spec(path: &Path, expected_duration: f64) {
+    let p = ffprobe(path);
+    let streams = p["streams"].as_array().expect("streams");
+    let v = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("a video stream");
+    let a = streams
+        .iter()
+        .find(|s| s["codec_type"] == "audio")
+        .expect("an audio stream");
+    assert_eq!(v["codec_name"], "h264");
+    assert_eq!(v["profile"], "High");
+    assert_eq!(
+        (v["width"].as_u64(), v["height"].as_u64()),
+        (Some(1080), Some(1920))
+    );
+    assert_eq!(v["pix_fmt"], "yuv420p");
+    assert_eq!(v["r_frame_rate"], "30/1");
+    assert_eq!(v["avg_frame_rate"], "30/1", "not constant frame rate");
+    assert_eq!(v["color_primaries"], "bt709");
+    assert_eq!(v["color_transfer"], "bt709");
+    assert_eq!(v["color_space"], "bt709");
+    let vbr: f64 = v["bit_rate"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("video bit rate");
+    assert!(
+        (2_500_000.0..=5_500_000.0).contains(&vbr),
+        "video bit rate {vbr} is not about 4 Mbps"
+    );
+    assert_eq!(a["codec_name"], "aac");
+    assert_eq!(a["profile"], "LC");
+    assert_eq!(a["sample_rate"], "48000");
+    assert_eq!(a["channels"].as_u64(), Some(2));
+    let abr: f64 = a["bit_rate"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("audio bit rate");
+    assert!(
+        (100_000.0..=140_000.0).contains(&abr),
+        "audio bit rate {abr}"
+    );
+    let boxes = mp4_boxes(path);
+    let moov = boxes.iter().position(|b| b == "moov").expect("moov");
+    let mdat = boxes.iter().position(|b| b == "mdat").expect("mdat");
+    assert!(moov < mdat, "not faststart: {boxes:?}");
+    let duration: f64 = p["format"]["duration"]
+        .as_str()
+        .and_then(|s| s.parse().ok())
+        .expect("duration");
+    assert!(
+        (duration - expected_duration).abs() <= 0.1,
+        "duration {duration:.3} s, expected {expected_duration:.3} s"
+    );
+    let (v_end, a_end) = (stream_end(path, "v"), stream_end(path, "a"));
+    assert!(
+        (v_end - a_end).abs() < 0.04,
+        "audio and video drift apart: video ends {v_end:.3} s, audio {a_end:.3} s"
+    );
+}
+
+#[tokio::test]
+async fn a_narrated_video_meets_the_output_spec() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let speech = speak(
+        dir.path(),
+        &[
+            "家人们！今天探店望京的海底捞。",
+            "人均八十九，招牌毛肚七上八下。",
+            "喜欢记得点赞关注哦！",
+        ],
+    )
+    .await;
+    let clips = [portrait(6), landscape(6), hevc10_rotated()];
+    let paragraphs: Vec<Paragraph> = speech
+        .iter()
+        .zip(&clips)
+        .enumerate()
+        .map(|(i, ((wav, secs), clip))| Paragraph {
+            id: format!("para_{}", i + 1),
+            clip: local(clip),
+            voice: local(wav),
+            voice_seconds: *secs,
+            text: [
+                "家人们！今天探店望京的海底捞。",
+                "人均八十九，招牌毛肚七上八下。",
+                "喜欢记得点赞关注哦！",
+            ][i]
+                .into(),
+        })
+        .collect();
+    let expected: f64 = speech.iter().map(|(_, s)| s + 0.5).sum();
+    let timeline = narration::timeline(&paragraphs, Some(SubtitleStyle::DouyinHot), None, None);
+    let out = compose(dir.path(), &timeline).await.expect("compose");
+    assert_output_spec(&out.video, expected);
+    assert_eq!((out.width, out.height), (1080, 1920));
+    assert!((out.duration - expected).abs() <= 0.1);
+
+    // The subtitle, cover and assets pack are there and whole.
+    let ass = std::fs::read_to_string(out.subtitle.as_ref().expect("subtitle")).expect("ass");
+    assert!(ass.contains("海底捞") && ass.contains("Style: DouyinHot"));
+    let cover = ffprobe(&out.cover);
+    assert_eq!(
+        (
+            cover["streams"][0]["width"].as_u64(),
+            cover["streams"][0]["height"].as_u64()
+        ),
+        (Some(1080), Some(1920))
+    );
+    let zip = std::fs::File::open(&out.assets).expect("assets");
+    let mut archive = zip::ZipArchive::new(zip).expect("a zip");
+    let names: Vec<String> = (0..archive.len())
+        .map(|i| {
+            archive
+                .by_index(i)
+                .expect("entry")
+                .name()
+                .expect("name")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        names,
+        vec!["final.mp4", "subtitle.ass", "voice.wav", "segments.json"]
+    );
+    let segments: serde_json::Value =
+        serde_json::from_reader(archive.by_name("segments.json").expect("segments")).expect("json");
+    assert_eq!(segments["segments"].as_array().map(Vec::len), Some(3));
+    // The rotated 3 s HEVC shot is shorter than its slot: slowed, never black.
+    let third = &segments["segments"][2];
+    assert!(
+        third["play"]["Clip"]["speed"].as_f64().expect("speed") < 1.0,
+        "{third}"
+    );
+
+    // No frame is black: sample one per paragraph from the output.
+    let frames_dir = dir.path().join("check");
+    std::fs::create_dir_all(&frames_dir).expect("dir");
+    for (i, t) in [0.5, speech[0].1 + 1.0, expected - 0.2].iter().enumerate() {
+        let png = frames_dir.join(format!("f{i}.png"));
+        ffmpeg(&[
+            "-ss",
+            &format!("{t:.2}"),
+            "-i",
+            out.video.to_str().expect("utf-8"),
+            "-frames:v",
+            "1",
+            png.to_str().expect("utf-8"),
+        ]);
+        let (_, _, luma) = gray_pixels(&png);
+        let mean = luma.iter().map(|v| f64::from(*v)).sum::<f64>() / luma.len() as f64;
+        assert!(
+            mean > 40.0,
+            "frame at {t:.2} s is black (mean luma {mean:.1})"
+        );
+    }
+}
+
+#[tokio::test]
+async fn every_kind_of_phone_input_composes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let speech = speak(dir.path(), &["六十帧的画面。", "可变帧率的画面。"]).await;
+    let seg = |clip: PathBuf, d: f64, fit: FitMode, policy: ShortSourcePolicy, mix: bool| Segment {
+        id: clip
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        source: Some(Source::Clip(ClipSource {
+            media: Some(local(&clip)),
+            in_seconds: 0.0,
+            out_seconds: 0.0,
+        })),
+        duration_seconds: d,
+        fit: fit as i32,
+        short_source: policy as i32,
+        audio: Some(SegmentAudio { mix, volume: 0.8 }),
+    };
+    let mut timeline = Timeline {
+        segments: vec![
+            seg(
+                fps60(),
+                1.5,
+                FitMode::BlurPad,
+                ShortSourcePolicy::SlowThenHold,
+                false,
+            ),
+            seg(
+                vfr(),
+                1.5,
+                FitMode::BlurPad,
+                ShortSourcePolicy::SlowThenHold,
+                false,
+            ),
+            seg(
+                silent(),
+                1.0,
+                FitMode::BlurPad,
+                ShortSourcePolicy::SlowThenHold,
+                true,
+            ),
+            seg(
+                one_second(),
+                2.5,
+                FitMode::BlurPad,
+                ShortSourcePolicy::Loop,
+                false,
+            ),
+            seg(
+                odd_dimensions(),
+                1.0,
+                FitMode::CropCenter,
+                ShortSourcePolicy::Hold,
+                false,
+            ),
+            seg(
+                landscape(4),
+                1.5,
+                FitMode::Letterbox,
+                ShortSourcePolicy::SlowThenHold,
+                true,
+            ),
+            seg(
+                landscape(4),
+                1.0,
+                FitMode::CropCenter,
+                ShortSourcePolicy::SlowThenHold,
+                false,
+            ),
+        ],
+        ..Default::default()
+    };
+    timeline.segments.push(Segment {
+        id: "still".into(),
+        source: Some(Source::Still(StillSource {
+            media: Some(local(&still_jpeg())),
+            ken_burns: true,
+        })),
+        duration_seconds: 1.0,
+        fit: FitMode::BlurPad as i32,
+        short_source: 0,
+        audio: None,
+    });
+    timeline.voice = speech
+        .iter()
+        .enumerate()
+        .map(|(i, (wav, _))| scout_proto::scout::render::v1::AudioTrack {
+            media: Some(local(wav)),
+            offset_seconds: 3.0 * i as f64,
+            volume: 1.0,
+            id: format!("v{i}"),
+        })
+        .collect();
+    // Music: the portrait clip's tone, looped and ducked under the voice.
+    timeline.music = Some(MusicTrack {
+        media: Some(local(&portrait(4))),
+        volume: 0.3,
+        duck_under_voice: true,
+        fade_seconds: 0.5,
+    });
+    let expected: f64 = timeline.segments.iter().map(|s| s.duration_seconds).sum();
+    let out = compose(dir.path(), &timeline).await.expect("compose");
+    assert_output_spec(&out.video, expected);
+    assert!(out.subtitle.is_none());
+}
+
+#[tokio::test]
+async fn a_truncated_clip_fails_naming_it_and_leaves_nothing_behind() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let blobs_dir = dir.path().join("blobs");
+    let store = Arc::new(
+        LocalBlobStore::new(
+            &BlobConfig {
+                dir: blobs_dir.clone(),
+                ..BlobConfig::default()
+            },
+            "http://127.0.0.1:1",
+        )
+        .expect("store"),
+    );
+    let good = std::fs::read(portrait(4)).expect("read");
+    let cut = std::fs::read(truncated_faststart()).expect("read");
+    store
+        .put("videos/1/7/good.mp4", good.into(), None)
+        .await
+        .expect("put");
+    store
+        .put("videos/1/7/cut.mp4", cut.into(), None)
+        .await
+        .expect("put");
+    let speech = speak(dir.path(), &["你好"]).await;
+    store
+        .put_file("audio/7/tts_para_1.wav", &speech[0].0, None)
+        .await
+        .expect("put");
+    let key = |k: &str| MediaRef {
+        location: Some(Location::BlobKey(k.into())),
+    };
+    let composer = Composer::new(MediaSource::blobs(store.clone()), &media_config(dir.path()));
+
+    let bad = narration::timeline(
+        &[
+            Paragraph {
+                id: "p1".into(),
+                clip: key("videos/1/7/good.mp4"),
+                voice: key("audio/7/tts_para_1.wav"),
+                voice_seconds: speech[0].1,
+                text: "你好".into(),
+            },
+            Paragraph {
+                id: "p2".into(),
+                clip: key("videos/1/7/cut.mp4"),
+                voice: key("audio/7/tts_para_1.wav"),
+                voice_seconds: speech[0].1,
+                text: "你好".into(),
+            },
+        ],
+        Some(SubtitleStyle::SimpleWhite),
+        None,
+        None,
+    );
+    let mut stream = composer
+        .start(ComposeRequest {
+            job_id: "job-1".into(),
+            timeline: Some(bad),
+            output_prefix: "output/7/".into(),
+        })
+        .expect("started");
+    let mut error = None;
+    while let Some(item) = stream.next().await {
+        if let Err(status) = item {
+            error = Some(status);
+        }
+    }
+    let status = error.expect("the job failed");
+    assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    assert!(
+        status.message().contains("videos/1/7/cut.mp4") && status.message().contains("truncated"),
+        "{}",
+        status.message()
+    );
+    assert!(
+        store.list("output/").await.expect("list").is_empty(),
+        "a failed job published outputs"
+    );
+    assert!(
+        std::fs::read_dir(dir.path().join("work"))
+            .map(|d| d.count())
+            .unwrap_or(0)
+            == 0,
+        "scratch left behind"
+    );
+
+    // The same job with good clips streams progress, then publishes all four outputs.
+    let good_tl = narration::timeline(
+        &[Paragraph {
+            id: "p1".into(),
+            clip: key("videos/1/7/good.mp4"),
+            voice: key("audio/7/tts_para_1.wav"),
+            voice_seconds: speech[0].1,
+            text: "你好".into(),
+        }],
+        Some(SubtitleStyle::SimpleWhite),
+        None,
+        None,
+    );
+    let mut stream = composer
+        .start(ComposeRequest {
+            job_id: "job-2".into(),
+            timeline: Some(good_tl),
+            output_prefix: "output/7".into(),
+        })
+        .expect("started");
+    let mut progress = Vec::new();
+    let mut result = None;
+    while let Some(item) = stream.next().await {
+        match item.expect("no error").event {
+            Some(Event::Progress(p)) => progress.push(p.percent),
+            Some(Event::Result(r)) => result = Some(r),
+            None => {}
+        }
+    }
+    let result = result.expect("a result");
+    assert!(
+        progress.len() >= 2 && progress.windows(2).all(|w| w[0] <= w[1]),
+        "{progress:?}"
+    );
+    assert_eq!(result.video_key, "output/7/final.mp4");
+    assert_eq!(
+        store.list("output/7/").await.expect("list"),
+        vec![
+            "output/7/assets.zip",
+            "output/7/cover.jpg",
+            "output/7/final.mp4",
+            "output/7/subtitle.ass"
+        ]
+    );
+    let meta = store
+        .head("output/7/final.mp4")
+        .await
+        .expect("head")
+        .expect("exists");
+    assert_eq!(meta.size as i64, result.file_size);
+}

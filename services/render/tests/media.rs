@@ -1,0 +1,212 @@
+//! Probe and frame extraction on the inputs a phone really produces.
+
+mod support;
+
+use scout_render::media::frames::{ExtractOptions, extract_frames, thumbnail};
+use scout_render::media::probe::probe;
+use support::*;
+
+#[test]
+fn probe_reads_what_phones_produce() {
+    let p = probe(&portrait(4), "portrait.mp4").expect("portrait");
+    assert_eq!(
+        (p.video_codec.as_str(), p.width, p.height, p.rotation),
+        ("h264", 1080, 1920, 0)
+    );
+    assert_eq!((p.display_width, p.display_height), (1080, 1920));
+    assert!((p.frame_rate - 30.0).abs() < 0.01 && !p.variable_frame_rate);
+    assert!(
+        (p.duration_seconds - 4.0).abs() < 0.1,
+        "{}",
+        p.duration_seconds
+    );
+    assert!(p.has_audio && p.audio_codec == "aac");
+    assert_eq!((p.bit_depth, p.pixel_format.as_str()), (8, "yuv420p"));
+    assert!(p.container.contains("mp4"));
+    assert!(p.size_bytes > 0 && p.bit_rate > 0);
+
+    let l = probe(&landscape(4), "landscape.mp4").expect("landscape");
+    assert_eq!((l.display_width, l.display_height), (1920, 1080));
+
+    let h = probe(&hevc10_rotated(), "hevc.mp4").expect("hevc");
+    // `rotate=90` metadata is stored as a matrix FFmpeg reads back as 90°
+    // counter-clockwise: the ffmpeg CLI shows it turned 270° clockwise, and so do we.
+    assert_eq!(
+        (h.video_codec.as_str(), h.bit_depth, h.rotation),
+        ("hevc", 10, 270)
+    );
+    assert_eq!((h.width, h.height), (1280, 720));
+    assert_eq!(
+        (h.display_width, h.display_height),
+        (720, 1280),
+        "rotation swaps the display size"
+    );
+    assert!(!h.has_audio);
+
+    let f = probe(&fps60(), "60fps.mp4").expect("60 fps");
+    assert!((f.frame_rate - 60.0).abs() < 0.01);
+
+    let v = probe(&vfr(), "vfr.mp4").expect("vfr");
+    assert!(
+        v.variable_frame_rate,
+        "average {} vs nominal rate",
+        v.frame_rate
+    );
+
+    let s = probe(&silent(), "silent.mp4").expect("no audio");
+    assert!(!s.has_audio && s.audio_codec.is_empty());
+
+    let o = probe(&one_second(), "1s.mp4").expect("one second");
+    assert!((o.duration_seconds - 1.0).abs() < 0.1);
+
+    let d = probe(&odd_dimensions(), "odd.mp4").expect("odd dimensions");
+    assert_eq!((d.width, d.height), (1078, 1918));
+}
+
+#[test]
+fn bad_files_are_refused_naming_the_file_and_the_problem() {
+    for (path, name, needle) in [
+        (not_media(), "videos/1/2/renamed.mp4", "not a media file"),
+        (empty(), "videos/1/2/empty.mp4", "empty"),
+        (
+            truncated_plain(),
+            "videos/1/2/cut-plain.mp4",
+            "truncated upload",
+        ),
+        (
+            truncated_faststart(),
+            "videos/1/2/cut-faststart.mp4",
+            "truncated",
+        ),
+    ] {
+        let err = probe(&path, name).expect_err("refused");
+        let msg = err.to_string();
+        assert!(msg.starts_with(name), "error does not name the file: {msg}");
+        assert!(msg.contains(needle), "{name}: expected {needle:?} in {msg}");
+        let api = scout_common::ApiError::from(err);
+        assert_eq!(api.code, scout_common::ErrorCode::InvalidMedia);
+        assert_eq!(api.to_status().code(), tonic::Code::InvalidArgument);
+    }
+}
+
+#[test]
+fn frames_come_every_two_seconds_without_decoding_the_whole_clip() {
+    let clip = portrait(10);
+    let mut frames = Vec::new();
+    let stats = extract_frames(&clip, "portrait.mp4", ExtractOptions::default(), |f| {
+        frames.push(f);
+        Ok(())
+    })
+    .expect("frames");
+    let times: Vec<f64> = frames.iter().map(|f| f.time).collect();
+    assert_eq!(frames.len(), 5, "{times:?}");
+    for (i, f) in frames.iter().enumerate() {
+        assert!(
+            (f.time - 2.0 * i as f64).abs() <= 0.5,
+            "frame {} at {:.2} s is not within 0.5 s of its mark",
+            f.index,
+            f.time
+        );
+        assert_eq!((f.width, f.height), (1080, 1920));
+        assert!(
+            f.jpeg.starts_with(&[0xFF, 0xD8]) && f.jpeg.ends_with(&[0xFF, 0xD9]),
+            "not a JPEG"
+        );
+    }
+    assert_eq!(stats.total, 300);
+    assert!(
+        stats.decoded <= 20,
+        "decoded {} of {} frames for 5 marks",
+        stats.decoded,
+        stats.total
+    );
+
+    // Downscaled for analysis.
+    let mut small = Vec::new();
+    extract_frames(
+        &clip,
+        "portrait.mp4",
+        ExtractOptions {
+            max_dimension: 640,
+            ..Default::default()
+        },
+        |f| {
+            small.push((f.width, f.height));
+            Ok(())
+        },
+    )
+    .expect("frames");
+    assert!(
+        small.iter().all(|&(w, h)| h == 640 && w == 360),
+        "{small:?}"
+    );
+}
+
+#[test]
+fn extracted_frames_are_upright_like_ffmpegs_own_autorotation() {
+    let clip = hevc10_rotated();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut first = None;
+    extract_frames(&clip, "hevc.mp4", ExtractOptions::default(), |f| {
+        if first.is_none() {
+            first = Some(f);
+        }
+        Ok(())
+    })
+    .expect("frames");
+    let first = first.expect("one frame");
+    assert_eq!(
+        (first.width, first.height),
+        (720, 1280),
+        "not turned upright"
+    );
+    let ours = dir.path().join("ours.jpg");
+    std::fs::write(&ours, &first.jpeg).expect("write");
+    // The ffmpeg CLI autorotates by default: the reference orientation.
+    let theirs = dir.path().join("theirs.png");
+    ffmpeg(&[
+        "-i",
+        clip.to_str().expect("utf-8"),
+        "-frames:v",
+        "1",
+        theirs.to_str().expect("utf-8"),
+    ]);
+    let (w1, h1, a) = gray_pixels(&ours);
+    let (w2, h2, b) = gray_pixels(&theirs);
+    assert_eq!((w1, h1), (w2, h2));
+    let db = psnr(&a, &b);
+    assert!(
+        db > 30.0,
+        "our frame differs from FFmpeg's upright frame: PSNR {db:.1} dB"
+    );
+}
+
+#[test]
+fn thumbnails_and_short_or_odd_clips() {
+    let t = thumbnail(&portrait(4), "portrait.mp4", 480).expect("thumbnail");
+    assert_eq!((t.width, t.height), (270, 480));
+    assert!(t.jpeg.len() > 1000);
+    for (clip, name) in [
+        (one_second(), "1s"),
+        (odd_dimensions(), "odd"),
+        (vfr(), "vfr"),
+        (fps60(), "60fps"),
+        (silent(), "silent"),
+    ] {
+        let mut n = 0;
+        extract_frames(&clip, name, ExtractOptions::default(), |_| {
+            n += 1;
+            Ok(())
+        })
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(n >= 1, "{name}: no frame");
+    }
+    let err = extract_frames(
+        &truncated_plain(),
+        "cut.mp4",
+        ExtractOptions::default(),
+        |_| Ok(()),
+    )
+    .expect_err("refused");
+    assert!(err.to_string().starts_with("cut.mp4"));
+}

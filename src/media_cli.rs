@@ -1,0 +1,175 @@
+//! Operator commands that work on media without the mesh: probe a clip,
+//! pull its frames, speak a line, compose a timeline. Errors are one line
+//! and a non-zero exit.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use anyhow::{Context, bail};
+use scout_common::config::Config;
+use scout_common::proto_json;
+use scout_proto::scout::render::v1::{
+    MediaRef, Timeline, VoiceSpec, media_ref::Location, segment::Source,
+};
+use scout_render::compose::{self, Progress};
+use scout_render::media::frames::{self, ExtractOptions};
+use scout_render::store::MediaSource;
+
+/// `scout probe FILE`: the probe as JSON.
+pub fn probe(file: &Path) -> anyhow::Result<()> {
+    let info = scout_render::media::probe::probe(file, &file.display().to_string())?;
+    let json =
+        proto_json::to_json("scout.render.v1.MediaInfo", &info).map_err(anyhow::Error::msg)?;
+    println!("{}", serde_json::to_string_pretty(&json)?);
+    Ok(())
+}
+
+/// `scout frames FILE --every N -o DIR`: JPEGs and a thumbnail; prints how many.
+pub fn frames(file: &Path, every: f64, out: &Path, max_dimension: u32) -> anyhow::Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
+    let name = file.display().to_string();
+    let opts = ExtractOptions {
+        every,
+        max_dimension,
+        ..ExtractOptions::default()
+    };
+    let mut count = 0;
+    let stats = frames::extract_frames(file, &name, opts, |f| {
+        std::fs::write(out.join(format!("frame_{}.jpg", f.index)), &f.jpeg)?;
+        count += 1;
+        Ok(())
+    })?;
+    let thumb = frames::thumbnail(file, &name, 480)?;
+    std::fs::write(out.join("thumb.jpg"), &thumb.jpeg)?;
+    println!(
+        "{count} frames written to {} (decoded {} of {} frames) and thumb.jpg",
+        out.display(),
+        stats.decoded,
+        stats.total
+    );
+    Ok(())
+}
+
+/// `scout say TEXT -o OUT.wav`: speech with the configured provider; prints its duration.
+pub async fn say(config: &Config, text: &str, voice: &str, out: &Path) -> anyhow::Result<()> {
+    let provider = scout_render::voice::from_config(&config.voice, &std::env::temp_dir());
+    let spec = VoiceSpec {
+        voice: voice.to_string(),
+        ..VoiceSpec::default()
+    };
+    let speech = provider.synthesize(text, &spec).await?;
+    scout_render::media::audio::write_wav(out, &speech.samples)?;
+    println!(
+        "{:.3} s of speech by {} written to {}",
+        speech.duration,
+        speech.provider,
+        out.display()
+    );
+    Ok(())
+}
+
+/// Makes the timeline's relative local paths relative to the timeline file.
+fn resolve_paths(timeline: &mut Timeline, base: &Path) -> anyhow::Result<()> {
+    let fix = |m: &mut Option<MediaRef>| -> anyhow::Result<()> {
+        match m.as_mut().and_then(|m| m.location.as_mut()) {
+            Some(Location::LocalPath(p)) if Path::new(p.as_str()).is_relative() => {
+                *p = base.join(p.as_str()).display().to_string();
+                Ok(())
+            }
+            Some(Location::BlobKey(k)) => {
+                bail!("blob key {k:?}: the CLI composes local files; use local_path")
+            }
+            _ => Ok(()),
+        }
+    };
+    for s in &mut timeline.segments {
+        match s.source.as_mut() {
+            Some(Source::Clip(c)) => fix(&mut c.media)?,
+            Some(Source::Still(st)) => fix(&mut st.media)?,
+            None => {}
+        }
+    }
+    for v in &mut timeline.voice {
+        fix(&mut v.media)?;
+    }
+    if let Some(m) = timeline.music.as_mut() {
+        fix(&mut m.media)?;
+    }
+    Ok(())
+}
+
+/// `scout compose TIMELINE.json -o OUT.mp4`: renders with a progress bar.
+/// Next to OUT.mp4 go OUT.ass (when there are subtitles), OUT.jpg (the
+/// cover) and OUT.assets.zip.
+pub async fn compose(config: &Config, timeline_file: &Path, out: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(timeline_file)
+        .with_context(|| format!("cannot read {}", timeline_file.display()))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .with_context(|| format!("{} is not JSON", timeline_file.display()))?;
+    let mut timeline: Timeline = proto_json::from_json("scout.render.v1.Timeline", value)
+        .map_err(|e| anyhow::anyhow!("{}: {e}", timeline_file.display()))?;
+    let base = timeline_file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    resolve_paths(&mut timeline, &base)?;
+    let work = tempfile::tempdir()?;
+    let out_dir = work.path().join("out");
+    std::fs::create_dir_all(&out_dir)?;
+    let progress: Arc<dyn Fn(Progress) + Send + Sync> = Arc::new(progress_bar);
+    let result = compose::compose_to_dir(
+        &MediaSource::local_files(),
+        &timeline,
+        &config.media,
+        work.path(),
+        &out_dir,
+        progress,
+        Arc::new(AtomicBool::new(false)),
+    )
+    .await;
+    eprintln!();
+    let result = result?;
+    let stem = out.with_extension("");
+    move_file(&result.video, out)?;
+    if let Some(sub) = &result.subtitle {
+        move_file(sub, &stem.with_extension("ass"))?;
+    }
+    move_file(&result.cover, &stem.with_extension("jpg"))?;
+    move_file(
+        &result.assets,
+        &PathBuf::from(format!("{}.assets.zip", stem.display())),
+    )?;
+    println!(
+        "{} written: {}x{}, {:.2} s, {:.1} MB ({} source frames decoded for {} output frames)",
+        out.display(),
+        result.width,
+        result.height,
+        result.duration,
+        result.size as f64 / 1e6,
+        result.decoded_frames,
+        result.frames
+    );
+    Ok(())
+}
+
+fn move_file(from: &Path, to: &Path) -> anyhow::Result<()> {
+    if std::fs::rename(from, to).is_err() {
+        std::fs::copy(from, to).with_context(|| format!("cannot write {}", to.display()))?;
+    }
+    Ok(())
+}
+
+fn progress_bar(p: Progress) {
+    let width = 30usize;
+    let filled = (p.percent.clamp(0, 100) as usize * width) / 100;
+    let bar: String = "#".repeat(filled) + &".".repeat(width - filled);
+    let mut err = std::io::stderr();
+    let _ = write!(
+        err,
+        "\r[{bar}] {:>3}% {:<8} {:>6.1} s",
+        p.percent, p.phase, p.encoded_seconds
+    );
+    let _ = err.flush();
+}
