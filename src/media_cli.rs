@@ -2,7 +2,7 @@
 //! pull its frames, speak a line, compose a timeline. Errors are one line
 //! and a non-zero exit.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -36,12 +36,11 @@ pub fn frames(file: &Path, every: f64, out: &Path, max_dimension: u32) -> anyhow
         ..ExtractOptions::default()
     };
     let mut count = 0;
-    let stats = frames::extract_frames(file, &name, opts, |f| {
+    let (stats, thumb) = frames::extract_frames(file, &name, opts, 480, |f| {
         std::fs::write(out.join(format!("frame_{}.jpg", f.index)), &f.jpeg)?;
         count += 1;
         Ok(())
     })?;
-    let thumb = frames::thumbnail(file, &name, 480)?;
     std::fs::write(out.join("thumb.jpg"), &thumb.jpeg)?;
     println!(
         "{count} frames written to {} (decoded {} of {} frames) and thumb.jpg",
@@ -118,7 +117,13 @@ pub async fn compose(config: &Config, timeline_file: &Path, out: &Path) -> anyho
     let work = tempfile::tempdir()?;
     let out_dir = work.path().join("out");
     std::fs::create_dir_all(&out_dir)?;
-    let progress: Arc<dyn Fn(Progress) + Send + Sync> = Arc::new(progress_bar);
+    // A progress bar only on a terminal; scripts get the result line alone.
+    let tty = std::io::stderr().is_terminal();
+    let progress: Arc<dyn Fn(Progress) + Send + Sync> = Arc::new(move |p| {
+        if tty {
+            progress_bar(p);
+        }
+    });
     let result = compose::compose_to_dir(
         &MediaSource::local_files(),
         &timeline,
@@ -129,7 +134,10 @@ pub async fn compose(config: &Config, timeline_file: &Path, out: &Path) -> anyho
         Arc::new(AtomicBool::new(false)),
     )
     .await;
-    eprintln!();
+    if tty {
+        // Clear the bar's line before the result or the error.
+        eprint!("\r\x1b[2K");
+    }
     let result = result?;
     let stem = out.with_extension("");
     move_file(&result.video, out)?;

@@ -118,11 +118,10 @@ impl RenderService for Render {
             .await?;
         let (extracted, thumb) = blocking(move || {
             let mut out = Vec::new();
-            frames::extract_frames(&path, &name, opts, |f| {
+            let (_, thumb) = frames::extract_frames(&path, &name, opts, THUMBNAIL_MAX, |f| {
                 out.push(f);
                 Ok(())
             })?;
-            let thumb = frames::thumbnail(&path, &name, THUMBNAIL_MAX)?;
             Ok((out, thumb))
         })
         .await?;

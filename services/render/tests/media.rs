@@ -93,11 +93,12 @@ fn bad_files_are_refused_naming_the_file_and_the_problem() {
 fn frames_come_every_two_seconds_without_decoding_the_whole_clip() {
     let clip = portrait(10);
     let mut frames = Vec::new();
-    let stats = extract_frames(&clip, "portrait.mp4", ExtractOptions::default(), |f| {
-        frames.push(f);
-        Ok(())
-    })
-    .expect("frames");
+    let (stats, thumb) =
+        extract_frames(&clip, "portrait.mp4", ExtractOptions::default(), 480, |f| {
+            frames.push(f);
+            Ok(())
+        })
+        .expect("frames");
     let times: Vec<f64> = frames.iter().map(|f| f.time).collect();
     assert_eq!(frames.len(), 5, "{times:?}");
     for (i, f) in frames.iter().enumerate() {
@@ -115,10 +116,17 @@ fn frames_come_every_two_seconds_without_decoding_the_whole_clip() {
     }
     assert_eq!(stats.total, 300);
     assert!(
-        stats.decoded <= 20,
+        stats.decoded <= 10,
         "decoded {} of {} frames for 5 marks",
         stats.decoded,
         stats.total
+    );
+    // The thumbnail comes from the frame nearest 3 s, without another decode.
+    assert_eq!((thumb.width, thumb.height), (270, 480));
+    assert!(
+        (thumb.time - 3.0).abs() <= 1.01,
+        "thumbnail at {}",
+        thumb.time
     );
 
     // Downscaled for analysis.
@@ -130,6 +138,7 @@ fn frames_come_every_two_seconds_without_decoding_the_whole_clip() {
             max_dimension: 640,
             ..Default::default()
         },
+        0,
         |f| {
             small.push((f.width, f.height));
             Ok(())
@@ -147,7 +156,7 @@ fn extracted_frames_are_upright_like_ffmpegs_own_autorotation() {
     let clip = hevc10_rotated();
     let dir = tempfile::tempdir().expect("tempdir");
     let mut first = None;
-    extract_frames(&clip, "hevc.mp4", ExtractOptions::default(), |f| {
+    extract_frames(&clip, "hevc.mp4", ExtractOptions::default(), 480, |f| {
         if first.is_none() {
             first = Some(f);
         }
@@ -194,7 +203,7 @@ fn thumbnails_and_short_or_odd_clips() {
         (silent(), "silent"),
     ] {
         let mut n = 0;
-        extract_frames(&clip, name, ExtractOptions::default(), |_| {
+        extract_frames(&clip, name, ExtractOptions::default(), 480, |_| {
             n += 1;
             Ok(())
         })
@@ -205,6 +214,7 @@ fn thumbnails_and_short_or_odd_clips() {
         &truncated_plain(),
         "cut.mp4",
         ExtractOptions::default(),
+        480,
         |_| Ok(()),
     )
     .expect_err("refused");

@@ -11,7 +11,7 @@ use std::path::Path;
 use ffmpeg_next as ff;
 
 use super::jpeg::JpegWriter;
-use super::{open, rotation, seconds};
+use super::{open_light, rotation, seconds};
 use crate::error::RenderError;
 
 /// How frames are picked and written.
@@ -79,7 +79,7 @@ pub struct FramePicker {
 impl FramePicker {
     /// Opens `path` (called `name` in errors) and its video decoder.
     pub fn open(path: &Path, name: &str) -> Result<Self, RenderError> {
-        let input = open(path, name)?;
+        let input = open_light(path, name)?;
         let stream = input
             .streams()
             .best(ff::media::Type::Video)
@@ -95,10 +95,12 @@ impl FramePicker {
         let total = stream.frames().max(0) as u64;
         let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
             .map_err(RenderError::ffmpeg("video decoder"))?;
-        // One frame per mark: frame threading would only add latency.
+        // One frame per mark: frame threads would only add latency, and phone
+        // H.264 has one slice per frame, so slice threads would idle. The
+        // parallelism is across marks (one picker per core) instead.
         let mut threading = ff::threading::Config::default();
         threading.kind = ff::threading::Type::Slice;
-        threading.count = 0;
+        threading.count = 1;
         ctx.set_threading(threading);
         let decoder = ctx
             .decoder()
@@ -136,15 +138,15 @@ impl FramePicker {
         }
     }
 
-    /// A JPEG writer for this clip's frames.
-    pub fn writer(&self, max_dimension: u32, quality: i32) -> Result<JpegWriter, RenderError> {
-        JpegWriter::new(
-            &self.decoder,
-            self.time_base,
-            self.rotation,
-            max_dimension,
-            quality,
-        )
+    /// A JPEG writer for frames shaped like `frame` (a decoded frame of
+    /// this clip: the pixel format is only known once one is decoded).
+    pub fn writer(
+        &self,
+        frame: &ff::frame::Video,
+        max_dimension: u32,
+        quality: i32,
+    ) -> Result<JpegWriter, RenderError> {
+        JpegWriter::for_decoded(frame, self.time_base, self.rotation, max_dimension, quality)
     }
 
     fn frame_time(&self, frame: &ff::frame::Video) -> f64 {
@@ -169,6 +171,7 @@ impl FramePicker {
         let mut frame = ff::frame::Video::empty();
         let mut last: Option<(f64, ff::frame::Video)> = None;
         let mut eof = false;
+        let mut first_packet = true;
         loop {
             // Drain what the decoder has before feeding it more.
             while self.decoder.receive_frame(&mut frame).is_ok() {
@@ -185,7 +188,39 @@ impl FramePicker {
             }
             let mut packet = ff::Packet::empty();
             match packet.read(&mut self.input) {
+                Ok(())
+                    if packet.stream() == self.stream_index && first_packet && packet.is_key() =>
+                {
+                    first_packet = false;
+                    // The seek landed on a keyframe close enough to the mark: decode
+                    // that one packet and drain, instead of feeding the frames a
+                    // B-frame stream needs before it lets the keyframe out.
+                    let t = seconds(packet.pts().or(packet.dts()).unwrap_or(0), self.time_base)
+                        - self.start;
+                    if t >= earliest && t <= target + tolerance {
+                        if self.decoder.send_packet(&packet).is_ok()
+                            && self.decoder.send_eof().is_ok()
+                            && self.decoder.receive_frame(&mut frame).is_ok()
+                        {
+                            self.decoded += 1;
+                            return Ok(Some((self.frame_time(&frame), frame)));
+                        }
+                        // Undecodable alone: start again the long way.
+                        self.decoder.flush();
+                        self.input.seek(abs, ..abs).map_err(|e| {
+                            RenderError::media(
+                                &self.name,
+                                format!("cannot seek to {target:.2} s: {e}"),
+                            )
+                        })?;
+                        continue;
+                    }
+                    if let Err(e) = self.decoder.send_packet(&packet) {
+                        tracing::debug!(file = %self.name, error = %e, "undecodable packet skipped");
+                    }
+                }
                 Ok(()) if packet.stream() == self.stream_index => {
+                    first_packet = false;
                     if let Err(e) = self.decoder.send_packet(&packet) {
                         // A damaged packet: skip it, the next keyframe recovers.
                         tracing::debug!(file = %self.name, error = %e, "undecodable packet skipped");
@@ -207,47 +242,195 @@ impl FramePicker {
     }
 }
 
-/// Extracts one frame every `opts.every` seconds, calling `sink` for each.
+/// When the thumbnail is taken: a third of the way in, at most 3 s (past
+/// the shaky start of a phone clip).
+fn thumbnail_time(duration: f64) -> f64 {
+    (duration / 3.0).min(3.0)
+}
+
+/// An encoded frame: its time, the JPEG and its size.
+type Encoded = (f64, Vec<u8>, (u32, u32));
+
+/// What one extraction worker hands back for one mark: the frame, or
+/// `None` when no frame lies near the mark.
+struct Picked {
+    mark: usize,
+    frame: Option<Encoded>,
+}
+
+/// One worker's share: every `step`-th mark from `first`, decoded and
+/// encoded, sent on as it goes. Returns its decode cost and its best
+/// thumbnail candidate (time, JPEG, size).
+fn pick_marks(
+    mut picker: FramePicker,
+    marks: Vec<(usize, f64)>,
+    opts: ExtractOptions,
+    thumbnail: (f64, u32),
+    tx: std::sync::mpsc::SyncSender<Picked>,
+) -> Result<(ExtractStats, Option<Encoded>), RenderError> {
+    let (thumb_at, thumbnail_max) = thumbnail;
+    let mut writer: Option<JpegWriter> = None;
+    let mut best: Option<(f64, ff::frame::Video)> = None;
+    for (mark, at) in marks {
+        let picked = match picker.frame_near(at, opts.tolerance)? {
+            Some((time, frame)) => {
+                if best
+                    .as_ref()
+                    .is_none_or(|(t, _)| (time - thumb_at).abs() < (t - thumb_at).abs())
+                {
+                    best = Some((time, frame.clone()));
+                }
+                if writer.is_none() {
+                    writer = Some(picker.writer(&frame, opts.max_dimension, opts.quality)?);
+                }
+                let w = writer
+                    .as_mut()
+                    .ok_or_else(|| RenderError::Io("jpeg writer".into()))?;
+                Some((time, w.encode(&frame)?, w.size()))
+            }
+            None => None,
+        };
+        if tx
+            .send(Picked {
+                mark,
+                frame: picked,
+            })
+            .is_err()
+        {
+            break;
+        }
+    }
+    let thumb = match best {
+        Some((t, f)) => {
+            let mut w = picker.writer(&f, thumbnail_max, 3)?;
+            Some((t, w.encode(&f)?, w.size()))
+        }
+        None => None,
+    };
+    Ok((picker.stats(), thumb))
+}
+
+/// Extracts one frame every `opts.every` seconds, calling `sink` for each
+/// in order, and returns the thumbnail (longest side `thumbnail_max`) cut
+/// from the decoded frame nearest the thumbnail time.
+///
+/// Decoding the keyframes is the main cost, so the marks are shared out to
+/// one worker per core (at most two), each with its own demuxer, decoder
+/// and JPEG encoder, taking every other mark; results are handed on in mark
+/// order. Frames stream through a bounded channel, so memory does not grow
+/// with the clip.
 pub fn extract_frames(
     path: &Path,
     name: &str,
     opts: ExtractOptions,
+    thumbnail_max: u32,
     mut sink: impl FnMut(ExtractedFrame) -> Result<(), RenderError>,
-) -> Result<ExtractStats, RenderError> {
+) -> Result<(ExtractStats, ExtractedFrame), RenderError> {
     if !(opts.every.is_finite() && opts.every >= 0.1) {
         return Err(RenderError::InvalidArgument(format!(
-            "every_seconds must be at least 0.1, got {}",
+            "the frame interval (every_seconds, --every) must be at least 0.1 s, got {}",
             opts.every
         )));
     }
-    let mut picker = FramePicker::open(path, name)?;
-    let mut writer = picker.writer(opts.max_dimension, opts.quality)?;
-    let (width, height) = writer.size();
-    let duration = picker.duration();
-    let mut index = 0u32;
-    let mut mark = 0.0f64;
-    let mut last_time = f64::NEG_INFINITY;
-    while mark < duration.max(0.001) {
-        if let Some((time, frame)) = picker.frame_near(mark, opts.tolerance)? {
-            // Two marks can land on the same frame in a very short or sparse clip.
-            if time > last_time {
+    let first = FramePicker::open(path, name)?;
+    let duration = first.duration();
+    let marks: Vec<f64> = (0..)
+        .map(|k| k as f64 * opts.every)
+        .take_while(|m| *m < duration.max(0.001))
+        .collect();
+    let thumbnail = (thumbnail_time(duration), thumbnail_max);
+    let workers = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .clamp(1, 2)
+        .min(marks.len().max(1));
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Picked>(2 * workers);
+    let mut handles = Vec::with_capacity(workers);
+    let mut first = Some(first);
+    for w in 0..workers {
+        let share: Vec<(usize, f64)> = marks
+            .iter()
+            .copied()
+            .enumerate()
+            .skip(w)
+            .step_by(workers)
+            .collect();
+        let (tx, path, name, picker) = (
+            tx.clone(),
+            path.to_path_buf(),
+            name.to_string(),
+            first.take(),
+        );
+        let handle = std::thread::Builder::new()
+            .name(format!("frames-{w}"))
+            .spawn(move || {
+                // Later workers open their own copy here, in parallel with the first.
+                let picker = match picker {
+                    Some(p) => p,
+                    None => FramePicker::open(&path, &name)?,
+                };
+                pick_marks(picker, share, opts, thumbnail, tx)
+            })
+            .map_err(|e| RenderError::Io(format!("cannot start a frame worker: {e}")))?;
+        handles.push(handle);
+    }
+    drop(tx);
+
+    // Hand frames on in mark order; two marks can land on the same frame in
+    // a very short or sparse clip: keep it once.
+    let mut result: Result<(), RenderError> = Ok(());
+    let mut ready = std::collections::BTreeMap::new();
+    let (mut next_mark, mut index, mut last_time) = (0usize, 0u32, f64::NEG_INFINITY);
+    for picked in rx {
+        ready.insert(picked.mark, picked.frame);
+        while let Some(frame) = ready.remove(&next_mark) {
+            next_mark += 1;
+            if let Some((time, jpeg, (width, height))) = frame
+                && time > last_time
+                && result.is_ok()
+            {
                 last_time = time;
                 index += 1;
-                sink(ExtractedFrame {
+                result = sink(ExtractedFrame {
                     index,
                     time,
-                    jpeg: writer.encode(&frame)?,
+                    jpeg,
                     width,
                     height,
-                })?;
+                });
             }
         }
-        mark += opts.every;
     }
-    if index == 0 {
-        return Err(RenderError::media(name, "has no decodable video frame"));
+    let mut stats = ExtractStats::default();
+    let mut thumb: Option<Encoded> = None;
+    for h in handles {
+        let (s, t) = h
+            .join()
+            .map_err(|_| RenderError::Io("a frame worker panicked".into()))??;
+        stats.decoded += s.decoded;
+        stats.total = stats.total.max(s.total);
+        if let Some(candidate) = t
+            && thumb
+                .as_ref()
+                .is_none_or(|best| (candidate.0 - thumbnail.0).abs() < (best.0 - thumbnail.0).abs())
+        {
+            thumb = Some(candidate);
+        }
     }
-    Ok(picker.stats())
+    result?;
+    match thumb {
+        Some((time, jpeg, (width, height))) if index > 0 => Ok((
+            stats,
+            ExtractedFrame {
+                index: 0,
+                time,
+                jpeg,
+                width,
+                height,
+            },
+        )),
+        _ => Err(RenderError::media(name, "has no decodable video frame")),
+    }
 }
 
 /// A thumbnail: the frame near a third of the way in (past the shaky
@@ -258,15 +441,15 @@ pub fn thumbnail(
     max_dimension: u32,
 ) -> Result<ExtractedFrame, RenderError> {
     let mut picker = FramePicker::open(path, name)?;
-    let mut writer = picker.writer(max_dimension, 3)?;
-    let (width, height) = writer.size();
-    let at = (picker.duration() / 3.0).min(3.0);
+    let at = thumbnail_time(picker.duration());
     let (time, frame) = match picker.frame_near(at, at.max(0.5))? {
         Some(found) => found,
         None => picker
             .frame_near(0.0, 1.0)?
             .ok_or_else(|| RenderError::media(name, "has no decodable video frame"))?,
     };
+    let mut writer = picker.writer(&frame, max_dimension, 3)?;
+    let (width, height) = writer.size();
     Ok(ExtractedFrame {
         index: 0,
         time,

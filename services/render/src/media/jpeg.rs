@@ -35,21 +35,27 @@ fn even(v: u32) -> u32 {
 }
 
 impl JpegWriter {
-    /// A writer for frames shaped like `decoder`'s, turned by `rotation`
-    /// degrees and scaled to fit `max_dimension` (0 keeps the size).
-    pub fn new(
-        decoder: &ff::decoder::Video,
+    /// A writer for decoded frames shaped like `frame`, turned by `rotation`.
+    pub fn for_decoded(
+        frame: &ff::frame::Video,
         time_base: ff::Rational,
         rotation: i32,
         max_dimension: u32,
         quality: i32,
     ) -> Result<Self, RenderError> {
+        // SAFETY: reads the frame's sample aspect ratio field.
+        let sar = unsafe { (*frame.as_ptr()).sample_aspect_ratio };
+        let sar = if sar.num > 0 && sar.den > 0 {
+            ff::Rational(sar.num, sar.den)
+        } else {
+            ff::Rational(1, 1)
+        };
         Self::for_shape(
-            decoder.width(),
-            decoder.height(),
-            decoder.format(),
+            frame.width(),
+            frame.height(),
+            frame.format(),
             time_base,
-            decoder.aspect_ratio(),
+            sar,
             rotation,
             max_dimension,
             quality,
