@@ -21,7 +21,7 @@ APT_PACKAGES=(
   libsqlite3-dev libpq-dev
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
   libswscale-dev libswresample-dev ffmpeg
-  espeak-ng fonts-noto-cjk
+  espeak-ng fonts-noto-cjk fontconfig
   ca-certificates curl git python3 python3-venv
 )
 
