@@ -20,7 +20,7 @@ APT_PACKAGES=(
   libcurl4-openssl-dev libssl-dev libsasl2-dev libzstd-dev liblz4-dev
   libsqlite3-dev libpq-dev
   libavcodec-dev libavformat-dev libavutil-dev libavfilter-dev libavdevice-dev
-  libswscale-dev libswresample-dev ffmpeg
+  libswscale-dev libswresample-dev ffmpeg libturbojpeg0-dev
   espeak-ng fonts-noto-cjk fontconfig
   ca-certificates curl git python3 python3-venv
 )

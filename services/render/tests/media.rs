@@ -220,3 +220,55 @@ fn thumbnails_and_short_or_odd_clips() {
     .expect_err("refused");
     assert!(err.to_string().starts_with("cut.mp4"));
 }
+
+#[test]
+fn frames_are_at_least_as_faithful_as_ffmpegs_q2_jpeg() {
+    let clip = grainy();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut ours = None;
+    extract_frames(&clip, "grainy.mp4", ExtractOptions::default(), 480, |f| {
+        if f.index == 1 {
+            ours = Some(f);
+        }
+        Ok(())
+    })
+    .expect("frames");
+    let ours = ours.expect("first frame");
+    assert!(ours.time.abs() < 1e-6, "the first frame is at 0 s");
+    let ours_path = dir.path().join("ours.jpg");
+    std::fs::write(&ours_path, &ours.jpeg).expect("write");
+    // The same frame, losslessly, and as the baseline encodes it.
+    let (src, theirs) = (dir.path().join("src.yuv"), dir.path().join("ffmpeg-q2.jpg"));
+    let clip_s = clip.to_str().expect("utf-8");
+    ffmpeg(&[
+        "-i",
+        clip_s,
+        "-frames:v",
+        "1",
+        "-pix_fmt",
+        "yuvj420p",
+        "-f",
+        "rawvideo",
+        src.to_str().expect("utf-8"),
+    ]);
+    ffmpeg(&[
+        "-i",
+        clip_s,
+        "-frames:v",
+        "1",
+        "-q:v",
+        "2",
+        theirs.to_str().expect("utf-8"),
+    ]);
+    let ours_db = psnr_against_yuv(&ours_path, &src, "1080x1920");
+    let theirs_db = psnr_against_yuv(&theirs, &src, "1080x1920");
+    eprintln!(
+        "PSNR ours {ours_db:.2} dB ({} bytes), ffmpeg -q:v 2 {theirs_db:.2} dB ({} bytes)",
+        ours.jpeg.len(),
+        std::fs::metadata(&theirs).map(|m| m.len()).unwrap_or(0)
+    );
+    assert!(
+        ours_db >= theirs_db,
+        "our JPEG ({ours_db:.2} dB) is less faithful than ffmpeg -q:v 2 ({theirs_db:.2} dB)"
+    );
+}

@@ -224,7 +224,11 @@ pub fn run(
 
     let cover = cover.ok_or_else(|| RenderError::Io("no frame was rendered".into()))?;
     let cover_jpeg = {
-        let mut writer = crate::media::jpeg::JpegWriter::for_frame(&cover, 0, 3)?;
+        let mut writer = crate::media::jpeg::JpegWriter::for_frame(
+            &cover,
+            0,
+            crate::media::turbo::QUALITY_THUMBNAIL,
+        )?;
         writer.encode(&cover)?
     };
     Ok(RunResult {

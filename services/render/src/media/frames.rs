@@ -23,7 +23,7 @@ pub struct ExtractOptions {
     pub tolerance: f64,
     /// Longest side of the JPEGs; 0 keeps the display size.
     pub max_dimension: u32,
-    /// JPEG quality on FFmpeg's `-q:v` scale.
+    /// JPEG quality, libjpeg scale (1-100).
     pub quality: i32,
 }
 
@@ -302,7 +302,7 @@ fn pick_marks(
     }
     let thumb = match best {
         Some((t, f)) => {
-            let mut w = picker.writer(&f, thumbnail_max, 3)?;
+            let mut w = picker.writer(&f, thumbnail_max, super::turbo::QUALITY_THUMBNAIL)?;
             Some((t, w.encode(&f)?, w.size()))
         }
         None => None,
@@ -448,7 +448,7 @@ pub fn thumbnail(
             .frame_near(0.0, 1.0)?
             .ok_or_else(|| RenderError::media(name, "has no decodable video frame"))?,
     };
-    let mut writer = picker.writer(&frame, max_dimension, 3)?;
+    let mut writer = picker.writer(&frame, max_dimension, super::turbo::QUALITY_THUMBNAIL)?;
     let (width, height) = writer.size();
     Ok(ExtractedFrame {
         index: 0,

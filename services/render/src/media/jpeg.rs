@@ -1,21 +1,19 @@
-//! JPEG encoding of video frames with FFmpeg's `mjpeg` encoder, after a
-//! small filter chain that turns the frame upright and scales it.
+//! JPEG encoding of video frames: a small filter chain turns the frame
+//! upright, scales it and brings it to full-range 4:2:0, then libjpeg-turbo
+//! encodes the planes.
 
 use ffmpeg_next as ff;
 
 use crate::error::RenderError;
 
-/// JPEG quality on FFmpeg's `-q:v` scale (2 is near-lossless, 31 is worst).
-pub const DEFAULT_QUALITY: i32 = 2;
+/// JPEG quality (libjpeg scale, 1-100) for analysis frames.
+pub const DEFAULT_QUALITY: i32 = super::turbo::QUALITY_FRAMES;
 
 /// Turns decoded frames of one stream into JPEGs: rotate → scale → encode.
 pub struct JpegWriter {
     graph: ff::filter::Graph,
-    encoder: Option<ff::encoder::Video>,
-    quality: i32,
+    encoder: super::turbo::TurboJpeg,
     out_size: (u32, u32),
-    /// The encoder wants strictly increasing timestamps.
-    next_pts: i64,
 }
 
 /// The output size for a display size and an optional longest-side cap.
@@ -132,10 +130,8 @@ impl JpegWriter {
             .map_err(RenderError::ffmpeg("frame filter"))?;
         Ok(Self {
             graph,
-            encoder: None,
-            quality,
+            encoder: super::turbo::TurboJpeg::new(quality)?,
             out_size,
-            next_pts: 0,
         })
     }
 
@@ -161,44 +157,6 @@ impl JpegWriter {
         out.sink()
             .frame(&mut filtered)
             .map_err(RenderError::ffmpeg("filter a frame"))?;
-        let (w, h) = self.out_size;
-        if self.encoder.is_none() {
-            self.encoder = Some(open_encoder(w, h, self.quality)?);
-        }
-        let encoder = self
-            .encoder
-            .as_mut()
-            .ok_or_else(|| RenderError::Init("jpeg encoder".into()))?;
-        filtered.set_pts(Some(self.next_pts));
-        self.next_pts += 1;
-        // SAFETY: sets the per-frame quantiser the mjpeg encoder reads with CODEC_FLAG_QSCALE.
-        unsafe {
-            (*filtered.as_mut_ptr()).quality = self.quality * ff::ffi::FF_QP2LAMBDA;
-        }
-        encoder
-            .send_frame(&filtered)
-            .map_err(RenderError::ffmpeg("encode a JPEG"))?;
-        let mut packet = ff::Packet::empty();
-        encoder
-            .receive_packet(&mut packet)
-            .map_err(RenderError::ffmpeg("encode a JPEG"))?;
-        Ok(packet.data().map(<[u8]>::to_vec).unwrap_or_default())
+        self.encoder.encode(&filtered)
     }
-}
-
-fn open_encoder(width: u32, height: u32, quality: i32) -> Result<ff::encoder::Video, RenderError> {
-    let codec = ff::encoder::find(ff::codec::Id::MJPEG)
-        .ok_or_else(|| RenderError::Init("FFmpeg has no mjpeg encoder".into()))?;
-    let mut enc = ff::codec::context::Context::new_with_codec(codec)
-        .encoder()
-        .video()
-        .map_err(RenderError::ffmpeg("jpeg encoder"))?;
-    enc.set_width(width);
-    enc.set_height(height);
-    enc.set_format(ff::format::Pixel::YUVJ420P);
-    enc.set_time_base((1, 25));
-    enc.set_flags(ff::codec::Flags::QSCALE);
-    enc.set_global_quality(quality * ff::ffi::FF_QP2LAMBDA);
-    enc.open()
-        .map_err(RenderError::ffmpeg("open the jpeg encoder"))
 }

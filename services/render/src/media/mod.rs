@@ -7,6 +7,7 @@ pub mod frames;
 pub mod jpeg;
 pub mod probe;
 pub mod rotation;
+pub mod turbo;
 
 use std::path::Path;
 

@@ -317,6 +317,53 @@ pub fn empty() -> PathBuf {
     cached("empty.mp4", |p| std::fs::write(p, b"").expect("write"))
 }
 
+/// Grainy, high-bit-rate portrait footage like a phone camera's (the
+/// benchmark corpus's kind), where JPEG fidelity is hardest.
+pub fn grainy() -> PathBuf {
+    cached("grainy.mp4", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            "testsrc2=size=1080x1920:rate=30:duration=2,format=yuv420p,noise=alls=10:allf=t+u",
+            "-c:v",
+            "libx264",
+            "-preset",
+            "fast",
+            "-b:v",
+            "12M",
+            "-g",
+            "30",
+            "-an",
+            p,
+        ]);
+    })
+}
+
+/// PSNR (dB, all planes) of an image against a raw yuvj420p frame, by ffmpeg's psnr filter.
+pub fn psnr_against_yuv(image: &Path, yuv: &Path, size: &str) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-hide_banner", "-i"])
+        .arg(image)
+        .args(["-f", "rawvideo", "-pix_fmt", "yuvj420p", "-s", size, "-i"])
+        .arg(yuv)
+        .args([
+            "-lavfi",
+            "[0:v]format=yuvj420p[a];[a][1:v]psnr",
+            "-f",
+            "null",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    let text = String::from_utf8_lossy(&out.stderr);
+    text.split("average:")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|v| v.parse().ok())
+        .unwrap_or_else(|| panic!("no PSNR in {text}"))
+}
+
 /// A JPEG still.
 pub fn still_jpeg() -> PathBuf {
     cached("still.jpg", |p| {
