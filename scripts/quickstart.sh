@@ -2,8 +2,8 @@
 # From a fresh machine to Scout answering through its edge, in one command:
 # installs what is missing, builds, starts the whole mesh on embedded
 # defaults (`scout up`: SQLite, in-process cache and bus, local blobs under
-# ./scout-data), asks the render node for its capabilities through the edge
-# (gRPC and REST), and stops. Pass --keep to leave the mesh running.
+# ./scout-data), logs in (phone + SMS code, read from the local outbox), asks
+# the render node for its capabilities through the edge (gRPC and REST), and stops. Pass --keep to leave the mesh running.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -27,10 +27,12 @@ for _ in $(seq 1 600); do
 done
 cat "$DATA/scout.out"
 
+say "logging in: scout login (the SMS code comes from scout-data/sms-outbox.log)"
+TOKEN=$("$SCOUT" login --edge "http://$ADDR" --data-dir "$DATA")
 say "RenderService/Capabilities through the edge (gRPC)"
-"$SCOUT" capabilities --edge "http://$ADDR"
-say "the same over REST: curl http://$ADDR/api/v1/render/capabilities"
-curl -s "http://$ADDR/api/v1/render/capabilities" | head -c 300; echo " ..."
+"$SCOUT" capabilities --edge "http://$ADDR" --data-dir "$DATA"
+say "the same over REST: curl -H 'Authorization: Bearer …' http://$ADDR/api/v1/render/capabilities"
+curl -s -H "Authorization: Bearer $TOKEN" "http://$ADDR/api/v1/render/capabilities" | head -c 300; echo " ..."
 
 if [ "${1:-}" = "--keep" ]; then
   trap - EXIT

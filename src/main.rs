@@ -44,11 +44,32 @@ enum Command {
         #[arg(value_parser = clap::builder::PossibleValuesParser::new(scout_common::service::SERVICES))]
         service: String,
     },
-    /// Ask a running edge for the render node's capabilities.
+    /// Log in to an edge with a phone and SMS code; saves the session and
+    /// prints the access token (for `curl -H "Authorization: Bearer …"`).
+    Login {
+        /// The edge URL.
+        #[arg(long, default_value = "http://127.0.0.1:8080", env = "SCOUT_EDGE_URL")]
+        edge: String,
+        /// Mainland mobile number.
+        #[arg(long, default_value = "13800138000")]
+        phone: String,
+        /// The code from the SMS; by default read from a local mesh's outbox
+        /// (log SMS provider), else asked for.
+        #[arg(long)]
+        code: Option<String>,
+        /// The local mesh's data directory (outbox and saved session).
+        #[arg(long, default_value = "scout-data")]
+        data_dir: PathBuf,
+    },
+    /// Ask a running edge for the render node's capabilities (as the
+    /// logged-in user; see `scout login`).
     Capabilities {
         /// The edge URL.
         #[arg(long, default_value = "http://127.0.0.1:8080", env = "SCOUT_EDGE_URL")]
         edge: String,
+        /// Where `scout login` saved the session.
+        #[arg(long, default_value = "scout-data")]
+        data_dir: PathBuf,
     },
     /// Print a media file's probe (streams, rotation, frame rate, duration) as JSON.
     Probe {
@@ -135,7 +156,31 @@ fn main() -> ExitCode {
             scout_common::telemetry::init_logging(&config.telemetry);
             runtime(|| async move { scout::mesh::up(config).await })
         }
-        Command::Capabilities { edge } => runtime(|| async move { capabilities(&edge).await }),
+        Command::Login {
+            edge,
+            phone,
+            code,
+            data_dir,
+        } => runtime(|| async move {
+            let outbox = match load(cli.config, BTreeMap::new()) {
+                Ok(c) => c.sms.outbox_path(&data_dir),
+                Err(_) => data_dir.join("sms-outbox.log"),
+            };
+            let session = scout::client::login(&edge, &phone, code, &outbox).await?;
+            let path = scout::client::session_path(&data_dir);
+            scout::client::save(&session, &path)?;
+            eprintln!(
+                "logged in as {} (user {}); session saved to {}",
+                session.nickname,
+                session.user_id,
+                path.display()
+            );
+            println!("{}", session.access_token);
+            Ok(())
+        }),
+        Command::Capabilities { edge, data_dir } => {
+            runtime(|| async move { capabilities(&edge, &data_dir).await })
+        }
         Command::Probe { file } => plain(|| media_cli::probe(&file)),
         Command::Frames {
             file,
@@ -214,12 +259,13 @@ where
     }
 }
 
-async fn capabilities(edge: &str) -> anyhow::Result<()> {
+async fn capabilities(edge: &str, data_dir: &std::path::Path) -> anyhow::Result<()> {
     use scout_proto::scout::render::v1::CapabilitiesRequest;
     use scout_proto::scout::render::v1::render_service_client::RenderServiceClient;
+    let session = scout::client::load(&scout::client::session_path(data_dir))?;
     let channel = scout_common::grpc::channel(edge)?;
     let mut client = RenderServiceClient::new(channel);
-    let mut req = tonic::Request::new(CapabilitiesRequest {});
+    let mut req = scout::client::authorized(&session, CapabilitiesRequest {})?;
     req.set_timeout(std::time::Duration::from_secs(10));
     let caps = client
         .capabilities(req)

@@ -9,7 +9,6 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
 use scout_common::adapters::Adapters;
@@ -64,10 +63,7 @@ impl Mesh {
         config.edge.addr = edge_listener.local_addr()?;
 
         let adapters = Adapters::from_config(&config).await?;
-        let ctx = ServiceContext {
-            config: Arc::new(config),
-            adapters,
-        };
+        let ctx = ServiceContext::new(config, adapters)?;
         let mut services = HashMap::new();
         for (name, listener) in listeners {
             let shutdown = Shutdown::new();

@@ -21,8 +21,8 @@ async fn mesh(dir: &std::path::Path) -> Mesh {
         .expect("mesh starts")
 }
 
-async fn render_client(mesh: &Mesh) -> RenderServiceClient<tonic::transport::Channel> {
-    RenderServiceClient::new(scout_common::grpc::channel(&mesh.edge_url()).expect("channel"))
+async fn render_client(mesh: &Mesh, tokens: &Tokens) -> RenderServiceClient<AuthedChannel> {
+    RenderServiceClient::new(authed_channel(&mesh.edge_url(), &tokens.access))
 }
 
 #[tokio::test]
@@ -164,26 +164,36 @@ async fn connect_web_grpc_web_client_reaches_capabilities_over_http1() {
     let mesh = mesh(dir.path()).await;
     let descriptors = descriptor_file(dir.path());
     let url = mesh.edge_url();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .current_dir(node_tools())
-            .arg("grpc-web-client.mjs")
-            .arg(url)
-            .arg(descriptors)
-            .arg("scout.render.v1.RenderService")
-            .arg("Capabilities")
-            .output()
-    })
-    .await
-    .expect("join")
-    .expect("node runs");
-    assert!(
-        out.status.success(),
-        "node client failed: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let tokens = login(&url, dir.path()).await;
+    let node = |token: Option<String>| {
+        let (url, descriptors) = (url.clone(), descriptors.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = std::process::Command::new("node");
+            cmd.current_dir(node_tools())
+                .arg("grpc-web-client.mjs")
+                .arg(url)
+                .arg(descriptors)
+                .arg("scout.render.v1.RenderService")
+                .arg("Capabilities")
+                .env_remove("SCOUT_ACCESS_TOKEN");
+            if let Some(t) = token {
+                cmd.env("SCOUT_ACCESS_TOKEN", t);
+            }
+            let out = cmd.output().expect("node runs");
+            assert!(
+                out.status.success(),
+                "node client failed: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+            serde_json::from_slice::<serde_json::Value>(&out.stdout).expect("json")
+        })
+    };
+    // Without a token: the same refusal a browser would see.
+    let v = node(None).await.expect("join");
+    assert_eq!(v["ok"], false, "{v}");
+    assert_eq!(v["code"], "Unauthenticated", "{v}");
+    let v = node(Some(tokens.access.clone())).await.expect("join");
     assert_eq!(v["ok"], true, "{v}");
     let encoders: Vec<&str> = v["response"]["h264_encoders"]
         .as_array()
@@ -213,11 +223,16 @@ async fn grpc_web_binary_and_text_work_over_http1_and_h2() {
         mesh.edge_url()
     );
     let body = grpc_frame(&CapabilitiesRequest {}.encode_to_vec());
+    let auth = format!(
+        "Bearer {}",
+        login(&mesh.edge_url(), dir.path()).await.access
+    );
 
     // Binary.
     let resp = http
         .post(&url)
         .header("content-type", "application/grpc-web+proto")
+        .header("authorization", &auth)
         .header("x-grpc-web", "1")
         .body(body.clone())
         .send()
@@ -236,6 +251,7 @@ async fn grpc_web_binary_and_text_work_over_http1_and_h2() {
         .post(&url)
         .header("content-type", "application/grpc-web-text")
         .header("accept", "application/grpc-web-text")
+        .header("authorization", &auth)
         .body(b64.encode(&body))
         .send()
         .await
@@ -268,6 +284,7 @@ async fn grpc_web_binary_and_text_work_over_http1_and_h2() {
     let resp = h2
         .post(&url)
         .header("content-type", "application/grpc-web+proto")
+        .header("authorization", &auth)
         .body(body.clone())
         .send()
         .await
@@ -288,9 +305,10 @@ async fn rest_and_grpc_give_the_same_answer() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mesh = mesh(dir.path()).await;
     let http = reqwest::Client::new();
+    let tokens = login(&mesh.edge_url(), dir.path()).await;
 
     // Success: the same capabilities.
-    let grpc = render_client(&mesh)
+    let grpc = render_client(&mesh, &tokens)
         .await
         .capabilities(CapabilitiesRequest {})
         .await
@@ -301,6 +319,7 @@ async fn rest_and_grpc_give_the_same_answer() {
             .expect("json");
     let rest: serde_json::Value = http
         .get(format!("{}/api/v1/render/capabilities", mesh.edge_url()))
+        .bearer_auth(&tokens.access)
         .send()
         .await
         .expect("rest")
@@ -312,8 +331,7 @@ async fn rest_and_grpc_give_the_same_answer() {
     assert_eq!(rest["data"], grpc_json);
 
     // Failure: the same code and message (an RPC of a later milestone).
-    let mut tasks =
-        TasksServiceClient::new(scout_common::grpc::channel(&mesh.edge_url()).expect("channel"));
+    let mut tasks = TasksServiceClient::new(authed_channel(&mesh.edge_url(), &tokens.access));
     let status = tasks
         .create_task(CreateTaskRequest {
             shop_name: "海底捞".into(),
@@ -327,6 +345,7 @@ async fn rest_and_grpc_give_the_same_answer() {
     assert_eq!(err.code, ErrorCode::NotImplemented);
     let resp = http
         .post(format!("{}/api/v1/tasks", mesh.edge_url()))
+        .bearer_auth(&tokens.access)
         .json(&serde_json::json!({"shop_name": "海底捞", "shop_type": "food"}))
         .send()
         .await
@@ -348,7 +367,8 @@ async fn a_stopped_downstream_gives_unavailable_within_the_deadline() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut mesh = mesh(dir.path()).await;
     let deadline = mesh.context().config.edge.request_timeout;
-    let mut client = render_client(&mesh).await;
+    let tokens = login(&mesh.edge_url(), dir.path()).await;
+    let mut client = render_client(&mesh, &tokens).await;
     client
         .capabilities(CapabilitiesRequest {})
         .await
@@ -377,7 +397,10 @@ async fn a_stopped_downstream_gives_unavailable_within_the_deadline() {
     );
 
     let start = Instant::now();
-    let resp = reqwest::get(format!("{}/api/v1/render/capabilities", mesh.edge_url()))
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/render/capabilities", mesh.edge_url()))
+        .bearer_auth(&tokens.access)
+        .send()
         .await
         .expect("rest");
     assert_eq!(resp.status().as_u16(), 503);
@@ -401,6 +424,7 @@ async fn a_stopped_downstream_gives_unavailable_within_the_deadline() {
 async fn a_hanging_downstream_gives_deadline_exceeded_not_a_hang() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut mesh = mesh(dir.path()).await;
+    let tokens = login(&mesh.edge_url(), dir.path()).await;
     let render_addr = addr_of(&mesh.service_url("render"));
     mesh.stop_service("render").await.expect("render stops");
     // Something takes render's port, accepts connections and never answers.
@@ -429,6 +453,7 @@ async fn a_hanging_downstream_gives_deadline_exceeded_not_a_hang() {
             .header("content-type", "application/grpc")
             .header("te", "trailers")
             .header("grpc-timeout", timeout)
+            .bearer_auth(&tokens.access)
             .body(grpc_frame(&CapabilitiesRequest {}.encode_to_vec()));
         async move {
             let start = Instant::now();
@@ -470,7 +495,10 @@ async fn a_hanging_downstream_gives_deadline_exceeded_not_a_hang() {
         "waited {elapsed:?}"
     );
     // REST without a client deadline is bounded by the edge's own (5 s in these tests).
-    let resp = reqwest::get(format!("{}/api/v1/render/capabilities", mesh.edge_url()))
+    let resp = reqwest::Client::new()
+        .get(format!("{}/api/v1/render/capabilities", mesh.edge_url()))
+        .bearer_auth(&tokens.access)
+        .send()
         .await
         .expect("rest");
     assert!(
@@ -492,6 +520,7 @@ async fn bad_input_gets_a_clear_answer() {
         .build()
         .expect("client");
     let caps_url = format!("{base}/scout.render.v1.RenderService/Capabilities");
+    let tokens = login(&base, dir.path()).await;
 
     // A truncated grpc-web frame: the header promises 100 bytes, 3 arrive.
     let mut truncated = vec![0u8, 0, 0, 0, 100];
@@ -499,6 +528,7 @@ async fn bad_input_gets_a_clear_answer() {
     let resp = http
         .post(&caps_url)
         .header("content-type", "application/grpc-web+proto")
+        .bearer_auth(&tokens.access)
         .body(truncated)
         .send()
         .await
@@ -517,6 +547,7 @@ async fn bad_input_gets_a_clear_answer() {
     let resp = http
         .post(&caps_url)
         .header("content-type", "application/grpc-web+proto")
+        .bearer_auth(&tokens.access)
         .body(big)
         .send()
         .await
@@ -632,7 +663,7 @@ async fn bad_input_gets_a_clear_answer() {
     );
 
     // Everything above left the edge healthy.
-    render_client(&mesh)
+    render_client(&mesh, &tokens)
         .await
         .capabilities(CapabilitiesRequest {})
         .await

@@ -39,6 +39,7 @@ async fn sigterm_during_slow_calls_lets_them_finish_then_exits_zero() {
         .http1_only()
         .build()
         .expect("client");
+    let tokens = login(&base, dir.path()).await;
 
     // A grpc-web call whose request trickles in.
     let frame = grpc_frame(&CapabilitiesRequest {}.encode_to_vec());
@@ -46,6 +47,7 @@ async fn sigterm_during_slow_calls_lets_them_finish_then_exits_zero() {
     let call = tokio::spawn(
         http.post(format!("{base}/scout.render.v1.RenderService/Capabilities"))
             .header("content-type", "application/grpc-web+proto")
+            .bearer_auth(&tokens.access)
             .body(grpc_body)
             .send(),
     );
@@ -122,9 +124,11 @@ async fn sigterm_during_slow_calls_lets_them_finish_then_exits_zero() {
 async fn logs_are_json_and_carry_the_request_id_across_services() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (_config, mut proc, base) = scout_up(dir.path()).await;
+    let tokens = login(&base, dir.path()).await;
 
     let resp = reqwest::Client::new()
         .get(format!("{base}/api/v1/render/capabilities"))
+        .bearer_auth(&tokens.access)
         .header("x-request-id", "rid-e2e-42")
         .send()
         .await
@@ -264,26 +268,63 @@ async fn an_edge_port_in_use_is_a_clear_error() {
 }
 
 #[tokio::test]
-async fn one_service_runs_on_its_own_as_a_deployment_would() {
+async fn services_run_as_their_own_processes_as_a_deployment_would() {
+    use scout_proto::scout::identity::v1::identity_service_client::IdentityServiceClient;
+    use scout_proto::scout::identity::v1::{LoginRequest, SendCodeRequest};
+    use scout_proto::scout::render::v1::render_service_client::RenderServiceClient;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = embedded_config(dir.path());
     config.render.addr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+    config.identity.addr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
     config.telemetry.log_format = LogFormat::Json;
-    let mut proc = ScoutProcess::spawn(dir.path(), &config, &["serve", "render"]);
+    // Two processes, as two deployments: identity and render. They share
+    // nothing but the config (and, on one machine, the data directory where
+    // the generated service credential lives).
+    let identity_dir = dir.path().join("identity-proc");
+    let render_dir = dir.path().join("render-proc");
+    std::fs::create_dir_all(&identity_dir).expect("dir");
+    std::fs::create_dir_all(&render_dir).expect("dir");
+    let mut identity = ScoutProcess::spawn(&identity_dir, &config, &["serve", "identity"]);
+    let mut proc = ScoutProcess::spawn(&render_dir, &config, &["serve", "render"]);
     let url = format!("http://{}", config.render.addr);
-    scout_common::grpc::wait_serving(&url, Duration::from_secs(60))
+    let identity_url = format!("http://{}", config.identity.addr);
+    for (u, p) in [(&url, &proc), (&identity_url, &identity)] {
+        scout_common::grpc::wait_serving(u, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("{e}: {}", p.stderr()));
+    }
+    let mut client = RenderServiceClient::new(scout_common::grpc::channel(&url).expect("channel"));
+    // Straight to the service, past the edge, without a token: refused.
+    let status = client
+        .capabilities(CapabilitiesRequest {})
         .await
-        .unwrap_or_else(|e| panic!("{e}: {}", proc.stderr()));
-    let mut client =
-        scout_proto::scout::render::v1::render_service_client::RenderServiceClient::new(
-            scout_common::grpc::channel(&url).expect("channel"),
-        );
+        .expect_err("no token");
+    assert_eq!(status.code(), tonic::Code::Unauthenticated, "{status:?}");
+    // A user logs in at identity; render verifies the token with the key it
+    // fetches from identity's JWKS.
+    let phone = random_phone();
+    let mut ids =
+        IdentityServiceClient::new(scout_common::grpc::channel(&identity_url).expect("channel"));
+    ids.send_code(SendCodeRequest {
+        phone: phone.clone(),
+    })
+    .await
+    .expect("send code");
+    let code = read_code(dir.path(), &phone).await;
+    let login = ids
+        .login(LoginRequest { phone, code })
+        .await
+        .expect("login")
+        .into_inner();
+    let mut client = RenderServiceClient::new(authed_channel(&url, &login.access_token));
     let caps = client
         .capabilities(CapabilitiesRequest {})
         .await
         .expect("capabilities")
         .into_inner();
     assert_eq!(caps.compose_encoder, "libx264");
+    identity.terminate();
+    assert_eq!(identity.exit(Duration::from_secs(30)).await.code(), Some(0));
     proc.terminate();
     assert_eq!(
         proc.exit(Duration::from_secs(30)).await.code(),

@@ -59,7 +59,10 @@ async fn the_mesh_runs_on_production_adapters() {
         .expect("mesh starts on production adapters");
     // Migrations ran at start, into each service's own database.
     for (url, expected) in [
-        (&identity_db.url, vec!["users", "voice_samples"]),
+        (
+            &identity_db.url,
+            vec!["refresh_tokens", "users", "voice_samples"],
+        ),
         (&tasks_db.url, vec!["scripts", "tasks", "videos"]),
         (&publish_db.url, vec!["publications", "publish_assists"]),
     ] {
@@ -82,8 +85,9 @@ async fn the_mesh_runs_on_production_adapters() {
             assert_eq!(body["dependencies"][dep], "ok", "{name}: {body}");
         }
     }
-    let mut client =
-        RenderServiceClient::new(scout_common::grpc::channel(&mesh.edge_url()).expect("channel"));
+    // Login goes through Redis (codes) and PostgreSQL (users, refresh tokens).
+    let tokens = login(&mesh.edge_url(), dir.path()).await;
+    let mut client = RenderServiceClient::new(authed_channel(&mesh.edge_url(), &tokens.access));
     client
         .capabilities(CapabilitiesRequest {})
         .await

@@ -55,6 +55,10 @@ pub struct Config {
     pub voice: VoiceConfig,
     /// Media work (render).
     pub media: MediaConfig,
+    /// Tokens: signing keys, lifetimes, the mesh's service credential.
+    pub auth: AuthConfig,
+    /// SMS login codes and their provider (identity).
+    pub sms: SmsConfig,
 }
 
 impl Default for Config {
@@ -73,6 +77,8 @@ impl Default for Config {
             blobs: BlobConfig::default(),
             voice: VoiceConfig::default(),
             media: MediaConfig::default(),
+            auth: AuthConfig::default(),
+            sms: SmsConfig::default(),
             data_dir,
         }
     }
@@ -128,6 +134,66 @@ pub struct EdgeConfig {
     /// How long in-flight calls may take to finish after SIGTERM.
     #[serde(with = "humantime_serde")]
     pub drain_timeout: Duration,
+    /// Peers (addresses or CIDR ranges) whose `X-Forwarded-For` is believed.
+    /// From any other peer the socket address is the client's.
+    pub trusted_proxies: Vec<String>,
+    /// Request rate limits (seed 000 §4.1).
+    pub rate_limits: RateLimitsConfig,
+}
+
+/// One fixed-window limit: at most `limit` requests per `window`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests allowed per window.
+    pub limit: u32,
+    /// Window length.
+    #[serde(with = "humantime_serde")]
+    pub window: Duration,
+}
+
+impl RateLimit {
+    const fn per(limit: u32, secs: u64) -> Self {
+        Self {
+            limit,
+            window: Duration::from_secs(secs),
+        }
+    }
+}
+
+/// The edge's rate limits. Each is counted in the cache, so every edge
+/// replica shares them.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    /// Off only for load tests.
+    pub enabled: bool,
+    /// `SendCode`, per phone.
+    pub send_code: RateLimit,
+    /// `Login`, per phone.
+    pub login: RateLimit,
+    /// `CreateTask`, per user.
+    pub create_task: RateLimit,
+    /// Regenerating a script or publish suggestions, per task.
+    pub regenerate: RateLimit,
+    /// Every other authenticated call, per user.
+    pub default: RateLimit,
+    /// Every call, per client IP.
+    pub per_ip: RateLimit,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            send_code: RateLimit::per(1, 60),
+            login: RateLimit::per(5, 60),
+            create_task: RateLimit::per(10, 60),
+            regenerate: RateLimit::per(5, 300),
+            default: RateLimit::per(100, 60),
+            per_ip: RateLimit::per(600, 60),
+        }
+    }
 }
 
 impl Default for EdgeConfig {
@@ -142,6 +208,8 @@ impl Default for EdgeConfig {
                 "http://127.0.0.1:5173".into(),
             ],
             drain_timeout: Duration::from_secs(30),
+            trusted_proxies: Vec::new(),
+            rate_limits: RateLimitsConfig::default(),
         }
     }
 }
@@ -430,6 +498,146 @@ impl Default for MediaConfig {
             x264_preset: "veryfast".into(),
             subtitle_font: "Noto Sans CJK SC".into(),
             max_concurrent_composes: 1,
+        }
+    }
+}
+
+/// Token configuration. Access tokens are EdDSA (Ed25519) JWTs that any
+/// service verifies with identity's public keys; refresh tokens are opaque.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The `iss` claim.
+    pub issuer: String,
+    /// The `aud` claim.
+    pub audience: String,
+    /// Access token lifetime (seed 000: 15 minutes).
+    #[serde(with = "humantime_serde")]
+    pub access_ttl: Duration,
+    /// Refresh token lifetime (seed 000: 7 days).
+    #[serde(with = "humantime_serde")]
+    pub refresh_ttl: Duration,
+    /// PKCS#8 PEM of identity's Ed25519 signing key. Empty means
+    /// `{data_dir}/keys/identity-ed25519.pem`, created on first start.
+    pub signing_key_file: PathBuf,
+    /// More keys identity publishes in its JWKS without signing with them:
+    /// the previous key after a rotation, or the next one before it (PEM,
+    /// private PKCS#8 or public SPKI).
+    pub verify_key_files: Vec<PathBuf>,
+    /// The credential internal calls carry between services. Empty means
+    /// `{data_dir}/keys/service-token`, created on first start (one machine);
+    /// a deployment sets it from a secret.
+    pub service_token: String,
+    /// Clock skew allowed on `exp` and `nbf`.
+    #[serde(with = "humantime_serde")]
+    pub leeway: Duration,
+    /// How often services refresh identity's JWKS.
+    #[serde(with = "humantime_serde")]
+    pub jwks_refresh: Duration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            issuer: "shop-video-scout".into(),
+            audience: "scout-api".into(),
+            access_ttl: Duration::from_secs(15 * 60),
+            refresh_ttl: Duration::from_secs(7 * 24 * 3600),
+            signing_key_file: PathBuf::new(),
+            verify_key_files: Vec::new(),
+            service_token: String::new(),
+            leeway: Duration::from_secs(5),
+            jwks_refresh: Duration::from_secs(300),
+        }
+    }
+}
+
+impl AuthConfig {
+    /// The signing key file, resolved against the data directory.
+    pub fn signing_key_path(&self, data_dir: &Path) -> PathBuf {
+        if self.signing_key_file.as_os_str().is_empty() {
+            data_dir.join("keys").join("identity-ed25519.pem")
+        } else {
+            self.signing_key_file.clone()
+        }
+    }
+}
+
+/// Which SMS provider sends login codes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsProviderKind {
+    /// Writes the code to the log and the outbox file (embedded default).
+    Log,
+    /// Aliyun SMS (Dysmsapi `SendSms`).
+    Aliyun,
+}
+
+/// SMS login codes (seed 000 §4.2, §5.2).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SmsConfig {
+    /// `log` or `aliyun`.
+    pub provider: SmsProviderKind,
+    /// Where the log provider also appends `phone code` lines, so a local
+    /// user (and `scout make`) can read the code. Empty means
+    /// `{data_dir}/sms-outbox.log`.
+    pub outbox_file: PathBuf,
+    /// How long a code is valid.
+    #[serde(with = "humantime_serde")]
+    pub code_ttl: Duration,
+    /// Least time between two codes for one phone.
+    #[serde(with = "humantime_serde")]
+    pub resend_interval: Duration,
+    /// Wrong codes before the phone is locked.
+    pub max_failures: u32,
+    /// How long a phone stays locked.
+    #[serde(with = "humantime_serde")]
+    pub lock_duration: Duration,
+    /// Aliyun endpoint (scheme and host).
+    pub aliyun_endpoint: String,
+    /// Aliyun AccessKey id.
+    pub aliyun_access_key_id: String,
+    /// Aliyun AccessKey secret.
+    pub aliyun_access_key_secret: String,
+    /// Approved SMS signature (SignName).
+    pub aliyun_sign_name: String,
+    /// Approved template with a `${code}` parameter (TemplateCode).
+    pub aliyun_template_code: String,
+    /// Region id.
+    pub aliyun_region: String,
+    /// Upper bound on one provider call.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+}
+
+impl Default for SmsConfig {
+    fn default() -> Self {
+        Self {
+            provider: SmsProviderKind::Log,
+            outbox_file: PathBuf::new(),
+            code_ttl: Duration::from_secs(300),
+            resend_interval: Duration::from_secs(60),
+            max_failures: 5,
+            lock_duration: Duration::from_secs(15 * 60),
+            aliyun_endpoint: "https://dysmsapi.aliyuncs.com".into(),
+            aliyun_access_key_id: String::new(),
+            aliyun_access_key_secret: String::new(),
+            aliyun_sign_name: String::new(),
+            aliyun_template_code: String::new(),
+            aliyun_region: "cn-hangzhou".into(),
+            timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl SmsConfig {
+    /// The outbox file, resolved against the data directory.
+    pub fn outbox_path(&self, data_dir: &Path) -> PathBuf {
+        if self.outbox_file.as_os_str().is_empty() {
+            data_dir.join("sms-outbox.log")
+        } else {
+            self.outbox_file.clone()
         }
     }
 }

@@ -4,6 +4,7 @@
 //! on each other.
 
 pub mod adapters;
+pub mod auth;
 pub mod config;
 pub mod error;
 pub mod grpc;

@@ -28,6 +28,13 @@ pub fn pool() -> &'static DescriptorPool {
     })
 }
 
+/// True when a method has a `google.api.http` route, i.e. is public.
+pub fn has_http_binding(method: &prost_reflect::MethodDescriptor) -> bool {
+    pool()
+        .get_extension_by_name("google.api.http")
+        .is_some_and(|ext| method.options().has_extension(&ext))
+}
+
 /// The descriptor of a message by full name, e.g. `scout.render.v1.Timeline`.
 pub fn message_descriptor(full_name: &str) -> Result<MessageDescriptor, String> {
     pool()

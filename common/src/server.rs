@@ -208,6 +208,13 @@ pub fn grpc_error_response(err: &ApiError) -> Response {
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/grpc"),
     );
+    // Also as a header, for grpc-web clients that do not parse RetryInfo.
+    if let Some(after) = err.retry_after
+        && let Ok(v) =
+            HeaderValue::from_str(&(after.as_secs_f64().ceil() as u64).max(1).to_string())
+    {
+        resp.headers_mut().insert(header::RETRY_AFTER, v);
+    }
     resp
 }
 
@@ -442,6 +449,7 @@ pub async fn serve_router(
 /// and the ops routes, behind the standard layers.
 pub struct GrpcServer {
     name: &'static str,
+    auth: crate::auth::MeshAuth,
     routes: RoutesBuilder,
     service_names: Vec<&'static str>,
     checks: Vec<(String, ReadinessCheck)>,
@@ -449,10 +457,13 @@ pub struct GrpcServer {
 }
 
 impl GrpcServer {
-    /// A server for the service called `name` (e.g. `tasks`).
-    pub fn new(name: &'static str) -> Self {
+    /// A server for the service called `name` (e.g. `tasks`). Every call
+    /// passes `auth`'s guard: user RPCs need an access token, internal ones
+    /// the service credential.
+    pub fn new(name: &'static str, auth: crate::auth::MeshAuth) -> Self {
         Self {
             name,
+            auth,
             routes: RoutesBuilder::default(),
             service_names: Vec::new(),
             checks: Vec::new(),
@@ -538,7 +549,11 @@ impl GrpcServer {
             .prepare()
             .into_axum_router()
             .merge(ops_routes(readiness.clone()))
-            .fallback(fallback);
+            .fallback(fallback)
+            .layer(axum::middleware::from_fn_with_state(
+                self.auth.clone(),
+                crate::auth::guard,
+            ));
         let router = standard_layers(router, self.name, self.deadline_cap);
 
         let addr = listener.local_addr()?;
@@ -643,7 +658,17 @@ mod drain_tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let url = format!("http://{}", listener.local_addr().expect("addr"));
         let shutdown = Shutdown::new();
-        let server = tokio::spawn(GrpcServer::new("drain-test").serve(
+        let dir = tempfile::tempdir().expect("tempdir");
+        let config = crate::config::Config {
+            data_dir: dir.path().to_path_buf(),
+            ..Default::default()
+        };
+        let auth = crate::auth::MeshAuth::from_config(
+            &config,
+            std::sync::Arc::new(crate::adapters::cache::MemoryCache::new()),
+        )
+        .expect("auth");
+        let server = tokio::spawn(GrpcServer::new("drain-test", auth).serve(
             listener,
             shutdown.clone(),
             Duration::from_secs(20),

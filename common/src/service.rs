@@ -10,6 +10,7 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 
 use crate::adapters::Adapters;
+use crate::auth::MeshAuth;
 use crate::config::Config;
 use crate::server::Shutdown;
 
@@ -20,6 +21,20 @@ pub struct ServiceContext {
     pub config: Arc<Config>,
     /// The shared adapters.
     pub adapters: Adapters,
+    /// Credentials and the token verifier.
+    pub auth: MeshAuth,
+}
+
+impl ServiceContext {
+    /// A context over a config and its connected adapters.
+    pub fn new(config: Config, adapters: Adapters) -> anyhow::Result<Self> {
+        let auth = MeshAuth::from_config(&config, adapters.cache.clone())?;
+        Ok(Self {
+            config: Arc::new(config),
+            adapters,
+            auth,
+        })
+    }
 }
 
 /// The six services.
@@ -73,10 +88,7 @@ where
         let addr = listen_addr(&config, service)?;
         let adapters = Adapters::from_config(&config).await?;
         let listener = crate::server::bind(addr).await?;
-        let ctx = ServiceContext {
-            config: Arc::new(config),
-            adapters,
-        };
+        let ctx = ServiceContext::new(config, adapters)?;
         serve(ctx, listener, Shutdown::on_signals()).await
     });
     match result {

@@ -232,3 +232,112 @@ fn percent_decode(s: &str) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// A session of a test user.
+#[derive(Debug, Clone)]
+pub struct Tokens {
+    /// The phone logged in with.
+    pub phone: String,
+    /// JWT access token.
+    pub access: String,
+    /// Refresh token.
+    pub refresh: String,
+    /// User id.
+    pub user_id: i64,
+}
+
+/// A random mainland mobile number, so tests never share a phone.
+pub fn random_phone() -> String {
+    let n = uuid::Uuid::new_v4().as_u128() % 100_000_000;
+    format!("139{n:08}")
+}
+
+/// The latest code the log SMS provider wrote for `phone` to the outbox
+/// under `data_dir` (what a user would read off their phone).
+pub async fn read_code(data_dir: &Path, phone: &str) -> String {
+    let outbox = data_dir.join("sms-outbox.log");
+    let start = Instant::now();
+    loop {
+        let text = std::fs::read_to_string(&outbox).unwrap_or_default();
+        if let Some(code) = text
+            .lines()
+            .rev()
+            .filter_map(|l| l.split_once(' '))
+            .find(|(p, _)| *p == phone)
+            .map(|(_, c)| c.to_string())
+        {
+            return code;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(5),
+            "no code for {phone} in {}",
+            outbox.display()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Sends a code and logs in over REST, as a client would.
+pub async fn login_as(base: &str, data_dir: &Path, phone: &str) -> Tokens {
+    let http = reqwest::Client::new();
+    let sent = http
+        .post(format!("{base}/api/v1/auth/send-code"))
+        .json(&serde_json::json!({ "phone": phone }))
+        .send()
+        .await
+        .expect("send-code");
+    assert!(
+        sent.status().is_success(),
+        "send-code: {}",
+        sent.text().await.unwrap_or_default()
+    );
+    let code = read_code(data_dir, phone).await;
+    let resp: serde_json::Value = http
+        .post(format!("{base}/api/v1/auth/login"))
+        .json(&serde_json::json!({ "phone": phone, "code": code }))
+        .send()
+        .await
+        .expect("login")
+        .json()
+        .await
+        .expect("login json");
+    assert_eq!(resp["code"], 0, "login: {resp}");
+    let data = &resp["data"];
+    Tokens {
+        phone: phone.to_string(),
+        access: data["access_token"].as_str().expect("access").to_string(),
+        refresh: data["refresh_token"].as_str().expect("refresh").to_string(),
+        user_id: data["user"]["id"].as_i64().expect("user id"),
+    }
+}
+
+/// Logs a new random user in.
+pub async fn login(base: &str, data_dir: &Path) -> Tokens {
+    login_as(base, data_dir, &random_phone()).await
+}
+
+/// Adds `authorization: Bearer` to every call.
+#[derive(Clone)]
+pub struct Bearer(pub String);
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        let v = format!("Bearer {}", self.0)
+            .parse()
+            .map_err(|_| tonic::Status::internal("bad token"))?;
+        req.metadata_mut().insert("authorization", v);
+        Ok(req)
+    }
+}
+
+/// A channel whose calls carry a user's access token.
+pub type AuthedChannel =
+    tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>;
+
+/// A channel to `url` as the holder of `access`.
+pub fn authed_channel(url: &str, access: &str) -> AuthedChannel {
+    tonic::service::interceptor::InterceptedService::new(
+        scout_common::grpc::channel(url).expect("channel"),
+        Bearer(access.to_string()),
+    )
+}

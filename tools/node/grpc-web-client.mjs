@@ -3,6 +3,7 @@
 // from Scout's descriptor set.
 //
 // Usage: node grpc-web-client.mjs BASE_URL DESCRIPTOR_SET_FILE SERVICE METHOD [JSON_REQUEST]
+// With SCOUT_ACCESS_TOKEN set, the call carries `authorization: Bearer <token>`.
 // Prints {"ok": true, "response": {...}} or {"ok": false, "code": ..., "message": ...}.
 
 import { readFileSync } from "node:fs";
@@ -25,7 +26,9 @@ const client = createClient(service, transport);
 const request = fromJson(method.input, JSON.parse(requestJson ?? "{}"), { registry });
 
 try {
-  const response = await client[method.localName](request, { timeoutMs: 10000 });
+  const token = process.env.SCOUT_ACCESS_TOKEN;
+  const headers = token ? { authorization: `Bearer ${token}` } : {};
+  const response = await client[method.localName](request, { timeoutMs: 10000, headers });
   console.log(JSON.stringify({ ok: true, response: toJson(method.output, response, { registry, useProtoFieldName: true }) }));
 } catch (e) {
   const err = ConnectError.from(e);

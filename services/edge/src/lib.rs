@@ -13,6 +13,7 @@
 
 mod catalog;
 mod frame;
+pub mod limits;
 mod proxy;
 mod rest;
 
@@ -90,6 +91,11 @@ pub async fn serve(
         upstreams: upstreams.clone(),
         max_message_bytes: config.edge.max_message_bytes,
         request_timeout: config.edge.request_timeout,
+        auth: ctx.auth.clone(),
+        limiter: Arc::new(limits::Limiter::new(
+            ctx.adapters.cache.clone(),
+            config.edge.rate_limits.clone(),
+        )),
     });
     let grpc = Router::new()
         .route_service(
@@ -139,8 +145,15 @@ pub async fn serve(
             }
         }
     }));
+    let client_ips =
+        Arc::new(limits::ClientIps::new(&config.edge.trusted_proxies).map_err(anyhow::Error::msg)?);
     let app = server::standard_layers(
-        dispatch.layer(cors(&config.edge.cors_allowed_origins)),
+        dispatch
+            .layer(cors(&config.edge.cors_allowed_origins))
+            .layer(axum::middleware::from_fn_with_state(
+                client_ips,
+                limits::client_ip,
+            )),
         "edge",
         Some(config.edge.request_timeout),
     );

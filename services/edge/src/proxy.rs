@@ -17,6 +17,7 @@ use axum::extract::{Request, State};
 use axum::response::Response;
 use http::{HeaderValue, Uri, Version};
 use http_body_util::{BodyExt, Limited};
+use scout_common::auth::{Access, MeshAuth, SERVICE_TOKEN_HEADER, access};
 use scout_common::server::{format_grpc_timeout, grpc_error_response, request_deadline};
 use scout_common::{ApiError, ErrorCode};
 use tonic::transport::Channel;
@@ -24,6 +25,7 @@ use tower::ServiceExt;
 
 use crate::catalog::{Catalog, Owner};
 use crate::frame;
+use crate::limits::{ClientIp, Limiter};
 
 /// Headers that describe one hop and must not be forwarded.
 const HOP_BY_HOP: [&str; 8] = [
@@ -47,6 +49,10 @@ pub struct Proxy {
     pub max_message_bytes: usize,
     /// Deadline cap.
     pub request_timeout: Duration,
+    /// Verifies access tokens.
+    pub auth: MeshAuth,
+    /// Rate limits.
+    pub limiter: Arc<Limiter>,
 }
 
 /// The fallback of the edge's gRPC router: every path that is not health
@@ -60,6 +66,12 @@ pub async fn forward(State(proxy): State<Arc<Proxy>>, req: Request) -> Response 
 
 async fn forward_inner(proxy: &Proxy, req: Request) -> Result<Response, ApiError> {
     let path = req.uri().path().to_string();
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0)
+        .unwrap_or(std::net::IpAddr::from([127, 0, 0, 1]));
+    proxy.limiter.check_ip(ip).await?;
     let method = proxy.catalog.methods.get(&path).ok_or_else(|| {
         let service = path
             .trim_start_matches('/')
@@ -81,9 +93,20 @@ async fn forward_inner(proxy: &Proxy, req: Request) -> Result<Response, ApiError
     })?;
     let deadline = request_deadline(req.headers(), Some(proxy.request_timeout))
         .unwrap_or(proxy.request_timeout);
+    // Refused here already, so a bad token costs the services nothing; they
+    // verify again themselves.
+    let user = match access(&path) {
+        Access::User => Some(proxy.auth.verifier().verify_headers(req.headers()).await?),
+        Access::Open | Access::Internal => None,
+    };
 
     let (mut parts, body) = req.into_parts();
+    let user_id = user.map(|u| u.user_id);
     let body = if method.client_streaming {
+        proxy
+            .limiter
+            .check_method(&path, user_id, &method.input, None)
+            .await?;
         tonic::body::Body::new(body)
     } else {
         let limit = proxy.max_message_bytes + 5;
@@ -107,12 +130,19 @@ async fn forward_inner(proxy: &Proxy, req: Request) -> Result<Response, ApiError
         })?;
         let bytes = collected.to_bytes();
         frame::check_single(&bytes, proxy.max_message_bytes)?;
+        let message = (bytes[0] == 0).then(|| &bytes[5..]);
+        proxy
+            .limiter
+            .check_method(&path, user_id, &method.input, message)
+            .await?;
         tonic::body::Body::new(http_body_util::Full::new(bytes))
     };
 
     for h in HOP_BY_HOP {
         parts.headers.remove(h);
     }
+    // Only the mesh itself may present the service credential.
+    parts.headers.remove(SERVICE_TOKEN_HEADER);
     parts
         .headers
         .insert("te", HeaderValue::from_static("trailers"));

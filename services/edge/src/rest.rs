@@ -250,12 +250,15 @@ async fn handle_inner(rest: &Rest, req: Request) -> Result<Response, ApiError> {
 
     let deadline = request_deadline(&parts.headers, Some(rest.request_timeout))
         .unwrap_or(rest.request_timeout);
-    let grpc_req = grpc_request(
+    let mut grpc_req = grpc_request(
         &rpc.path,
         &parts.headers,
         deadline,
         prost::Message::encode_to_vec(&message),
     )?;
+    if let Some(ip) = parts.extensions.get::<crate::limits::ClientIp>() {
+        grpc_req.extensions_mut().insert(*ip);
+    }
     let resp = match rest.grpc.clone().oneshot(grpc_req).await {
         Ok(r) => r,
         Err(never) => match never {},

@@ -1,28 +1,38 @@
-//! The gRPC surface of the identity service. Every RPC is in the contract;
-//! the ones whose logic belongs to a later milestone answer UNIMPLEMENTED
-//! naming what is missing (IdentityService: phone + SMS-code login, rotating JWTs and voice samples; IdentityInternalService: voice-clone reports).
+//! The gRPC surface of the identity service: login and tokens
+//! ([`crate::session`]), the profile, and voice samples ([`crate::voice`]).
+//! Handlers only translate between the wire and those modules; the caller
+//! of a user RPC comes from the verified token the guard attached.
 
 use std::sync::Arc;
 
+use scout_common::ApiError;
+use scout_common::auth::caller;
 use scout_proto::scout::identity::v1::{
     CreateVoiceSampleRequest, CreateVoiceSampleResponse, CreateVoiceSampleUploadUrlRequest,
     CreateVoiceSampleUploadUrlResponse, DeleteVoiceSampleRequest, DeleteVoiceSampleResponse,
     GetJwksRequest, GetJwksResponse, GetMeRequest, GetMeResponse, GetVoiceSampleRequest,
     GetVoiceSampleResponse, ListVoiceSamplesRequest, ListVoiceSamplesResponse, LoginRequest,
-    LoginResponse, LogoutRequest, LogoutResponse, RefreshTokenRequest, RefreshTokenResponse,
-    ReportVoiceCloneRequest, ReportVoiceCloneResponse, SendCodeRequest, SendCodeResponse,
+    LoginResponse, LogoutRequest, LogoutResponse, Membership, RefreshTokenRequest,
+    RefreshTokenResponse, ReportVoiceCloneRequest, ReportVoiceCloneResponse, SendCodeRequest,
+    SendCodeResponse, UpdateMeRequest, UpdateMeResponse, User,
     identity_internal_service_server::IdentityInternalService,
     identity_service_server::IdentityService,
 };
 use tonic::{Request, Response, Status};
 
 use crate::State;
-use crate::error::not_yet;
+use crate::session::{self, mask_phone};
+use crate::store::{self, UserRow};
+use crate::voice;
+
+/// Longest nickname, in characters.
+const MAX_NICKNAME_CHARS: usize = 30;
+/// Longest avatar URL.
+const MAX_AVATAR_URL: usize = 500;
 
 /// `scout.identity.v1.IdentityService`.
 #[derive(Clone)]
 pub struct IdentityApi {
-    #[allow(dead_code)]
     state: Arc<State>,
 }
 
@@ -36,7 +46,6 @@ impl IdentityApi {
 /// `scout.identity.v1.IdentityInternalService`.
 #[derive(Clone)]
 pub struct IdentityInternalApi {
-    #[allow(dead_code)]
     state: Arc<State>,
 }
 
@@ -47,70 +56,220 @@ impl IdentityInternalApi {
     }
 }
 
+fn user_proto(row: &UserRow) -> User {
+    let membership = match row.membership_type.as_str() {
+        "free" => Membership::Free,
+        "basic" => Membership::Basic,
+        "pro" => Membership::Pro,
+        _ => Membership::Unspecified,
+    };
+    User {
+        id: row.id,
+        phone: mask_phone(&row.phone),
+        nickname: row.nickname.clone(),
+        avatar_url: row.avatar_url.clone(),
+        membership_type: membership as i32,
+        created_at: Some(voice::timestamp(row.created_at)),
+    }
+}
+
+fn check_nickname(n: &str) -> Result<(), ApiError> {
+    let count = n.chars().count();
+    if n.trim().is_empty() {
+        return Err(ApiError::invalid_field("nickname", "must not be empty"));
+    }
+    if count > MAX_NICKNAME_CHARS {
+        return Err(ApiError::invalid_field(
+            "nickname",
+            format!("at most {MAX_NICKNAME_CHARS} characters (got {count})"),
+        ));
+    }
+    if n.chars().any(char::is_control) {
+        return Err(ApiError::invalid_field(
+            "nickname",
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+fn check_avatar(url: &str) -> Result<(), ApiError> {
+    if url.is_empty() {
+        return Ok(());
+    }
+    if url.len() > MAX_AVATAR_URL {
+        return Err(ApiError::invalid_field(
+            "avatar_url",
+            format!("at most {MAX_AVATAR_URL} characters"),
+        ));
+    }
+    let ok = (url.starts_with("https://") || url.starts_with("http://"))
+        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
+    if !ok {
+        return Err(ApiError::invalid_field(
+            "avatar_url",
+            "must be an http(s) URL without spaces",
+        ));
+    }
+    Ok(())
+}
+
 #[tonic::async_trait]
 impl IdentityService for IdentityApi {
     async fn send_code(
         &self,
-        _req: Request<SendCodeRequest>,
+        req: Request<SendCodeRequest>,
     ) -> Result<Response<SendCodeResponse>, Status> {
-        Err(not_yet("IdentityService/SendCode"))
+        let phone = req.into_inner().phone;
+        session::send_code(&self.state, &phone).await?;
+        let sms = &self.state.ctx.config.sms;
+        Ok(Response::new(SendCodeResponse {
+            expires_in: sms.code_ttl.as_secs() as i32,
+            resend_after: sms.resend_interval.as_secs() as i32,
+        }))
     }
 
-    async fn login(&self, _req: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
-        Err(not_yet("IdentityService/Login"))
+    async fn login(&self, req: Request<LoginRequest>) -> Result<Response<LoginResponse>, Status> {
+        let LoginRequest { phone, code } = req.into_inner();
+        let s = session::login(&self.state, &phone, &code).await?;
+        Ok(Response::new(LoginResponse {
+            user: Some(user_proto(&s.user)),
+            access_token: s.access_token,
+            refresh_token: s.refresh_token,
+            expires_in: s.expires_in as i32,
+            refresh_expires_in: s.refresh_expires_in as i32,
+            token_type: "Bearer".into(),
+            is_new_user: s.is_new_user,
+        }))
     }
 
     async fn refresh_token(
         &self,
-        _req: Request<RefreshTokenRequest>,
+        req: Request<RefreshTokenRequest>,
     ) -> Result<Response<RefreshTokenResponse>, Status> {
-        Err(not_yet("IdentityService/RefreshToken"))
+        let s = session::refresh(&self.state, &req.into_inner().refresh_token).await?;
+        Ok(Response::new(RefreshTokenResponse {
+            access_token: s.access_token,
+            refresh_token: s.refresh_token,
+            expires_in: s.expires_in as i32,
+            refresh_expires_in: s.refresh_expires_in as i32,
+            token_type: "Bearer".into(),
+        }))
     }
 
     async fn logout(
         &self,
-        _req: Request<LogoutRequest>,
+        req: Request<LogoutRequest>,
     ) -> Result<Response<LogoutResponse>, Status> {
-        Err(not_yet("IdentityService/Logout"))
+        let user = caller(&req)?;
+        session::logout(&self.state, &user, &req.into_inner().refresh_token).await?;
+        Ok(Response::new(LogoutResponse {}))
     }
 
     async fn get_jwks(
         &self,
         _req: Request<GetJwksRequest>,
     ) -> Result<Response<GetJwksResponse>, Status> {
-        Err(not_yet("IdentityService/GetJwks"))
+        Ok(Response::new(GetJwksResponse {
+            keys: self
+                .state
+                .keys
+                .published()
+                .iter()
+                .map(|k| k.jwk())
+                .collect(),
+        }))
     }
 
-    async fn get_me(&self, _req: Request<GetMeRequest>) -> Result<Response<GetMeResponse>, Status> {
-        Err(not_yet("IdentityService/GetMe"))
+    async fn get_me(&self, req: Request<GetMeRequest>) -> Result<Response<GetMeResponse>, Status> {
+        let id = caller(&req)?.user_id;
+        let row = self
+            .state
+            .db
+            .run(move |c| store::user_by_id(c, id))
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(GetMeResponse {
+            user: Some(user_proto(&row)),
+        }))
+    }
+
+    async fn update_me(
+        &self,
+        req: Request<UpdateMeRequest>,
+    ) -> Result<Response<UpdateMeResponse>, Status> {
+        let id = caller(&req)?.user_id;
+        let UpdateMeRequest {
+            nickname,
+            avatar_url,
+        } = req.into_inner();
+        if let Some(n) = &nickname {
+            check_nickname(n)?;
+        }
+        if let Some(a) = &avatar_url {
+            check_avatar(a)?;
+        }
+        let row = self
+            .state
+            .db
+            .run(move |c| store::update_user(c, id, nickname.as_deref(), avatar_url.as_deref()))
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(UpdateMeResponse {
+            user: Some(user_proto(&row)),
+        }))
     }
 
     async fn list_voice_samples(
         &self,
-        _req: Request<ListVoiceSamplesRequest>,
+        req: Request<ListVoiceSamplesRequest>,
     ) -> Result<Response<ListVoiceSamplesResponse>, Status> {
-        Err(not_yet("IdentityService/ListVoiceSamples"))
+        let id = caller(&req)?.user_id;
+        let rows = self
+            .state
+            .db
+            .run(move |c| store::samples_of(c, id))
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(ListVoiceSamplesResponse {
+            items: rows.iter().map(voice::to_proto).collect(),
+        }))
     }
 
     async fn create_voice_sample_upload_url(
         &self,
-        _req: Request<CreateVoiceSampleUploadUrlRequest>,
+        req: Request<CreateVoiceSampleUploadUrlRequest>,
     ) -> Result<Response<CreateVoiceSampleUploadUrlResponse>, Status> {
-        Err(not_yet("IdentityService/CreateVoiceSampleUploadUrl"))
+        let id = caller(&req)?.user_id;
+        let r = req.into_inner();
+        let up = voice::upload_url(&self.state, id, &r.content_type, r.file_size).await?;
+        Ok(Response::new(CreateVoiceSampleUploadUrlResponse {
+            upload_url: up.url,
+            oss_key: up.key,
+            expires_in: voice::UPLOAD_URL_TTL.as_secs() as i32,
+            required_headers: up.headers.into_iter().collect(),
+        }))
     }
 
     async fn create_voice_sample(
         &self,
-        _req: Request<CreateVoiceSampleRequest>,
+        req: Request<CreateVoiceSampleRequest>,
     ) -> Result<Response<CreateVoiceSampleResponse>, Status> {
-        Err(not_yet("IdentityService/CreateVoiceSample"))
+        let id = caller(&req)?.user_id;
+        let r = req.into_inner();
+        let row = voice::create(&self.state, id, &r.oss_key, &r.name).await?;
+        Ok(Response::new(CreateVoiceSampleResponse {
+            sample: Some(voice::to_proto(&row)),
+        }))
     }
 
     async fn delete_voice_sample(
         &self,
-        _req: Request<DeleteVoiceSampleRequest>,
+        req: Request<DeleteVoiceSampleRequest>,
     ) -> Result<Response<DeleteVoiceSampleResponse>, Status> {
-        Err(not_yet("IdentityService/DeleteVoiceSample"))
+        let id = caller(&req)?.user_id;
+        voice::delete(&self.state, id, req.into_inner().sample_id).await?;
+        Ok(Response::new(DeleteVoiceSampleResponse {}))
     }
 }
 
@@ -118,15 +277,61 @@ impl IdentityService for IdentityApi {
 impl IdentityInternalService for IdentityInternalApi {
     async fn report_voice_clone(
         &self,
-        _req: Request<ReportVoiceCloneRequest>,
+        req: Request<ReportVoiceCloneRequest>,
     ) -> Result<Response<ReportVoiceCloneResponse>, Status> {
-        Err(not_yet("IdentityInternalService/ReportVoiceClone"))
+        let r = req.into_inner();
+        if r.job_id.is_empty() {
+            return Err(ApiError::invalid_field("job_id", "required").into());
+        }
+        let sample_id = r.sample_id;
+        let exists = self
+            .state
+            .db
+            .run(move |c| store::sample_by_id(c, sample_id))
+            .await
+            .map_err(ApiError::from)?
+            .is_some();
+        if !exists {
+            return Err(ApiError::not_found(format!("voice sample {sample_id}")).into());
+        }
+        let (voice_id, error) = if r.error_message.is_empty() {
+            if r.clone_voice_id.is_empty() {
+                return Err(ApiError::invalid_field(
+                    "clone_voice_id",
+                    "required when error_message is empty",
+                )
+                .into());
+            }
+            (Some(r.clone_voice_id), None)
+        } else {
+            (None, Some(r.error_message))
+        };
+        let job = r.job_id;
+        let applied = self
+            .state
+            .db
+            .run(move |c| {
+                store::finish_clone(c, sample_id, &job, voice_id.as_deref(), error.as_deref())
+            })
+            .await
+            .map_err(ApiError::from)?;
+        Ok(Response::new(ReportVoiceCloneResponse { applied }))
     }
 
     async fn get_voice_sample(
         &self,
-        _req: Request<GetVoiceSampleRequest>,
+        req: Request<GetVoiceSampleRequest>,
     ) -> Result<Response<GetVoiceSampleResponse>, Status> {
-        Err(not_yet("IdentityInternalService/GetVoiceSample"))
+        let GetVoiceSampleRequest { user_id, sample_id } = req.into_inner();
+        let row = self
+            .state
+            .db
+            .run(move |c| store::sample_of(c, user_id, sample_id))
+            .await
+            .map_err(ApiError::from)?
+            .ok_or_else(|| ApiError::not_found(format!("voice sample {sample_id}")))?;
+        Ok(Response::new(GetVoiceSampleResponse {
+            sample: Some(voice::to_proto(&row)),
+        }))
     }
 }

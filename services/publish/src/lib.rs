@@ -44,7 +44,7 @@ pub async fn serve(
         ctx: ctx.clone(),
         db: db.clone(),
     });
-    GrpcServer::new("publish")
+    GrpcServer::new("publish", ctx.auth.clone())
         .add_service(PublishServiceServer::new(PublishApi::new(state.clone())))
         .adapter_checks(&ctx.adapters)
         .readiness_check("database", db_readiness(db))

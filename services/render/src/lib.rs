@@ -37,7 +37,7 @@ pub async fn serve(
         "render capabilities probed"
     );
     let svc = service::Render::new(ctx.clone(), caps);
-    GrpcServer::new("render")
+    GrpcServer::new("render", ctx.auth.clone())
         .add_service(RenderServiceServer::new(svc))
         .adapter_checks(&ctx.adapters)
         .serve(listener, shutdown, ctx.config.render.drain_timeout)

@@ -20,7 +20,7 @@ use support::*;
 use tonic::Code;
 
 struct Node {
-    client: RenderServiceClient<tonic::transport::Channel>,
+    client: RenderServiceClient<scout_common::auth::InternalChannel>,
     blobs: Arc<dyn BlobStore>,
     shutdown: Shutdown,
     _dir: tempfile::TempDir,
@@ -41,15 +41,15 @@ async fn start() -> Node {
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let shutdown = Shutdown::new();
-    let ctx = ServiceContext {
-        config: Arc::new(config),
-        adapters,
-    };
+    let ctx = ServiceContext::new(config, adapters).expect("context");
+    let auth = ctx.auth.clone();
     tokio::spawn(scout_render::serve(ctx, listener, shutdown.clone()));
     scout_common::grpc::wait_serving(&url, Duration::from_secs(30))
         .await
         .expect("serving");
-    let client = RenderServiceClient::new(scout_common::grpc::channel(&url).expect("channel"));
+    let client = RenderServiceClient::new(
+        auth.internal_channel(scout_common::grpc::channel(&url).expect("channel")),
+    );
     Node {
         client,
         blobs,

@@ -45,7 +45,7 @@ pub async fn serve(
         ctx: ctx.clone(),
         db: db.clone(),
     });
-    GrpcServer::new("tasks")
+    GrpcServer::new("tasks", ctx.auth.clone())
         .add_service(TasksServiceServer::new(TasksApi::new(state.clone())))
         .add_service(TasksInternalServiceServer::new(TasksInternalApi::new(
             state.clone(),

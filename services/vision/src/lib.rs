@@ -29,7 +29,7 @@ pub async fn serve(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let state = Arc::new(State { ctx: ctx.clone() });
-    GrpcServer::new("vision")
+    GrpcServer::new("vision", ctx.auth.clone())
         .add_service(VisionServiceServer::new(VisionApi::new(state.clone())))
         .adapter_checks(&ctx.adapters)
         .serve(listener, shutdown, ctx.config.vision.drain_timeout)

@@ -1,0 +1,401 @@
+//! Voice samples: a presigned upload, a confirm that checks the audio
+//! (type, size, 5-60 s through render's probe) and queues a clone job, and
+//! list / delete. Every lookup is scoped to the caller, so another user's
+//! sample id is simply not found.
+
+use std::time::Duration;
+
+use prost::Message as _;
+use scout_common::adapters::blob::PresignOptions;
+use scout_common::jobs;
+use scout_common::{ApiError, ErrorCode};
+use scout_proto::scout::identity::v1::{VoiceSample, VoiceSampleStatus};
+use scout_proto::scout::jobs::v1::VoiceCloneJob;
+use scout_proto::scout::render::v1::media_ref::Location;
+use scout_proto::scout::render::v1::{MediaRef, ProbeRequest};
+
+use crate::State;
+use crate::store::{self, NewSample, SampleRow};
+
+/// Largest sample (seed 000: 20 MB).
+pub const MAX_SAMPLE_BYTES: i64 = 20 * 1024 * 1024;
+/// Shortest usable recording.
+pub const MIN_SECONDS: f64 = 5.0;
+/// Longest usable recording.
+pub const MAX_SECONDS: f64 = 60.0;
+/// Longest sample name, in characters.
+pub const MAX_NAME_CHARS: usize = 100;
+/// How long an upload URL is valid.
+pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// Accepted audio types and the extension stored with each.
+const AUDIO_TYPES: [(&str, &str); 12] = [
+    ("audio/mpeg", "mp3"),
+    ("audio/mp3", "mp3"),
+    ("audio/mp4", "m4a"),
+    ("audio/x-m4a", "m4a"),
+    ("audio/m4a", "m4a"),
+    ("audio/aac", "aac"),
+    ("audio/wav", "wav"),
+    ("audio/x-wav", "wav"),
+    ("audio/wave", "wav"),
+    ("audio/ogg", "ogg"),
+    ("audio/flac", "flac"),
+    ("audio/webm", "webm"),
+];
+
+fn extension_for(content_type: &str) -> Option<&'static str> {
+    let base = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    AUDIO_TYPES
+        .iter()
+        .find(|(t, _)| *t == base)
+        .map(|(_, ext)| *ext)
+}
+
+fn user_prefix(user_id: i64) -> String {
+    format!("voice/{user_id}/")
+}
+
+/// A presigned PUT for one sample.
+pub struct UploadUrl {
+    /// Where to PUT.
+    pub url: String,
+    /// Key to confirm.
+    pub key: String,
+    /// Headers the PUT must carry.
+    pub headers: Vec<(String, String)>,
+}
+
+/// Checks the declared upload and signs a PUT under `voice/{user}/`.
+pub async fn upload_url(
+    state: &State,
+    user_id: i64,
+    content_type: &str,
+    file_size: i64,
+) -> Result<UploadUrl, ApiError> {
+    let ext = extension_for(content_type).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!(
+                "content_type: voice samples must be audio ({})",
+                AUDIO_TYPES
+                    .iter()
+                    .map(|(t, _)| *t)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        )
+        .with_meta("field", "content_type")
+    })?;
+    if file_size <= 0 {
+        return Err(ApiError::invalid_field(
+            "file_size",
+            "must be the size in bytes, above 0",
+        ));
+    }
+    if file_size > MAX_SAMPLE_BYTES {
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "file_size: a voice sample may be at most {} MB",
+                MAX_SAMPLE_BYTES / 1024 / 1024
+            ),
+        )
+        .with_meta("field", "file_size"));
+    }
+    let key = format!(
+        "{}{}.{ext}",
+        user_prefix(user_id),
+        uuid::Uuid::new_v4().simple()
+    );
+    let base_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let signed = state
+        .ctx
+        .adapters
+        .blobs
+        .presign_put(
+            &key,
+            PresignOptions::expires_in(UPLOAD_URL_TTL).with_content_type(base_type),
+        )
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, "cannot presign a voice upload");
+            ApiError::new(
+                ErrorCode::StorageUnavailable,
+                "object storage is unavailable",
+            )
+        })?;
+    Ok(UploadUrl {
+        url: signed.url,
+        key,
+        headers: signed.headers,
+    })
+}
+
+fn check_name(name: &str) -> Result<String, ApiError> {
+    let n = name.chars().count();
+    if n > MAX_NAME_CHARS {
+        return Err(ApiError::invalid_field(
+            "name",
+            format!("at most {MAX_NAME_CHARS} characters (got {n})"),
+        ));
+    }
+    if name.chars().any(|c| c.is_control()) {
+        return Err(ApiError::invalid_field(
+            "name",
+            "must not contain control characters",
+        ));
+    }
+    Ok(if name.trim().is_empty() {
+        "我的声音".to_string()
+    } else {
+        name.to_string()
+    })
+}
+
+/// Deletes a rejected upload, logging (not failing) if that fails too.
+async fn discard(state: &State, key: &str) {
+    if let Err(e) = state.ctx.adapters.blobs.delete(key).await {
+        tracing::warn!(key, error = %e, "cannot delete a rejected voice upload");
+    }
+}
+
+/// Confirms an uploaded sample: checks it, records it in `processing` and
+/// queues its clone job. Confirming the same object twice returns the same sample.
+pub async fn create(
+    state: &State,
+    user_id: i64,
+    oss_key: &str,
+    name: &str,
+) -> Result<SampleRow, ApiError> {
+    let name = check_name(name)?;
+    let prefix = user_prefix(user_id);
+    let file = oss_key.strip_prefix(&prefix).unwrap_or_default();
+    let well_formed = !file.is_empty()
+        && file.len() <= 64
+        && file.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.')
+        && extension_for(&format!(
+            "audio/{}",
+            file.rsplit('.').next().unwrap_or_default()
+        ))
+        .is_some();
+    if !well_formed {
+        // Not a key this user was given: answer as if it does not exist.
+        return Err(
+            ApiError::not_found("oss_key: uploaded voice sample").with_meta("field", "oss_key")
+        );
+    }
+    let key = oss_key.to_string();
+    if let Some(existing) = state
+        .db
+        .run(move |c| store::sample_by_key(c, user_id, &key))
+        .await?
+    {
+        return Ok(existing);
+    }
+    let meta = state.ctx.adapters.blobs.head(oss_key).await.map_err(|e| {
+        tracing::warn!(error = %e, "cannot stat a voice upload");
+        ApiError::new(
+            ErrorCode::StorageUnavailable,
+            "object storage is unavailable",
+        )
+    })?;
+    let Some(meta) = meta else {
+        return Err(ApiError::new(
+            ErrorCode::FailedPrecondition,
+            "oss_key: nothing was uploaded to this key yet; PUT the audio to the upload URL first",
+        )
+        .with_meta("field", "oss_key"));
+    };
+    if meta.size as i64 > MAX_SAMPLE_BYTES {
+        discard(state, oss_key).await;
+        return Err(ApiError::new(
+            ErrorCode::PayloadTooLarge,
+            format!(
+                "the upload is {} bytes; a voice sample may be at most {} MB (deleted)",
+                meta.size,
+                MAX_SAMPLE_BYTES / 1024 / 1024
+            ),
+        ));
+    }
+    let duration = probe_audio(state, oss_key).await?;
+    if !(MIN_SECONDS..=MAX_SECONDS).contains(&duration) {
+        discard(state, oss_key).await;
+        return Err(ApiError::new(
+            ErrorCode::InvalidMedia,
+            format!(
+                "the recording is {duration:.1} s; a voice sample must be {MIN_SECONDS:.0}-{MAX_SECONDS:.0} s (deleted)"
+            ),
+        )
+        .with_meta("field", "duration_seconds"));
+    }
+
+    let job_id = uuid::Uuid::new_v4().to_string();
+    let new_key = oss_key.to_string();
+    let job = job_id.clone();
+    let row = state
+        .db
+        .run(move |c| {
+            store::insert_sample(
+                c,
+                &NewSample {
+                    user_id,
+                    name: &name,
+                    oss_key: &new_key,
+                    duration_seconds: duration,
+                    clone_job_id: &job,
+                },
+            )
+        })
+        .await?;
+    let payload = VoiceCloneJob {
+        job_id,
+        user_id,
+        sample_id: row.id,
+        sample_key: oss_key.to_string(),
+        requested_at: Some(timestamp(chrono::Utc::now().naive_utc())),
+    }
+    .encode_to_vec();
+    if let Err(e) = jobs::enqueue(
+        state.ctx.adapters.bus.as_ref(),
+        &state.clone_jobs,
+        &user_id.to_string(),
+        payload.into(),
+    )
+    .await
+    {
+        tracing::warn!(error = %e, sample_id = row.id, "cannot queue a voice-clone job");
+        let id = row.id;
+        // The audio stays: confirming again retries.
+        let _ = state
+            .db
+            .run(move |c| store::delete_sample(c, user_id, id))
+            .await;
+        return Err(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "the clone job could not be queued (job bus unavailable); confirm again shortly",
+        ));
+    }
+    Ok(row)
+}
+
+/// The recording's length in seconds, through render's probe.
+async fn probe_audio(state: &State, key: &str) -> Result<f64, ApiError> {
+    let mut req = state.ctx.auth.internal(ProbeRequest {
+        media: Some(MediaRef {
+            location: Some(Location::BlobKey(key.to_string())),
+        }),
+    });
+    req.set_timeout(Duration::from_secs(30));
+    let mut render = state.render.clone();
+    match render.probe(req).await {
+        Ok(resp) => {
+            let info = resp.into_inner().info.unwrap_or_default();
+            if !info.has_audio {
+                discard(state, key).await;
+                return Err(ApiError::new(
+                    ErrorCode::InvalidMedia,
+                    "the upload has no audio stream (deleted)",
+                ));
+            }
+            Ok(info.duration_seconds)
+        }
+        Err(s) if s.code() == tonic::Code::InvalidArgument => {
+            discard(state, key).await;
+            Err(ApiError::new(
+                ErrorCode::InvalidMedia,
+                format!(
+                    "the upload is not readable audio: {} (deleted)",
+                    s.message()
+                ),
+            ))
+        }
+        Err(s) => {
+            tracing::warn!(status = %s, "render probe failed");
+            Err(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                format!(
+                    "the audio could not be checked now ({}); confirm again shortly",
+                    s.message()
+                ),
+            ))
+        }
+    }
+}
+
+/// Deletes one of the caller's samples and its audio.
+pub async fn delete(state: &State, user_id: i64, sample_id: i64) -> Result<(), ApiError> {
+    let row = state
+        .db
+        .run(move |c| store::sample_of(c, user_id, sample_id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("voice sample {sample_id}")))?;
+    state
+        .db
+        .run(move |c| store::delete_sample(c, user_id, sample_id))
+        .await?;
+    discard(state, &row.oss_key).await;
+    Ok(())
+}
+
+/// A protobuf timestamp of a UTC time.
+pub fn timestamp(t: chrono::NaiveDateTime) -> prost_types::Timestamp {
+    let utc = t.and_utc();
+    prost_types::Timestamp {
+        seconds: utc.timestamp(),
+        nanos: utc.timestamp_subsec_nanos() as i32,
+    }
+}
+
+/// The API form of a row.
+pub fn to_proto(row: &SampleRow) -> VoiceSample {
+    let status = match row.status.as_str() {
+        "uploading" => VoiceSampleStatus::Uploading,
+        "processing" => VoiceSampleStatus::Processing,
+        "completed" => VoiceSampleStatus::Completed,
+        "failed" => VoiceSampleStatus::Failed,
+        _ => VoiceSampleStatus::Unspecified,
+    };
+    VoiceSample {
+        id: row.id,
+        name: row.name.clone(),
+        duration_seconds: row.duration_seconds,
+        status: status as i32,
+        clone_voice_id: row.clone_voice_id.clone().unwrap_or_default(),
+        error_message: row.error_message.clone().unwrap_or_default(),
+        created_at: Some(timestamp(row.created_at)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_audio_types_are_accepted() {
+        assert_eq!(extension_for("audio/mpeg"), Some("mp3"));
+        assert_eq!(extension_for("Audio/WAV; codecs=1"), Some("wav"));
+        assert_eq!(extension_for("video/mp4"), None);
+        assert_eq!(extension_for("application/octet-stream"), None);
+    }
+
+    #[test]
+    fn names_are_kept_verbatim_or_refused_naming_the_field() {
+        for keep in ["店长的声音 🎙️", "صوتي", "'); DROP TABLE voice_samples;--"] {
+            assert_eq!(check_name(keep).expect(keep), keep);
+        }
+        let long = "x".repeat(10_000);
+        let e = check_name(&long).expect_err("too long");
+        assert_eq!(e.metadata.get("field").map(String::as_str), Some("name"));
+    }
+}
