@@ -11,7 +11,7 @@ use scout::mesh::Mesh;
 use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::render::v1::render_service_client::RenderServiceClient;
 use scout_proto::scout::render::v1::{CapabilitiesRequest, CapabilitiesResponse};
-use scout_proto::scout::tasks::v1::CreateTaskRequest;
+use scout_proto::scout::tasks::v1::GetTaskRequest;
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use support::*;
 
@@ -330,35 +330,26 @@ async fn rest_and_grpc_give_the_same_answer() {
     assert_eq!(rest["message"], "success");
     assert_eq!(rest["data"], grpc_json);
 
-    // Failure: the same code and message (an RPC of a later milestone).
+    // Failure: the same code and message (another user's or a missing task).
     let mut tasks = TasksServiceClient::new(authed_channel(&mesh.edge_url(), &tokens.access));
     let status = tasks
-        .create_task(CreateTaskRequest {
-            shop_name: "海底捞".into(),
-            shop_type: 1,
-            ..Default::default()
-        })
+        .get_task(GetTaskRequest { task_id: 987_654 })
         .await
-        .expect_err("unimplemented");
-    assert_eq!(status.code(), tonic::Code::Unimplemented);
+        .expect_err("no such task");
+    assert_eq!(status.code(), tonic::Code::NotFound);
     let err = ApiError::from_status(&status);
-    assert_eq!(err.code, ErrorCode::NotImplemented);
+    assert_eq!(err.code, ErrorCode::NotFound);
     let resp = http
-        .post(format!("{}/api/v1/tasks", mesh.edge_url()))
+        .get(format!("{}/api/v1/tasks/987654", mesh.edge_url()))
         .bearer_auth(&tokens.access)
-        .json(&serde_json::json!({"shop_name": "海底捞", "shop_type": "food"}))
         .send()
         .await
         .expect("rest");
-    assert_eq!(resp.status().as_u16(), 501);
+    assert_eq!(resp.status().as_u16(), 404);
     let body: serde_json::Value = resp.json().await.expect("json");
-    assert_eq!(body["code"], ErrorCode::NotImplemented as i32);
+    assert_eq!(body["code"], ErrorCode::NotFound as i32);
     assert_eq!(body["message"], err.message);
-    assert!(
-        err.message.contains("TasksService/CreateTask"),
-        "{}",
-        err.message
-    );
+    assert!(err.message.contains("task 987654"), "{}", err.message);
     mesh.shutdown().await.expect("clean shutdown");
 }
 

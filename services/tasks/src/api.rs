@@ -25,8 +25,11 @@ use scout_proto::scout::tasks::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use scout_common::auth::caller;
+
 use crate::State;
 use crate::error::not_yet;
+use crate::tasks;
 
 type BoxStream<T> = Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -62,30 +65,43 @@ impl TasksInternalApi {
 impl TasksService for TasksApi {
     async fn create_task(
         &self,
-        _req: Request<CreateTaskRequest>,
+        req: Request<CreateTaskRequest>,
     ) -> Result<Response<CreateTaskResponse>, Status> {
-        Err(not_yet("TasksService/CreateTask"))
+        let user = caller(&req)?.user_id;
+        let task = tasks::create(&self.state, user, req.get_ref()).await?;
+        Ok(Response::new(CreateTaskResponse { task: Some(task) }))
     }
 
     async fn list_tasks(
         &self,
-        _req: Request<ListTasksRequest>,
+        req: Request<ListTasksRequest>,
     ) -> Result<Response<ListTasksResponse>, Status> {
-        Err(not_yet("TasksService/ListTasks"))
+        let user = caller(&req)?.user_id;
+        let r = req.into_inner();
+        let (items, pagination) =
+            tasks::list(&self.state, user, r.page, r.page_size, r.status).await?;
+        Ok(Response::new(ListTasksResponse {
+            items,
+            pagination: Some(pagination),
+        }))
     }
 
     async fn get_task(
         &self,
-        _req: Request<GetTaskRequest>,
+        req: Request<GetTaskRequest>,
     ) -> Result<Response<GetTaskResponse>, Status> {
-        Err(not_yet("TasksService/GetTask"))
+        let user = caller(&req)?.user_id;
+        let task = tasks::get(&self.state, user, req.get_ref().task_id).await?;
+        Ok(Response::new(GetTaskResponse { task: Some(task) }))
     }
 
     async fn delete_task(
         &self,
-        _req: Request<DeleteTaskRequest>,
+        req: Request<DeleteTaskRequest>,
     ) -> Result<Response<DeleteTaskResponse>, Status> {
-        Err(not_yet("TasksService/DeleteTask"))
+        let user = caller(&req)?.user_id;
+        tasks::delete(&self.state, user, req.get_ref().task_id).await?;
+        Ok(Response::new(DeleteTaskResponse {}))
     }
 
     async fn retry_task(

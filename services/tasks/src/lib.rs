@@ -6,6 +6,9 @@
 
 mod api;
 mod error;
+pub mod machine;
+mod store;
+pub mod tasks;
 
 use std::sync::Arc;
 

@@ -1,0 +1,276 @@
+//! Creating, listing, reading and deleting tasks.
+
+use scout_common::{ApiError, ErrorCode};
+use scout_proto::scout::common::v1::{Pagination, ShopInfo, ShopType, SubtitleStyle, VideoStyle};
+use scout_proto::scout::tasks::v1::{
+    CreateTaskRequest, Failure, SubtitleSettings, Task, TaskStatus, TaskStep, VoiceSettings,
+};
+
+use crate::State;
+use crate::machine::{Status, Step};
+use crate::store::{self, NewTask, TaskRow};
+
+/// Longest shop name, in characters.
+pub const MAX_SHOP_NAME: usize = 200;
+/// Longest promotion text, in characters.
+pub const MAX_PROMOTION: usize = 500;
+/// Script regenerations per task (seed 000).
+pub const MAX_REGENERATIONS: i32 = 5;
+/// Largest page.
+pub const MAX_PAGE_SIZE: i32 = 100;
+
+fn shop_type_name(t: i32) -> Option<&'static str> {
+    match ShopType::try_from(t).ok()? {
+        ShopType::Food => Some("food"),
+        ShopType::Beauty => Some("beauty"),
+        ShopType::Entertainment => Some("entertainment"),
+        ShopType::Other => Some("other"),
+        ShopType::Unspecified => None,
+    }
+}
+
+fn style_name(s: i32) -> Option<&'static str> {
+    match VideoStyle::try_from(s).ok()? {
+        VideoStyle::Recommend | VideoStyle::Unspecified => Some("recommend"),
+        VideoStyle::Review => Some("review"),
+        VideoStyle::Vlog => Some("vlog"),
+    }
+}
+
+fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<(), ApiError> {
+    let n = value.chars().count();
+    if required && value.trim().is_empty() {
+        return Err(ApiError::invalid_field(field, "required"));
+    }
+    if n > max {
+        return Err(ApiError::invalid_field(
+            field,
+            format!("at most {max} characters (got {n})"),
+        ));
+    }
+    if value.chars().any(|c| c.is_control() && c != '\n') {
+        return Err(ApiError::invalid_field(
+            field,
+            "must not contain control characters",
+        ));
+    }
+    Ok(())
+}
+
+/// Creates a task in CREATED.
+pub async fn create(state: &State, user_id: i64, r: &CreateTaskRequest) -> Result<Task, ApiError> {
+    check_text("shop_name", &r.shop_name, MAX_SHOP_NAME, true)?;
+    check_text("promotion_text", &r.promotion_text, MAX_PROMOTION, false)?;
+    let shop_type = shop_type_name(r.shop_type).ok_or_else(|| {
+        ApiError::invalid_field("shop_type", "one of food, beauty, entertainment, other")
+    })?;
+    let style = style_name(r.video_style)
+        .ok_or_else(|| ApiError::invalid_field("video_style", "one of recommend, review, vlog"))?;
+    let (name, promo) = (r.shop_name.clone(), r.promotion_text.clone());
+    let row = state
+        .db
+        .run(move |c| {
+            store::insert_task(
+                c,
+                &NewTask {
+                    user_id,
+                    shop_name: &name,
+                    shop_type,
+                    promotion_text: &promo,
+                    video_style: style,
+                },
+            )
+        })
+        .await?;
+    Ok(to_proto(&row, 0))
+}
+
+/// One of the caller's tasks, or NOT_FOUND (also for another user's id).
+pub async fn load(state: &State, user_id: i64, task_id: i64) -> Result<TaskRow, ApiError> {
+    state
+        .db
+        .run(move |c| store::task_of(c, user_id, task_id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("task {task_id}")))
+}
+
+/// The task with its clip count.
+pub async fn get(state: &State, user_id: i64, task_id: i64) -> Result<Task, ApiError> {
+    let row = load(state, user_id, task_id).await?;
+    let counts = state
+        .db
+        .run(move |c| store::video_counts(c, &[task_id]))
+        .await?;
+    Ok(to_proto(&row, counts.first().map(|(_, n)| *n).unwrap_or(0)))
+}
+
+/// A page of the caller's tasks, newest first (seed 000 pagination).
+pub async fn list(
+    state: &State,
+    user_id: i64,
+    page: i32,
+    page_size: i32,
+    status: i32,
+) -> Result<(Vec<Task>, Pagination), ApiError> {
+    if page < 0 {
+        return Err(ApiError::invalid_field("page", "must be 1 or more"));
+    }
+    if !(0..=MAX_PAGE_SIZE).contains(&page_size) {
+        return Err(ApiError::invalid_field(
+            "page_size",
+            format!("must be 1-{MAX_PAGE_SIZE}"),
+        ));
+    }
+    let page = if page == 0 { 1 } else { page };
+    let size = if page_size == 0 { 10 } else { page_size };
+    let status = match TaskStatus::try_from(status) {
+        Ok(TaskStatus::Unspecified) => None,
+        Ok(s) => Status::parse(
+            &s.as_str_name()
+                .trim_start_matches("TASK_STATUS_")
+                .to_ascii_lowercase(),
+        ),
+        Err(_) => return Err(ApiError::invalid_field("status", "not a task status")),
+    };
+    let (rows, total) = state
+        .db
+        .run(move |c| {
+            let (rows, total) =
+                store::tasks_page(c, user_id, status, i64::from(page), i64::from(size))?;
+            let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+            let counts = store::video_counts(c, &ids)?;
+            Ok((
+                rows.into_iter()
+                    .map(|r| {
+                        let n = counts
+                            .iter()
+                            .find(|(id, _)| *id == r.id)
+                            .map(|(_, n)| *n)
+                            .unwrap_or(0);
+                        (r, n)
+                    })
+                    .collect::<Vec<_>>(),
+                total,
+            ))
+        })
+        .await?;
+    let total_pages = (total + i64::from(size) - 1) / i64::from(size);
+    Ok((
+        rows.iter().map(|(r, n)| to_proto(r, *n)).collect(),
+        Pagination {
+            page,
+            page_size: size,
+            total,
+            total_pages: total_pages as i32,
+        },
+    ))
+}
+
+/// Deletes a task, its rows and every object stored for it.
+pub async fn delete(state: &State, user_id: i64, task_id: i64) -> Result<(), ApiError> {
+    let row = load(state, user_id, task_id).await?;
+    if row.status().is_busy() {
+        // A running job would write into what we delete; the worker finds
+        // the task gone and drops its result, so this is allowed, but logged.
+        tracing::info!(
+            task_id,
+            status = row.status.as_str(),
+            "deleting a task with a job in flight"
+        );
+    }
+    state
+        .db
+        .run(move |c| store::delete_task(c, user_id, task_id))
+        .await?;
+    let blobs = &state.ctx.adapters.blobs;
+    for prefix in [
+        format!("videos/{user_id}/{task_id}/"),
+        format!("frames/{task_id}/"),
+        format!("audio/{task_id}/"),
+        format!("output/{task_id}/"),
+        format!("assets/{task_id}/"),
+    ] {
+        if let Err(e) = blobs.delete_prefix(&prefix).await {
+            // The rows are gone; leftover objects are unreachable and are
+            // reported so an operator can sweep them.
+            tracing::warn!(task_id, prefix, error = %e, "cannot delete a deleted task's objects");
+            return Err(ApiError::new(
+                ErrorCode::StorageUnavailable,
+                format!(
+                    "task {task_id} was deleted but some of its files could not be removed yet"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn timestamp(t: chrono::NaiveDateTime) -> prost_types::Timestamp {
+    let utc = t.and_utc();
+    prost_types::Timestamp {
+        seconds: utc.timestamp(),
+        nanos: utc.timestamp_subsec_nanos() as i32,
+    }
+}
+
+fn subtitle_style(name: &str) -> SubtitleStyle {
+    SubtitleStyle::from_str_name(&format!("SUBTITLE_STYLE_{}", name.to_ascii_uppercase()))
+        .unwrap_or(SubtitleStyle::SimpleWhite)
+}
+
+/// The API form of a task row.
+pub fn to_proto(row: &TaskRow, video_count: i64) -> Task {
+    let status = row.status();
+    let api_status = TaskStatus::from_str_name(&format!("TASK_STATUS_{}", status.upper()))
+        .unwrap_or(TaskStatus::Unspecified);
+    let shop_type =
+        ShopType::from_str_name(&format!("SHOP_TYPE_{}", row.shop_type.to_ascii_uppercase()))
+            .unwrap_or(ShopType::Unspecified);
+    let style = VideoStyle::from_str_name(&format!(
+        "VIDEO_STYLE_{}",
+        row.video_style.to_ascii_uppercase()
+    ))
+    .unwrap_or(VideoStyle::Unspecified);
+    let failure = (status == Status::Failed).then(|| Failure {
+        step: row
+            .failure_step
+            .as_deref()
+            .and_then(Step::parse)
+            .map(|s| match s {
+                Step::Upload => TaskStep::Upload,
+                Step::Analyze => TaskStep::Analyze,
+                Step::Script => TaskStep::Script,
+                Step::Compose => TaskStep::Compose,
+            })
+            .unwrap_or(TaskStep::Unspecified) as i32,
+        message: row.error_message.clone().unwrap_or_default(),
+        code: row.failure_code.unwrap_or_default(),
+        attempts: row.failure_attempts.unwrap_or_default(),
+        failed_at: row.failed_at.map(timestamp),
+    });
+    Task {
+        id: row.id,
+        shop: Some(ShopInfo {
+            name: row.shop_name.clone(),
+            r#type: shop_type as i32,
+            promotion_text: row.promotion_text.clone(),
+            style: style as i32,
+        }),
+        status: api_status as i32,
+        voice: Some(VoiceSettings {
+            voice_type: row.voice_type.clone(),
+            voice_sample_id: row.voice_sample_id.unwrap_or_default(),
+            speed: row.voice_speed,
+        }),
+        subtitle: Some(SubtitleSettings {
+            enabled: row.subtitle_enabled,
+            style: subtitle_style(&row.subtitle_style) as i32,
+        }),
+        video_count: video_count as i32,
+        regenerate_remaining: (MAX_REGENERATIONS - row.script_regenerate_count).max(0),
+        failure,
+        provider_note: row.provider_note.clone(),
+        created_at: Some(timestamp(row.created_at)),
+        updated_at: Some(timestamp(row.updated_at)),
+    }
+}
