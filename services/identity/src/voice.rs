@@ -295,6 +295,7 @@ async fn probe_audio(state: &State, key: &str) -> Result<f64, ApiError> {
         media: Some(MediaRef {
             location: Some(Location::BlobKey(key.to_string())),
         }),
+        thumbnail_key: String::new(),
     });
     req.set_timeout(Duration::from_secs(30));
     let mut render = state.render.clone();

@@ -86,9 +86,30 @@ impl RenderService for Render {
             .source
             .fetch(req.media.as_ref(), scratch.path())
             .await?;
-        let info = blocking(move || crate::media::probe::probe(&path, &name)).await?;
+        let want_thumb = !req.thumbnail_key.is_empty();
+        let (info, thumb) = blocking(move || {
+            let info = crate::media::probe::probe(&path, &name)?;
+            let thumb = if want_thumb && !info.video_codec.is_empty() {
+                Some(frames::thumbnail(&path, &name, THUMBNAIL_MAX)?)
+            } else {
+                None
+            };
+            Ok((info, thumb))
+        })
+        .await?;
         drop(scratch);
-        Ok(Response::new(ProbeResponse { info: Some(info) }))
+        let mut thumbnail_key = String::new();
+        if let Some(t) = thumb {
+            self.store()?
+                .put(&req.thumbnail_key, t.jpeg.into(), Some("image/jpeg"))
+                .await
+                .map_err(RenderError::from)?;
+            thumbnail_key = req.thumbnail_key;
+        }
+        Ok(Response::new(ProbeResponse {
+            info: Some(info),
+            thumbnail_key,
+        }))
     }
 
     async fn extract_frames(

@@ -80,12 +80,19 @@ async fn probe_frames_speech_and_compose_by_blob_key() {
         .client
         .probe(ProbeRequest {
             media: key("videos/1/9/b.mp4"),
+            thumbnail_key: "videos/1/9/b_thumb.jpg".into(),
         })
         .await
         .expect("probe")
-        .into_inner()
-        .info
-        .expect("info");
+        .into_inner();
+    assert_eq!(info.thumbnail_key, "videos/1/9/b_thumb.jpg");
+    let thumb = node
+        .blobs
+        .get("videos/1/9/b_thumb.jpg")
+        .await
+        .expect("thumbnail written");
+    assert_eq!(&thumb[..3], &[0xff, 0xd8, 0xff], "a JPEG");
+    let info = info.info.expect("info");
     assert_eq!(
         (info.display_width, info.display_height, info.bit_depth),
         (720, 1280, 10)
@@ -200,7 +207,10 @@ async fn bad_requests_get_clear_errors() {
     });
     let s = node
         .client
-        .probe(ProbeRequest { media: local })
+        .probe(ProbeRequest {
+            media: local,
+            thumbnail_key: String::new(),
+        })
         .await
         .expect_err("local paths are CLI-only");
     assert_eq!(s.code(), Code::InvalidArgument);
@@ -210,6 +220,7 @@ async fn bad_requests_get_clear_errors() {
         .client
         .probe(ProbeRequest {
             media: key("videos/1/1/none.mp4"),
+            thumbnail_key: String::new(),
         })
         .await
         .expect_err("missing");
@@ -222,7 +233,10 @@ async fn bad_requests_get_clear_errors() {
 
     let s = node
         .client
-        .probe(ProbeRequest { media: None })
+        .probe(ProbeRequest {
+            media: None,
+            thumbnail_key: String::new(),
+        })
         .await
         .expect_err("no media");
     assert_eq!(s.code(), Code::InvalidArgument);
@@ -235,6 +249,7 @@ async fn bad_requests_get_clear_errors() {
         .client
         .probe(ProbeRequest {
             media: key("videos/1/1/bad.mp4"),
+            thumbnail_key: String::new(),
         })
         .await
         .expect_err("not media");

@@ -29,7 +29,7 @@ use scout_common::auth::caller;
 
 use crate::State;
 use crate::error::not_yet;
-use crate::tasks;
+use crate::{tasks, uploads};
 
 type BoxStream<T> = Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -113,30 +113,60 @@ impl TasksService for TasksApi {
 
     async fn create_video_upload_url(
         &self,
-        _req: Request<CreateVideoUploadUrlRequest>,
+        req: Request<CreateVideoUploadUrlRequest>,
     ) -> Result<Response<CreateVideoUploadUrlResponse>, Status> {
-        Err(not_yet("TasksService/CreateVideoUploadUrl"))
+        let user = caller(&req)?.user_id;
+        let r = req.into_inner();
+        let up =
+            uploads::upload_url(&self.state, user, r.task_id, &r.content_type, r.file_size).await?;
+        Ok(Response::new(CreateVideoUploadUrlResponse {
+            upload_url: up.url,
+            oss_key: up.key,
+            expires_in: uploads::UPLOAD_URL_TTL.as_secs() as i32,
+            required_headers: up.headers.into_iter().collect(),
+        }))
     }
 
     async fn confirm_video(
         &self,
-        _req: Request<ConfirmVideoRequest>,
+        req: Request<ConfirmVideoRequest>,
     ) -> Result<Response<ConfirmVideoResponse>, Status> {
-        Err(not_yet("TasksService/ConfirmVideo"))
+        let user = caller(&req)?.user_id;
+        let r = req.into_inner();
+        let row = uploads::confirm(
+            &self.state,
+            user,
+            r.task_id,
+            &r.oss_key,
+            &r.original_filename,
+        )
+        .await?;
+        Ok(Response::new(ConfirmVideoResponse {
+            video: Some(uploads::to_proto(&self.state, &row).await),
+        }))
     }
 
     async fn list_videos(
         &self,
-        _req: Request<ListVideosRequest>,
+        req: Request<ListVideosRequest>,
     ) -> Result<Response<ListVideosResponse>, Status> {
-        Err(not_yet("TasksService/ListVideos"))
+        let user = caller(&req)?.user_id;
+        let rows = uploads::list(&self.state, user, req.get_ref().task_id).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            items.push(uploads::to_proto(&self.state, row).await);
+        }
+        Ok(Response::new(ListVideosResponse { items }))
     }
 
     async fn delete_video(
         &self,
-        _req: Request<DeleteVideoRequest>,
+        req: Request<DeleteVideoRequest>,
     ) -> Result<Response<DeleteVideoResponse>, Status> {
-        Err(not_yet("TasksService/DeleteVideo"))
+        let user = caller(&req)?.user_id;
+        let r = req.into_inner();
+        uploads::delete(&self.state, user, r.task_id, r.video_id).await?;
+        Ok(Response::new(DeleteVideoResponse {}))
     }
 
     async fn start_analysis(

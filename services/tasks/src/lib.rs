@@ -9,14 +9,17 @@ mod error;
 pub mod machine;
 mod store;
 pub mod tasks;
+pub mod uploads;
 
 use std::sync::Arc;
 
 use diesel_migrations::embed_migrations;
 use scout_common::adapters::db::{Db, Migrations, open_for_service};
 use scout_common::adapters::db_readiness;
+use scout_common::auth::InternalChannel;
 use scout_common::server::{GrpcServer, Shutdown};
 use scout_common::service::ServiceContext;
+use scout_proto::scout::render::v1::render_service_client::RenderServiceClient;
 use scout_proto::scout::tasks::v1::tasks_internal_service_server::TasksInternalServiceServer;
 use scout_proto::scout::tasks::v1::tasks_service_server::TasksServiceServer;
 use tokio::net::TcpListener;
@@ -29,6 +32,8 @@ pub struct State {
     pub ctx: ServiceContext,
     /// The service's own database.
     pub db: Db,
+    /// Render, for probing clips (and their thumbnails).
+    pub render: RenderServiceClient<InternalChannel>,
 }
 
 /// This service's schema, one migration directory per backend.
@@ -44,9 +49,13 @@ pub async fn serve(
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let db = open_for_service("tasks", &ctx.config.tasks.database_url, MIGRATIONS).await?;
+    let render = RenderServiceClient::new(ctx.auth.internal_channel(scout_common::grpc::channel(
+        &ctx.config.render.endpoint_url(),
+    )?));
     let state = Arc::new(State {
         ctx: ctx.clone(),
         db: db.clone(),
+        render,
     });
     GrpcServer::new("tasks", ctx.auth.clone())
         .add_service(TasksServiceServer::new(TasksApi::new(state.clone())))

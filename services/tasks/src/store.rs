@@ -43,7 +43,20 @@ diesel::table! {
         task_id -> BigInt,
         original_filename -> Varchar,
         oss_key -> Varchar,
+        thumbnail_oss_key -> Nullable<Varchar>,
+        duration_seconds -> Nullable<Double>,
+        file_size -> Nullable<BigInt>,
+        width -> Nullable<Integer>,
+        height -> Nullable<Integer>,
         status -> Varchar,
+        category -> Nullable<Varchar>,
+        tags -> Text,
+        description -> Nullable<Varchar>,
+        quality_score -> Nullable<Integer>,
+        is_recommended -> Bool,
+        sort_order -> Integer,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
 
@@ -185,4 +198,138 @@ pub fn delete_task(conn: &mut AnyConnection, user_id: i64, task_id: i64) -> Resu
     )
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Moves a task from `from` to `to` if it is still in `from` (compare and
+/// set, so two racing requests cannot both move it). False when someone
+/// else moved it first.
+pub fn set_status(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    from: Status,
+    to: Status,
+) -> Result<bool, DbError> {
+    if from == to {
+        return Ok(true);
+    }
+    let n = diesel::update(
+        tasks::table
+            .filter(tasks::id.eq(task_id))
+            .filter(tasks::status.eq(from.as_str())),
+    )
+    .set((tasks::status.eq(to.as_str()), tasks::updated_at.eq(now())))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// A clip row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = videos)]
+pub struct VideoRow {
+    pub id: i64,
+    pub task_id: i64,
+    pub original_filename: String,
+    pub oss_key: String,
+    pub thumbnail_oss_key: Option<String>,
+    pub duration_seconds: Option<f64>,
+    pub file_size: Option<i64>,
+    pub width: Option<i32>,
+    pub height: Option<i32>,
+    pub status: String,
+    pub category: Option<String>,
+    pub tags: String,
+    pub description: Option<String>,
+    pub quality_score: Option<i32>,
+    pub is_recommended: bool,
+    pub sort_order: i32,
+    pub created_at: NaiveDateTime,
+}
+
+/// A probed clip to record.
+pub struct NewVideo<'a> {
+    pub task_id: i64,
+    pub original_filename: &'a str,
+    pub oss_key: &'a str,
+    pub thumbnail_oss_key: Option<&'a str>,
+    pub duration_seconds: f64,
+    pub file_size: i64,
+    pub width: i32,
+    pub height: i32,
+}
+
+/// A task's clips in upload order.
+pub fn videos_of(conn: &mut AnyConnection, task_id: i64) -> Result<Vec<VideoRow>, DbError> {
+    Ok(videos::table
+        .filter(videos::task_id.eq(task_id))
+        .order((videos::sort_order.asc(), videos::id.asc()))
+        .select(VideoRow::as_select())
+        .load(conn)?)
+}
+
+/// The clip made from an object, if any.
+pub fn video_by_key(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    oss_key: &str,
+) -> Result<Option<VideoRow>, DbError> {
+    Ok(videos::table
+        .filter(videos::task_id.eq(task_id))
+        .filter(videos::oss_key.eq(oss_key))
+        .select(VideoRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Number of clips of a task.
+pub fn video_count(conn: &mut AnyConnection, task_id: i64) -> Result<i64, DbError> {
+    Ok(videos::table
+        .filter(videos::task_id.eq(task_id))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Records a clip as the task's last, in UPLOADED.
+pub fn insert_video(conn: &mut AnyConnection, v: &NewVideo<'_>) -> Result<VideoRow, DbError> {
+    let at = now();
+    let order: Option<i32> = videos::table
+        .filter(videos::task_id.eq(v.task_id))
+        .select(diesel::dsl::max(videos::sort_order))
+        .first(conn)?;
+    diesel::insert_into(videos::table)
+        .values((
+            videos::task_id.eq(v.task_id),
+            videos::original_filename.eq(v.original_filename),
+            videos::oss_key.eq(v.oss_key),
+            videos::thumbnail_oss_key.eq(v.thumbnail_oss_key),
+            videos::duration_seconds.eq(v.duration_seconds),
+            videos::file_size.eq(v.file_size),
+            videos::width.eq(v.width),
+            videos::height.eq(v.height),
+            videos::status.eq("uploaded"),
+            videos::tags.eq("[]"),
+            videos::is_recommended.eq(false),
+            videos::sort_order.eq(order.map_or(0, |o| o + 1)),
+            videos::created_at.eq(at),
+            videos::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    video_by_key(conn, v.task_id, v.oss_key)?.ok_or(DbError::NotFound)
+}
+
+/// Deletes one clip of a task. The row, if it existed.
+pub fn delete_video(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    video_id: i64,
+) -> Result<Option<VideoRow>, DbError> {
+    let row = videos::table
+        .filter(videos::id.eq(video_id))
+        .filter(videos::task_id.eq(task_id))
+        .select(VideoRow::as_select())
+        .first(conn)
+        .optional()?;
+    if row.is_some() {
+        diesel::delete(videos::table.filter(videos::id.eq(video_id))).execute(conn)?;
+    }
+    Ok(row)
 }

@@ -205,7 +205,8 @@ pub async fn delete(state: &State, user_id: i64, task_id: i64) -> Result<(), Api
     Ok(())
 }
 
-fn timestamp(t: chrono::NaiveDateTime) -> prost_types::Timestamp {
+/// A protobuf timestamp of a UTC time.
+pub fn timestamp(t: chrono::NaiveDateTime) -> prost_types::Timestamp {
     let utc = t.and_utc();
     prost_types::Timestamp {
         seconds: utc.timestamp(),

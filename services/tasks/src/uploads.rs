@@ -1,0 +1,425 @@
+//! Clips: a presigned PUT (a phone, or plain `curl -T`, uploads straight to
+//! object storage), then a confirm that checks the object, probes it through
+//! render (which also writes the thumbnail) and records it. Limits (seed
+//! 000): video types only, at most 500 MB a clip, 30 clips a task, 1 s to
+//! 10 min each. A clip that breaks one is deleted from storage and the
+//! answer is INVALID_ARGUMENT naming the limit.
+
+use std::time::Duration;
+
+use scout_common::adapters::blob::PresignOptions;
+use scout_common::{ApiError, ErrorCode};
+use scout_proto::scout::common::v1::ShotCategory;
+use scout_proto::scout::render::v1::media_ref::Location;
+use scout_proto::scout::render::v1::{MediaInfo, MediaRef, ProbeRequest};
+use scout_proto::scout::tasks::v1::{Video, VideoStatus};
+
+use crate::State;
+use crate::machine::{self, Event};
+use crate::store::{self, NewVideo, VideoRow};
+use crate::tasks;
+
+/// Largest clip.
+pub const MAX_CLIP_BYTES: i64 = 500 * 1024 * 1024;
+/// Most clips per task.
+pub const MAX_CLIPS: i64 = 30;
+/// Shortest clip, seconds.
+pub const MIN_SECONDS: f64 = 1.0;
+/// Longest clip, seconds.
+pub const MAX_SECONDS: f64 = 600.0;
+/// Upload URL validity.
+pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
+/// Thumbnail URL validity.
+pub const THUMBNAIL_URL_TTL: Duration = Duration::from_secs(3600);
+
+const VIDEO_TYPES: [(&str, &str); 7] = [
+    ("video/mp4", "mp4"),
+    ("video/quicktime", "mov"),
+    ("video/x-m4v", "m4v"),
+    ("video/3gpp", "3gp"),
+    ("video/webm", "webm"),
+    ("video/x-matroska", "mkv"),
+    ("video/mpeg", "mpg"),
+];
+
+fn extension_for(content_type: &str) -> Option<&'static str> {
+    let base = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    VIDEO_TYPES
+        .iter()
+        .find(|(t, _)| *t == base)
+        .map(|(_, e)| *e)
+}
+
+fn limit(field: &str, message: String) -> ApiError {
+    ApiError::new(ErrorCode::InvalidArgument, format!("{field}: {message}"))
+        .with_meta("field", field)
+}
+
+fn too_many() -> ApiError {
+    limit("task", format!("a task holds at most {MAX_CLIPS} clips"))
+}
+
+/// A presigned PUT for one clip.
+pub struct UploadUrl {
+    pub url: String,
+    pub key: String,
+    pub headers: Vec<(String, String)>,
+}
+
+/// Checks the declared clip and signs a PUT under `videos/{user}/{task}/`.
+pub async fn upload_url(
+    state: &State,
+    user_id: i64,
+    task_id: i64,
+    content_type: &str,
+    file_size: i64,
+) -> Result<UploadUrl, ApiError> {
+    let task = tasks::load(state, user_id, task_id).await?;
+    machine::next(task.status(), Event::ClipConfirmed)?;
+    let ext = extension_for(content_type).ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::UnsupportedMediaType,
+            format!(
+                "content_type: clips must be video ({})",
+                VIDEO_TYPES.map(|(t, _)| t).join(", ")
+            ),
+        )
+        .with_meta("field", "content_type")
+    })?;
+    if file_size <= 0 {
+        return Err(limit(
+            "file_size",
+            "must be the clip's size in bytes".into(),
+        ));
+    }
+    if file_size > MAX_CLIP_BYTES {
+        return Err(limit(
+            "file_size",
+            format!("a clip may be at most {} MB", MAX_CLIP_BYTES / 1024 / 1024),
+        ));
+    }
+    let count = state
+        .db
+        .run(move |c| store::video_count(c, task_id))
+        .await?;
+    if count >= MAX_CLIPS {
+        return Err(too_many());
+    }
+    let key = format!(
+        "videos/{user_id}/{task_id}/{}.{ext}",
+        uuid::Uuid::new_v4().simple()
+    );
+    let base_type = content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_ascii_lowercase();
+    let signed = state
+        .ctx
+        .adapters
+        .blobs
+        .presign_put(
+            &key,
+            PresignOptions::expires_in(UPLOAD_URL_TTL).with_content_type(base_type),
+        )
+        .await
+        .map_err(storage_down)?;
+    Ok(UploadUrl {
+        url: signed.url,
+        key,
+        headers: signed.headers,
+    })
+}
+
+fn storage_down(e: impl std::fmt::Display) -> ApiError {
+    tracing::warn!(error = %e, "object storage unavailable");
+    ApiError::new(
+        ErrorCode::StorageUnavailable,
+        "object storage is unavailable; try again",
+    )
+}
+
+async fn discard(state: &State, keys: &[&str]) {
+    for key in keys {
+        if let Err(e) = state.ctx.adapters.blobs.delete(key).await {
+            tracing::warn!(key, error = %e, "cannot delete a rejected clip");
+        }
+    }
+}
+
+fn thumb_key(key: &str) -> String {
+    match key.rsplit_once('.') {
+        Some((stem, _)) => format!("{stem}_thumb.jpg"),
+        None => format!("{key}_thumb.jpg"),
+    }
+}
+
+/// Registers an uploaded clip. Confirming the same object twice returns
+/// the same clip.
+pub async fn confirm(
+    state: &State,
+    user_id: i64,
+    task_id: i64,
+    oss_key: &str,
+    original_filename: &str,
+) -> Result<VideoRow, ApiError> {
+    let task = tasks::load(state, user_id, task_id).await?;
+    let prefix = format!("videos/{user_id}/{task_id}/");
+    let file = oss_key.strip_prefix(&prefix).unwrap_or_default();
+    let well_formed = !file.is_empty()
+        && file.len() <= 64
+        && !file.ends_with("_thumb.jpg")
+        && file.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
+    if !well_formed {
+        return Err(ApiError::not_found("oss_key: uploaded clip").with_meta("field", "oss_key"));
+    }
+    if original_filename.chars().count() > 255 {
+        return Err(ApiError::invalid_field(
+            "original_filename",
+            "at most 255 characters",
+        ));
+    }
+    let key = oss_key.to_string();
+    if let Some(existing) = state
+        .db
+        .run(move |c| store::video_by_key(c, task_id, &key))
+        .await?
+    {
+        return Ok(existing);
+    }
+    machine::next(task.status(), Event::ClipConfirmed)?;
+    let meta = state
+        .ctx
+        .adapters
+        .blobs
+        .head(oss_key)
+        .await
+        .map_err(storage_down)?
+        .ok_or_else(|| {
+            ApiError::new(
+                ErrorCode::FailedPrecondition,
+                "oss_key: nothing was uploaded to this key yet; PUT the clip to the upload URL first",
+            )
+            .with_meta("field", "oss_key")
+        })?;
+    if meta.size as i64 > MAX_CLIP_BYTES {
+        discard(state, &[oss_key]).await;
+        return Err(limit(
+            "file_size",
+            format!(
+                "the upload is {} bytes; a clip may be at most {} MB (deleted)",
+                meta.size,
+                MAX_CLIP_BYTES / 1024 / 1024
+            ),
+        ));
+    }
+    let count = state
+        .db
+        .run(move |c| store::video_count(c, task_id))
+        .await?;
+    if count >= MAX_CLIPS {
+        discard(state, &[oss_key]).await;
+        return Err(too_many());
+    }
+    let thumb = thumb_key(oss_key);
+    let info = probe(state, oss_key, &thumb).await?;
+    let reject = |message: String| limit("duration_seconds", message);
+    if info.video_codec.is_empty() {
+        discard(state, &[oss_key]).await;
+        return Err(ApiError::new(
+            ErrorCode::InvalidMedia,
+            "the upload has no video stream (deleted)",
+        ));
+    }
+    if !(MIN_SECONDS..=MAX_SECONDS).contains(&info.duration_seconds) {
+        discard(state, &[oss_key, &thumb]).await;
+        return Err(reject(format!(
+            "the clip is {:.1} s; clips must be {MIN_SECONDS:.0} s to {} min (deleted)",
+            info.duration_seconds,
+            MAX_SECONDS as i64 / 60
+        )));
+    }
+
+    let (key, name, thumb_stored) = (
+        oss_key.to_string(),
+        original_filename.to_string(),
+        thumb.clone(),
+    );
+    let size = meta.size as i64;
+    let recorded = state
+        .db
+        .transaction(move |c| {
+            // Re-read inside the transaction: the status and the count are
+            // what this insert is decided on.
+            let Some(task) = store::task_of(c, user_id, task_id)? else {
+                return Ok(Err(ApiError::not_found(format!("task {task_id}"))));
+            };
+            let to = match machine::next(task.status(), Event::ClipConfirmed) {
+                Ok(to) => to,
+                Err(e) => return Ok(Err(e)),
+            };
+            if store::video_count(c, task_id)? >= MAX_CLIPS {
+                return Ok(Err(too_many()));
+            }
+            let row = store::insert_video(
+                c,
+                &NewVideo {
+                    task_id,
+                    original_filename: &name,
+                    oss_key: &key,
+                    thumbnail_oss_key: Some(&thumb_stored),
+                    duration_seconds: info.duration_seconds,
+                    file_size: size,
+                    width: info.display_width,
+                    height: info.display_height,
+                },
+            )?;
+            if !store::set_status(c, task_id, task.status(), to)? {
+                return Err(scout_common::adapters::db::DbError::Conflict(
+                    "the task changed while the clip was recorded; confirm again".into(),
+                ));
+            }
+            Ok(Ok(row))
+        })
+        .await?;
+    match recorded {
+        Ok(row) => Ok(row),
+        Err(e) => {
+            discard(state, &[oss_key, &thumb]).await;
+            Err(e)
+        }
+    }
+}
+
+async fn probe(state: &State, key: &str, thumbnail_key: &str) -> Result<MediaInfo, ApiError> {
+    let mut req = state.ctx.auth.internal(ProbeRequest {
+        media: Some(MediaRef {
+            location: Some(Location::BlobKey(key.to_string())),
+        }),
+        thumbnail_key: thumbnail_key.to_string(),
+    });
+    // A 500 MB clip is fetched from storage first.
+    req.set_timeout(Duration::from_secs(120));
+    let mut render = state.render.clone();
+    match render.probe(req).await {
+        Ok(resp) => Ok(resp.into_inner().info.unwrap_or_default()),
+        Err(s) if s.code() == tonic::Code::InvalidArgument => {
+            discard(state, &[key, thumbnail_key]).await;
+            Err(ApiError::new(
+                ErrorCode::InvalidMedia,
+                format!(
+                    "the upload is not a readable video: {} (deleted)",
+                    s.message()
+                ),
+            ))
+        }
+        Err(s) => {
+            tracing::warn!(status = %s, "render probe failed");
+            Err(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                format!(
+                    "the clip could not be checked now ({}); confirm again shortly",
+                    s.message()
+                ),
+            ))
+        }
+    }
+}
+
+/// The task's clips, in upload order.
+pub async fn list(state: &State, user_id: i64, task_id: i64) -> Result<Vec<VideoRow>, ApiError> {
+    tasks::load(state, user_id, task_id).await?;
+    Ok(state.db.run(move |c| store::videos_of(c, task_id)).await?)
+}
+
+/// Deletes a clip (only while clips may change) with its object and thumbnail.
+pub async fn delete(
+    state: &State,
+    user_id: i64,
+    task_id: i64,
+    video_id: i64,
+) -> Result<(), ApiError> {
+    let task = tasks::load(state, user_id, task_id).await?;
+    if task.status() != machine::Status::Uploading {
+        // Clips are fixed once analysis starts: scripts point at them.
+        return Err(machine::next(task.status(), Event::LastClipDeleted)
+            .err()
+            .unwrap_or_else(|| {
+                ApiError::new(ErrorCode::FailedPrecondition, "clips cannot change now")
+            }));
+    }
+    let removed = state
+        .db
+        .transaction(move |c| {
+            let row = store::delete_video(c, task_id, video_id)?;
+            if row.is_some() && store::video_count(c, task_id)? == 0 {
+                store::set_status(
+                    c,
+                    task_id,
+                    machine::Status::Uploading,
+                    machine::Status::Created,
+                )?;
+            }
+            Ok(row)
+        })
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("clip {video_id} of task {task_id}")))?;
+    let thumb = removed.thumbnail_oss_key.clone().unwrap_or_default();
+    discard(state, &[&removed.oss_key, &thumb]).await;
+    Ok(())
+}
+
+/// The API form of a clip, with a presigned thumbnail URL.
+pub async fn to_proto(state: &State, row: &VideoRow) -> Video {
+    let thumbnail_url = match &row.thumbnail_oss_key {
+        Some(k) => state
+            .ctx
+            .adapters
+            .blobs
+            .presign_get(k, PresignOptions::expires_in(THUMBNAIL_URL_TTL))
+            .await
+            .map(|u| u.url)
+            .unwrap_or_default(),
+        None => String::new(),
+    };
+    let status = match row.status.as_str() {
+        "uploading" => VideoStatus::Uploading,
+        "uploaded" => VideoStatus::Uploaded,
+        "analyzing" => VideoStatus::Analyzing,
+        "analyzed" => VideoStatus::Analyzed,
+        "failed" => VideoStatus::Failed,
+        _ => VideoStatus::Unspecified,
+    };
+    Video {
+        id: row.id,
+        task_id: row.task_id,
+        original_filename: row.original_filename.clone(),
+        oss_key: row.oss_key.clone(),
+        thumbnail_url,
+        duration_seconds: row.duration_seconds.unwrap_or_default(),
+        file_size: row.file_size.unwrap_or_default(),
+        width: row.width.unwrap_or_default(),
+        height: row.height.unwrap_or_default(),
+        status: status as i32,
+        category: match row.category.as_deref() {
+            Some("food") => ShotCategory::Food,
+            Some("person") => ShotCategory::Person,
+            Some("environment") => ShotCategory::Environment,
+            Some("other") => ShotCategory::Other,
+            _ => ShotCategory::Unspecified,
+        } as i32,
+        tags: serde_json::from_str(&row.tags).unwrap_or_default(),
+        description: row.description.clone().unwrap_or_default(),
+        quality_score: row.quality_score.unwrap_or_default(),
+        quality_factors: None,
+        is_recommended: row.is_recommended,
+        sort_order: row.sort_order,
+        created_at: Some(crate::tasks::timestamp(row.created_at)),
+    }
+}
