@@ -6,9 +6,6 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
 use scout::mesh::Mesh;
 use scout_common::testing::{self, TestDatabase};
 use scout_common::{ApiError, ErrorCode};
@@ -20,61 +17,6 @@ use scout_proto::scout::tasks::v1::{
 use support::*;
 
 type Tasks = TasksServiceClient<AuthedChannel>;
-
-/// A phone-like portrait clip made with the ffmpeg CLI (test tooling only).
-fn clip(dir: &Path, name: &str, seconds: f64) -> PathBuf {
-    let out = dir.join(name);
-    let status = Command::new("ffmpeg")
-        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
-        .arg(format!("testsrc2=size=360x640:rate=30:duration={seconds}"))
-        .args(["-f", "lavfi", "-i"])
-        .arg(format!("sine=frequency=440:duration={seconds}"))
-        .args([
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-        ])
-        .args(["-c:a", "aac", "-shortest"])
-        .arg(&out)
-        .status()
-        .expect("ffmpeg runs (scripts/install.sh installs it)");
-    assert!(status.success(), "ffmpeg failed for {name}");
-    out
-}
-
-/// Asks for an upload URL and PUTs the file with `curl -T`, as a user would.
-async fn curl_upload(tasks: &mut Tasks, task_id: i64, file: &Path, content_type: &str) -> String {
-    let size = std::fs::metadata(file).expect("file").len() as i64;
-    let up = tasks
-        .create_video_upload_url(CreateVideoUploadUrlRequest {
-            task_id,
-            filename: file.file_name().expect("name").to_string_lossy().into(),
-            file_size: size,
-            content_type: content_type.into(),
-        })
-        .await
-        .expect("upload url")
-        .into_inner();
-    assert_eq!(up.expires_in, 900);
-    let mut cmd = Command::new("curl");
-    cmd.args(["-sS", "-f", "-T"]).arg(file).arg(&up.upload_url);
-    for (k, v) in &up.required_headers {
-        cmd.arg("-H").arg(format!("{k}: {v}"));
-    }
-    let out = tokio::task::spawn_blocking(move || cmd.output())
-        .await
-        .expect("join")
-        .expect("curl runs");
-    assert!(
-        out.status.success(),
-        "curl -T failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    up.oss_key
-}
 
 async fn confirm(
     tasks: &mut Tasks,

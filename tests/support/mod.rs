@@ -341,3 +341,65 @@ pub fn authed_channel(url: &str, access: &str) -> AuthedChannel {
         Bearer(access.to_string()),
     )
 }
+
+/// A phone-like portrait clip made with the ffmpeg CLI (test tooling only).
+pub fn clip(dir: &Path, name: &str, seconds: f64) -> PathBuf {
+    let out = dir.join(name);
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!("testsrc2=size=360x640:rate=30:duration={seconds}"))
+        .args(["-f", "lavfi", "-i"])
+        .arg(format!("sine=frequency=440:duration={seconds}"))
+        .args([
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+        ])
+        .args(["-c:a", "aac", "-shortest"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg runs (scripts/install.sh installs it)");
+    assert!(status.success(), "ffmpeg failed for {name}");
+    out
+}
+
+/// Asks for an upload URL and PUTs the file with `curl -T`, as a user would.
+pub async fn curl_upload(
+    tasks: &mut scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient<
+        AuthedChannel,
+    >,
+    task_id: i64,
+    file: &Path,
+    content_type: &str,
+) -> String {
+    let size = std::fs::metadata(file).expect("file").len() as i64;
+    let up = tasks
+        .create_video_upload_url(scout_proto::scout::tasks::v1::CreateVideoUploadUrlRequest {
+            task_id,
+            filename: file.file_name().expect("name").to_string_lossy().into(),
+            file_size: size,
+            content_type: content_type.into(),
+        })
+        .await
+        .expect("upload url")
+        .into_inner();
+    assert_eq!(up.expires_in, 900);
+    let mut cmd = Command::new("curl");
+    cmd.args(["-sS", "-f", "-T"]).arg(file).arg(&up.upload_url);
+    for (k, v) in &up.required_headers {
+        cmd.arg("-H").arg(format!("{k}: {v}"));
+    }
+    let out = tokio::task::spawn_blocking(move || cmd.output())
+        .await
+        .expect("join")
+        .expect("curl runs");
+    assert!(
+        out.status.success(),
+        "curl -T failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    up.oss_key
+}

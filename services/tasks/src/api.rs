@@ -17,11 +17,11 @@ use scout_proto::scout::tasks::v1::{
     ReportClipAnalysisResponse, ReportComposeResultRequest, ReportComposeResultResponse,
     ReportJobFailureRequest, ReportJobFailureResponse, ReportProgressRequest,
     ReportProgressResponse, ReportScriptRequest, ReportScriptResponse, RetryTaskRequest,
-    RetryTaskResponse, SetSubtitleSettingsRequest, SetSubtitleSettingsResponse, SetVoiceRequest,
-    SetVoiceResponse, StartAnalysisRequest, StartAnalysisResponse, StartComposeRequest,
-    StartComposeResponse, UpdateScriptRequest, UpdateScriptResponse, WatchProgressRequest,
-    WatchProgressResponse, tasks_internal_service_server::TasksInternalService,
-    tasks_service_server::TasksService,
+    RetryTaskResponse, Script, SetSubtitleSettingsRequest, SetSubtitleSettingsResponse,
+    SetVoiceRequest, SetVoiceResponse, StartAnalysisRequest, StartAnalysisResponse,
+    StartComposeRequest, StartComposeResponse, TaskStatus, UpdateScriptRequest,
+    UpdateScriptResponse, WatchProgressRequest, WatchProgressResponse,
+    tasks_internal_service_server::TasksInternalService, tasks_service_server::TasksService,
 };
 use tonic::{Request, Response, Status};
 
@@ -29,7 +29,7 @@ use scout_common::auth::caller;
 
 use crate::State;
 use crate::error::not_yet;
-use crate::{tasks, uploads};
+use crate::{analysis, progress, scripts, tasks, uploads};
 
 type BoxStream<T> = Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -106,9 +106,13 @@ impl TasksService for TasksApi {
 
     async fn retry_task(
         &self,
-        _req: Request<RetryTaskRequest>,
+        req: Request<RetryTaskRequest>,
     ) -> Result<Response<RetryTaskResponse>, Status> {
-        Err(not_yet("TasksService/RetryTask"))
+        let user = caller(&req)?.user_id;
+        let task_id = req.get_ref().task_id;
+        analysis::retry(&self.state, user, task_id).await?;
+        let task = tasks::get(&self.state, user, task_id).await?;
+        Ok(Response::new(RetryTaskResponse { task: Some(task) }))
     }
 
     async fn create_video_upload_url(
@@ -171,30 +175,56 @@ impl TasksService for TasksApi {
 
     async fn start_analysis(
         &self,
-        _req: Request<StartAnalysisRequest>,
+        req: Request<StartAnalysisRequest>,
     ) -> Result<Response<StartAnalysisResponse>, Status> {
-        Err(not_yet("TasksService/StartAnalysis"))
+        let user = caller(&req)?.user_id;
+        let estimate = analysis::start(&self.state, user, req.get_ref().task_id).await?;
+        Ok(Response::new(StartAnalysisResponse {
+            status: TaskStatus::Analyzing as i32,
+            estimated_duration_seconds: estimate,
+        }))
     }
 
     async fn get_script(
         &self,
-        _req: Request<GetScriptRequest>,
+        req: Request<GetScriptRequest>,
     ) -> Result<Response<GetScriptResponse>, Status> {
-        Err(not_yet("TasksService/GetScript"))
+        let user = caller(&req)?.user_id;
+        let script = scripts::get(&self.state, user, req.get_ref().task_id).await?;
+        Ok(Response::new(GetScriptResponse {
+            script: Some(script),
+        }))
     }
 
     async fn update_script(
         &self,
-        _req: Request<UpdateScriptRequest>,
+        req: Request<UpdateScriptRequest>,
     ) -> Result<Response<UpdateScriptResponse>, Status> {
-        Err(not_yet("TasksService/UpdateScript"))
+        let user = caller(&req)?.user_id;
+        let r = req.into_inner();
+        let script = scripts::update(&self.state, user, r.task_id, &r.paragraphs).await?;
+        Ok(Response::new(UpdateScriptResponse {
+            script: Some(script),
+        }))
     }
 
     async fn regenerate_script(
         &self,
-        _req: Request<RegenerateScriptRequest>,
+        req: Request<RegenerateScriptRequest>,
     ) -> Result<Response<RegenerateScriptResponse>, Status> {
-        Err(not_yet("TasksService/RegenerateScript"))
+        let user = caller(&req)?.user_id;
+        let task_id = req.get_ref().task_id;
+        // The current script is answered until the new one arrives
+        // (the task shows ANALYZING meanwhile).
+        let current = scripts::get(&self.state, user, task_id).await?;
+        let remaining = analysis::regenerate(&self.state, user, task_id).await?;
+        Ok(Response::new(RegenerateScriptResponse {
+            script: Some(Script {
+                regenerate_remaining: remaining,
+                ..current
+            }),
+            regenerate_remaining: remaining,
+        }))
     }
 
     async fn set_voice(
@@ -220,18 +250,25 @@ impl TasksService for TasksApi {
 
     async fn get_progress(
         &self,
-        _req: Request<GetProgressRequest>,
+        req: Request<GetProgressRequest>,
     ) -> Result<Response<GetProgressResponse>, Status> {
-        Err(not_yet("TasksService/GetProgress"))
+        let user = caller(&req)?.user_id;
+        let p = progress::get(&self.state, user, req.get_ref().task_id).await?;
+        Ok(Response::new(GetProgressResponse { progress: Some(p) }))
     }
 
     type WatchProgressStream = BoxStream<WatchProgressResponse>;
 
     async fn watch_progress(
         &self,
-        _req: Request<WatchProgressRequest>,
+        req: Request<WatchProgressRequest>,
     ) -> Result<Response<Self::WatchProgressStream>, Status> {
-        Err(not_yet("TasksService/WatchProgress"))
+        use futures::StreamExt as _;
+        let user = caller(&req)?.user_id;
+        let stream = progress::watch(self.state.clone(), user, req.get_ref().task_id).await?;
+        Ok(Response::new(Box::pin(stream.map(|r| {
+            r.map(|p| WatchProgressResponse { progress: Some(p) })
+        }))))
     }
 
     async fn get_output(
@@ -260,30 +297,50 @@ impl TasksService for TasksApi {
 impl TasksInternalService for TasksInternalApi {
     async fn get_task_context(
         &self,
-        _req: Request<GetTaskContextRequest>,
+        req: Request<GetTaskContextRequest>,
     ) -> Result<Response<GetTaskContextResponse>, Status> {
-        Err(not_yet("TasksInternalService/GetTaskContext"))
+        Ok(Response::new(
+            analysis::context(&self.state, req.get_ref().task_id).await?,
+        ))
     }
 
     async fn report_progress(
         &self,
-        _req: Request<ReportProgressRequest>,
+        req: Request<ReportProgressRequest>,
     ) -> Result<Response<ReportProgressResponse>, Status> {
-        Err(not_yet("TasksInternalService/ReportProgress"))
+        let r = req.into_inner();
+        if let Some(p) = &r.progress {
+            progress::report(&self.state, r.task_id, p).await;
+        }
+        Ok(Response::new(ReportProgressResponse {}))
     }
 
     async fn report_clip_analysis(
         &self,
-        _req: Request<ReportClipAnalysisRequest>,
+        req: Request<ReportClipAnalysisRequest>,
     ) -> Result<Response<ReportClipAnalysisResponse>, Status> {
-        Err(not_yet("TasksInternalService/ReportClipAnalysis"))
+        let r = req.into_inner();
+        let a = r.analysis.unwrap_or_default();
+        let applied =
+            analysis::report_clip(&self.state, &r.job_id, r.task_id, r.video_id, &a).await?;
+        Ok(Response::new(ReportClipAnalysisResponse { applied }))
     }
 
     async fn report_script(
         &self,
-        _req: Request<ReportScriptRequest>,
+        req: Request<ReportScriptRequest>,
     ) -> Result<Response<ReportScriptResponse>, Status> {
-        Err(not_yet("TasksInternalService/ReportScript"))
+        let r = req.into_inner();
+        let applied = analysis::report_script(
+            &self.state,
+            &r.job_id,
+            r.task_id,
+            &r.paragraphs,
+            &r.provider,
+            &r.provider_note,
+        )
+        .await?;
+        Ok(Response::new(ReportScriptResponse { applied }))
     }
 
     async fn report_compose_result(
@@ -295,8 +352,9 @@ impl TasksInternalService for TasksInternalApi {
 
     async fn report_job_failure(
         &self,
-        _req: Request<ReportJobFailureRequest>,
+        req: Request<ReportJobFailureRequest>,
     ) -> Result<Response<ReportJobFailureResponse>, Status> {
-        Err(not_yet("TasksInternalService/ReportJobFailure"))
+        let applied = analysis::report_failure(&self.state, req.get_ref()).await?;
+        Ok(Response::new(ReportJobFailureResponse { applied }))
     }
 }

@@ -4,9 +4,12 @@
 //! health, reflection and metrics onto one listener; `api` holds the RPC
 //! implementations; `error` maps failures to the shared error table.
 
+pub mod analysis;
 mod api;
 mod error;
 pub mod machine;
+pub mod progress;
+pub mod scripts;
 mod store;
 pub mod tasks;
 pub mod uploads;
@@ -17,6 +20,7 @@ use diesel_migrations::embed_migrations;
 use scout_common::adapters::db::{Db, Migrations, open_for_service};
 use scout_common::adapters::db_readiness;
 use scout_common::auth::InternalChannel;
+use scout_common::jobs::{self, JobKind};
 use scout_common::server::{GrpcServer, Shutdown};
 use scout_common::service::ServiceContext;
 use scout_proto::scout::render::v1::render_service_client::RenderServiceClient;
@@ -34,6 +38,8 @@ pub struct State {
     pub db: Db,
     /// Render, for probing clips (and their thumbnails).
     pub render: RenderServiceClient<InternalChannel>,
+    /// The analyze job kind.
+    pub analyze_jobs: JobKind,
 }
 
 /// This service's schema, one migration directory per backend.
@@ -52,10 +58,15 @@ pub async fn serve(
     let render = RenderServiceClient::new(ctx.auth.internal_channel(scout_common::grpc::channel(
         &ctx.config.render.endpoint_url(),
     )?));
+    let analyze_jobs = analysis::job_kind(&ctx.config);
+    jobs::ensure_topics(ctx.adapters.bus.as_ref(), &analyze_jobs)
+        .await
+        .map_err(|e| anyhow::anyhow!("job bus: cannot create the analyze topics: {e}"))?;
     let state = Arc::new(State {
         ctx: ctx.clone(),
         db: db.clone(),
         render,
+        analyze_jobs,
     });
     GrpcServer::new("tasks", ctx.auth.clone())
         .add_service(TasksServiceServer::new(TasksApi::new(state.clone())))

@@ -34,6 +34,8 @@ diesel::table! {
         failed_at -> Nullable<Timestamp>,
         provider_note -> Varchar,
         voice_speed -> Double,
+        current_job_id -> Nullable<Varchar>,
+        job_started_at -> Nullable<Timestamp>,
     }
 }
 
@@ -57,10 +59,32 @@ diesel::table! {
         sort_order -> Integer,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        clarity -> Nullable<Integer>,
+        composition -> Nullable<Integer>,
+        lighting -> Nullable<Integer>,
+        stability -> Nullable<Integer>,
+        frame_keys -> Text,
+        analysis_provider -> Varchar,
+        analysis_job_id -> Nullable<Varchar>,
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(tasks, videos);
+diesel::table! {
+    scripts (id) {
+        id -> BigInt,
+        task_id -> BigInt,
+        content -> Text,
+        version -> Integer,
+        is_user_edited -> Bool,
+        total_duration_seconds -> Nullable<Double>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        provider -> Varchar,
+        job_id -> Nullable<Varchar>,
+    }
+}
+
+diesel::allow_tables_to_appear_in_same_query!(tasks, videos, scripts);
 
 /// A task row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -87,6 +111,8 @@ pub struct TaskRow {
     pub failed_at: Option<NaiveDateTime>,
     pub provider_note: String,
     pub voice_speed: f64,
+    pub current_job_id: Option<String>,
+    pub job_started_at: Option<NaiveDateTime>,
 }
 
 impl TaskRow {
@@ -243,6 +269,13 @@ pub struct VideoRow {
     pub is_recommended: bool,
     pub sort_order: i32,
     pub created_at: NaiveDateTime,
+    pub clarity: Option<i32>,
+    pub composition: Option<i32>,
+    pub lighting: Option<i32>,
+    pub stability: Option<i32>,
+    pub frame_keys: String,
+    pub analysis_provider: String,
+    pub analysis_job_id: Option<String>,
 }
 
 /// A probed clip to record.
@@ -332,4 +365,246 @@ pub fn delete_video(
         diesel::delete(videos::table.filter(videos::id.eq(video_id))).execute(conn)?;
     }
     Ok(row)
+}
+
+/// Starts a job: moves the task (compare and set) and records the job it
+/// now waits for. False when the task moved first.
+pub fn start_job(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    from: Status,
+    to: Status,
+    job_id: &str,
+) -> Result<bool, DbError> {
+    let at = now();
+    let n = diesel::update(
+        tasks::table
+            .filter(tasks::id.eq(task_id))
+            .filter(tasks::status.eq(from.as_str())),
+    )
+    .set((
+        tasks::status.eq(to.as_str()),
+        tasks::current_job_id.eq(Some(job_id)),
+        tasks::job_started_at.eq(Some(at)),
+        tasks::error_message.eq(None::<String>),
+        tasks::failure_step.eq(None::<String>),
+        tasks::failure_code.eq(None::<i32>),
+        tasks::failure_attempts.eq(None::<i32>),
+        tasks::failed_at.eq(None::<NaiveDateTime>),
+        tasks::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// A task by id, whoever owns it (workers).
+pub fn task_by_id(conn: &mut AnyConnection, task_id: i64) -> Result<Option<TaskRow>, DbError> {
+    Ok(tasks::table
+        .find(task_id)
+        .select(TaskRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// One clip's analysis, as a worker reports it.
+pub struct Analysis<'a> {
+    pub category: &'a str,
+    pub tags: &'a str,
+    pub description: &'a str,
+    pub quality_score: i32,
+    pub factors: [i32; 4],
+    pub is_recommended: bool,
+    pub frame_keys: &'a str,
+    pub provider: &'a str,
+}
+
+/// Stores a clip's analysis unless this job's was stored already. True
+/// when it changed the row.
+pub fn store_analysis(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    video_id: i64,
+    job_id: &str,
+    a: &Analysis<'_>,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        videos::table
+            .filter(videos::id.eq(video_id))
+            .filter(videos::task_id.eq(task_id))
+            .filter(
+                videos::analysis_job_id
+                    .is_null()
+                    .or(videos::analysis_job_id.ne(job_id)),
+            ),
+    )
+    .set((
+        videos::status.eq("analyzed"),
+        videos::category.eq(a.category),
+        videos::tags.eq(a.tags),
+        videos::description.eq(a.description),
+        videos::quality_score.eq(a.quality_score),
+        videos::clarity.eq(a.factors[0]),
+        videos::composition.eq(a.factors[1]),
+        videos::lighting.eq(a.factors[2]),
+        videos::stability.eq(a.factors[3]),
+        videos::is_recommended.eq(a.is_recommended),
+        videos::frame_keys.eq(a.frame_keys),
+        videos::analysis_provider.eq(a.provider),
+        videos::analysis_job_id.eq(job_id),
+        videos::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// A script row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = scripts)]
+pub struct ScriptRow {
+    pub id: i64,
+    pub task_id: i64,
+    pub content: String,
+    pub version: i32,
+    pub is_user_edited: bool,
+    pub total_duration_seconds: Option<f64>,
+    pub provider: String,
+}
+
+/// The task's script, if one exists.
+pub fn script_of(conn: &mut AnyConnection, task_id: i64) -> Result<Option<ScriptRow>, DbError> {
+    Ok(scripts::table
+        .filter(scripts::task_id.eq(task_id))
+        .select(ScriptRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Writes the task's script as its next version.
+pub fn save_script(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    content: &str,
+    total: f64,
+    user_edited: bool,
+    provider: &str,
+    job_id: Option<&str>,
+) -> Result<ScriptRow, DbError> {
+    let at = now();
+    match script_of(conn, task_id)? {
+        Some(old) => {
+            diesel::update(scripts::table.find(old.id))
+                .set((
+                    scripts::content.eq(content),
+                    scripts::version.eq(old.version + 1),
+                    scripts::is_user_edited.eq(user_edited),
+                    scripts::total_duration_seconds.eq(total),
+                    scripts::provider.eq(provider),
+                    scripts::job_id.eq(job_id),
+                    scripts::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+        None => {
+            diesel::insert_into(scripts::table)
+                .values((
+                    scripts::task_id.eq(task_id),
+                    scripts::content.eq(content),
+                    scripts::version.eq(1),
+                    scripts::is_user_edited.eq(user_edited),
+                    scripts::total_duration_seconds.eq(total),
+                    scripts::provider.eq(provider),
+                    scripts::job_id.eq(job_id),
+                    scripts::created_at.eq(at),
+                    scripts::updated_at.eq(at),
+                ))
+                .execute(conn)?;
+        }
+    }
+    script_of(conn, task_id)?.ok_or(DbError::NotFound)
+}
+
+/// Ends the job a task waits for: moves it and forgets the job.
+pub fn finish_job(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    from: Status,
+    to: Status,
+    provider_note: Option<&str>,
+) -> Result<bool, DbError> {
+    let at = now();
+    let target = tasks::table
+        .filter(tasks::id.eq(task_id))
+        .filter(tasks::status.eq(from.as_str()));
+    let n = match provider_note {
+        Some(note) => diesel::update(target)
+            .set((
+                tasks::status.eq(to.as_str()),
+                tasks::current_job_id.eq(None::<String>),
+                tasks::provider_note.eq(note),
+                tasks::updated_at.eq(at),
+            ))
+            .execute(conn)?,
+        None => diesel::update(target)
+            .set((
+                tasks::status.eq(to.as_str()),
+                tasks::current_job_id.eq(None::<String>),
+                tasks::updated_at.eq(at),
+            ))
+            .execute(conn)?,
+    };
+    Ok(n == 1)
+}
+
+/// Records a final failure.
+pub fn fail_task(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    from: Status,
+    step: &str,
+    message: &str,
+    code: i32,
+    attempts: i32,
+) -> Result<bool, DbError> {
+    let at = now();
+    let n = diesel::update(
+        tasks::table
+            .filter(tasks::id.eq(task_id))
+            .filter(tasks::status.eq(from.as_str())),
+    )
+    .set((
+        tasks::status.eq(Status::Failed.as_str()),
+        tasks::current_job_id.eq(None::<String>),
+        tasks::error_message.eq(message),
+        tasks::failure_step.eq(step),
+        tasks::failure_code.eq(code),
+        tasks::failure_attempts.eq(attempts),
+        tasks::failed_at.eq(at),
+        tasks::updated_at.eq(at),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Counts one script regeneration; false when none are left.
+pub fn use_regeneration(conn: &mut AnyConnection, task_id: i64, max: i32) -> Result<bool, DbError> {
+    let n = diesel::update(
+        tasks::table
+            .filter(tasks::id.eq(task_id))
+            .filter(tasks::script_regenerate_count.lt(max)),
+    )
+    .set(tasks::script_regenerate_count.eq(tasks::script_regenerate_count + 1))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Gives back a regeneration that was counted but not started.
+pub fn refund_regeneration(conn: &mut AnyConnection, task_id: i64) -> Result<(), DbError> {
+    diesel::update(
+        tasks::table
+            .filter(tasks::id.eq(task_id))
+            .filter(tasks::script_regenerate_count.gt(0)),
+    )
+    .set(tasks::script_regenerate_count.eq(tasks::script_regenerate_count - 1))
+    .execute(conn)?;
+    Ok(())
 }

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use scout_common::adapters::blob::PresignOptions;
 use scout_common::{ApiError, ErrorCode};
-use scout_proto::scout::common::v1::ShotCategory;
+use scout_proto::scout::common::v1::{QualityFactors, ShotCategory};
 use scout_proto::scout::render::v1::media_ref::Location;
 use scout_proto::scout::render::v1::{MediaInfo, MediaRef, ProbeRequest};
 use scout_proto::scout::tasks::v1::{Video, VideoStatus};
@@ -375,6 +375,17 @@ pub async fn delete(
     Ok(())
 }
 
+/// The API category of a stored one.
+pub fn category(stored: Option<&str>) -> ShotCategory {
+    match stored {
+        Some("food") => ShotCategory::Food,
+        Some("person") => ShotCategory::Person,
+        Some("environment") => ShotCategory::Environment,
+        Some("other") => ShotCategory::Other,
+        _ => ShotCategory::Unspecified,
+    }
+}
+
 /// The API form of a clip, with a presigned thumbnail URL.
 pub async fn to_proto(state: &State, row: &VideoRow) -> Video {
     let thumbnail_url = match &row.thumbnail_oss_key {
@@ -407,17 +418,16 @@ pub async fn to_proto(state: &State, row: &VideoRow) -> Video {
         width: row.width.unwrap_or_default(),
         height: row.height.unwrap_or_default(),
         status: status as i32,
-        category: match row.category.as_deref() {
-            Some("food") => ShotCategory::Food,
-            Some("person") => ShotCategory::Person,
-            Some("environment") => ShotCategory::Environment,
-            Some("other") => ShotCategory::Other,
-            _ => ShotCategory::Unspecified,
-        } as i32,
+        category: category(row.category.as_deref()) as i32,
         tags: serde_json::from_str(&row.tags).unwrap_or_default(),
         description: row.description.clone().unwrap_or_default(),
         quality_score: row.quality_score.unwrap_or_default(),
-        quality_factors: None,
+        quality_factors: row.clarity.map(|clarity| QualityFactors {
+            clarity,
+            composition: row.composition.unwrap_or_default(),
+            lighting: row.lighting.unwrap_or_default(),
+            stability: row.stability.unwrap_or_default(),
+        }),
         is_recommended: row.is_recommended,
         sort_order: row.sort_order,
         created_at: Some(crate::tasks::timestamp(row.created_at)),

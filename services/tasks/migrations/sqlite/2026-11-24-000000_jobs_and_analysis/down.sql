@@ -1,0 +1,11 @@
+ALTER TABLE scripts DROP COLUMN job_id;
+ALTER TABLE scripts DROP COLUMN provider;
+ALTER TABLE videos DROP COLUMN analysis_job_id;
+ALTER TABLE videos DROP COLUMN analysis_provider;
+ALTER TABLE videos DROP COLUMN frame_keys;
+ALTER TABLE videos DROP COLUMN stability;
+ALTER TABLE videos DROP COLUMN lighting;
+ALTER TABLE videos DROP COLUMN composition;
+ALTER TABLE videos DROP COLUMN clarity;
+ALTER TABLE tasks DROP COLUMN job_started_at;
+ALTER TABLE tasks DROP COLUMN current_job_id;

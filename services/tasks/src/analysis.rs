@@ -1,0 +1,366 @@
+//! Analysis jobs and what workers report back.
+//!
+//! `StartAnalysis` (and `RegenerateScript`, and retrying a failed analysis)
+//! moves the task to ANALYZING, records the job it now waits for, and puts
+//! one `AnalyzeJob` on the bus. Workers report through the internal
+//! service; a report from any job but the one the task waits for — a
+//! redelivered job whose result was already stored, an old attempt racing
+//! a retry — is acknowledged and changes nothing (`applied: false`).
+
+use prost::Message as _;
+use scout_common::jobs::{self, JobKind};
+use scout_common::{ApiError, ErrorCode};
+use scout_proto::scout::jobs::v1::AnalyzeJob;
+use scout_proto::scout::tasks::v1::{
+    ClipAnalysis, GetTaskContextResponse, Paragraph, ReportJobFailureRequest, TaskStep,
+};
+
+use crate::State;
+use crate::machine::{self, Event, Status, Step};
+use crate::scripts::{self, StoredParagraph};
+use crate::store::{self, Analysis, TaskRow};
+use crate::tasks;
+use crate::uploads;
+
+/// The analyze job kind of a config.
+pub fn job_kind(config: &scout_common::config::Config) -> JobKind {
+    JobKind::new(
+        &config.bus.topic_prefix,
+        "analyze",
+        config.bus.analyze_retry_delays.clone(),
+        config.bus.partitions,
+    )
+}
+
+/// Rough analysis time: frame extraction and analysis per clip, then the script.
+fn estimate_seconds(clips: usize) -> i32 {
+    20 + 10 * clips as i32
+}
+
+/// Moves the task to ANALYZING (from `from`, by `event`) and queues one job.
+/// Returns the estimated duration.
+async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32, ApiError> {
+    let from = task.status();
+    let to = machine::next(from, event)?;
+    let task_id = task.id;
+    let videos = state.db.run(move |c| store::videos_of(c, task_id)).await?;
+    if videos.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::FailedPrecondition,
+            format!("task {task_id} has no clips to analyse; upload at least one"),
+        ));
+    }
+    let job_id = uuid::Uuid::new_v4().to_string();
+    let job = job_id.clone();
+    let moved = state
+        .db
+        .run(move |c| store::start_job(c, task_id, from, to, &job))
+        .await?;
+    if !moved {
+        return Err(ApiError::new(
+            ErrorCode::FailedPrecondition,
+            "the task changed meanwhile; reload it and try again",
+        ));
+    }
+    let shop = tasks::to_proto(task, videos.len() as i64).shop;
+    let payload = AnalyzeJob {
+        job_id: job_id.clone(),
+        task_id,
+        user_id: task.user_id,
+        video_ids: videos.iter().map(|v| v.id).collect(),
+        shop,
+        requested_at: Some(tasks::timestamp(chrono::Utc::now().naive_utc())),
+    }
+    .encode_to_vec();
+    if let Err(e) = jobs::enqueue(
+        state.ctx.adapters.bus.as_ref(),
+        &state.analyze_jobs,
+        &task_id.to_string(),
+        payload.into(),
+    )
+    .await
+    {
+        tracing::warn!(task_id, error = %e, "cannot queue an analyze job");
+        // Undo, so the user can simply try again.
+        let _ = state
+            .db
+            .run(move |c| store::finish_job(c, task_id, to, from, None))
+            .await;
+        return Err(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "the analysis could not be queued (job bus unavailable); try again shortly",
+        ));
+    }
+    tracing::info!(task_id, job_id, clips = videos.len(), "analyze job queued");
+    Ok(estimate_seconds(videos.len()))
+}
+
+/// `StartAnalysis`.
+pub async fn start(state: &State, user_id: i64, task_id: i64) -> Result<i32, ApiError> {
+    let task = tasks::load(state, user_id, task_id).await?;
+    dispatch(state, &task, Event::StartAnalysis).await
+}
+
+/// `RegenerateScript`: at most five per task; the new script arrives like
+/// the first (ANALYZING, then SCRIPT_READY). Returns the regenerations left.
+pub async fn regenerate(state: &State, user_id: i64, task_id: i64) -> Result<i32, ApiError> {
+    let task = tasks::load(state, user_id, task_id).await?;
+    machine::next(task.status(), Event::RegenerateScript)?;
+    let max = tasks::MAX_REGENERATIONS;
+    let counted = state
+        .db
+        .run(move |c| store::use_regeneration(c, task_id, max))
+        .await?;
+    if !counted {
+        return Err(ApiError::new(
+            ErrorCode::QuotaExceeded,
+            format!("no script regenerations left: {max} per task"),
+        )
+        .with_meta("regenerate_remaining", "0"));
+    }
+    if let Err(e) = dispatch(state, &task, Event::RegenerateScript).await {
+        // Not spent after all.
+        let _ = state
+            .db
+            .run(move |c| store::refund_regeneration(c, task_id))
+            .await;
+        return Err(e);
+    }
+    Ok(max - task.script_regenerate_count - 1)
+}
+
+/// `RetryTask`: re-runs the failed step.
+pub async fn retry(state: &State, user_id: i64, task_id: i64) -> Result<(), ApiError> {
+    let task = tasks::load(state, user_id, task_id).await?;
+    let step = task
+        .failure_step
+        .as_deref()
+        .and_then(Step::parse)
+        .unwrap_or(Step::Analyze);
+    match step {
+        Step::Analyze | Step::Script => {
+            dispatch(state, &task, Event::Retry(step)).await?;
+            Ok(())
+        }
+        Step::Upload => {
+            let to = machine::next(task.status(), Event::Retry(step))?;
+            state
+                .db
+                .run(move |c| store::finish_job(c, task_id, Status::Failed, to, None))
+                .await?;
+            Ok(())
+        }
+        Step::Compose => Err(ApiError::not_implemented(
+            "retrying a compose (compose jobs arrive with the compose worker)",
+        )),
+    }
+}
+
+async fn task_for_worker(state: &State, task_id: i64) -> Result<TaskRow, ApiError> {
+    state
+        .db
+        .run(move |c| store::task_by_id(c, task_id))
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("task {task_id}")))
+}
+
+fn waits_for(task: &TaskRow, job_id: &str, status: Status) -> bool {
+    task.status() == status && task.current_job_id.as_deref() == Some(job_id)
+}
+
+/// `GetTaskContext`.
+pub async fn context(state: &State, task_id: i64) -> Result<GetTaskContextResponse, ApiError> {
+    let task = task_for_worker(state, task_id).await?;
+    let (videos, script) = state
+        .db
+        .run(move |c| Ok((store::videos_of(c, task_id)?, store::script_of(c, task_id)?)))
+        .await?;
+    let mut out = Vec::with_capacity(videos.len());
+    for v in &videos {
+        out.push(uploads::to_proto(state, v).await);
+    }
+    let script = match &script {
+        Some(row) => {
+            Some(scripts::to_proto(state, row, &videos, task.script_regenerate_count).await)
+        }
+        None => None,
+    };
+    Ok(GetTaskContextResponse {
+        task: Some(tasks::to_proto(&task, videos.len() as i64)),
+        user_id: task.user_id,
+        videos: out,
+        script,
+    })
+}
+
+fn category_name(c: i32) -> Result<&'static str, ApiError> {
+    use scout_proto::scout::common::v1::ShotCategory as C;
+    match C::try_from(c) {
+        Ok(C::Food) => Ok("food"),
+        Ok(C::Person) => Ok("person"),
+        Ok(C::Environment) => Ok("environment"),
+        Ok(C::Other) => Ok("other"),
+        _ => Err(ApiError::invalid_field(
+            "analysis.category",
+            "food, person, environment or other",
+        )),
+    }
+}
+
+/// `ReportClipAnalysis`.
+pub async fn report_clip(
+    state: &State,
+    job_id: &str,
+    task_id: i64,
+    video_id: i64,
+    a: &ClipAnalysis,
+) -> Result<bool, ApiError> {
+    let task = task_for_worker(state, task_id).await?;
+    if !waits_for(&task, job_id, Status::Analyzing) {
+        return Ok(false);
+    }
+    let category = category_name(a.category)?;
+    let f = a.quality_factors.unwrap_or_default();
+    for (name, v) in [
+        ("quality_score", a.quality_score),
+        ("clarity", f.clarity),
+        ("composition", f.composition),
+        ("lighting", f.lighting),
+        ("stability", f.stability),
+    ] {
+        if !(0..=100).contains(&v) {
+            return Err(ApiError::invalid_field(
+                &format!("analysis.{name}"),
+                "0-100",
+            ));
+        }
+    }
+    if a.tags.len() > 5 {
+        return Err(ApiError::invalid_field("analysis.tags", "at most 5"));
+    }
+    let tags = serde_json::to_string(&a.tags).unwrap_or_else(|_| "[]".into());
+    let frames = serde_json::to_string(&a.frame_keys).unwrap_or_else(|_| "[]".into());
+    let (job, description, provider) = (
+        job_id.to_string(),
+        a.description.chars().take(500).collect::<String>(),
+        a.provider.clone(),
+    );
+    let (score, recommended) = (a.quality_score, a.is_recommended);
+    Ok(state
+        .db
+        .run(move |c| {
+            store::store_analysis(
+                c,
+                task_id,
+                video_id,
+                &job,
+                &Analysis {
+                    category,
+                    tags: &tags,
+                    description: &description,
+                    quality_score: score,
+                    factors: [f.clarity, f.composition, f.lighting, f.stability],
+                    is_recommended: recommended,
+                    frame_keys: &frames,
+                    provider: &provider,
+                },
+            )
+        })
+        .await?)
+}
+
+/// `ReportScript`: stores the script and moves the task to SCRIPT_READY.
+pub async fn report_script(
+    state: &State,
+    job_id: &str,
+    task_id: i64,
+    paragraphs: &[Paragraph],
+    provider: &str,
+    provider_note: &str,
+) -> Result<bool, ApiError> {
+    let task = task_for_worker(state, task_id).await?;
+    if !waits_for(&task, job_id, Status::Analyzing) {
+        return Ok(false);
+    }
+    let videos = state.db.run(move |c| store::videos_of(c, task_id)).await?;
+    let stored: Vec<StoredParagraph> = paragraphs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| StoredParagraph {
+            id: if p.id.is_empty() {
+                format!("para_{}", i + 1)
+            } else {
+                p.id.clone()
+            },
+            section: p.section.clone(),
+            shot_id: p.shot_id,
+            text: p.text.clone(),
+            estimated_duration: if p.estimated_duration > 0.0 {
+                p.estimated_duration
+            } else {
+                scripts::estimate_seconds(&p.text)
+            },
+        })
+        .collect();
+    // A writer must never reference a clip that does not exist.
+    scripts::check(&stored, &videos)?;
+    let content = serde_json::to_string(&stored)
+        .map_err(|e| ApiError::internal(format!("cannot encode the script: {e}")))?;
+    let sum = scripts::total(&stored);
+    let (job, provider, note) = (
+        job_id.to_string(),
+        provider.to_string(),
+        provider_note.chars().take(200).collect::<String>(),
+    );
+    Ok(state
+        .db
+        .transaction(move |c| {
+            // Decided again inside the transaction: two deliveries of one
+            // job may race here; the loser changes nothing.
+            match store::task_by_id(c, task_id)? {
+                Some(t) if waits_for(&t, &job, Status::Analyzing) => {}
+                _ => return Ok(false),
+            }
+            store::save_script(c, task_id, &content, sum, false, &provider, Some(&job))?;
+            store::finish_job(
+                c,
+                task_id,
+                Status::Analyzing,
+                Status::ScriptReady,
+                Some(&note),
+            )
+        })
+        .await?)
+}
+
+/// `ReportJobFailure`: a final failure moves the task to FAILED with the
+/// step, message, code and attempts; earlier attempts are only logged.
+pub async fn report_failure(state: &State, r: &ReportJobFailureRequest) -> Result<bool, ApiError> {
+    let task = task_for_worker(state, r.task_id).await?;
+    let status = task.status();
+    if task.current_job_id.as_deref() != Some(r.job_id.as_str()) || !status.is_busy() {
+        return Ok(false);
+    }
+    if !r.r#final {
+        tracing::warn!(task_id = r.task_id, job_id = %r.job_id, attempt = r.attempt, error = %r.message, "job attempt failed; it will be retried");
+        return Ok(true);
+    }
+    let step = match TaskStep::try_from(r.step) {
+        Ok(TaskStep::Upload) => Step::Upload,
+        Ok(TaskStep::Script) => Step::Script,
+        Ok(TaskStep::Compose) => Step::Compose,
+        _ => Step::Analyze,
+    };
+    machine::next(status, Event::Fail(step))?;
+    let (task_id, message, code, attempts) = (
+        r.task_id,
+        r.message.chars().take(500).collect::<String>(),
+        r.code,
+        r.attempt,
+    );
+    tracing::warn!(task_id, step = step.as_str(), error = %message, attempts, "task failed");
+    Ok(state
+        .db
+        .run(move |c| store::fail_task(c, task_id, status, step.as_str(), &message, code, attempts))
+        .await?)
+}
