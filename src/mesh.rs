@@ -47,14 +47,37 @@ fn service_config<'a>(
     }
 }
 
+/// How a mesh is started.
+#[derive(Debug, Clone, Default)]
+pub struct MeshOptions {
+    /// Services that run elsewhere (their own processes): not started here,
+    /// reached at their configured addresses.
+    pub external: Vec<&'static str>,
+    /// Bind the configured addresses instead of ephemeral ports, so
+    /// processes outside the mesh can reach its services.
+    pub fixed_ports: bool,
+}
+
 impl Mesh {
     /// Starts every service and waits until each answers its health check.
-    pub async fn start(mut config: Config) -> anyhow::Result<Mesh> {
+    pub async fn start(config: Config) -> anyhow::Result<Mesh> {
+        Self::start_with(config, MeshOptions::default()).await
+    }
+
+    /// Starts the services `options` leaves here.
+    pub async fn start_with(mut config: Config, options: MeshOptions) -> anyhow::Result<Mesh> {
         let mut listeners = Vec::new();
         for name in INTERNAL {
-            let listener = TcpListener::bind("127.0.0.1:0").await?;
-            let addr = listener.local_addr()?;
+            if options.external.contains(&name) {
+                continue;
+            }
             let svc = service_config(&mut config, name);
+            let listener = if options.fixed_ports {
+                bind(svc.addr).await?
+            } else {
+                TcpListener::bind("127.0.0.1:0").await?
+            };
+            let addr = listener.local_addr()?;
             svc.addr = addr;
             svc.endpoint = format!("http://{addr}");
             listeners.push((name, listener));
@@ -96,6 +119,9 @@ impl Mesh {
 
         let ready = async {
             for name in INTERNAL {
+                if options.external.contains(&name) {
+                    continue;
+                }
                 let url = mesh.service_url(name);
                 wait_serving(&url, Duration::from_secs(60))
                     .await

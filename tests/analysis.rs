@@ -104,7 +104,10 @@ async fn analysis_flow(production: bool) {
     let mut sub = ctx
         .adapters
         .bus
-        .subscribe("test-vision-worker", std::slice::from_ref(&topic))
+        .subscribe(
+            &format!("test-vision-{}", scout_common::testing::unique()),
+            std::slice::from_ref(&topic),
+        )
         .await
         .expect("subscribe");
 

@@ -168,7 +168,10 @@ async fn voice_samples(production: bool) {
     let mut sub = ctx
         .adapters
         .bus
-        .subscribe("test-clone-worker", std::slice::from_ref(&topic))
+        .subscribe(
+            &format!("test-clone-{}", scout_common::testing::unique()),
+            std::slice::from_ref(&topic),
+        )
         .await
         .expect("subscribe");
     let delivery = tokio::time::timeout(Duration::from_secs(30), sub.next())

@@ -52,6 +52,36 @@ impl JobKind {
         }
     }
 
+    /// Analyze jobs (tasks → vision), with the configured retry delays.
+    pub fn analyze(config: &crate::config::Config) -> Self {
+        Self::new(
+            &config.bus.topic_prefix,
+            "analyze",
+            config.bus.analyze_retry_delays.clone(),
+            config.bus.partitions,
+        )
+    }
+
+    /// Compose jobs (tasks → render).
+    pub fn compose(config: &crate::config::Config) -> Self {
+        Self::new(
+            &config.bus.topic_prefix,
+            "compose",
+            config.bus.compose_retry_delays.clone(),
+            config.bus.partitions,
+        )
+    }
+
+    /// Voice-clone jobs (identity → the clone worker).
+    pub fn voice_clone(config: &crate::config::Config) -> Self {
+        Self::new(
+            &config.bus.topic_prefix,
+            "voice-clone",
+            config.bus.clone_retry_delays.clone(),
+            config.bus.partitions,
+        )
+    }
+
     /// The main topic.
     pub fn topic(&self) -> String {
         format!("{}{}", self.prefix, self.name)
@@ -405,9 +435,11 @@ pub fn spawn_retry_pumps(
                         .unwrap_or(0);
                     let wait = due.saturating_sub(now_ms());
                     if wait > 0 {
+                        // One millisecond more: `now_ms` truncates, and a
+                        // retry must never run before its delay.
                         tokio::select! {
                             _ = shutdown.wait() => break,
-                            _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+                            _ = tokio::time::sleep(Duration::from_millis(wait + 1)) => {}
                         }
                     }
                     let mut back = d.message.clone();

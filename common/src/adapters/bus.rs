@@ -427,6 +427,9 @@ impl JobBus for KafkaBus {
             .set("heartbeat.interval.ms", "1000")
             .set("max.poll.interval.ms", "900000")
             .set("enable.partition.eof", "false")
+            // A topic created just before (or after) subscribing is seen
+            // within seconds, not at the default 5-minute metadata refresh.
+            .set("topic.metadata.refresh.interval.ms", "2000")
             .create()
             .map_err(|e| BusError::Other(format!("kafka consumer: {e}")))?;
         let names: Vec<&str> = topics.iter().map(String::as_str).collect();

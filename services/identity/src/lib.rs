@@ -49,16 +49,6 @@ pub const MIGRATIONS: Migrations = Migrations {
     sqlite: embed_migrations!("migrations/sqlite"),
 };
 
-/// The voice-clone job kind of a config.
-pub fn clone_job_kind(config: &scout_common::config::Config) -> JobKind {
-    JobKind::new(
-        &config.bus.topic_prefix,
-        "voice-clone",
-        config.bus.clone_retry_delays.clone(),
-        config.bus.partitions,
-    )
-}
-
 /// Serves the identity service until `shutdown`, then drains.
 pub async fn serve(
     ctx: ServiceContext,
@@ -80,7 +70,7 @@ pub async fn serve(
         ctx.adapters.cache.clone(),
     ));
     let auth = ctx.auth.with_verifier(verifier);
-    let clone_jobs = clone_job_kind(&config);
+    let clone_jobs = JobKind::voice_clone(&config);
     jobs::ensure_topics(ctx.adapters.bus.as_ref(), &clone_jobs)
         .await
         .map_err(|e| anyhow::anyhow!("job bus: cannot create the voice-clone topics: {e}"))?;

@@ -10,10 +10,14 @@ mod service;
 pub mod store;
 pub mod subtitles;
 pub mod voice;
+pub mod worker;
 
 pub use capabilities::capabilities;
 pub use error::RenderError;
 
+use std::sync::Arc;
+
+use scout_common::jobs::{self, JobKind};
 use scout_common::server::{GrpcServer, Shutdown};
 use scout_common::service::ServiceContext;
 use scout_proto::scout::render::v1::render_service_server::RenderServiceServer;
@@ -37,9 +41,43 @@ pub async fn serve(
         "render capabilities probed"
     );
     let svc = service::Render::new(ctx.clone(), caps);
-    GrpcServer::new("render", ctx.auth.clone())
+
+    // Compose jobs from the bus, on the same slots as the Compose RPC.
+    let kind = JobKind::compose(&ctx.config);
+    jobs::ensure_topics(ctx.adapters.bus.as_ref(), &kind)
+        .await
+        .map_err(|e| anyhow::anyhow!("job bus: cannot create the compose topics: {e}"))?;
+    let handler: Arc<dyn jobs::JobHandler> = Arc::new(svc.compose_worker(&ctx)?);
+    // Groups are namespaced like topics, so deployments sharing a cluster
+    // (staging beside production) never rebalance each other.
+    let group = format!("{}{COMPOSE_GROUP}", ctx.config.bus.topic_prefix);
+    let workers_stop = Shutdown::new();
+    let mut workers = vec![jobs::spawn_worker(
+        ctx.adapters.bus.clone(),
+        kind.clone(),
+        group.clone(),
+        handler,
+        workers_stop.clone(),
+    )];
+    workers.extend(jobs::spawn_retry_pumps(
+        ctx.adapters.bus.clone(),
+        kind,
+        group,
+        workers_stop.clone(),
+    ));
+
+    let served = GrpcServer::new("render", ctx.auth.clone())
         .add_service(RenderServiceServer::new(svc))
         .adapter_checks(&ctx.adapters)
         .serve(listener, shutdown, ctx.config.render.drain_timeout)
-        .await
+        .await;
+    // The RPCs are drained; let the worker finish (or give back) its job.
+    workers_stop.trigger();
+    for w in workers {
+        let _ = w.await;
+    }
+    served
 }
+
+/// The consumer group of render's compose workers (after the topic prefix).
+pub const COMPOSE_GROUP: &str = "render-compose";

@@ -48,6 +48,27 @@ impl Render {
         }
     }
 
+    /// The compose worker over this node's voice, composer (sharing its
+    /// slots) and store.
+    pub fn compose_worker(
+        &self,
+        ctx: &ServiceContext,
+    ) -> anyhow::Result<crate::worker::ComposeWorker> {
+        let store = self
+            .source
+            .store()
+            .cloned()
+            .ok_or_else(|| anyhow::anyhow!("render has no blob store"))?;
+        crate::worker::ComposeWorker::new(
+            self.voice.clone(),
+            self.composer.clone(),
+            store,
+            self.work_dir.clone(),
+            ctx.auth.clone(),
+            &ctx.config.tasks.endpoint_url(),
+        )
+    }
+
     fn scratch(&self) -> Result<Scratch, RenderError> {
         Scratch::new(&self.work_dir)
     }

@@ -8,7 +8,7 @@
 //! a retry — is acknowledged and changes nothing (`applied: false`).
 
 use prost::Message as _;
-use scout_common::jobs::{self, JobKind};
+use scout_common::jobs;
 use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::jobs::v1::AnalyzeJob;
 use scout_proto::scout::tasks::v1::{
@@ -21,16 +21,6 @@ use crate::scripts::{self, StoredParagraph};
 use crate::store::{self, Analysis, TaskRow};
 use crate::tasks;
 use crate::uploads;
-
-/// The analyze job kind of a config.
-pub fn job_kind(config: &scout_common::config::Config) -> JobKind {
-    JobKind::new(
-        &config.bus.topic_prefix,
-        "analyze",
-        config.bus.analyze_retry_delays.clone(),
-        config.bus.partitions,
-    )
-}
 
 /// Rough analysis time: frame extraction and analysis per clip, then the script.
 fn estimate_seconds(clips: usize) -> i32 {
@@ -62,16 +52,7 @@ async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32, Ap
             "the task changed meanwhile; reload it and try again",
         ));
     }
-    let shop = tasks::to_proto(task, videos.len() as i64).shop;
-    let payload = AnalyzeJob {
-        job_id: job_id.clone(),
-        task_id,
-        user_id: task.user_id,
-        video_ids: videos.iter().map(|v| v.id).collect(),
-        shop,
-        requested_at: Some(tasks::timestamp(chrono::Utc::now().naive_utc())),
-    }
-    .encode_to_vec();
+    let payload = job_payload(task, &videos, &job_id);
     if let Err(e) = jobs::enqueue(
         state.ctx.adapters.bus.as_ref(),
         &state.analyze_jobs,
@@ -93,6 +74,36 @@ async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32, Ap
     }
     tracing::info!(task_id, job_id, clips = videos.len(), "analyze job queued");
     Ok(estimate_seconds(videos.len()))
+}
+
+fn job_payload(task: &TaskRow, videos: &[store::VideoRow], job_id: &str) -> Vec<u8> {
+    AnalyzeJob {
+        job_id: job_id.to_string(),
+        task_id: task.id,
+        user_id: task.user_id,
+        video_ids: videos.iter().map(|v| v.id).collect(),
+        shop: tasks::to_proto(task, videos.len() as i64).shop,
+        requested_at: Some(tasks::timestamp(chrono::Utc::now().naive_utc())),
+    }
+    .encode_to_vec()
+}
+
+/// Puts the job an ANALYZING task waits for on the bus again (after a
+/// restart of an in-process bus lost it).
+pub async fn requeue(state: &State, task: &TaskRow) -> Result<(), ApiError> {
+    let Some(job_id) = task.current_job_id.clone() else {
+        return Ok(());
+    };
+    let task_id = task.id;
+    let videos = state.db.run(move |c| store::videos_of(c, task_id)).await?;
+    jobs::enqueue(
+        state.ctx.adapters.bus.as_ref(),
+        &state.analyze_jobs,
+        &task_id.to_string(),
+        job_payload(task, &videos, &job_id).into(),
+    )
+    .await
+    .map_err(|e| ApiError::new(ErrorCode::ServiceUnavailable, e.to_string()))
 }
 
 /// `StartAnalysis`.
@@ -150,9 +161,10 @@ pub async fn retry(state: &State, user_id: i64, task_id: i64) -> Result<(), ApiE
                 .await?;
             Ok(())
         }
-        Step::Compose => Err(ApiError::not_implemented(
-            "retrying a compose (compose jobs arrive with the compose worker)",
-        )),
+        Step::Compose => {
+            crate::compose::dispatch(state, &task, Event::Retry(step)).await?;
+            Ok(())
+        }
     }
 }
 

@@ -28,8 +28,7 @@ use tonic::{Request, Response, Status};
 use scout_common::auth::caller;
 
 use crate::State;
-use crate::error::not_yet;
-use crate::{analysis, progress, scripts, tasks, uploads};
+use crate::{analysis, compose, progress, scripts, tasks, uploads};
 
 type BoxStream<T> = Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -229,23 +228,48 @@ impl TasksService for TasksApi {
 
     async fn set_voice(
         &self,
-        _req: Request<SetVoiceRequest>,
+        req: Request<SetVoiceRequest>,
     ) -> Result<Response<SetVoiceResponse>, Status> {
-        Err(not_yet("TasksService/SetVoice"))
+        let user = caller(&req)?.user_id;
+        let r = req.into_inner();
+        let voice = r.voice.unwrap_or_default();
+        compose::settings(&self.state, user, r.task_id, Some(&voice), None).await?;
+        let task = tasks::get(&self.state, user, r.task_id).await?;
+        Ok(Response::new(SetVoiceResponse { task: Some(task) }))
     }
 
     async fn set_subtitle_settings(
         &self,
-        _req: Request<SetSubtitleSettingsRequest>,
+        req: Request<SetSubtitleSettingsRequest>,
     ) -> Result<Response<SetSubtitleSettingsResponse>, Status> {
-        Err(not_yet("TasksService/SetSubtitleSettings"))
+        let user = caller(&req)?.user_id;
+        let r = req.into_inner();
+        let subtitle = r.subtitle.unwrap_or_default();
+        compose::settings(&self.state, user, r.task_id, None, Some(&subtitle)).await?;
+        let task = tasks::get(&self.state, user, r.task_id).await?;
+        Ok(Response::new(SetSubtitleSettingsResponse {
+            task: Some(task),
+        }))
     }
 
     async fn start_compose(
         &self,
-        _req: Request<StartComposeRequest>,
+        req: Request<StartComposeRequest>,
     ) -> Result<Response<StartComposeResponse>, Status> {
-        Err(not_yet("TasksService/StartCompose"))
+        let user = caller(&req)?.user_id;
+        let r = req.into_inner();
+        let estimate = compose::start(
+            &self.state,
+            user,
+            r.task_id,
+            r.voice.as_ref(),
+            r.subtitle.as_ref(),
+        )
+        .await?;
+        Ok(Response::new(StartComposeResponse {
+            status: TaskStatus::Composing as i32,
+            estimated_duration_seconds: estimate,
+        }))
     }
 
     async fn get_progress(
@@ -273,23 +297,36 @@ impl TasksService for TasksApi {
 
     async fn get_output(
         &self,
-        _req: Request<GetOutputRequest>,
+        req: Request<GetOutputRequest>,
     ) -> Result<Response<GetOutputResponse>, Status> {
-        Err(not_yet("TasksService/GetOutput"))
+        let user = caller(&req)?.user_id;
+        Ok(Response::new(
+            compose::output(&self.state, user, req.get_ref().task_id).await?,
+        ))
     }
 
     async fn get_download_url(
         &self,
-        _req: Request<GetDownloadUrlRequest>,
+        req: Request<GetDownloadUrlRequest>,
     ) -> Result<Response<GetDownloadUrlResponse>, Status> {
-        Err(not_yet("TasksService/GetDownloadUrl"))
+        let user = caller(&req)?.user_id;
+        let url = compose::download(&self.state, user, req.get_ref().task_id, false).await?;
+        Ok(Response::new(GetDownloadUrlResponse {
+            url,
+            expires_in: compose::DOWNLOAD_TTL.as_secs() as i32,
+        }))
     }
 
     async fn get_assets_pack(
         &self,
-        _req: Request<GetAssetsPackRequest>,
+        req: Request<GetAssetsPackRequest>,
     ) -> Result<Response<GetAssetsPackResponse>, Status> {
-        Err(not_yet("TasksService/GetAssetsPack"))
+        let user = caller(&req)?.user_id;
+        let url = compose::download(&self.state, user, req.get_ref().task_id, true).await?;
+        Ok(Response::new(GetAssetsPackResponse {
+            url,
+            expires_in: compose::DOWNLOAD_TTL.as_secs() as i32,
+        }))
     }
 }
 
@@ -345,9 +382,12 @@ impl TasksInternalService for TasksInternalApi {
 
     async fn report_compose_result(
         &self,
-        _req: Request<ReportComposeResultRequest>,
+        req: Request<ReportComposeResultRequest>,
     ) -> Result<Response<ReportComposeResultResponse>, Status> {
-        Err(not_yet("TasksInternalService/ReportComposeResult"))
+        let r = req.into_inner();
+        let output = r.output.unwrap_or_default();
+        let applied = compose::report_result(&self.state, &r.job_id, r.task_id, &output).await?;
+        Ok(Response::new(ReportComposeResultResponse { applied }))
     }
 
     async fn report_job_failure(

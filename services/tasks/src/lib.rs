@@ -6,7 +6,7 @@
 
 pub mod analysis;
 mod api;
-mod error;
+pub mod compose;
 pub mod machine;
 pub mod progress;
 pub mod scripts;
@@ -20,9 +20,11 @@ use diesel_migrations::embed_migrations;
 use scout_common::adapters::db::{Db, Migrations, open_for_service};
 use scout_common::adapters::db_readiness;
 use scout_common::auth::InternalChannel;
+use scout_common::config::BusBackend;
 use scout_common::jobs::{self, JobKind};
 use scout_common::server::{GrpcServer, Shutdown};
 use scout_common::service::ServiceContext;
+use scout_proto::scout::identity::v1::identity_internal_service_client::IdentityInternalServiceClient;
 use scout_proto::scout::render::v1::render_service_client::RenderServiceClient;
 use scout_proto::scout::tasks::v1::tasks_internal_service_server::TasksInternalServiceServer;
 use scout_proto::scout::tasks::v1::tasks_service_server::TasksServiceServer;
@@ -40,6 +42,10 @@ pub struct State {
     pub render: RenderServiceClient<InternalChannel>,
     /// The analyze job kind.
     pub analyze_jobs: JobKind,
+    /// The compose job kind.
+    pub compose_jobs: JobKind,
+    /// Identity, for voice samples.
+    pub identity: IdentityInternalServiceClient<InternalChannel>,
 }
 
 /// This service's schema, one migration directory per backend.
@@ -58,16 +64,28 @@ pub async fn serve(
     let render = RenderServiceClient::new(ctx.auth.internal_channel(scout_common::grpc::channel(
         &ctx.config.render.endpoint_url(),
     )?));
-    let analyze_jobs = analysis::job_kind(&ctx.config);
+    let analyze_jobs = JobKind::analyze(&ctx.config);
     jobs::ensure_topics(ctx.adapters.bus.as_ref(), &analyze_jobs)
         .await
         .map_err(|e| anyhow::anyhow!("job bus: cannot create the analyze topics: {e}"))?;
+    let compose_jobs = JobKind::compose(&ctx.config);
+    jobs::ensure_topics(ctx.adapters.bus.as_ref(), &compose_jobs)
+        .await
+        .map_err(|e| anyhow::anyhow!("job bus: cannot create the compose topics: {e}"))?;
+    let identity = IdentityInternalServiceClient::new(ctx.auth.internal_channel(
+        scout_common::grpc::channel(&ctx.config.identity.endpoint_url())?,
+    ));
     let state = Arc::new(State {
         ctx: ctx.clone(),
         db: db.clone(),
         render,
         analyze_jobs,
+        compose_jobs,
+        identity,
     });
+    if ctx.config.bus.backend == BusBackend::Memory {
+        redispatch(&state).await;
+    }
     GrpcServer::new("tasks", ctx.auth.clone())
         .add_service(TasksServiceServer::new(TasksApi::new(state.clone())))
         .add_service(TasksInternalServiceServer::new(TasksInternalApi::new(
@@ -77,4 +95,33 @@ pub async fn serve(
         .readiness_check("database", db_readiness(db))
         .serve(listener, shutdown, ctx.config.tasks.drain_timeout)
         .await
+}
+
+/// The in-process bus keeps nothing across restarts: put the job every
+/// unfinished task waits for back on it (same job id, so a result that
+/// did arrive is not applied twice).
+async fn redispatch(state: &State) {
+    let pending = match state.db.run(store::tasks_with_jobs).await {
+        Ok(p) => p,
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot list unfinished jobs");
+            return;
+        }
+    };
+    for task in pending {
+        let requeued = match task.status() {
+            machine::Status::Analyzing => analysis::requeue(state, &task).await,
+            _ => compose::requeue(state, &task).await,
+        };
+        match requeued {
+            Ok(()) => tracing::info!(
+                task_id = task.id,
+                status = task.status.as_str(),
+                "unfinished job re-dispatched"
+            ),
+            Err(e) => {
+                tracing::warn!(task_id = task.id, error = %e, "cannot re-dispatch an unfinished job")
+            }
+        }
+    }
 }

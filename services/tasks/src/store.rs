@@ -36,6 +36,12 @@ diesel::table! {
         voice_speed -> Double,
         current_job_id -> Nullable<Varchar>,
         job_started_at -> Nullable<Timestamp>,
+        output_subtitle_key -> Nullable<Varchar>,
+        output_cover_key -> Nullable<Varchar>,
+        output_assets_key -> Nullable<Varchar>,
+        output_width -> Nullable<Integer>,
+        output_height -> Nullable<Integer>,
+        output_shots -> Text,
     }
 }
 
@@ -113,6 +119,15 @@ pub struct TaskRow {
     pub voice_speed: f64,
     pub current_job_id: Option<String>,
     pub job_started_at: Option<NaiveDateTime>,
+    pub output_oss_key: Option<String>,
+    pub output_duration_seconds: Option<f64>,
+    pub output_file_size: Option<i64>,
+    pub output_subtitle_key: Option<String>,
+    pub output_cover_key: Option<String>,
+    pub output_assets_key: Option<String>,
+    pub output_width: Option<i32>,
+    pub output_height: Option<i32>,
+    pub output_shots: String,
 }
 
 impl TaskRow {
@@ -607,4 +622,95 @@ pub fn refund_regeneration(conn: &mut AnyConnection, task_id: i64) -> Result<(),
     .set(tasks::script_regenerate_count.eq(tasks::script_regenerate_count - 1))
     .execute(conn)?;
     Ok(())
+}
+
+/// Stores the voice choice.
+pub fn set_voice(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    voice_type: &str,
+    sample_id: Option<i64>,
+    speed: f64,
+) -> Result<(), DbError> {
+    diesel::update(tasks::table.find(task_id))
+        .set((
+            tasks::voice_type.eq(voice_type),
+            tasks::voice_sample_id.eq(sample_id),
+            tasks::voice_speed.eq(speed),
+            tasks::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Stores the subtitle choice.
+pub fn set_subtitles(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    enabled: bool,
+    style: &str,
+) -> Result<(), DbError> {
+    diesel::update(tasks::table.find(task_id))
+        .set((
+            tasks::subtitle_enabled.eq(enabled),
+            tasks::subtitle_style.eq(style),
+            tasks::updated_at.eq(now()),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// What compose wrote.
+pub struct Output<'a> {
+    pub video_key: &'a str,
+    pub subtitle_key: Option<&'a str>,
+    pub cover_key: &'a str,
+    pub assets_key: &'a str,
+    pub duration: f64,
+    pub size: i64,
+    pub width: i32,
+    pub height: i32,
+    pub shots: &'a str,
+}
+
+/// Records the output and moves COMPOSING → COMPLETED, if the task still
+/// waits for `job_id`. True when it did.
+pub fn complete(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    job_id: &str,
+    o: &Output<'_>,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        tasks::table
+            .filter(tasks::id.eq(task_id))
+            .filter(tasks::status.eq(Status::Composing.as_str()))
+            .filter(tasks::current_job_id.eq(job_id)),
+    )
+    .set((
+        tasks::status.eq(Status::Completed.as_str()),
+        tasks::current_job_id.eq(None::<String>),
+        tasks::output_oss_key.eq(o.video_key),
+        tasks::output_subtitle_key.eq(o.subtitle_key),
+        tasks::output_cover_key.eq(o.cover_key),
+        tasks::output_assets_key.eq(o.assets_key),
+        tasks::output_duration_seconds.eq(o.duration),
+        tasks::output_file_size.eq(o.size),
+        tasks::output_width.eq(o.width),
+        tasks::output_height.eq(o.height),
+        tasks::output_shots.eq(o.shots),
+        tasks::updated_at.eq(now()),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Tasks waiting for a job (to re-dispatch after a restart of an
+/// in-process bus).
+pub fn tasks_with_jobs(conn: &mut AnyConnection) -> Result<Vec<TaskRow>, DbError> {
+    Ok(tasks::table
+        .filter(tasks::current_job_id.is_not_null())
+        .filter(tasks::status.eq_any([Status::Analyzing.as_str(), Status::Composing.as_str()]))
+        .select(TaskRow::as_select())
+        .load(conn)?)
 }

@@ -1,0 +1,470 @@
+//! Voice and subtitle settings, compose jobs, and the finished output.
+//!
+//! `StartCompose` turns the script into a `ComposeJob` (one narration per
+//! paragraph, over the paragraph's clip) and puts it on the bus; the render
+//! node's compose worker speaks it, renders it under `output/{task}/`
+//! (fixed keys, so a re-run overwrites and never duplicates) and reports
+//! back. Download and assets URLs are presigned GETs valid one hour.
+
+use std::time::Duration;
+
+use prost::Message as _;
+use scout_common::adapters::blob::PresignOptions;
+use scout_common::jobs;
+use scout_common::{ApiError, ErrorCode};
+use scout_proto::scout::common::v1::SubtitleStyle;
+use scout_proto::scout::identity::v1::{GetVoiceSampleRequest, VoiceSampleStatus};
+use scout_proto::scout::jobs::v1::{ComposeJob, Narration};
+use scout_proto::scout::render::v1::VoiceSpec;
+use scout_proto::scout::tasks::v1::{
+    ComposeOutput, GetOutputResponse, OutputVideo, ShotUsed, SubtitleSettings, TaskStatus,
+    VoiceSettings,
+};
+use serde::{Deserialize, Serialize};
+
+use crate::State;
+use crate::machine::{self, Event, Status};
+use crate::scripts;
+use crate::store::{self, TaskRow};
+use crate::tasks;
+use crate::uploads::{self, THUMBNAIL_URL_TTL};
+
+/// How long download links work.
+pub const DOWNLOAD_TTL: Duration = Duration::from_secs(3600);
+
+fn check_voice(v: &VoiceSettings) -> Result<(String, f64), ApiError> {
+    let name = if v.voice_type.is_empty() {
+        "xiaomei".to_string()
+    } else {
+        v.voice_type.clone()
+    };
+    if name.len() > 50
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    {
+        return Err(ApiError::invalid_field(
+            "voice.voice_type",
+            "a voice name: letters, digits, '_' or '-', at most 50",
+        ));
+    }
+    let speed = if v.speed == 0.0 { 1.0 } else { v.speed };
+    if !(0.5..=2.0).contains(&speed) {
+        return Err(ApiError::invalid_field("voice.speed", "0.5 to 2.0"));
+    }
+    Ok((name, speed))
+}
+
+/// The user's cloned voice id for a sample, or why it cannot be used.
+async fn cloned_voice(state: &State, user_id: i64, sample_id: i64) -> Result<String, ApiError> {
+    let mut identity = state.identity.clone();
+    let mut req = state
+        .ctx
+        .auth
+        .internal(GetVoiceSampleRequest { user_id, sample_id });
+    req.set_timeout(Duration::from_secs(5));
+    let sample = match identity.get_voice_sample(req).await {
+        Ok(r) => r.into_inner().sample.unwrap_or_default(),
+        Err(s) if s.code() == tonic::Code::NotFound => {
+            return Err(ApiError::not_found(format!("voice sample {sample_id}"))
+                .with_meta("field", "voice.voice_sample_id"));
+        }
+        Err(s) => {
+            return Err(ApiError::new(
+                ErrorCode::ServiceUnavailable,
+                format!("the voice sample could not be checked now: {}", s.message()),
+            ));
+        }
+    };
+    if sample.status != VoiceSampleStatus::Completed as i32 || sample.clone_voice_id.is_empty() {
+        return Err(ApiError::new(
+            ErrorCode::FailedPrecondition,
+            format!("voice sample {sample_id} is not cloned yet; choose a standard voice or wait"),
+        )
+        .with_meta("field", "voice.voice_sample_id"));
+    }
+    Ok(sample.clone_voice_id)
+}
+
+fn style_name(style: i32) -> Result<&'static str, ApiError> {
+    Ok(match SubtitleStyle::try_from(style) {
+        Ok(SubtitleStyle::Unspecified | SubtitleStyle::SimpleWhite) => "simple_white",
+        Ok(SubtitleStyle::VibrantYellow) => "vibrant_yellow",
+        Ok(SubtitleStyle::Xiaohongshu) => "xiaohongshu",
+        Ok(SubtitleStyle::DouyinHot) => "douyin_hot",
+        Ok(SubtitleStyle::Neon) => "neon",
+        Err(_) => {
+            return Err(ApiError::invalid_field(
+                "subtitle.style",
+                "not a subtitle style",
+            ));
+        }
+    })
+}
+
+/// Applies voice and/or subtitle settings to a task that allows them
+/// (moving it to VOICE_SET unless `keep_status`).
+async fn apply(
+    state: &State,
+    task: &TaskRow,
+    voice: Option<&VoiceSettings>,
+    subtitle: Option<&SubtitleSettings>,
+    keep_status: bool,
+) -> Result<(), ApiError> {
+    let from = task.status();
+    let to = machine::next(from, Event::SetVoice)?;
+    let task_id = task.id;
+    if let Some(v) = voice {
+        let (name, speed) = check_voice(v)?;
+        let sample = (v.voice_sample_id > 0).then_some(v.voice_sample_id);
+        if let Some(id) = sample {
+            cloned_voice(state, task.user_id, id).await?;
+        }
+        state
+            .db
+            .run(move |c| store::set_voice(c, task_id, &name, sample, speed))
+            .await?;
+    }
+    if let Some(s) = subtitle {
+        let style = style_name(s.style)?;
+        let enabled = s.enabled;
+        state
+            .db
+            .run(move |c| store::set_subtitles(c, task_id, enabled, style))
+            .await?;
+    }
+    if !keep_status {
+        state
+            .db
+            .run(move |c| store::set_status(c, task_id, from, to))
+            .await?;
+    }
+    Ok(())
+}
+
+/// `SetVoice` / `SetSubtitleSettings`.
+pub async fn settings(
+    state: &State,
+    user_id: i64,
+    task_id: i64,
+    voice: Option<&VoiceSettings>,
+    subtitle: Option<&SubtitleSettings>,
+) -> Result<(), ApiError> {
+    let task = tasks::load(state, user_id, task_id).await?;
+    apply(state, &task, voice, subtitle, false).await
+}
+
+/// `StartCompose`: queues one compose job. Returns the estimated seconds.
+pub async fn start(
+    state: &State,
+    user_id: i64,
+    task_id: i64,
+    voice: Option<&VoiceSettings>,
+    subtitle: Option<&SubtitleSettings>,
+) -> Result<i32, ApiError> {
+    let task = tasks::load(state, user_id, task_id).await?;
+    machine::next(task.status(), Event::StartCompose)?;
+    if voice.is_some() || subtitle.is_some() {
+        apply(state, &task, voice, subtitle, true).await?;
+    }
+    let task = tasks::load(state, user_id, task_id).await?;
+    dispatch(state, &task, Event::StartCompose).await
+}
+
+/// Moves the task to COMPOSING (by `event`) and queues the job built from
+/// its current script and settings.
+pub async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32, ApiError> {
+    let from = task.status();
+    let to = machine::next(from, event)?;
+    let task_id = task.id;
+    let job_id = uuid::Uuid::new_v4().to_string();
+    let payload = build_job(state, task, &job_id).await?;
+    let job = job_id.clone();
+    if !state
+        .db
+        .run(move |c| store::start_job(c, task_id, from, to, &job))
+        .await?
+    {
+        return Err(ApiError::new(
+            ErrorCode::FailedPrecondition,
+            "the task changed meanwhile; reload it and try again",
+        ));
+    }
+    enqueue(state, task_id, &payload, from, to).await?;
+    tracing::info!(task_id, job_id, "compose job queued");
+    Ok(60 + 20 * payload.narration.len() as i32)
+}
+
+/// Puts the job a COMPOSING task waits for on the bus again (after a
+/// restart of an in-process bus lost it).
+pub async fn requeue(state: &State, task: &TaskRow) -> Result<(), ApiError> {
+    let Some(job_id) = task.current_job_id.clone() else {
+        return Ok(());
+    };
+    let payload = build_job(state, task, &job_id).await?;
+    jobs::enqueue(
+        state.ctx.adapters.bus.as_ref(),
+        &state.compose_jobs,
+        &task.id.to_string(),
+        payload.encode_to_vec().into(),
+    )
+    .await
+    .map_err(|e| ApiError::new(ErrorCode::ServiceUnavailable, e.to_string()))
+}
+
+/// The compose job of a task: its script's paragraphs over their clips,
+/// its voice and subtitle choice.
+async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<ComposeJob, ApiError> {
+    let task_id = task.id;
+    let (script, videos) = state
+        .db
+        .run(move |c| Ok((store::script_of(c, task_id)?, store::videos_of(c, task_id)?)))
+        .await?;
+    let script = script.ok_or_else(|| {
+        ApiError::new(
+            ErrorCode::FailedPrecondition,
+            "the task has no script to compose",
+        )
+    })?;
+    let paragraphs = scripts::parse(&script);
+    scripts::check(&paragraphs, &videos)?;
+    let voice = match task.voice_sample_id {
+        Some(id) => VoiceSpec {
+            voice: cloned_voice(state, task.user_id, id).await?,
+            cloned: true,
+            speed: task.voice_speed,
+            language: "zh-CN".into(),
+        },
+        None => VoiceSpec {
+            voice: task.voice_type.clone(),
+            cloned: false,
+            speed: task.voice_speed,
+            language: "zh-CN".into(),
+        },
+    };
+    let narration = paragraphs
+        .iter()
+        .filter_map(|p| {
+            let v = videos.iter().find(|v| v.id == p.shot_id)?;
+            Some(Narration {
+                paragraph_id: p.id.clone(),
+                text: p.text.clone(),
+                shot_id: v.id,
+                shot_key: v.oss_key.clone(),
+                shot_duration_seconds: v.duration_seconds.unwrap_or_default(),
+            })
+        })
+        .collect::<Vec<_>>();
+    Ok(ComposeJob {
+        job_id: job_id.to_string(),
+        task_id,
+        user_id: task.user_id,
+        narration,
+        voice: Some(voice),
+        subtitles_enabled: task.subtitle_enabled,
+        subtitle_style: SubtitleStyle::from_str_name(&format!(
+            "SUBTITLE_STYLE_{}",
+            task.subtitle_style.to_ascii_uppercase()
+        ))
+        .unwrap_or(SubtitleStyle::SimpleWhite) as i32,
+        output: None,
+        requested_at: Some(tasks::timestamp(chrono::Utc::now().naive_utc())),
+    })
+}
+
+async fn enqueue(
+    state: &State,
+    task_id: i64,
+    payload: &ComposeJob,
+    from: Status,
+    to: Status,
+) -> Result<(), ApiError> {
+    if let Err(e) = jobs::enqueue(
+        state.ctx.adapters.bus.as_ref(),
+        &state.compose_jobs,
+        &task_id.to_string(),
+        payload.encode_to_vec().into(),
+    )
+    .await
+    {
+        tracing::warn!(task_id, error = %e, "cannot queue a compose job");
+        let _ = state
+            .db
+            .run(move |c| store::finish_job(c, task_id, to, from, None))
+            .await;
+        return Err(ApiError::new(
+            ErrorCode::ServiceUnavailable,
+            "the video could not be queued (job bus unavailable); try again shortly",
+        ));
+    }
+    Ok(())
+}
+
+/// A clip used in the output, as stored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct StoredShot {
+    id: i64,
+    duration_seconds: f64,
+}
+
+/// `ReportComposeResult`: records the output, COMPOSING → COMPLETED.
+pub async fn report_result(
+    state: &State,
+    job_id: &str,
+    task_id: i64,
+    o: &ComposeOutput,
+) -> Result<bool, ApiError> {
+    if o.video_key.is_empty() || o.cover_key.is_empty() {
+        return Err(ApiError::invalid_field(
+            "output",
+            "video_key and cover_key are required",
+        ));
+    }
+    let shots: Vec<StoredShot> = o
+        .shots_used
+        .iter()
+        .map(|s| StoredShot {
+            id: s.id,
+            duration_seconds: s.duration_seconds,
+        })
+        .collect();
+    let shots = serde_json::to_string(&shots).unwrap_or_else(|_| "[]".into());
+    let (job, o) = (job_id.to_string(), o.clone());
+    let applied = state
+        .db
+        .run(move |c| {
+            store::complete(
+                c,
+                task_id,
+                &job,
+                &store::Output {
+                    video_key: &o.video_key,
+                    subtitle_key: (!o.subtitle_key.is_empty()).then_some(o.subtitle_key.as_str()),
+                    cover_key: &o.cover_key,
+                    assets_key: &o.assets_key,
+                    duration: o.duration_seconds,
+                    size: o.file_size,
+                    width: o.width,
+                    height: o.height,
+                    shots: &shots,
+                },
+            )
+        })
+        .await?;
+    if applied {
+        tracing::info!(task_id, job_id, "video completed");
+    }
+    Ok(applied)
+}
+
+async fn presign(state: &State, key: &str) -> Result<String, ApiError> {
+    state
+        .ctx
+        .adapters
+        .blobs
+        .presign_get(key, PresignOptions::expires_in(DOWNLOAD_TTL))
+        .await
+        .map(|u| u.url)
+        .map_err(|e| {
+            tracing::warn!(error = %e, "cannot presign a download");
+            ApiError::new(
+                ErrorCode::StorageUnavailable,
+                "object storage is unavailable",
+            )
+        })
+}
+
+fn not_ready(task: &TaskRow) -> ApiError {
+    ApiError::new(
+        ErrorCode::FailedPrecondition,
+        format!(
+            "the video is not ready: the task is {}",
+            task.status().upper()
+        ),
+    )
+    .with_meta("current_state", task.status().upper())
+}
+
+/// `GetOutput` (seed 000 `GET /tasks/{id}/output`).
+pub async fn output(
+    state: &State,
+    user_id: i64,
+    task_id: i64,
+) -> Result<GetOutputResponse, ApiError> {
+    let task = tasks::load(state, user_id, task_id).await?;
+    let status = TaskStatus::from_str_name(&format!("TASK_STATUS_{}", task.status().upper()))
+        .unwrap_or(TaskStatus::Unspecified) as i32;
+    let Some(video_key) = task
+        .output_oss_key
+        .clone()
+        .filter(|_| task.status() == Status::Completed)
+    else {
+        return Ok(GetOutputResponse {
+            status,
+            ..GetOutputResponse::default()
+        });
+    };
+    let videos = state.db.run(move |c| store::videos_of(c, task_id)).await?;
+    let stored: Vec<StoredShot> = serde_json::from_str(&task.output_shots).unwrap_or_default();
+    let mut shots_used = Vec::with_capacity(stored.len());
+    for s in stored {
+        let v = videos.iter().find(|v| v.id == s.id);
+        let thumbnail_url = match v.and_then(|v| v.thumbnail_oss_key.clone()) {
+            Some(k) => state
+                .ctx
+                .adapters
+                .blobs
+                .presign_get(&k, PresignOptions::expires_in(THUMBNAIL_URL_TTL))
+                .await
+                .map(|u| u.url)
+                .unwrap_or_default(),
+            None => String::new(),
+        };
+        shots_used.push(ShotUsed {
+            id: s.id,
+            thumbnail_url,
+            category: uploads::category(v.and_then(|v| v.category.as_deref())) as i32,
+            duration_seconds: s.duration_seconds,
+        });
+    }
+    Ok(GetOutputResponse {
+        status,
+        video: Some(OutputVideo {
+            url: presign(state, &video_key).await?,
+            duration_seconds: task.output_duration_seconds.unwrap_or_default(),
+            file_size: task.output_file_size.unwrap_or_default(),
+            width: task.output_width.unwrap_or_default(),
+            height: task.output_height.unwrap_or_default(),
+            format: "mp4".into(),
+        }),
+        shots_used,
+        cover_url: match &task.output_cover_key {
+            Some(k) => presign(state, k).await?,
+            None => String::new(),
+        },
+        subtitle_url: match &task.output_subtitle_key {
+            Some(k) => presign(state, k).await?,
+            None => String::new(),
+        },
+    })
+}
+
+/// `GetDownloadUrl` / `GetAssetsPack`: a presigned GET of the video or the pack.
+pub async fn download(
+    state: &State,
+    user_id: i64,
+    task_id: i64,
+    assets: bool,
+) -> Result<String, ApiError> {
+    let task = tasks::load(state, user_id, task_id).await?;
+    if task.status() != Status::Completed {
+        return Err(not_ready(&task));
+    }
+    let key = if assets {
+        task.output_assets_key.clone()
+    } else {
+        task.output_oss_key.clone()
+    }
+    .ok_or_else(|| not_ready(&task))?;
+    presign(state, &key).await
+}

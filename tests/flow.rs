@@ -1,0 +1,326 @@
+//! The whole flow through the edge, as a client drives it: create a task,
+//! upload two generated clips with a plain HTTP PUT, confirm, analyse (this
+//! test plays the vision worker until that worker exists: it consumes the
+//! analyze job and reports through the internal RPC), edit the script,
+//! choose voice and subtitles, compose with the real render worker, watch
+//! the progress to COMPLETED, then download the video and check it with
+//! ffprobe: 1080x1920 H.264 whose length matches the narration.
+//! Runs on the embedded adapters and on PostgreSQL, Redis, Kafka and S3.
+
+mod support;
+
+use std::time::Duration;
+
+use prost::Message as _;
+use scout::mesh::Mesh;
+use scout_common::testing::{self, TestDatabase};
+use scout_proto::scout::jobs::v1::AnalyzeJob;
+use scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient;
+use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
+use scout_proto::scout::tasks::v1::{
+    ConfirmVideoRequest, CreateTaskRequest, GetAssetsPackRequest, GetDownloadUrlRequest,
+    GetOutputRequest, GetTaskRequest, Paragraph, ParagraphEdit, ReportScriptRequest,
+    SetVoiceRequest, StartAnalysisRequest, StartComposeRequest, SubtitleSettings, TaskStatus,
+    UpdateScriptRequest, VoiceSettings, WatchProgressRequest,
+};
+use support::*;
+
+/// ffprobe's view of a file (test tooling only).
+fn ffprobe(path: &std::path::Path) -> serde_json::Value {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-show_format",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+async fn whole_flow(production: bool) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("files");
+    let mut config = embedded_config(dir.path());
+    config.edge.request_timeout = Duration::from_secs(120);
+    let mut _dbs: Vec<TestDatabase> = Vec::new();
+    if production {
+        let (a, b) = (testing::postgres_database(), testing::postgres_database());
+        config.identity.database_url = a.url.clone();
+        config.tasks.database_url = b.url.clone();
+        _dbs = vec![a, b];
+        config.cache = testing::redis_config();
+        config.bus = testing::kafka_config();
+        config.blobs = testing::s3_config();
+    }
+    let mesh = Mesh::start(config).await.expect("mesh");
+    let base = mesh.edge_url();
+    let ctx = mesh.context().clone();
+    let me = login(&base, dir.path()).await;
+    let mut tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
+    let analyze_topic = format!("{}analyze", ctx.config.bus.topic_prefix);
+    let mut sub = ctx
+        .adapters
+        .bus
+        .subscribe(
+            &format!("test-vision-{}", scout_common::testing::unique()),
+            std::slice::from_ref(&analyze_topic),
+        )
+        .await
+        .expect("subscribe");
+
+    let task = tasks
+        .create_task(CreateTaskRequest {
+            shop_name: "海底捞火锅(望京店)".into(),
+            shop_type: 1,
+            promotion_text: "人均89，招牌毛肚七上八下".into(),
+            video_style: 1,
+        })
+        .await
+        .expect("create")
+        .into_inner()
+        .task
+        .expect("task");
+
+    // Two clips, uploaded with a plain PUT (curl -T) and confirmed.
+    let mut clips = Vec::new();
+    for (name, secs) in [("shop.mp4", 4.0), ("dish.mp4", 3.0)] {
+        let file = clip(files.path(), name, secs);
+        let key = curl_upload(&mut tasks, task.id, &file, "video/mp4").await;
+        clips.push(
+            tasks
+                .confirm_video(ConfirmVideoRequest {
+                    task_id: task.id,
+                    oss_key: key,
+                    original_filename: name.into(),
+                })
+                .await
+                .expect("confirm")
+                .into_inner()
+                .video
+                .expect("video")
+                .id,
+        );
+    }
+
+    // Analysis: the job is on the bus; this test answers as the worker.
+    tasks
+        .start_analysis(StartAnalysisRequest { task_id: task.id })
+        .await
+        .expect("analyse");
+    let delivery = tokio::time::timeout(Duration::from_secs(30), sub.next())
+        .await
+        .expect("analyze job")
+        .expect("delivery");
+    let job = AnalyzeJob::decode(delivery.message.payload.clone()).expect("job");
+    sub.commit(&delivery).await.expect("commit");
+    let mut worker = TasksInternalServiceClient::new(ctx.auth.internal_channel(
+        scout_common::grpc::channel(&mesh.service_url("tasks")).expect("channel"),
+    ));
+    worker
+        .report_script(ReportScriptRequest {
+            job_id: job.job_id,
+            task_id: task.id,
+            paragraphs: vec![
+                Paragraph {
+                    id: "para_1".into(),
+                    section: "开场".into(),
+                    shot_id: clips[0],
+                    text: "家人们，今天探店望京海底捞！".into(),
+                    ..Default::default()
+                },
+                Paragraph {
+                    id: "para_2".into(),
+                    section: "重点".into(),
+                    shot_id: clips[1],
+                    text: "招牌毛肚七上八下，人均八十九。".into(),
+                    ..Default::default()
+                },
+            ],
+            provider: "template".into(),
+            provider_note: String::new(),
+        })
+        .await
+        .expect("script");
+
+    // The user edits the script and chooses voice and subtitles.
+    tasks
+        .update_script(UpdateScriptRequest {
+            task_id: task.id,
+            paragraphs: vec![
+                ParagraphEdit {
+                    id: "para_1".into(),
+                    section: "开场".into(),
+                    shot_id: clips[0],
+                    text: "家人们，今天带你们探店望京这家海底捞！".into(),
+                },
+                ParagraphEdit {
+                    id: "para_2".into(),
+                    section: "结尾互动".into(),
+                    shot_id: clips[1],
+                    text: "毛肚七上八下，快约上朋友来吃吧！".into(),
+                },
+            ],
+        })
+        .await
+        .expect("edit");
+    tasks
+        .set_voice(SetVoiceRequest {
+            task_id: task.id,
+            voice: Some(VoiceSettings {
+                voice_type: "zh".into(),
+                voice_sample_id: 0,
+                speed: 1.0,
+            }),
+        })
+        .await
+        .expect("voice");
+
+    // Compose with the real render worker; watch until it ends.
+    let started = tasks
+        .start_compose(StartComposeRequest {
+            task_id: task.id,
+            voice: None,
+            subtitle: Some(SubtitleSettings {
+                enabled: true,
+                style: 4,
+            }),
+        })
+        .await
+        .expect("compose")
+        .into_inner();
+    assert_eq!(started.status, TaskStatus::Composing as i32);
+    let mut watch = tasks
+        .watch_progress(WatchProgressRequest { task_id: task.id })
+        .await
+        .expect("watch")
+        .into_inner();
+    let mut last = None;
+    let mut percents = Vec::new();
+    while let Some(m) = tokio::time::timeout(Duration::from_secs(180), watch.message())
+        .await
+        .expect("progress within 3 minutes")
+        .expect("stream")
+    {
+        let p = m.progress.expect("progress");
+        percents.push(p.progress);
+        last = Some(p);
+    }
+    let last = last.expect("progress seen");
+    assert_eq!(last.status, TaskStatus::Completed as i32, "ended {last:?}");
+    assert_eq!(last.progress, 100);
+    assert!(
+        percents.windows(2).all(|w| w[0] <= w[1]),
+        "progress went back: {percents:?}"
+    );
+
+    let t = tasks
+        .get_task(GetTaskRequest { task_id: task.id })
+        .await
+        .expect("task")
+        .into_inner()
+        .task
+        .expect("task");
+    assert_eq!(t.status, TaskStatus::Completed as i32);
+    let output = tasks
+        .get_output(GetOutputRequest { task_id: task.id })
+        .await
+        .expect("output")
+        .into_inner();
+    let video = output.video.expect("video");
+    assert_eq!(
+        (video.width, video.height, video.format.as_str()),
+        (1080, 1920, "mp4")
+    );
+    assert_eq!(
+        output.shots_used.iter().map(|s| s.id).collect::<Vec<_>>(),
+        clips
+    );
+    let narrated: f64 = output.shots_used.iter().map(|s| s.duration_seconds).sum();
+    assert!(
+        (video.duration_seconds - narrated).abs() < 0.2,
+        "{} vs {narrated}",
+        video.duration_seconds
+    );
+    assert!(!output.cover_url.is_empty() && !output.subtitle_url.is_empty());
+
+    // The download URL is a presigned GET any client can use.
+    let url = tasks
+        .get_download_url(GetDownloadUrlRequest { task_id: task.id })
+        .await
+        .expect("download")
+        .into_inner();
+    assert_eq!(url.expires_in, 3600);
+    let bytes = reqwest::get(&url.url)
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes");
+    assert_eq!(bytes.len() as i64, video.file_size);
+    let local = files.path().join("final.mp4");
+    std::fs::write(&local, &bytes).expect("write");
+    let probe = ffprobe(&local);
+    let v = probe["streams"]
+        .as_array()
+        .expect("streams")
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("video stream");
+    assert_eq!(v["codec_name"], "h264");
+    assert_eq!(
+        (v["width"].as_i64(), v["height"].as_i64()),
+        (Some(1080), Some(1920))
+    );
+    assert!(
+        probe["streams"]
+            .as_array()
+            .expect("streams")
+            .iter()
+            .any(|s| s["codec_type"] == "audio" && s["codec_name"] == "aac")
+    );
+    let assets = tasks
+        .get_assets_pack(GetAssetsPackRequest { task_id: task.id })
+        .await
+        .expect("assets")
+        .into_inner();
+    let zip = reqwest::get(&assets.url)
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("zip");
+    assert_eq!(&zip[..2], b"PK");
+    // Exactly one final.mp4 for the task.
+    let outputs = ctx
+        .adapters
+        .blobs
+        .list(&format!("output/{}/", task.id))
+        .await
+        .expect("list");
+    assert_eq!(
+        outputs.iter().filter(|k| k.ends_with("final.mp4")).count(),
+        1,
+        "{outputs:?}"
+    );
+    mesh.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn whole_flow_embedded() {
+    whole_flow(false).await;
+}
+
+#[tokio::test]
+async fn whole_flow_postgres_redis_kafka_s3() {
+    whole_flow(true).await;
+}

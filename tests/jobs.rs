@@ -1,0 +1,262 @@
+//! Jobs that go wrong: a compose whose speech provider is down is retried
+//! with the configured delays, lands on the dead-letter topic and leaves the
+//! task FAILED with the last error (and RetryTask starts it again); an
+//! analysis queued on the in-process bus survives a restart of the whole
+//! mesh because the tasks service re-dispatches unfinished jobs at start.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use prost::Message as _;
+use scout::mesh::Mesh;
+use scout_common::config::{Config, VoiceProviderKind};
+use scout_proto::scout::jobs::v1::AnalyzeJob;
+use scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient;
+use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
+use scout_proto::scout::tasks::v1::{
+    ConfirmVideoRequest, CreateTaskRequest, GetTaskRequest, Paragraph, ReportScriptRequest,
+    RetryTaskRequest, StartAnalysisRequest, StartComposeRequest, Task, TaskStatus, TaskStep,
+};
+use support::*;
+
+type Tasks = TasksServiceClient<AuthedChannel>;
+
+async fn task(tasks: &mut Tasks, id: i64) -> Task {
+    tasks
+        .get_task(GetTaskRequest { task_id: id })
+        .await
+        .expect("task")
+        .into_inner()
+        .task
+        .expect("task")
+}
+
+/// A task with one clip, analysed (scripted by this test), ready to compose.
+async fn scripted_task(mesh: &Mesh, tasks: &mut Tasks, files: &std::path::Path) -> i64 {
+    let ctx = mesh.context().clone();
+    let mut sub = ctx
+        .adapters
+        .bus
+        .subscribe(
+            &format!("test-vision-{}", scout_common::testing::unique()),
+            &[format!("{}analyze", ctx.config.bus.topic_prefix)],
+        )
+        .await
+        .expect("subscribe");
+    let t = tasks
+        .create_task(CreateTaskRequest {
+            shop_name: "测试店".into(),
+            shop_type: 4,
+            ..Default::default()
+        })
+        .await
+        .expect("create")
+        .into_inner()
+        .task
+        .expect("task");
+    let file = clip(files, "c.mp4", 2.0);
+    let key = curl_upload(tasks, t.id, &file, "video/mp4").await;
+    let clip_id = tasks
+        .confirm_video(ConfirmVideoRequest {
+            task_id: t.id,
+            oss_key: key,
+            original_filename: "c.mp4".into(),
+        })
+        .await
+        .expect("confirm")
+        .into_inner()
+        .video
+        .expect("video")
+        .id;
+    tasks
+        .start_analysis(StartAnalysisRequest { task_id: t.id })
+        .await
+        .expect("analyse");
+    let d = tokio::time::timeout(Duration::from_secs(30), sub.next())
+        .await
+        .expect("job")
+        .expect("delivery");
+    sub.commit(&d).await.expect("commit");
+    let job = AnalyzeJob::decode(d.message.payload.clone()).expect("job");
+    TasksInternalServiceClient::new(ctx.auth.internal_channel(
+        scout_common::grpc::channel(&mesh.service_url("tasks")).expect("channel"),
+    ))
+    .report_script(ReportScriptRequest {
+        job_id: job.job_id,
+        task_id: t.id,
+        paragraphs: vec![Paragraph {
+            id: "para_1".into(),
+            section: "开场".into(),
+            shot_id: clip_id,
+            text: "家人们好！".into(),
+            ..Default::default()
+        }],
+        provider: "template".into(),
+        provider_note: String::new(),
+    })
+    .await
+    .expect("script");
+    t.id
+}
+
+#[tokio::test]
+async fn retries_exhausted_leave_the_task_failed_with_the_last_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("files");
+    let mut config = embedded_config(dir.path());
+    // A speech provider that is down, and no local fallback.
+    config.voice.provider = VoiceProviderKind::SeedTts;
+    config.voice.seed_tts_endpoint = format!("http://127.0.0.1:{}", free_port());
+    config.voice.seed_tts_appid = "app".into();
+    config.voice.seed_tts_token = "token".into();
+    config.voice.fallback_to_local = false;
+    config.voice.max_retries = 0;
+    config.bus.compose_retry_delays = vec![Duration::from_millis(300), Duration::from_millis(300)];
+    let mesh = Mesh::start(config).await.expect("mesh");
+    let base = mesh.edge_url();
+    let me = login(&base, dir.path()).await;
+    let mut tasks: Tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
+    let id = scripted_task(&mesh, &mut tasks, files.path()).await;
+    tasks
+        .start_compose(StartComposeRequest {
+            task_id: id,
+            voice: None,
+            subtitle: None,
+        })
+        .await
+        .expect("compose");
+    let start = Instant::now();
+    let failed = loop {
+        let t = task(&mut tasks, id).await;
+        if t.status == TaskStatus::Failed as i32 {
+            break t;
+        }
+        assert_eq!(t.status, TaskStatus::Composing as i32);
+        assert!(start.elapsed() < Duration::from_secs(60), "never failed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let f = failed.failure.expect("failure");
+    assert_eq!(f.step, TaskStep::Compose as i32);
+    assert_eq!(f.attempts, 3, "1 attempt + 2 retries");
+    assert!(f.message.contains("speech"), "{}", f.message);
+    // The dead-letter topic holds the job.
+    let ctx = mesh.context();
+    let mut dlq = ctx
+        .adapters
+        .bus
+        .subscribe(
+            &format!("test-dlq-{}", scout_common::testing::unique()),
+            &[format!("{}compose.dlq", ctx.config.bus.topic_prefix)],
+        )
+        .await
+        .expect("subscribe");
+    let dead = tokio::time::timeout(Duration::from_secs(10), dlq.next())
+        .await
+        .expect("a dead letter")
+        .expect("delivery");
+    assert_eq!(dead.message.key.as_deref(), Some(id.to_string().as_str()));
+    // Retried from the failed step: composing again, failure cleared.
+    let again = tasks
+        .retry_task(RetryTaskRequest { task_id: id })
+        .await
+        .expect("retry")
+        .into_inner()
+        .task
+        .expect("task");
+    assert_eq!(again.status, TaskStatus::Composing as i32);
+    assert!(again.failure.is_none());
+    mesh.shutdown().await.expect("clean shutdown");
+}
+
+#[tokio::test]
+async fn an_unfinished_job_survives_a_restart_of_the_embedded_mesh() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("files");
+    let config: Config = embedded_config(dir.path());
+    let mesh = Mesh::start(config.clone()).await.expect("mesh");
+    let base = mesh.edge_url();
+    let me = login(&base, dir.path()).await;
+    let mut tasks: Tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
+    let t = tasks
+        .create_task(CreateTaskRequest {
+            shop_name: "重启测试".into(),
+            shop_type: 4,
+            ..Default::default()
+        })
+        .await
+        .expect("create")
+        .into_inner()
+        .task
+        .expect("task");
+    let file = clip(files.path(), "c.mp4", 1.5);
+    let key = curl_upload(&mut tasks, t.id, &file, "video/mp4").await;
+    tasks
+        .confirm_video(ConfirmVideoRequest {
+            task_id: t.id,
+            oss_key: key,
+            original_filename: "c.mp4".into(),
+        })
+        .await
+        .expect("confirm");
+    // Queued on the in-process bus, and nobody takes it before the stop.
+    tasks
+        .start_analysis(StartAnalysisRequest { task_id: t.id })
+        .await
+        .expect("analyse");
+    mesh.shutdown().await.expect("stop");
+
+    // Same data directory: the task is still ANALYZING and its job is back.
+    let mesh = Mesh::start(config).await.expect("restart");
+    let ctx = mesh.context().clone();
+    let mut sub = ctx
+        .adapters
+        .bus
+        .subscribe(
+            &format!("test-vision-{}", scout_common::testing::unique()),
+            &[format!("{}analyze", ctx.config.bus.topic_prefix)],
+        )
+        .await
+        .expect("subscribe");
+    let d = tokio::time::timeout(Duration::from_secs(10), sub.next())
+        .await
+        .expect("the job was re-dispatched")
+        .expect("delivery");
+    let job = AnalyzeJob::decode(d.message.payload.clone()).expect("job");
+    assert_eq!(job.task_id, t.id);
+    let base = mesh.edge_url();
+    let mut tasks: Tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
+    assert_eq!(
+        task(&mut tasks, t.id).await.status,
+        TaskStatus::Analyzing as i32
+    );
+    let applied = TasksInternalServiceClient::new(ctx.auth.internal_channel(
+        scout_common::grpc::channel(&mesh.service_url("tasks")).expect("channel"),
+    ))
+    .report_script(ReportScriptRequest {
+        job_id: job.job_id,
+        task_id: t.id,
+        paragraphs: vec![Paragraph {
+            id: "para_1".into(),
+            section: "开场".into(),
+            shot_id: job.video_ids[0],
+            text: "重启之后也不丢！".into(),
+            ..Default::default()
+        }],
+        provider: "template".into(),
+        provider_note: String::new(),
+    })
+    .await
+    .expect("script")
+    .into_inner()
+    .applied;
+    assert!(
+        applied,
+        "the re-dispatched job is the one the task waits for"
+    );
+    assert_eq!(
+        task(&mut tasks, t.id).await.status,
+        TaskStatus::ScriptReady as i32
+    );
+    mesh.shutdown().await.expect("clean shutdown");
+}
