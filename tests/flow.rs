@@ -14,14 +14,15 @@ use std::time::Duration;
 use prost::Message as _;
 use scout::mesh::Mesh;
 use scout_common::testing::{self, TestDatabase};
+use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::jobs::v1::AnalyzeJob;
 use scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient;
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
     ConfirmVideoRequest, CreateTaskRequest, GetAssetsPackRequest, GetDownloadUrlRequest,
-    GetOutputRequest, GetTaskRequest, Paragraph, ParagraphEdit, ReportScriptRequest,
-    SetVoiceRequest, StartAnalysisRequest, StartComposeRequest, SubtitleSettings, TaskStatus,
-    UpdateScriptRequest, VoiceSettings, WatchProgressRequest,
+    GetOutputRequest, GetProgressRequest, GetScriptRequest, GetTaskRequest, Paragraph,
+    ParagraphEdit, ReportScriptRequest, SetVoiceRequest, StartAnalysisRequest, StartComposeRequest,
+    SubtitleSettings, TaskStatus, UpdateScriptRequest, VoiceSettings, WatchProgressRequest,
 };
 use support::*;
 
@@ -112,6 +113,46 @@ async fn whole_flow(production: bool) {
         );
     }
 
+    // Composing before a script exists: refused, the task unchanged.
+    let err = tasks
+        .start_compose(StartComposeRequest {
+            task_id: task.id,
+            voice: None,
+            subtitle: None,
+        })
+        .await
+        .expect_err("no script yet");
+    let e = ApiError::from_status(&err);
+    assert_eq!(e.code, ErrorCode::FailedPrecondition, "{e}");
+    assert_eq!(e.metadata["current_state"], "UPLOADING");
+    assert_eq!(status_of(&mut tasks, task.id).await, TaskStatus::Uploading);
+    // A clip of another task, for the script edit below.
+    let other_task = tasks
+        .create_task(CreateTaskRequest {
+            shop_name: "另一家店".into(),
+            shop_type: 2,
+            ..Default::default()
+        })
+        .await
+        .expect("create")
+        .into_inner()
+        .task
+        .expect("task");
+    let other_file = clip(files.path(), "other.mp4", 1.5);
+    let other_key = curl_upload(&mut tasks, other_task.id, &other_file, "video/mp4").await;
+    let foreign_clip = tasks
+        .confirm_video(ConfirmVideoRequest {
+            task_id: other_task.id,
+            oss_key: other_key,
+            original_filename: "other.mp4".into(),
+        })
+        .await
+        .expect("confirm")
+        .into_inner()
+        .video
+        .expect("video")
+        .id;
+
     // Analysis: the job is on the bus; this test answers as the worker.
     tasks
         .start_analysis(StartAnalysisRequest { task_id: task.id })
@@ -151,6 +192,30 @@ async fn whole_flow(production: bool) {
         })
         .await
         .expect("script");
+
+    // A script edit pointing at another task's clip: refused, nothing changes.
+    let err = tasks
+        .update_script(UpdateScriptRequest {
+            task_id: task.id,
+            paragraphs: vec![ParagraphEdit {
+                id: "para_1".into(),
+                section: "开场".into(),
+                shot_id: foreign_clip,
+                text: "借用别的任务的镜头".into(),
+            }],
+        })
+        .await
+        .expect_err("foreign clip");
+    let e = ApiError::from_status(&err);
+    assert_eq!(
+        e.metadata.get("field").map(String::as_str),
+        Some("paragraphs[0].shot_id"),
+        "{e}"
+    );
+    assert_eq!(
+        status_of(&mut tasks, task.id).await,
+        TaskStatus::ScriptReady
+    );
 
     // The user edits the script and chooses voice and subtitles.
     tasks
@@ -199,6 +264,16 @@ async fn whole_flow(production: bool) {
         .expect("compose")
         .into_inner();
     assert_eq!(started.status, TaskStatus::Composing as i32);
+    let err = tasks
+        .start_compose(StartComposeRequest {
+            task_id: task.id,
+            voice: None,
+            subtitle: None,
+        })
+        .await
+        .expect_err("already composing");
+    let e = ApiError::from_status(&err);
+    assert_eq!(e.code, ErrorCode::FailedPrecondition, "{e}");
     let mut watch = tasks
         .watch_progress(WatchProgressRequest { task_id: task.id })
         .await
@@ -312,7 +387,66 @@ async fn whole_flow(production: bool) {
         1,
         "{outputs:?}"
     );
+
+    // Another user reaches none of it: task, script, progress (polled and
+    // streamed), output and download URLs all answer NOT_FOUND.
+    let other = login(&base, dir.path()).await;
+    let mut theirs = TasksServiceClient::new(authed_channel(&base, &other.access));
+    let id = task.id;
+    let refusals = [
+        theirs
+            .get_task(GetTaskRequest { task_id: id })
+            .await
+            .map(|_| ()),
+        theirs
+            .get_script(GetScriptRequest { task_id: id })
+            .await
+            .map(|_| ()),
+        theirs
+            .get_progress(GetProgressRequest { task_id: id })
+            .await
+            .map(|_| ()),
+        theirs
+            .watch_progress(WatchProgressRequest { task_id: id })
+            .await
+            .map(|_| ()),
+        theirs
+            .get_output(GetOutputRequest { task_id: id })
+            .await
+            .map(|_| ()),
+        theirs
+            .get_download_url(GetDownloadUrlRequest { task_id: id })
+            .await
+            .map(|_| ()),
+        theirs
+            .get_assets_pack(GetAssetsPackRequest { task_id: id })
+            .await
+            .map(|_| ()),
+        theirs
+            .start_compose(StartComposeRequest {
+                task_id: id,
+                voice: None,
+                subtitle: None,
+            })
+            .await
+            .map(|_| ()),
+    ];
+    for (i, r) in refusals.into_iter().enumerate() {
+        let status = r.expect_err("another user's task");
+        assert_eq!(status.code(), tonic::Code::NotFound, "call {i}: {status:?}");
+    }
     mesh.shutdown().await.expect("clean shutdown");
+}
+
+async fn status_of(tasks: &mut TasksServiceClient<AuthedChannel>, id: i64) -> TaskStatus {
+    let t = tasks
+        .get_task(GetTaskRequest { task_id: id })
+        .await
+        .expect("task")
+        .into_inner()
+        .task
+        .expect("task");
+    TaskStatus::try_from(t.status).expect("status")
 }
 
 #[tokio::test]

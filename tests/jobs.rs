@@ -6,7 +6,11 @@
 
 mod support;
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
+
+use base64::Engine as _;
 
 use prost::Message as _;
 use scout::mesh::Mesh;
@@ -100,14 +104,75 @@ async fn scripted_task(mesh: &Mesh, tasks: &mut Tasks, files: &std::path::Path) 
     t.id
 }
 
+/// A Seed-TTS endpoint (its `/api/v1/tts` wire format) that answers 500
+/// while `down`, and speech once it is back.
+#[derive(Clone, Default)]
+struct FlakyTts {
+    down: Arc<AtomicBool>,
+}
+
+async fn tts(
+    axum::extract::State(fake): axum::extract::State<FlakyTts>,
+    axum::Json(body): axum::Json<serde_json::Value>,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if fake.down.load(Ordering::SeqCst) {
+        return (http::StatusCode::INTERNAL_SERVER_ERROR, "upstream exploded").into_response();
+    }
+    let text = body["request"]["text"].as_str().unwrap_or_default();
+    let seconds = 0.15 * text.chars().count() as f64;
+    let data = base64::engine::general_purpose::STANDARD.encode(wav_24k(seconds));
+    axum::Json(serde_json::json!({
+        "reqid": body["request"]["reqid"], "code": 3000, "operation": "query",
+        "message": "Success", "sequence": -1, "data": data,
+        "addition": {"duration": format!("{}", (seconds * 1000.0) as u64)}
+    }))
+    .into_response()
+}
+
+/// A mono 24 kHz 16-bit WAV tone.
+fn wav_24k(seconds: f64) -> Vec<u8> {
+    let rate = 24_000u32;
+    let n = (seconds * f64::from(rate)) as u32;
+    let mut out = Vec::with_capacity(44 + 2 * n as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + n * 2).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(n * 2).to_le_bytes());
+    for i in 0..n {
+        let v = ((f64::from(i) / f64::from(rate) * 330.0 * std::f64::consts::TAU).sin() * 6000.0)
+            as i16;
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}
+
 #[tokio::test]
-async fn retries_exhausted_leave_the_task_failed_with_the_last_error() {
+async fn retries_exhausted_leave_the_task_failed_and_a_retry_succeeds_once_the_cause_is_gone() {
     let dir = tempfile::tempdir().expect("tempdir");
     let files = tempfile::tempdir().expect("files");
+    let fake = FlakyTts::default();
+    fake.down.store(true, Ordering::SeqCst);
+    let app = axum::Router::new()
+        .route("/api/v1/tts", axum::routing::post(tts))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
     let mut config = embedded_config(dir.path());
-    // A speech provider that is down, and no local fallback.
+    // The speech provider is down, and there is no local fallback.
     config.voice.provider = VoiceProviderKind::SeedTts;
-    config.voice.seed_tts_endpoint = format!("http://127.0.0.1:{}", free_port());
+    config.voice.seed_tts_endpoint = endpoint;
     config.voice.seed_tts_appid = "app".into();
     config.voice.seed_tts_token = "token".into();
     config.voice.fallback_to_local = false;
@@ -156,7 +221,8 @@ async fn retries_exhausted_leave_the_task_failed_with_the_last_error() {
         .expect("a dead letter")
         .expect("delivery");
     assert_eq!(dead.message.key.as_deref(), Some(id.to_string().as_str()));
-    // Retried from the failed step: composing again, failure cleared.
+    // The provider is back; retried from the failed step, the task completes.
+    fake.down.store(false, Ordering::SeqCst);
     let again = tasks
         .retry_task(RetryTaskRequest { task_id: id })
         .await
@@ -166,6 +232,19 @@ async fn retries_exhausted_leave_the_task_failed_with_the_last_error() {
         .expect("task");
     assert_eq!(again.status, TaskStatus::Composing as i32);
     assert!(again.failure.is_none());
+    let start = Instant::now();
+    loop {
+        let t = task(&mut tasks, id).await;
+        if t.status == TaskStatus::Completed as i32 {
+            break;
+        }
+        assert_eq!(t.status, TaskStatus::Composing as i32, "{:?}", t.failure);
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "retry never completed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
     mesh.shutdown().await.expect("clean shutdown");
 }
 

@@ -472,10 +472,19 @@ impl KafkaSubscription {
 impl Subscription for KafkaSubscription {
     async fn next(&mut self) -> Result<Delivery, BusError> {
         let consumer = self.consumer()?;
-        let m = consumer
-            .recv()
-            .await
-            .map_err(|e| BusError::Unavailable(format!("receive: {e}")))?;
+        let m = loop {
+            match consumer.recv().await {
+                Ok(m) => break m,
+                // Transport trouble (a broker restarting, a network blip):
+                // the client reconnects by itself and the uncommitted
+                // messages are still there, so keep waiting.
+                Err(rdkafka::error::KafkaError::MessageConsumption(code)) => {
+                    tracing::warn!(%code, "kafka consumer: transient error, waiting for the broker");
+                    tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+                }
+                Err(e) => return Err(BusError::Unavailable(format!("receive: {e}"))),
+            }
+        };
         let headers = m
             .headers()
             .map(|h| {
