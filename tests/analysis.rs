@@ -10,7 +10,6 @@ mod support;
 use std::time::Duration;
 
 use prost::Message as _;
-use scout::mesh::Mesh;
 use scout_common::adapters::bus::Subscription;
 use scout_common::auth::InternalChannel;
 use scout_common::testing::{self, TestDatabase};
@@ -92,7 +91,7 @@ async fn analysis_flow(production: bool) {
         config.bus = testing::kafka_config();
         config.blobs = testing::s3_config();
     }
-    let mesh = Mesh::start(config).await.expect("mesh");
+    let mesh = mesh_without_vision(config).await;
     let base = mesh.edge_url();
     let ctx = mesh.context().clone();
     let a = login(&base, dir.path()).await;

@@ -9,7 +9,6 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use prost::Message as _;
-use scout::mesh::Mesh;
 use scout_common::config::BlobConfig;
 use scout_common::testing;
 use scout_proto::scout::jobs::v1::AnalyzeJob;
@@ -111,7 +110,7 @@ async fn a_broker_restart_between_steps_loses_nothing() {
     config.bus.brokers = format!("127.0.0.1:{}", broker.port);
     config.blobs = s3;
     config.edge.request_timeout = Duration::from_secs(60);
-    let mesh = Mesh::start(config).await.expect("mesh");
+    let mesh = mesh_without_vision(config).await;
     let base = mesh.edge_url();
     let ctx = mesh.context().clone();
     let me = login(&base, dir.path()).await;

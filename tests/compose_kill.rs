@@ -54,7 +54,7 @@ async fn a_render_node_killed_mid_compose_loses_nothing() {
     let mesh = Mesh::start_with(
         config.clone(),
         MeshOptions {
-            external: vec!["render"],
+            external: vec!["render", "vision"],
             fixed_ports: true,
         },
     )

@@ -12,7 +12,6 @@ mod support;
 use std::time::Duration;
 
 use prost::Message as _;
-use scout::mesh::Mesh;
 use scout_common::testing::{self, TestDatabase};
 use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::jobs::v1::AnalyzeJob;
@@ -63,7 +62,7 @@ async fn whole_flow(production: bool) {
         config.bus = testing::kafka_config();
         config.blobs = testing::s3_config();
     }
-    let mesh = Mesh::start(config).await.expect("mesh");
+    let mesh = mesh_without_vision(config).await;
     let base = mesh.edge_url();
     let ctx = mesh.context().clone();
     let me = login(&base, dir.path()).await;

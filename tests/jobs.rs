@@ -178,7 +178,7 @@ async fn retries_exhausted_leave_the_task_failed_and_a_retry_succeeds_once_the_c
     config.voice.fallback_to_local = false;
     config.voice.max_retries = 0;
     config.bus.compose_retry_delays = vec![Duration::from_millis(300), Duration::from_millis(300)];
-    let mesh = Mesh::start(config).await.expect("mesh");
+    let mesh = mesh_without_vision(config).await;
     let base = mesh.edge_url();
     let me = login(&base, dir.path()).await;
     let mut tasks: Tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
@@ -253,7 +253,7 @@ async fn an_unfinished_job_survives_a_restart_of_the_embedded_mesh() {
     let dir = tempfile::tempdir().expect("tempdir");
     let files = tempfile::tempdir().expect("files");
     let config: Config = embedded_config(dir.path());
-    let mesh = Mesh::start(config.clone()).await.expect("mesh");
+    let mesh = mesh_without_vision(config.clone()).await;
     let base = mesh.edge_url();
     let me = login(&base, dir.path()).await;
     let mut tasks: Tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
@@ -286,7 +286,7 @@ async fn an_unfinished_job_survives_a_restart_of_the_embedded_mesh() {
     mesh.shutdown().await.expect("stop");
 
     // Same data directory: the task is still ANALYZING and its job is back.
-    let mesh = Mesh::start(config).await.expect("restart");
+    let mesh = mesh_without_vision(config).await;
     let ctx = mesh.context().clone();
     let mut sub = ctx
         .adapters

@@ -403,3 +403,17 @@ pub async fn curl_upload(
     );
     up.oss_key
 }
+
+/// The mesh without its vision worker, for tests that consume the analyze
+/// job themselves and report as the worker would.
+pub async fn mesh_without_vision(config: Config) -> scout::mesh::Mesh {
+    scout::mesh::Mesh::start_with(
+        config,
+        scout::mesh::MeshOptions {
+            external: vec!["vision"],
+            fixed_ports: false,
+        },
+    )
+    .await
+    .expect("mesh starts")
+}
