@@ -1,9 +1,17 @@
 #!/usr/bin/env bash
-# From a fresh machine to Scout answering through its edge, in one command:
-# installs what is missing, builds, starts the whole mesh on embedded
-# defaults (`scout up`: SQLite, in-process cache and bus, local blobs under
-# ./scout-data), logs in (phone + SMS code, read from the local outbox), asks
-# the render node for its capabilities through the edge (gRPC and REST), and stops. Pass --keep to leave the mesh running.
+# From a fresh machine to a finished video, in one command: installs what is
+# missing, builds, writes three sample clips (scripts/sample-clips.sh), and
+# runs the main job on embedded defaults (SQLite, in-process cache and bus,
+# local blobs under ./scout-data):
+#
+#   scout make --shop 海底捞火锅(望京店) --type food --style recommend \
+#              --promo "人均89，招牌毛肚七上八下" scout-data/samples/*.mp4 -o scout-data/out.mp4
+#
+# which starts the whole mesh in-process, logs in (the SMS code comes from
+# the local outbox), uploads the clips, analyses them, writes the script,
+# speaks it, renders the 1080x1920 video and downloads it — through the same
+# public API a phone uses. Pass your own clips to use them instead:
+#   scripts/quickstart.sh my1.mp4 my2.mp4
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -12,33 +20,17 @@ cd "$ROOT"
 say "building scout (release)"
 cargo build --release --locked --bin scout
 SCOUT="$ROOT/target/release/scout"
-ADDR="${SCOUT_EDGE_ADDR:-127.0.0.1:8080}"
 DATA="$ROOT/scout-data"
 mkdir -p "$DATA"
 
-say "starting the mesh: scout up (logs in scout-data/scout.log)"
-SCOUT_TELEMETRY_LOG_FORMAT=json "$SCOUT" up --data-dir "$DATA" --edge-addr "$ADDR" >"$DATA/scout.out" 2>"$DATA/scout.log" &
-PID=$!
-trap 'kill -TERM $PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 600); do
-  grep -q "Scout is up" "$DATA/scout.out" 2>/dev/null && break
-  kill -0 $PID 2>/dev/null || { cat "$DATA/scout.log" >&2; die "scout up exited"; }
-  sleep 0.1
-done
-cat "$DATA/scout.out"
-
-say "logging in: scout login (the SMS code comes from scout-data/sms-outbox.log)"
-TOKEN=$("$SCOUT" login --edge "http://$ADDR" --data-dir "$DATA")
-say "RenderService/Capabilities through the edge (gRPC)"
-"$SCOUT" capabilities --edge "http://$ADDR" --data-dir "$DATA"
-say "the same over REST: curl -H 'Authorization: Bearer …' http://$ADDR/api/v1/render/capabilities"
-curl -s -H "Authorization: Bearer $TOKEN" "http://$ADDR/api/v1/render/capabilities" | head -c 300; echo " ..."
-
-if [ "${1:-}" = "--keep" ]; then
-  trap - EXIT
-  say "the mesh keeps running (pid $PID); stop it with: kill $PID"
-  exit 0
+if [ "$#" -gt 0 ]; then
+  CLIPS=("$@")
+else
+  "$ROOT/scripts/sample-clips.sh" "$DATA/samples"
+  CLIPS=("$DATA"/samples/*.mp4)
 fi
-kill -TERM $PID
-wait $PID
-say "stopped cleanly"
+
+say "scout make: ${#CLIPS[@]} clips in, a finished video out"
+"$SCOUT" make --shop "海底捞火锅(望京店)" --type food --style recommend \
+  --promo "人均89，招牌毛肚七上八下" --data-dir "$DATA" -o "$DATA/out.mp4" "${CLIPS[@]}"
+say "done: $DATA/out.mp4"

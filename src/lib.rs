@@ -2,4 +2,5 @@
 //! also used by the integration tests.
 
 pub mod client;
+pub mod make;
 pub mod mesh;

@@ -71,6 +71,46 @@ enum Command {
         #[arg(long, default_value = "scout-data")]
         data_dir: PathBuf,
     },
+    /// The main job: clips and shop info in, a finished 1080x1920 video out
+    /// (through the public API; starts the mesh here unless --edge is given).
+    Make {
+        /// Shop name, e.g. 海底捞火锅(望京店).
+        #[arg(long)]
+        shop: String,
+        /// food, beauty, entertainment or other.
+        #[arg(long = "type", default_value = "food")]
+        shop_type: String,
+        /// recommend (种草安利), review (真实测评) or vlog (探店vlog).
+        #[arg(long, default_value = "recommend")]
+        style: String,
+        /// Promotion text, used verbatim.
+        #[arg(long, default_value = "")]
+        promo: String,
+        /// The clips, in order.
+        #[arg(required = true)]
+        clips: Vec<PathBuf>,
+        /// Output MP4.
+        #[arg(short = 'o', long, default_value = "out.mp4")]
+        out: PathBuf,
+        /// A running edge to use instead of starting one here.
+        #[arg(long, env = "SCOUT_EDGE_URL")]
+        edge: Option<String>,
+        /// Phone to log in with.
+        #[arg(long, default_value = "13800138000")]
+        phone: String,
+        /// The SMS code (by default read from the local outbox, else asked for).
+        #[arg(long)]
+        code: Option<String>,
+        /// Narration voice.
+        #[arg(long, default_value = "xiaomei")]
+        voice: String,
+        /// Subtitle style: simple_white, vibrant_yellow, xiaohongshu, douyin_hot or neon.
+        #[arg(long, default_value = "douyin_hot")]
+        subtitle_style: String,
+        /// Where the embedded mesh keeps its data (and the SMS outbox).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+    },
     /// Print a media file's probe (streams, rotation, frame rate, duration) as JSON.
     Probe {
         /// The file.
@@ -178,6 +218,49 @@ fn main() -> ExitCode {
             println!("{}", session.access_token);
             Ok(())
         }),
+        Command::Make {
+            shop,
+            shop_type,
+            style,
+            promo,
+            clips,
+            out,
+            edge,
+            phone,
+            code,
+            voice,
+            subtitle_style,
+            data_dir,
+        } => {
+            let mut overrides = BTreeMap::new();
+            if let Some(dir) = data_dir {
+                overrides.insert("SCOUT_DATA_DIR".to_string(), dir.display().to_string());
+            }
+            let mut config = match load(cli.config, overrides) {
+                Ok(c) => c,
+                Err(e) => return fail(2, e),
+            };
+            // The progress bars are the output; logs only for problems.
+            if std::env::var_os("SCOUT_TELEMETRY_LOG_LEVEL").is_none() {
+                config.telemetry.log_level = "warn".into();
+                config.telemetry.log_format = scout_common::config::LogFormat::Pretty;
+            }
+            scout_common::telemetry::init_logging(&config.telemetry);
+            let args = scout::make::MakeArgs {
+                shop,
+                shop_type,
+                style,
+                promo,
+                clips,
+                out,
+                edge,
+                phone,
+                code,
+                voice,
+                subtitle_style,
+            };
+            runtime(|| async move { scout::make::make(args, config).await.map(|_| ()) })
+        }
         Command::Capabilities { edge, data_dir } => {
             runtime(|| async move { capabilities(&edge, &data_dir).await })
         }

@@ -157,6 +157,15 @@ fn wav_24k(seconds: f64) -> Vec<u8> {
 
 #[tokio::test]
 async fn retries_exhausted_leave_the_task_failed_and_a_retry_succeeds_once_the_cause_is_gone() {
+    retries_then_dead_letter(false).await;
+}
+
+#[tokio::test]
+async fn retries_exhausted_on_postgres_redis_kafka_s3() {
+    retries_then_dead_letter(true).await;
+}
+
+async fn retries_then_dead_letter(production: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let files = tempfile::tempdir().expect("files");
     let fake = FlakyTts::default();
@@ -177,6 +186,15 @@ async fn retries_exhausted_leave_the_task_failed_and_a_retry_succeeds_once_the_c
     config.voice.seed_tts_token = "token".into();
     config.voice.fallback_to_local = false;
     config.voice.max_retries = 0;
+    let mut _db = None;
+    if production {
+        let db = scout_common::testing::postgres_database();
+        config.tasks.database_url = db.url.clone();
+        _db = Some(db);
+        config.cache = scout_common::testing::redis_config();
+        config.bus = scout_common::testing::kafka_config();
+        config.blobs = scout_common::testing::s3_config();
+    }
     config.bus.compose_retry_delays = vec![Duration::from_millis(300), Duration::from_millis(300)];
     let mesh = mesh_without_vision(config).await;
     let base = mesh.edge_url();
@@ -216,7 +234,7 @@ async fn retries_exhausted_leave_the_task_failed_and_a_retry_succeeds_once_the_c
         )
         .await
         .expect("subscribe");
-    let dead = tokio::time::timeout(Duration::from_secs(10), dlq.next())
+    let dead = tokio::time::timeout(Duration::from_secs(30), dlq.next())
         .await
         .expect("a dead letter")
         .expect("delivery");

@@ -401,7 +401,11 @@ mod tests {
         for y in 0..h {
             for x in 0..w {
                 let xs = x + shift;
-                let stripe = if (xs / 6 + y / 6).is_multiple_of(2) { 60 } else { 0 };
+                let stripe = if (xs / 6 + y / 6).is_multiple_of(2) {
+                    60
+                } else {
+                    0
+                };
                 let noise = ((xs * 7919 + y * 104_729) % 37) as i32;
                 let r = (150 + stripe + noise).min(255) as u8;
                 let g = (70 + stripe / 2 + (y * 60 / h) as i32).min(255) as u8;

@@ -1,0 +1,490 @@
+//! `scout make`: the main job from the command line. Clips and shop info in,
+//! a finished 1080x1920 video out — through the same public API a phone
+//! uses: log in, create the task, upload each clip to its presigned URL,
+//! confirm, analyse, compose, download. Starts the mesh on embedded
+//! defaults unless `--edge` names a running one.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context as _, bail};
+use scout_common::ApiError;
+use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
+use scout_proto::scout::tasks::v1::{
+    ConfirmVideoRequest, CreateTaskRequest, CreateVideoUploadUrlRequest, GetDownloadUrlRequest,
+    GetOutputRequest, GetScriptRequest, GetTaskRequest, Progress, StartAnalysisRequest,
+    StartComposeRequest, SubtitleSettings, TaskStatus, VoiceSettings, WatchProgressRequest,
+};
+use tonic::transport::Channel;
+
+use crate::client::{self, Session};
+
+/// What to make.
+#[derive(Debug, Clone)]
+pub struct MakeArgs {
+    /// Shop name.
+    pub shop: String,
+    /// food, beauty, entertainment or other.
+    pub shop_type: String,
+    /// recommend, review or vlog.
+    pub style: String,
+    /// Promotion text, used verbatim.
+    pub promo: String,
+    /// The clips, in order.
+    pub clips: Vec<PathBuf>,
+    /// Where the video goes.
+    pub out: PathBuf,
+    /// A running edge; `None` starts the mesh here.
+    pub edge: Option<String>,
+    /// Phone to log in with.
+    pub phone: String,
+    /// SMS code (else read from the local outbox, else asked for).
+    pub code: Option<String>,
+    /// Voice name.
+    pub voice: String,
+    /// Subtitle style name, e.g. douyin_hot.
+    pub subtitle_style: String,
+}
+
+fn enum_value(prefix: &str, name: &str, all: &[&str], what: &str) -> anyhow::Result<i32> {
+    let wanted = name.trim().to_ascii_lowercase();
+    all.iter()
+        .position(|n| *n == wanted)
+        .map(|i| i as i32 + 1)
+        .ok_or_else(|| anyhow::anyhow!("--{what} {name:?}: one of {} ({prefix})", all.join(", ")))
+}
+
+fn content_type(path: &Path) -> anyhow::Result<&'static str> {
+    let ext = path
+        .extension()
+        .and_then(|e| e.to_str())
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    Ok(match ext.as_str() {
+        "mp4" => "video/mp4",
+        "mov" => "video/quicktime",
+        "m4v" => "video/x-m4v",
+        "3gp" => "video/3gpp",
+        "webm" => "video/webm",
+        "mkv" => "video/x-matroska",
+        other => bail!(
+            "{}: .{other} is not a video file Scout takes (mp4, mov, m4v, 3gp, webm, mkv)",
+            path.display()
+        ),
+    })
+}
+
+fn api(e: tonic::Status) -> anyhow::Error {
+    anyhow::anyhow!("{}", ApiError::from_status(&e))
+}
+
+fn authorized<T>(s: &Session, m: T) -> anyhow::Result<tonic::Request<T>> {
+    client::authorized(s, m)
+}
+
+/// A one-line progress display: redrawn in place on a terminal, a line
+/// per change otherwise.
+struct Bar {
+    tty: bool,
+    last: String,
+}
+
+impl Bar {
+    fn new() -> Self {
+        Self {
+            tty: std::io::stderr().is_terminal(),
+            last: String::new(),
+        }
+    }
+
+    fn show(&mut self, phase: &str, percent: i32, detail: &str) {
+        let filled = (percent.clamp(0, 100) / 5) as usize;
+        let line = format!(
+            "{phase:<8} [{}{}] {percent:>3}%  {detail}",
+            "█".repeat(filled),
+            "░".repeat(20 - filled)
+        );
+        if line == self.last {
+            return;
+        }
+        if self.tty {
+            eprint!("\r\x1b[2K{line}");
+        } else {
+            eprintln!("{line}");
+        }
+        let _ = std::io::stderr().flush();
+        self.last = line;
+    }
+
+    fn done(&mut self) {
+        if self.tty && !self.last.is_empty() {
+            eprintln!();
+        }
+        self.last.clear();
+    }
+}
+
+/// When each phase began, for the closing timing line.
+#[derive(Debug, Default)]
+struct Marks {
+    script: Option<Instant>,
+    video: Option<Instant>,
+}
+
+impl Marks {
+    fn see(&mut self, p: &Progress) {
+        let step = p
+            .details
+            .as_ref()
+            .map(|d| d.current_step.as_str())
+            .unwrap_or("");
+        if self.script.is_none() && (p.phase == "script" || step == "脚本生成") {
+            self.script = Some(Instant::now());
+        }
+        if self.video.is_none() && p.phase == "compose" && step != "语音合成" && !step.is_empty()
+        {
+            self.video = Some(Instant::now());
+        }
+    }
+}
+
+/// Runs the main job; returns the output path.
+pub async fn make(args: MakeArgs, config: scout_common::config::Config) -> anyhow::Result<PathBuf> {
+    if args.clips.is_empty() {
+        bail!("give at least one clip: scout make --shop NAME clip1.mp4 … -o out.mp4");
+    }
+    for c in &args.clips {
+        if !c.is_file() {
+            bail!("{}: no such file", c.display());
+        }
+        content_type(c)?;
+    }
+    let shop_type = enum_value(
+        "shop type",
+        &args.shop_type,
+        &["food", "beauty", "entertainment", "other"],
+        "type",
+    )?;
+    let style = enum_value(
+        "video style",
+        &args.style,
+        &["recommend", "review", "vlog"],
+        "style",
+    )?;
+    let subtitle_style = enum_value(
+        "subtitle style",
+        &args.subtitle_style,
+        &[
+            "simple_white",
+            "vibrant_yellow",
+            "xiaohongshu",
+            "douyin_hot",
+            "neon",
+        ],
+        "subtitle-style",
+    )?;
+
+    let data_dir = config.data_dir.clone();
+    let outbox = config.sms.outbox_path(&data_dir);
+    let (mesh, edge) = match &args.edge {
+        Some(url) => (None, url.trim_end_matches('/').to_string()),
+        None => {
+            eprintln!(
+                "starting Scout on embedded defaults (data in {})",
+                data_dir.display()
+            );
+            let mut config = config;
+            config.edge.addr = "127.0.0.1:0".parse()?;
+            let mesh = crate::mesh::Mesh::start(config).await?;
+            let url = mesh.edge_url();
+            (Some(mesh), url)
+        }
+    };
+    let result = run(&args, &edge, &outbox, shop_type, style, subtitle_style).await;
+    if let Some(m) = mesh {
+        m.shutdown().await?;
+    }
+    result
+}
+
+async fn run(
+    args: &MakeArgs,
+    edge: &str,
+    outbox: &Path,
+    shop_type: i32,
+    style: i32,
+    subtitle_style: i32,
+) -> anyhow::Result<PathBuf> {
+    let started = Instant::now();
+    let session = client::login(edge, &args.phone, args.code.clone(), outbox).await?;
+    eprintln!(
+        "logged in as {} (user {})",
+        session.nickname, session.user_id
+    );
+    let channel = scout_common::grpc::channel(edge)?;
+    let mut tasks = TasksServiceClient::new(channel.clone());
+    let task = tasks
+        .create_task(authorized(
+            &session,
+            CreateTaskRequest {
+                shop_name: args.shop.clone(),
+                shop_type,
+                promotion_text: args.promo.clone(),
+                video_style: style,
+            },
+        )?)
+        .await
+        .map_err(api)?
+        .into_inner()
+        .task
+        .context("the edge answered no task")?;
+    eprintln!("task {} created for {}", task.id, args.shop);
+
+    // Upload: presigned PUT per clip, then confirm.
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(600))
+        .build()?;
+    let mut bar = Bar::new();
+    let mut marks = Marks::default();
+    let upload_start = Instant::now();
+    for (i, path) in args.clips.iter().enumerate() {
+        let size = std::fs::metadata(path)?.len();
+        let ct = content_type(path)?;
+        let up = tasks
+            .create_video_upload_url(authorized(
+                &session,
+                CreateVideoUploadUrlRequest {
+                    task_id: task.id,
+                    filename: path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                    file_size: size as i64,
+                    content_type: ct.into(),
+                },
+            )?)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), ApiError::from_status(&e)))?
+            .into_inner();
+        let file = tokio::fs::File::open(path).await?;
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(file));
+        let mut put = http
+            .put(&up.upload_url)
+            .body(body)
+            .header("content-length", size);
+        for (k, v) in &up.required_headers {
+            put = put.header(k, v);
+        }
+        let resp = put
+            .send()
+            .await
+            .with_context(|| format!("uploading {}", path.display()))?;
+        if !resp.status().is_success() {
+            bail!("uploading {}: HTTP {}", path.display(), resp.status());
+        }
+        tasks
+            .confirm_video(authorized(
+                &session,
+                ConfirmVideoRequest {
+                    task_id: task.id,
+                    oss_key: up.oss_key,
+                    original_filename: path
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default(),
+                },
+            )?)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), ApiError::from_status(&e)))?;
+        bar.show(
+            "upload",
+            ((i + 1) * 100 / args.clips.len()) as i32,
+            &format!("{} of {} clips", i + 1, args.clips.len()),
+        );
+    }
+    bar.done();
+
+    // Analysis and script.
+    let analysis_start = Instant::now();
+    tasks
+        .start_analysis(authorized(
+            &session,
+            StartAnalysisRequest { task_id: task.id },
+        )?)
+        .await
+        .map_err(api)?;
+    watch(
+        &mut tasks,
+        &session,
+        task.id,
+        TaskStatus::ScriptReady,
+        &mut bar,
+        &mut marks,
+    )
+    .await?;
+    let script_end = Instant::now();
+    let script = tasks
+        .get_script(authorized(&session, GetScriptRequest { task_id: task.id })?)
+        .await
+        .map_err(api)?
+        .into_inner()
+        .script
+        .context("no script")?;
+    eprintln!(
+        "script: {} paragraphs, about {:.0} s",
+        script.paragraphs.len(),
+        script.total_duration
+    );
+    for p in &script.paragraphs {
+        eprintln!("  [{}] {}", p.section, p.text);
+    }
+
+    // Compose.
+    let compose_start = Instant::now();
+    tasks
+        .start_compose(authorized(
+            &session,
+            StartComposeRequest {
+                task_id: task.id,
+                voice: Some(VoiceSettings {
+                    voice_type: args.voice.clone(),
+                    voice_sample_id: 0,
+                    speed: 1.0,
+                }),
+                subtitle: Some(SubtitleSettings {
+                    enabled: true,
+                    style: subtitle_style,
+                }),
+            },
+        )?)
+        .await
+        .map_err(api)?;
+    watch(
+        &mut tasks,
+        &session,
+        task.id,
+        TaskStatus::Completed,
+        &mut bar,
+        &mut marks,
+    )
+    .await?;
+    let compose_end = Instant::now();
+
+    // Download.
+    let url = tasks
+        .get_download_url(authorized(
+            &session,
+            GetDownloadUrlRequest { task_id: task.id },
+        )?)
+        .await
+        .map_err(api)?
+        .into_inner()
+        .url;
+    let bytes = http
+        .get(&url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
+    let output = tasks
+        .get_output(authorized(&session, GetOutputRequest { task_id: task.id })?)
+        .await
+        .map_err(api)?
+        .into_inner();
+    let video = output.video.unwrap_or_default();
+    let done = Instant::now();
+    let secs = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64();
+    let script_start = marks.script.unwrap_or(script_end).max(analysis_start);
+    let video_start = marks.video.unwrap_or(compose_start).max(compose_start);
+    eprintln!(
+        "phase-seconds: upload={:.1} analysis={:.1} script={:.1} voice={:.1} compose={:.1} download={:.1} total={:.1}",
+        secs(upload_start, analysis_start),
+        secs(analysis_start, script_start),
+        secs(script_start, script_end),
+        secs(compose_start, video_start),
+        secs(video_start, compose_end),
+        secs(compose_end, done),
+        secs(started, done),
+    );
+    println!(
+        "{}  {}x{}, {:.1} s, {:.1} MB  (task {}, {:.0} s end to end)",
+        args.out.display(),
+        video.width,
+        video.height,
+        video.duration_seconds,
+        bytes.len() as f64 / 1e6,
+        task.id,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(args.out.clone())
+}
+
+/// Streams progress until the task reaches `until` (or fails).
+async fn watch(
+    tasks: &mut TasksServiceClient<Channel>,
+    session: &Session,
+    task_id: i64,
+    until: TaskStatus,
+    bar: &mut Bar,
+    marks: &mut Marks,
+) -> anyhow::Result<()> {
+    loop {
+        let mut stream = tasks
+            .watch_progress(authorized(session, WatchProgressRequest { task_id })?)
+            .await
+            .map_err(api)?
+            .into_inner();
+        while let Some(msg) = stream.message().await.map_err(api)? {
+            let Some(p) = msg.progress else { continue };
+            marks.see(&p);
+            show(bar, &p);
+            if p.status == until as i32 {
+                bar.done();
+                return Ok(());
+            }
+            if p.status == TaskStatus::Failed as i32 {
+                bar.done();
+                let f = p.failure.unwrap_or_default();
+                bail!("the task failed: {}", f.message);
+            }
+        }
+        // The stream ends at COMPLETED/FAILED or a deadline: check and go on.
+        let t = tasks
+            .get_task(authorized(session, GetTaskRequest { task_id })?)
+            .await
+            .map_err(api)?
+            .into_inner()
+            .task
+            .unwrap_or_default();
+        if t.status == until as i32 {
+            bar.done();
+            return Ok(());
+        }
+    }
+}
+
+fn show(bar: &mut Bar, p: &Progress) {
+    let d = p.details.clone().unwrap_or_default();
+    let detail = if d.videos_total > 0 && p.phase == "frame_analysis" {
+        format!(
+            "{} ({}/{} clips)",
+            d.current_step, d.videos_analyzed, d.videos_total
+        )
+    } else {
+        d.current_step
+    };
+    let phase = match p.phase.as_str() {
+        "frame_analysis" => "analyse",
+        "script" => "script",
+        "compose" => "compose",
+        "done" => "done",
+        other => other,
+    };
+    bar.show(phase, p.progress, &detail);
+}

@@ -1,0 +1,162 @@
+//! `scout make`, the main job, as a user runs it: the real binary on
+//! generated clips with embedded defaults, through the public API, to a
+//! finished video that meets the output spec; and its bad-input answers.
+
+mod support;
+
+use std::process::Command;
+
+use support::*;
+
+fn ffprobe(path: &std::path::Path) -> serde_json::Value {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-show_format",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+#[tokio::test]
+async fn scout_make_turns_clips_into_a_finished_video() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = clip(dir.path(), "a.mp4", 3.0);
+    let b = clip(dir.path(), "b.mp4", 2.0);
+    let out = dir.path().join("out/video.mp4");
+    let data = dir.path().join("data");
+    let (a2, b2, out2, data2) = (a.clone(), b.clone(), out.clone(), data.clone());
+    let result = tokio::task::spawn_blocking(move || {
+        Command::new(scout_bin())
+            .args([
+                "make",
+                "--shop",
+                "海底捞火锅(望京店)",
+                "--type",
+                "food",
+                "--style",
+                "review",
+            ])
+            .args(["--promo", "人均89，招牌毛肚七上八下"])
+            .arg(&a2)
+            .arg(&b2)
+            .arg("-o")
+            .arg(&out2)
+            .arg("--data-dir")
+            .arg(&data2)
+            .env_remove("SCOUT_CONFIG")
+            .env_remove("SCOUT_EDGE_URL")
+            .output()
+    })
+    .await
+    .expect("join")
+    .expect("scout runs");
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        result.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    // The progress of each phase was shown, and the script.
+    for phase in [
+        "upload",
+        "analyse",
+        "compose",
+        "[优惠]",
+        "phase-seconds: upload=",
+    ] {
+        assert!(stderr.contains(phase), "{phase} missing from:\n{stderr}");
+    }
+    assert!(
+        stderr.contains("人均89，招牌毛肚七上八下"),
+        "promotion verbatim:\n{stderr}"
+    );
+    assert!(stdout.contains("1080x1920"), "{stdout}");
+
+    let probe = ffprobe(&out);
+    let streams = probe["streams"].as_array().expect("streams");
+    let v = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("video");
+    assert_eq!(v["codec_name"], "h264");
+    assert_eq!(v["profile"], "High");
+    assert_eq!(
+        (v["width"].as_i64(), v["height"].as_i64()),
+        (Some(1080), Some(1920))
+    );
+    assert_eq!(v["r_frame_rate"], "30/1");
+    assert!(
+        streams
+            .iter()
+            .any(|s| s["codec_type"] == "audio" && s["codec_name"] == "aac")
+    );
+    // The printed duration is the file's.
+    let probed: f64 = probe["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("duration");
+    let printed: f64 = stdout
+        .split(", ")
+        .nth(1)
+        .and_then(|s| s.trim_end_matches(" s").parse().ok())
+        .unwrap_or_else(|| panic!("no duration in {stdout}"));
+    assert!((probed - printed).abs() < 0.2, "{probed} vs {printed}");
+}
+
+#[test]
+fn scout_make_refuses_bad_input_clearly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "not a video").expect("write");
+    let good = clip(dir.path(), "a.mp4", 1.5);
+    let (text, good) = (
+        text.to_string_lossy().into_owned(),
+        good.to_string_lossy().into_owned(),
+    );
+    for (args, needle) in [
+        (
+            vec!["make", "--shop", "x", "missing.mp4"],
+            "missing.mp4: no such file",
+        ),
+        (
+            vec!["make", "--shop", "x", text.as_str()],
+            "is not a video file",
+        ),
+        (
+            vec!["make", "--shop", "x", "--type", "bar", good.as_str()],
+            "--type \"bar\": one of food, beauty, entertainment, other",
+        ),
+        (
+            vec!["make", "--shop", "x", "--style", "epic", good.as_str()],
+            "--style \"epic\": one of recommend, review, vlog",
+        ),
+    ] {
+        let out = Command::new(scout_bin())
+            .args(&args)
+            .arg("--data-dir")
+            .arg(dir.path())
+            .env_remove("SCOUT_CONFIG")
+            .output()
+            .expect("runs");
+        assert!(!out.status.success(), "{args:?} succeeded");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(
+            err.trim_end().lines().count(),
+            1,
+            "{args:?}: not one line: {err}"
+        );
+    }
+}
