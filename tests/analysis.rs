@@ -40,12 +40,7 @@ async fn task(tasks: &mut Tasks, id: i64) -> Task {
 }
 
 async fn next_job(sub: &mut Box<dyn Subscription>) -> AnalyzeJob {
-    let d = tokio::time::timeout(Duration::from_secs(30), sub.next())
-        .await
-        .expect("an analyze job within 30 s")
-        .expect("delivery");
-    sub.commit(&d).await.expect("commit");
-    AnalyzeJob::decode(d.message.payload.clone()).expect("decodes")
+    take_analyze_job(sub, Duration::from_secs(30)).await
 }
 
 fn paragraphs(clips: &[i64]) -> Vec<Paragraph> {
@@ -96,9 +91,7 @@ async fn analysis_flow(production: bool) {
     let ctx = mesh.context().clone();
     let a = login(&base, dir.path()).await;
     let mut tasks: Tasks = TasksServiceClient::new(authed_channel(&base, &a.access));
-    let mut worker: Worker = TasksInternalServiceClient::new(ctx.auth.internal_channel(
-        scout_common::grpc::channel(&mesh.service_url("tasks")).expect("channel"),
-    ));
+    let mut worker: Worker = tasks_worker(&mesh);
     let topic = format!("{}analyze", ctx.config.bus.topic_prefix);
     let mut sub = ctx
         .adapters

@@ -8,11 +8,8 @@ mod support;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use prost::Message as _;
 use scout_common::config::BlobConfig;
 use scout_common::testing;
-use scout_proto::scout::jobs::v1::AnalyzeJob;
-use scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient;
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
     ConfirmVideoRequest, CreateTaskRequest, GetOutputRequest, GetTaskRequest, Paragraph,
@@ -156,31 +153,25 @@ async fn a_broker_restart_between_steps_loses_nothing() {
 
     // Restart 1: between queuing the analysis and a worker taking it.
     broker.restart();
-    let d = tokio::time::timeout(Duration::from_secs(90), sub.next())
-        .await
-        .expect("the analyze job survived the restart")
-        .expect("delivery");
-    sub.commit(&d).await.expect("commit");
-    let job = AnalyzeJob::decode(d.message.payload.clone()).expect("job");
+    // The analyze job survived the restart.
+    let job = take_analyze_job(&mut sub, Duration::from_secs(90)).await;
     assert_eq!(job.task_id, t.id);
-    TasksInternalServiceClient::new(ctx.auth.internal_channel(
-        scout_common::grpc::channel(&mesh.service_url("tasks")).expect("channel"),
-    ))
-    .report_script(ReportScriptRequest {
-        job_id: job.job_id,
-        task_id: t.id,
-        paragraphs: vec![Paragraph {
-            id: "para_1".into(),
-            section: "开场".into(),
-            shot_id: clip_id,
-            text: "家人们，重启之后也照样出片！".into(),
-            ..Default::default()
-        }],
-        provider: "template".into(),
-        provider_note: String::new(),
-    })
-    .await
-    .expect("script");
+    tasks_worker(&mesh)
+        .report_script(ReportScriptRequest {
+            job_id: job.job_id,
+            task_id: t.id,
+            paragraphs: vec![Paragraph {
+                id: "para_1".into(),
+                section: "开场".into(),
+                shot_id: clip_id,
+                text: "家人们，重启之后也照样出片！".into(),
+                ..Default::default()
+            }],
+            provider: "template".into(),
+            provider_note: String::new(),
+        })
+        .await
+        .expect("script");
 
     // Restart 2: between the script and the compose.
     broker.restart();

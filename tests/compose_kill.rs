@@ -8,12 +8,9 @@ mod support;
 
 use std::time::{Duration, Instant};
 
-use prost::Message as _;
 use scout::mesh::{Mesh, MeshOptions};
 use scout_common::config::LogFormat;
 use scout_common::testing;
-use scout_proto::scout::jobs::v1::AnalyzeJob;
-use scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient;
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
     ConfirmVideoRequest, CreateTaskRequest, GetOutputRequest, GetProgressRequest, GetTaskRequest,
@@ -114,12 +111,7 @@ async fn a_render_node_killed_mid_compose_loses_nothing() {
         .start_analysis(StartAnalysisRequest { task_id: task.id })
         .await
         .expect("analyse");
-    let d = tokio::time::timeout(Duration::from_secs(30), sub.next())
-        .await
-        .expect("job")
-        .expect("delivery");
-    sub.commit(&d).await.expect("commit");
-    let job = AnalyzeJob::decode(d.message.payload.clone()).expect("job");
+    let job = take_analyze_job(&mut sub, Duration::from_secs(30)).await;
     // A long narration, so the render takes long enough to be killed in it.
     let text = "家人们，今天带你们来三里屯这家超火的探鱼，烤鱼外焦里嫩，配菜丰富，环境也特别适合朋友聚会，强烈推荐大家来试试！";
     let paragraphs = (1..=4)
@@ -131,18 +123,16 @@ async fn a_render_node_killed_mid_compose_loses_nothing() {
             ..Default::default()
         })
         .collect();
-    TasksInternalServiceClient::new(ctx.auth.internal_channel(
-        scout_common::grpc::channel(&mesh.service_url("tasks")).expect("channel"),
-    ))
-    .report_script(ReportScriptRequest {
-        job_id: job.job_id,
-        task_id: task.id,
-        paragraphs,
-        provider: "template".into(),
-        provider_note: String::new(),
-    })
-    .await
-    .expect("script");
+    tasks_worker(&mesh)
+        .report_script(ReportScriptRequest {
+            job_id: job.job_id,
+            task_id: task.id,
+            paragraphs,
+            provider: "template".into(),
+            provider_note: String::new(),
+        })
+        .await
+        .expect("script");
     tasks
         .start_compose(StartComposeRequest {
             task_id: task.id,

@@ -11,11 +11,8 @@ mod support;
 
 use std::time::Duration;
 
-use prost::Message as _;
 use scout_common::testing::{self, TestDatabase};
 use scout_common::{ApiError, ErrorCode};
-use scout_proto::scout::jobs::v1::AnalyzeJob;
-use scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient;
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
     ConfirmVideoRequest, CreateTaskRequest, GetAssetsPackRequest, GetDownloadUrlRequest,
@@ -157,15 +154,8 @@ async fn whole_flow(production: bool) {
         .start_analysis(StartAnalysisRequest { task_id: task.id })
         .await
         .expect("analyse");
-    let delivery = tokio::time::timeout(Duration::from_secs(30), sub.next())
-        .await
-        .expect("analyze job")
-        .expect("delivery");
-    let job = AnalyzeJob::decode(delivery.message.payload.clone()).expect("job");
-    sub.commit(&delivery).await.expect("commit");
-    let mut worker = TasksInternalServiceClient::new(ctx.auth.internal_channel(
-        scout_common::grpc::channel(&mesh.service_url("tasks")).expect("channel"),
-    ));
+    let job = take_analyze_job(&mut sub, Duration::from_secs(30)).await;
+    let mut worker = tasks_worker(&mesh);
     worker
         .report_script(ReportScriptRequest {
             job_id: job.job_id,

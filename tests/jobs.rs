@@ -12,11 +12,8 @@ use std::time::{Duration, Instant};
 
 use base64::Engine as _;
 
-use prost::Message as _;
 use scout::mesh::Mesh;
 use scout_common::config::{Config, VoiceProviderKind};
-use scout_proto::scout::jobs::v1::AnalyzeJob;
-use scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient;
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
     ConfirmVideoRequest, CreateTaskRequest, GetTaskRequest, Paragraph, ReportScriptRequest,
@@ -77,30 +74,23 @@ async fn scripted_task(mesh: &Mesh, tasks: &mut Tasks, files: &std::path::Path) 
         .start_analysis(StartAnalysisRequest { task_id: t.id })
         .await
         .expect("analyse");
-    let d = tokio::time::timeout(Duration::from_secs(30), sub.next())
+    let job = take_analyze_job(&mut sub, Duration::from_secs(30)).await;
+    tasks_worker(mesh)
+        .report_script(ReportScriptRequest {
+            job_id: job.job_id,
+            task_id: t.id,
+            paragraphs: vec![Paragraph {
+                id: "para_1".into(),
+                section: "开场".into(),
+                shot_id: clip_id,
+                text: "家人们好！".into(),
+                ..Default::default()
+            }],
+            provider: "template".into(),
+            provider_note: String::new(),
+        })
         .await
-        .expect("job")
-        .expect("delivery");
-    sub.commit(&d).await.expect("commit");
-    let job = AnalyzeJob::decode(d.message.payload.clone()).expect("job");
-    TasksInternalServiceClient::new(ctx.auth.internal_channel(
-        scout_common::grpc::channel(&mesh.service_url("tasks")).expect("channel"),
-    ))
-    .report_script(ReportScriptRequest {
-        job_id: job.job_id,
-        task_id: t.id,
-        paragraphs: vec![Paragraph {
-            id: "para_1".into(),
-            section: "开场".into(),
-            shot_id: clip_id,
-            text: "家人们好！".into(),
-            ..Default::default()
-        }],
-        provider: "template".into(),
-        provider_note: String::new(),
-    })
-    .await
-    .expect("script");
+        .expect("script");
     t.id
 }
 
@@ -130,29 +120,9 @@ async fn tts(
     .into_response()
 }
 
-/// A mono 24 kHz 16-bit WAV tone.
+/// A mono 24 kHz WAV tone, as Seed-TTS answers.
 fn wav_24k(seconds: f64) -> Vec<u8> {
-    let rate = 24_000u32;
-    let n = (seconds * f64::from(rate)) as u32;
-    let mut out = Vec::with_capacity(44 + 2 * n as usize);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + n * 2).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 2).to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&(n * 2).to_le_bytes());
-    for i in 0..n {
-        let v = ((f64::from(i) / f64::from(rate) * 330.0 * std::f64::consts::TAU).sin() * 6000.0)
-            as i16;
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
+    wav_tone(24_000, seconds, 330.0)
 }
 
 #[tokio::test]
@@ -315,11 +285,8 @@ async fn an_unfinished_job_survives_a_restart_of_the_embedded_mesh() {
         )
         .await
         .expect("subscribe");
-    let d = tokio::time::timeout(Duration::from_secs(10), sub.next())
-        .await
-        .expect("the job was re-dispatched")
-        .expect("delivery");
-    let job = AnalyzeJob::decode(d.message.payload.clone()).expect("job");
+    // The job was re-dispatched.
+    let job = take_analyze_job(&mut sub, Duration::from_secs(10)).await;
     assert_eq!(job.task_id, t.id);
     let base = mesh.edge_url();
     let mut tasks: Tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
@@ -327,26 +294,24 @@ async fn an_unfinished_job_survives_a_restart_of_the_embedded_mesh() {
         task(&mut tasks, t.id).await.status,
         TaskStatus::Analyzing as i32
     );
-    let applied = TasksInternalServiceClient::new(ctx.auth.internal_channel(
-        scout_common::grpc::channel(&mesh.service_url("tasks")).expect("channel"),
-    ))
-    .report_script(ReportScriptRequest {
-        job_id: job.job_id,
-        task_id: t.id,
-        paragraphs: vec![Paragraph {
-            id: "para_1".into(),
-            section: "开场".into(),
-            shot_id: job.video_ids[0],
-            text: "重启之后也不丢！".into(),
-            ..Default::default()
-        }],
-        provider: "template".into(),
-        provider_note: String::new(),
-    })
-    .await
-    .expect("script")
-    .into_inner()
-    .applied;
+    let applied = tasks_worker(&mesh)
+        .report_script(ReportScriptRequest {
+            job_id: job.job_id,
+            task_id: t.id,
+            paragraphs: vec![Paragraph {
+                id: "para_1".into(),
+                section: "开场".into(),
+                shot_id: job.video_ids[0],
+                text: "重启之后也不丢！".into(),
+                ..Default::default()
+            }],
+            provider: "template".into(),
+            provider_note: String::new(),
+        })
+        .await
+        .expect("script")
+        .into_inner()
+        .applied;
     assert!(
         applied,
         "the re-dispatched job is the one the task waits for"

@@ -21,29 +21,9 @@ use scout_proto::scout::identity::v1::{
 use scout_proto::scout::jobs::v1::VoiceCloneJob;
 use support::*;
 
-/// A mono 16 kHz 16-bit WAV of a tone, `seconds` long.
+/// A mono 16 kHz WAV of a tone, `seconds` long.
 fn wav(seconds: f64) -> Vec<u8> {
-    let rate = 16_000u32;
-    let n = (seconds * f64::from(rate)) as u32;
-    let mut out = Vec::with_capacity(44 + n as usize * 2);
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + n * 2).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 2).to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&(n * 2).to_le_bytes());
-    for i in 0..n {
-        let t = f64::from(i) / f64::from(rate);
-        let v = ((t * 220.0 * std::f64::consts::TAU).sin() * 8000.0) as i16;
-        out.extend_from_slice(&v.to_le_bytes());
-    }
-    out
+    wav_tone(16_000, seconds, 220.0)
 }
 
 type Ids = IdentityServiceClient<AuthedChannel>;

@@ -235,6 +235,48 @@ async fn subscribe(
     .await
 }
 
+/// A worker for one job kind together with its retry pumps, in a consumer
+/// group namespaced by the topic prefix (so deployments sharing a cluster
+/// never rebalance each other). Creates the kind's topics first.
+pub struct Consumers {
+    stop: Shutdown,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Consumers {
+    /// Starts consuming `kind` with `handler` in group `{topic prefix}{group}`.
+    pub async fn start(
+        bus: Arc<dyn JobBus>,
+        kind: JobKind,
+        group: &str,
+        handler: Arc<dyn JobHandler>,
+    ) -> anyhow::Result<Self> {
+        ensure_topics(bus.as_ref(), &kind)
+            .await
+            .map_err(|e| anyhow::anyhow!("job bus: cannot create the {} topics: {e}", kind.name))?;
+        let group = format!("{}{group}", kind.prefix);
+        let stop = Shutdown::new();
+        let mut tasks = vec![spawn_worker(
+            bus.clone(),
+            kind.clone(),
+            group.clone(),
+            handler,
+            stop.clone(),
+        )];
+        tasks.extend(spawn_retry_pumps(bus, kind, group, stop.clone()));
+        Ok(Self { stop, tasks })
+    }
+
+    /// Stops taking jobs and waits for the one in hand to finish or be
+    /// given back (left uncommitted).
+    pub async fn stop(self) {
+        self.stop.trigger();
+        for t in self.tasks {
+            let _ = t.await;
+        }
+    }
+}
+
 /// Runs a worker for `kind` in consumer group `group` until shutdown. Jobs
 /// are handled one at a time per worker; run several workers for parallelism.
 pub fn spawn_worker(

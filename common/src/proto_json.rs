@@ -28,6 +28,15 @@ pub fn pool() -> &'static DescriptorPool {
     })
 }
 
+/// A protobuf timestamp of a UTC time as stored (naive, UTC).
+pub fn timestamp(t: chrono::NaiveDateTime) -> prost_types::Timestamp {
+    let utc = t.and_utc();
+    prost_types::Timestamp {
+        seconds: utc.timestamp(),
+        nanos: utc.timestamp_subsec_nanos() as i32,
+    }
+}
+
 /// True when a method has a `google.api.http` route, i.e. is public.
 pub fn has_http_binding(method: &prost_reflect::MethodDescriptor) -> bool {
     pool()

@@ -417,3 +417,57 @@ pub async fn mesh_without_vision(config: Config) -> scout::mesh::Mesh {
     .await
     .expect("mesh starts")
 }
+
+/// Takes the next analyze job off a subscription within `limit`, commits it
+/// and decodes it (tests that play the vision worker).
+pub async fn take_analyze_job(
+    sub: &mut Box<dyn scout_common::adapters::bus::Subscription>,
+    limit: Duration,
+) -> scout_proto::scout::jobs::v1::AnalyzeJob {
+    use prost::Message as _;
+    let d = tokio::time::timeout(limit, sub.next())
+        .await
+        .unwrap_or_else(|_| panic!("no analyze job within {limit:?}"))
+        .expect("delivery");
+    sub.commit(&d).await.expect("commit");
+    scout_proto::scout::jobs::v1::AnalyzeJob::decode(d.message.payload.clone())
+        .expect("job decodes")
+}
+
+/// The tasks service's internal API with the mesh's service credential, as
+/// a worker calls it.
+pub fn tasks_worker(
+    mesh: &scout::mesh::Mesh,
+) -> scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient<
+    scout_common::auth::InternalChannel,
+> {
+    scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient::new(
+        mesh.context().auth.internal_channel(
+            scout_common::grpc::channel(&mesh.service_url("tasks")).expect("channel"),
+        ),
+    )
+}
+
+/// A mono 16-bit PCM WAV of a sine tone.
+pub fn wav_tone(rate: u32, seconds: f64, hz: f64) -> Vec<u8> {
+    let n = (seconds * f64::from(rate)) as u32;
+    let mut out = Vec::with_capacity(44 + 2 * n as usize);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + n * 2).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes());
+    out.extend_from_slice(&rate.to_le_bytes());
+    out.extend_from_slice(&(rate * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&(n * 2).to_le_bytes());
+    for i in 0..n {
+        let t = f64::from(i) / f64::from(rate);
+        let v = ((t * hz * std::f64::consts::TAU).sin() * 7000.0) as i16;
+        out.extend_from_slice(&v.to_le_bytes());
+    }
+    out
+}

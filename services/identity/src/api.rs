@@ -69,7 +69,7 @@ fn user_proto(row: &UserRow) -> User {
         nickname: row.nickname.clone(),
         avatar_url: row.avatar_url.clone(),
         membership_type: membership as i32,
-        created_at: Some(voice::timestamp(row.created_at)),
+        created_at: Some(scout_common::proto_json::timestamp(row.created_at)),
     }
 }
 

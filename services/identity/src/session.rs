@@ -11,8 +11,8 @@ use std::time::Duration;
 
 use base64::Engine as _;
 use scout_common::adapters::cache::CacheError;
-use scout_common::auth::AuthUser;
 use scout_common::auth::token::{self, Subject, blacklist_key, now_secs};
+use scout_common::auth::{AuthUser, constant_time_eq};
 use scout_common::{ApiError, ErrorCode};
 use sha2::{Digest, Sha256};
 
@@ -139,10 +139,6 @@ pub async fn send_code(state: &State, phone: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn equal(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
 /// Checks the code; wrong ones count toward the lock.
 async fn verify_code(state: &State, phone: &str, code: &str) -> Result<(), ApiError> {
     let sms = &state.ctx.config.sms;
@@ -159,7 +155,7 @@ async fn verify_code(state: &State, phone: &str, code: &str) -> Result<(), ApiEr
         )
         .with_meta("field", "code"));
     };
-    if equal(&stored, code.as_bytes()) {
+    if constant_time_eq(&stored, code.as_bytes()) {
         // Single use: whoever deletes it logs in.
         if !cache.delete(&code_key).await.map_err(cache_down)? {
             return Err(ApiError::new(

@@ -263,7 +263,9 @@ pub async fn create(
         user_id,
         sample_id: row.id,
         sample_key: oss_key.to_string(),
-        requested_at: Some(timestamp(chrono::Utc::now().naive_utc())),
+        requested_at: Some(scout_common::proto_json::timestamp(
+            chrono::Utc::now().naive_utc(),
+        )),
     }
     .encode_to_vec();
     if let Err(e) = jobs::enqueue(
@@ -349,15 +351,6 @@ pub async fn delete(state: &State, user_id: i64, sample_id: i64) -> Result<(), A
     Ok(())
 }
 
-/// A protobuf timestamp of a UTC time.
-pub fn timestamp(t: chrono::NaiveDateTime) -> prost_types::Timestamp {
-    let utc = t.and_utc();
-    prost_types::Timestamp {
-        seconds: utc.timestamp(),
-        nanos: utc.timestamp_subsec_nanos() as i32,
-    }
-}
-
 /// The API form of a row.
 pub fn to_proto(row: &SampleRow) -> VoiceSample {
     let status = match row.status.as_str() {
@@ -374,7 +367,7 @@ pub fn to_proto(row: &SampleRow) -> VoiceSample {
         status: status as i32,
         clone_voice_id: row.clone_voice_id.clone().unwrap_or_default(),
         error_message: row.error_message.clone().unwrap_or_default(),
-        created_at: Some(timestamp(row.created_at)),
+        created_at: Some(scout_common::proto_json::timestamp(row.created_at)),
     }
 }
 

@@ -17,7 +17,7 @@ pub use error::RenderError;
 
 use std::sync::Arc;
 
-use scout_common::jobs::{self, JobKind};
+use scout_common::jobs::{Consumers, JobKind};
 use scout_common::server::{GrpcServer, Shutdown};
 use scout_common::service::ServiceContext;
 use scout_proto::scout::render::v1::render_service_server::RenderServiceServer;
@@ -43,28 +43,13 @@ pub async fn serve(
     let svc = service::Render::new(ctx.clone(), caps);
 
     // Compose jobs from the bus, on the same slots as the Compose RPC.
-    let kind = JobKind::compose(&ctx.config);
-    jobs::ensure_topics(ctx.adapters.bus.as_ref(), &kind)
-        .await
-        .map_err(|e| anyhow::anyhow!("job bus: cannot create the compose topics: {e}"))?;
-    let handler: Arc<dyn jobs::JobHandler> = Arc::new(svc.compose_worker(&ctx)?);
-    // Groups are namespaced like topics, so deployments sharing a cluster
-    // (staging beside production) never rebalance each other.
-    let group = format!("{}{COMPOSE_GROUP}", ctx.config.bus.topic_prefix);
-    let workers_stop = Shutdown::new();
-    let mut workers = vec![jobs::spawn_worker(
+    let workers = Consumers::start(
         ctx.adapters.bus.clone(),
-        kind.clone(),
-        group.clone(),
-        handler,
-        workers_stop.clone(),
-    )];
-    workers.extend(jobs::spawn_retry_pumps(
-        ctx.adapters.bus.clone(),
-        kind,
-        group,
-        workers_stop.clone(),
-    ));
+        JobKind::compose(&ctx.config),
+        COMPOSE_GROUP,
+        Arc::new(svc.compose_worker(&ctx)?),
+    )
+    .await?;
 
     let served = GrpcServer::new("render", ctx.auth.clone())
         .add_service(RenderServiceServer::new(svc))
@@ -72,10 +57,7 @@ pub async fn serve(
         .serve(listener, shutdown, ctx.config.render.drain_timeout)
         .await;
     // The RPCs are drained; let the worker finish (or give back) its job.
-    workers_stop.trigger();
-    for w in workers {
-        let _ = w.await;
-    }
+    workers.stop().await;
     served
 }
 

@@ -17,8 +17,7 @@ use scout_proto::scout::identity::v1::{GetVoiceSampleRequest, VoiceSampleStatus}
 use scout_proto::scout::jobs::v1::{ComposeJob, Narration};
 use scout_proto::scout::render::v1::VoiceSpec;
 use scout_proto::scout::tasks::v1::{
-    ComposeOutput, GetOutputResponse, OutputVideo, ShotUsed, SubtitleSettings, TaskStatus,
-    VoiceSettings,
+    ComposeOutput, GetOutputResponse, OutputVideo, ShotUsed, SubtitleSettings, VoiceSettings,
 };
 use serde::{Deserialize, Serialize};
 
@@ -27,7 +26,7 @@ use crate::machine::{self, Event, Status};
 use crate::scripts;
 use crate::store::{self, TaskRow};
 use crate::tasks;
-use crate::uploads::{self, THUMBNAIL_URL_TTL};
+use crate::uploads;
 
 /// How long download links work.
 pub const DOWNLOAD_TTL: Duration = Duration::from_secs(3600);
@@ -392,8 +391,7 @@ pub async fn output(
     task_id: i64,
 ) -> Result<GetOutputResponse, ApiError> {
     let task = tasks::load(state, user_id, task_id).await?;
-    let status = TaskStatus::from_str_name(&format!("TASK_STATUS_{}", task.status().upper()))
-        .unwrap_or(TaskStatus::Unspecified) as i32;
+    let status = task.status().api() as i32;
     let Some(video_key) = task
         .output_oss_key
         .clone()
@@ -409,17 +407,8 @@ pub async fn output(
     let mut shots_used = Vec::with_capacity(stored.len());
     for s in stored {
         let v = videos.iter().find(|v| v.id == s.id);
-        let thumbnail_url = match v.and_then(|v| v.thumbnail_oss_key.clone()) {
-            Some(k) => state
-                .ctx
-                .adapters
-                .blobs
-                .presign_get(&k, PresignOptions::expires_in(THUMBNAIL_URL_TTL))
-                .await
-                .map(|u| u.url)
-                .unwrap_or_default(),
-            None => String::new(),
-        };
+        let thumbnail_url =
+            uploads::thumbnail_url(state, v.and_then(|v| v.thumbnail_oss_key.as_deref())).await;
         shots_used.push(ShotUsed {
             id: s.id,
             thumbnail_url,

@@ -106,6 +106,22 @@ impl Status {
         self.as_str().to_ascii_uppercase()
     }
 
+    /// The API enum value.
+    pub fn api(self) -> scout_proto::scout::tasks::v1::TaskStatus {
+        use scout_proto::scout::tasks::v1::TaskStatus as T;
+        match self {
+            Status::Created => T::Created,
+            Status::Uploading => T::Uploading,
+            Status::Analyzing => T::Analyzing,
+            Status::ScriptReady => T::ScriptReady,
+            Status::ScriptEdited => T::ScriptEdited,
+            Status::VoiceSet => T::VoiceSet,
+            Status::Composing => T::Composing,
+            Status::Completed => T::Completed,
+            Status::Failed => T::Failed,
+        }
+    }
+
     /// True while a job runs for the task (its clips must not change).
     pub fn is_busy(self) -> bool {
         matches!(self, Status::Analyzing | Status::Composing)

@@ -68,11 +68,6 @@ fn steps(names: &[&str], done: usize, running: Option<usize>, failed: bool) -> V
         .collect()
 }
 
-fn api_status(s: Status) -> i32 {
-    TaskStatus::from_str_name(&format!("TASK_STATUS_{}", s.upper()))
-        .unwrap_or(TaskStatus::Unspecified) as i32
-}
-
 /// The task's progress now.
 pub async fn get(state: &State, user_id: i64, task_id: i64) -> Result<Progress, ApiError> {
     let task = tasks::load(state, user_id, task_id).await?;
@@ -103,7 +98,7 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, ApiError> {
         .map(|t| (chrono::Utc::now().naive_utc() - t).num_seconds().max(0))
         .unwrap_or(0) as i32;
     let mut p = Progress {
-        status: api_status(status),
+        status: status.api() as i32,
         ..Progress::default()
     };
     let details = |current: &str, steps: Vec<ProgressStep>| ProgressDetails {

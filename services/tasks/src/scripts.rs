@@ -2,7 +2,6 @@
 //! task's clips. Stored as JSON in `scripts.content`, versioned: every
 //! write (generated or edited) is the next version.
 
-use scout_common::adapters::blob::PresignOptions;
 use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::tasks::v1::{Paragraph, ParagraphEdit, Script, ShotRef};
 use serde::{Deserialize, Serialize};
@@ -11,7 +10,7 @@ use crate::State;
 use crate::machine::{self, Event};
 use crate::store::{self, ScriptRow, VideoRow};
 use crate::tasks::{self, MAX_REGENERATIONS};
-use crate::uploads::{self, THUMBNAIL_URL_TTL};
+use crate::uploads;
 
 /// Most paragraphs in a script.
 pub const MAX_PARAGRAPHS: usize = 12;
@@ -199,17 +198,8 @@ pub async fn to_proto(
     for p in parse(row) {
         let shot = match videos.iter().find(|v| v.id == p.shot_id) {
             Some(v) => {
-                let thumbnail_url = match &v.thumbnail_oss_key {
-                    Some(k) => state
-                        .ctx
-                        .adapters
-                        .blobs
-                        .presign_get(k, PresignOptions::expires_in(THUMBNAIL_URL_TTL))
-                        .await
-                        .map(|u| u.url)
-                        .unwrap_or_default(),
-                    None => String::new(),
-                };
+                let thumbnail_url =
+                    uploads::thumbnail_url(state, v.thumbnail_oss_key.as_deref()).await;
                 Some(ShotRef {
                     id: v.id,
                     thumbnail_url,

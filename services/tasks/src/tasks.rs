@@ -205,14 +205,7 @@ pub async fn delete(state: &State, user_id: i64, task_id: i64) -> Result<(), Api
     Ok(())
 }
 
-/// A protobuf timestamp of a UTC time.
-pub fn timestamp(t: chrono::NaiveDateTime) -> prost_types::Timestamp {
-    let utc = t.and_utc();
-    prost_types::Timestamp {
-        seconds: utc.timestamp(),
-        nanos: utc.timestamp_subsec_nanos() as i32,
-    }
-}
+pub use scout_common::proto_json::timestamp;
 
 fn subtitle_style(name: &str) -> SubtitleStyle {
     SubtitleStyle::from_str_name(&format!("SUBTITLE_STYLE_{}", name.to_ascii_uppercase()))
@@ -222,8 +215,7 @@ fn subtitle_style(name: &str) -> SubtitleStyle {
 /// The API form of a task row.
 pub fn to_proto(row: &TaskRow, video_count: i64) -> Task {
     let status = row.status();
-    let api_status = TaskStatus::from_str_name(&format!("TASK_STATUS_{}", status.upper()))
-        .unwrap_or(TaskStatus::Unspecified);
+    let api_status = status.api();
     let shop_type =
         ShopType::from_str_name(&format!("SHOP_TYPE_{}", row.shop_type.to_ascii_uppercase()))
             .unwrap_or(ShopType::Unspecified);

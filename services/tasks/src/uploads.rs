@@ -386,19 +386,25 @@ pub fn category(stored: Option<&str>) -> ShotCategory {
     }
 }
 
+/// A presigned GET of a clip's thumbnail (1 h); empty without one or when
+/// storage cannot sign it (a missing thumbnail must not fail a listing).
+pub async fn thumbnail_url(state: &State, key: Option<&str>) -> String {
+    let Some(k) = key else {
+        return String::new();
+    };
+    state
+        .ctx
+        .adapters
+        .blobs
+        .presign_get(k, PresignOptions::expires_in(THUMBNAIL_URL_TTL))
+        .await
+        .map(|u| u.url)
+        .unwrap_or_default()
+}
+
 /// The API form of a clip, with a presigned thumbnail URL.
 pub async fn to_proto(state: &State, row: &VideoRow) -> Video {
-    let thumbnail_url = match &row.thumbnail_oss_key {
-        Some(k) => state
-            .ctx
-            .adapters
-            .blobs
-            .presign_get(k, PresignOptions::expires_in(THUMBNAIL_URL_TTL))
-            .await
-            .map(|u| u.url)
-            .unwrap_or_default(),
-        None => String::new(),
-    };
+    let thumbnail_url = thumbnail_url(state, row.thumbnail_oss_key.as_deref()).await;
     let status = match row.status.as_str() {
         "uploading" => VideoStatus::Uploading,
         "uploaded" => VideoStatus::Uploaded,

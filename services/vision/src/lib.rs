@@ -12,7 +12,7 @@ pub mod writer;
 
 use std::sync::Arc;
 
-use scout_common::jobs::{self, JobKind};
+use scout_common::jobs::{Consumers, JobKind};
 use scout_common::server::{GrpcServer, Shutdown};
 use scout_common::service::ServiceContext;
 use scout_proto::scout::vision::v1::vision_service_server::VisionServiceServer;
@@ -35,41 +35,25 @@ pub async fn serve(
     let state = Arc::new(State { ctx: ctx.clone() });
 
     // Analyze jobs from the bus.
-    let kind = JobKind::analyze(&ctx.config);
-    jobs::ensure_topics(ctx.adapters.bus.as_ref(), &kind)
-        .await
-        .map_err(|e| anyhow::anyhow!("job bus: cannot create the analyze topics: {e}"))?;
-    let handler: Arc<dyn jobs::JobHandler> = Arc::new(worker::AnalyzeWorker::new(
-        ctx.auth.clone(),
-        ctx.adapters.blobs.clone(),
-        &ctx.config.tasks.endpoint_url(),
-        &ctx.config.render.endpoint_url(),
-    )?);
-    let group = format!("{}{ANALYZE_GROUP}", ctx.config.bus.topic_prefix);
-    let workers_stop = Shutdown::new();
-    let mut workers = vec![jobs::spawn_worker(
+    let workers = Consumers::start(
         ctx.adapters.bus.clone(),
-        kind.clone(),
-        group.clone(),
-        handler,
-        workers_stop.clone(),
-    )];
-    workers.extend(jobs::spawn_retry_pumps(
-        ctx.adapters.bus.clone(),
-        kind,
-        group,
-        workers_stop.clone(),
-    ));
+        JobKind::analyze(&ctx.config),
+        ANALYZE_GROUP,
+        Arc::new(worker::AnalyzeWorker::new(
+            ctx.auth.clone(),
+            ctx.adapters.blobs.clone(),
+            &ctx.config.tasks.endpoint_url(),
+            &ctx.config.render.endpoint_url(),
+        )?),
+    )
+    .await?;
 
     let served = GrpcServer::new("vision", ctx.auth.clone())
         .add_service(VisionServiceServer::new(VisionApi::new(state.clone())))
         .adapter_checks(&ctx.adapters)
         .serve(listener, shutdown, ctx.config.vision.drain_timeout)
         .await;
-    workers_stop.trigger();
-    for w in workers {
-        let _ = w.await;
-    }
+    workers.stop().await;
     served
 }
 
