@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use scout_common::ApiError;
+use scout_proto::scout::publish::v1::GetPublishAssistRequest;
+use scout_proto::scout::publish::v1::publish_service_client::PublishServiceClient;
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
     ConfirmVideoRequest, CreateTaskRequest, CreateVideoUploadUrlRequest, GetDownloadUrlRequest,
@@ -224,6 +226,7 @@ async fn run(
     );
     let channel = scout_common::grpc::channel(edge)?;
     let mut tasks = TasksServiceClient::new(channel.clone());
+    let mut publish = PublishServiceClient::new(channel.clone());
     let task = tasks
         .create_task(authorized(
             &session,
@@ -422,6 +425,28 @@ async fn run(
         task.id,
         started.elapsed().as_secs_f64()
     );
+
+    // Topics and titles for posting it.
+    match publish
+        .get_publish_assist(authorized(
+            &session,
+            GetPublishAssistRequest { task_id: task.id },
+        )?)
+        .await
+    {
+        Ok(r) => {
+            let a = r.into_inner().assist.unwrap_or_default();
+            println!("topics: {}", a.topics.join(" "));
+            println!("titles:");
+            for (i, t) in a.titles.iter().enumerate() {
+                println!("  {}. {t}", i + 1);
+            }
+        }
+        Err(e) => eprintln!(
+            "warning: no topics or titles: {}",
+            ApiError::from_status(&e)
+        ),
+    }
     Ok(args.out.clone())
 }
 

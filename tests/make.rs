@@ -113,6 +113,33 @@ async fn scout_make_turns_clips_into_a_finished_video() {
         .and_then(|s| s.trim_end_matches(" s").parse().ok())
         .unwrap_or_else(|| panic!("no duration in {stdout}"));
     assert!((probed - printed).abs() < 0.2, "{probed} vs {printed}");
+
+    // Topics and titles to post it with.
+    let topics: Vec<&str> = stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("topics: "))
+        .unwrap_or_else(|| panic!("no topics in {stdout}"))
+        .split(' ')
+        .collect();
+    assert!((8..=10).contains(&topics.len()), "{topics:?}");
+    assert!(
+        topics.iter().all(|t| t.starts_with('#') && t.len() > 1),
+        "{topics:?}"
+    );
+    assert!(topics.contains(&"#海底捞火锅"), "{topics:?}");
+    let titles: Vec<&str> = stdout
+        .lines()
+        .skip_while(|l| *l != "titles:")
+        .skip(1)
+        .filter_map(|l| l.trim().split_once(". ").map(|(_, t)| t))
+        .collect();
+    assert_eq!(titles.len(), 4, "{stdout}");
+    assert!(
+        titles
+            .iter()
+            .all(|t| (20..=50).contains(&t.chars().count())),
+        "{titles:?}"
+    );
 }
 
 #[test]

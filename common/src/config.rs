@@ -59,6 +59,9 @@ pub struct Config {
     pub auth: AuthConfig,
     /// SMS login codes and their provider (identity).
     pub sms: SmsConfig,
+    /// Shot analysis, script writing and publish suggestions: local or a
+    /// remote OpenAI-compatible model (vision, publish).
+    pub ai: AiConfig,
 }
 
 impl Default for Config {
@@ -79,6 +82,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             auth: AuthConfig::default(),
             sms: SmsConfig::default(),
+            ai: AiConfig::default(),
             data_dir,
         }
     }
@@ -638,6 +642,89 @@ impl SmsConfig {
             data_dir.join("sms-outbox.log")
         } else {
             self.outbox_file.clone()
+        }
+    }
+}
+
+/// Which shot analyzer the vision worker uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AnalyzerKind {
+    /// Measurements on this machine (embedded default, offline).
+    Local,
+    /// An OpenAI-compatible multimodal chat model (`ai.vision_model`).
+    Remote,
+}
+
+/// Which writer produces scripts, topics and titles.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WriterKind {
+    /// Built-in Chinese templates (embedded default, offline).
+    Template,
+    /// An OpenAI-compatible chat model (`ai.text_model`).
+    Remote,
+}
+
+/// One OpenAI-compatible chat-completions endpoint.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ChatModelConfig {
+    /// Base URL; `/chat/completions` is appended.
+    pub endpoint: String,
+    /// Bearer API key.
+    pub api_key: String,
+    /// Model (or Ark endpoint) id.
+    pub model: String,
+}
+
+/// Shot analysis, script writing and publish suggestions.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AiConfig {
+    /// `local` or `remote`.
+    pub analyzer: AnalyzerKind,
+    /// `template` or `remote` (scripts, and publish topics and titles).
+    pub writer: WriterKind,
+    /// When a remote model fails for good (after retries and one repair),
+    /// use the local analyzer / template writer instead and say so in the
+    /// task's provider note. Off: the job fails with the model's error.
+    pub fallback_to_local: bool,
+    /// The multimodal model (seed 000: Qwen-VL on DashScope's compatible mode).
+    pub vision_model: ChatModelConfig,
+    /// The text model (seed 000: Doubao on Volcengine Ark).
+    pub text_model: ChatModelConfig,
+    /// Upper bound on one model call.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Retries of one call on 429, 5xx, timeouts and transport errors.
+    pub max_retries: u32,
+    /// Model calls in flight at once, per process.
+    pub max_concurrency: usize,
+    /// Frames of each clip sent to the remote analyzer (evenly spaced).
+    pub frames_per_clip: usize,
+}
+
+impl Default for AiConfig {
+    fn default() -> Self {
+        Self {
+            analyzer: AnalyzerKind::Local,
+            writer: WriterKind::Template,
+            fallback_to_local: true,
+            vision_model: ChatModelConfig {
+                endpoint: "https://dashscope.aliyuncs.com/compatible-mode/v1".into(),
+                api_key: String::new(),
+                model: "qwen-vl-max".into(),
+            },
+            text_model: ChatModelConfig {
+                endpoint: "https://ark.cn-beijing.volces.com/api/v3".into(),
+                api_key: String::new(),
+                model: "doubao-1-5-pro-32k-250115".into(),
+            },
+            timeout: Duration::from_secs(60),
+            max_retries: 3,
+            max_concurrency: 4,
+            frames_per_clip: 3,
         }
     }
 }

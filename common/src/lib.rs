@@ -5,6 +5,7 @@
 
 pub mod adapters;
 pub mod auth;
+pub mod chat;
 pub mod config;
 pub mod error;
 pub mod grpc;

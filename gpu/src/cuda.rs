@@ -1,9 +1,14 @@
 //! CUDA driver API probing through a run-time loaded `libcuda.so.1`.
 
-use std::ffi::{CStr, c_char, c_int, c_uint};
+use std::ffi::{CStr, c_char, c_int, c_uint, c_void};
+use std::marker::PhantomData;
 
 use libloading::{Library, Symbol};
 use serde::Serialize;
+
+use crate::nvdec::{self, NvdecCaps, NvdecLib};
+use crate::nvenc::{self, NvencLib, NvencProbe};
+use crate::plan::{DeviceDescription, FfmpegGpuCodecs, NvdecSupport, VideoCodec};
 
 /// One device as the CUDA driver reports it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -18,6 +23,10 @@ pub struct DeviceInfo {
     pub memory_total_bytes: u64,
     /// Free memory in bytes at probe time (0 when it could not be read).
     pub memory_free_bytes: u64,
+    /// NVDEC capabilities, filled by [`probe_all`] (`None` from [`probe`]).
+    pub nvdec: Option<NvdecCaps>,
+    /// NVENC presence, filled by [`probe_all`] (`None` from [`probe`]).
+    pub nvenc: Option<NvencProbe>,
 }
 
 /// What the probe found.
@@ -38,9 +47,92 @@ pub struct GpuProbe {
     pub detail: String,
 }
 
+impl GpuProbe {
+    /// The planning input for device 0, the device the render node uses (pick
+    /// another with `CUDA_VISIBLE_DEVICES`). `ffmpeg` says which NVIDIA
+    /// wrappers the linked FFmpeg offers; `sdk_compiled` whether this build has
+    /// the `nvidia` feature. Feed it to [`crate::plan()`].
+    ///
+    /// NVDEC and NVENC are only known after [`probe_all`]; from a plain
+    /// [`probe`] they read as absent, so the plan stays on the CPU for them.
+    pub fn description(&self, ffmpeg: FfmpegGpuCodecs, sdk_compiled: bool) -> DeviceDescription {
+        self.description_for(0, ffmpeg, sdk_compiled)
+    }
+
+    /// [`GpuProbe::description`] for the device with ordinal `index`.
+    pub fn description_for(
+        &self,
+        index: i32,
+        ffmpeg: FfmpegGpuCodecs,
+        sdk_compiled: bool,
+    ) -> DeviceDescription {
+        let base = DeviceDescription {
+            driver_version: self.driver_version.clone(),
+            sdk_compiled,
+            ffmpeg,
+            ..DeviceDescription::default()
+        };
+        let Some(dev) = self.devices.iter().find(|d| d.index == index) else {
+            let detail = if !self.present && !self.detail.is_empty() {
+                self.detail.clone()
+            } else {
+                format!("no CUDA device with ordinal {index}")
+            };
+            return DeviceDescription { detail, ..base };
+        };
+        let mut notes = Vec::new();
+        let nvdec = match &dev.nvdec {
+            Some(caps) => {
+                if !caps.detail.is_empty() {
+                    notes.push(format!("NVDEC: {}", caps.detail));
+                }
+                NvdecSupport {
+                    library: caps.library,
+                    engines: caps.engines(),
+                    h264_8bit: caps.supports(VideoCodec::H264, 8),
+                    hevc_8bit: caps.supports(VideoCodec::Hevc, 8),
+                    hevc_10bit: caps.supports(VideoCodec::Hevc, 10),
+                }
+            }
+            None => {
+                notes.push("NVDEC not probed (use probe_all)".to_string());
+                NvdecSupport {
+                    library: self.nvdec_library,
+                    ..NvdecSupport::default()
+                }
+            }
+        };
+        let nvenc_present = match &dev.nvenc {
+            Some(n) => {
+                if !n.detail.is_empty() {
+                    notes.push(format!("NVENC: {}", n.detail));
+                }
+                n.encoder_present
+            }
+            None => {
+                notes.push("NVENC not probed (use probe_all)".to_string());
+                false
+            }
+        };
+        DeviceDescription {
+            device_present: true,
+            name: dev.name.clone(),
+            compute_capability: dev.compute_capability.clone(),
+            // 0 means "could not be read", which must not look like "full".
+            memory_free_bytes: (dev.memory_free_bytes > 0).then_some(dev.memory_free_bytes),
+            nvdec,
+            nvenc_present,
+            detail: notes.join("; "),
+            ..base
+        }
+    }
+}
+
 type CuResult = c_int;
-type CuDevice = c_int;
-type CuContext = *mut std::ffi::c_void;
+/// `CUdevice`.
+pub(crate) type CuDevice = c_int;
+/// `CUcontext`.
+pub(crate) type CuContext = *mut c_void;
 
 const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR: c_int = 75;
 const CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR: c_int = 76;
@@ -51,22 +143,164 @@ fn can_load(name: &str) -> bool {
     unsafe { Library::new(name) }.is_ok()
 }
 
+/// Loads one of the NVIDIA driver's libraries, with the error worded for `detail`.
+pub(crate) fn load_library(name: &str) -> Result<Library, String> {
+    // SAFETY: see `can_load`.
+    unsafe { Library::new(name) }.map_err(|e| format!("{name} not loadable: {e}"))
+}
+
+/// The CUDA driver API entry points this crate uses, resolved once.
+pub(crate) struct CudaDriver {
+    init: unsafe extern "C" fn(c_uint) -> CuResult,
+    driver_get_version: unsafe extern "C" fn(*mut c_int) -> CuResult,
+    device_get_count: unsafe extern "C" fn(*mut c_int) -> CuResult,
+    device_get: unsafe extern "C" fn(*mut CuDevice, c_int) -> CuResult,
+    device_get_name: unsafe extern "C" fn(*mut c_char, c_int, CuDevice) -> CuResult,
+    device_total_mem: unsafe extern "C" fn(*mut usize, CuDevice) -> CuResult,
+    device_get_attribute: unsafe extern "C" fn(*mut c_int, c_int, CuDevice) -> CuResult,
+    ctx_create: Option<unsafe extern "C" fn(*mut CuContext, c_uint, CuDevice) -> CuResult>,
+    ctx_destroy: Option<unsafe extern "C" fn(CuContext) -> CuResult>,
+    mem_get_info: Option<unsafe extern "C" fn(*mut usize, *mut usize) -> CuResult>,
+    /// Keeps the pointers above valid.
+    _lib: Library,
+}
+
+impl CudaDriver {
+    /// Loads `libcuda.so.1` and resolves the entry points.
+    pub(crate) fn load() -> Result<Self, String> {
+        let lib = load_library("libcuda.so.1")?;
+        // SAFETY: every symbol is named with its type from cuda.h (driver API,
+        // stable since CUDA 4). The copied function pointers stay valid while
+        // `lib` is loaded, and `lib` moves into the returned struct with them.
+        unsafe {
+            let init = *sym(&lib, b"cuInit\0")?;
+            let driver_get_version = *sym(&lib, b"cuDriverGetVersion\0")?;
+            let device_get_count = *sym(&lib, b"cuDeviceGetCount\0")?;
+            let device_get = *sym(&lib, b"cuDeviceGet\0")?;
+            let device_get_name = *sym(&lib, b"cuDeviceGetName\0")?;
+            let device_total_mem = *sym(&lib, b"cuDeviceTotalMem_v2\0")?;
+            let device_get_attribute = *sym(&lib, b"cuDeviceGetAttribute\0")?;
+            let ctx_create = sym(&lib, b"cuCtxCreate_v2\0").ok().map(|s| *s);
+            let ctx_destroy = sym(&lib, b"cuCtxDestroy_v2\0").ok().map(|s| *s);
+            let mem_get_info = sym(&lib, b"cuMemGetInfo_v2\0").ok().map(|s| *s);
+            Ok(Self {
+                init,
+                driver_get_version,
+                device_get_count,
+                device_get,
+                device_get_name,
+                device_total_mem,
+                device_get_attribute,
+                ctx_create,
+                ctx_destroy,
+                mem_get_info,
+                _lib: lib,
+            })
+        }
+    }
+
+    /// `cuInit(0)`; cheap after the first call.
+    pub(crate) fn init(&self) -> Result<(), String> {
+        // SAFETY: cuInit takes flags (must be 0) and may be called repeatedly.
+        check(unsafe { (self.init)(0) }, "cuInit")
+    }
+
+    /// The device handle for ordinal `index` (after [`CudaDriver::init`]).
+    pub(crate) fn device(&self, index: c_int) -> Result<CuDevice, String> {
+        let mut dev: CuDevice = 0;
+        // SAFETY: out-pointer to a local.
+        check(unsafe { (self.device_get)(&mut dev, index) }, "cuDeviceGet")?;
+        Ok(dev)
+    }
+
+    /// Creates a context on `dev` and makes it current on this thread until
+    /// the returned guard drops (which destroys it).
+    pub(crate) fn create_context(&self, dev: CuDevice) -> Result<CudaContext<'_>, String> {
+        let (Some(create), Some(destroy)) = (self.ctx_create, self.ctx_destroy) else {
+            return Err("libcuda.so.1 lacks cuCtxCreate_v2/cuCtxDestroy_v2".into());
+        };
+        let mut raw: CuContext = std::ptr::null_mut();
+        // SAFETY: out-pointer to a local; flags 0 = default scheduling.
+        check(unsafe { create(&mut raw, 0, dev) }, "cuCtxCreate_v2")?;
+        if raw.is_null() {
+            return Err("cuCtxCreate_v2 returned a null context".into());
+        }
+        Ok(CudaContext {
+            raw,
+            destroy,
+            _driver: PhantomData,
+        })
+    }
+
+    /// `cuInit`, `cuDeviceGet` and a context on ordinal `index`.
+    pub(crate) fn context_for(&self, index: c_int) -> Result<CudaContext<'_>, String> {
+        self.init()?;
+        let dev = self.device(index)?;
+        self.create_context(dev)
+    }
+
+    /// Free bytes on the device of the current context.
+    fn free_memory(&self, _ctx: &CudaContext<'_>) -> Option<usize> {
+        let info = self.mem_get_info?;
+        let (mut free, mut total) = (0usize, 0usize);
+        // SAFETY: out-pointers to locals; `_ctx` is current on this thread.
+        (unsafe { info(&mut free, &mut total) } == 0).then_some(free)
+    }
+}
+
+/// A CUDA context, current on the thread that created it, destroyed on drop.
+/// Not `Send`: it must be used and dropped on its creating thread.
+pub(crate) struct CudaContext<'d> {
+    raw: CuContext,
+    destroy: unsafe extern "C" fn(CuContext) -> CuResult,
+    _driver: PhantomData<&'d CudaDriver>,
+}
+
+impl CudaContext<'_> {
+    /// The raw `CUcontext`, e.g. as an NVENC device.
+    pub(crate) fn raw(&self) -> CuContext {
+        self.raw
+    }
+}
+
+impl Drop for CudaContext<'_> {
+    fn drop(&mut self) {
+        // SAFETY: `raw` came from cuCtxCreate_v2 and is destroyed exactly once,
+        // here, while the driver library is still loaded (the borrow on it).
+        unsafe { (self.destroy)(self.raw) };
+    }
+}
+
 /// Probes the NVIDIA driver. Never fails: problems end up in `detail`.
+///
+/// Cheap: it does not touch NVDEC or NVENC (see [`probe_all`]), so
+/// [`DeviceInfo::nvdec`] and [`DeviceInfo::nvenc`] are `None`.
 pub fn probe() -> GpuProbe {
+    probe_with(false)
+}
+
+/// [`probe`] plus, for every device, the NVDEC capabilities (H.264 8-bit,
+/// HEVC 8-bit and 10-bit, 4:2:0) and whether an NVENC session opens. Never
+/// fails; takes a context per device and opens (and closes) one encode session.
+pub fn probe_all() -> GpuProbe {
+    probe_with(true)
+}
+
+fn probe_with(engines: bool) -> GpuProbe {
     let mut out = GpuProbe {
-        nvdec_library: can_load("libnvcuvid.so.1"),
-        nvenc_library: can_load("libnvidia-encode.so.1"),
+        nvdec_library: can_load(nvdec::LIBRARY),
+        nvenc_library: can_load(nvenc::LIBRARY),
         ..GpuProbe::default()
     };
-    // SAFETY: see `can_load`.
-    let lib = match unsafe { Library::new("libcuda.so.1") } {
-        Ok(lib) => lib,
+    let driver = match CudaDriver::load() {
+        Ok(driver) => driver,
         Err(e) => {
-            out.detail = format!("libcuda.so.1 not loadable: {e}");
+            out.detail = e;
             return out;
         }
     };
-    match unsafe { probe_devices(&lib) } {
+    let libs = engines.then(EngineLibs::load);
+    match probe_devices(&driver, libs.as_ref()) {
         Ok((version, devices)) => {
             out.driver_version = version;
             out.present = !devices.is_empty();
@@ -80,56 +314,79 @@ pub fn probe() -> GpuProbe {
     out
 }
 
-/// Calls the driver API.
-///
-/// # Safety
-/// `lib` must be the CUDA driver library; the signatures below are those of
-/// the CUDA driver API (cuda.h), stable since CUDA 4.
-unsafe fn probe_devices(lib: &Library) -> Result<(String, Vec<DeviceInfo>), String> {
-    // SAFETY: symbol types match cuda.h.
-    unsafe {
-        let cu_init: Symbol<unsafe extern "C" fn(c_uint) -> CuResult> = sym(lib, b"cuInit\0")?;
-        let driver_version: Symbol<unsafe extern "C" fn(*mut c_int) -> CuResult> =
-            sym(lib, b"cuDriverGetVersion\0")?;
-        let count: Symbol<unsafe extern "C" fn(*mut c_int) -> CuResult> =
-            sym(lib, b"cuDeviceGetCount\0")?;
-        let get: Symbol<unsafe extern "C" fn(*mut CuDevice, c_int) -> CuResult> =
-            sym(lib, b"cuDeviceGet\0")?;
-        let name: Symbol<unsafe extern "C" fn(*mut c_char, c_int, CuDevice) -> CuResult> =
-            sym(lib, b"cuDeviceGetName\0")?;
-        let total: Symbol<unsafe extern "C" fn(*mut usize, CuDevice) -> CuResult> =
-            sym(lib, b"cuDeviceTotalMem_v2\0")?;
-        let attr: Symbol<unsafe extern "C" fn(*mut c_int, c_int, CuDevice) -> CuResult> =
-            sym(lib, b"cuDeviceGetAttribute\0")?;
-        let ctx_create: Option<
-            Symbol<unsafe extern "C" fn(*mut CuContext, c_uint, CuDevice) -> CuResult>,
-        > = sym(lib, b"cuCtxCreate_v2\0").ok();
-        let ctx_destroy: Option<Symbol<unsafe extern "C" fn(CuContext) -> CuResult>> =
-            sym(lib, b"cuCtxDestroy_v2\0").ok();
-        let mem_info: Option<Symbol<unsafe extern "C" fn(*mut usize, *mut usize) -> CuResult>> =
-            sym(lib, b"cuMemGetInfo_v2\0").ok();
+/// NVDEC and NVENC, loaded once for all devices; a failed load is the
+/// ready-made per-device answer.
+struct EngineLibs {
+    nvdec: Result<NvdecLib, NvdecCaps>,
+    nvenc: Result<NvencLib, NvencProbe>,
+}
 
-        check(cu_init(0), "cuInit")?;
-        let mut v: c_int = 0;
-        check(driver_version(&mut v), "cuDriverGetVersion")?;
-        let version = format!("{}.{}", v / 1000, (v % 1000) / 10);
-        let mut n: c_int = 0;
-        check(count(&mut n), "cuDeviceGetCount")?;
-        let mut devices = Vec::new();
-        for index in 0..n {
-            let mut dev: CuDevice = 0;
-            check(get(&mut dev, index), "cuDeviceGet")?;
-            let mut buf = [0 as c_char; 256];
+impl EngineLibs {
+    fn load() -> Self {
+        Self {
+            nvdec: NvdecLib::load(),
+            nvenc: NvencLib::load(),
+        }
+    }
+
+    fn probe(&self, ctx: &CudaContext<'_>) -> (NvdecCaps, NvencProbe) {
+        let nvdec = match &self.nvdec {
+            Ok(lib) => lib.caps(ctx),
+            Err(missing) => missing.clone(),
+        };
+        let nvenc = match &self.nvenc {
+            Ok(lib) => lib.probe(ctx),
+            Err(missing) => missing.clone(),
+        };
+        (nvdec, nvenc)
+    }
+
+    fn no_context(&self, why: &str) -> (NvdecCaps, NvencProbe) {
+        let nvdec = match &self.nvdec {
+            Ok(_) => NvdecCaps::failed(true, format!("no CUDA context: {why}")),
+            Err(missing) => missing.clone(),
+        };
+        let nvenc = match &self.nvenc {
+            Ok(_) => NvencProbe::error(true, format!("no CUDA context: {why}")),
+            Err(missing) => missing.clone(),
+        };
+        (nvdec, nvenc)
+    }
+}
+
+fn probe_devices(
+    cu: &CudaDriver,
+    engines: Option<&EngineLibs>,
+) -> Result<(String, Vec<DeviceInfo>), String> {
+    cu.init()?;
+    let mut v: c_int = 0;
+    // SAFETY: out-pointer to a local.
+    let code = unsafe { (cu.driver_get_version)(&mut v) };
+    check(code, "cuDriverGetVersion")?;
+    let version = format!("{}.{}", v / 1000, (v % 1000) / 10);
+    let mut n: c_int = 0;
+    // SAFETY: out-pointer to a local.
+    check(unsafe { (cu.device_get_count)(&mut n) }, "cuDeviceGetCount")?;
+    let mut devices = Vec::new();
+    for index in 0..n {
+        let dev = cu.device(index)?;
+        let mut buf = [0 as c_char; 256];
+        // SAFETY: the buffer and its true length; the driver NUL-terminates.
+        let code = unsafe { (cu.device_get_name)(buf.as_mut_ptr(), buf.len() as c_int, dev) };
+        check(code, "cuDeviceGetName")?;
+        // SAFETY: NUL-terminated by cuDeviceGetName (and zero-initialised).
+        let name = unsafe { CStr::from_ptr(buf.as_ptr()) }
+            .to_string_lossy()
+            .into_owned();
+        let mut bytes: usize = 0;
+        // SAFETY: out-pointer to a local.
+        let code = unsafe { (cu.device_total_mem)(&mut bytes, dev) };
+        check(code, "cuDeviceTotalMem")?;
+        let (mut major, mut minor) = (0, 0);
+        // SAFETY: out-pointers to locals; valid attribute ids from cuda.h.
+        unsafe {
             check(
-                name(buf.as_mut_ptr(), buf.len() as c_int, dev),
-                "cuDeviceGetName",
-            )?;
-            let dev_name = CStr::from_ptr(buf.as_ptr()).to_string_lossy().into_owned();
-            let mut bytes: usize = 0;
-            check(total(&mut bytes, dev), "cuDeviceTotalMem")?;
-            let (mut major, mut minor) = (0, 0);
-            check(
-                attr(
+                (cu.device_get_attribute)(
                     &mut major,
                     CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR,
                     dev,
@@ -137,46 +394,58 @@ unsafe fn probe_devices(lib: &Library) -> Result<(String, Vec<DeviceInfo>), Stri
                 "cuDeviceGetAttribute",
             )?;
             check(
-                attr(
+                (cu.device_get_attribute)(
                     &mut minor,
                     CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR,
                     dev,
                 ),
                 "cuDeviceGetAttribute",
             )?;
-            // Free memory needs a context; a failure here only loses that number.
-            let mut free: usize = 0;
-            if let (Some(create), Some(destroy), Some(info)) =
-                (&ctx_create, &ctx_destroy, &mem_info)
-            {
-                let mut ctx: CuContext = std::ptr::null_mut();
-                if create(&mut ctx, 0, dev) == 0 {
-                    let mut total_now: usize = 0;
-                    if info(&mut free, &mut total_now) != 0 {
-                        free = 0;
-                    }
-                    destroy(ctx);
+        }
+        // Free memory (and NVDEC/NVENC) need a context; a failure here only
+        // loses those answers, not the device.
+        let mut free = 0;
+        let mut found = None;
+        match cu.create_context(dev) {
+            Ok(ctx) => {
+                free = cu.free_memory(&ctx).unwrap_or(0);
+                found = engines.map(|libs| libs.probe(&ctx));
+            }
+            Err(e) => {
+                if let Some(libs) = engines {
+                    found = Some(libs.no_context(&e));
                 }
             }
-            devices.push(DeviceInfo {
-                index,
-                name: dev_name,
-                compute_capability: format!("{major}.{minor}"),
-                memory_total_bytes: bytes as u64,
-                memory_free_bytes: free as u64,
-            });
         }
-        Ok((version, devices))
+        let (nvdec, nvenc) = match found {
+            Some((d, e)) => (Some(d), Some(e)),
+            None => (None, None),
+        };
+        devices.push(DeviceInfo {
+            index,
+            name,
+            compute_capability: format!("{major}.{minor}"),
+            memory_total_bytes: bytes as u64,
+            memory_free_bytes: free as u64,
+            nvdec,
+            nvenc,
+        });
     }
+    Ok((version, devices))
 }
 
-unsafe fn sym<'a, T>(lib: &'a Library, name: &[u8]) -> Result<Symbol<'a, T>, String> {
+/// Resolves `name` (NUL-terminated) in `lib`.
+///
+/// # Safety
+/// `T` must be the symbol's true type.
+pub(crate) unsafe fn sym<'a, T>(lib: &'a Library, name: &[u8]) -> Result<Symbol<'a, T>, String> {
     // SAFETY: the caller names the symbol with its true type.
     unsafe { lib.get(name) }
         .map_err(|e| format!("{}: {e}", String::from_utf8_lossy(&name[..name.len() - 1])))
 }
 
-fn check(code: CuResult, what: &str) -> Result<(), String> {
+/// `Ok` for `CUDA_SUCCESS`, else an error naming the call.
+pub(crate) fn check(code: CuResult, what: &str) -> Result<(), String> {
     if code == 0 {
         Ok(())
     } else {
@@ -187,6 +456,9 @@ fn check(code: CuResult, what: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::nvdec::NvdecCodecCaps;
+    use crate::nvenc::NvencOutcome;
+    use crate::plan::{DecodePath, EncodePath, ScalePath};
 
     #[test]
     fn probe_never_panics_and_explains_absence() {
@@ -200,6 +472,129 @@ mod tests {
                     .iter()
                     .all(|d| d.memory_total_bytes > 0 && !d.name.is_empty())
             );
+            assert!(
+                p.devices
+                    .iter()
+                    .all(|d| d.nvdec.is_none() && d.nvenc.is_none())
+            );
         }
+    }
+
+    #[test]
+    fn probe_all_never_panics_and_fills_the_engines() {
+        let p = probe_all();
+        if !p.present {
+            assert!(!p.detail.is_empty(), "no device and no reason given");
+            assert!(p.devices.is_empty());
+            // Without a device the description says why, and the plan is all CPU.
+            let desc = p.description(FfmpegGpuCodecs::all(), true);
+            assert!(!desc.device_present);
+            assert_eq!(desc.detail, p.detail);
+            let plan = desc.plan_for(VideoCodec::H264, 8);
+            assert_eq!(
+                (plan.decode, plan.scale, plan.encode),
+                (DecodePath::Cpu, ScalePath::Cpu, EncodePath::Libx264)
+            );
+        } else {
+            for d in &p.devices {
+                let nvdec = d.nvdec.as_ref().expect("probe_all fills nvdec");
+                let nvenc = d.nvenc.as_ref().expect("probe_all fills nvenc");
+                assert!(nvdec.library || !nvdec.detail.is_empty());
+                assert!(nvenc.encoder_present || !nvenc.detail.is_empty());
+            }
+        }
+        // It serialises (the gpu-probe binary prints it).
+        assert!(serde_json::to_string(&p).is_ok());
+    }
+
+    fn codec_caps(codec: VideoCodec, bit_depth: u8, supported: bool) -> NvdecCodecCaps {
+        NvdecCodecCaps {
+            codec,
+            bit_depth,
+            supported,
+            engines: if supported { 7 } else { 0 },
+            max_width: if supported { 8192 } else { 0 },
+            max_height: if supported { 8192 } else { 0 },
+            ..NvdecCodecCaps::default()
+        }
+    }
+
+    fn h100_probe() -> GpuProbe {
+        GpuProbe {
+            present: true,
+            driver_version: "12.8".into(),
+            devices: vec![DeviceInfo {
+                index: 0,
+                name: "NVIDIA H100 80GB HBM3".into(),
+                compute_capability: "9.0".into(),
+                memory_total_bytes: 80 << 30,
+                memory_free_bytes: 79 << 30,
+                nvdec: Some(NvdecCaps {
+                    library: true,
+                    codecs: vec![
+                        codec_caps(VideoCodec::H264, 8, true),
+                        codec_caps(VideoCodec::Hevc, 8, true),
+                        codec_caps(VideoCodec::Hevc, 10, true),
+                    ],
+                    detail: String::new(),
+                }),
+                nvenc: Some(NvencProbe {
+                    library: true,
+                    max_api_version: "12.2".into(),
+                    api_version: "12.0".into(),
+                    encoder_present: false,
+                    outcome: NvencOutcome::NoEncoder,
+                    status_code: Some(2),
+                    status_name: Some("NV_ENC_ERR_UNSUPPORTED_DEVICE".into()),
+                    detail: "no NVENC engine".into(),
+                }),
+            }],
+            nvdec_library: true,
+            nvenc_library: true,
+            detail: String::new(),
+        }
+    }
+
+    #[test]
+    fn a_live_h100_probe_describes_and_plans_the_hopper_hybrid() {
+        let desc = h100_probe().description(FfmpegGpuCodecs::all(), true);
+        assert!(desc.device_present);
+        assert_eq!(desc.name, "NVIDIA H100 80GB HBM3");
+        assert_eq!(desc.memory_free_bytes, Some(79 << 30));
+        assert!(desc.nvdec.library && desc.nvdec.h264_8bit && desc.nvdec.hevc_10bit);
+        assert_eq!(desc.nvdec.engines, 7);
+        assert!(!desc.nvenc_present);
+        let plan = desc.plan_for(VideoCodec::Hevc, 10);
+        assert_eq!(
+            (plan.decode, plan.scale, plan.encode),
+            (DecodePath::Nvdec, ScalePath::Cuda, EncodePath::Libx264)
+        );
+    }
+
+    #[test]
+    fn a_plain_probe_leaves_the_engines_unknown_and_off() {
+        let mut p = h100_probe();
+        p.devices[0].nvdec = None;
+        p.devices[0].nvenc = None;
+        let desc = p.description(FfmpegGpuCodecs::all(), true);
+        assert!(desc.device_present && desc.nvdec.library);
+        assert!(!desc.nvdec.h264_8bit && !desc.nvenc_present);
+        assert!(desc.detail.contains("probe_all"), "{}", desc.detail);
+    }
+
+    #[test]
+    fn unreadable_free_memory_is_unknown_not_zero() {
+        let mut p = h100_probe();
+        p.devices[0].memory_free_bytes = 0;
+        let desc = p.description(FfmpegGpuCodecs::all(), true);
+        assert_eq!(desc.memory_free_bytes, None);
+        assert_eq!(desc.plan_for(VideoCodec::H264, 8).decode, DecodePath::Nvdec);
+    }
+
+    #[test]
+    fn a_missing_ordinal_is_no_device() {
+        let desc = h100_probe().description_for(3, FfmpegGpuCodecs::all(), true);
+        assert!(!desc.device_present);
+        assert!(desc.detail.contains("ordinal 3"), "{}", desc.detail);
     }
 }

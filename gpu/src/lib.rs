@@ -4,7 +4,21 @@
 //! `libnvcuvid.so.1`, `libnvidia-encode.so.1`) through `libloading`, so the
 //! crate builds and runs on machines with no CUDA toolkit and no driver: there
 //! [`probe`] simply reports no device and says why.
+//!
+//! [`probe`] finds the devices; [`probe_all`] also asks NVDEC what it decodes
+//! ([`nvdec`]) and whether an NVENC session opens ([`nvenc`]).
+//! [`GpuProbe::description`] turns that into a [`DeviceDescription`], and
+//! [`plan()`] into a [`StagePlan`]: where decode, scale and encode run.
 
 mod cuda;
+pub mod nvdec;
+pub mod nvenc;
+pub mod plan;
 
-pub use cuda::{DeviceInfo, GpuProbe, probe};
+pub use cuda::{DeviceInfo, GpuProbe, probe, probe_all};
+pub use nvdec::{NvdecCaps, NvdecCodecCaps};
+pub use nvenc::{NvencOutcome, NvencProbe};
+pub use plan::{
+    DecodePath, DeviceDescription, EncodePath, FfmpegGpuCodecs, MIN_FREE_MEMORY_BYTES,
+    NvdecSupport, ScalePath, StagePlan, VideoCodec, plan,
+};

@@ -471,3 +471,87 @@ pub fn wav_tone(rate: u32, seconds: f64, hz: f64) -> Vec<u8> {
     }
     out
 }
+
+/// The tasks API as a logged-in user.
+pub type UserTasks =
+    scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient<AuthedChannel>;
+
+/// Creates a task, uploads generated clips of these lengths and confirms
+/// them; returns the task id and the clip ids.
+pub async fn task_with_clips(
+    tasks: &mut UserTasks,
+    files: &Path,
+    shop: &str,
+    seconds: &[f64],
+) -> (i64, Vec<i64>) {
+    use scout_proto::scout::tasks::v1::{ConfirmVideoRequest, CreateTaskRequest};
+    let task = tasks
+        .create_task(CreateTaskRequest {
+            shop_name: shop.into(),
+            shop_type: 1,
+            promotion_text: "人均89，招牌毛肚七上八下".into(),
+            video_style: 1,
+        })
+        .await
+        .expect("create")
+        .into_inner()
+        .task
+        .expect("task");
+    let mut ids = Vec::new();
+    for (i, s) in seconds.iter().enumerate() {
+        let name = format!("clip{i}.mp4");
+        let file = clip(files, &name, *s);
+        let key = curl_upload(tasks, task.id, &file, "video/mp4").await;
+        ids.push(
+            tasks
+                .confirm_video(ConfirmVideoRequest {
+                    task_id: task.id,
+                    oss_key: key,
+                    original_filename: name,
+                })
+                .await
+                .expect("confirm")
+                .into_inner()
+                .video
+                .expect("video")
+                .id,
+        );
+    }
+    (task.id, ids)
+}
+
+/// Polls the task until it is in `want` (panicking on FAILED unless that is
+/// what is wanted) and returns it.
+pub async fn wait_status(
+    tasks: &mut UserTasks,
+    id: i64,
+    want: scout_proto::scout::tasks::v1::TaskStatus,
+    limit: Duration,
+) -> scout_proto::scout::tasks::v1::Task {
+    use scout_proto::scout::tasks::v1::{GetTaskRequest, TaskStatus};
+    let start = Instant::now();
+    loop {
+        let t = tasks
+            .get_task(GetTaskRequest { task_id: id })
+            .await
+            .expect("task")
+            .into_inner()
+            .task
+            .expect("task");
+        if t.status == want as i32 {
+            return t;
+        }
+        assert!(
+            want == TaskStatus::Failed || t.status != TaskStatus::Failed as i32,
+            "failed: {:?}",
+            t.failure
+        );
+        assert!(
+            start.elapsed() < limit,
+            "not {want:?} after {limit:?}: {} {:?}",
+            t.status,
+            t.failure
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

@@ -1,9 +1,12 @@
-//! The gRPC surface of the publish service. Every RPC is in the contract;
-//! the ones whose logic belongs to a later milestone answer UNIMPLEMENTED
-//! naming what is missing (PublishService: topics, titles and publishing).
+//! The gRPC surface of the publish service. `GetPublishAssist` and
+//! `RegeneratePublishAssist` serve topics and titles (seed 000 §4.6);
+//! publishing to the platforms themselves (`Publish`, `ListPublications`)
+//! needs Douyin and Xiaohongshu open-platform accounts and is not built yet:
+//! those answer UNIMPLEMENTED naming what is missing.
 
 use std::sync::Arc;
 
+use scout_common::auth::caller;
 use scout_proto::scout::publish::v1::{
     GetPublishAssistRequest, GetPublishAssistResponse, ListPublicationsRequest,
     ListPublicationsResponse, PublishRequest, PublishResponse, RegeneratePublishAssistRequest,
@@ -13,11 +16,11 @@ use tonic::{Request, Response, Status};
 
 use crate::State;
 use crate::error::not_yet;
+use crate::suggest;
 
 /// `scout.publish.v1.PublishService`.
 #[derive(Clone)]
 pub struct PublishApi {
-    #[allow(dead_code)]
     state: Arc<State>,
 }
 
@@ -32,16 +35,24 @@ impl PublishApi {
 impl PublishService for PublishApi {
     async fn get_publish_assist(
         &self,
-        _req: Request<GetPublishAssistRequest>,
+        req: Request<GetPublishAssistRequest>,
     ) -> Result<Response<GetPublishAssistResponse>, Status> {
-        Err(not_yet("PublishService/GetPublishAssist"))
+        let user = caller(&req)?;
+        let assist = suggest::get(&self.state, user.user_id, req.get_ref().task_id).await?;
+        Ok(Response::new(GetPublishAssistResponse {
+            assist: Some(assist),
+        }))
     }
 
     async fn regenerate_publish_assist(
         &self,
-        _req: Request<RegeneratePublishAssistRequest>,
+        req: Request<RegeneratePublishAssistRequest>,
     ) -> Result<Response<RegeneratePublishAssistResponse>, Status> {
-        Err(not_yet("PublishService/RegeneratePublishAssist"))
+        let user = caller(&req)?;
+        let assist = suggest::regenerate(&self.state, user.user_id, req.get_ref().task_id).await?;
+        Ok(Response::new(RegeneratePublishAssistResponse {
+            assist: Some(assist),
+        }))
     }
 
     async fn publish(

@@ -3,10 +3,10 @@
 use scout_common::ApiError;
 
 /// What this service still lacks.
-const MISSING: &str = "topics, titles and publishing arrive with the vision and main-job milestone";
+const MISSING: &str = "publishing to Douyin and Xiaohongshu needs their open-platform accounts and is not built yet; topics and titles are served by GetPublishAssist";
 
-/// UNIMPLEMENTED for an RPC whose logic belongs to a later milestone,
-/// naming the RPC and what is missing.
+/// UNIMPLEMENTED for an RPC whose logic is not built yet, naming the RPC
+/// and what is missing.
 pub fn not_yet(rpc: &str) -> tonic::Status {
     ApiError::not_implemented(format!("{rpc} ({MISSING})")).to_status()
 }

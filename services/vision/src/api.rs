@@ -1,9 +1,12 @@
-//! The gRPC surface of the vision service. Every RPC is in the contract;
-//! the ones whose logic belongs to a later milestone answer UNIMPLEMENTED
-//! naming what is missing (VisionService: shot analysis and script writing).
+//! The gRPC surface of the vision service (internal: callers carry the
+//! mesh's service credential). `AnalyzeClip` analyses one stored clip and
+//! `WriteScript` writes a script over given shots, with the same engine and
+//! providers the analyze worker uses.
 
 use std::sync::Arc;
 
+use scout_common::ApiError;
+use scout_proto::scout::common::v1::{ShopType, VideoStyle};
 use scout_proto::scout::vision::v1::{
     AnalyzeClipRequest, AnalyzeClipResponse, WriteScriptRequest, WriteScriptResponse,
     vision_service_server::VisionService,
@@ -11,12 +14,12 @@ use scout_proto::scout::vision::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::State;
-use crate::error::not_yet;
+use crate::error::job_status;
+use crate::writer::Brief;
 
 /// `scout.vision.v1.VisionService`.
 #[derive(Clone)]
 pub struct VisionApi {
-    #[allow(dead_code)]
     state: Arc<State>,
 }
 
@@ -31,15 +34,79 @@ impl VisionApi {
 impl VisionService for VisionApi {
     async fn analyze_clip(
         &self,
-        _req: Request<AnalyzeClipRequest>,
+        req: Request<AnalyzeClipRequest>,
     ) -> Result<Response<AnalyzeClipResponse>, Status> {
-        Err(not_yet("VisionService/AnalyzeClip"))
+        let r = req.into_inner();
+        if r.oss_key.trim().is_empty() {
+            return Err(
+                ApiError::invalid_field("oss_key", "the clip's blob key is required").to_status(),
+            );
+        }
+        let a = self
+            .state
+            .engine
+            .analyze_clip(r.task_id, r.video_id, &r.oss_key)
+            .await
+            .map_err(job_status)?;
+        Ok(Response::new(AnalyzeClipResponse {
+            frames: a.frames,
+            category: a.result.category as i32,
+            tags: a.result.tags,
+            description: a.result.description,
+            quality_score: a.result.quality,
+            quality_factors: Some(a.result.factors),
+            frame_keys: a.frame_keys,
+            provider: a.provider,
+        }))
     }
 
     async fn write_script(
         &self,
-        _req: Request<WriteScriptRequest>,
+        req: Request<WriteScriptRequest>,
     ) -> Result<Response<WriteScriptResponse>, Status> {
-        Err(not_yet("VisionService/WriteScript"))
+        let r = req.into_inner();
+        let shop = r.shop.unwrap_or_default();
+        if shop.name.trim().is_empty() {
+            return Err(
+                ApiError::invalid_field("shop.name", "the shop name is required").to_status(),
+            );
+        }
+        if r.shots.is_empty() {
+            return Err(
+                ApiError::invalid_field("shots", "at least one shot is required").to_status(),
+            );
+        }
+        if !(0.0..=20.0).contains(&r.chars_per_second) {
+            return Err(ApiError::invalid_field(
+                "chars_per_second",
+                "must be 0 (the default rate) to 20 characters a second",
+            )
+            .to_status());
+        }
+        let written = self
+            .state
+            .engine
+            .write(&Brief {
+                name: &shop.name,
+                shop_type: ShopType::try_from(shop.r#type).unwrap_or(ShopType::Other),
+                promotion: &shop.promotion_text,
+                style: VideoStyle::try_from(shop.style).unwrap_or(VideoStyle::Recommend),
+                shots: &r.shots,
+                chars_per_second: r.chars_per_second,
+                seed: r.seed as u64,
+            })
+            .await
+            .map_err(job_status)?;
+        let note = self.state.engine.note(&[], &written);
+        Ok(Response::new(WriteScriptResponse {
+            total_duration: written
+                .paragraphs
+                .iter()
+                .map(|p| p.estimated_duration)
+                .sum(),
+            paragraphs: written.paragraphs,
+            provider: written.provider,
+            provider_note: note,
+        }))
     }
 }

@@ -1,12 +1,14 @@
 //! Vision errors and their one mapping to the API error table.
 
-use scout_common::ApiError;
+use scout_common::jobs::JobError;
+use scout_common::{ApiError, ErrorCode};
 
-/// What this service still lacks.
-const MISSING: &str = "shot analysis and script writing arrive with the vision milestone";
-
-/// UNIMPLEMENTED for an RPC whose logic belongs to a later milestone,
-/// naming the RPC and what is missing.
-pub fn not_yet(rpc: &str) -> tonic::Status {
-    ApiError::not_implemented(format!("{rpc} ({MISSING})")).to_status()
+/// A job-shaped failure as an RPC error: causes that will not go away
+/// (a clip render cannot read, a model that refuses or answers nonsense)
+/// are FAILED_PRECONDITION; outages and rate limits are UNAVAILABLE.
+pub fn job_status(e: JobError) -> tonic::Status {
+    match e {
+        JobError::Permanent(m) => ApiError::new(ErrorCode::FailedPrecondition, m).to_status(),
+        JobError::Retryable(m) => ApiError::new(ErrorCode::ProviderFailed, m).to_status(),
+    }
 }

@@ -6,7 +6,10 @@
 
 pub mod analyzer;
 mod api;
+pub mod engine;
 mod error;
+pub mod faces;
+pub mod remote;
 pub mod worker;
 pub mod writer;
 
@@ -24,6 +27,8 @@ pub use api::VisionApi;
 pub struct State {
     /// Config and shared adapters.
     pub ctx: ServiceContext,
+    /// Frames, analysis and writing.
+    pub engine: Arc<engine::Engine>,
 }
 
 /// Serves the vision service until `shutdown`, then drains.
@@ -32,7 +37,17 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let state = Arc::new(State { ctx: ctx.clone() });
+    let providers = engine::Providers::from_config(&ctx.config.ai)?;
+    let engine = Arc::new(engine::Engine::new(
+        ctx.auth.clone(),
+        ctx.adapters.blobs.clone(),
+        &ctx.config.render.endpoint_url(),
+        providers,
+    )?);
+    let state = Arc::new(State {
+        ctx: ctx.clone(),
+        engine: engine.clone(),
+    });
 
     // Analyze jobs from the bus.
     let workers = Consumers::start(
@@ -41,9 +56,8 @@ pub async fn serve(
         ANALYZE_GROUP,
         Arc::new(worker::AnalyzeWorker::new(
             ctx.auth.clone(),
-            ctx.adapters.blobs.clone(),
+            engine,
             &ctx.config.tasks.endpoint_url(),
-            &ctx.config.render.endpoint_url(),
         )?),
     )
     .await?;

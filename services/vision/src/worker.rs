@@ -1,7 +1,8 @@
 //! The analyze worker: consumes analyze jobs, asks render for frames (one
-//! every 2 s), measures each frame with the local analyzer, aggregates per
-//! clip, marks the two best clips of each category, reports the results,
-//! writes the script and reports it. Committed only after tasks has the
+//! every 2 s), analyses each clip with the configured analyzer (see
+//! [`crate::engine`]), marks the two best clips of each category, reports
+//! the results, writes the script with the configured writer and reports
+//! it with a provider note saying which providers ran. Committed only after tasks has the
 //! script; a redelivered job repeats the work and its reports change
 //! nothing. A regeneration (clips already analysed) goes straight to the
 //! writer with a new variation seed.
@@ -12,14 +13,10 @@ use std::time::Duration;
 use async_trait::async_trait;
 use prost::Message as _;
 use scout_common::ErrorCode;
-use scout_common::adapters::blob::BlobStore;
 use scout_common::auth::{InternalChannel, MeshAuth};
 use scout_common::jobs::{Job, JobError, JobHandler};
 use scout_proto::scout::common::v1::{ShopType, VideoStyle};
 use scout_proto::scout::jobs::v1::AnalyzeJob;
-use scout_proto::scout::render::v1::media_ref::Location;
-use scout_proto::scout::render::v1::render_service_client::RenderServiceClient;
-use scout_proto::scout::render::v1::{ExtractFramesRequest, MediaRef};
 use scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient;
 use scout_proto::scout::tasks::v1::{
     ClipAnalysis, GetTaskContextRequest, Paragraph, Progress, ProgressDetails, ProgressStep,
@@ -28,39 +25,27 @@ use scout_proto::scout::tasks::v1::{
 };
 use scout_proto::scout::vision::v1::ShotSummary;
 
-use crate::analyzer::{self, ClipResult, Frame};
-use crate::writer::{self, Brief};
+use crate::analyzer::{self, ClipResult};
+use crate::engine::{Analysis, Engine, classify};
+use crate::writer::Brief;
 
 const STEPS: [&str; 4] = ["帧提取", "镜头内容识别", "质量评估", "脚本生成"];
-/// Seconds between analysed frames (seed 000).
-pub const FRAME_EVERY: f64 = 2.0;
-/// Longest side of the frames analysed.
-pub const FRAME_SIZE: i32 = 360;
 
 /// Handles analyze jobs.
 pub struct AnalyzeWorker {
     tasks: TasksInternalServiceClient<InternalChannel>,
-    render: RenderServiceClient<InternalChannel>,
-    blobs: Arc<dyn BlobStore>,
+    engine: Arc<Engine>,
     auth: MeshAuth,
 }
 
 impl AnalyzeWorker {
-    /// A worker talking to tasks and render at these URLs.
-    pub fn new(
-        auth: MeshAuth,
-        blobs: Arc<dyn BlobStore>,
-        tasks_url: &str,
-        render_url: &str,
-    ) -> anyhow::Result<Self> {
+    /// A worker reporting to tasks at `tasks_url`, analysing with `engine`.
+    pub fn new(auth: MeshAuth, engine: Arc<Engine>, tasks_url: &str) -> anyhow::Result<Self> {
         Ok(Self {
             tasks: TasksInternalServiceClient::new(
                 auth.internal_channel(scout_common::grpc::channel(tasks_url)?),
             ),
-            render: RenderServiceClient::new(
-                auth.internal_channel(scout_common::grpc::channel(render_url)?),
-            ),
-            blobs,
+            engine,
             auth,
         })
     }
@@ -102,56 +87,6 @@ impl AnalyzeWorker {
         }
     }
 
-    /// Extracts and measures one clip's frames.
-    async fn analyze_clip(
-        &self,
-        task_id: i64,
-        video_id: i64,
-        key: &str,
-    ) -> Result<(ClipResult, Vec<String>), JobError> {
-        let mut req = self.auth.internal(ExtractFramesRequest {
-            media: Some(MediaRef {
-                location: Some(Location::BlobKey(key.to_string())),
-            }),
-            every_seconds: FRAME_EVERY,
-            output_prefix: format!("frames/{task_id}/{video_id}/"),
-            thumbnail_key: String::new(),
-            max_dimension: FRAME_SIZE,
-        });
-        req.set_timeout(Duration::from_secs(120));
-        let frames = self
-            .render
-            .clone()
-            .extract_frames(req)
-            .await
-            .map_err(|s| classify(&s, &format!("frames of clip {video_id}")))?
-            .into_inner()
-            .frames;
-        let mut metrics = Vec::with_capacity(frames.len());
-        let mut keys = Vec::with_capacity(frames.len());
-        for f in &frames {
-            let bytes = self
-                .blobs
-                .get(&f.key)
-                .await
-                .map_err(|e| JobError::Retryable(format!("frame {}: {e}", f.key)))?;
-            let m = tokio::task::spawn_blocking(move || {
-                Frame::from_jpeg(&bytes).map(|fr| analyzer::measure(&fr))
-            })
-            .await
-            .map_err(|e| JobError::Retryable(format!("analysis task failed: {e}")))?
-            .map_err(|e| JobError::Permanent(format!("frame {}: {e}", f.key)))?;
-            metrics.push(m);
-            keys.push(f.key.clone());
-        }
-        if metrics.is_empty() {
-            return Err(JobError::Permanent(format!(
-                "clip {video_id} gave no frames"
-            )));
-        }
-        Ok((analyzer::analyze_clip(&metrics), keys))
-    }
-
     async fn report_failure(&self, job: &Job, error: &str, last: bool) -> Result<(), JobError> {
         let Ok(aj) = AnalyzeJob::decode(job.payload.clone()) else {
             return Ok(());
@@ -174,15 +109,6 @@ impl AnalyzeWorker {
                 s.message()
             ))),
         }
-    }
-}
-
-fn classify(s: &tonic::Status, what: &str) -> JobError {
-    match s.code() {
-        tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => {
-            JobError::Permanent(format!("{what}: {}", s.message()))
-        }
-        _ => JobError::Retryable(format!("{what}: {}", s.message())),
     }
 }
 
@@ -222,21 +148,25 @@ impl JobHandler for AnalyzeWorker {
             .iter()
             .any(|v| v.status != VideoStatus::Analyzed as i32 || v.quality_factors.is_none());
         let mut summaries = Vec::with_capacity(total);
+        let mut analyses: Vec<(i64, Analysis, f64)> = Vec::with_capacity(total);
         if reanalyse {
             self.progress(&aj, 0, total, 0).await;
-            let mut results = Vec::with_capacity(total);
             for (i, v) in videos.iter().enumerate() {
-                let (r, keys) = self.analyze_clip(aj.task_id, v.id, &v.oss_key).await?;
-                results.push((v.id, r, keys, v.duration_seconds));
+                let a = self
+                    .engine
+                    .analyze_clip(aj.task_id, v.id, &v.oss_key)
+                    .await?;
+                analyses.push((v.id, a, v.duration_seconds));
                 self.progress(&aj, 1 + usize::from(i + 1 == total), total, i + 1)
                     .await;
             }
-            let scored: Vec<(i64, ClipResult)> = results
+            let scored: Vec<(i64, ClipResult)> = analyses
                 .iter()
-                .map(|(id, r, _, _)| (*id, r.clone()))
+                .map(|(id, a, _)| (*id, a.result.clone()))
                 .collect();
             let recommended = analyzer::recommend(&scored);
-            for (id, r, keys, duration) in results {
+            for (id, a, duration) in &analyses {
+                let (id, r, duration) = (*id, a.result.clone(), *duration);
                 let is_recommended = recommended.contains(&id);
                 let mut req = self.auth.internal(ReportClipAnalysisRequest {
                     job_id: aj.job_id.clone(),
@@ -249,8 +179,8 @@ impl JobHandler for AnalyzeWorker {
                         quality_score: r.quality,
                         quality_factors: Some(r.factors),
                         is_recommended,
-                        frame_keys: keys,
-                        provider: "local".into(),
+                        frame_keys: a.frame_keys.clone(),
+                        provider: a.provider.clone(),
                     }),
                 });
                 req.set_timeout(Duration::from_secs(10));
@@ -286,16 +216,24 @@ impl JobHandler for AnalyzeWorker {
 
         self.progress(&aj, 3, total, total).await;
         let shop = aj.shop.clone().unwrap_or_default();
-        let drafts = writer::write(&Brief {
-            name: &shop.name,
-            shop_type: ShopType::try_from(shop.r#type).unwrap_or(ShopType::Other),
-            promotion: &shop.promotion_text,
-            style: VideoStyle::try_from(shop.style).unwrap_or(VideoStyle::Recommend),
-            shots: &summaries,
-            chars_per_second: 0.0,
-            seed: seed_of(&aj.job_id),
-        });
-        let paragraphs = drafts
+        let written = self
+            .engine
+            .write(&Brief {
+                name: &shop.name,
+                shop_type: ShopType::try_from(shop.r#type).unwrap_or(ShopType::Other),
+                promotion: &shop.promotion_text,
+                style: VideoStyle::try_from(shop.style).unwrap_or(VideoStyle::Recommend),
+                shots: &summaries,
+                chars_per_second: 0.0,
+                seed: seed_of(&aj.job_id),
+            })
+            .await?;
+        let note = self.engine.note(
+            &analyses.iter().map(|(_, a, _)| a).collect::<Vec<_>>(),
+            &written,
+        );
+        let paragraphs = written
+            .paragraphs
             .into_iter()
             .enumerate()
             .map(|(i, d)| Paragraph {
@@ -311,8 +249,8 @@ impl JobHandler for AnalyzeWorker {
             job_id: aj.job_id.clone(),
             task_id: aj.task_id,
             paragraphs,
-            provider: "template".into(),
-            provider_note: "vision=local writer=template".into(),
+            provider: written.provider,
+            provider_note: note,
         });
         req.set_timeout(Duration::from_secs(10));
         match self.tasks.clone().report_script(req).await {

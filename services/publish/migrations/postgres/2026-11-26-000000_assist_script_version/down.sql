@@ -1,0 +1,1 @@
+ALTER TABLE publish_assists DROP COLUMN script_version;
