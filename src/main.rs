@@ -130,6 +130,18 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         max_dimension: u32,
     },
+    /// Decode clips fully on the CPU and on NVDEC and compare (frames per
+    /// second, PSNR of NVDEC's frames against the CPU's); prints the device
+    /// probe, the stage plans and a Markdown table. For GPU nodes
+    /// (`gpu/run-on-device.sh`).
+    #[command(hide = true)]
+    GpuBench {
+        /// The clips.
+        files: Vec<PathBuf>,
+        /// Compare every Nth frame.
+        #[arg(long, default_value_t = 15)]
+        sample_every: u64,
+    },
     /// Speak a line with the configured voice provider into a 48 kHz WAV.
     Say {
         /// What to say.
@@ -265,12 +277,22 @@ fn main() -> ExitCode {
             runtime(|| async move { capabilities(&edge, &data_dir).await })
         }
         Command::Probe { file } => plain(|| media_cli::probe(&file)),
+        Command::GpuBench {
+            files,
+            sample_every,
+        } => plain(|| media_cli::gpu_bench(&files, sample_every)),
         Command::Frames {
             file,
             every,
             out,
             max_dimension,
-        } => plain(|| media_cli::frames(&file, every, &out, max_dimension)),
+        } => match load(cli.config, BTreeMap::new()) {
+            Ok(config) => plain(|| {
+                media_cli::gpu_mode(&config);
+                media_cli::frames(&file, every, &out, max_dimension)
+            }),
+            Err(e) => fail(2, e),
+        },
         Command::Say { text, voice, out } => match load(cli.config, BTreeMap::new()) {
             Ok(config) => {
                 runtime(|| async move { media_cli::say(&config, &text, &voice, &out).await })

@@ -26,6 +26,21 @@ pub fn probe(file: &Path) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// Says on stderr when the GPU failed and work was redone on the CPU.
+fn gpu_note() {
+    let n = scout_render::media::hw::fallbacks();
+    if n > 0 {
+        eprintln!("note: the GPU failed {n} time(s); that work was redone on the CPU");
+    }
+}
+
+/// Applies `media.gpu` (`SCOUT_MEDIA_GPU=off` keeps these commands on the CPU).
+pub fn gpu_mode(config: &Config) {
+    if config.media.gpu == scout_common::config::GpuMode::Off {
+        scout_render::media::hw::disable();
+    }
+}
+
 /// `scout frames FILE --every N -o DIR`: JPEGs and a thumbnail; prints how many.
 pub fn frames(file: &Path, every: f64, out: &Path, max_dimension: u32) -> anyhow::Result<()> {
     std::fs::create_dir_all(out).with_context(|| format!("cannot create {}", out.display()))?;
@@ -38,9 +53,11 @@ pub fn frames(file: &Path, every: f64, out: &Path, max_dimension: u32) -> anyhow
     let mut count = 0;
     let (stats, thumb) = frames::extract_frames(file, &name, opts, 480, |f| {
         std::fs::write(out.join(format!("frame_{}.jpg", f.index)), &f.jpeg)?;
-        count += 1;
+        // After a GPU fallback the same frames arrive again: count indices.
+        count = count.max(f.index);
         Ok(())
     })?;
+    gpu_note();
     std::fs::write(out.join("thumb.jpg"), &thumb.jpeg)?;
     println!(
         "{count} frames written to {} (decoded {} of {} frames) and thumb.jpg",
@@ -103,6 +120,7 @@ fn resolve_paths(timeline: &mut Timeline, base: &Path) -> anyhow::Result<()> {
 /// Next to OUT.mp4 go OUT.ass (when there are subtitles), OUT.jpg (the
 /// cover) and OUT.assets.zip.
 pub async fn compose(config: &Config, timeline_file: &Path, out: &Path) -> anyhow::Result<()> {
+    gpu_mode(config);
     let text = std::fs::read_to_string(timeline_file)
         .with_context(|| format!("cannot read {}", timeline_file.display()))?;
     let value: serde_json::Value = serde_json::from_str(&text)
@@ -149,6 +167,7 @@ pub async fn compose(config: &Config, timeline_file: &Path, out: &Path) -> anyho
         &result.assets,
         &PathBuf::from(format!("{}.assets.zip", stem.display())),
     )?;
+    gpu_note();
     println!(
         "{} written: {}x{}, {:.2} s, {:.1} MB ({} source frames decoded for {} output frames)",
         out.display(),
@@ -180,4 +199,103 @@ fn progress_bar(p: Progress) {
         p.percent, p.phase, p.encoded_seconds
     );
     let _ = err.flush();
+}
+
+/// `scout gpu-bench CLIP…`: the probe, the plans, then each clip decoded on
+/// the CPU and on NVDEC with fps and PSNR (NVDEC against CPU), as Markdown.
+pub fn gpu_bench(files: &[PathBuf], sample_every: u64) -> anyhow::Result<()> {
+    use scout_render::media::decode::{decode_all, psnr};
+    use scout_render::media::hw;
+    let h = hw::hardware();
+    println!(
+        "device: {}",
+        if h.probe.present {
+            h.description.name.as_str()
+        } else {
+            "none"
+        }
+    );
+    println!("probe: {}", serde_json::to_string(&h.probe)?);
+    for (codec, depth) in [
+        (scout_gpu::VideoCodec::H264, 8u8),
+        (scout_gpu::VideoCodec::Hevc, 8),
+        (scout_gpu::VideoCodec::Hevc, 10),
+    ] {
+        println!("plan {codec} {depth}-bit: {}", h.plan(codec, depth));
+    }
+    println!();
+    println!(
+        "| clip | size | frames | CPU decode fps | NVDEC decode fps | speed-up | PSNR Y / U / V (NVDEC vs CPU), min over samples |"
+    );
+    println!("|---|---|---|---|---|---|---|");
+    for f in files {
+        let cpu = decode_all(f, false, sample_every)?;
+        let gpu = match decode_all(f, true, sample_every) {
+            Ok(run) if run.path != scout_gpu::DecodePath::Cpu => Some(run),
+            Ok(_) => None,
+            Err(e) => {
+                eprintln!("{}: NVDEC run failed: {e}", f.display());
+                None
+            }
+        };
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let (w, hgt) = cpu.size;
+        let (gpu_fps, speedup, quality) = match &gpu {
+            Some(g) => {
+                let plane = (w * hgt) as usize;
+                let chroma = (w.div_ceil(2) * hgt.div_ceil(2)) as usize;
+                let mut worst = [f64::INFINITY; 3];
+                let mut compared = 0;
+                for ((i, a), (j, b)) in cpu.samples.iter().zip(&g.samples) {
+                    if i != j || a.len() != b.len() || a.len() < plane + 2 * chroma {
+                        continue;
+                    }
+                    compared += 1;
+                    let parts = [
+                        (0, plane),
+                        (plane, plane + chroma),
+                        (plane + chroma, plane + 2 * chroma),
+                    ];
+                    for (k, (s, e)) in parts.into_iter().enumerate() {
+                        worst[k] = worst[k].min(psnr(&a[s..e], &b[s..e]));
+                    }
+                }
+                let fmt = |v: f64| {
+                    if v.is_infinite() {
+                        "inf".to_string()
+                    } else {
+                        format!("{v:.1}")
+                    }
+                };
+                (
+                    format!("{:.0}", g.fps()),
+                    format!("{:.2}x", g.fps() / cpu.fps().max(1e-9)),
+                    format!(
+                        "{} / {} / {} dB ({compared} frames, {} vs {} decoded)",
+                        fmt(worst[0]),
+                        fmt(worst[1]),
+                        fmt(worst[2]),
+                        g.frames,
+                        cpu.frames
+                    ),
+                )
+            }
+            None => (
+                "n/a".into(),
+                "n/a".into(),
+                "n/a (no NVDEC path here)".into(),
+            ),
+        };
+        println!(
+            "| {name} | {w}x{hgt} | {} | {:.0} | {gpu_fps} | {speedup} | {quality} |",
+            cpu.frames,
+            cpu.fps()
+        );
+    }
+    println!();
+    println!("gpu fallbacks: {}", hw::fallbacks());
+    Ok(())
 }

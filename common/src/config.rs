@@ -493,6 +493,20 @@ pub struct MediaConfig {
     pub subtitle_font: String,
     /// Compose jobs run at once on this node.
     pub max_concurrent_composes: usize,
+    /// `auto`: use an NVIDIA GPU for the stages it helps (NVDEC decode, and
+    /// NVENC encode on cards that have it), falling back to the CPU on any
+    /// GPU failure; `off`: CPU only.
+    pub gpu: GpuMode,
+}
+
+/// Whether render may use an NVIDIA GPU.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GpuMode {
+    /// Use it where the probe and the per-stage plan say it helps.
+    Auto,
+    /// Never.
+    Off,
 }
 
 impl Default for MediaConfig {
@@ -502,6 +516,7 @@ impl Default for MediaConfig {
             x264_preset: "veryfast".into(),
             subtitle_font: "Noto Sans CJK SC".into(),
             max_concurrent_composes: 1,
+            gpu: GpuMode::Auto,
         }
     }
 }

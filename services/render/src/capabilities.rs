@@ -3,7 +3,9 @@
 use std::ffi::CStr;
 
 use ffmpeg_next::ffi;
-use scout_proto::scout::render::v1::{CapabilitiesResponse, CodecInfo, GpuDevice, NvidiaInfo};
+use scout_proto::scout::render::v1::{
+    CapabilitiesResponse, CodecInfo, GpuDevice, NvdecCodec, NvidiaInfo, StagePlan,
+};
 
 use crate::error::RenderError;
 
@@ -97,13 +99,43 @@ pub fn capabilities() -> CapabilitiesResponse {
     // SAFETY: plain getter.
     let libavcodec_version = version_string(unsafe { ffi::avcodec_version() });
     let h264_encoders = codecs(ffi::AVCodecID::AV_CODEC_ID_H264, true);
-    let gpu = scout_gpu::probe();
-    let compose_encoder = if h264_encoders.iter().any(|c| c.name == "libx264") {
-        "libx264"
-    } else {
-        ""
+    let hw = crate::media::hw::hardware();
+    let gpu = hw.probe.clone();
+    let compose_encoder = match crate::media::hw::encode_path() {
+        scout_gpu::EncodePath::Libx264 if h264_encoders.iter().any(|c| c.name == "libx264") => {
+            "libx264"
+        }
+        scout_gpu::EncodePath::Libx264 => "",
+        _ => "h264_nvenc",
     }
     .to_string();
+    let plans: Vec<StagePlan> = [
+        (scout_gpu::VideoCodec::H264, 8u8, "h264 8-bit"),
+        (scout_gpu::VideoCodec::Hevc, 8, "hevc 8-bit"),
+        (scout_gpu::VideoCodec::Hevc, 10, "hevc 10-bit"),
+    ]
+    .into_iter()
+    .map(|(codec, depth, source)| {
+        let p = if hw.enabled {
+            hw.plan(codec, depth)
+        } else {
+            scout_gpu::plan(&scout_gpu::DeviceDescription::default(), codec, depth)
+        };
+        StagePlan {
+            source: source.into(),
+            decode: p.decode.to_string(),
+            decode_reason: p.decode_reason,
+            scale: p.scale.to_string(),
+            scale_reason: p.scale_reason,
+            encode: p.encode.to_string(),
+            encode_reason: p.encode_reason,
+        }
+    })
+    .collect();
+    let compose_decoder = plans
+        .first()
+        .map(|p| p.decode.clone())
+        .unwrap_or_else(|| "cpu".into());
     CapabilitiesResponse {
         ffmpeg_version,
         libavcodec_version,
@@ -123,6 +155,27 @@ pub fn capabilities() -> CapabilitiesResponse {
                     compute_capability: d.compute_capability,
                     memory_total_bytes: d.memory_total_bytes,
                     memory_free_bytes: d.memory_free_bytes,
+                    nvdec_codecs: d
+                        .nvdec
+                        .map(|n| {
+                            n.codecs
+                                .into_iter()
+                                .map(|c| NvdecCodec {
+                                    codec: match c.codec {
+                                        scout_gpu::VideoCodec::H264 => "h264".into(),
+                                        scout_gpu::VideoCodec::Hevc => "hevc".into(),
+                                    },
+                                    bit_depth: i32::from(c.bit_depth),
+                                    supported: c.supported,
+                                    engines: c.engines as i32,
+                                    max_width: c.max_width as i32,
+                                    max_height: c.max_height as i32,
+                                })
+                                .collect()
+                        })
+                        .unwrap_or_default(),
+                    nvenc_present: d.nvenc.as_ref().is_some_and(|n| n.encoder_present),
+                    nvenc_detail: d.nvenc.map(|n| n.detail).unwrap_or_default(),
                 })
                 .collect(),
             nvdec_library: gpu.nvdec_library,
@@ -130,7 +183,9 @@ pub fn capabilities() -> CapabilitiesResponse {
             detail: gpu.detail,
         }),
         compose_encoder,
-        compose_decoder: "cpu".into(),
+        compose_decoder,
+        stage_plans: plans,
+        gpu_fallbacks: crate::media::hw::fallbacks(),
     }
 }
 

@@ -40,6 +40,9 @@ pub enum RenderError {
     /// The caller went away or the service is stopping.
     #[error("cancelled")]
     Cancelled,
+    /// The GPU failed mid-job; callers redo the work on the CPU.
+    #[error("GPU failure: {0}")]
+    Gpu(String),
 }
 
 impl RenderError {
@@ -68,9 +71,10 @@ impl From<RenderError> for ApiError {
     fn from(e: RenderError) -> Self {
         let message = e.to_string();
         match e {
-            RenderError::Init(_) | RenderError::Ffmpeg { .. } | RenderError::Io(_) => {
-                ApiError::new(ErrorCode::Internal, message)
-            }
+            RenderError::Init(_)
+            | RenderError::Ffmpeg { .. }
+            | RenderError::Io(_)
+            | RenderError::Gpu(_) => ApiError::new(ErrorCode::Internal, message),
             RenderError::InvalidMedia { file, .. } => {
                 ApiError::new(ErrorCode::InvalidMedia, message).with_meta("file", file)
             }

@@ -7,7 +7,7 @@ use ffmpeg_next as ff;
 
 use super::audio::{Mixer, open_aac, planar_frame};
 use super::plan::Plan;
-use super::video::{Tail, open_x264, render_segment};
+use super::video::{Tail, open_encoder, render_segment};
 use crate::error::RenderError;
 use crate::media::audio::SAMPLE_RATE;
 
@@ -126,11 +126,11 @@ pub fn run(
         .format()
         .flags()
         .contains(ff::format::flag::Flags::GLOBAL_HEADER);
-    let venc = open_x264(out, global_header)?;
+    let (venc, encoder_name) = open_encoder(out, global_header)?;
     let aenc = open_aac(out.audio_bitrate, global_header)?;
     let v_stream = {
         let mut st = octx
-            .add_stream(ff::encoder::find_by_name("libx264"))
+            .add_stream(ff::encoder::find_by_name(encoder_name))
             .map_err(RenderError::ffmpeg("add the video stream"))?;
         st.set_parameters(&venc);
         st.set_time_base(ff::Rational(1, out.fps as i32));

@@ -11,6 +11,7 @@ use ffmpeg_next as ff;
 
 use super::plan::{Output, PlannedSegment, Play, fit_chain};
 use crate::error::RenderError;
+use crate::media::hw::{self, SendError};
 use crate::media::{open, rotation, seconds};
 
 /// A filter graph with one video source `in` and one sink `out`.
@@ -139,16 +140,36 @@ fn render_clip(
     let mut stats = SegmentStats::default();
     let mut last: Option<ff::frame::Video> = None;
     let mut emitted = 0u64;
+    let mut allow_gpu = true;
     loop {
         let before = emitted;
-        stats.decoded += decode_window(seg, out, from, to, speed, rot, &mut |frame| {
-            if emitted < seg.frames {
-                emitted += 1;
-                last = Some(frame.clone());
-                emit(frame)?;
+        loop {
+            // After a GPU failure the window is decoded again on the CPU,
+            // skipping the frames already emitted from it.
+            let mut skip = emitted - before;
+            let result = decode_window(seg, out, from, to, speed, rot, allow_gpu, &mut |frame| {
+                if skip > 0 {
+                    skip -= 1;
+                    return Ok(true);
+                }
+                if emitted < seg.frames {
+                    emitted += 1;
+                    last = Some(frame.clone());
+                    emit(frame)?;
+                }
+                Ok(emitted < seg.frames)
+            });
+            match result {
+                Err(RenderError::Gpu(why)) if allow_gpu => {
+                    hw::fell_back("compose-decode", &why);
+                    allow_gpu = false;
+                }
+                other => {
+                    stats.decoded += other?;
+                    break;
+                }
             }
-            Ok(emitted < seg.frames)
-        })?;
+        }
         stats.produced = emitted;
         // A loop that produced nothing would never end.
         if !looped || emitted >= seg.frames || emitted == before {
@@ -180,6 +201,7 @@ fn decode_window(
     to: f64,
     speed: f64,
     rot: i32,
+    allow_gpu: bool,
     take: &mut dyn FnMut(ff::frame::Video) -> Result<bool, RenderError>,
 ) -> Result<u64, RenderError> {
     let mut decoded = 0u64;
@@ -195,16 +217,10 @@ fn decode_window(
     } else {
         seconds(stream.start_time(), tb)
     };
-    let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
-        .map_err(RenderError::ffmpeg("video decoder"))?;
     let mut threading = ff::threading::Config::default();
     threading.kind = ff::threading::Type::Frame;
     threading.count = 0;
-    ctx.set_threading(threading);
-    let mut decoder = ctx
-        .decoder()
-        .video()
-        .map_err(|e| RenderError::media(&seg.source, format!("cannot decode its video: {e}")))?;
+    let mut decoder = hw::open_decoder(stream.parameters(), &seg.source, threading, allow_gpu)?;
     let abs = ((from + start) * f64::from(ff::ffi::AV_TIME_BASE)) as i64;
     if from > 0.0 {
         input.seek(abs, ..abs).map_err(|e| {
@@ -239,13 +255,17 @@ fn decode_window(
                 if packet.stream() != index {
                     continue;
                 }
-                if let Err(e) = decoder.send_packet(&packet) {
-                    tracing::debug!(file = %seg.source, error = %e, "undecodable packet skipped");
+                match hw::send_packet(&mut decoder, &packet) {
+                    Ok(()) => {}
+                    Err(SendError::Gpu(why)) => return Err(RenderError::Gpu(why)),
+                    Err(SendError::Packet(e)) => {
+                        tracing::debug!(file = %seg.source, error = %e, "undecodable packet skipped");
+                    }
                 }
                 false
             }
             Err(ff::Error::Eof) => {
-                let _ = decoder.send_eof();
+                let _ = decoder.decoder.send_eof();
                 true
             }
             Err(e) => {
@@ -255,7 +275,7 @@ fn decode_window(
                 ));
             }
         };
-        while decoder.receive_frame(&mut frame).is_ok() {
+        while decoder.decoder.receive_frame(&mut frame).is_ok() {
             decoded += 1;
             let t = seconds(frame.timestamp().or(frame.pts()).unwrap_or(0), tb) - start;
             if t + half_frame < from {
@@ -273,7 +293,7 @@ fn decode_window(
                     frame.height(),
                     frame.format(),
                     tb,
-                    decoder.aspect_ratio(),
+                    decoder.decoder.aspect_ratio(),
                     &chain,
                 )?);
             }
@@ -460,6 +480,62 @@ impl Tail {
         }
         Ok(())
     }
+}
+
+/// Opens this node's H.264 encoder for the output spec: `h264_nvenc` where
+/// the plan has a working NVENC (an encoder card), else libx264. An NVENC
+/// that does not open falls back to libx264 (logged once). Returns the
+/// encoder and its name.
+pub fn open_encoder(
+    out: &Output,
+    global_header: bool,
+) -> Result<(ff::encoder::Video, &'static str), RenderError> {
+    if hw::encode_path() == scout_gpu::EncodePath::FfmpegNvenc {
+        match open_nvenc(out, global_header) {
+            Ok(enc) => return Ok((enc, "h264_nvenc")),
+            Err(e) => hw::fell_back("encode", &e.to_string()),
+        }
+    }
+    Ok((open_x264(out, global_header)?, "libx264"))
+}
+
+/// Opens `h264_nvenc` for the output spec: High profile, VBR at the target
+/// bit rate capped by the same VBV, a keyframe every two seconds, BT.709.
+fn open_nvenc(out: &Output, global_header: bool) -> Result<ff::encoder::Video, RenderError> {
+    let codec = ff::encoder::find_by_name("h264_nvenc")
+        .ok_or_else(|| RenderError::Init("FFmpeg has no h264_nvenc encoder".into()))?;
+    let mut enc = ff::codec::context::Context::new_with_codec(codec)
+        .encoder()
+        .video()
+        .map_err(RenderError::ffmpeg("nvenc encoder"))?;
+    enc.set_width(out.width);
+    enc.set_height(out.height);
+    enc.set_format(ff::format::Pixel::YUV420P);
+    enc.set_time_base(ff::Rational(1, out.fps as i32));
+    enc.set_frame_rate(Some(ff::Rational(out.fps as i32, 1)));
+    enc.set_aspect_ratio(ff::Rational(1, 1));
+    enc.set_bit_rate(out.video_bitrate as usize);
+    enc.set_max_bit_rate(out.video_maxrate as usize);
+    enc.set_gop(out.fps * 2);
+    enc.set_colorspace(ff::color::Space::BT709);
+    enc.set_color_range(ff::color::Range::MPEG);
+    // SAFETY: plain field writes on the codec context before it is opened.
+    unsafe {
+        let c = enc.as_mut_ptr();
+        (*c).rc_buffer_size = (out.video_maxrate * 2) as i32;
+        (*c).color_primaries = ff::ffi::AVColorPrimaries::AVCOL_PRI_BT709;
+        (*c).color_trc = ff::ffi::AVColorTransferCharacteristic::AVCOL_TRC_BT709;
+        (*c).max_b_frames = 2;
+    }
+    if global_header {
+        enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+    }
+    let mut opts = ff::Dictionary::new();
+    opts.set("preset", "p4");
+    opts.set("profile", "high");
+    opts.set("rc", "vbr");
+    enc.open_with(opts)
+        .map_err(RenderError::ffmpeg("open h264_nvenc"))
 }
 
 /// Opens libx264 for the output spec: High profile, yuv420p, constant frame

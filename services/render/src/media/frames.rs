@@ -10,6 +10,7 @@ use std::path::Path;
 
 use ffmpeg_next as ff;
 
+use super::hw::{self, SendError, VideoDecoder};
 use super::jpeg::JpegWriter;
 use super::{open_light, rotation, seconds};
 use crate::error::RenderError;
@@ -65,7 +66,7 @@ pub struct ExtractStats {
 /// A clip opened for picking frames.
 pub struct FramePicker {
     input: ff::format::context::Input,
-    decoder: ff::decoder::Video,
+    decoder: VideoDecoder,
     stream_index: usize,
     time_base: ff::Rational,
     start: f64,
@@ -77,8 +78,9 @@ pub struct FramePicker {
 }
 
 impl FramePicker {
-    /// Opens `path` (called `name` in errors) and its video decoder.
-    pub fn open(path: &Path, name: &str) -> Result<Self, RenderError> {
+    /// Opens `path` (called `name` in errors) and its video decoder (on
+    /// NVDEC when `allow_gpu` and this node plans it).
+    pub fn open(path: &Path, name: &str, allow_gpu: bool) -> Result<Self, RenderError> {
         let input = open_light(path, name)?;
         let stream = input
             .streams()
@@ -93,19 +95,13 @@ impl FramePicker {
         };
         let rotation = rotation::display_rotation(&stream);
         let total = stream.frames().max(0) as u64;
-        let mut ctx = ff::codec::context::Context::from_parameters(stream.parameters())
-            .map_err(RenderError::ffmpeg("video decoder"))?;
         // One frame per mark: frame threads would only add latency, and phone
         // H.264 has one slice per frame, so slice threads would idle. The
         // parallelism is across marks (one picker per core) instead.
         let mut threading = ff::threading::Config::default();
         threading.kind = ff::threading::Type::Slice;
         threading.count = 1;
-        ctx.set_threading(threading);
-        let decoder = ctx
-            .decoder()
-            .video()
-            .map_err(|e| RenderError::media(name, format!("cannot decode its video: {e}")))?;
+        let decoder = hw::open_decoder(stream.parameters(), name, threading, allow_gpu)?;
         let duration = if input.duration() > 0 {
             input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE)
         } else {
@@ -149,6 +145,24 @@ impl FramePicker {
         JpegWriter::for_decoded(frame, self.time_base, self.rotation, max_dimension, quality)
     }
 
+    /// Sends a packet: false when it is damaged (skipped), a GPU failure
+    /// as [`RenderError::Gpu`].
+    fn send(&mut self, packet: &ff::Packet) -> Result<bool, RenderError> {
+        match hw::send_packet(&mut self.decoder, packet) {
+            Ok(()) => Ok(true),
+            Err(SendError::Gpu(m)) => Err(RenderError::Gpu(m)),
+            Err(SendError::Packet(e)) => {
+                tracing::debug!(file = %self.name, error = %e, "undecodable packet skipped");
+                Ok(false)
+            }
+        }
+    }
+
+    /// Where this picker decodes.
+    pub fn decode_path(&self) -> scout_gpu::DecodePath {
+        self.decoder.path
+    }
+
     fn frame_time(&self, frame: &ff::frame::Video) -> f64 {
         let ts = frame.timestamp().or(frame.pts()).unwrap_or(0);
         seconds(ts, self.time_base) - self.start
@@ -166,7 +180,7 @@ impl FramePicker {
         self.input.seek(abs, ..abs).map_err(|e| {
             RenderError::media(&self.name, format!("cannot seek to {target:.2} s: {e}"))
         })?;
-        self.decoder.flush();
+        self.decoder.decoder.flush();
         let earliest = target - tolerance;
         let mut frame = ff::frame::Video::empty();
         let mut last: Option<(f64, ff::frame::Video)> = None;
@@ -174,7 +188,7 @@ impl FramePicker {
         let mut first_packet = true;
         loop {
             // Drain what the decoder has before feeding it more.
-            while self.decoder.receive_frame(&mut frame).is_ok() {
+            while self.decoder.decoder.receive_frame(&mut frame).is_ok() {
                 self.decoded += 1;
                 let t = self.frame_time(&frame);
                 if t >= earliest {
@@ -198,15 +212,15 @@ impl FramePicker {
                     let t = seconds(packet.pts().or(packet.dts()).unwrap_or(0), self.time_base)
                         - self.start;
                     if t >= earliest && t <= target + tolerance {
-                        if self.decoder.send_packet(&packet).is_ok()
-                            && self.decoder.send_eof().is_ok()
-                            && self.decoder.receive_frame(&mut frame).is_ok()
+                        if self.send(&packet)?
+                            && self.decoder.decoder.send_eof().is_ok()
+                            && self.decoder.decoder.receive_frame(&mut frame).is_ok()
                         {
                             self.decoded += 1;
                             return Ok(Some((self.frame_time(&frame), frame)));
                         }
                         // Undecodable alone: start again the long way.
-                        self.decoder.flush();
+                        self.decoder.decoder.flush();
                         self.input.seek(abs, ..abs).map_err(|e| {
                             RenderError::media(
                                 &self.name,
@@ -215,20 +229,16 @@ impl FramePicker {
                         })?;
                         continue;
                     }
-                    if let Err(e) = self.decoder.send_packet(&packet) {
-                        tracing::debug!(file = %self.name, error = %e, "undecodable packet skipped");
-                    }
+                    self.send(&packet)?;
                 }
                 Ok(()) if packet.stream() == self.stream_index => {
                     first_packet = false;
-                    if let Err(e) = self.decoder.send_packet(&packet) {
-                        // A damaged packet: skip it, the next keyframe recovers.
-                        tracing::debug!(file = %self.name, error = %e, "undecodable packet skipped");
-                    }
+                    // A damaged packet is skipped: the next keyframe recovers.
+                    self.send(&packet)?;
                 }
                 Ok(()) => {}
                 Err(ff::Error::Eof) => {
-                    let _ = self.decoder.send_eof();
+                    let _ = self.decoder.decoder.send_eof();
                     eof = true;
                 }
                 Err(e) => {
@@ -332,7 +342,26 @@ pub fn extract_frames(
             opts.every
         )));
     }
-    let first = FramePicker::open(path, name)?;
+    match extract_with(path, name, opts, thumbnail_max, true, &mut sink) {
+        // The GPU failed part-way: all of it again on the CPU (the sink
+        // gets the same frames under the same indices again).
+        Err(RenderError::Gpu(why)) => {
+            hw::fell_back("frames", &why);
+            extract_with(path, name, opts, thumbnail_max, false, &mut sink)
+        }
+        other => other,
+    }
+}
+
+fn extract_with(
+    path: &Path,
+    name: &str,
+    opts: ExtractOptions,
+    thumbnail_max: u32,
+    allow_gpu: bool,
+    sink: &mut dyn FnMut(ExtractedFrame) -> Result<(), RenderError>,
+) -> Result<(ExtractStats, ExtractedFrame), RenderError> {
+    let first = FramePicker::open(path, name, allow_gpu)?;
     let duration = first.duration();
     let marks: Vec<f64> = (0..)
         .map(|k| k as f64 * opts.every)
@@ -367,7 +396,7 @@ pub fn extract_frames(
                 // Later workers open their own copy here, in parallel with the first.
                 let picker = match picker {
                     Some(p) => p,
-                    None => FramePicker::open(&path, &name)?,
+                    None => FramePicker::open(&path, &name, allow_gpu)?,
                 };
                 pick_marks(picker, share, opts, thumbnail, tx)
             })
@@ -440,7 +469,8 @@ pub fn thumbnail(
     name: &str,
     max_dimension: u32,
 ) -> Result<ExtractedFrame, RenderError> {
-    let mut picker = FramePicker::open(path, name)?;
+    // One frame: not worth opening a GPU decoder session for.
+    let mut picker = FramePicker::open(path, name, false)?;
     let at = thumbnail_time(picker.duration());
     let (time, frame) = match picker.frame_near(at, at.max(0.5))? {
         Some(found) => found,

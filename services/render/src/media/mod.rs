@@ -3,7 +3,9 @@
 //! it from `spawn_blocking` or a dedicated thread, never on the runtime.
 
 pub mod audio;
+pub mod decode;
 pub mod frames;
+pub mod hw;
 pub mod jpeg;
 pub mod probe;
 pub mod rotation;

@@ -1,0 +1,312 @@
+//! Which hardware each media stage uses on this node.
+//!
+//! At first use the NVIDIA device is probed (`scout_gpu::probe_all`: NVDEC
+//! codecs and engines, whether NVENC opens, free memory) and each stage is
+//! planned on its own (`scout_gpu::plan`): on a Hopper card (H100/H200:
+//! NVDEC, no NVENC) decode runs on NVDEC through FFmpeg's `h264_cuvid` /
+//! `hevc_cuvid` and libx264 encodes (the hybrid); on an encoder card
+//! `h264_nvenc` encodes too; everywhere else FFmpeg's software codecs run.
+//! `media.gpu = "off"` keeps everything on the CPU.
+//!
+//! A GPU failure in the middle of a job (out of memory, an engine that
+//! stops answering, an Xid) surfaces as [`RenderError::Gpu`]; the callers
+//! redo that piece of work on the CPU, and the fallback is logged once per
+//! process and counted in `scout_render_gpu_fallbacks_total`.
+
+use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use ffmpeg_next as ff;
+use scout_gpu::{
+    DecodePath, DeviceDescription, EncodePath, FfmpegGpuCodecs, StagePlan, VideoCodec,
+};
+
+use crate::error::RenderError;
+
+/// This node's hardware, probed once.
+pub struct Hardware {
+    /// The probe, as `Capabilities` reports it.
+    pub probe: scout_gpu::GpuProbe,
+    /// What the planner works from.
+    pub description: DeviceDescription,
+    /// False when `media.gpu = "off"`.
+    pub enabled: bool,
+}
+
+static HARDWARE: OnceLock<Hardware> = OnceLock::new();
+static DISABLED: AtomicBool = AtomicBool::new(false);
+
+/// Turns the GPU off for this process (`media.gpu = "off"`). Call before
+/// the first media work.
+pub fn disable() {
+    DISABLED.store(true, Ordering::SeqCst);
+}
+
+fn has_codec(name: &str, encoder: bool) -> bool {
+    let _ = crate::capabilities::init_ffmpeg();
+    if encoder {
+        ff::encoder::find_by_name(name).is_some()
+    } else {
+        ff::decoder::find_by_name(name).is_some()
+    }
+}
+
+/// The FFmpeg NVIDIA wrappers this build of FFmpeg has.
+pub fn ffmpeg_gpu_codecs() -> FfmpegGpuCodecs {
+    FfmpegGpuCodecs {
+        h264_cuvid: has_codec("h264_cuvid", false),
+        hevc_cuvid: has_codec("hevc_cuvid", false),
+        h264_nvenc: has_codec("h264_nvenc", true),
+    }
+}
+
+/// The hardware (probed on first call; blocking, it loads the driver).
+pub fn hardware() -> &'static Hardware {
+    HARDWARE.get_or_init(|| {
+        // Tests on machines without a GPU: `SCOUT_TEST_GPU_FAULT=N` labels
+        // software decoders as GPU ones that fail after N packets.
+        if let Some(n) = std::env::var("SCOUT_TEST_GPU_FAULT")
+            .ok()
+            .and_then(|v| v.parse::<i64>().ok())
+        {
+            fault::simulate_gpu(true);
+            fault::fail_after(n);
+        }
+        let enabled = !DISABLED.load(Ordering::SeqCst);
+        let probe = if enabled {
+            scout_gpu::probe_all()
+        } else {
+            scout_gpu::GpuProbe {
+                detail: "media.gpu = \"off\"".into(),
+                ..scout_gpu::GpuProbe::default()
+            }
+        };
+        // The SDK path (`nvidia` feature) is not in this build: NVDEC is
+        // reached through FFmpeg's cuvid decoders.
+        let description = probe.description(ffmpeg_gpu_codecs(), false);
+        if probe.present {
+            let h264 = description.plan_for(VideoCodec::H264, 8);
+            tracing::info!(device = %description.name, plan = %h264, "GPU found; H.264 stages planned");
+        }
+        Hardware {
+            probe,
+            description,
+            enabled,
+        }
+    })
+}
+
+impl Hardware {
+    /// The plan for a source.
+    pub fn plan(&self, codec: VideoCodec, bit_depth: u8) -> StagePlan {
+        self.description.plan_for(codec, bit_depth)
+    }
+}
+
+fn codec_of(id: ff::codec::Id) -> Option<VideoCodec> {
+    match id {
+        ff::codec::Id::H264 => Some(VideoCodec::H264),
+        ff::codec::Id::HEVC => Some(VideoCodec::Hevc),
+        _ => None,
+    }
+}
+
+/// Bit depth of a stream: 10 for HEVC Main 10, else 8. (Frame picking
+/// skips the stream probe, so the pixel format is not known before the
+/// first frame; a 10-bit H.264 stream NVDEC cannot take fails to open
+/// there and falls back.)
+fn bit_depth(params: &ff::codec::Parameters) -> u8 {
+    // SAFETY: reads a plain field of a valid AVCodecParameters.
+    let profile = unsafe { (*params.as_ptr()).profile };
+    if params.id() == ff::codec::Id::HEVC && profile == 2 {
+        10
+    } else {
+        8
+    }
+}
+
+/// An opened video decoder and where it runs.
+pub struct VideoDecoder {
+    /// The decoder.
+    pub decoder: ff::decoder::Video,
+    /// Where it runs.
+    pub path: DecodePath,
+}
+
+impl VideoDecoder {
+    /// Whether it runs on the GPU.
+    pub fn on_gpu(&self) -> bool {
+        self.path != DecodePath::Cpu
+    }
+}
+
+/// Opens the decoder for a stream: NVDEC (through FFmpeg's cuvid decoder)
+/// when `allow_gpu` and the plan says so, else FFmpeg's software decoder
+/// with `threading`. A GPU decoder that does not open falls back here.
+pub fn open_decoder(
+    params: ff::codec::Parameters,
+    name: &str,
+    threading: ff::threading::Config,
+    allow_gpu: bool,
+) -> Result<VideoDecoder, RenderError> {
+    let hw = hardware();
+    if allow_gpu
+        && hw.enabled
+        && let Some(codec) = codec_of(params.id())
+    {
+        let plan = hw.plan(codec, bit_depth(&params));
+        if plan.decode != DecodePath::Cpu {
+            let cuvid = match codec {
+                VideoCodec::H264 => "h264_cuvid",
+                VideoCodec::Hevc => "hevc_cuvid",
+            };
+            match open_cuvid(params.clone(), cuvid) {
+                Ok(decoder) => {
+                    return Ok(VideoDecoder {
+                        decoder,
+                        path: DecodePath::FfmpegCuvid,
+                    });
+                }
+                Err(e) => fell_back("decode", &format!("{cuvid} did not open for {name}: {e}")),
+            }
+        }
+    }
+    if allow_gpu && simulated_gpu() {
+        let decoder = open_cpu(params, name, threading)?;
+        return Ok(VideoDecoder {
+            decoder,
+            path: DecodePath::FfmpegCuvid,
+        });
+    }
+    Ok(VideoDecoder {
+        decoder: open_cpu(params, name, threading)?,
+        path: DecodePath::Cpu,
+    })
+}
+
+fn open_cuvid(params: ff::codec::Parameters, cuvid: &str) -> Result<ff::decoder::Video, String> {
+    let codec = ff::decoder::find_by_name(cuvid).ok_or("not in this FFmpeg")?;
+    let ctx = ff::codec::context::Context::from_parameters(params).map_err(|e| e.to_string())?;
+    ctx.decoder()
+        .open_as(codec)
+        .and_then(|o| o.video())
+        .map_err(|e| e.to_string())
+}
+
+fn open_cpu(
+    params: ff::codec::Parameters,
+    name: &str,
+    threading: ff::threading::Config,
+) -> Result<ff::decoder::Video, RenderError> {
+    let mut ctx = ff::codec::context::Context::from_parameters(params)
+        .map_err(RenderError::ffmpeg("video decoder"))?;
+    ctx.set_threading(threading);
+    ctx.decoder()
+        .video()
+        .map_err(|e| RenderError::media(name, format!("cannot decode its video: {e}")))
+}
+
+/// Where compose encodes H.264 on this node.
+pub fn encode_path() -> EncodePath {
+    let hw = hardware();
+    if !hw.enabled {
+        return EncodePath::Libx264;
+    }
+    match hw.plan(VideoCodec::H264, 8).encode {
+        EncodePath::Nvenc | EncodePath::FfmpegNvenc => EncodePath::FfmpegNvenc,
+        EncodePath::Libx264 => EncodePath::Libx264,
+    }
+}
+
+static FALLBACKS: AtomicU64 = AtomicU64::new(0);
+static LOGGED: AtomicBool = AtomicBool::new(false);
+
+/// Records that a stage fell back to the CPU: logged the first time in
+/// this process (later ones at debug), always counted.
+pub fn fell_back(stage: &str, why: &str) {
+    FALLBACKS.fetch_add(1, Ordering::Relaxed);
+    metrics::counter!("scout_render_gpu_fallbacks_total", "stage" => stage.to_string())
+        .increment(1);
+    if !LOGGED.swap(true, Ordering::Relaxed) {
+        tracing::warn!(
+            stage,
+            error = why,
+            "GPU failed; this work continues on the CPU (logged once)"
+        );
+    } else {
+        tracing::debug!(stage, error = why, "GPU failed; CPU fallback");
+    }
+}
+
+/// Fallbacks so far in this process.
+pub fn fallbacks() -> u64 {
+    FALLBACKS.load(Ordering::Relaxed)
+}
+
+/// Whether an error from a GPU decoder is a GPU failure (anything but
+/// "feed me more" and end of stream).
+pub fn is_gpu_failure(e: &ff::Error) -> bool {
+    !matches!(e, ff::Error::Eof)
+        && !matches!(e, ff::Error::Other { errno } if *errno == libc::EAGAIN)
+}
+
+/// Fault injection for tests on machines without a GPU: a software decoder
+/// is labelled as a GPU one, and the GPU "fails" after some packets, so the
+/// mid-job fallback runs for real. Never set outside tests.
+#[doc(hidden)]
+pub mod fault {
+    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+
+    pub(super) static SIMULATE: AtomicBool = AtomicBool::new(false);
+    static FAIL_AFTER: AtomicI64 = AtomicI64::new(-1);
+
+    /// Label software decoders as GPU ones.
+    pub fn simulate_gpu(on: bool) {
+        SIMULATE.store(on, Ordering::SeqCst);
+    }
+
+    /// The simulated GPU fails on the packet after the next `packets`.
+    pub fn fail_after(packets: i64) {
+        FAIL_AFTER.store(packets, Ordering::SeqCst);
+    }
+
+    /// Counts a packet sent to a GPU decoder; true when it must "fail".
+    pub fn packet_fails() -> bool {
+        let left = FAIL_AFTER.load(Ordering::SeqCst);
+        if left < 0 {
+            return false;
+        }
+        if left == 0 {
+            FAIL_AFTER.store(-1, Ordering::SeqCst);
+            return true;
+        }
+        FAIL_AFTER.store(left - 1, Ordering::SeqCst);
+        false
+    }
+}
+
+fn simulated_gpu() -> bool {
+    fault::SIMULATE.load(Ordering::SeqCst)
+}
+
+/// Sends a packet to a decoder; on a GPU decoder a failure (or an injected
+/// one) is [`RenderError::Gpu`], on the CPU it is returned as is.
+pub fn send_packet(d: &mut VideoDecoder, packet: &ff::Packet) -> Result<(), SendError> {
+    if d.on_gpu() && fault::packet_fails() {
+        return Err(SendError::Gpu("injected GPU fault (test)".into()));
+    }
+    match d.decoder.send_packet(packet) {
+        Ok(()) => Ok(()),
+        Err(e) if d.on_gpu() && is_gpu_failure(&e) => Err(SendError::Gpu(format!("NVDEC: {e}"))),
+        Err(e) => Err(SendError::Packet(e)),
+    }
+}
+
+/// Why a packet was not taken.
+#[derive(Debug)]
+pub enum SendError {
+    /// The GPU failed: redo the work on the CPU.
+    Gpu(String),
+    /// The packet is damaged (software decoder): skip it.
+    Packet(ff::Error),
+}

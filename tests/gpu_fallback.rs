@@ -1,0 +1,166 @@
+//! The GPU stages' fallback, on any machine: a GPU decoder that fails in
+//! the middle of a job (simulated here with `SCOUT_TEST_GPU_FAULT`, which
+//! labels the software decoder a GPU one and makes it fail after N packets)
+//! is replaced by the CPU decoder for the rest of that work, the failure is
+//! reported once, and the output is the one the CPU path makes: same spec,
+//! same frames. Also: the Capabilities of this node report its stage plans.
+
+mod support;
+
+use std::path::Path;
+use std::process::Command;
+
+use support::scout_bin;
+
+fn run(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> (i32, String, String) {
+    let mut cmd = Command::new(scout_bin());
+    cmd.args(args).current_dir(cwd).env_remove("SCOUT_CONFIG");
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let out = cmd.output().expect("scout runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn ffprobe(path: &Path) -> serde_json::Value {
+    let out = Command::new("ffprobe")
+        .args(["-v", "error", "-print_format", "json", "-count_frames"])
+        .args(["-show_streams", "-show_format"])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(out.status.success());
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
+/// The lowest per-frame PSNR of `b` against `a` (ffmpeg's psnr filter).
+/// x264 with threads is not bit-exact run to run (about 45 dB between two
+/// CPU runs here), but a dropped or repeated frame shifts the picture and
+/// falls to about 25 dB.
+fn min_psnr(a: &Path, b: &Path) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "info", "-i"])
+        .arg(a)
+        .arg("-i")
+        .arg(b)
+        .args(["-lavfi", "[0:v][1:v]psnr", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    err.split("min:")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|v| {
+            if v == "inf" {
+                Some(f64::INFINITY)
+            } else {
+                v.parse().ok()
+            }
+        })
+        .unwrap_or_else(|| panic!("no PSNR in {err}"))
+}
+
+#[test]
+fn a_gpu_failing_mid_job_falls_back_and_the_output_is_the_cpu_one() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=720x1280:rate=30:duration=4")
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "30"])
+        .arg(dir.path().join("clip.mp4"))
+        .status()
+        .expect("ffmpeg");
+    assert!(ok.success());
+
+    // Frame extraction: the fault lands in the middle; the same frames come out.
+    let (code, cpu_out, err) = run(
+        &["frames", "clip.mp4", "--every", "1", "-o", "cpu"],
+        dir.path(),
+        &[("SCOUT_MEDIA_GPU", "off")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("GPU failed"), "{err}");
+    let (code, out, err) = run(
+        &["frames", "clip.mp4", "--every", "1", "-o", "fault"],
+        dir.path(),
+        &[("SCOUT_TEST_GPU_FAULT", "2")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("the GPU failed 1 time(s); that work was redone on the CPU"),
+        "{err}"
+    );
+    assert_eq!(
+        out.split(" frames").next(),
+        cpu_out.split(" frames").next(),
+        "{out} vs {cpu_out}"
+    );
+    for i in 1..=4 {
+        let a = std::fs::read(dir.path().join(format!("cpu/frame_{i}.jpg"))).expect("cpu frame");
+        let b = std::fs::read(dir.path().join(format!("fault/frame_{i}.jpg"))).expect("frame");
+        assert_eq!(a, b, "frame {i} differs");
+    }
+
+    // Compose: the fault lands mid-segment; the window is decoded again on
+    // the CPU without duplicating or dropping a frame.
+    let timeline = serde_json::json!({
+        "segments": [
+            {"id": "a", "clip": {"media": {"local_path": "clip.mp4"}, "in_seconds": 0, "out_seconds": 2}, "duration_seconds": 2.0},
+            {"id": "b", "clip": {"media": {"local_path": "clip.mp4"}, "in_seconds": 2, "out_seconds": 4}, "duration_seconds": 2.0}
+        ]
+    });
+    std::fs::write(dir.path().join("timeline.json"), timeline.to_string()).expect("write");
+    let (code, _, err) = run(
+        &["compose", "timeline.json", "-o", "cpu.mp4"],
+        dir.path(),
+        &[("SCOUT_MEDIA_GPU", "off")],
+    );
+    assert_eq!(code, 0, "{err}");
+    let (code, out, err) = run(
+        &["compose", "timeline.json", "-o", "fault.mp4"],
+        dir.path(),
+        &[("SCOUT_TEST_GPU_FAULT", "25")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("fault.mp4 written: 1080x1920"), "{out}");
+    assert!(
+        err.contains("the GPU failed 1 time(s); that work was redone on the CPU"),
+        "{err}"
+    );
+    let (a, b) = (
+        ffprobe(&dir.path().join("cpu.mp4")),
+        ffprobe(&dir.path().join("fault.mp4")),
+    );
+    let video = |p: &serde_json::Value| {
+        p["streams"]
+            .as_array()
+            .expect("streams")
+            .iter()
+            .find(|s| s["codec_type"] == "video")
+            .cloned()
+            .expect("video")
+    };
+    let (va, vb) = (video(&a), video(&b));
+    for key in [
+        "codec_name",
+        "profile",
+        "width",
+        "height",
+        "pix_fmt",
+        "r_frame_rate",
+        "nb_read_frames",
+        "color_primaries",
+    ] {
+        assert_eq!(va[key], vb[key], "{key}");
+    }
+    assert_eq!(va["nb_read_frames"], "120");
+    let psnr = min_psnr(&dir.path().join("cpu.mp4"), &dir.path().join("fault.mp4"));
+    assert!(
+        psnr > 40.0,
+        "a frame was dropped or repeated: min PSNR {psnr:.1} dB"
+    );
+}
