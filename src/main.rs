@@ -141,6 +141,10 @@ enum Command {
         /// Compare every Nth frame.
         #[arg(long, default_value_t = 15)]
         sample_every: u64,
+        /// Fail unless a device decoded every clip on NVDEC with at least
+        /// this PSNR (dB, luma) against the CPU.
+        #[arg(long)]
+        require_psnr: Option<f64>,
     },
     /// Speak a line with the configured voice provider into a 48 kHz WAV.
     Say {
@@ -280,7 +284,8 @@ fn main() -> ExitCode {
         Command::GpuBench {
             files,
             sample_every,
-        } => plain(|| media_cli::gpu_bench(&files, sample_every)),
+            require_psnr,
+        } => plain(|| media_cli::gpu_bench(&files, sample_every, require_psnr)),
         Command::Frames {
             file,
             every,

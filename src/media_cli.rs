@@ -203,7 +203,12 @@ fn progress_bar(p: Progress) {
 
 /// `scout gpu-bench CLIP…`: the probe, the plans, then each clip decoded on
 /// the CPU and on NVDEC with fps and PSNR (NVDEC against CPU), as Markdown.
-pub fn gpu_bench(files: &[PathBuf], sample_every: u64) -> anyhow::Result<()> {
+pub fn gpu_bench(
+    files: &[PathBuf],
+    sample_every: u64,
+    require_psnr: Option<f64>,
+) -> anyhow::Result<()> {
+    let mut problems: Vec<String> = Vec::new();
     use scout_render::media::decode::{decode_all, psnr};
     use scout_render::media::hw;
     let h = hw::hardware();
@@ -263,6 +268,23 @@ pub fn gpu_bench(files: &[PathBuf], sample_every: u64) -> anyhow::Result<()> {
                         worst[k] = worst[k].min(psnr(&a[s..e], &b[s..e]));
                     }
                 }
+                if let Some(min) = require_psnr
+                    && (compared == 0 || worst[0] < min)
+                {
+                    problems.push(format!(
+                        "{}: luma PSNR {:.1} dB over {compared} frames, below {min}",
+                        f.display(),
+                        worst[0]
+                    ));
+                }
+                if require_psnr.is_some() && g.frames != cpu.frames {
+                    problems.push(format!(
+                        "{}: NVDEC gave {} frames, the CPU {}",
+                        f.display(),
+                        g.frames,
+                        cpu.frames
+                    ));
+                }
                 let fmt = |v: f64| {
                     if v.is_infinite() {
                         "inf".to_string()
@@ -284,7 +306,12 @@ pub fn gpu_bench(files: &[PathBuf], sample_every: u64) -> anyhow::Result<()> {
                 )
             }
             None => (
-                "n/a".into(),
+                {
+                    if require_psnr.is_some() {
+                        problems.push(format!("{}: not decoded on NVDEC", f.display()));
+                    }
+                    "n/a".into()
+                },
                 "n/a".into(),
                 "n/a (no NVDEC path here)".into(),
             ),
@@ -297,5 +324,8 @@ pub fn gpu_bench(files: &[PathBuf], sample_every: u64) -> anyhow::Result<()> {
     }
     println!();
     println!("gpu fallbacks: {}", hw::fallbacks());
+    if !problems.is_empty() {
+        bail!("{}", problems.join("; "));
+    }
     Ok(())
 }

@@ -597,4 +597,36 @@ mod tests {
         assert!(!desc.device_present);
         assert!(desc.detail.contains("ordinal 3"), "{}", desc.detail);
     }
+
+    /// On a GPU machine (`gpu/run-on-device.sh` runs the ignored tests):
+    /// the live probe finds the device, NVDEC takes H.264 and HEVC, and the
+    /// NVENC answer is a clear yes or no, never an error.
+    #[test]
+    #[ignore = "needs an NVIDIA GPU and driver: run by gpu/run-on-device.sh"]
+    fn a_live_device_is_probed_and_planned() {
+        let p = probe_all();
+        assert!(p.present, "no device: {}", p.detail);
+        let d = &p.devices[0];
+        assert!(d.memory_total_bytes > 0 && d.memory_free_bytes > 0, "{d:?}");
+        let nvdec = d.nvdec.as_ref().expect("nvdec probed");
+        for (codec, depth) in [(VideoCodec::H264, 8), (VideoCodec::Hevc, 8)] {
+            let c = nvdec.get(codec, depth).expect("asked");
+            assert!(c.supported && c.engines > 0 && c.max_width >= 1920, "{c:?}");
+        }
+        let nvenc = d.nvenc.as_ref().expect("nvenc probed");
+        assert!(
+            matches!(
+                nvenc.outcome,
+                crate::NvencOutcome::Present | crate::NvencOutcome::NoEncoder
+            ),
+            "{nvenc:?}"
+        );
+        let desc = p.description(FfmpegGpuCodecs::all(), false);
+        let plan = desc.plan_for(VideoCodec::H264, 8);
+        assert_eq!(plan.decode, DecodePath::FfmpegCuvid, "{plan:?}");
+        if d.name.contains("H100") || d.name.contains("H200") {
+            assert!(!nvenc.encoder_present, "Hopper has no NVENC");
+            assert_eq!(plan.encode, EncodePath::Libx264, "{plan:?}");
+        }
+    }
 }
