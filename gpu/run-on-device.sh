@@ -8,6 +8,10 @@
 #                               libraries `ldd` shows they need (FFmpeg's and
 #                               theirs, not glibc's), generates the clips, into
 #                               target/gpu-carry/ (carry that path)
+#   gpu/run-on-device.sh unpack there: only unpacks the libraries into
+#                               target/gpu-carry/lib (kept between calls), so
+#                               the libraries and the binary and clips can
+#                               travel in two calls of 64 MiB each
 #   gpu/run-on-device.sh        there: runs the device tests (ignored by
 #                               default), `scout gpu-bench` (NVDEC vs CPU decode
 #                               fps and PSNR), frame extraction and compose on
@@ -31,10 +35,14 @@ for l in sys.stdin:
     if m.get("reason")=="compiler-artifact" and m.get("executable") and m["target"]["kind"]==["lib"]:
         print(m["executable"])' | tail -1)
   cp "$test_bin" "$CARRY/bin/scout-gpu-tests"
-  # Every shared library but glibc's own (the device's is newer and must be used).
+  # Every shared library but glibc's own (the device's is newer and must be
+  # used) and those the device image already has (gpu/device-has-libs.txt,
+  # read off the lent machine with ldconfig -p; carrying less keeps the
+  # upload under the 64 MiB the device tool takes).
   libs=$(mktemp -d)
-  ldd target/release/scout | awk '/=> \//{print $3}' | while read -r lib; do
-    case "$(basename "$lib")" in
+  ldd target/release/scout | awk '/=> \//{print $1, $3}' | while read -r soname lib; do
+    grep -qxF "$soname" "$ROOT/gpu/device-has-libs.txt" 2>/dev/null && continue
+    case "$soname" in
       libc.so.*|libm.so.*|libpthread.so.*|libdl.so.*|librt.so.*|libresolv.so.*|ld-linux*|libgcc_s.so.*) ;;
       *) cp -L "$lib" "$libs/" ;;
     esac
@@ -53,12 +61,16 @@ for l in sys.stdin:
 fi
 
 # ---- on the device ----
+if [ -f "$CARRY/libs.tar.xz" ] && { [ ! -d "$CARRY/lib" ] || [ "$CARRY/libs.tar.xz" -nt "$CARRY/lib" ]; }; then
+  rm -rf "$CARRY/lib" && mkdir -p "$CARRY/lib"
+  tar -C "$CARRY/lib" -xJf "$CARRY/libs.tar.xz"
+  touch "$CARRY/lib"
+fi
+[ "${1:-}" = "unpack" ] && { echo "libraries in $CARRY/lib: $(ls "$CARRY/lib" | wc -l)"; exit 0; }
 [ -x "$CARRY/bin/scout" ] || { echo "no $CARRY/bin/scout: run 'gpu/run-on-device.sh pack' here and carry target/gpu-carry" >&2; exit 2; }
 OUT="${OUT:-$(mktemp -d)}"
 WORK="$(mktemp -d)"
-mkdir -p "$WORK/lib"
-tar -C "$WORK/lib" -xJf "$CARRY/libs.tar.xz"
-export LD_LIBRARY_PATH="$WORK/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+export LD_LIBRARY_PATH="$CARRY/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
 SCOUT="$CARRY/bin/scout"
 H264="$CARRY/clips/h264_1080x1920_15s.mp4"
 HEVC="$CARRY/clips/hevc10_1080x1920_10s.mp4"
@@ -97,13 +109,14 @@ timed() {
   printf '%s\n' "${times[@]}" | sort -n | sed -n 2p
 }
 
-say "## Frame extraction (1 frame / 2 s, 360 px JPEGs, as the vision worker asks)"
-say "| clip | CPU (s) | GPU path (s) |"
-say "|---|---|---|"
+say "## Frame extraction (1 frame / 2 s, 360 px JPEGs, as the vision worker asks), median of 3"
+say "| clip | CPU only, media.gpu=off (s) | auto: the per-stage plan (s) | NVDEC forced, media.gpu=always (s) |"
+say "|---|---|---|---|"
 for clip in "$H264" "$HEVC"; do
   cpu=$(timed env SCOUT_MEDIA_GPU=off "$SCOUT" frames "$clip" --every 2 --max-dimension 360 -o "$WORK/f-cpu")
-  gpu=$(timed "$SCOUT" frames "$clip" --every 2 --max-dimension 360 -o "$WORK/f-gpu")
-  say "| $(basename "$clip") | $cpu | $gpu |"
+  auto=$(timed env SCOUT_MEDIA_GPU=auto "$SCOUT" frames "$clip" --every 2 --max-dimension 360 -o "$WORK/f-auto")
+  gpu=$(timed env SCOUT_MEDIA_GPU=always "$SCOUT" frames "$clip" --every 2 --max-dimension 360 -o "$WORK/f-gpu")
+  say "| $(basename "$clip") | $cpu | $auto | $gpu |"
 done
 say ""
 
@@ -117,12 +130,14 @@ cat > "$WORK/timeline.json" <<EOF
 ]}
 EOF
 cpu=$(cd "$WORK" && timed env SCOUT_MEDIA_GPU=off "$SCOUT" compose timeline.json -o cpu.mp4)
-gpu=$(cd "$WORK" && timed "$SCOUT" compose timeline.json -o gpu.mp4)
+auto=$(cd "$WORK" && timed env SCOUT_MEDIA_GPU=auto "$SCOUT" compose timeline.json -o auto.mp4)
+gpu=$(cd "$WORK" && timed env SCOUT_MEDIA_GPU=always "$SCOUT" compose timeline.json -o gpu.mp4)
 "$SCOUT" probe "$WORK/cpu.mp4" > "$OUT/cpu-probe.json"
 "$SCOUT" probe "$WORK/gpu.mp4" > "$OUT/gpu-probe.json"
 say "| path | wall (s) | output |"
 say "|---|---|---|"
 say "| CPU (libavcodec decode + libx264) | $cpu | $(python3 -c 'import json,sys;p=json.load(open(sys.argv[1]));print(p.get("width"),"x",p.get("height"),p.get("video_codec"),round(p.get("duration_seconds",0),2),"s")' "$OUT/cpu-probe.json" 2>/dev/null || echo see cpu-probe.json) |"
-say "| Hopper hybrid (NVDEC decode + libx264) | $gpu | $(python3 -c 'import json,sys;p=json.load(open(sys.argv[1]));print(p.get("width"),"x",p.get("height"),p.get("video_codec"),round(p.get("duration_seconds",0),2),"s")' "$OUT/gpu-probe.json" 2>/dev/null || echo see gpu-probe.json) |"
+say "| auto (per-stage plan: H.264 on the CPU, HEVC 10-bit on NVDEC, libx264) | $auto | see below |"
+say "| Hopper hybrid, NVDEC forced for every segment + libx264 | $gpu | $(python3 -c 'import json,sys;p=json.load(open(sys.argv[1]));print(p.get("width"),"x",p.get("height"),p.get("video_codec"),round(p.get("duration_seconds",0),2),"s")' "$OUT/gpu-probe.json" 2>/dev/null || echo see gpu-probe.json) |"
 say ""
 say "GPU fallbacks logged during the runs: $(grep -c 'GPU failed' "$OUT/stderr.txt" || true)"

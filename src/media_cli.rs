@@ -34,11 +34,10 @@ fn gpu_note() {
     }
 }
 
-/// Applies `media.gpu` (`SCOUT_MEDIA_GPU=off` keeps these commands on the CPU).
+/// Applies `media.gpu` (`SCOUT_MEDIA_GPU=off` keeps these commands on the
+/// CPU, `always` decodes on NVDEC wherever the device can).
 pub fn gpu_mode(config: &Config) {
-    if config.media.gpu == scout_common::config::GpuMode::Off {
-        scout_render::media::hw::disable();
-    }
+    scout_render::media::hw::configure(config.media.gpu);
 }
 
 /// `scout frames FILE --every N -o DIR`: JPEGs and a thumbnail; prints how many.
@@ -211,7 +210,14 @@ pub fn gpu_bench(
     let mut problems: Vec<String> = Vec::new();
     use scout_render::media::decode::{decode_all, psnr};
     use scout_render::media::hw;
+    // Compare the two decoders on every clip, whatever `auto` would pick.
+    hw::configure(scout_common::config::GpuMode::Always);
+    let probe_start = std::time::Instant::now();
     let h = hw::hardware();
+    println!(
+        "one-time device probe (CUDA context, NVDEC caps, NVENC session attempt): {:.2} s",
+        probe_start.elapsed().as_secs_f64()
+    );
     println!(
         "device: {}",
         if h.probe.present {
@@ -320,6 +326,37 @@ pub fn gpu_bench(
             "| {name} | {w}x{hgt} | {} | {:.0} | {gpu_fps} | {speedup} | {quality} |",
             cpu.frames,
             cpu.fps()
+        );
+    }
+    println!();
+    println!(
+        "Frame extraction in process, after the probe (1 frame / 2 s, 360 px JPEGs), best of 3:"
+    );
+    println!();
+    println!("| clip | CPU (s) | NVDEC (s) |");
+    println!("|---|---|---|");
+    let opts = ExtractOptions {
+        every: 2.0,
+        max_dimension: 360,
+        ..ExtractOptions::default()
+    };
+    for f in files {
+        let name = f.display().to_string();
+        let mut best = [f64::INFINITY; 2];
+        for _ in 0..3 {
+            for (k, gpu) in [false, true].into_iter().enumerate() {
+                let t = std::time::Instant::now();
+                frames::extract_with(f, &name, opts, 480, gpu, &mut |_| Ok(()))?;
+                best[k] = best[k].min(t.elapsed().as_secs_f64());
+            }
+        }
+        println!(
+            "| {} | {:.2} | {:.2} |",
+            f.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+            best[0],
+            best[1]
         );
     }
     println!();

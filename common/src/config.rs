@@ -495,7 +495,9 @@ pub struct MediaConfig {
     pub max_concurrent_composes: usize,
     /// `auto`: use an NVIDIA GPU for the stages it helps (NVDEC decode, and
     /// NVENC encode on cards that have it), falling back to the CPU on any
-    /// GPU failure; `off`: CPU only.
+    /// GPU failure; `always`: like auto, but decode on NVDEC even where this
+    /// host's cores measured faster (a host busy with other work); `off`:
+    /// CPU only.
     pub gpu: GpuMode,
 }
 
@@ -505,6 +507,8 @@ pub struct MediaConfig {
 pub enum GpuMode {
     /// Use it where the probe and the per-stage plan say it helps.
     Auto,
+    /// Decode on NVDEC whenever the device can.
+    Always,
     /// Never.
     Off,
 }

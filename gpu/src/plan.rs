@@ -9,9 +9,12 @@
 //! * decode: our own NVDEC path when the `nvidia` feature is compiled in and
 //!   NVDEC supports the codec at that bit depth (4:2:0), else FFmpeg's
 //!   `h264_cuvid`/`hevc_cuvid` when FFmpeg has it and NVDEC supports the
-//!   codec, else the CPU;
-//! * scale: on the GPU when decoding there (the frames are already in device
-//!   memory), else on the CPU;
+//!   codec — except H.264 8-bit on a host with at least
+//!   [`CPU_BEATS_CUVID_H264_CORES`] cores, where the software decoder measured
+//!   faster (unless `always_gpu_decode`) — else the CPU;
+//! * scale: on the GPU on our own NVDEC path (the frames stay in device
+//!   memory), else on the CPU (FFmpeg's cuvid decoders hand frames back in
+//!   host memory);
 //! * encode (H.264): our own NVENC path when compiled in and the device has an
 //!   encoder, else FFmpeg's `h264_nvenc` when FFmpeg has it and the device has
 //!   an encoder, else libx264. So H100/H200 (NVDEC, no NVENC) get NVDEC decode
@@ -144,7 +147,19 @@ pub struct DeviceDescription {
     pub sdk_compiled: bool,
     /// The NVIDIA wrappers the linked FFmpeg offers.
     pub ffmpeg: FfmpegGpuCodecs,
+    /// CPU cores of the host (0: unknown).
+    pub host_cpu_cores: u32,
+    /// Decode on NVDEC whenever it can, even where the CPU measured faster
+    /// (`media.gpu = "always"`: a host whose cores are busy with other work).
+    pub always_gpu_decode: bool,
 }
+
+/// From this many host cores, FFmpeg's software H.264 8-bit decoder beats
+/// NVDEC through `h264_cuvid` (which hands every frame back over PCIe):
+/// measured on a 16-core H100 node, 714 vs 510 fps for 1080x1920 and a
+/// 60 s compose in 7.8 s vs 11.4 s (gpu/BENCH.md). HEVC, and 10-bit most
+/// of all, stays on NVDEC: 2.4 s vs 5.0 s to extract frames of a 10-bit clip.
+pub const CPU_BEATS_CUVID_H264_CORES: u32 = 12;
 
 impl DeviceDescription {
     /// The plan for a `codec` source at `bit_depth`; see [`plan`].
@@ -291,7 +306,13 @@ pub fn plan(desc: &DeviceDescription, codec: VideoCodec, bit_depth: u8) -> Stage
             ScalePath::Cpu,
             "decoded frames are in host memory, so they are scaled on the CPU".to_string(),
         ),
-        DecodePath::Nvdec | DecodePath::FfmpegCuvid => (
+        DecodePath::FfmpegCuvid => (
+            ScalePath::Cpu,
+            "FFmpeg's cuvid decoder hands frames back in host memory, so they are scaled \
+             in the CPU filter graph"
+                .to_string(),
+        ),
+        DecodePath::Nvdec => (
             ScalePath::Cuda,
             "decoded frames are already in device memory, so they are scaled there \
              (before any download, which then moves less)"
@@ -337,6 +358,22 @@ fn decode_path(desc: &DeviceDescription, codec: VideoCodec, bit_depth: u8) -> (D
         VideoCodec::H264 => "h264_cuvid",
         VideoCodec::Hevc => "hevc_cuvid",
     };
+    if desc.ffmpeg.cuvid(codec)
+        && codec == VideoCodec::H264
+        && bit_depth == 8
+        && desc.host_cpu_cores >= CPU_BEATS_CUVID_H264_CORES
+        && !desc.always_gpu_decode
+    {
+        return (
+            DecodePath::Cpu,
+            format!(
+                "with {} host cores FFmpeg's software decoder is faster than NVDEC through \
+                 {cuvid} for {what} (measured: 714 vs 510 fps on 16 cores, gpu/BENCH.md); \
+                 media.gpu = \"always\" decodes it on NVDEC anyway",
+                desc.host_cpu_cores
+            ),
+        );
+    }
     if desc.ffmpeg.cuvid(codec) {
         (
             DecodePath::FfmpegCuvid,
@@ -422,7 +459,14 @@ mod tests {
             sdk_compiled: false,
             ffmpeg: FfmpegGpuCodecs::all(),
             detail: String::new(),
+            host_cpu_cores: 4,
+            always_gpu_decode: false,
         }
+    }
+
+    fn cores(mut d: DeviceDescription, n: u32) -> DeviceDescription {
+        d.host_cpu_cores = n;
+        d
     }
 
     const ALL: (bool, bool, bool) = (true, true, true);
@@ -524,7 +568,7 @@ mod tests {
                 "H100, ffmpeg, H.264",
                 h100(),
                 (H264, 8),
-                (D::FfmpegCuvid, S::Cuda, E::Libx264),
+                (D::FfmpegCuvid, S::Cpu, E::Libx264),
             ),
             row(
                 "H200, sdk, H.264",
@@ -536,13 +580,44 @@ mod tests {
                 "H200, ffmpeg, HEVC 10",
                 h200(),
                 (Hevc, 10),
-                (D::FfmpegCuvid, S::Cuda, E::Libx264),
+                (D::FfmpegCuvid, S::Cpu, E::Libx264),
             ),
             row(
                 "H100, HEVC 8",
                 h100(),
                 (Hevc, 8),
-                (D::FfmpegCuvid, S::Cuda, E::Libx264),
+                (D::FfmpegCuvid, S::Cpu, E::Libx264),
+            ),
+            // A big host decodes H.264 8-bit faster itself than through
+            // h264_cuvid (measured, gpu/BENCH.md); HEVC stays on NVDEC, and
+            // so does everything when asked to or on our own SDK path.
+            row(
+                "H100, ffmpeg, H.264, 16 cores",
+                cores(h100(), 16),
+                (H264, 8),
+                (D::Cpu, S::Cpu, E::Libx264),
+            ),
+            row(
+                "H100, ffmpeg, HEVC 10, 16 cores",
+                cores(h100(), 16),
+                (Hevc, 10),
+                (D::FfmpegCuvid, S::Cpu, E::Libx264),
+            ),
+            row(
+                "H100, ffmpeg, H.264, 16 cores, always",
+                {
+                    let mut d = cores(h100(), 16);
+                    d.always_gpu_decode = true;
+                    d
+                },
+                (H264, 8),
+                (D::FfmpegCuvid, S::Cpu, E::Libx264),
+            ),
+            row(
+                "H100, sdk, H.264, 16 cores",
+                sdk(cores(h100(), 16)),
+                (H264, 8),
+                (D::Nvdec, S::Cuda, E::Libx264),
             ),
             // NVDEC has no 10-bit H.264.
             row(
@@ -562,7 +637,7 @@ mod tests {
                 "L4, ffmpeg, H.264",
                 l4(),
                 (H264, 8),
-                (D::FfmpegCuvid, S::Cuda, E::FfmpegNvenc),
+                (D::FfmpegCuvid, S::Cpu, E::FfmpegNvenc),
             ),
             row(
                 "L40S, sdk, HEVC 10",
@@ -574,7 +649,7 @@ mod tests {
                 "L40S, ffmpeg, HEVC 8",
                 l40s(),
                 (Hevc, 8),
-                (D::FfmpegCuvid, S::Cuda, E::FfmpegNvenc),
+                (D::FfmpegCuvid, S::Cpu, E::FfmpegNvenc),
             ),
             row(
                 "A10, sdk, H.264",
@@ -586,7 +661,7 @@ mod tests {
                 "A10, ffmpeg, HEVC 10",
                 a10(),
                 (Hevc, 10),
-                (D::FfmpegCuvid, S::Cuda, E::FfmpegNvenc),
+                (D::FfmpegCuvid, S::Cpu, E::FfmpegNvenc),
             ),
             row(
                 "T4, sdk, HEVC 10",
@@ -598,7 +673,7 @@ mod tests {
                 "T4, ffmpeg, H.264",
                 t4(),
                 (H264, 8),
-                (D::FfmpegCuvid, S::Cuda, E::FfmpegNvenc),
+                (D::FfmpegCuvid, S::Cpu, E::FfmpegNvenc),
             ),
             // Feature off and an FFmpeg without the NVIDIA wrappers: all CPU.
             row(
@@ -625,7 +700,7 @@ mod tests {
                     },
                 ),
                 (Hevc, 8),
-                (D::FfmpegCuvid, S::Cuda, E::Libx264),
+                (D::FfmpegCuvid, S::Cpu, E::Libx264),
             ),
             row(
                 "T4, ffmpeg with hevc_cuvid only, H.264 source",
@@ -749,7 +824,13 @@ mod tests {
         assert!(p.encode_reason.contains("NVENC"), "{}", p.encode_reason);
         assert_eq!(
             p.to_string(),
-            "decode=ffmpeg_cuvid scale=cuda encode=libx264"
+            "decode=ffmpeg_cuvid scale=cpu encode=libx264"
+        );
+        let p = cores(h100(), 16).plan_for(H264, 8);
+        assert!(
+            p.decode_reason.contains("16 host cores") && p.decode_reason.contains("always"),
+            "{}",
+            p.decode_reason
         );
 
         let mut d = l4();
@@ -789,7 +870,7 @@ mod tests {
         let p = d.plan_for(Hevc, 10);
         assert_eq!(
             (p.decode, p.scale, p.encode),
-            (D::FfmpegCuvid, S::Cuda, E::Libx264)
+            (D::FfmpegCuvid, S::Cpu, E::Libx264)
         );
         // An empty object is "no device".
         let d: DeviceDescription = serde_json::from_str("{}").expect("valid description");

@@ -31,9 +31,7 @@ pub async fn serve(
 ) -> anyhow::Result<()> {
     // FFmpeg's global init (codec registration, log level) once, up front.
     capabilities::init_ffmpeg()?;
-    if ctx.config.media.gpu == scout_common::config::GpuMode::Off {
-        media::hw::disable();
-    }
+    media::hw::configure(ctx.config.media.gpu);
     // Probe the hardware once at start-up, off the runtime (it loads driver
     // libraries and may create a CUDA context).
     let caps = tokio::task::spawn_blocking(capabilities::capabilities).await?;

@@ -353,7 +353,9 @@ pub fn extract_frames(
     }
 }
 
-fn extract_with(
+/// [`extract_frames`] with the GPU allowed or not, and no fallback (for
+/// measurements that compare the two).
+pub fn extract_with(
     path: &Path,
     name: &str,
     opts: ExtractOptions,

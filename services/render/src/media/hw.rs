@@ -35,11 +35,13 @@ pub struct Hardware {
 
 static HARDWARE: OnceLock<Hardware> = OnceLock::new();
 static DISABLED: AtomicBool = AtomicBool::new(false);
+static ALWAYS: AtomicBool = AtomicBool::new(false);
 
-/// Turns the GPU off for this process (`media.gpu = "off"`). Call before
-/// the first media work.
-pub fn disable() {
-    DISABLED.store(true, Ordering::SeqCst);
+/// Applies `media.gpu` for this process. Call before the first media work.
+pub fn configure(mode: scout_common::config::GpuMode) {
+    use scout_common::config::GpuMode;
+    DISABLED.store(mode == GpuMode::Off, Ordering::SeqCst);
+    ALWAYS.store(mode == GpuMode::Always, Ordering::SeqCst);
 }
 
 fn has_codec(name: &str, encoder: bool) -> bool {
@@ -83,7 +85,11 @@ pub fn hardware() -> &'static Hardware {
         };
         // The SDK path (`nvidia` feature) is not in this build: NVDEC is
         // reached through FFmpeg's cuvid decoders.
-        let description = probe.description(ffmpeg_gpu_codecs(), false);
+        let mut description = probe.description(ffmpeg_gpu_codecs(), false);
+        description.host_cpu_cores = std::thread::available_parallelism()
+            .map(|n| n.get() as u32)
+            .unwrap_or(1);
+        description.always_gpu_decode = ALWAYS.load(Ordering::SeqCst);
         if probe.present {
             let h264 = description.plan_for(VideoCodec::H264, 8);
             tracing::info!(device = %description.name, plan = %h264, "GPU found; H.264 stages planned");
