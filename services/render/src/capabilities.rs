@@ -220,8 +220,36 @@ mod tests {
         {
             assert!(c.hardware, "{} not flagged as hardware", c.name);
         }
-        assert_eq!(caps.compose_encoder, "libx264");
         let nv = caps.nvidia.expect("nvidia section");
         assert_eq!(nv.present, !nv.devices.is_empty());
+        // Every source kind has a plan with a reason for each stage.
+        let sources: Vec<&str> = caps.stage_plans.iter().map(|p| p.source.as_str()).collect();
+        assert_eq!(sources, ["h264 8-bit", "hevc 8-bit", "hevc 10-bit"]);
+        for p in &caps.stage_plans {
+            assert!(
+                !p.decode_reason.is_empty()
+                    && !p.scale_reason.is_empty()
+                    && !p.encode_reason.is_empty(),
+                "{p:?}"
+            );
+            assert!(
+                ["cpu", "ffmpeg_cuvid", "nvdec"].contains(&p.decode.as_str()),
+                "{p:?}"
+            );
+        }
+        assert_eq!(caps.compose_decoder, caps.stage_plans[0].decode);
+        if !nv.present {
+            // No device: everything on the CPU, and the plan says why.
+            assert_eq!(caps.compose_encoder, "libx264");
+            assert_eq!(caps.compose_decoder, "cpu");
+            assert!(
+                caps.stage_plans
+                    .iter()
+                    .all(|p| p.encode == "libx264" && p.decode_reason.contains("no NVIDIA device")),
+                "{:?}",
+                caps.stage_plans
+            );
+        }
+        assert_eq!(caps.gpu_fallbacks, 0);
     }
 }
