@@ -23,12 +23,12 @@ CARRY="$ROOT/target/gpu-carry"
 
 if [ "${1:-}" = "pack" ]; then
   cd "$ROOT"
-  cargo build --release --locked --bin scout
+  cargo build --release --locked --bin scout --features nvidia
   rm -rf "$CARRY/bin" "$CARRY/libs.tar.xz"
   mkdir -p "$CARRY/bin" "$CARRY/clips"
   strip -o "$CARRY/bin/scout" target/release/scout
   # The probe tests, ignored unless asked for.
-  test_bin=$(cargo test --release --locked -p scout-gpu --lib --no-run --message-format=json 2>/dev/null \
+  test_bin=$(cargo test --release --locked -p scout-gpu --features nvidia --lib --no-run --message-format=json 2>/dev/null \
     | python3 -c 'import json,sys
 for l in sys.stdin:
     m=json.loads(l)

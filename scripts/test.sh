@@ -17,6 +17,10 @@ cargo fmt --all -- --check
 say "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
+say "the nvidia feature: clippy, and its tests built and linked with no CUDA toolkit or driver"
+cargo clippy -p scout --features nvidia --bins --locked -- -D warnings
+cargo nextest run -p scout-gpu --features nvidia --locked --no-fail-fast
+
 BUF="$ROOT/tools/node/node_modules/.bin/buf"
 say "buf lint"
 "$BUF" lint

@@ -328,6 +328,8 @@ pub fn gpu_bench(
             cpu.fps()
         );
     }
+    #[cfg(feature = "nvidia")]
+    sdk_bench(files, sample_every, require_psnr, &mut problems)?;
     println!();
     println!(
         "Frame extraction in process, after the probe (1 frame / 2 s, 360 px JPEGs), best of 3:"
@@ -363,6 +365,92 @@ pub fn gpu_bench(
     println!("gpu fallbacks: {}", hw::fallbacks());
     if !problems.is_empty() {
         bail!("{}", problems.join("; "));
+    }
+    Ok(())
+}
+
+/// Our own NVDEC path (the `nvidia` feature): fps at full size and scaled by
+/// NVDEC to a 360 px analysis frame, PSNR against the CPU.
+#[cfg(feature = "nvidia")]
+fn sdk_bench(
+    files: &[PathBuf],
+    sample_every: u64,
+    require_psnr: Option<f64>,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    use scout_render::media::decode::{decode_all, decode_all_sdk, psnr};
+    println!();
+    println!(
+        "Our own NVDEC path (Video Codec SDK parser + decoder, frames copied back at the output size):"
+    );
+    println!();
+    println!(
+        "| clip | SDK fps, full size | SDK fps, scaled by NVDEC to 360 px | PSNR Y / U / V (SDK vs CPU), worst |"
+    );
+    println!("|---|---|---|---|");
+    for f in files {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let cpu = decode_all(f, false, sample_every)?;
+        let (w, h) = cpu.size;
+        let long = w.max(h).max(1);
+        let small = ((w * 360 / long) & !1, (h * 360 / long) & !1);
+        let full = match decode_all_sdk(f, None, sample_every) {
+            Ok(r) => r,
+            Err(e) => {
+                problems.push(format!("{name}: SDK decode failed: {e}"));
+                println!("| {name} | failed: {e} | | |");
+                continue;
+            }
+        };
+        let scaled = decode_all_sdk(f, Some(small), 0);
+        let plane = (w * h) as usize;
+        let chroma = (w.div_ceil(2) * h.div_ceil(2)) as usize;
+        let mut worst = [f64::INFINITY; 3];
+        let mut compared = 0;
+        for ((i, a), (j, b)) in cpu.samples.iter().zip(&full.samples) {
+            if i != j || a.len() < plane + 2 * chroma || b.len() < plane + 2 * chroma {
+                continue;
+            }
+            compared += 1;
+            let parts = [
+                (0, plane),
+                (plane, plane + chroma),
+                (plane + chroma, plane + 2 * chroma),
+            ];
+            for (k, (s, e)) in parts.into_iter().enumerate() {
+                worst[k] = worst[k].min(psnr(&a[s..e], &b[s..e]));
+            }
+        }
+        if let Some(min) = require_psnr
+            && (compared == 0 || worst[0] < min || full.frames != cpu.frames)
+        {
+            problems.push(format!(
+                "{name}: SDK luma PSNR {:.1} dB over {compared} frames, {} vs {} frames",
+                worst[0], full.frames, cpu.frames
+            ));
+        }
+        let fmt = |v: f64| {
+            if v.is_infinite() {
+                "inf".to_string()
+            } else {
+                format!("{v:.1}")
+            }
+        };
+        println!(
+            "| {name} | {:.0} ({} frames) | {} | {} / {} / {} dB ({compared} frames) |",
+            full.fps(),
+            full.frames,
+            match &scaled {
+                Ok(r) => format!("{:.0} ({}x{})", r.fps(), r.size.0, r.size.1),
+                Err(e) => format!("failed: {e}"),
+            },
+            fmt(worst[0]),
+            fmt(worst[1]),
+            fmt(worst[2])
+        );
     }
     Ok(())
 }

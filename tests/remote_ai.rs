@@ -40,6 +40,8 @@ enum Mode {
     RateLimited,
     /// Never answers.
     Hang,
+    /// 503 on the first call, then good answers.
+    UnavailableOnce,
 }
 
 #[derive(Clone, Default)]
@@ -216,6 +218,10 @@ async fn completions(
         .copied()
         .unwrap_or(Mode::Good);
     let repairing = last_user_text(&body).contains("上面的回答不符合要求");
+    if mode == Mode::UnavailableOnce {
+        fake.set(&model, Mode::Good);
+        return error(503, "The engine is currently overloaded", "server_error");
+    }
     let content = match mode {
         Mode::RateLimited => {
             let mut r = error(
@@ -235,7 +241,7 @@ async fn completions(
         Mode::GarbageOnce if !repairing => {
             "当然可以！以下是我的建议：先介绍环境，再介绍菜品。".to_string()
         }
-        Mode::Good | Mode::GarbageOnce => match good_answer(&body) {
+        Mode::Good | Mode::GarbageOnce | Mode::UnavailableOnce => match good_answer(&body) {
             Some(c) => c,
             None => return error(400, "unexpected prompt", "invalid_request_error"),
         },
@@ -295,6 +301,8 @@ fn remote_config(dir: &std::path::Path, url: &str) -> Config {
 async fn remote_models_analyse_write_and_suggest_and_the_video_is_made() {
     let (fake, url) = fake_models().await;
     fake.set(TEXT, Mode::GarbageOnce);
+    // A 5xx is retried after a backoff, not passed on.
+    fake.set(VISION, Mode::UnavailableOnce);
     let dir = tempfile::tempdir().expect("tempdir");
     let files = tempfile::tempdir().expect("files");
     let mut config = remote_config(dir.path(), &url);
@@ -326,7 +334,8 @@ async fn remote_models_analyse_write_and_suggest_and_the_video_is_made() {
 
     // The model saw real frames, and its view of them is the clips'.
     let frames = fake.seen_for(VISION);
-    assert!(frames.len() >= 2, "{} frame calls", frames.len());
+    // Two clips of 3 s and 2 s: 2 + 1 frames, plus the one retried after the 503.
+    assert!(frames.len() >= 4, "{} frame calls", frames.len());
     assert!(frames.iter().all(|b| images(b).len() == 1));
     let videos = tasks
         .list_videos(ListVideosRequest { task_id: task })

@@ -14,6 +14,9 @@ mod cuda;
 pub mod nvdec;
 pub mod nvenc;
 pub mod plan;
+/// Our own NVDEC decoder (the `nvidia` feature).
+#[cfg(feature = "nvidia")]
+pub mod sdk;
 
 pub use cuda::{DeviceInfo, GpuProbe, probe, probe_all};
 pub use nvdec::{NvdecCaps, NvdecCodecCaps};

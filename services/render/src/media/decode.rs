@@ -117,6 +117,154 @@ pub fn decode_all(path: &Path, gpu: bool, sample_every: u64) -> Result<DecodeRun
     })
 }
 
+/// Decodes every frame of `path`'s video on NVDEC through our own Video
+/// Codec SDK path (`scout_gpu::sdk`), scaled by NVDEC to `target` when
+/// given: packets are demuxed by FFmpeg, turned into an Annex B elementary
+/// stream by its `*_mp4toannexb` filter, parsed and decoded by NVDEC, and
+/// copied back at the output size. Samples are full-size only.
+#[cfg(feature = "nvidia")]
+pub fn decode_all_sdk(
+    path: &Path,
+    target: Option<(u32, u32)>,
+    sample_every: u64,
+) -> Result<DecodeRun, RenderError> {
+    use scout_gpu::sdk::NvdecDecoder;
+    let name = path.display().to_string();
+    let started = Instant::now();
+    let mut input = open(path, &name)?;
+    let stream = input
+        .streams()
+        .best(ff::media::Type::Video)
+        .ok_or_else(|| RenderError::media(&name, "has no video stream"))?;
+    let index = stream.index();
+    let (codec, filter) = match stream.parameters().id() {
+        ff::codec::Id::H264 => (scout_gpu::VideoCodec::H264, c"h264_mp4toannexb"),
+        ff::codec::Id::HEVC => (scout_gpu::VideoCodec::Hevc, c"hevc_mp4toannexb"),
+        other => {
+            return Err(RenderError::media(
+                &name,
+                format!("{other:?} is not decoded on NVDEC here"),
+            ));
+        }
+    };
+    let mut bsf = AnnexB::new(filter, &stream.parameters())?;
+    let mut nvdec =
+        NvdecDecoder::new(codec, target).map_err(|e| RenderError::Gpu(e.to_string()))?;
+    let mut frames = 0u64;
+    let mut samples = Vec::new();
+    let mut size = (0, 0);
+    let mut take = |f: scout_gpu::sdk::HostFrame, frames: &mut u64| {
+        size = (f.width, f.height);
+        if target.is_none() && sample_every > 0 && (*frames).is_multiple_of(sample_every) {
+            samples.push((*frames, host_planes(&f)));
+        }
+        *frames += 1;
+    };
+    loop {
+        let mut packet = ff::Packet::empty();
+        match packet.read(&mut input) {
+            Ok(()) if packet.stream() != index => continue,
+            Ok(()) => {
+                for (data, pts) in bsf.filter(&mut packet)? {
+                    for f in nvdec
+                        .decode(&data, pts)
+                        .map_err(|e| RenderError::Gpu(e.to_string()))?
+                    {
+                        take(f, &mut frames);
+                    }
+                }
+            }
+            Err(ff::Error::Eof) => break,
+            Err(e) => return Err(RenderError::media(&name, format!("is damaged: {e}"))),
+        }
+    }
+    for f in nvdec.flush().map_err(|e| RenderError::Gpu(e.to_string()))? {
+        take(f, &mut frames);
+    }
+    Ok(DecodeRun {
+        path: DecodePath::Nvdec,
+        frames,
+        seconds: started.elapsed().as_secs_f64(),
+        size,
+        samples,
+    })
+}
+
+/// NV12 / P016 (high byte) to 8-bit planar Y, U, V.
+#[cfg(feature = "nvidia")]
+fn host_planes(f: &scout_gpu::sdk::HostFrame) -> Vec<u8> {
+    let step = f.bytes_per_sample as usize;
+    let hi = step - 1;
+    let mut out: Vec<u8> = f.luma.iter().skip(hi).step_by(step).copied().collect();
+    let samples: Vec<u8> = f.chroma.iter().skip(hi).step_by(step).copied().collect();
+    out.extend(samples.iter().step_by(2));
+    out.extend(samples.iter().skip(1).step_by(2));
+    out
+}
+
+/// FFmpeg's `*_mp4toannexb` bitstream filter.
+#[cfg(feature = "nvidia")]
+struct AnnexB {
+    ctx: *mut ff::ffi::AVBSFContext,
+}
+
+#[cfg(feature = "nvidia")]
+impl AnnexB {
+    fn new(name: &std::ffi::CStr, params: &ff::codec::Parameters) -> Result<Self, RenderError> {
+        // SAFETY: standard av_bsf_* set-up; the context is freed on drop.
+        unsafe {
+            let f = ff::ffi::av_bsf_get_by_name(name.as_ptr());
+            if f.is_null() {
+                return Err(RenderError::Init(format!("FFmpeg has no {name:?} filter")));
+            }
+            let mut ctx = std::ptr::null_mut();
+            if ff::ffi::av_bsf_alloc(f, &mut ctx) < 0 {
+                return Err(RenderError::Init("av_bsf_alloc failed".into()));
+            }
+            let me = Self { ctx };
+            if ff::ffi::avcodec_parameters_copy((*ctx).par_in, params.as_ptr()) < 0
+                || ff::ffi::av_bsf_init(ctx) < 0
+            {
+                return Err(RenderError::Init(format!("{name:?} would not start")));
+            }
+            Ok(me)
+        }
+    }
+
+    /// The Annex B packets (data, pts) for one demuxed packet.
+    fn filter(&mut self, packet: &mut ff::Packet) -> Result<Vec<(Vec<u8>, i64)>, RenderError> {
+        use ff::packet::Mut as _;
+        let mut out = Vec::new();
+        // SAFETY: the filter takes the packet's reference and hands back
+        // packets it owns until it answers EAGAIN.
+        unsafe {
+            if ff::ffi::av_bsf_send_packet(self.ctx, packet.as_mut_ptr()) < 0 {
+                return Err(RenderError::Init(
+                    "the Annex B filter refused a packet".into(),
+                ));
+            }
+            loop {
+                let mut p = ff::Packet::empty();
+                if ff::ffi::av_bsf_receive_packet(self.ctx, p.as_mut_ptr()) < 0 {
+                    break;
+                }
+                if let Some(data) = p.data() {
+                    out.push((data.to_vec(), p.pts().unwrap_or(0)));
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(feature = "nvidia")]
+impl Drop for AnnexB {
+    fn drop(&mut self) {
+        // SAFETY: allocated by av_bsf_alloc, freed once.
+        unsafe { ff::ffi::av_bsf_free(&mut self.ctx) }
+    }
+}
+
 /// The visible bytes of a YUV 4:2:0 frame's planes, without row padding.
 fn planes(f: &ff::frame::Video) -> Vec<u8> {
     let mut out = Vec::with_capacity((f.width() * f.height() * 3 / 2) as usize);
