@@ -208,7 +208,7 @@ pub fn gpu_bench(
     require_psnr: Option<f64>,
 ) -> anyhow::Result<()> {
     let mut problems: Vec<String> = Vec::new();
-    use scout_render::media::decode::{decode_all, psnr};
+    use scout_render::media::decode::decode_all;
     use scout_render::media::hw;
     // Compare the two decoders on every clip, whatever `auto` would pick.
     hw::configure(scout_common::config::GpuMode::Always);
@@ -256,24 +256,7 @@ pub fn gpu_bench(
         let (w, hgt) = cpu.size;
         let (gpu_fps, speedup, quality) = match &gpu {
             Some(g) => {
-                let plane = (w * hgt) as usize;
-                let chroma = (w.div_ceil(2) * hgt.div_ceil(2)) as usize;
-                let mut worst = [f64::INFINITY; 3];
-                let mut compared = 0;
-                for ((i, a), (j, b)) in cpu.samples.iter().zip(&g.samples) {
-                    if i != j || a.len() != b.len() || a.len() < plane + 2 * chroma {
-                        continue;
-                    }
-                    compared += 1;
-                    let parts = [
-                        (0, plane),
-                        (plane, plane + chroma),
-                        (plane + chroma, plane + 2 * chroma),
-                    ];
-                    for (k, (s, e)) in parts.into_iter().enumerate() {
-                        worst[k] = worst[k].min(psnr(&a[s..e], &b[s..e]));
-                    }
-                }
+                let (worst, compared) = cpu.worst_psnr(g);
                 if let Some(min) = require_psnr
                     && (compared == 0 || worst[0] < min)
                 {
@@ -378,7 +361,7 @@ fn sdk_bench(
     require_psnr: Option<f64>,
     problems: &mut Vec<String>,
 ) -> anyhow::Result<()> {
-    use scout_render::media::decode::{decode_all, decode_all_sdk, psnr};
+    use scout_render::media::decode::{decode_all, decode_all_sdk};
     println!();
     println!(
         "Our own NVDEC path (Video Codec SDK parser + decoder, frames copied back at the output size):"
@@ -406,24 +389,7 @@ fn sdk_bench(
             }
         };
         let scaled = decode_all_sdk(f, Some(small), 0);
-        let plane = (w * h) as usize;
-        let chroma = (w.div_ceil(2) * h.div_ceil(2)) as usize;
-        let mut worst = [f64::INFINITY; 3];
-        let mut compared = 0;
-        for ((i, a), (j, b)) in cpu.samples.iter().zip(&full.samples) {
-            if i != j || a.len() < plane + 2 * chroma || b.len() < plane + 2 * chroma {
-                continue;
-            }
-            compared += 1;
-            let parts = [
-                (0, plane),
-                (plane, plane + chroma),
-                (plane + chroma, plane + 2 * chroma),
-            ];
-            for (k, (s, e)) in parts.into_iter().enumerate() {
-                worst[k] = worst[k].min(psnr(&a[s..e], &b[s..e]));
-            }
-        }
+        let (worst, compared) = cpu.worst_psnr(&full);
         if let Some(min) = require_psnr
             && (compared == 0 || worst[0] < min || full.frames != cpu.frames)
         {

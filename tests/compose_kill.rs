@@ -9,8 +9,6 @@ mod support;
 use std::time::{Duration, Instant};
 
 use scout::mesh::{Mesh, MeshOptions};
-use scout_common::config::LogFormat;
-use scout_common::testing;
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
     ConfirmVideoRequest, CreateTaskRequest, GetOutputRequest, GetProgressRequest, GetTaskRequest,
@@ -18,36 +16,11 @@ use scout_proto::scout::tasks::v1::{
 };
 use support::*;
 
-fn free_addr() -> std::net::SocketAddr {
-    format!("127.0.0.1:{}", free_port()).parse().expect("addr")
-}
-
 #[tokio::test]
 async fn a_render_node_killed_mid_compose_loses_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let files = tempfile::tempdir().expect("files");
-    let mut config = embedded_config(dir.path());
-    let (identity_db, tasks_db) = (testing::postgres_database(), testing::postgres_database());
-    config.identity.database_url = identity_db.url.clone();
-    config.tasks.database_url = tasks_db.url.clone();
-    config.cache = testing::redis_config();
-    config.bus = testing::kafka_config();
-    config.blobs = testing::s3_config();
-    config.edge.request_timeout = Duration::from_secs(60);
-    // This test polls progress more often than a user may (100/60 s).
-    config.edge.rate_limits.default.limit = 100_000;
-    for svc in [
-        &mut config.identity,
-        &mut config.tasks,
-        &mut config.vision,
-        &mut config.render,
-        &mut config.publish,
-    ] {
-        svc.addr = free_addr();
-        svc.endpoint = format!("http://{}", svc.addr);
-    }
-    config.telemetry.log_format = LogFormat::Json;
-    config.telemetry.log_level = "info".into();
+    let (config, _dbs) = distributed_config(dir.path());
     let mesh = Mesh::start_with(
         config.clone(),
         MeshOptions {

@@ -276,6 +276,47 @@ async fn fake_models() -> (FakeModels, String) {
     (fake, url)
 }
 
+/// A mesh, a logged-in user, and a task of theirs whose analysis started.
+struct Run {
+    mesh: Mesh,
+    base: String,
+    me: Tokens,
+    tasks: UserTasks,
+    task: i64,
+    clips: Vec<i64>,
+}
+
+/// Starts the mesh on `config`, logs in, creates a task with generated
+/// clips of these lengths and starts its analysis.
+async fn analysing(
+    config: Config,
+    dir: &std::path::Path,
+    files: &std::path::Path,
+    shop: &str,
+    seconds: &[f64],
+) -> Run {
+    let mesh = Mesh::start(config).await.expect("mesh");
+    let base = mesh.edge_url();
+    let me = login(&base, dir).await;
+    let mut tasks: UserTasks =
+        scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient::new(
+            authed_channel(&base, &me.access),
+        );
+    let (task, clips) = task_with_clips(&mut tasks, files, shop, seconds).await;
+    tasks
+        .start_analysis(StartAnalysisRequest { task_id: task })
+        .await
+        .expect("analyse");
+    Run {
+        mesh,
+        base,
+        me,
+        tasks,
+        task,
+        clips,
+    }
+}
+
 fn remote_config(dir: &std::path::Path, url: &str) -> Config {
     let mut config = embedded_config(dir);
     config.edge.rate_limits.default.limit = 10_000;
@@ -307,19 +348,21 @@ async fn remote_models_analyse_write_and_suggest_and_the_video_is_made() {
     let files = tempfile::tempdir().expect("files");
     let mut config = remote_config(dir.path(), &url);
     config.ai.timeout = Duration::from_secs(20);
-    let mesh = Mesh::start(config).await.expect("mesh");
-    let base = mesh.edge_url();
-    let me = login(&base, dir.path()).await;
-    let mut tasks: UserTasks =
-        scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient::new(
-            authed_channel(&base, &me.access),
-        );
-    let (task, clips) =
-        task_with_clips(&mut tasks, files.path(), "海底捞火锅(望京店)", &[3.0, 2.0]).await;
-    tasks
-        .start_analysis(StartAnalysisRequest { task_id: task })
-        .await
-        .expect("analyse");
+    let Run {
+        mesh,
+        base,
+        me,
+        mut tasks,
+        task,
+        clips,
+    } = analysing(
+        config,
+        dir.path(),
+        files.path(),
+        "海底捞火锅(望京店)",
+        &[3.0, 2.0],
+    )
+    .await;
     let t = wait_status(
         &mut tasks,
         task,
@@ -417,18 +460,12 @@ async fn a_model_that_never_answers_json_fails_the_task_clearly_and_retry_recove
     let files = tempfile::tempdir().expect("files");
     let mut config = remote_config(dir.path(), &url);
     config.ai.analyzer = AnalyzerKind::Local;
-    let mesh = Mesh::start(config).await.expect("mesh");
-    let base = mesh.edge_url();
-    let me = login(&base, dir.path()).await;
-    let mut tasks: UserTasks =
-        scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient::new(
-            authed_channel(&base, &me.access),
-        );
-    let (task, _) = task_with_clips(&mut tasks, files.path(), "探鱼(三里屯店)", &[2.0]).await;
-    tasks
-        .start_analysis(StartAnalysisRequest { task_id: task })
-        .await
-        .expect("analyse");
+    let Run {
+        mesh,
+        mut tasks,
+        task,
+        ..
+    } = analysing(config, dir.path(), files.path(), "探鱼(三里屯店)", &[2.0]).await;
     let t = wait_status(
         &mut tasks,
         task,
@@ -476,19 +513,21 @@ async fn rate_limits_and_hung_answers_fall_back_to_local_providers_and_say_so() 
     let files = tempfile::tempdir().expect("files");
     let mut config = remote_config(dir.path(), &url);
     config.ai.fallback_to_local = true;
-    let mesh = Mesh::start(config).await.expect("mesh");
-    let base = mesh.edge_url();
-    let me = login(&base, dir.path()).await;
-    let mut tasks: UserTasks =
-        scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient::new(
-            authed_channel(&base, &me.access),
-        );
-    let (task, clips) =
-        task_with_clips(&mut tasks, files.path(), "海底捞火锅(望京店)", &[2.0]).await;
-    tasks
-        .start_analysis(StartAnalysisRequest { task_id: task })
-        .await
-        .expect("analyse");
+    let Run {
+        mesh,
+        base,
+        me,
+        mut tasks,
+        task,
+        clips,
+    } = analysing(
+        config,
+        dir.path(),
+        files.path(),
+        "海底捞火锅(望京店)",
+        &[2.0],
+    )
+    .await;
     let t = wait_status(
         &mut tasks,
         task,
@@ -543,18 +582,12 @@ async fn a_rate_limit_that_never_lifts_fails_the_task_after_the_job_retries() {
     let dir = tempfile::tempdir().expect("tempdir");
     let files = tempfile::tempdir().expect("files");
     let config = remote_config(dir.path(), &url);
-    let mesh = Mesh::start(config).await.expect("mesh");
-    let base = mesh.edge_url();
-    let me = login(&base, dir.path()).await;
-    let mut tasks: UserTasks =
-        scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient::new(
-            authed_channel(&base, &me.access),
-        );
-    let (task, _) = task_with_clips(&mut tasks, files.path(), "探鱼(三里屯店)", &[2.0]).await;
-    tasks
-        .start_analysis(StartAnalysisRequest { task_id: task })
-        .await
-        .expect("analyse");
+    let Run {
+        mesh,
+        mut tasks,
+        task,
+        ..
+    } = analysing(config, dir.path(), files.path(), "探鱼(三里屯店)", &[2.0]).await;
     let t = wait_status(
         &mut tasks,
         task,

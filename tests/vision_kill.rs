@@ -10,43 +10,17 @@ mod support;
 use std::time::{Duration, Instant};
 
 use scout::mesh::{Mesh, MeshOptions};
-use scout_common::config::LogFormat;
-use scout_common::testing;
 use scout_proto::scout::tasks::v1::{
     GetProgressRequest, GetScriptRequest, ListVideosRequest, StartAnalysisRequest, TaskStatus,
     VideoStatus,
 };
 use support::*;
 
-fn free_addr() -> std::net::SocketAddr {
-    format!("127.0.0.1:{}", free_port()).parse().expect("addr")
-}
-
 #[tokio::test]
 async fn a_vision_node_killed_mid_analysis_loses_nothing_and_writes_one_script() {
     let dir = tempfile::tempdir().expect("tempdir");
     let files = tempfile::tempdir().expect("files");
-    let mut config = embedded_config(dir.path());
-    let (identity_db, tasks_db) = (testing::postgres_database(), testing::postgres_database());
-    config.identity.database_url = identity_db.url.clone();
-    config.tasks.database_url = tasks_db.url.clone();
-    config.cache = testing::redis_config();
-    config.bus = testing::kafka_config();
-    config.blobs = testing::s3_config();
-    config.edge.request_timeout = Duration::from_secs(60);
-    config.edge.rate_limits.default.limit = 100_000;
-    for svc in [
-        &mut config.identity,
-        &mut config.tasks,
-        &mut config.vision,
-        &mut config.render,
-        &mut config.publish,
-    ] {
-        svc.addr = free_addr();
-        svc.endpoint = format!("http://{}", svc.addr);
-    }
-    config.telemetry.log_format = LogFormat::Json;
-    config.telemetry.log_level = "info".into();
+    let (config, _dbs) = distributed_config(dir.path());
     let mesh = Mesh::start_with(
         config.clone(),
         MeshOptions {

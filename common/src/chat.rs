@@ -64,6 +64,17 @@ pub enum ChatError {
 }
 
 impl ChatError {
+    /// A few words for a provider note, e.g. "HTTP 429".
+    pub fn short(&self) -> &'static str {
+        match self {
+            Self::RateLimited { .. } => "HTTP 429",
+            Self::Unavailable { .. } => "unavailable",
+            Self::Refused { .. } => "refused",
+            Self::Invalid { .. } => "invalid JSON",
+            Self::NotConfigured(_) => "not configured",
+        }
+    }
+
     /// Whether the same call may succeed later (rate limits and outages).
     pub fn is_transient(&self) -> bool {
         matches!(self, Self::RateLimited { .. } | Self::Unavailable { .. })

@@ -555,3 +555,34 @@ pub async fn wait_status(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A deployment-shaped config under `dir`: identity and tasks on fresh
+/// PostgreSQL databases (kept while the returned guards live), Redis, Kafka,
+/// S3, every service on its own fixed port (so a service can run as a
+/// separate `scout serve` process), JSON logs at info (tests read them).
+pub fn distributed_config(dir: &Path) -> (Config, [scout_common::testing::TestDatabase; 2]) {
+    use scout_common::testing;
+    let mut config = embedded_config(dir);
+    let dbs = [testing::postgres_database(), testing::postgres_database()];
+    config.identity.database_url = dbs[0].url.clone();
+    config.tasks.database_url = dbs[1].url.clone();
+    config.cache = testing::redis_config();
+    config.bus = testing::kafka_config();
+    config.blobs = testing::s3_config();
+    config.edge.request_timeout = Duration::from_secs(60);
+    // These tests poll progress more often than a user may (100/60 s).
+    config.edge.rate_limits.default.limit = 100_000;
+    for svc in [
+        &mut config.identity,
+        &mut config.tasks,
+        &mut config.vision,
+        &mut config.render,
+        &mut config.publish,
+    ] {
+        svc.addr = format!("127.0.0.1:{}", free_port()).parse().expect("addr");
+        svc.endpoint = format!("http://{}", svc.addr);
+    }
+    config.telemetry.log_format = LogFormat::Json;
+    config.telemetry.log_level = "info".into();
+    (config, dbs)
+}

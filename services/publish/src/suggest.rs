@@ -59,11 +59,7 @@ impl Writer {
             Ok(a) => Ok((a, format!("remote:{}", client.model()))),
             Err(e) if self.fallback => {
                 tracing::warn!(error = %e, "remote topic writer failed; using the template");
-                let why = match &e {
-                    ChatError::RateLimited { .. } => "HTTP 429",
-                    ChatError::Invalid { .. } => "invalid JSON",
-                    _ => "unavailable",
-                };
+                let why = e.short();
                 Ok((
                     assist::template(input),
                     format!("template (remote:{} failed: {why})", client.model()),

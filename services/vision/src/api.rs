@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use scout_common::ApiError;
-use scout_proto::scout::common::v1::{ShopType, VideoStyle};
 use scout_proto::scout::vision::v1::{
     AnalyzeClipRequest, AnalyzeClipResponse, WriteScriptRequest, WriteScriptResponse,
     vision_service_server::VisionService,
@@ -86,15 +85,12 @@ impl VisionService for VisionApi {
         let written = self
             .state
             .engine
-            .write(&Brief {
-                name: &shop.name,
-                shop_type: ShopType::try_from(shop.r#type).unwrap_or(ShopType::Other),
-                promotion: &shop.promotion_text,
-                style: VideoStyle::try_from(shop.style).unwrap_or(VideoStyle::Recommend),
-                shots: &r.shots,
-                chars_per_second: r.chars_per_second,
-                seed: r.seed as u64,
-            })
+            .write(&Brief::for_shop(
+                &shop,
+                &r.shots,
+                r.chars_per_second,
+                r.seed as u64,
+            ))
             .await
             .map_err(job_status)?;
         let note = self.state.engine.note(&[], &written);

@@ -229,7 +229,7 @@ impl Engine {
                     frames: per_frame,
                     frame_keys: keys,
                     provider: "local".into(),
-                    fallback: Some(remote::short_reason(&e).into()),
+                    fallback: Some(e.short().into()),
                 })
             }
             Err(e) => Err(model_failure(e, "shot analysis")),
@@ -257,7 +257,7 @@ impl Engine {
                 Ok(Written {
                     paragraphs: template(),
                     provider: "template".into(),
-                    fallback: Some(remote::short_reason(&e).into()),
+                    fallback: Some(e.short().into()),
                 })
             }
             Err(e) => Err(model_failure(e, "script writing")),

@@ -305,17 +305,6 @@ pub async fn write_script(
         .await
 }
 
-/// A short reason for a provider note.
-pub fn short_reason(e: &ChatError) -> &'static str {
-    match e {
-        ChatError::RateLimited { .. } => "HTTP 429",
-        ChatError::Unavailable { .. } => "unavailable",
-        ChatError::Refused { .. } => "refused",
-        ChatError::Invalid { .. } => "invalid JSON",
-        ChatError::NotConfigured(_) => "not configured",
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use scout_proto::scout::vision::v1::ShotSummary;

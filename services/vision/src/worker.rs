@@ -15,7 +15,6 @@ use prost::Message as _;
 use scout_common::ErrorCode;
 use scout_common::auth::{InternalChannel, MeshAuth};
 use scout_common::jobs::{Job, JobError, JobHandler};
-use scout_proto::scout::common::v1::{ShopType, VideoStyle};
 use scout_proto::scout::jobs::v1::AnalyzeJob;
 use scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient;
 use scout_proto::scout::tasks::v1::{
@@ -218,15 +217,12 @@ impl JobHandler for AnalyzeWorker {
         let shop = aj.shop.clone().unwrap_or_default();
         let written = self
             .engine
-            .write(&Brief {
-                name: &shop.name,
-                shop_type: ShopType::try_from(shop.r#type).unwrap_or(ShopType::Other),
-                promotion: &shop.promotion_text,
-                style: VideoStyle::try_from(shop.style).unwrap_or(VideoStyle::Recommend),
-                shots: &summaries,
-                chars_per_second: 0.0,
-                seed: seed_of(&aj.job_id),
-            })
+            .write(&Brief::for_shop(
+                &shop,
+                &summaries,
+                0.0,
+                seed_of(&aj.job_id),
+            ))
             .await?;
         let note = self.engine.note(
             &analyses.iter().map(|(_, a, _)| a).collect::<Vec<_>>(),

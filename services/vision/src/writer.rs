@@ -30,6 +30,27 @@ pub struct Brief<'a> {
     pub seed: u64,
 }
 
+impl<'a> Brief<'a> {
+    /// A brief for `shop` over `shots` (unknown types and styles read as
+    /// other / recommend).
+    pub fn for_shop(
+        shop: &'a scout_proto::scout::common::v1::ShopInfo,
+        shots: &'a [ShotSummary],
+        chars_per_second: f64,
+        seed: u64,
+    ) -> Self {
+        Self {
+            name: &shop.name,
+            shop_type: ShopType::try_from(shop.r#type).unwrap_or(ShopType::Other),
+            promotion: &shop.promotion_text,
+            style: VideoStyle::try_from(shop.style).unwrap_or(VideoStyle::Recommend),
+            shots,
+            chars_per_second,
+            seed,
+        }
+    }
+}
+
 fn pick<'a>(options: &[&'a str], seed: u64, salt: u64) -> &'a str {
     let i = (seed
         .wrapping_mul(6_364_136_223_846_793_005)

@@ -499,15 +499,21 @@ pub fn open_encoder(
     Ok((open_x264(out, global_header)?, "libx264"))
 }
 
-/// Opens `h264_nvenc` for the output spec: High profile, VBR at the target
-/// bit rate capped by the same VBV, a keyframe every two seconds, BT.709.
-fn open_nvenc(out: &Output, global_header: bool) -> Result<ff::encoder::Video, RenderError> {
-    let codec = ff::encoder::find_by_name("h264_nvenc")
-        .ok_or_else(|| RenderError::Init("FFmpeg has no h264_nvenc encoder".into()))?;
+/// An H.264 encoder context for the output spec, not yet opened: 4:2:0,
+/// constant frame rate, the target bit rate capped by a VBV of twice the
+/// max rate, a keyframe every two seconds (players seek well, and it costs
+/// little), BT.709 tags.
+fn h264_context(
+    name: &str,
+    out: &Output,
+    global_header: bool,
+) -> Result<ff::codec::encoder::video::Video, RenderError> {
+    let codec = ff::encoder::find_by_name(name)
+        .ok_or_else(|| RenderError::Init(format!("FFmpeg has no {name} encoder")))?;
     let mut enc = ff::codec::context::Context::new_with_codec(codec)
         .encoder()
         .video()
-        .map_err(RenderError::ffmpeg("nvenc encoder"))?;
+        .map_err(RenderError::ffmpeg(format!("{name} encoder")))?;
     enc.set_width(out.width);
     enc.set_height(out.height);
     enc.set_format(ff::format::Pixel::YUV420P);
@@ -525,10 +531,19 @@ fn open_nvenc(out: &Output, global_header: bool) -> Result<ff::encoder::Video, R
         (*c).rc_buffer_size = (out.video_maxrate * 2) as i32;
         (*c).color_primaries = ff::ffi::AVColorPrimaries::AVCOL_PRI_BT709;
         (*c).color_trc = ff::ffi::AVColorTransferCharacteristic::AVCOL_TRC_BT709;
-        (*c).max_b_frames = 2;
     }
     if global_header {
         enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+    }
+    Ok(enc)
+}
+
+/// Opens `h264_nvenc` for the output spec: High profile, VBR, B-frames.
+fn open_nvenc(out: &Output, global_header: bool) -> Result<ff::encoder::Video, RenderError> {
+    let mut enc = h264_context("h264_nvenc", out, global_header)?;
+    // SAFETY: a plain field write on the codec context before it is opened.
+    unsafe {
+        (*enc.as_mut_ptr()).max_b_frames = 2;
     }
     let mut opts = ff::Dictionary::new();
     opts.set("preset", "p4");
@@ -538,37 +553,9 @@ fn open_nvenc(out: &Output, global_header: bool) -> Result<ff::encoder::Video, R
         .map_err(RenderError::ffmpeg("open h264_nvenc"))
 }
 
-/// Opens libx264 for the output spec: High profile, yuv420p, constant frame
-/// rate, ABR at the target bit rate capped by VBV, BT.709 tags.
+/// Opens libx264 for the output spec: High profile, ABR, the configured preset.
 pub fn open_x264(out: &Output, global_header: bool) -> Result<ff::encoder::Video, RenderError> {
-    let codec = ff::encoder::find_by_name("libx264")
-        .ok_or_else(|| RenderError::Init("FFmpeg has no libx264 encoder".into()))?;
-    let mut enc = ff::codec::context::Context::new_with_codec(codec)
-        .encoder()
-        .video()
-        .map_err(RenderError::ffmpeg("x264 encoder"))?;
-    enc.set_width(out.width);
-    enc.set_height(out.height);
-    enc.set_format(ff::format::Pixel::YUV420P);
-    enc.set_time_base(ff::Rational(1, out.fps as i32));
-    enc.set_frame_rate(Some(ff::Rational(out.fps as i32, 1)));
-    enc.set_aspect_ratio(ff::Rational(1, 1));
-    enc.set_bit_rate(out.video_bitrate as usize);
-    enc.set_max_bit_rate(out.video_maxrate as usize);
-    // A keyframe every two seconds: players seek well, and it costs little.
-    enc.set_gop(out.fps * 2);
-    enc.set_colorspace(ff::color::Space::BT709);
-    enc.set_color_range(ff::color::Range::MPEG);
-    // SAFETY: plain field writes on the codec context before it is opened.
-    unsafe {
-        let c = enc.as_mut_ptr();
-        (*c).rc_buffer_size = (out.video_maxrate * 2) as i32;
-        (*c).color_primaries = ff::ffi::AVColorPrimaries::AVCOL_PRI_BT709;
-        (*c).color_trc = ff::ffi::AVColorTransferCharacteristic::AVCOL_TRC_BT709;
-    }
-    if global_header {
-        enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
-    }
+    let enc = h264_context("libx264", out, global_header)?;
     let mut opts = ff::Dictionary::new();
     opts.set("preset", &out.preset);
     opts.set("profile", "high");

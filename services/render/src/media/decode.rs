@@ -33,6 +33,32 @@ impl DecodeRun {
     pub fn fps(&self) -> f64 {
         self.frames as f64 / self.seconds.max(1e-9)
     }
+
+    /// The worst PSNR of `other`'s samples against these, per plane
+    /// (Y, U, V), over the samples both took of the same frame index and
+    /// size; and how many were compared.
+    pub fn worst_psnr(&self, other: &DecodeRun) -> ([f64; 3], usize) {
+        let (w, h) = self.size;
+        let plane = (w * h) as usize;
+        let chroma = (w.div_ceil(2) * h.div_ceil(2)) as usize;
+        let parts = [
+            (0, plane),
+            (plane, plane + chroma),
+            (plane + chroma, plane + 2 * chroma),
+        ];
+        let mut worst = [f64::INFINITY; 3];
+        let mut compared = 0;
+        for ((i, a), (j, b)) in self.samples.iter().zip(&other.samples) {
+            if i != j || a.len() < plane + 2 * chroma || b.len() < plane + 2 * chroma {
+                continue;
+            }
+            compared += 1;
+            for (k, (s, e)) in parts.into_iter().enumerate() {
+                worst[k] = worst[k].min(psnr(&a[s..e], &b[s..e]));
+            }
+        }
+        (worst, compared)
+    }
 }
 
 /// Decodes every frame of `path`'s video, on NVDEC when `gpu` (and this
