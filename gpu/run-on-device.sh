@@ -14,7 +14,10 @@
 #                               travel in two calls of 64 MiB each
 #   gpu/run-on-device.sh        there: runs the device tests (ignored by
 #                               default), `scout gpu-bench` (NVDEC vs CPU decode
-#                               fps and PSNR), frame extraction and compose on
+#                               fps and PSNR; the device fit kernels against
+#                               their CPU reference, byte for byte; our NVENC
+#                               session where the card has one), frame
+#                               extraction and compose on
 #                               the CPU and on the GPU path, and prints one
 #                               Markdown table (also $OUT/bench.md)
 set -euo pipefail
@@ -137,7 +140,7 @@ gpu=$(cd "$WORK" && timed env SCOUT_MEDIA_GPU=always "$SCOUT" compose timeline.j
 say "| path | wall (s) | output |"
 say "|---|---|---|"
 say "| CPU (libavcodec decode + libx264) | $cpu | $(python3 -c 'import json,sys;p=json.load(open(sys.argv[1]));print(p.get("width"),"x",p.get("height"),p.get("video_codec"),round(p.get("duration_seconds",0),2),"s")' "$OUT/cpu-probe.json" 2>/dev/null || echo see cpu-probe.json) |"
-say "| auto (per-stage plan: H.264 on the CPU, HEVC 10-bit on NVDEC, libx264) | $auto | see below |"
-say "| Hopper hybrid, NVDEC forced for every segment + libx264 | $gpu | $(python3 -c 'import json,sys;p=json.load(open(sys.argv[1]));print(p.get("width"),"x",p.get("height"),p.get("video_codec"),round(p.get("duration_seconds",0),2),"s")' "$OUT/gpu-probe.json" 2>/dev/null || echo see gpu-probe.json) |"
+say "| auto (per-stage plan: H.264 on the CPU, HEVC 10-bit on our NVDEC path + device fit, libx264 or our NVENC) | $auto | see below |"
+say "| GPU forced: our NVDEC path + device fit for every segment, libx264 (Hopper) or our NVENC | $gpu | $(python3 -c 'import json,sys;p=json.load(open(sys.argv[1]));print(p.get("width"),"x",p.get("height"),p.get("video_codec"),round(p.get("duration_seconds",0),2),"s")' "$OUT/gpu-probe.json" 2>/dev/null || echo see gpu-probe.json) |"
 say ""
 say "GPU fallbacks logged during the runs: $(grep -c 'GPU failed' "$OUT/stderr.txt" || true)"

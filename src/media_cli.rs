@@ -313,6 +313,8 @@ pub fn gpu_bench(
     }
     #[cfg(feature = "nvidia")]
     sdk_bench(files, sample_every, require_psnr, &mut problems)?;
+    #[cfg(feature = "nvidia")]
+    fit_bench(files, sample_every, require_psnr.is_some(), &mut problems)?;
     println!();
     println!(
         "Frame extraction in process, after the probe (1 frame / 2 s, 360 px JPEGs), best of 3:"
@@ -418,5 +420,188 @@ fn sdk_bench(
             fmt(worst[2])
         );
     }
+    Ok(())
+}
+
+/// The device fit (the `nvidia` feature): each clip shown turned a quarter
+/// (a landscape picture) fitted into 1080x1920 by each fit mode on the
+/// device, against the CPU reference (`FitPlan::run_cpu`) run on the same
+/// NVDEC frames, which must match byte for byte; fps of decode + fit; then
+/// our NVENC session encoding the fitted frames, where the card has one.
+#[cfg(feature = "nvidia")]
+fn fit_bench(
+    files: &[PathBuf],
+    sample_every: u64,
+    strict: bool,
+    problems: &mut Vec<String>,
+) -> anyhow::Result<()> {
+    use scout_gpu::fit::{FitMode, FitPlan, SourceFormat};
+    use scout_gpu::sdk::{FitRequest, HostFrame, NvdecDecoder};
+    use scout_render::media::decode::decode_sdk;
+    let every = sample_every.max(1);
+    let out = (1080u32, 1920u32);
+    println!();
+    println!(
+        "Device fit (NVDEC + fit kernels, only 1080x1920 I420 copied back), source turned 90° so the shapes differ:"
+    );
+    println!();
+    println!("| clip | fit | fps, decode + fit | frames vs CPU reference (identical / compared) |");
+    println!("|---|---|---|---|");
+    for f in files {
+        let name = f
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // The raw NVDEC frames the reference works from.
+        let mut raw: Vec<(u64, HostFrame)> = Vec::new();
+        if let Err(e) = decode_sdk(f, &|c| NvdecDecoder::new(c, None), &mut |i, fr| {
+            if i.is_multiple_of(every) {
+                raw.push((i, fr.clone()));
+            }
+        }) {
+            problems.push(format!("{name}: SDK decode failed: {e}"));
+            println!("| {name} | | failed: {e} | |");
+            continue;
+        }
+        for fit in [FitMode::Letterbox, FitMode::CropCenter, FitMode::BlurPad] {
+            let request = FitRequest {
+                fit,
+                rotation: 90,
+                out,
+            };
+            let mut fitted: Vec<(u64, Vec<u8>)> = Vec::new();
+            let run = decode_sdk(f, &|c| NvdecDecoder::with_fit(c, request), &mut |i, fr| {
+                if i.is_multiple_of(every) {
+                    let mut bytes = fr.luma.clone();
+                    bytes.extend_from_slice(&fr.chroma);
+                    fitted.push((i, bytes));
+                }
+            });
+            let (frames, seconds) = match run {
+                Ok(r) => r,
+                Err(e) => {
+                    problems.push(format!("{name} {fit:?}: device fit failed: {e}"));
+                    println!("| {name} | {fit:?} | failed: {e} | |");
+                    continue;
+                }
+            };
+            let mut same = 0;
+            let mut compared = 0;
+            let mut worst = 0u8;
+            for ((i, r), (j, g)) in raw.iter().zip(&fitted) {
+                if i != j {
+                    continue;
+                }
+                compared += 1;
+                let bytes = r.bytes_per_sample;
+                let plan = FitPlan::new(
+                    fit,
+                    SourceFormat::Nv12 { bytes },
+                    (r.width, r.height),
+                    90,
+                    out,
+                );
+                let pitch = (r.width * bytes) as usize;
+                let reference = plan.run_cpu(&[(&r.luma, pitch), (&r.chroma, pitch)]);
+                if &reference == g {
+                    same += 1;
+                } else {
+                    let d = reference
+                        .iter()
+                        .zip(g)
+                        .map(|(a, b)| a.abs_diff(*b))
+                        .max()
+                        .unwrap_or(u8::MAX);
+                    worst = worst.max(d);
+                }
+            }
+            if strict && (compared == 0 || same != compared) {
+                problems.push(format!(
+                    "{name} {fit:?}: {same} of {compared} fitted frames match the CPU reference (worst byte off by {worst})"
+                ));
+            }
+            println!(
+                "| {name} | {fit:?} | {:.0} | {same} / {compared}{} |",
+                frames as f64 / seconds.max(1e-9),
+                if same == compared {
+                    String::new()
+                } else {
+                    format!(" (worst byte off by {worst})")
+                }
+            );
+        }
+    }
+    nvenc_bench(files, out)
+}
+
+/// Our NVENC session (the `nvidia` feature) encoding each clip fitted to
+/// 1080x1920: fps and bit rate, or why it could not open (no encoder on
+/// Hopper).
+#[cfg(feature = "nvidia")]
+fn nvenc_bench(files: &[PathBuf], out: (u32, u32)) -> anyhow::Result<()> {
+    use scout_gpu::fit::FitMode;
+    use scout_gpu::nvenc_sdk::{EncoderSpec, NvencEncoder};
+    use scout_gpu::sdk::{FitRequest, NvdecDecoder};
+    use scout_render::media::decode::decode_sdk;
+    println!();
+    println!(
+        "Our NVENC session (H.264 High, VBR 4 Mbps, VBV 12 Mbit, GOP 60, BT.709), fitted frames in:"
+    );
+    println!();
+    let spec = EncoderSpec {
+        width: out.0,
+        height: out.1,
+        fps: 30,
+        bitrate: 4_000_000,
+        maxrate: 6_000_000,
+        vbv: 12_000_000,
+        gop: 60,
+    };
+    let mut encoder = match NvencEncoder::new(spec) {
+        Ok(e) => e,
+        Err(e) => {
+            println!("NVENC: n/a on this device ({e})");
+            return Ok(());
+        }
+    };
+    println!("| clip | frames | fps, decode + fit + encode | Mbps | keyframes |");
+    println!("|---|---|---|---|---|");
+    let request = FitRequest {
+        fit: FitMode::BlurPad,
+        rotation: 0,
+        out,
+    };
+    for f in files {
+        let mut bytes = 0usize;
+        let mut keys = 0u32;
+        let mut failure = None;
+        let mut pts = 0i64;
+        let run = decode_sdk(f, &|c| NvdecDecoder::with_fit(c, request), &mut |_, fr| {
+            if failure.is_some() {
+                return;
+            }
+            let w = fr.width as usize;
+            let (u, v) = fr.chroma.split_at(fr.chroma.len() / 2);
+            match encoder.encode([(&fr.luma, w), (u, w / 2), (v, w / 2)], pts) {
+                Ok(p) => {
+                    bytes += p.data.len();
+                    keys += u32::from(p.keyframe);
+                }
+                Err(e) => failure = Some(e.to_string()),
+            }
+            pts += 1;
+        });
+        let name = f.display();
+        match (run, failure) {
+            (Ok((frames, seconds)), None) => println!(
+                "| {name} | {frames} | {:.0} | {:.2} | {keys} |",
+                frames as f64 / seconds.max(1e-9),
+                bytes as f64 * 8.0 / (frames as f64 / 30.0).max(1e-9) / 1e6
+            ),
+            (Err(e), _) => println!("| {name} | failed: {e} | | | |"),
+            (_, Some(e)) => println!("| {name} | NVENC failed: {e} | | | |"),
+        }
+    }
+    encoder.finish()?;
     Ok(())
 }

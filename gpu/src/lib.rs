@@ -11,8 +11,15 @@
 //! [`plan()`] into a [`StagePlan`]: where decode, scale and encode run.
 
 mod cuda;
+/// The fit kernels on the device (the `nvidia` feature).
+#[cfg(feature = "nvidia")]
+pub mod device_fit;
+pub mod fit;
 pub mod nvdec;
 pub mod nvenc;
+/// Our own NVENC H.264 encoder (the `nvidia` feature).
+#[cfg(feature = "nvidia")]
+pub mod nvenc_sdk;
 pub mod plan;
 /// Our own NVDEC decoder (the `nvidia` feature).
 #[cfg(feature = "nvidia")]

@@ -6,12 +6,13 @@
 //!
 //! * no device or no driver: everything on the CPU;
 //! * less than [`MIN_FREE_MEMORY_BYTES`] free on the device: everything on the CPU;
-//! * decode: our own NVDEC path when the `nvidia` feature is compiled in and
-//!   NVDEC supports the codec at that bit depth (4:2:0), else FFmpeg's
-//!   `h264_cuvid`/`hevc_cuvid` when FFmpeg has it and NVDEC supports the
-//!   codec — except H.264 8-bit on a host with at least
-//!   [`CPU_BEATS_CUVID_H264_CORES`] cores, where the software decoder measured
-//!   faster (unless `always_gpu_decode`) — else the CPU;
+//! * decode: H.264 8-bit on a host with at least
+//!   [`CPU_BEATS_CUVID_H264_CORES`] cores on the CPU, where the software
+//!   decoder measured faster than either NVDEC path (unless
+//!   `always_gpu_decode`); otherwise our own NVDEC path when the `nvidia`
+//!   feature is compiled in and NVDEC supports the codec at that bit depth
+//!   (4:2:0), else FFmpeg's `h264_cuvid`/`hevc_cuvid` when FFmpeg has it and
+//!   NVDEC supports the codec, else the CPU;
 //! * scale: on the GPU on our own NVDEC path (the frames stay in device
 //!   memory), else on the CPU (FFmpeg's cuvid decoders hand frames back in
 //!   host memory);
@@ -348,17 +349,11 @@ fn decode_path(desc: &DeviceDescription, codec: VideoCodec, bit_depth: u8) -> (D
         );
     }
     let engines = desc.nvdec.engines;
-    if desc.sdk_compiled {
-        return (
-            DecodePath::Nvdec,
-            format!("NVDEC ({engines} engine(s)) decodes {what} through our own SDK path"),
-        );
-    }
     let cuvid = match codec {
         VideoCodec::H264 => "h264_cuvid",
         VideoCodec::Hevc => "hevc_cuvid",
     };
-    if desc.ffmpeg.cuvid(codec)
+    if (desc.sdk_compiled || desc.ffmpeg.cuvid(codec))
         && codec == VideoCodec::H264
         && bit_depth == 8
         && desc.host_cpu_cores >= CPU_BEATS_CUVID_H264_CORES
@@ -367,10 +362,19 @@ fn decode_path(desc: &DeviceDescription, codec: VideoCodec, bit_depth: u8) -> (D
         return (
             DecodePath::Cpu,
             format!(
-                "with {} host cores FFmpeg's software decoder is faster than NVDEC through \
-                 {cuvid} for {what} (measured: 714 vs 510 fps on 16 cores, gpu/BENCH.md); \
-                 media.gpu = \"always\" decodes it on NVDEC anyway",
+                "with {} host cores FFmpeg's software decoder is faster than NVDEC for {what} \
+                 (measured on 16 cores: 696 fps vs 504 through {cuvid} and 358 through our \
+                 SDK path, gpu/BENCH.md); media.gpu = \"always\" decodes it on NVDEC anyway",
                 desc.host_cpu_cores
+            ),
+        );
+    }
+    if desc.sdk_compiled {
+        return (
+            DecodePath::Nvdec,
+            format!(
+                "NVDEC ({engines} engine(s)) decodes {what} through our own SDK path, \
+                 fitted to the output on the device"
             ),
         );
     }
@@ -588,9 +592,9 @@ mod tests {
                 (Hevc, 8),
                 (D::FfmpegCuvid, S::Cpu, E::Libx264),
             ),
-            // A big host decodes H.264 8-bit faster itself than through
-            // h264_cuvid (measured, gpu/BENCH.md); HEVC stays on NVDEC, and
-            // so does everything when asked to or on our own SDK path.
+            // A big host decodes H.264 8-bit faster itself than NVDEC does
+            // through h264_cuvid or our SDK path (measured, gpu/BENCH.md);
+            // HEVC stays on NVDEC, and so does everything when asked to.
             row(
                 "H100, ffmpeg, H.264, 16 cores",
                 cores(h100(), 16),
@@ -617,6 +621,22 @@ mod tests {
                 "H100, sdk, H.264, 16 cores",
                 sdk(cores(h100(), 16)),
                 (H264, 8),
+                (D::Cpu, S::Cpu, E::Libx264),
+            ),
+            row(
+                "H100, sdk, H.264, 16 cores, always",
+                {
+                    let mut d = sdk(cores(h100(), 16));
+                    d.always_gpu_decode = true;
+                    d
+                },
+                (H264, 8),
+                (D::Nvdec, S::Cuda, E::Libx264),
+            ),
+            row(
+                "H100, sdk, HEVC 10, 16 cores",
+                sdk(cores(h100(), 16)),
+                (Hevc, 10),
                 (D::Nvdec, S::Cuda, E::Libx264),
             ),
             // NVDEC has no 10-bit H.264.

@@ -25,6 +25,8 @@ use nvidia_video_codec_sdk::sys::nvcuvid::{
 };
 
 use crate::VideoCodec;
+use crate::device_fit::DeviceFit;
+use crate::fit::{FitMode, FitPlan, SourceFormat};
 
 /// Why NVDEC could not decode.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -93,14 +95,30 @@ pub struct HostFrame {
     pub bytes_per_sample: u32,
     /// The luma plane, `width * bytes_per_sample` per row, no padding.
     pub luma: Vec<u8>,
-    /// The interleaved chroma plane (U, V), `height / 2` rows of the same width.
+    /// The interleaved chroma plane (U, V), `height / 2` rows of the same
+    /// width; or, when `planar`, the U plane then the V plane.
     pub chroma: Vec<u8>,
+    /// True for fitted frames: 8-bit I420, chroma planar.
+    pub planar: bool,
     /// The timestamp given with the packet it came from.
     pub pts: i64,
 }
 
+/// What a session fits its frames to on the device (see [`crate::fit`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FitRequest {
+    /// How another shape fills the output.
+    pub fit: FitMode,
+    /// The clockwise rotation the source is shown with.
+    pub rotation: i32,
+    /// The output size.
+    pub out: (u32, u32),
+}
+
 struct State {
     api: &'static Api,
+    fit_request: Option<FitRequest>,
+    fit: Option<DeviceFit>,
     decoder: CUvideodecoder,
     target: Option<(u32, u32)>,
     out: (u32, u32),
@@ -113,9 +131,58 @@ struct State {
 /// An NVDEC decode session for one stream.
 pub struct NvdecDecoder {
     parser: CUvideoparser,
+    ctx: PrimaryContext,
+    state: Box<State>,
+}
+
+/// Device 0's primary CUDA context, retained while this value lives.
+pub struct PrimaryContext {
     ctx: cu::CUcontext,
     device: cu::CUdevice,
-    state: Box<State>,
+}
+
+// SAFETY: a primary context may be made current on any thread.
+unsafe impl Send for PrimaryContext {}
+
+impl PrimaryContext {
+    /// Retains device 0's primary context; fails cleanly (before cudarc
+    /// would load `libcuda`) when the probe found no device.
+    pub fn retain() -> Result<Self, NvdecError> {
+        if !crate::probe().present {
+            return Err(NvdecError("no CUDA device".into()));
+        }
+        let mut device: cu::CUdevice = 0;
+        let mut ctx: cu::CUcontext = std::ptr::null_mut();
+        // SAFETY: CUDA driver API calls with valid out-pointers.
+        unsafe {
+            check(cu::cuInit(0), "cuInit")?;
+            check(cu::cuDeviceGet(&mut device, 0), "cuDeviceGet")?;
+            check(
+                cu::cuDevicePrimaryCtxRetain(&mut ctx, device),
+                "cuDevicePrimaryCtxRetain",
+            )?;
+        }
+        Ok(Self { ctx, device })
+    }
+
+    /// The context handle.
+    pub fn raw(&self) -> cu::CUcontext {
+        self.ctx
+    }
+
+    /// Makes the context current on this thread until the guard drops.
+    pub fn push(&self) -> Result<Current, NvdecError> {
+        Current::push(self.ctx)
+    }
+}
+
+impl Drop for PrimaryContext {
+    fn drop(&mut self) {
+        // SAFETY: releases the retain of `retain`, once.
+        unsafe {
+            cu::cuDevicePrimaryCtxRelease_v2(self.device);
+        }
+    }
 }
 
 // SAFETY: the session's handles are only used through &mut self, with the
@@ -134,23 +201,27 @@ impl NvdecDecoder {
     /// A session on device 0 for `codec`, scaling on NVDEC to `target`
     /// (even width and height) or keeping the display size.
     pub fn new(codec: VideoCodec, target: Option<(u32, u32)>) -> Result<Self, NvdecError> {
+        Self::open(codec, target, None)
+    }
+
+    /// A session on device 0 for `codec` whose frames are fitted to the
+    /// output on the device by the fit kernels (rotation, scaling, crop or
+    /// padding, 10-bit to 8-bit) and come back as I420 of `fit.out`.
+    pub fn with_fit(codec: VideoCodec, fit: FitRequest) -> Result<Self, NvdecError> {
+        Self::open(codec, None, Some(fit))
+    }
+
+    fn open(
+        codec: VideoCodec,
+        target: Option<(u32, u32)>,
+        fit_request: Option<FitRequest>,
+    ) -> Result<Self, NvdecError> {
         let api = api()?;
-        if !crate::probe().present {
-            return Err(NvdecError("no CUDA device".into()));
-        }
-        let mut device: cu::CUdevice = 0;
-        let mut ctx: cu::CUcontext = std::ptr::null_mut();
-        // SAFETY: CUDA driver API calls with valid out-pointers.
-        unsafe {
-            check(cu::cuInit(0), "cuInit")?;
-            check(cu::cuDeviceGet(&mut device, 0), "cuDeviceGet")?;
-            check(
-                cu::cuDevicePrimaryCtxRetain(&mut ctx, device),
-                "cuDevicePrimaryCtxRetain",
-            )?;
-        }
+        let ctx = PrimaryContext::retain()?;
         let mut state = Box::new(State {
             api,
+            fit_request,
+            fit: None,
             decoder: std::ptr::null_mut(),
             target: target.map(|(w, h)| (w & !1, h & !1)),
             out: (0, 0),
@@ -175,24 +246,15 @@ impl NvdecDecoder {
         params.pfnDisplayPicture = Some(on_display);
         let mut parser: CUvideoparser = std::ptr::null_mut();
         let made = {
-            let _current = Current::push(ctx)?;
+            let _current = ctx.push()?;
             // SAFETY: params outlives the call; the state it points at is
             // boxed and lives as long as the parser.
             unsafe { (api.create_parser)(&mut parser, &mut params) }
         };
         if made != 0 {
-            // SAFETY: the retained primary context is released once.
-            unsafe {
-                cu::cuDevicePrimaryCtxRelease_v2(device);
-            }
             return Err(NvdecError(format!("cuvidCreateVideoParser failed: {made}")));
         }
-        Ok(Self {
-            parser,
-            ctx,
-            device,
-            state,
-        })
+        Ok(Self { parser, ctx, state })
     }
 
     /// Feeds one Annex B access unit (or any chunk of the elementary
@@ -219,7 +281,7 @@ impl NvdecDecoder {
         };
         packet.timestamp = pts;
         let r = {
-            let _current = Current::push(self.ctx)?;
+            let _current = self.ctx.push()?;
             // SAFETY: a live parser and a valid packet; callbacks run on
             // this thread with the context current.
             unsafe { (self.state.api.parse)(self.parser, &mut packet) }
@@ -241,7 +303,7 @@ impl NvdecDecoder {
 
 impl Drop for NvdecDecoder {
     fn drop(&mut self) {
-        if let Ok(_current) = Current::push(self.ctx) {
+        if let Ok(_current) = self.ctx.push() {
             // SAFETY: handles created by this session, destroyed once.
             unsafe {
                 (self.state.api.destroy_parser)(self.parser);
@@ -250,15 +312,11 @@ impl Drop for NvdecDecoder {
                 }
             }
         }
-        // SAFETY: releases the primary context retained in `new`.
-        unsafe {
-            cu::cuDevicePrimaryCtxRelease_v2(self.device);
-        }
     }
 }
 
 /// The context made current for a scope.
-struct Current;
+pub struct Current;
 
 impl Current {
     fn push(ctx: cu::CUcontext) -> Result<Self, NvdecError> {
@@ -369,6 +427,19 @@ unsafe fn on_sequence_inner(user: *mut c_void, fmt: *mut CUVIDEOFORMAT) -> c_int
     st.out = out;
     st.bytes_per_sample = if high { 2 } else { 1 };
     st.surfaces = surfaces;
+    if let Some(req) = st.fit_request {
+        let format = SourceFormat::Nv12 {
+            bytes: st.bytes_per_sample,
+        };
+        let plan = FitPlan::new(req.fit, format, out, req.rotation, req.out);
+        match DeviceFit::new(plan) {
+            Ok(f) => st.fit = Some(f),
+            Err(e) => {
+                st.error = Some(e);
+                return 0;
+            }
+        }
+    }
     surfaces
 }
 
@@ -406,7 +477,7 @@ unsafe fn on_display_inner(user: *mut c_void, disp: *mut CUVIDPARSERDISPINFO) ->
     }
 }
 
-fn copy_out(st: &State, d: &CUVIDPARSERDISPINFO) -> Result<HostFrame, String> {
+fn copy_out(st: &mut State, d: &CUVIDPARSERDISPINFO) -> Result<HostFrame, String> {
     // SAFETY: an all-zero CUVIDPROCPARAMS is valid; the fields set are the
     // display info's.
     let mut proc: CUVIDPROCPARAMS = unsafe { std::mem::zeroed() };
@@ -428,6 +499,28 @@ fn copy_out(st: &State, d: &CUVIDPARSERDISPINFO) -> Result<HostFrame, String> {
         return Err(format!("cuvidMapVideoFrame failed: {r}"));
     }
     let (w, h) = st.out;
+    if let Some(fit) = st.fit.as_mut() {
+        let chroma = dptr + u64::from(pitch) * u64::from(h);
+        let fitted = fit
+            .run(&[(dptr, pitch as usize), (chroma, pitch as usize)])
+            .map(<[u8]>::to_vec);
+        let (ow, oh) = fit.plan().out;
+        // SAFETY: unmaps what was mapped above.
+        unsafe {
+            (st.api.unmap)(st.decoder, dptr);
+        }
+        let mut luma = fitted?;
+        let chroma = luma.split_off((ow * oh) as usize);
+        return Ok(HostFrame {
+            width: ow,
+            height: oh,
+            bytes_per_sample: 1,
+            luma,
+            chroma,
+            planar: true,
+            pts: d.timestamp,
+        });
+    }
     let row = (w * st.bytes_per_sample) as usize;
     let mut luma = vec![0u8; row * h as usize];
     let mut chroma = vec![0u8; row * (h as usize / 2)];
@@ -471,6 +564,7 @@ fn copy_out(st: &State, d: &CUVIDPARSERDISPINFO) -> Result<HostFrame, String> {
         bytes_per_sample: st.bytes_per_sample,
         luma,
         chroma,
+        planar: false,
         pts: d.timestamp,
     })
 }

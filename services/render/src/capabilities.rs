@@ -106,7 +106,8 @@ pub fn capabilities() -> CapabilitiesResponse {
             "libx264"
         }
         scout_gpu::EncodePath::Libx264 => "",
-        _ => "h264_nvenc",
+        scout_gpu::EncodePath::Nvenc => "nvenc",
+        scout_gpu::EncodePath::FfmpegNvenc => "h264_nvenc",
     }
     .to_string();
     let plans: Vec<StagePlan> = [

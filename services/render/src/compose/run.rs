@@ -7,7 +7,7 @@ use ffmpeg_next as ff;
 
 use super::audio::{Mixer, open_aac, planar_frame};
 use super::plan::Plan;
-use super::video::{Tail, open_encoder, render_segment};
+use super::video::{Tail, VideoEncoder, open_encoder, render_segment};
 use crate::error::RenderError;
 use crate::media::audio::SAMPLE_RATE;
 
@@ -40,7 +40,8 @@ pub struct RunResult {
 
 struct Pipeline {
     octx: ff::format::context::Output,
-    venc: ff::encoder::Video,
+    venc: VideoEncoder,
+    venc_tb: ff::Rational,
     aenc: ff::encoder::Audio,
     v_stream: usize,
     a_stream: usize,
@@ -53,10 +54,9 @@ struct Pipeline {
 
 impl Pipeline {
     fn write_video_packets(&mut self) -> Result<(), RenderError> {
-        let mut packet = ff::Packet::empty();
-        while self.venc.receive_packet(&mut packet).is_ok() {
+        while let Some(mut packet) = self.venc.receive_packet() {
             packet.set_stream(self.v_stream);
-            packet.rescale_ts(self.venc.time_base(), self.v_tb);
+            packet.rescale_ts(self.venc_tb, self.v_tb);
             packet
                 .write_interleaved(&mut self.octx)
                 .map_err(RenderError::ffmpeg("write video"))?;
@@ -77,9 +77,7 @@ impl Pipeline {
     }
 
     fn encode_video(&mut self, frame: &ff::frame::Video) -> Result<(), RenderError> {
-        self.venc
-            .send_frame(frame)
-            .map_err(RenderError::ffmpeg("encode video"))?;
+        self.venc.send_frame(frame)?;
         self.write_video_packets()?;
         // Keep audio in step with video so the muxer interleaves tightly.
         let until = ((frame.pts().unwrap_or(0) + 1) as f64 / f64::from(self.fps)
@@ -109,7 +107,9 @@ impl Pipeline {
 
 /// Renders `plan` to `out_mp4` (and the voice-only track to `voice_wav`),
 /// burning `ass` when given. Calls `progress` every few frames; stops with
-/// `Cancelled` once `cancel` is set.
+/// `Cancelled` once `cancel` is set. A GPU encoder that fails mid-way
+/// (NVENC: out of memory, an Xid) costs the pass: it is run again with
+/// libx264, logged once and counted, and the output spec is the same.
 pub fn run(
     plan: &Plan,
     ass: Option<&Path>,
@@ -117,6 +117,25 @@ pub fn run(
     voice_wav: Option<&Path>,
     progress: &mut dyn FnMut(Tick),
     cancel: &AtomicBool,
+) -> Result<RunResult, RenderError> {
+    match run_pass(plan, ass, out_mp4, voice_wav, progress, cancel, true) {
+        Err(RenderError::Gpu(why)) => {
+            crate::media::hw::fell_back("encode", &why);
+            run_pass(plan, ass, out_mp4, voice_wav, progress, cancel, false)
+        }
+        other => other,
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn run_pass(
+    plan: &Plan,
+    ass: Option<&Path>,
+    out_mp4: &Path,
+    voice_wav: Option<&Path>,
+    progress: &mut dyn FnMut(Tick),
+    cancel: &AtomicBool,
+    gpu_encode: bool,
 ) -> Result<RunResult, RenderError> {
     crate::capabilities::init_ffmpeg()?;
     let out = &plan.output;
@@ -126,13 +145,13 @@ pub fn run(
         .format()
         .flags()
         .contains(ff::format::flag::Flags::GLOBAL_HEADER);
-    let (venc, encoder_name) = open_encoder(out, global_header)?;
+    let venc = open_encoder(out, global_header, gpu_encode)?;
     let aenc = open_aac(out.audio_bitrate, global_header)?;
     let v_stream = {
         let mut st = octx
-            .add_stream(ff::encoder::find_by_name(encoder_name))
+            .add_stream(venc.codec())
             .map_err(RenderError::ffmpeg("add the video stream"))?;
-        st.set_parameters(&venc);
+        venc.describe(&mut st, out);
         st.set_time_base(ff::Rational(1, out.fps as i32));
         st.set_avg_frame_rate(ff::Rational(out.fps as i32, 1));
         st.set_rate(ff::Rational(out.fps as i32, 1));
@@ -162,6 +181,7 @@ pub fn run(
     let mixer = Mixer::new(plan, voice_wav)?;
     let mut p = Pipeline {
         octx,
+        venc_tb: venc.time_base(out),
         venc,
         aenc,
         v_stream,
@@ -207,9 +227,7 @@ pub fn run(
         held += stats.held;
     }
     tail.finish(&mut |f| p.encode_video(&f))?;
-    p.venc
-        .send_eof()
-        .map_err(RenderError::ffmpeg("finish video"))?;
+    p.venc.send_eof()?;
     p.write_video_packets()?;
     let total_samples = p.mixer.total();
     p.encode_audio_until(total_samples)?;

@@ -192,7 +192,11 @@ fn render_clip(
 }
 
 /// Decodes `[from, to)` of the segment's source through its filter chain,
-/// calling `take` with each output frame until it answers false.
+/// calling `take` with each output frame until it answers false. With the
+/// `nvidia` feature and an NVDEC plan, the source is decoded by our own
+/// NVDEC session and fitted to the output on the device (see
+/// [`decode_window_sdk`]); otherwise by FFmpeg (cuvid or software) and
+/// fitted by FFmpeg's filters.
 #[allow(clippy::too_many_arguments)]
 fn decode_window(
     seg: &PlannedSegment,
@@ -217,38 +221,27 @@ fn decode_window(
     } else {
         seconds(stream.start_time(), tb)
     };
+    #[cfg(feature = "nvidia")]
+    if allow_gpu && let Some(codec) = hw::sdk_decode(&stream.parameters()) {
+        let params = stream.parameters();
+        let window = Window::new(seg, out, from, to, speed, start, tb, Vec::new(), take);
+        return decode_window_sdk(seg, out, input, index, params, codec, rot, window);
+    }
     let mut threading = ff::threading::Config::default();
     threading.kind = ff::threading::Type::Frame;
     threading.count = 0;
     let mut decoder = hw::open_decoder(stream.parameters(), &seg.source, threading, allow_gpu)?;
-    let abs = ((from + start) * f64::from(ff::ffi::AV_TIME_BASE)) as i64;
-    if from > 0.0 {
-        input.seek(abs, ..abs).map_err(|e| {
-            RenderError::media(&seg.source, format!("cannot seek to {from:.2} s: {e}"))
-        })?;
-    }
-    let fps = out.fps;
-    let mut chain: Vec<String> = Vec::new();
+    seek(&mut input, seg, from, start)?;
+    let mut before: Vec<String> = Vec::new();
     let turn = rotation::filter(rot);
     if !turn.is_empty() {
-        chain.push(turn.to_string());
+        before.push(turn.to_string());
     }
     // 10-bit and other formats become 8-bit 4:2:0 first: every later filter is cheaper.
-    chain.push("format=yuv420p".into());
-    chain.push(format!("setpts=(PTS-STARTPTS)/{speed:.6}"));
-    chain.push(format!("fps={fps}:round=near"));
-    let chain = format!(
-        "{},{}",
-        chain.join(","),
-        fit_chain(seg.fit, seg.source_size, (out.width, out.height))
-    );
-    let chain = format!("{chain},format=yuv420p");
-    let mut graph: Option<VideoGraph> = None;
-    let half_frame = 0.5 / f64::from(fps);
+    before.push("format=yuv420p".into());
+    let mut window = Window::new(seg, out, from, to, speed, start, tb, before, take);
     let mut frame = ff::frame::Video::empty();
-    let mut reached_end = false;
-    let mut wanted = true;
-    while wanted {
+    while window.wanted {
         let mut packet = ff::Packet::empty();
         let eof = match packet.read(&mut input) {
             Ok(()) => {
@@ -277,52 +270,247 @@ fn decode_window(
         };
         while decoder.decoder.receive_frame(&mut frame).is_ok() {
             decoded += 1;
-            let t = seconds(frame.timestamp().or(frame.pts()).unwrap_or(0), tb) - start;
-            if t + half_frame < from {
-                continue;
-            }
-            if t >= to - half_frame {
-                reached_end = true;
-                break;
-            }
-            let ts = frame.timestamp().or(frame.pts());
-            frame.set_pts(ts);
-            if graph.is_none() {
-                graph = Some(VideoGraph::new(
-                    frame.width(),
-                    frame.height(),
-                    frame.format(),
-                    tb,
-                    decoder.decoder.aspect_ratio(),
-                    &chain,
-                )?);
-            }
-            if let Some(g) = graph.as_mut() {
-                g.push(Some(&frame))?;
-                while let Some(f) = g.pull()? {
-                    if !take(f)? {
-                        wanted = false;
-                        break;
-                    }
-                }
-            }
-            if !wanted {
+            if !window.frame(&mut frame, decoder.decoder.aspect_ratio())? {
                 break;
             }
         }
-        if eof || reached_end {
+        if eof || window.reached_end {
             break;
         }
     }
-    if wanted && let Some(g) = graph.as_mut() {
-        g.push(None)?;
-        while let Some(f) = g.pull()? {
-            if !take(f)? {
+    window.finish()?;
+    Ok(decoded)
+}
+
+fn seek(
+    input: &mut ff::format::context::Input,
+    seg: &PlannedSegment,
+    from: f64,
+    start: f64,
+) -> Result<(), RenderError> {
+    if from > 0.0 {
+        let abs = ((from + start) * f64::from(ff::ffi::AV_TIME_BASE)) as i64;
+        input.seek(abs, ..abs).map_err(|e| {
+            RenderError::media(&seg.source, format!("cannot seek to {from:.2} s: {e}"))
+        })?;
+    }
+    Ok(())
+}
+
+/// The frames of a window of a source, whatever decoded them: those before
+/// `from` dropped, the first at or after `to` ends it, the rest timed (speed,
+/// output rate) and fitted by the filter chain, and handed to `take`.
+struct Window<'a> {
+    from: f64,
+    to: f64,
+    start: f64,
+    tb: ff::Rational,
+    half_frame: f64,
+    chain: String,
+    graph: Option<VideoGraph>,
+    take: &'a mut dyn FnMut(ff::frame::Video) -> Result<bool, RenderError>,
+    wanted: bool,
+    reached_end: bool,
+}
+
+impl<'a> Window<'a> {
+    /// `before`: the filters that come first (rotation, format); the fit
+    /// to the output is added unless the frames arrive fitted (`before`
+    /// empty: the device did it).
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        seg: &PlannedSegment,
+        out: &Output,
+        from: f64,
+        to: f64,
+        speed: f64,
+        start: f64,
+        tb: ff::Rational,
+        before: Vec<String>,
+        take: &'a mut dyn FnMut(ff::frame::Video) -> Result<bool, RenderError>,
+    ) -> Self {
+        let fitted = before.is_empty();
+        let mut chain = before;
+        chain.push(format!("setpts=(PTS-STARTPTS)/{speed:.6}"));
+        chain.push(format!("fps={}:round=near", out.fps));
+        if fitted {
+            chain.push("setsar=1".into());
+        } else {
+            chain.push(fit_chain(seg.fit, seg.source_size, (out.width, out.height)));
+        }
+        chain.push("format=yuv420p".into());
+        Self {
+            from,
+            to,
+            start,
+            tb,
+            half_frame: 0.5 / f64::from(out.fps),
+            chain: chain.join(","),
+            graph: None,
+            take,
+            wanted: true,
+            reached_end: false,
+        }
+    }
+
+    /// One decoded frame (pts in the stream's time base); false once no
+    /// more are wanted.
+    fn frame(
+        &mut self,
+        frame: &mut ff::frame::Video,
+        sar: ff::Rational,
+    ) -> Result<bool, RenderError> {
+        let ts = frame.timestamp().or(frame.pts());
+        let t = seconds(ts.unwrap_or(0), self.tb) - self.start;
+        if t + self.half_frame < self.from {
+            return Ok(true);
+        }
+        if t >= self.to - self.half_frame {
+            self.reached_end = true;
+            return Ok(false);
+        }
+        frame.set_pts(ts);
+        if self.graph.is_none() {
+            self.graph = Some(VideoGraph::new(
+                frame.width(),
+                frame.height(),
+                frame.format(),
+                self.tb,
+                sar,
+                &self.chain,
+            )?);
+        }
+        if let Some(g) = self.graph.as_mut() {
+            g.push(Some(frame))?;
+            while let Some(f) = g.pull()? {
+                if !(self.take)(f)? {
+                    self.wanted = false;
+                    return Ok(false);
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    /// Flushes the filter chain (unless `take` already had enough).
+    fn finish(&mut self) -> Result<(), RenderError> {
+        if self.wanted
+            && let Some(g) = self.graph.as_mut()
+        {
+            g.push(None)?;
+            while let Some(f) = g.pull()? {
+                if !(self.take)(f)? {
+                    break;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The window decoded by our own NVDEC session (`scout_gpu::sdk`) with the
+/// fit (rotation, scale, crop or pad, 10-bit to 8-bit) done on the device
+/// by the fit kernels: FFmpeg demuxes, its `*_mp4toannexb` filter makes the
+/// elementary stream, and only fitted 1080x1920 I420 frames come back over
+/// PCIe. Any NVDEC/CUDA failure is [`RenderError::Gpu`], and the caller
+/// redoes the window on the CPU.
+#[cfg(feature = "nvidia")]
+#[allow(clippy::too_many_arguments)]
+fn decode_window_sdk(
+    seg: &PlannedSegment,
+    out: &Output,
+    mut input: ff::format::context::Input,
+    index: usize,
+    params: ff::codec::Parameters,
+    codec: scout_gpu::VideoCodec,
+    rot: i32,
+    mut window: Window<'_>,
+) -> Result<u64, RenderError> {
+    use crate::media::decode::AnnexB;
+    use scout_gpu::sdk::{FitRequest, NvdecDecoder};
+    let gpu = |e: scout_gpu::sdk::NvdecError| RenderError::Gpu(e.to_string());
+    let mut bsf = AnnexB::for_stream(&params, &seg.source)?;
+    seek(&mut input, seg, window.from, window.start)?;
+    let fit = match seg.fit {
+        scout_proto::scout::render::v1::FitMode::Letterbox => scout_gpu::fit::FitMode::Letterbox,
+        scout_proto::scout::render::v1::FitMode::CropCenter => scout_gpu::fit::FitMode::CropCenter,
+        _ => scout_gpu::fit::FitMode::BlurPad,
+    };
+    let mut nvdec = NvdecDecoder::with_fit(
+        codec,
+        FitRequest {
+            fit,
+            rotation: rot,
+            out: (out.width, out.height),
+        },
+    )
+    .map_err(gpu)?;
+    let mut decoded = 0u64;
+    let mut deliver = |frames: Vec<scout_gpu::sdk::HostFrame>,
+                       window: &mut Window<'_>|
+     -> Result<bool, RenderError> {
+        for f in frames {
+            decoded += 1;
+            let mut frame = fitted_frame(&f)?;
+            if !window.frame(&mut frame, ff::Rational(1, 1))? {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+    loop {
+        let mut packet = ff::Packet::empty();
+        match packet.read(&mut input) {
+            Ok(()) if packet.stream() != index => continue,
+            Ok(()) => {
+                let mut more = true;
+                for (data, pts) in bsf.filter(&mut packet)? {
+                    more = deliver(nvdec.decode(&data, pts).map_err(gpu)?, &mut window)?;
+                    if !more {
+                        break;
+                    }
+                }
+                if !more || window.reached_end {
+                    break;
+                }
+            }
+            Err(ff::Error::Eof) => {
+                deliver(nvdec.flush().map_err(gpu)?, &mut window)?;
                 break;
+            }
+            Err(e) => {
+                return Err(RenderError::media(
+                    &seg.source,
+                    format!("is damaged or truncated: {e}"),
+                ));
             }
         }
     }
+    window.finish()?;
     Ok(decoded)
+}
+
+/// A fitted device frame (I420, planes packed) as an FFmpeg frame.
+#[cfg(feature = "nvidia")]
+fn fitted_frame(f: &scout_gpu::sdk::HostFrame) -> Result<ff::frame::Video, RenderError> {
+    let (w, h) = (f.width as usize, f.height as usize);
+    let mut frame = ff::frame::Video::new(ff::format::Pixel::YUV420P, f.width, f.height);
+    let (u, v) = f.chroma.split_at(f.chroma.len() / 2);
+    for (p, (src, pw, ph)) in [(&f.luma[..], w, h), (u, w / 2, h / 2), (v, w / 2, h / 2)]
+        .into_iter()
+        .enumerate()
+    {
+        if src.len() < pw * ph {
+            return Err(RenderError::Gpu("a fitted frame came back short".into()));
+        }
+        let stride = frame.stride(p);
+        let dst = frame.data_mut(p);
+        for r in 0..ph {
+            dst[r * stride..r * stride + pw].copy_from_slice(&src[r * pw..(r + 1) * pw]);
+        }
+    }
+    frame.set_pts(Some(f.pts));
+    Ok(frame)
 }
 
 fn render_still(
@@ -482,21 +670,197 @@ impl Tail {
     }
 }
 
-/// Opens this node's H.264 encoder for the output spec: `h264_nvenc` where
-/// the plan has a working NVENC (an encoder card), else libx264. An NVENC
-/// that does not open falls back to libx264 (logged once). Returns the
-/// encoder and its name.
+/// The H.264 encoder of a compose: FFmpeg's (libx264, or `h264_nvenc` on
+/// an encoder card without the `nvidia` feature) or our own NVENC session
+/// (`scout_gpu::nvenc_sdk`, the `nvidia` feature).
+pub enum VideoEncoder {
+    /// An FFmpeg encoder and its name.
+    Ffmpeg(ff::encoder::Video, &'static str),
+    /// Our NVENC session and the packets it produced not yet taken.
+    #[cfg(feature = "nvidia")]
+    Nvenc(
+        Box<scout_gpu::nvenc_sdk::NvencEncoder>,
+        std::collections::VecDeque<scout_gpu::nvenc_sdk::EncodedPacket>,
+    ),
+}
+
+impl VideoEncoder {
+    /// The encoder's name, as `Capabilities` and logs give it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            VideoEncoder::Ffmpeg(_, name) => name,
+            #[cfg(feature = "nvidia")]
+            VideoEncoder::Nvenc(..) => "nvenc",
+        }
+    }
+
+    /// The FFmpeg codec the output stream is declared with.
+    pub fn codec(&self) -> Option<ff::Codec> {
+        match self {
+            VideoEncoder::Ffmpeg(_, name) => ff::encoder::find_by_name(name),
+            #[cfg(feature = "nvidia")]
+            VideoEncoder::Nvenc(..) => ff::encoder::find(ff::codec::Id::H264),
+        }
+    }
+
+    /// Packet time base.
+    pub fn time_base(&self, out: &Output) -> ff::Rational {
+        match self {
+            VideoEncoder::Ffmpeg(enc, _) if enc.time_base().denominator() > 0 => enc.time_base(),
+            // Our NVENC session's packets carry output frame numbers.
+            _ => ff::Rational(1, out.fps as i32),
+        }
+    }
+
+    /// Sets the output stream's codec parameters.
+    pub fn describe(&self, st: &mut ff::format::stream::StreamMut<'_>, out: &Output) {
+        match self {
+            VideoEncoder::Ffmpeg(enc, _) => st.set_parameters(enc),
+            #[cfg(feature = "nvidia")]
+            VideoEncoder::Nvenc(session, _) => describe_h264(st, out, session.header()),
+        }
+        #[cfg(not(feature = "nvidia"))]
+        let _ = out;
+    }
+
+    /// Encodes a frame (pts in output frames).
+    pub fn send_frame(&mut self, frame: &ff::frame::Video) -> Result<(), RenderError> {
+        match self {
+            VideoEncoder::Ffmpeg(enc, name) => {
+                let on_gpu = *name != "libx264";
+                enc.send_frame(frame).map_err(|e| {
+                    if on_gpu {
+                        RenderError::Gpu(format!("{name}: {e}"))
+                    } else {
+                        RenderError::ffmpeg("encode video")(e)
+                    }
+                })
+            }
+            #[cfg(feature = "nvidia")]
+            VideoEncoder::Nvenc(session, pending) => {
+                let planes = [0, 1, 2].map(|p| (frame.data(p), frame.stride(p)));
+                let packet = session
+                    .encode(planes, frame.pts().unwrap_or(0))
+                    .map_err(|e| RenderError::Gpu(e.to_string()))?;
+                pending.push_back(packet);
+                Ok(())
+            }
+        }
+    }
+
+    /// Ends the stream.
+    pub fn send_eof(&mut self) -> Result<(), RenderError> {
+        match self {
+            VideoEncoder::Ffmpeg(enc, _) => {
+                enc.send_eof().map_err(RenderError::ffmpeg("finish video"))
+            }
+            #[cfg(feature = "nvidia")]
+            VideoEncoder::Nvenc(session, _) => session
+                .finish()
+                .map_err(|e| RenderError::Gpu(e.to_string())),
+        }
+    }
+
+    /// The next encoded packet, if one is ready.
+    pub fn receive_packet(&mut self) -> Option<ff::Packet> {
+        match self {
+            VideoEncoder::Ffmpeg(enc, _) => {
+                let mut packet = ff::Packet::empty();
+                enc.receive_packet(&mut packet).ok().map(|()| packet)
+            }
+            #[cfg(feature = "nvidia")]
+            VideoEncoder::Nvenc(_, pending) => pending.pop_front().map(|p| {
+                let mut packet = ff::Packet::copy(&p.data);
+                packet.set_pts(Some(p.pts));
+                packet.set_dts(Some(p.pts));
+                packet.set_duration(1);
+                if p.keyframe {
+                    packet.set_flags(ff::packet::Flags::KEY);
+                }
+                packet
+            }),
+        }
+    }
+}
+
+/// The codec parameters of our NVENC stream (what `set_parameters` takes
+/// from an FFmpeg encoder): H.264 High, the output size, 4:2:0, BT.709
+/// limited range, the SPS/PPS as extradata.
+#[cfg(feature = "nvidia")]
+fn describe_h264(st: &mut ff::format::stream::StreamMut<'_>, out: &Output, header: &[u8]) {
+    // SAFETY: fills the stream's own AVCodecParameters before the header is
+    // written; extradata is allocated with av_malloc and the padding FFmpeg
+    // requires, and owned by the parameters from then on.
+    unsafe {
+        let par = (*st.as_mut_ptr()).codecpar;
+        (*par).codec_type = ff::ffi::AVMediaType::AVMEDIA_TYPE_VIDEO;
+        (*par).codec_id = ff::ffi::AVCodecID::AV_CODEC_ID_H264;
+        (*par).width = out.width as i32;
+        (*par).height = out.height as i32;
+        (*par).format = ff::ffi::AVPixelFormat::AV_PIX_FMT_YUV420P as i32;
+        (*par).profile = 100;
+        (*par).bit_rate = i64::try_from(out.video_bitrate).unwrap_or(i64::MAX);
+        (*par).sample_aspect_ratio = ff::ffi::AVRational { num: 1, den: 1 };
+        (*par).color_range = ff::ffi::AVColorRange::AVCOL_RANGE_MPEG;
+        (*par).color_primaries = ff::ffi::AVColorPrimaries::AVCOL_PRI_BT709;
+        (*par).color_trc = ff::ffi::AVColorTransferCharacteristic::AVCOL_TRC_BT709;
+        (*par).color_space = ff::ffi::AVColorSpace::AVCOL_SPC_BT709;
+        let pad = ff::ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize;
+        let extra = ff::ffi::av_mallocz(header.len() + pad).cast::<u8>();
+        if !extra.is_null() {
+            std::ptr::copy_nonoverlapping(header.as_ptr(), extra, header.len());
+            (*par).extradata = extra;
+            (*par).extradata_size = header.len() as i32;
+        }
+    }
+}
+
+/// Opens this node's H.264 encoder for the output spec: our NVENC session
+/// (`nvidia` feature) or `h264_nvenc` where the plan has a working NVENC (an
+/// encoder card), else libx264; `gpu = false` forces libx264 (a job redone
+/// after a GPU failure). A GPU encoder that does not open falls back to
+/// libx264 (logged once).
 pub fn open_encoder(
     out: &Output,
     global_header: bool,
-) -> Result<(ff::encoder::Video, &'static str), RenderError> {
-    if hw::encode_path() == scout_gpu::EncodePath::FfmpegNvenc {
-        match open_nvenc(out, global_header) {
-            Ok(enc) => return Ok((enc, "h264_nvenc")),
-            Err(e) => hw::fell_back("encode", &e.to_string()),
+    gpu: bool,
+) -> Result<VideoEncoder, RenderError> {
+    match hw::encode_path() {
+        #[cfg(feature = "nvidia")]
+        scout_gpu::EncodePath::Nvenc if gpu => match open_sdk_nvenc(out) {
+            Ok(enc) => return Ok(enc),
+            Err(e) => hw::fell_back("encode", &e),
+        },
+        scout_gpu::EncodePath::FfmpegNvenc | scout_gpu::EncodePath::Nvenc if gpu => {
+            match open_nvenc(out, global_header) {
+                Ok(enc) => return Ok(VideoEncoder::Ffmpeg(enc, "h264_nvenc")),
+                Err(e) => hw::fell_back("encode", &e.to_string()),
+            }
         }
+        _ => {}
     }
-    Ok((open_x264(out, global_header)?, "libx264"))
+    Ok(VideoEncoder::Ffmpeg(
+        open_x264(out, global_header)?,
+        "libx264",
+    ))
+}
+
+#[cfg(feature = "nvidia")]
+fn open_sdk_nvenc(out: &Output) -> Result<VideoEncoder, String> {
+    let spec = scout_gpu::nvenc_sdk::EncoderSpec {
+        width: out.width,
+        height: out.height,
+        fps: out.fps,
+        bitrate: u32::try_from(out.video_bitrate).unwrap_or(u32::MAX),
+        maxrate: u32::try_from(out.video_maxrate).unwrap_or(u32::MAX),
+        vbv: u32::try_from(out.video_maxrate * 2).unwrap_or(u32::MAX),
+        gop: out.fps * 2,
+    };
+    let session = scout_gpu::nvenc_sdk::NvencEncoder::new(spec).map_err(|e| e.to_string())?;
+    Ok(VideoEncoder::Nvenc(
+        Box::new(session),
+        std::collections::VecDeque::new(),
+    ))
 }
 
 /// An H.264 encoder context for the output spec, not yet opened: 4:2:0,
@@ -565,4 +929,115 @@ pub fn open_x264(out: &Output, global_header: bool) -> Result<ff::encoder::Video
     );
     enc.open_with(opts)
         .map_err(RenderError::ffmpeg("open libx264"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::media::decode::{planes, psnr};
+    use scout_gpu::fit::{FitMode as DeviceFit, FitPlan, SourceFormat};
+    use scout_proto::scout::render::v1::FitMode;
+
+    /// A smooth 640x360 picture with detail in every plane.
+    fn picture() -> ff::frame::Video {
+        let (w, h) = (640usize, 360usize);
+        let mut f = ff::frame::Video::new(ff::format::Pixel::YUV420P, w as u32, h as u32);
+        for p in 0..3 {
+            let (pw, ph) = if p == 0 { (w, h) } else { (w / 2, h / 2) };
+            let stride = f.stride(p);
+            let data = f.data_mut(p);
+            for y in 0..ph {
+                for x in 0..pw {
+                    let (fx, fy) = (x as f64, y as f64);
+                    let v = match p {
+                        0 => 126.0 + 60.0 * (fx / 17.0).sin() * (fy / 23.0).cos() + 0.08 * fx,
+                        1 => 128.0 + 40.0 * (fx / 31.0).sin(),
+                        _ => 128.0 + 40.0 * (fy / 29.0).cos(),
+                    };
+                    data[y * stride + x] = v.round().clamp(16.0, 240.0) as u8;
+                }
+            }
+        }
+        f.set_pts(Some(0));
+        f
+    }
+
+    /// The device fit (checked here through its CPU reference, which the
+    /// device matches byte for byte: `scout gpu-bench`) against the CPU
+    /// path's FFmpeg filters, for every fit mode and rotation: same picture,
+    /// same place, same bars and background, within the difference between
+    /// bilinear (device) and bicubic (FFmpeg) scaling.
+    #[test]
+    fn the_device_fit_agrees_with_ffmpegs_filters() {
+        crate::capabilities::init_ffmpeg().expect("ffmpeg");
+        let src = picture();
+        let bytes = planes(&src);
+        let (y, rest) = bytes.split_at(640 * 360);
+        let (u, v) = rest.split_at(320 * 180);
+        // Portrait outputs, and a square one so turned pictures still need
+        // bars or a crop.
+        let (tall, square) = ((360u32, 640u32), (480u32, 480u32));
+        for (fit, device, rot, out, min_db) in [
+            (FitMode::Letterbox, DeviceFit::Letterbox, 0, tall, 40.0),
+            (FitMode::CropCenter, DeviceFit::CropCenter, 0, tall, 40.0),
+            (FitMode::BlurPad, DeviceFit::BlurPad, 0, tall, 33.0),
+            (FitMode::Letterbox, DeviceFit::Letterbox, 90, tall, 40.0),
+            (FitMode::Letterbox, DeviceFit::Letterbox, 90, square, 40.0),
+            (
+                FitMode::CropCenter,
+                DeviceFit::CropCenter,
+                270,
+                square,
+                40.0,
+            ),
+            (FitMode::BlurPad, DeviceFit::BlurPad, 180, tall, 33.0),
+            (FitMode::BlurPad, DeviceFit::BlurPad, 270, square, 33.0),
+        ] {
+            let display = rotation::display_size(640, 360, rot);
+            let turn = rotation::filter(rot);
+            let chain = format!(
+                "{}format=yuv420p,{},format=yuv420p",
+                if turn.is_empty() {
+                    String::new()
+                } else {
+                    format!("{turn},")
+                },
+                fit_chain(fit, display, out)
+            );
+            let mut graph = VideoGraph::new(
+                640,
+                360,
+                ff::format::Pixel::YUV420P,
+                ff::Rational(1, 30),
+                ff::Rational(1, 1),
+                &chain,
+            )
+            .expect("graph");
+            // The source takes the frame's buffers: give it a copy.
+            graph.push(Some(&src.clone())).expect("push");
+            graph.push(None).expect("flush");
+            let cpu = graph.pull().expect("pull").expect("a frame");
+            assert_eq!((cpu.width(), cpu.height()), out);
+            let cpu = planes(&cpu);
+            let plan = FitPlan::new(device, SourceFormat::I420, (640, 360), rot, out);
+            let dev = plan.run_cpu(&[(y, 640), (u, 320), (v, 320)]);
+            assert_eq!(dev.len(), cpu.len());
+            let luma = (out.0 * out.1) as usize;
+            let chroma = luma / 4;
+            for (k, (s, e)) in [
+                (0, luma),
+                (luma, luma + chroma),
+                (luma + chroma, luma + 2 * chroma),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let db = psnr(&cpu[s..e], &dev[s..e]);
+                assert!(
+                    db >= min_db,
+                    "{fit:?} rot {rot} plane {k}: {db:.1} dB < {min_db}"
+                );
+            }
+        }
+    }
 }

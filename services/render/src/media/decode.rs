@@ -154,7 +154,38 @@ pub fn decode_all_sdk(
     target: Option<(u32, u32)>,
     sample_every: u64,
 ) -> Result<DecodeRun, RenderError> {
-    use scout_gpu::sdk::NvdecDecoder;
+    let mut samples = Vec::new();
+    let mut size = (0, 0);
+    let (frames, seconds) = decode_sdk(
+        path,
+        &|codec| scout_gpu::sdk::NvdecDecoder::new(codec, target),
+        &mut |i, f| {
+            size = (f.width, f.height);
+            if target.is_none() && sample_every > 0 && i.is_multiple_of(sample_every) {
+                samples.push((i, host_planes(f)));
+            }
+        },
+    )?;
+    Ok(DecodeRun {
+        path: DecodePath::Nvdec,
+        frames,
+        seconds,
+        size,
+        samples,
+    })
+}
+
+/// Runs a whole clip through an NVDEC session made by `open` for its
+/// codec, calling `each` with every frame's index and frame; returns the
+/// frame count and the wall time in seconds.
+#[cfg(feature = "nvidia")]
+pub fn decode_sdk(
+    path: &Path,
+    open_session: &dyn Fn(
+        scout_gpu::VideoCodec,
+    ) -> Result<scout_gpu::sdk::NvdecDecoder, scout_gpu::sdk::NvdecError>,
+    each: &mut dyn FnMut(u64, &scout_gpu::sdk::HostFrame),
+) -> Result<(u64, f64), RenderError> {
     let name = path.display().to_string();
     let started = Instant::now();
     let mut input = open(path, &name)?;
@@ -163,9 +194,9 @@ pub fn decode_all_sdk(
         .best(ff::media::Type::Video)
         .ok_or_else(|| RenderError::media(&name, "has no video stream"))?;
     let index = stream.index();
-    let (codec, filter) = match stream.parameters().id() {
-        ff::codec::Id::H264 => (scout_gpu::VideoCodec::H264, c"h264_mp4toannexb"),
-        ff::codec::Id::HEVC => (scout_gpu::VideoCodec::Hevc, c"hevc_mp4toannexb"),
+    let codec = match stream.parameters().id() {
+        ff::codec::Id::H264 => scout_gpu::VideoCodec::H264,
+        ff::codec::Id::HEVC => scout_gpu::VideoCodec::Hevc,
         other => {
             return Err(RenderError::media(
                 &name,
@@ -173,18 +204,14 @@ pub fn decode_all_sdk(
             ));
         }
     };
-    let mut bsf = AnnexB::new(filter, &stream.parameters())?;
-    let mut nvdec =
-        NvdecDecoder::new(codec, target).map_err(|e| RenderError::Gpu(e.to_string()))?;
+    let mut bsf = AnnexB::for_stream(&stream.parameters(), &name)?;
+    let mut nvdec = open_session(codec).map_err(|e| RenderError::Gpu(e.to_string()))?;
     let mut frames = 0u64;
-    let mut samples = Vec::new();
-    let mut size = (0, 0);
-    let mut take = |f: scout_gpu::sdk::HostFrame, frames: &mut u64| {
-        size = (f.width, f.height);
-        if target.is_none() && sample_every > 0 && (*frames).is_multiple_of(sample_every) {
-            samples.push((*frames, host_planes(&f)));
+    let mut take = |batch: Vec<scout_gpu::sdk::HostFrame>| {
+        for f in &batch {
+            each(frames, f);
+            frames += 1;
         }
-        *frames += 1;
     };
     loop {
         let mut packet = ff::Packet::empty();
@@ -192,28 +219,19 @@ pub fn decode_all_sdk(
             Ok(()) if packet.stream() != index => continue,
             Ok(()) => {
                 for (data, pts) in bsf.filter(&mut packet)? {
-                    for f in nvdec
-                        .decode(&data, pts)
-                        .map_err(|e| RenderError::Gpu(e.to_string()))?
-                    {
-                        take(f, &mut frames);
-                    }
+                    take(
+                        nvdec
+                            .decode(&data, pts)
+                            .map_err(|e| RenderError::Gpu(e.to_string()))?,
+                    );
                 }
             }
             Err(ff::Error::Eof) => break,
             Err(e) => return Err(RenderError::media(&name, format!("is damaged: {e}"))),
         }
     }
-    for f in nvdec.flush().map_err(|e| RenderError::Gpu(e.to_string()))? {
-        take(f, &mut frames);
-    }
-    Ok(DecodeRun {
-        path: DecodePath::Nvdec,
-        frames,
-        seconds: started.elapsed().as_secs_f64(),
-        size,
-        samples,
-    })
+    take(nvdec.flush().map_err(|e| RenderError::Gpu(e.to_string()))?);
+    Ok((frames, started.elapsed().as_secs_f64()))
 }
 
 /// NV12 / P016 (high byte) to 8-bit planar Y, U, V.
@@ -230,12 +248,30 @@ fn host_planes(f: &scout_gpu::sdk::HostFrame) -> Vec<u8> {
 
 /// FFmpeg's `*_mp4toannexb` bitstream filter.
 #[cfg(feature = "nvidia")]
-struct AnnexB {
+pub(crate) struct AnnexB {
     ctx: *mut ff::ffi::AVBSFContext,
 }
 
 #[cfg(feature = "nvidia")]
 impl AnnexB {
+    /// The filter for an H.264 or HEVC stream.
+    pub(crate) fn for_stream(
+        params: &ff::codec::Parameters,
+        name: &str,
+    ) -> Result<Self, RenderError> {
+        let filter = match params.id() {
+            ff::codec::Id::H264 => c"h264_mp4toannexb",
+            ff::codec::Id::HEVC => c"hevc_mp4toannexb",
+            other => {
+                return Err(RenderError::media(
+                    name,
+                    format!("{other:?} is not decoded on NVDEC here"),
+                ));
+            }
+        };
+        Self::new(filter, params)
+    }
+
     fn new(name: &std::ffi::CStr, params: &ff::codec::Parameters) -> Result<Self, RenderError> {
         // SAFETY: standard av_bsf_* set-up; the context is freed on drop.
         unsafe {
@@ -258,7 +294,10 @@ impl AnnexB {
     }
 
     /// The Annex B packets (data, pts) for one demuxed packet.
-    fn filter(&mut self, packet: &mut ff::Packet) -> Result<Vec<(Vec<u8>, i64)>, RenderError> {
+    pub(crate) fn filter(
+        &mut self,
+        packet: &mut ff::Packet,
+    ) -> Result<Vec<(Vec<u8>, i64)>, RenderError> {
         use ff::packet::Mut as _;
         let mut out = Vec::new();
         // SAFETY: the filter takes the packet's reference and hands back
@@ -292,7 +331,7 @@ impl Drop for AnnexB {
 }
 
 /// The visible bytes of a YUV 4:2:0 frame's planes, without row padding.
-fn planes(f: &ff::frame::Video) -> Vec<u8> {
+pub(crate) fn planes(f: &ff::frame::Video) -> Vec<u8> {
     let mut out = Vec::with_capacity((f.width() * f.height() * 3 / 2) as usize);
     for plane in 0..3 {
         let (w, h) = if plane == 0 {

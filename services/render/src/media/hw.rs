@@ -83,9 +83,10 @@ pub fn hardware() -> &'static Hardware {
                 ..scout_gpu::GpuProbe::default()
             }
         };
-        // The SDK path (`nvidia` feature) is not in this build: NVDEC is
-        // reached through FFmpeg's cuvid decoders.
-        let mut description = probe.description(ffmpeg_gpu_codecs(), false);
+        // With the `nvidia` feature our own SDK paths (NVDEC + device fit,
+        // NVENC) are planned; without it NVDEC is reached through FFmpeg's
+        // cuvid decoders and NVENC through h264_nvenc.
+        let mut description = probe.description(ffmpeg_gpu_codecs(), cfg!(feature = "nvidia"));
         description.host_cpu_cores = std::thread::available_parallelism()
             .map(|n| n.get() as u32)
             .unwrap_or(1);
@@ -218,10 +219,16 @@ pub fn encode_path() -> EncodePath {
     if !hw.enabled {
         return EncodePath::Libx264;
     }
-    match hw.plan(VideoCodec::H264, 8).encode {
-        EncodePath::Nvenc | EncodePath::FfmpegNvenc => EncodePath::FfmpegNvenc,
-        EncodePath::Libx264 => EncodePath::Libx264,
-    }
+    hw.plan(VideoCodec::H264, 8).encode
+}
+
+/// The codec to decode a stream with through our own NVDEC session (the
+/// `nvidia` feature), when this node's plan says so for it.
+#[cfg(feature = "nvidia")]
+pub fn sdk_decode(params: &ff::codec::Parameters) -> Option<VideoCodec> {
+    let hw = hardware();
+    let codec = codec_of(params.id())?;
+    (hw.enabled && hw.plan(codec, bit_depth(params)).decode == DecodePath::Nvdec).then_some(codec)
 }
 
 static FALLBACKS: AtomicU64 = AtomicU64::new(0);
