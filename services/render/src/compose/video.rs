@@ -670,17 +670,66 @@ impl Tail {
     }
 }
 
+/// An H.264 encoder outside FFmpeg that hands back Annex B access units in
+/// presentation order (no B-frames) and gives its SPS/PPS once: our NVENC
+/// session (`scout_gpu::nvenc_sdk`, the `nvidia` feature).
+pub trait AnnexbEncoder: Send {
+    /// Its name, as logs and `Capabilities` give it.
+    fn name(&self) -> &'static str;
+    /// SPS and PPS, Annex B (the mp4 `avcC`).
+    fn header(&self) -> &[u8];
+    /// Encodes one 8-bit 4:2:0 picture, (plane, stride) for Y, U, V.
+    fn encode(&mut self, planes: [(&[u8], usize); 3], pts: i64) -> Result<AnnexbPacket, String>;
+    /// Ends the stream.
+    fn finish(&mut self) -> Result<(), String>;
+}
+
+/// One access unit from an [`AnnexbEncoder`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnexbPacket {
+    /// Annex B bytes.
+    pub data: Vec<u8>,
+    /// Presentation time in output frames (= decode time: no B-frames).
+    pub pts: i64,
+    /// An IDR or I picture.
+    pub keyframe: bool,
+}
+
+#[cfg(feature = "nvidia")]
+impl AnnexbEncoder for scout_gpu::nvenc_sdk::NvencEncoder {
+    fn name(&self) -> &'static str {
+        "nvenc"
+    }
+
+    fn header(&self) -> &[u8] {
+        scout_gpu::nvenc_sdk::NvencEncoder::header(self)
+    }
+
+    fn encode(&mut self, planes: [(&[u8], usize); 3], pts: i64) -> Result<AnnexbPacket, String> {
+        scout_gpu::nvenc_sdk::NvencEncoder::encode(self, planes, pts)
+            .map(|p| AnnexbPacket {
+                data: p.data,
+                pts: p.pts,
+                keyframe: p.keyframe,
+            })
+            .map_err(|e| e.to_string())
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        scout_gpu::nvenc_sdk::NvencEncoder::finish(self).map_err(|e| e.to_string())
+    }
+}
+
 /// The H.264 encoder of a compose: FFmpeg's (libx264, or `h264_nvenc` on
-/// an encoder card without the `nvidia` feature) or our own NVENC session
-/// (`scout_gpu::nvenc_sdk`, the `nvidia` feature).
+/// an encoder card without the `nvidia` feature) or one of ours (NVENC
+/// through the SDK) whose Annex B units are muxed as they are.
 pub enum VideoEncoder {
     /// An FFmpeg encoder and its name.
     Ffmpeg(ff::encoder::Video, &'static str),
-    /// Our NVENC session and the packets it produced not yet taken.
-    #[cfg(feature = "nvidia")]
-    Nvenc(
-        Box<scout_gpu::nvenc_sdk::NvencEncoder>,
-        std::collections::VecDeque<scout_gpu::nvenc_sdk::EncodedPacket>,
+    /// Our own encoder and the units it produced not yet taken.
+    Annexb(
+        Box<dyn AnnexbEncoder>,
+        std::collections::VecDeque<AnnexbPacket>,
     ),
 }
 
@@ -689,8 +738,7 @@ impl VideoEncoder {
     pub fn name(&self) -> &'static str {
         match self {
             VideoEncoder::Ffmpeg(_, name) => name,
-            #[cfg(feature = "nvidia")]
-            VideoEncoder::Nvenc(..) => "nvenc",
+            VideoEncoder::Annexb(enc, _) => enc.name(),
         }
     }
 
@@ -698,8 +746,7 @@ impl VideoEncoder {
     pub fn codec(&self) -> Option<ff::Codec> {
         match self {
             VideoEncoder::Ffmpeg(_, name) => ff::encoder::find_by_name(name),
-            #[cfg(feature = "nvidia")]
-            VideoEncoder::Nvenc(..) => ff::encoder::find(ff::codec::Id::H264),
+            VideoEncoder::Annexb(..) => ff::encoder::find(ff::codec::Id::H264),
         }
     }
 
@@ -707,7 +754,7 @@ impl VideoEncoder {
     pub fn time_base(&self, out: &Output) -> ff::Rational {
         match self {
             VideoEncoder::Ffmpeg(enc, _) if enc.time_base().denominator() > 0 => enc.time_base(),
-            // Our NVENC session's packets carry output frame numbers.
+            // Our encoders' packets carry output frame numbers.
             _ => ff::Rational(1, out.fps as i32),
         }
     }
@@ -716,14 +763,12 @@ impl VideoEncoder {
     pub fn describe(&self, st: &mut ff::format::stream::StreamMut<'_>, out: &Output) {
         match self {
             VideoEncoder::Ffmpeg(enc, _) => st.set_parameters(enc),
-            #[cfg(feature = "nvidia")]
-            VideoEncoder::Nvenc(session, _) => describe_h264(st, out, session.header()),
+            VideoEncoder::Annexb(enc, _) => describe_h264(st, out, enc.header()),
         }
-        #[cfg(not(feature = "nvidia"))]
-        let _ = out;
     }
 
-    /// Encodes a frame (pts in output frames).
+    /// Encodes a frame (pts in output frames). A failure of a GPU encoder
+    /// is [`RenderError::Gpu`]: the caller redoes the job with libx264.
     pub fn send_frame(&mut self, frame: &ff::frame::Video) -> Result<(), RenderError> {
         match self {
             VideoEncoder::Ffmpeg(enc, name) => {
@@ -736,12 +781,12 @@ impl VideoEncoder {
                     }
                 })
             }
-            #[cfg(feature = "nvidia")]
-            VideoEncoder::Nvenc(session, pending) => {
+            VideoEncoder::Annexb(enc, pending) => {
                 let planes = [0, 1, 2].map(|p| (frame.data(p), frame.stride(p)));
-                let packet = session
+                let name = enc.name();
+                let packet = enc
                     .encode(planes, frame.pts().unwrap_or(0))
-                    .map_err(|e| RenderError::Gpu(e.to_string()))?;
+                    .map_err(|e| RenderError::Gpu(format!("{name}: {e}")))?;
                 pending.push_back(packet);
                 Ok(())
             }
@@ -754,10 +799,11 @@ impl VideoEncoder {
             VideoEncoder::Ffmpeg(enc, _) => {
                 enc.send_eof().map_err(RenderError::ffmpeg("finish video"))
             }
-            #[cfg(feature = "nvidia")]
-            VideoEncoder::Nvenc(session, _) => session
-                .finish()
-                .map_err(|e| RenderError::Gpu(e.to_string())),
+            VideoEncoder::Annexb(enc, _) => {
+                let name = enc.name();
+                enc.finish()
+                    .map_err(|e| RenderError::Gpu(format!("{name}: {e}")))
+            }
         }
     }
 
@@ -768,8 +814,7 @@ impl VideoEncoder {
                 let mut packet = ff::Packet::empty();
                 enc.receive_packet(&mut packet).ok().map(|()| packet)
             }
-            #[cfg(feature = "nvidia")]
-            VideoEncoder::Nvenc(_, pending) => pending.pop_front().map(|p| {
+            VideoEncoder::Annexb(_, pending) => pending.pop_front().map(|p| {
                 let mut packet = ff::Packet::copy(&p.data);
                 packet.set_pts(Some(p.pts));
                 packet.set_dts(Some(p.pts));
@@ -783,10 +828,11 @@ impl VideoEncoder {
     }
 }
 
-/// The codec parameters of our NVENC stream (what `set_parameters` takes
-/// from an FFmpeg encoder): H.264 High, the output size, 4:2:0, BT.709
-/// limited range, the SPS/PPS as extradata.
-#[cfg(feature = "nvidia")]
+/// The codec parameters of an Annex B H.264 stream we encoded (what
+/// `set_parameters` takes from an FFmpeg encoder): H.264 High, the output
+/// size, 4:2:0, BT.709 limited range, the SPS/PPS as extradata (the mp4
+/// muxer turns Annex B extradata and packets into `avcC` and length
+/// prefixes).
 fn describe_h264(st: &mut ff::format::stream::StreamMut<'_>, out: &Output, header: &[u8]) {
     // SAFETY: fills the stream's own AVCodecParameters before the header is
     // written; extradata is allocated with av_malloc and the padding FFmpeg
@@ -805,6 +851,8 @@ fn describe_h264(st: &mut ff::format::stream::StreamMut<'_>, out: &Output, heade
         (*par).color_primaries = ff::ffi::AVColorPrimaries::AVCOL_PRI_BT709;
         (*par).color_trc = ff::ffi::AVColorTransferCharacteristic::AVCOL_TRC_BT709;
         (*par).color_space = ff::ffi::AVColorSpace::AVCOL_SPC_BT709;
+        ff::ffi::av_freep((&raw mut (*par).extradata).cast());
+        (*par).extradata_size = 0;
         let pad = ff::ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize;
         let extra = ff::ffi::av_mallocz(header.len() + pad).cast::<u8>();
         if !extra.is_null() {
@@ -857,7 +905,7 @@ fn open_sdk_nvenc(out: &Output) -> Result<VideoEncoder, String> {
         gop: out.fps * 2,
     };
     let session = scout_gpu::nvenc_sdk::NvencEncoder::new(spec).map_err(|e| e.to_string())?;
-    Ok(VideoEncoder::Nvenc(
+    Ok(VideoEncoder::Annexb(
         Box::new(session),
         std::collections::VecDeque::new(),
     ))
@@ -1039,5 +1087,189 @@ mod tests {
                 );
             }
         }
+    }
+
+    /// libx264 standing in for the NVENC hardware this machine lacks, opened
+    /// the way our NVENC session runs: SPS/PPS once as a global header,
+    /// Annex B units, no B-frames and no lookahead, so each picture comes
+    /// back at once.
+    struct X264Annexb {
+        enc: ff::encoder::Video,
+        header: Vec<u8>,
+        size: (u32, u32),
+    }
+
+    impl X264Annexb {
+        fn new(out: &Output) -> Self {
+            let mut enc = h264_context("libx264", out, true).expect("libx264");
+            // SAFETY: a plain field write before the encoder is opened.
+            unsafe {
+                (*enc.as_mut_ptr()).max_b_frames = 0;
+            }
+            let mut opts = ff::Dictionary::new();
+            opts.set("preset", "ultrafast");
+            opts.set("tune", "zerolatency");
+            opts.set("profile", "high");
+            let enc = enc.open_with(opts).expect("open libx264");
+            // SAFETY: reads the extradata the opened encoder owns.
+            let header = unsafe {
+                let c = enc.as_ptr();
+                std::slice::from_raw_parts((*c).extradata, (*c).extradata_size as usize).to_vec()
+            };
+            Self {
+                enc,
+                header,
+                size: (out.width, out.height),
+            }
+        }
+    }
+
+    impl AnnexbEncoder for X264Annexb {
+        fn name(&self) -> &'static str {
+            "x264-annexb"
+        }
+
+        fn header(&self) -> &[u8] {
+            &self.header
+        }
+
+        fn encode(
+            &mut self,
+            planes: [(&[u8], usize); 3],
+            pts: i64,
+        ) -> Result<AnnexbPacket, String> {
+            let (w, h) = (self.size.0 as usize, self.size.1 as usize);
+            let mut f = ff::frame::Video::new(ff::format::Pixel::YUV420P, self.size.0, self.size.1);
+            for (p, (src, stride)) in planes.into_iter().enumerate() {
+                let (pw, ph) = if p == 0 { (w, h) } else { (w / 2, h / 2) };
+                let ds = f.stride(p);
+                let dst = f.data_mut(p);
+                for r in 0..ph {
+                    dst[r * ds..r * ds + pw].copy_from_slice(&src[r * stride..r * stride + pw]);
+                }
+            }
+            f.set_pts(Some(pts));
+            self.enc.send_frame(&f).map_err(|e| e.to_string())?;
+            let mut packet = ff::Packet::empty();
+            self.enc
+                .receive_packet(&mut packet)
+                .map_err(|e| e.to_string())?;
+            Ok(AnnexbPacket {
+                data: packet.data().unwrap_or_default().to_vec(),
+                pts: packet.pts().unwrap_or(pts),
+                keyframe: packet.is_key(),
+            })
+        }
+
+        fn finish(&mut self) -> Result<(), String> {
+            self.enc.send_eof().map_err(|e| e.to_string())
+        }
+    }
+
+    /// What our own encoders (NVENC through the SDK) hand the muxer — an
+    /// Annex B global header and Annex B units — makes a playable mp4 of
+    /// the output spec: the right frames, keyframes every GOP, BT.709.
+    #[test]
+    fn annex_b_units_from_our_encoders_mux_into_a_playable_mp4() {
+        crate::capabilities::init_ffmpeg().expect("ffmpeg");
+        let out = Output {
+            width: 360,
+            height: 640,
+            fps: 30,
+            video_bitrate: 1_000_000,
+            video_maxrate: 1_500_000,
+            audio_bitrate: 128_000,
+            sample_rate: 48_000,
+            preset: "ultrafast".into(),
+        };
+        let path = std::env::temp_dir().join(format!("scout-annexb-{}.mp4", std::process::id()));
+        let x264 = X264Annexb::new(&out);
+        assert!(
+            x264.header().starts_with(&[0, 0, 0, 1]),
+            "an Annex B global header"
+        );
+        let mut enc = VideoEncoder::Annexb(Box::new(x264), std::collections::VecDeque::new());
+        assert_eq!(enc.name(), "x264-annexb");
+        let mut octx = ff::format::output_as(&path, "mp4").expect("output");
+        let index = {
+            let mut st = octx.add_stream(enc.codec()).expect("stream");
+            enc.describe(&mut st, &out);
+            st.set_time_base(ff::Rational(1, 30));
+            st.index()
+        };
+        octx.write_header().expect("header");
+        let tb = octx.stream(index).map(|s| s.time_base()).expect("tb");
+        // A moving picture: the fit test's pattern, shifted each frame.
+        let src = picture();
+        let mut scaler = ff::software::scaling::Context::get(
+            ff::format::Pixel::YUV420P,
+            640,
+            360,
+            ff::format::Pixel::YUV420P,
+            360,
+            640,
+            ff::software::scaling::Flags::BILINEAR,
+        )
+        .expect("scaler");
+        let mut first: Option<Vec<u8>> = None;
+        for i in 0..90i64 {
+            let mut frame = ff::frame::Video::empty();
+            scaler.run(&src, &mut frame).expect("scale");
+            let stride = frame.stride(0);
+            for (k, b) in frame.data_mut(0).iter_mut().enumerate() {
+                if k % stride < 360 {
+                    *b = b.saturating_add(i as u8);
+                }
+            }
+            if i == 0 {
+                first = Some(planes(&frame));
+            }
+            frame.set_pts(Some(i));
+            enc.send_frame(&frame).expect("encode");
+            while let Some(mut p) = enc.receive_packet() {
+                p.set_stream(index);
+                p.rescale_ts(enc.time_base(&out), tb);
+                p.write_interleaved(&mut octx).expect("write");
+            }
+        }
+        enc.send_eof().expect("eof");
+        octx.write_trailer().expect("trailer");
+
+        let info = crate::media::probe::probe(&path, "annexb.mp4").expect("probe");
+        assert_eq!(info.video_codec, "h264");
+        assert_eq!((info.width, info.height), (360, 640));
+        assert!(
+            (info.duration_seconds - 3.0).abs() < 0.05,
+            "{}",
+            info.duration_seconds
+        );
+        let mut input = ff::format::input(&path).expect("input");
+        let keys: Vec<i64> = input
+            .packets()
+            .filter(|(_, p)| p.is_key())
+            .filter_map(|(_, p)| p.pts())
+            .collect();
+        assert_eq!(keys.len(), 2, "a keyframe every 60 frames: {keys:?}");
+        let params = input
+            .streams()
+            .best(ff::media::Type::Video)
+            .expect("video")
+            .parameters();
+        // SAFETY: reads plain fields of valid codec parameters.
+        let (primaries, range) = unsafe {
+            (
+                (*params.as_ptr()).color_primaries,
+                (*params.as_ptr()).color_range,
+            )
+        };
+        assert_eq!(primaries, ff::ffi::AVColorPrimaries::AVCOL_PRI_BT709);
+        assert_eq!(range, ff::ffi::AVColorRange::AVCOL_RANGE_MPEG);
+        let run = crate::media::decode::decode_all(&path, false, 45).expect("decode");
+        assert_eq!(run.frames, 90);
+        let first = first.expect("first frame");
+        let got = &run.samples[0].1;
+        let db = psnr(&first[..360 * 640], &got[..360 * 640]);
+        assert!(db > 30.0, "the first frame decodes back: {db:.1} dB");
+        let _ = std::fs::remove_file(&path);
     }
 }
