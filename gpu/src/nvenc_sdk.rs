@@ -209,6 +209,7 @@ impl NvencEncoder {
         config.profileGUID = nv::NV_ENC_H264_PROFILE_HIGH_GUID;
         config.gopLength = spec.gop;
         config.frameIntervalP = 1;
+        config.rcParams.version = nv::NV_ENC_RC_PARAMS_VER;
         config.rcParams.rateControlMode = nv::NV_ENC_PARAMS_RC_MODE::NV_ENC_PARAMS_RC_VBR;
         config.rcParams.averageBitRate = spec.bitrate;
         config.rcParams.maxBitRate = spec.maxrate;
