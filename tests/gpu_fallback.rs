@@ -3,7 +3,11 @@
 //! labels the software decoder a GPU one and makes it fail after N packets)
 //! is replaced by the CPU decoder for the rest of that work, the failure is
 //! reported once, and the output is the one the CPU path makes: same spec,
-//! same frames. Also: the Capabilities of this node report its stage plans.
+//! same frames. A GPU encoder failing mid-job (`SCOUT_TEST_GPU_ENCODE_FAULT`:
+//! libx264 answering like our NVENC session, failing after N frames) costs
+//! the pass, which is redone with libx264: same spec, every frame; without
+//! the fault that stand-in's Annex B output muxes to the same spec. Also: the
+//! Capabilities of this node report its stage plans.
 
 mod support;
 
@@ -163,4 +167,61 @@ fn a_gpu_failing_mid_job_falls_back_and_the_output_is_the_cpu_one() {
         psnr > 40.0,
         "a frame was dropped or repeated: min PSNR {psnr:.1} dB"
     );
+
+    // Encode: a GPU encoder (simulated: libx264 answering like our NVENC
+    // session) fails after 50 of the 120 frames; the pass is redone with
+    // libx264 and the output is the CPU one, same spec, every frame.
+    let (code, out, err) = run(
+        &["compose", "timeline.json", "-o", "encode-fault.mp4"],
+        dir.path(),
+        &[("SCOUT_TEST_GPU_ENCODE_FAULT", "50")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("encode-fault.mp4 written: 1080x1920"), "{out}");
+    assert!(
+        err.contains("the GPU failed 1 time(s); that work was redone on the CPU"),
+        "{err}"
+    );
+    let c = video(&ffprobe(&dir.path().join("encode-fault.mp4")));
+    for key in [
+        "codec_name",
+        "profile",
+        "width",
+        "height",
+        "pix_fmt",
+        "r_frame_rate",
+        "nb_read_frames",
+        "color_primaries",
+    ] {
+        assert_eq!(va[key], c[key], "{key}");
+    }
+    let psnr = min_psnr(
+        &dir.path().join("cpu.mp4"),
+        &dir.path().join("encode-fault.mp4"),
+    );
+    assert!(psnr > 40.0, "min PSNR {psnr:.1} dB");
+
+    // And with no fault, what our own encoders hand the muxer makes the
+    // same spec (the simulated NVENC session encodes the whole job).
+    let (code, _, err) = run(
+        &["compose", "timeline.json", "-o", "annexb.mp4"],
+        dir.path(),
+        &[("SCOUT_TEST_GPU_ENCODE_FAULT", "100000")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(!err.contains("GPU failed"), "{err}");
+    let d = video(&ffprobe(&dir.path().join("annexb.mp4")));
+    for key in [
+        "codec_name",
+        "profile",
+        "width",
+        "height",
+        "pix_fmt",
+        "r_frame_rate",
+        "nb_read_frames",
+        "color_primaries",
+        "color_range",
+    ] {
+        assert_eq!(va[key], d[key], "{key}");
+    }
 }

@@ -7,6 +7,7 @@
 //! [`DeviceFit::new`]: cudarc's loader panics when `libcuda` is missing.
 
 use std::ffi::{CString, c_int, c_longlong, c_uint, c_void};
+use std::sync::OnceLock;
 
 use cudarc::driver::sys as cu;
 
@@ -44,10 +45,53 @@ impl Drop for DeviceBuffer {
     }
 }
 
+/// The kernels, loaded once into the process's shared primary context
+/// (`sdk::PrimaryContext::shared`) and kept for the life of the process.
+struct Kernels {
+    fit: cu::CUfunction,
+    blur: cu::CUfunction,
+}
+
+// SAFETY: function handles of a module that is never unloaded, in a context
+// shared by the process; launching them is thread-safe.
+unsafe impl Send for Kernels {}
+// SAFETY: as above.
+unsafe impl Sync for Kernels {}
+
+/// Loads the kernels on first use (the driver compiles the PTX for this
+/// card); the shared context must be current.
+fn kernels() -> Result<&'static Kernels, String> {
+    static KERNELS: OnceLock<Result<Kernels, String>> = OnceLock::new();
+    KERNELS
+        .get_or_init(|| {
+            let ptx = CString::new(FIT_PTX).map_err(|_| "the PTX has a NUL byte".to_string())?;
+            let mut module: cu::CUmodule = std::ptr::null_mut();
+            // SAFETY: a NUL-terminated PTX image and a valid out-pointer.
+            check(
+                unsafe { cu::cuModuleLoadData(&mut module, ptx.as_ptr().cast()) },
+                "loading the fit kernels (cuModuleLoadData)",
+            )?;
+            let get = |name: &std::ffi::CStr| -> Result<cu::CUfunction, String> {
+                let mut f: cu::CUfunction = std::ptr::null_mut();
+                // SAFETY: a loaded module and a NUL-terminated name.
+                check(
+                    unsafe { cu::cuModuleGetFunction(&mut f, module, name.as_ptr()) },
+                    "cuModuleGetFunction",
+                )?;
+                Ok(f)
+            };
+            Ok(Kernels {
+                fit: get(c"scout_fit_plane")?,
+                blur: get(c"scout_box_blur")?,
+            })
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
 /// The fit kernels and their buffers for one source shape.
 pub struct DeviceFit {
     plan: FitPlan,
-    module: cu::CUmodule,
     fit: cu::CUfunction,
     blur: cu::CUfunction,
     out: DeviceBuffer,
@@ -68,44 +112,17 @@ macro_rules! kernel_args {
 }
 
 impl DeviceFit {
-    /// Loads the kernels (the driver compiles the PTX for this card) and
-    /// allocates the output and background planes.
+    /// Gets the kernels (loaded once per process) and allocates the output
+    /// and background planes for `plan`.
     pub fn new(plan: FitPlan) -> Result<Self, String> {
-        let ptx = CString::new(FIT_PTX).map_err(|_| "the PTX has a NUL byte".to_string())?;
-        let mut module: cu::CUmodule = std::ptr::null_mut();
-        // SAFETY: a NUL-terminated PTX image and a valid out-pointer.
-        check(
-            unsafe { cu::cuModuleLoadData(&mut module, ptx.as_ptr().cast()) },
-            "loading the fit kernels (cuModuleLoadData)",
-        )?;
-        let get = |name: &std::ffi::CStr| -> Result<cu::CUfunction, String> {
-            let mut f: cu::CUfunction = std::ptr::null_mut();
-            // SAFETY: a loaded module and a NUL-terminated name.
-            check(
-                unsafe { cu::cuModuleGetFunction(&mut f, module, name.as_ptr()) },
-                "cuModuleGetFunction",
-            )?;
-            Ok(f)
-        };
-        let functions = get(c"scout_fit_plane").and_then(|f| Ok((f, get(c"scout_box_blur")?)));
-        let (fit, blur) = match functions {
-            Ok(f) => f,
-            Err(e) => {
-                // SAFETY: unloads the module loaded above.
-                unsafe {
-                    cu::cuModuleUnload(module);
-                }
-                return Err(e);
-            }
-        };
+        let k = kernels()?;
         let mut me = Self {
             out: DeviceBuffer(0),
             background: Vec::new(),
             host: vec![0; plan.output_len()],
             plan,
-            module,
-            fit,
-            blur,
+            fit: k.fit,
+            blur: k.blur,
         };
         me.out = DeviceBuffer::new(me.plan.output_len())?;
         if let Some(b) = &me.plan.background {
@@ -312,15 +329,5 @@ impl DeviceFit {
             },
             what,
         )
-    }
-}
-
-impl Drop for DeviceFit {
-    fn drop(&mut self) {
-        // SAFETY: the module loaded in `new`, unloaded once (buffers are
-        // freed by their own drops).
-        unsafe {
-            cu::cuModuleUnload(self.module);
-        }
     }
 }

@@ -133,7 +133,7 @@ pub struct NvencEncoder {
     spec: EncoderSpec,
     header: Vec<u8>,
     frame: u32,
-    ctx: PrimaryContext,
+    ctx: &'static PrimaryContext,
 }
 
 // SAFETY: the session is used through &mut self only, one thread at a time.
@@ -143,7 +143,7 @@ impl NvencEncoder {
     /// Opens and configures a session for `spec`.
     pub fn new(spec: EncoderSpec) -> Result<Self, NvencError> {
         let list = function_list()?;
-        let ctx = PrimaryContext::retain().map_err(|e| NvencError(e.0))?;
+        let ctx = PrimaryContext::shared().map_err(|e| NvencError(e.0))?;
         let current = ctx.push().map_err(|e| NvencError(e.0))?;
         let mut params: nv::NV_ENC_OPEN_ENCODE_SESSION_EX_PARAMS =
             // SAFETY: all-zero is valid for this structure (no enums without 0).
@@ -155,10 +155,20 @@ impl NvencEncoder {
         let mut encoder: *mut c_void = std::ptr::null_mut();
         let open = entry(list.nvEncOpenEncodeSessionEx, "nvEncOpenEncodeSessionEx")?;
         // SAFETY: valid parameters and out-pointer.
-        ok(
+        let opened = ok(
             unsafe { open(&mut params, &mut encoder) },
             "nvEncOpenEncodeSessionEx",
-        )?;
+        );
+        if let Err(e) = opened {
+            // nvEncodeAPI.h: a failed open must still be destroyed.
+            if let (false, Some(destroy)) = (encoder.is_null(), list.nvEncDestroyEncoder) {
+                // SAFETY: the handle the failed open returned, destroyed once.
+                unsafe {
+                    destroy(encoder);
+                }
+            }
+            return Err(e);
+        }
         let mut me = Self {
             list,
             encoder,

@@ -131,11 +131,13 @@ struct State {
 /// An NVDEC decode session for one stream.
 pub struct NvdecDecoder {
     parser: CUvideoparser,
-    ctx: PrimaryContext,
     state: Box<State>,
+    ctx: &'static PrimaryContext,
 }
 
-/// Device 0's primary CUDA context, retained while this value lives.
+/// Device 0's primary CUDA context, retained once for the process and
+/// shared by every decode and encode session (creating a context costs
+/// hundreds of milliseconds; the fit kernels are loaded into it once).
 pub struct PrimaryContext {
     ctx: cu::CUcontext,
     device: cu::CUdevice,
@@ -143,11 +145,21 @@ pub struct PrimaryContext {
 
 // SAFETY: a primary context may be made current on any thread.
 unsafe impl Send for PrimaryContext {}
+// SAFETY: the handles are only read; CUDA calls on a context are thread-safe.
+unsafe impl Sync for PrimaryContext {}
 
 impl PrimaryContext {
-    /// Retains device 0's primary context; fails cleanly (before cudarc
-    /// would load `libcuda`) when the probe found no device.
-    pub fn retain() -> Result<Self, NvdecError> {
+    /// The process's context, retained on first use; fails cleanly (before
+    /// cudarc would load `libcuda`) when the probe found no device.
+    pub fn shared() -> Result<&'static Self, NvdecError> {
+        static SHARED: OnceLock<Result<PrimaryContext, NvdecError>> = OnceLock::new();
+        SHARED
+            .get_or_init(Self::retain)
+            .as_ref()
+            .map_err(Clone::clone)
+    }
+
+    fn retain() -> Result<Self, NvdecError> {
         if !crate::probe().present {
             return Err(NvdecError("no CUDA device".into()));
         }
@@ -217,7 +229,7 @@ impl NvdecDecoder {
         fit_request: Option<FitRequest>,
     ) -> Result<Self, NvdecError> {
         let api = api()?;
-        let ctx = PrimaryContext::retain()?;
+        let ctx = PrimaryContext::shared()?;
         let mut state = Box::new(State {
             api,
             fit_request,
@@ -254,7 +266,7 @@ impl NvdecDecoder {
         if made != 0 {
             return Err(NvdecError(format!("cuvidCreateVideoParser failed: {made}")));
         }
-        Ok(Self { parser, ctx, state })
+        Ok(Self { parser, state, ctx })
     }
 
     /// Feeds one Annex B access unit (or any chunk of the elementary
@@ -304,6 +316,8 @@ impl NvdecDecoder {
 impl Drop for NvdecDecoder {
     fn drop(&mut self) {
         if let Ok(_current) = self.ctx.push() {
+            // The fit kernels' buffers go while the context is current.
+            self.state.fit = None;
             // SAFETY: handles created by this session, destroyed once.
             unsafe {
                 (self.state.api.destroy_parser)(self.parser);
@@ -334,6 +348,14 @@ impl Drop for Current {
             cu::cuCtxPopCurrent_v2(&mut ctx);
         }
     }
+}
+
+/// Records a callback's failure; the first one is the one reported.
+fn fail(st: &mut State, why: impl Into<String>) -> c_int {
+    if st.error.is_none() {
+        st.error = Some(why.into());
+    }
+    0
 }
 
 /// Runs a callback body; a panic inside becomes a decode error instead of
@@ -375,15 +397,24 @@ unsafe fn on_sequence_inner(user: *mut c_void, fmt: *mut CUVIDEOFORMAT) -> c_int
         (f.display_area.bottom - f.display_area.top).max(2) as u32,
     );
     let out = st.target.unwrap_or((display.0 & !1, display.1 & !1));
+    let surfaces = c_int::from(f.min_num_decode_surfaces).max(1) + 6;
+    let high = f.bit_depth_luma_minus8 > 0;
     if !st.decoder.is_null() {
+        // A new sequence header: only one the decoder already fits goes on.
         if out != st.out && st.target.is_none() {
-            st.error = Some("the stream changes size mid-way; not supported".into());
-            return 0;
+            return fail(st, "the stream changes size mid-way; not supported");
+        }
+        if high != (st.bytes_per_sample == 2) {
+            return fail(st, "the stream changes bit depth mid-way; not supported");
+        }
+        if surfaces > st.surfaces {
+            return fail(
+                st,
+                "the stream needs more reference surfaces mid-way; not supported",
+            );
         }
         return st.surfaces;
     }
-    let surfaces = c_int::from(f.min_num_decode_surfaces).max(1) + 6;
-    let high = f.bit_depth_luma_minus8 > 0;
     // SAFETY: an all-zero create-info is the documented starting point.
     let mut ci: CUVIDDECODECREATEINFO = unsafe { std::mem::zeroed() };
     ci.ulWidth = f.coded_width.into();
@@ -413,15 +444,13 @@ unsafe fn on_sequence_inner(user: *mut c_void, fmt: *mut CUVIDEOFORMAT) -> c_int
     ci.ulTargetHeight = out.1.into();
     ci.ulNumOutputSurfaces = 2;
     if f.chroma_format != cudaVideoChromaFormat::cudaVideoChromaFormat_420 {
-        st.error = Some("only 4:2:0 streams are decoded on NVDEC".into());
-        return 0;
+        return fail(st, "only 4:2:0 streams are decoded on NVDEC");
     }
     let mut decoder: CUvideodecoder = std::ptr::null_mut();
     // SAFETY: valid create-info and out-pointer; the context is current.
     let r = unsafe { (st.api.create_decoder)(&mut decoder, &mut ci) };
     if r != 0 {
-        st.error = Some(format!("cuvidCreateDecoder failed: {r}"));
-        return 0;
+        return fail(st, format!("cuvidCreateDecoder failed: {r}"));
     }
     st.decoder = decoder;
     st.out = out;
@@ -434,10 +463,7 @@ unsafe fn on_sequence_inner(user: *mut c_void, fmt: *mut CUVIDEOFORMAT) -> c_int
         let plan = FitPlan::new(req.fit, format, out, req.rotation, req.out);
         match DeviceFit::new(plan) {
             Ok(f) => st.fit = Some(f),
-            Err(e) => {
-                st.error = Some(e);
-                return 0;
-            }
+            Err(e) => return fail(st, e),
         }
     }
     surfaces
@@ -447,14 +473,12 @@ unsafe fn on_decode_inner(user: *mut c_void, pic: *mut CUVIDPICPARAMS) -> c_int 
     // SAFETY: as in on_sequence.
     let st = unsafe { &mut *user.cast::<State>() };
     if st.decoder.is_null() {
-        st.error = Some("a picture arrived before any sequence header".into());
-        return 0;
+        return fail(st, "a picture arrived before any sequence header");
     }
     // SAFETY: the parser's picture parameters for a live decoder.
     let r = unsafe { (st.api.decode_picture)(st.decoder, pic) };
     if r != 0 {
-        st.error = Some(format!("cuvidDecodePicture failed: {r}"));
-        return 0;
+        return fail(st, format!("cuvidDecodePicture failed: {r}"));
     }
     1
 }
@@ -470,10 +494,7 @@ unsafe fn on_display_inner(user: *mut c_void, disp: *mut CUVIDPARSERDISPINFO) ->
             st.frames.push_back(frame);
             1
         }
-        Err(e) => {
-            st.error = Some(e);
-            0
-        }
+        Err(e) => fail(st, e),
     }
 }
 
@@ -483,6 +504,9 @@ fn copy_out(st: &mut State, d: &CUVIDPARSERDISPINFO) -> Result<HostFrame, String
     let mut proc: CUVIDPROCPARAMS = unsafe { std::mem::zeroed() };
     proc.progressive_frame = d.progressive_frame;
     proc.top_field_first = d.top_field_first;
+    // As NVIDIA's NvDecoder: the field order of repeated / unpaired fields.
+    proc.second_field = d.repeat_first_field + 1;
+    proc.unpaired_field = c_int::from(d.repeat_first_field < 0);
     let mut dptr: c_ulonglong = 0;
     let mut pitch: c_uint = 0;
     // SAFETY: a picture index the parser handed out, valid out-pointers.
@@ -504,6 +528,14 @@ fn copy_out(st: &mut State, d: &CUVIDPARSERDISPINFO) -> Result<HostFrame, String
         let fitted = fit
             .run(&[(dptr, pitch as usize), (chroma, pitch as usize)])
             .map(<[u8]>::to_vec);
+        if fitted.is_err() {
+            // Kernels already queued may still read the surface: let them
+            // finish before NVDEC gets it back.
+            // SAFETY: waits on the current context.
+            unsafe {
+                cu::cuCtxSynchronize();
+            }
+        }
         let (ow, oh) = fit.plan().out;
         // SAFETY: unmaps what was mapped above.
         unsafe {

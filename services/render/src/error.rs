@@ -43,6 +43,10 @@ pub enum RenderError {
     /// The GPU failed mid-job; callers redo the work on the CPU.
     #[error("GPU failure: {0}")]
     Gpu(String),
+    /// The GPU encoder failed mid-job: the whole compose pass is redone with
+    /// libx264 (a decode fallback, which redoes one window, cannot help).
+    #[error("GPU encoder failure: {0}")]
+    GpuEncode(String),
 }
 
 impl RenderError {
@@ -74,7 +78,8 @@ impl From<RenderError> for ApiError {
             RenderError::Init(_)
             | RenderError::Ffmpeg { .. }
             | RenderError::Io(_)
-            | RenderError::Gpu(_) => ApiError::new(ErrorCode::Internal, message),
+            | RenderError::Gpu(_)
+            | RenderError::GpuEncode(_) => ApiError::new(ErrorCode::Internal, message),
             RenderError::InvalidMedia { file, .. } => {
                 ApiError::new(ErrorCode::InvalidMedia, message).with_meta("file", file)
             }

@@ -118,10 +118,19 @@ pub fn run(
     progress: &mut dyn FnMut(Tick),
     cancel: &AtomicBool,
 ) -> Result<RunResult, RenderError> {
-    match run_pass(plan, ass, out_mp4, voice_wav, progress, cancel, true) {
-        Err(RenderError::Gpu(why)) => {
+    // Progress never goes back: a redo reports again once it passes the
+    // point the failed pass had reached.
+    let mut reached = 0u64;
+    let mut forward = |t: Tick| {
+        if t.frames > reached {
+            reached = t.frames;
+            progress(t);
+        }
+    };
+    match run_pass(plan, ass, out_mp4, voice_wav, &mut forward, cancel, true) {
+        Err(RenderError::GpuEncode(why)) => {
             crate::media::hw::fell_back("encode", &why);
-            run_pass(plan, ass, out_mp4, voice_wav, progress, cancel, false)
+            run_pass(plan, ass, out_mp4, voice_wav, &mut forward, cancel, false)
         }
         other => other,
     }

@@ -768,14 +768,14 @@ impl VideoEncoder {
     }
 
     /// Encodes a frame (pts in output frames). A failure of a GPU encoder
-    /// is [`RenderError::Gpu`]: the caller redoes the job with libx264.
+    /// is [`RenderError::GpuEncode`]: the caller redoes the job with libx264.
     pub fn send_frame(&mut self, frame: &ff::frame::Video) -> Result<(), RenderError> {
         match self {
             VideoEncoder::Ffmpeg(enc, name) => {
                 let on_gpu = *name != "libx264";
                 enc.send_frame(frame).map_err(|e| {
                     if on_gpu {
-                        RenderError::Gpu(format!("{name}: {e}"))
+                        RenderError::GpuEncode(format!("{name}: {e}"))
                     } else {
                         RenderError::ffmpeg("encode video")(e)
                     }
@@ -786,7 +786,7 @@ impl VideoEncoder {
                 let name = enc.name();
                 let packet = enc
                     .encode(planes, frame.pts().unwrap_or(0))
-                    .map_err(|e| RenderError::Gpu(format!("{name}: {e}")))?;
+                    .map_err(|e| RenderError::GpuEncode(format!("{name}: {e}")))?;
                 pending.push_back(packet);
                 Ok(())
             }
@@ -802,7 +802,7 @@ impl VideoEncoder {
             VideoEncoder::Annexb(enc, _) => {
                 let name = enc.name();
                 enc.finish()
-                    .map_err(|e| RenderError::Gpu(format!("{name}: {e}")))
+                    .map_err(|e| RenderError::GpuEncode(format!("{name}: {e}")))
             }
         }
     }
@@ -863,6 +863,106 @@ fn describe_h264(st: &mut ff::format::stream::StreamMut<'_>, out: &Output, heade
     }
 }
 
+/// libx264 answering the way our NVENC session does: SPS/PPS once as a
+/// global header, Annex B units, no B-frames and no lookahead (each picture
+/// comes back at once). What tests put in place of NVENC hardware on
+/// machines without it; with `fail_after`, a "GPU" encoder that fails after
+/// that many frames (`SCOUT_TEST_GPU_ENCODE_FAULT`), so the redo on the CPU
+/// runs for real. Never used outside tests.
+#[doc(hidden)]
+pub struct X264AsNvenc {
+    enc: ff::encoder::Video,
+    header: Vec<u8>,
+    size: (u32, u32),
+    fail_after: Option<u64>,
+    frames: u64,
+}
+
+impl X264AsNvenc {
+    /// Opens libx264 for `out`.
+    pub fn new(out: &Output, fail_after: Option<u64>) -> Result<Self, RenderError> {
+        let mut enc = h264_context("libx264", out, true)?;
+        // SAFETY: a plain field write before the encoder is opened.
+        unsafe {
+            (*enc.as_mut_ptr()).max_b_frames = 0;
+        }
+        let mut opts = ff::Dictionary::new();
+        // veryfast keeps CABAC and 8x8 transforms: High profile, as NVENC is set.
+        opts.set("preset", "veryfast");
+        opts.set("tune", "zerolatency");
+        opts.set("profile", "high");
+        opts.set(
+            "x264-params",
+            "colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv",
+        );
+        let enc = enc
+            .open_with(opts)
+            .map_err(RenderError::ffmpeg("open libx264"))?;
+        // SAFETY: copies the extradata the opened encoder owns.
+        let header = unsafe {
+            let c = enc.as_ptr();
+            match usize::try_from((*c).extradata_size) {
+                Ok(n) if n > 0 && !(*c).extradata.is_null() => {
+                    std::slice::from_raw_parts((*c).extradata, n).to_vec()
+                }
+                _ => Vec::new(),
+            }
+        };
+        Ok(Self {
+            enc,
+            header,
+            size: (out.width, out.height),
+            fail_after,
+            frames: 0,
+        })
+    }
+}
+
+impl AnnexbEncoder for X264AsNvenc {
+    fn name(&self) -> &'static str {
+        "simulated-nvenc"
+    }
+
+    fn header(&self) -> &[u8] {
+        &self.header
+    }
+
+    fn encode(&mut self, planes: [(&[u8], usize); 3], pts: i64) -> Result<AnnexbPacket, String> {
+        if self.fail_after.is_some_and(|n| self.frames >= n) {
+            return Err("injected GPU fault (test)".into());
+        }
+        self.frames += 1;
+        let (w, h) = (self.size.0 as usize, self.size.1 as usize);
+        let mut f = ff::frame::Video::new(ff::format::Pixel::YUV420P, self.size.0, self.size.1);
+        for (p, (src, stride)) in planes.into_iter().enumerate() {
+            let (pw, ph) = if p == 0 { (w, h) } else { (w / 2, h / 2) };
+            let ds = f.stride(p);
+            let dst = f.data_mut(p);
+            for r in 0..ph {
+                let row = src
+                    .get(r * stride..r * stride + pw)
+                    .ok_or("a plane is smaller than the picture")?;
+                dst[r * ds..r * ds + pw].copy_from_slice(row);
+            }
+        }
+        f.set_pts(Some(pts));
+        self.enc.send_frame(&f).map_err(|e| e.to_string())?;
+        let mut packet = ff::Packet::empty();
+        self.enc
+            .receive_packet(&mut packet)
+            .map_err(|e| e.to_string())?;
+        Ok(AnnexbPacket {
+            data: packet.data().unwrap_or_default().to_vec(),
+            pts: packet.pts().unwrap_or(pts),
+            keyframe: packet.is_key(),
+        })
+    }
+
+    fn finish(&mut self) -> Result<(), String> {
+        self.enc.send_eof().map_err(|e| e.to_string())
+    }
+}
+
 /// Opens this node's H.264 encoder for the output spec: our NVENC session
 /// (`nvidia` feature) or `h264_nvenc` where the plan has a working NVENC (an
 /// encoder card), else libx264; `gpu = false` forces libx264 (a job redone
@@ -873,6 +973,13 @@ pub fn open_encoder(
     global_header: bool,
     gpu: bool,
 ) -> Result<VideoEncoder, RenderError> {
+    if gpu && let Some(n) = hw::fault::encoder_fails_after() {
+        let enc = X264AsNvenc::new(out, Some(n))?;
+        return Ok(VideoEncoder::Annexb(
+            Box::new(enc),
+            std::collections::VecDeque::new(),
+        ));
+    }
     match hw::encode_path() {
         #[cfg(feature = "nvidia")]
         scout_gpu::EncodePath::Nvenc if gpu => match open_sdk_nvenc(out) {
@@ -1089,83 +1196,6 @@ mod tests {
         }
     }
 
-    /// libx264 standing in for the NVENC hardware this machine lacks, opened
-    /// the way our NVENC session runs: SPS/PPS once as a global header,
-    /// Annex B units, no B-frames and no lookahead, so each picture comes
-    /// back at once.
-    struct X264Annexb {
-        enc: ff::encoder::Video,
-        header: Vec<u8>,
-        size: (u32, u32),
-    }
-
-    impl X264Annexb {
-        fn new(out: &Output) -> Self {
-            let mut enc = h264_context("libx264", out, true).expect("libx264");
-            // SAFETY: a plain field write before the encoder is opened.
-            unsafe {
-                (*enc.as_mut_ptr()).max_b_frames = 0;
-            }
-            let mut opts = ff::Dictionary::new();
-            opts.set("preset", "ultrafast");
-            opts.set("tune", "zerolatency");
-            opts.set("profile", "high");
-            let enc = enc.open_with(opts).expect("open libx264");
-            // SAFETY: reads the extradata the opened encoder owns.
-            let header = unsafe {
-                let c = enc.as_ptr();
-                std::slice::from_raw_parts((*c).extradata, (*c).extradata_size as usize).to_vec()
-            };
-            Self {
-                enc,
-                header,
-                size: (out.width, out.height),
-            }
-        }
-    }
-
-    impl AnnexbEncoder for X264Annexb {
-        fn name(&self) -> &'static str {
-            "x264-annexb"
-        }
-
-        fn header(&self) -> &[u8] {
-            &self.header
-        }
-
-        fn encode(
-            &mut self,
-            planes: [(&[u8], usize); 3],
-            pts: i64,
-        ) -> Result<AnnexbPacket, String> {
-            let (w, h) = (self.size.0 as usize, self.size.1 as usize);
-            let mut f = ff::frame::Video::new(ff::format::Pixel::YUV420P, self.size.0, self.size.1);
-            for (p, (src, stride)) in planes.into_iter().enumerate() {
-                let (pw, ph) = if p == 0 { (w, h) } else { (w / 2, h / 2) };
-                let ds = f.stride(p);
-                let dst = f.data_mut(p);
-                for r in 0..ph {
-                    dst[r * ds..r * ds + pw].copy_from_slice(&src[r * stride..r * stride + pw]);
-                }
-            }
-            f.set_pts(Some(pts));
-            self.enc.send_frame(&f).map_err(|e| e.to_string())?;
-            let mut packet = ff::Packet::empty();
-            self.enc
-                .receive_packet(&mut packet)
-                .map_err(|e| e.to_string())?;
-            Ok(AnnexbPacket {
-                data: packet.data().unwrap_or_default().to_vec(),
-                pts: packet.pts().unwrap_or(pts),
-                keyframe: packet.is_key(),
-            })
-        }
-
-        fn finish(&mut self) -> Result<(), String> {
-            self.enc.send_eof().map_err(|e| e.to_string())
-        }
-    }
-
     /// What our own encoders (NVENC through the SDK) hand the muxer — an
     /// Annex B global header and Annex B units — makes a playable mp4 of
     /// the output spec: the right frames, keyframes every GOP, BT.709.
@@ -1183,13 +1213,14 @@ mod tests {
             preset: "ultrafast".into(),
         };
         let path = std::env::temp_dir().join(format!("scout-annexb-{}.mp4", std::process::id()));
-        let x264 = X264Annexb::new(&out);
+        // libx264 in place of the NVENC hardware this machine lacks.
+        let x264 = X264AsNvenc::new(&out, None).expect("libx264");
         assert!(
             x264.header().starts_with(&[0, 0, 0, 1]),
             "an Annex B global header"
         );
         let mut enc = VideoEncoder::Annexb(Box::new(x264), std::collections::VecDeque::new());
-        assert_eq!(enc.name(), "x264-annexb");
+        assert_eq!(enc.name(), "simulated-nvenc");
         let mut octx = ff::format::output_as(&path, "mp4").expect("output");
         let index = {
             let mut st = octx.add_stream(enc.codec()).expect("stream");

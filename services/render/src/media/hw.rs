@@ -283,6 +283,16 @@ pub mod fault {
         FAIL_AFTER.store(packets, Ordering::SeqCst);
     }
 
+    /// `SCOUT_TEST_GPU_ENCODE_FAULT=N`: compose encodes on a simulated GPU
+    /// encoder (libx264 answering like our NVENC session) that fails after
+    /// N frames, so the whole pass is redone with libx264.
+    pub fn encoder_fails_after() -> Option<u64> {
+        std::env::var("SCOUT_TEST_GPU_ENCODE_FAULT")
+            .ok()?
+            .parse()
+            .ok()
+    }
+
     /// Counts a packet sent to a GPU decoder; true when it must "fail".
     pub fn packet_fails() -> bool {
         let left = FAIL_AFTER.load(Ordering::SeqCst);
