@@ -470,13 +470,17 @@ fn fit_bench(
                 out,
             };
             let mut fitted: Vec<(u64, Vec<u8>)> = Vec::new();
-            let run = decode_sdk(f, &|c| NvdecDecoder::with_fit(c, request), &mut |i, fr| {
-                if i.is_multiple_of(every) {
-                    let mut bytes = fr.luma.clone();
-                    bytes.extend_from_slice(&fr.chroma);
-                    fitted.push((i, bytes));
-                }
-            });
+            let run = decode_sdk(
+                f,
+                &|c| NvdecDecoder::with_fit(c, request, 0),
+                &mut |i, fr| {
+                    if i.is_multiple_of(every) {
+                        let mut bytes = fr.luma.clone();
+                        bytes.extend_from_slice(&fr.chroma);
+                        fitted.push((i, bytes));
+                    }
+                },
+            );
             let (frames, seconds) = match run {
                 Ok(r) => r,
                 Err(e) => {
@@ -576,21 +580,25 @@ fn nvenc_bench(files: &[PathBuf], out: (u32, u32)) -> anyhow::Result<()> {
         let mut keys = 0u32;
         let mut failure = None;
         let mut pts = 0i64;
-        let run = decode_sdk(f, &|c| NvdecDecoder::with_fit(c, request), &mut |_, fr| {
-            if failure.is_some() {
-                return;
-            }
-            let w = fr.width as usize;
-            let (u, v) = fr.chroma.split_at(fr.chroma.len() / 2);
-            match encoder.encode([(&fr.luma, w), (u, w / 2), (v, w / 2)], pts) {
-                Ok(p) => {
-                    bytes += p.data.len();
-                    keys += u32::from(p.keyframe);
+        let run = decode_sdk(
+            f,
+            &|c| NvdecDecoder::with_fit(c, request, 0),
+            &mut |_, fr| {
+                if failure.is_some() {
+                    return;
                 }
-                Err(e) => failure = Some(e.to_string()),
-            }
-            pts += 1;
-        });
+                let w = fr.width as usize;
+                let (u, v) = fr.chroma.split_at(fr.chroma.len() / 2);
+                match encoder.encode([(&fr.luma, w), (u, w / 2), (v, w / 2)], pts) {
+                    Ok(p) => {
+                        bytes += p.data.len();
+                        keys += u32::from(p.keyframe);
+                    }
+                    Err(e) => failure = Some(e.to_string()),
+                }
+                pts += 1;
+            },
+        );
         let name = f.display();
         match (run, failure) {
             (Ok((frames, seconds)), None) => println!(

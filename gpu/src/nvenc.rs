@@ -136,7 +136,7 @@ fn struct_version(api: u32, ver: u32) -> u32 {
 
 /// Splits `NvEncodeAPIGetMaxSupportedVersion`'s answer: the low 4 bits are
 /// the minor version, the rest the major.
-fn split_max_version(raw: u32) -> (u32, u32) {
+pub(crate) fn split_max_version(raw: u32) -> (u32, u32) {
     (raw >> 4, raw & 0xf)
 }
 

@@ -80,6 +80,25 @@ fn function_list() -> Result<&'static nv::NV_ENCODE_API_FUNCTION_LIST, NvencErro
         unsafe {
             let lib = Library::new(crate::nvenc::LIBRARY)
                 .map_err(|e| format!("{}: {e}", crate::nvenc::LIBRARY))?;
+            // The structures here are SDK 12.1's: an older driver would
+            // refuse them with a bare NV_ENC_ERR_INVALID_VERSION.
+            let max_version: libloading::Symbol<unsafe extern "C" fn(*mut u32) -> nv::NVENCSTATUS> =
+                lib.get(b"NvEncodeAPIGetMaxSupportedVersion\0")
+                    .map_err(|e| e.to_string())?;
+            let mut raw = 0u32;
+            let r = max_version(&mut raw);
+            if r != nv::NVENCSTATUS::NV_ENC_SUCCESS {
+                return Err(format!("NvEncodeAPIGetMaxSupportedVersion: {r:?}"));
+            }
+            let driver = crate::nvenc::split_max_version(raw);
+            let needed = (nv::NVENCAPI_MAJOR_VERSION, nv::NVENCAPI_MINOR_VERSION);
+            if driver < needed {
+                return Err(format!(
+                    "the driver's NVENC API {}.{} is older than {}.{}, which this encoder needs \
+                     (NVIDIA driver 530 or newer)",
+                    driver.0, driver.1, needed.0, needed.1
+                ));
+            }
             let create: libloading::Symbol<
                 unsafe extern "C" fn(*mut nv::NV_ENCODE_API_FUNCTION_LIST) -> nv::NVENCSTATUS,
             > = lib

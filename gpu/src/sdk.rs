@@ -213,20 +213,27 @@ impl NvdecDecoder {
     /// A session on device 0 for `codec`, scaling on NVDEC to `target`
     /// (even width and height) or keeping the display size.
     pub fn new(codec: VideoCodec, target: Option<(u32, u32)>) -> Result<Self, NvdecError> {
-        Self::open(codec, target, None)
+        Self::open(codec, target, None, 0)
     }
 
     /// A session on device 0 for `codec` whose frames are fitted to the
     /// output on the device by the fit kernels (rotation, scaling, crop or
     /// padding, 10-bit to 8-bit) and come back as I420 of `fit.out`.
-    pub fn with_fit(codec: VideoCodec, fit: FitRequest) -> Result<Self, NvdecError> {
-        Self::open(codec, None, Some(fit))
+    /// `clock_rate`: timestamp units per second (the stream's time base),
+    /// so the parser interpolates missing ones right; 0 for 10 MHz.
+    pub fn with_fit(
+        codec: VideoCodec,
+        fit: FitRequest,
+        clock_rate: u32,
+    ) -> Result<Self, NvdecError> {
+        Self::open(codec, None, Some(fit), clock_rate)
     }
 
     fn open(
         codec: VideoCodec,
         target: Option<(u32, u32)>,
         fit_request: Option<FitRequest>,
+        clock_rate: u32,
     ) -> Result<Self, NvdecError> {
         let api = api()?;
         let ctx = PrimaryContext::shared()?;
@@ -249,6 +256,7 @@ impl NvdecDecoder {
             VideoCodec::Hevc => cudaVideoCodec::cudaVideoCodec_HEVC,
         };
         params.ulMaxNumDecodeSurfaces = 1;
+        params.ulClockRate = clock_rate;
         // Let NVDEC run a few pictures ahead of the copies back (throughput
         // over latency: a whole clip is decoded).
         params.ulMaxDisplayDelay = 4;
@@ -270,28 +278,36 @@ impl NvdecDecoder {
     }
 
     /// Feeds one Annex B access unit (or any chunk of the elementary
-    /// stream) and returns the frames that became ready.
-    pub fn decode(&mut self, data: &[u8], pts: i64) -> Result<Vec<HostFrame>, NvdecError> {
+    /// stream) with its timestamp, when it has one, and returns the frames
+    /// that became ready.
+    pub fn decode(&mut self, data: &[u8], pts: Option<i64>) -> Result<Vec<HostFrame>, NvdecError> {
         self.feed(data, pts, false)
     }
 
     /// Ends the stream and returns the frames still inside.
     pub fn flush(&mut self) -> Result<Vec<HostFrame>, NvdecError> {
-        self.feed(&[], 0, true)
+        self.feed(&[], None, true)
     }
 
-    fn feed(&mut self, data: &[u8], pts: i64, eos: bool) -> Result<Vec<HostFrame>, NvdecError> {
+    fn feed(
+        &mut self,
+        data: &[u8],
+        pts: Option<i64>,
+        eos: bool,
+    ) -> Result<Vec<HostFrame>, NvdecError> {
         // SAFETY: an all-zero packet is valid; payload points into `data`,
         // which outlives the call.
         let mut packet: CUVIDSOURCEDATAPACKET = unsafe { std::mem::zeroed() };
-        packet.flags = if eos { 0x01 } else { 0x02 }; // CUVID_PKT_ENDOFSTREAM / CUVID_PKT_TIMESTAMP
+        // CUVID_PKT_ENDOFSTREAM; CUVID_PKT_TIMESTAMP only with a timestamp
+        // (without, the parser interpolates from the last one).
+        packet.flags = if eos { 0x01 } else { 0 } | if pts.is_some() { 0x02 } else { 0 };
         packet.payload_size = data.len() as _;
         packet.payload = if data.is_empty() {
             std::ptr::null()
         } else {
             data.as_ptr()
         };
-        packet.timestamp = pts;
+        packet.timestamp = pts.unwrap_or(0);
         let r = {
             let _current = self.ctx.push()?;
             // SAFETY: a live parser and a valid packet; callbacks run on

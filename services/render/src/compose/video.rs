@@ -436,6 +436,11 @@ fn decode_window_sdk(
         scout_proto::scout::render::v1::FitMode::CropCenter => scout_gpu::fit::FitMode::CropCenter,
         _ => scout_gpu::fit::FitMode::BlurPad,
     };
+    // Timestamps are in the stream's time base: the parser's clock.
+    let clock = match window.tb {
+        ff::Rational(1, den) if den > 0 => den as u32,
+        _ => 0,
+    };
     let mut nvdec = NvdecDecoder::with_fit(
         codec,
         FitRequest {
@@ -443,6 +448,7 @@ fn decode_window_sdk(
             rotation: rot,
             out: (out.width, out.height),
         },
+        clock,
     )
     .map_err(gpu)?;
     let mut decoded = 0u64;

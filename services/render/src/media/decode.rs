@@ -246,6 +246,10 @@ fn host_planes(f: &scout_gpu::sdk::HostFrame) -> Vec<u8> {
     out
 }
 
+/// An Annex B access unit and its timestamp, when it has one.
+#[cfg(feature = "nvidia")]
+pub(crate) type AnnexbUnit = (Vec<u8>, Option<i64>);
+
 /// FFmpeg's `*_mp4toannexb` bitstream filter.
 #[cfg(feature = "nvidia")]
 pub(crate) struct AnnexB {
@@ -297,7 +301,7 @@ impl AnnexB {
     pub(crate) fn filter(
         &mut self,
         packet: &mut ff::Packet,
-    ) -> Result<Vec<(Vec<u8>, i64)>, RenderError> {
+    ) -> Result<Vec<AnnexbUnit>, RenderError> {
         use ff::packet::Mut as _;
         let mut out = Vec::new();
         // SAFETY: the filter takes the packet's reference and hands back
@@ -314,7 +318,7 @@ impl AnnexB {
                     break;
                 }
                 if let Some(data) = p.data() {
-                    out.push((data.to_vec(), p.pts().unwrap_or(0)));
+                    out.push((data.to_vec(), p.pts()));
                 }
             }
         }
