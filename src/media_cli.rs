@@ -200,6 +200,13 @@ fn progress_bar(p: Progress) {
     let _ = err.flush();
 }
 
+/// A clip's file name, for tables.
+fn clip_name(f: &std::path::Path) -> String {
+    f.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
 /// `scout gpu-bench CLIP…`: the probe, the plans, then each clip decoded on
 /// the CPU and on NVDEC with fps and PSNR (NVDEC against CPU), as Markdown.
 pub fn gpu_bench(
@@ -249,10 +256,7 @@ pub fn gpu_bench(
                 None
             }
         };
-        let name = f
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = clip_name(f);
         let (w, hgt) = cpu.size;
         let (gpu_fps, speedup, quality) = match &gpu {
             Some(g) => {
@@ -337,14 +341,7 @@ pub fn gpu_bench(
                 best[k] = best[k].min(t.elapsed().as_secs_f64());
             }
         }
-        println!(
-            "| {} | {:.2} | {:.2} |",
-            f.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            best[0],
-            best[1]
-        );
+        println!("| {} | {:.2} | {:.2} |", clip_name(f), best[0], best[1]);
     }
     println!();
     println!("gpu fallbacks: {}", hw::fallbacks());
@@ -374,10 +371,7 @@ fn sdk_bench(
     );
     println!("|---|---|---|---|");
     for f in files {
-        let name = f
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = clip_name(f);
         let cpu = decode_all(f, false, sample_every)?;
         let (w, h) = cpu.size;
         let long = w.max(h).max(1);
@@ -448,10 +442,7 @@ fn fit_bench(
     println!("| clip | fit | fps, decode + fit | frames vs CPU reference (identical / compared) |");
     println!("|---|---|---|---|");
     for f in files {
-        let name = f
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
+        let name = clip_name(f);
         // The raw NVDEC frames the reference works from.
         let mut raw: Vec<(u64, HostFrame)> = Vec::new();
         if let Err(e) = decode_sdk(f, &|c| NvdecDecoder::new(c, None), &mut |i, fr| {

@@ -143,6 +143,20 @@ unsafe fn zeroed_with<T>(fix: impl FnOnce(*mut T)) -> T {
     unsafe { m.assume_init() }
 }
 
+/// Versioned picture parameters for a progressive frame, the rest zero.
+fn frame_pic_params() -> nv::NV_ENC_PIC_PARAMS {
+    // SAFETY: all-zero is valid for this structure but for the picture
+    // structure, written before it is read.
+    let mut pic: nv::NV_ENC_PIC_PARAMS = unsafe {
+        zeroed_with(|p: *mut nv::NV_ENC_PIC_PARAMS| {
+            std::ptr::addr_of_mut!((*p).pictureStruct)
+                .write(nv::NV_ENC_PIC_STRUCT::NV_ENC_PIC_STRUCT_FRAME);
+        })
+    };
+    pic.version = nv::NV_ENC_PIC_PARAMS_VER;
+    pic
+}
+
 /// An NVENC H.264 session on device 0.
 pub struct NvencEncoder {
     list: &'static nv::NV_ENCODE_API_FUNCTION_LIST,
@@ -395,14 +409,7 @@ impl NvencEncoder {
         if let Some(p) = short {
             return Err(NvencError(format!("plane {p} is smaller than the picture")));
         }
-        // SAFETY: zero plus the picture structure.
-        let mut pic: nv::NV_ENC_PIC_PARAMS = unsafe {
-            zeroed_with(|p: *mut nv::NV_ENC_PIC_PARAMS| {
-                std::ptr::addr_of_mut!((*p).pictureStruct)
-                    .write(nv::NV_ENC_PIC_STRUCT::NV_ENC_PIC_STRUCT_FRAME);
-            })
-        };
-        pic.version = nv::NV_ENC_PIC_PARAMS_VER;
+        let mut pic = frame_pic_params();
         pic.inputWidth = self.spec.width;
         pic.inputHeight = self.spec.height;
         pic.inputPitch = lock.pitch;
@@ -467,14 +474,8 @@ impl NvencEncoder {
     pub fn finish(&mut self) -> Result<(), NvencError> {
         let list = self.list;
         let _current = self.ctx.push().map_err(|e| NvencError(e.0))?;
-        // SAFETY: zero plus the picture structure; EOS takes no buffers.
-        let mut pic: nv::NV_ENC_PIC_PARAMS = unsafe {
-            zeroed_with(|p: *mut nv::NV_ENC_PIC_PARAMS| {
-                std::ptr::addr_of_mut!((*p).pictureStruct)
-                    .write(nv::NV_ENC_PIC_STRUCT::NV_ENC_PIC_STRUCT_FRAME);
-            })
-        };
-        pic.version = nv::NV_ENC_PIC_PARAMS_VER;
+        // EOS takes no buffers.
+        let mut pic = frame_pic_params();
         pic.encodePicFlags = nv::NV_ENC_PIC_FLAGS::NV_ENC_PIC_FLAG_EOS as u32;
         let encode = entry(list.nvEncEncodePicture, "nvEncEncodePicture")?;
         // SAFETY: a live session.
