@@ -253,15 +253,8 @@ async fn analysis_flow(production: bool) {
     let now = task(&mut tasks, t.id).await;
     assert_eq!(now.status, TaskStatus::ScriptReady as i32);
     assert_eq!(now.provider_note, "writer=template");
-    let rest: serde_json::Value = reqwest::Client::new()
-        .get(format!("{base}/api/v1/tasks/{}/progress", t.id))
-        .bearer_auth(&a.access)
-        .send()
-        .await
-        .expect("rest")
-        .json()
-        .await
-        .expect("json");
+    let rest: serde_json::Value =
+        get_json(&format!("{base}/api/v1/tasks/{}/progress", t.id), &a.access).await;
     assert_eq!(rest["data"]["progress"]["status"], "script_ready", "{rest}");
     assert_eq!(
         rest["data"]["progress"]["details"]["steps"][3]["status"], "completed",
@@ -282,15 +275,8 @@ async fn analysis_flow(production: bool) {
     assert!(!shot.thumbnail_url.is_empty());
     assert!(script.total_duration > 0.0);
     // REST agrees, in the seed's shape.
-    let rest: serde_json::Value = reqwest::Client::new()
-        .get(format!("{base}/api/v1/tasks/{}/script", t.id))
-        .bearer_auth(&a.access)
-        .send()
-        .await
-        .expect("rest")
-        .json()
-        .await
-        .expect("json");
+    let rest: serde_json::Value =
+        get_json(&format!("{base}/api/v1/tasks/{}/script", t.id), &a.access).await;
     assert_eq!(
         rest["data"]["script"]["paragraphs"][0]["shot"]["category"], "food",
         "{rest}"

@@ -31,15 +31,9 @@ async fn a_render_node_killed_mid_compose_loses_nothing() {
     .await
     .expect("mesh without render");
     let render_url = config.render.endpoint_url();
-    let start_render = |n: usize| {
-        let d = dir.path().join(format!("render-{n}"));
-        std::fs::create_dir_all(&d).expect("dir");
-        ScoutProcess::spawn(&d, &config, &["serve", "render"])
-    };
+    let start_render = |n: usize| ScoutProcess::node(dir.path(), &config, "render", n);
     let mut first = start_render(1);
-    scout_common::grpc::wait_serving(&render_url, Duration::from_secs(60))
-        .await
-        .unwrap_or_else(|e| panic!("{e}: {}", first.stderr()));
+    first.wait_serving(&render_url).await;
 
     let base = mesh.edge_url();
     let ctx = mesh.context().clone();

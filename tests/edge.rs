@@ -317,15 +317,11 @@ async fn rest_and_grpc_give_the_same_answer() {
     let grpc_json =
         scout_common::proto_json::to_json("scout.render.v1.CapabilitiesResponse", &grpc)
             .expect("json");
-    let rest: serde_json::Value = http
-        .get(format!("{}/api/v1/render/capabilities", mesh.edge_url()))
-        .bearer_auth(&tokens.access)
-        .send()
-        .await
-        .expect("rest")
-        .json()
-        .await
-        .expect("json");
+    let rest: serde_json::Value = get_json(
+        &format!("{}/api/v1/render/capabilities", mesh.edge_url()),
+        &tokens.access,
+    )
+    .await;
     assert_eq!(rest["code"], 0);
     assert_eq!(rest["message"], "success");
     assert_eq!(rest["data"], grpc_json);

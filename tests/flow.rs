@@ -75,18 +75,7 @@ async fn whole_flow(production: bool) {
         .await
         .expect("subscribe");
 
-    let task = tasks
-        .create_task(CreateTaskRequest {
-            shop_name: "海底捞火锅(望京店)".into(),
-            shop_type: 1,
-            promotion_text: "人均89，招牌毛肚七上八下".into(),
-            video_style: 1,
-        })
-        .await
-        .expect("create")
-        .into_inner()
-        .task
-        .expect("task");
+    let task = create_task(&mut tasks, "海底捞火锅(望京店)").await;
 
     // Two clips, uploaded with a plain PUT (curl -T) and confirmed.
     let mut clips = Vec::new();

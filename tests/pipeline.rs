@@ -11,8 +11,8 @@ use std::time::{Duration, Instant};
 use scout::mesh::Mesh;
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
-    ConfirmVideoRequest, CreateTaskRequest, GetOutputRequest, GetScriptRequest, GetTaskRequest,
-    ListVideosRequest, StartAnalysisRequest, StartComposeRequest, TaskStatus, VideoStatus,
+    ConfirmVideoRequest, GetOutputRequest, GetScriptRequest, GetTaskRequest, ListVideosRequest,
+    StartAnalysisRequest, StartComposeRequest, TaskStatus, VideoStatus,
 };
 use support::*;
 
@@ -56,18 +56,7 @@ async fn clips_in_finished_video_out_with_every_worker() {
     let base = mesh.edge_url();
     let me = login(&base, dir.path()).await;
     let mut tasks: Tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
-    let task = tasks
-        .create_task(CreateTaskRequest {
-            shop_name: "海底捞火锅(望京店)".into(),
-            shop_type: 1,
-            promotion_text: "人均89，招牌毛肚七上八下".into(),
-            video_style: 1,
-        })
-        .await
-        .expect("create")
-        .into_inner()
-        .task
-        .expect("task");
+    let task = create_task(&mut tasks, "海底捞火锅(望京店)").await;
     let mut clips = Vec::new();
     for (name, secs) in [("a.mp4", 4.0), ("b.mp4", 3.0), ("c.mp4", 2.5)] {
         let file = clip(files.path(), name, secs);

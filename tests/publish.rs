@@ -100,15 +100,11 @@ async fn scenario(mut config: scout_common::config::Config, dir: &std::path::Pat
     assert_eq!(get(&mut publish, task).await.expect("again"), first);
 
     // REST, in the seed's envelope, says the same.
-    let rest: serde_json::Value = reqwest::Client::new()
-        .get(format!("{base}/api/v1/tasks/{task}/publish-assist"))
-        .bearer_auth(&me.access)
-        .send()
-        .await
-        .expect("rest")
-        .json()
-        .await
-        .expect("json");
+    let rest: serde_json::Value = get_json(
+        &format!("{base}/api/v1/tasks/{task}/publish-assist"),
+        &me.access,
+    )
+    .await;
     assert_eq!(rest["code"], 0, "{rest}");
     assert_eq!(
         rest["data"]["assist"]["topics"],

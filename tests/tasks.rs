@@ -193,15 +193,11 @@ async fn tasks_crud(postgres: bool) {
         .into_inner();
     assert_eq!(none.pagination.expect("p").total, 0);
     // REST: the seed's paginated envelope.
-    let listed: serde_json::Value = http
-        .get(format!("{base}/api/v1/tasks?page=2&page_size=5"))
-        .bearer_auth(&a.access)
-        .send()
-        .await
-        .expect("rest")
-        .json()
-        .await
-        .expect("json");
+    let listed: serde_json::Value = get_json(
+        &format!("{base}/api/v1/tasks?page=2&page_size=5"),
+        &a.access,
+    )
+    .await;
     assert_eq!(listed["data"]["pagination"]["total"], 12, "{listed}");
     assert_eq!(listed["data"]["items"].as_array().map(Vec::len), Some(5));
 

@@ -31,15 +31,9 @@ async fn a_vision_node_killed_mid_analysis_loses_nothing_and_writes_one_script()
     .await
     .expect("mesh without vision");
     let vision_url = config.vision.endpoint_url();
-    let start_vision = |n: usize| {
-        let d = dir.path().join(format!("vision-{n}"));
-        std::fs::create_dir_all(&d).expect("dir");
-        ScoutProcess::spawn(&d, &config, &["serve", "vision"])
-    };
+    let start_vision = |n: usize| ScoutProcess::node(dir.path(), &config, "vision", n);
     let mut first = start_vision(1);
-    scout_common::grpc::wait_serving(&vision_url, Duration::from_secs(60))
-        .await
-        .unwrap_or_else(|e| panic!("{e}: {}", first.stderr()));
+    first.wait_serving(&vision_url).await;
 
     let base = mesh.edge_url();
     let me = login(&base, dir.path()).await;

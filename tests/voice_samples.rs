@@ -229,15 +229,8 @@ async fn voice_samples(production: bool) {
     let body: serde_json::Value = resp.json().await.expect("json");
     assert_eq!(body["code"], ErrorCode::NotFound as i32);
     assert_eq!(body["message"], err.message(), "REST and gRPC agree");
-    let listed: serde_json::Value = http
-        .get(format!("{base}/api/v1/voice/samples"))
-        .bearer_auth(&b.access)
-        .send()
-        .await
-        .expect("rest")
-        .json()
-        .await
-        .expect("json");
+    let listed: serde_json::Value =
+        get_json(&format!("{base}/api/v1/voice/samples"), &b.access).await;
     assert_eq!(listed["data"]["items"], serde_json::json!([]));
     let err = internal
         .get_voice_sample(GetVoiceSampleRequest {

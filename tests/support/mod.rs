@@ -75,6 +75,21 @@ impl ScoutProcess {
         Self { child, stderr_path }
     }
 
+    /// Node `n` of one service (`scout serve SERVICE`), run from its own
+    /// folder `{service}-{n}` under `dir`.
+    pub fn node(dir: &Path, config: &Config, service: &str, n: usize) -> Self {
+        let d = dir.join(format!("{service}-{n}"));
+        std::fs::create_dir_all(&d).expect("node dir");
+        Self::spawn(&d, config, &["serve", service])
+    }
+
+    /// Waits until its gRPC server at `url` answers health checks.
+    pub async fn wait_serving(&self, url: &str) {
+        scout_common::grpc::wait_serving(url, Duration::from_secs(60))
+            .await
+            .unwrap_or_else(|e| panic!("{e}: {}", self.stderr()));
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
@@ -476,16 +491,23 @@ pub fn wav_tone(rate: u32, seconds: f64, hz: f64) -> Vec<u8> {
 pub type UserTasks =
     scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient<AuthedChannel>;
 
-/// Creates a task, uploads generated clips of these lengths and confirms
-/// them; returns the task id and the clip ids.
-pub async fn task_with_clips(
-    tasks: &mut UserTasks,
-    files: &Path,
-    shop: &str,
-    seconds: &[f64],
-) -> (i64, Vec<i64>) {
-    use scout_proto::scout::tasks::v1::{ConfirmVideoRequest, CreateTaskRequest};
-    let task = tasks
+/// `GET url` with a bearer token, the body as JSON.
+pub async fn get_json(url: &str, token: &str) -> serde_json::Value {
+    reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .expect("GET")
+        .json()
+        .await
+        .expect("json")
+}
+
+/// A new task for `shop` (hot pot, the seed's promotion, style 1).
+pub async fn create_task(tasks: &mut UserTasks, shop: &str) -> scout_proto::scout::tasks::v1::Task {
+    use scout_proto::scout::tasks::v1::CreateTaskRequest;
+    tasks
         .create_task(CreateTaskRequest {
             shop_name: shop.into(),
             shop_type: 1,
@@ -496,7 +518,19 @@ pub async fn task_with_clips(
         .expect("create")
         .into_inner()
         .task
-        .expect("task");
+        .expect("task")
+}
+
+/// Creates a task, uploads generated clips of these lengths and confirms
+/// them; returns the task id and the clip ids.
+pub async fn task_with_clips(
+    tasks: &mut UserTasks,
+    files: &Path,
+    shop: &str,
+    seconds: &[f64],
+) -> (i64, Vec<i64>) {
+    use scout_proto::scout::tasks::v1::ConfirmVideoRequest;
+    let task = create_task(tasks, shop).await;
     let mut ids = Vec::new();
     for (i, s) in seconds.iter().enumerate() {
         let name = format!("clip{i}.mp4");

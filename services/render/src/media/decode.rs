@@ -194,17 +194,8 @@ pub fn decode_sdk(
         .best(ff::media::Type::Video)
         .ok_or_else(|| RenderError::media(&name, "has no video stream"))?;
     let index = stream.index();
-    let codec = match stream.parameters().id() {
-        ff::codec::Id::H264 => scout_gpu::VideoCodec::H264,
-        ff::codec::Id::HEVC => scout_gpu::VideoCodec::Hevc,
-        other => {
-            return Err(RenderError::media(
-                &name,
-                format!("{other:?} is not decoded on NVDEC here"),
-            ));
-        }
-    };
     let mut bsf = AnnexB::for_stream(&stream.parameters(), &name)?;
+    let codec = bsf.codec;
     let mut nvdec = open_session(codec).map_err(|e| RenderError::Gpu(e.to_string()))?;
     let mut frames = 0u64;
     let mut take = |batch: Vec<scout_gpu::sdk::HostFrame>| {
@@ -254,6 +245,8 @@ pub(crate) type AnnexbUnit = (Vec<u8>, Option<i64>);
 #[cfg(feature = "nvidia")]
 pub(crate) struct AnnexB {
     ctx: *mut ff::ffi::AVBSFContext,
+    /// The stream's codec.
+    pub(crate) codec: scout_gpu::VideoCodec,
 }
 
 #[cfg(feature = "nvidia")]
@@ -263,20 +256,24 @@ impl AnnexB {
         params: &ff::codec::Parameters,
         name: &str,
     ) -> Result<Self, RenderError> {
-        let filter = match params.id() {
-            ff::codec::Id::H264 => c"h264_mp4toannexb",
-            ff::codec::Id::HEVC => c"hevc_mp4toannexb",
-            other => {
-                return Err(RenderError::media(
-                    name,
-                    format!("{other:?} is not decoded on NVDEC here"),
-                ));
-            }
+        let codec = hw::codec_of(params.id()).ok_or_else(|| {
+            RenderError::media(
+                name,
+                format!("{:?} is not decoded on NVDEC here", params.id()),
+            )
+        })?;
+        let filter = match codec {
+            scout_gpu::VideoCodec::H264 => c"h264_mp4toannexb",
+            scout_gpu::VideoCodec::Hevc => c"hevc_mp4toannexb",
         };
-        Self::new(filter, params)
+        Self::new(filter, params, codec)
     }
 
-    fn new(name: &std::ffi::CStr, params: &ff::codec::Parameters) -> Result<Self, RenderError> {
+    fn new(
+        name: &std::ffi::CStr,
+        params: &ff::codec::Parameters,
+        codec: scout_gpu::VideoCodec,
+    ) -> Result<Self, RenderError> {
         // SAFETY: standard av_bsf_* set-up; the context is freed on drop.
         unsafe {
             let f = ff::ffi::av_bsf_get_by_name(name.as_ptr());
@@ -287,7 +284,7 @@ impl AnnexB {
             if ff::ffi::av_bsf_alloc(f, &mut ctx) < 0 {
                 return Err(RenderError::Init("av_bsf_alloc failed".into()));
             }
-            let me = Self { ctx };
+            let me = Self { ctx, codec };
             if ff::ffi::avcodec_parameters_copy((*ctx).par_in, params.as_ptr()) < 0
                 || ff::ffi::av_bsf_init(ctx) < 0
             {

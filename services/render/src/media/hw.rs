@@ -110,7 +110,8 @@ impl Hardware {
     }
 }
 
-fn codec_of(id: ff::codec::Id) -> Option<VideoCodec> {
+/// The codec NVDEC would decode a stream of `id` as, if any.
+pub(crate) fn codec_of(id: ff::codec::Id) -> Option<VideoCodec> {
     match id {
         ff::codec::Id::H264 => Some(VideoCodec::H264),
         ff::codec::Id::HEVC => Some(VideoCodec::Hevc),
