@@ -2,7 +2,7 @@
 # Starts, on loopback and only when not already running, the servers the
 # tests use: PostgreSQL (5432), Redis (6379), a Kafka-protocol broker
 # (tansu, 9092) and an S3-compatible server (s3s-fs, 9000). Prints the
-# SCOUT_TEST_* variables the tests read. Installs nothing: run
+# TEST_* variables the tests read. Installs nothing: run
 # scripts/install.sh --test first.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
@@ -73,10 +73,10 @@ start_kafka
 start_s3
 
 cat <<VARS
-export SCOUT_TEST_POSTGRES_URL=$PG_URL
-export SCOUT_TEST_REDIS_URL=redis://127.0.0.1:6379
-export SCOUT_TEST_KAFKA_BROKERS=127.0.0.1:9092
-export SCOUT_TEST_S3_ENDPOINT=http://127.0.0.1:9000
-export SCOUT_TEST_S3_ACCESS_KEY=scout
-export SCOUT_TEST_S3_SECRET_KEY=scout-secret-key
+export TEST_POSTGRES_URL=$PG_URL
+export TEST_REDIS_URL=redis://127.0.0.1:6379
+export TEST_KAFKA_BROKERS=127.0.0.1:9092
+export TEST_S3_ENDPOINT=http://127.0.0.1:9000
+export TEST_S3_ACCESS_KEY=scout
+export TEST_S3_SECRET_KEY=scout-secret-key
 VARS

@@ -4,3 +4,4 @@
 pub mod client;
 pub mod make;
 pub mod mesh;
+pub mod services;

@@ -11,7 +11,9 @@ use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand};
+use scout_common::ServiceName;
 
 mod media_cli;
 
@@ -41,8 +43,9 @@ enum Command {
     /// Run one service: edge, identity, tasks, vision, render or publish.
     Serve {
         /// The service.
-        #[arg(value_parser = clap::builder::PossibleValuesParser::new(scout_common::service::SERVICES))]
-        service: String,
+        #[arg(value_parser = clap::builder::PossibleValuesParser::new(ServiceName::names())
+            .try_map(|s| s.parse::<ServiceName>()))]
+        service: ServiceName,
     },
     /// Log in to an edge with a phone and SMS code; saves the session and
     /// prints the access token (for `curl -H "Authorization: Bearer …"`).
@@ -176,24 +179,7 @@ enum Command {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { service } => {
-            let service: &'static str = match scout_common::service::SERVICES
-                .iter()
-                .find(|s| **s == service)
-            {
-                Some(s) => s,
-                None => return fail(2, format!("unknown service {service}")),
-            };
-            let path = cli.config;
-            match service {
-                "edge" => scout_common::service::run("edge", path, scout_edge::serve),
-                "identity" => scout_common::service::run("identity", path, scout_identity::serve),
-                "tasks" => scout_common::service::run("tasks", path, scout_tasks::serve),
-                "vision" => scout_common::service::run("vision", path, scout_vision::serve),
-                "render" => scout_common::service::run("render", path, scout_render::serve),
-                _ => scout_common::service::run("publish", path, scout_publish::serve),
-            }
-        }
+        Command::Serve { service } => scout::services::run(service, cli.config),
         Command::Up {
             data_dir,
             edge_addr,

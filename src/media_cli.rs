@@ -37,7 +37,7 @@ fn gpu_note() {
 /// Applies `media.gpu` (`SCOUT_MEDIA_GPU=off` keeps these commands on the
 /// CPU, `always` decodes on NVDEC wherever the device can).
 pub fn gpu_mode(config: &Config) {
-    scout_render::media::hw::configure(config.media.gpu);
+    scout_render::media::hw::configure(config.media.gpu, &config.faults());
 }
 
 /// `scout frames FILE --every N -o DIR`: JPEGs and a thumbnail; prints how many.
@@ -218,7 +218,10 @@ pub fn gpu_bench(
     use scout_render::media::decode::decode_all;
     use scout_render::media::hw;
     // Compare the two decoders on every clip, whatever `auto` would pick.
-    hw::configure(scout_common::config::GpuMode::Always);
+    hw::configure(
+        scout_common::config::GpuMode::Always,
+        &scout_common::config::FaultsConfig::default(),
+    );
     let probe_start = std::time::Instant::now();
     let h = hw::hardware();
     println!(

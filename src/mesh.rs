@@ -9,18 +9,20 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use scout_common::adapters::Adapters;
+use scout_common::ServiceName;
 use scout_common::config::Config;
 use scout_common::grpc::wait_serving;
-use scout_common::server::{Shutdown, bind};
-use scout_common::service::ServiceContext;
+use scout_common::server::bind;
+use scout_common::service::Shared;
+use scout_common::shutdown::Shutdown;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 /// The internal services, started before the edge.
-pub const INTERNAL: [&str; 5] = ["identity", "tasks", "vision", "render", "publish"];
+pub const INTERNAL: [ServiceName; 5] = ServiceName::INTERNAL;
 
 struct Running {
     shutdown: Shutdown,
@@ -29,22 +31,10 @@ struct Running {
 
 /// A running mesh.
 pub struct Mesh {
-    ctx: ServiceContext,
+    config: Arc<Config>,
+    shared: Shared,
     edge: Option<Running>,
-    services: HashMap<&'static str, Running>,
-}
-
-fn service_config<'a>(
-    config: &'a mut Config,
-    name: &str,
-) -> &'a mut scout_common::config::ServiceConfig {
-    match name {
-        "identity" => &mut config.identity,
-        "tasks" => &mut config.tasks,
-        "vision" => &mut config.vision,
-        "render" => &mut config.render,
-        _ => &mut config.publish,
-    }
+    services: HashMap<ServiceName, Running>,
 }
 
 /// How a mesh is started.
@@ -52,7 +42,7 @@ fn service_config<'a>(
 pub struct MeshOptions {
     /// Services that run elsewhere (their own processes): not started here,
     /// reached at their configured addresses.
-    pub external: Vec<&'static str>,
+    pub external: Vec<ServiceName>,
     /// Bind the configured addresses instead of ephemeral ports, so
     /// processes outside the mesh can reach its services.
     pub fixed_ports: bool,
@@ -71,49 +61,36 @@ impl Mesh {
             if options.external.contains(&name) {
                 continue;
             }
-            let svc = service_config(&mut config, name);
             let listener = if options.fixed_ports {
-                bind(svc.addr).await?
+                bind(config.listen(name).addr).await?
             } else {
                 TcpListener::bind("127.0.0.1:0").await?
             };
-            let addr = listener.local_addr()?;
-            svc.addr = addr;
-            svc.endpoint = format!("http://{addr}");
+            config.set_addr(name, listener.local_addr()?);
             listeners.push((name, listener));
         }
         let edge_listener = bind(config.edge.addr).await?;
-        config.edge.addr = edge_listener.local_addr()?;
+        config.set_addr(ServiceName::Edge, edge_listener.local_addr()?);
 
-        let adapters = Adapters::from_config(&config).await?;
-        let ctx = ServiceContext::new(config, adapters)?;
+        let shared = Shared::connect(&config).await?;
+        let config = Arc::new(config);
+        let start = |name: ServiceName, listener: TcpListener| {
+            let shutdown = Shutdown::new();
+            let (config, shared, s) = (config.clone(), shared.clone(), shutdown.clone());
+            let task = tokio::spawn(async move {
+                crate::services::serve(name, &config, &shared, listener, s).await
+            });
+            Running { shutdown, task }
+        };
         let mut services = HashMap::new();
         for (name, listener) in listeners {
-            let shutdown = Shutdown::new();
-            let (c, s) = (ctx.clone(), shutdown.clone());
-            let task = tokio::spawn(async move {
-                match name {
-                    "identity" => scout_identity::serve(c, listener, s).await,
-                    "tasks" => scout_tasks::serve(c, listener, s).await,
-                    "vision" => scout_vision::serve(c, listener, s).await,
-                    "render" => scout_render::serve(c, listener, s).await,
-                    _ => scout_publish::serve(c, listener, s).await,
-                }
-            });
-            services.insert(name, Running { shutdown, task });
+            services.insert(name, start(name, listener));
         }
-        let edge_shutdown = Shutdown::new();
-        let edge_task = tokio::spawn(scout_edge::serve(
-            ctx.clone(),
-            edge_listener,
-            edge_shutdown.clone(),
-        ));
+        let edge = start(ServiceName::Edge, edge_listener);
         let mut mesh = Mesh {
-            ctx,
-            edge: Some(Running {
-                shutdown: edge_shutdown,
-                task: edge_task,
-            }),
+            config: config.clone(),
+            shared: shared.clone(),
+            edge: Some(edge),
             services,
         };
 
@@ -144,7 +121,7 @@ impl Mesh {
                     return name;
                 }
                 if mesh.edge.as_ref().is_some_and(|e| e.task.is_finished()) {
-                    return "edge";
+                    return ServiceName::Edge;
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
@@ -163,14 +140,14 @@ impl Mesh {
 
     /// The first error of a service that has already stopped.
     async fn collect_failure(&mut self) -> Option<anyhow::Error> {
-        let finished: Vec<&'static str> = self
+        let finished: Vec<ServiceName> = self
             .services
             .iter()
             .filter(|(_, r)| r.task.is_finished())
             .map(|(n, _)| *n)
             .collect();
         for name in finished {
-            if let Some(r) = self.services.remove(name) {
+            if let Some(r) = self.services.remove(&name) {
                 match r.task.await {
                     Ok(Err(e)) => return Some(e.context(format!("the {name} service failed"))),
                     Err(e) => return Some(anyhow::anyhow!("the {name} service panicked: {e}")),
@@ -187,30 +164,34 @@ impl Mesh {
         None
     }
 
-    /// Config and adapters shared by every service.
-    pub fn context(&self) -> &ServiceContext {
-        &self.ctx
+    /// The adapters, credentials and peers every service shares.
+    pub fn context(&self) -> &Shared {
+        &self.shared
+    }
+
+    /// The mesh's effective config (with the ports it bound).
+    pub fn config(&self) -> &Config {
+        &self.config
     }
 
     /// The edge's URL.
     pub fn edge_url(&self) -> String {
-        self.ctx.config.edge.public_base_url()
+        self.config.edge.public_base_url()
     }
 
     /// The edge's address.
     pub fn edge_addr(&self) -> SocketAddr {
-        self.ctx.config.edge.addr
+        self.config.edge.addr
     }
 
-    /// An internal service's URL.
-    pub fn service_url(&self, name: &str) -> String {
-        let mut config = (*self.ctx.config).clone();
-        service_config(&mut config, name).endpoint_url()
+    /// A service's URL.
+    pub fn service_url(&self, name: ServiceName) -> String {
+        self.config.listen(name).url
     }
 
     /// Stops one internal service (drains it) and leaves the rest running.
-    pub async fn stop_service(&mut self, name: &str) -> anyhow::Result<()> {
-        let Some(r) = self.services.remove(name) else {
+    pub async fn stop_service(&mut self, name: ServiceName) -> anyhow::Result<()> {
+        let Some(r) = self.services.remove(&name) else {
             anyhow::bail!("{name} is not running")
         };
         r.shutdown.trigger();
@@ -274,7 +255,7 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
         _ = signal.wait() => return Ok(()),
     };
     let url = mesh.edge_url();
-    tracing::info!(edge = %url, data_dir = %mesh.context().config.data_dir.display(), "scout is up");
+    tracing::info!(edge = %url, data_dir = %mesh.config().data_dir.display(), "scout is up");
     println!("Scout is up at {url}  (gRPC + grpc-web + REST /api/v1; Ctrl-C to stop)");
     let failure = tokio::select! {
         _ = signal.wait() => None,

@@ -92,7 +92,7 @@ async fn analysis_flow(production: bool) {
     let a = login(&base, dir.path()).await;
     let mut tasks: Tasks = TasksServiceClient::new(authed_channel(&base, &a.access));
     let mut worker: Worker = tasks_worker(&mesh);
-    let topic = format!("{}analyze", ctx.config.bus.topic_prefix);
+    let topic = format!("{}analyze", ctx.jobs.analyze.prefix);
     let mut sub = ctx
         .adapters
         .bus

@@ -322,7 +322,7 @@ fn claims_for(user_id: i64, config: &Config) -> Claims {
 async fn forged_tokens_are_refused(backend: Backend) {
     let s = Setup::start(backend, |_| {}).await;
     let base = s.base();
-    let config = s.mesh.context().config.clone();
+    let config = s.mesh.config().clone();
     let me = s.login().await;
     assert!(get_me(&base, &me.access).await.is_ok());
     // What an attacker can see: the JWKS.
@@ -466,7 +466,7 @@ async fn forged_tokens_are_refused(backend: Backend) {
     let control = signed(&real, &good);
     assert_eq!(get_me(&base, &control).await.expect("control"), me.user_id);
 
-    let render_direct = s.mesh.service_url("render");
+    let render_direct = s.mesh.service_url(scout_common::ServiceName::Render);
     for (name, forged, expected) in cases {
         // Through the edge, gRPC.
         let e = get_me(&base, &forged).await.expect_err(name);
@@ -511,7 +511,7 @@ async fn services_refuse_calls_without_a_valid_credential_whatever_headers_they_
     let s = Setup::start(Backend::Embedded, |_| {}).await;
     let me = s.login().await;
     for name in ["identity", "tasks", "render", "publish"] {
-        let url = s.mesh.service_url(name);
+        let url = s.mesh.service_url(name.parse().expect("a service"));
         let path = match name {
             "identity" => "/scout.identity.v1.IdentityService/GetMe",
             "tasks" => "/scout.tasks.v1.TasksService/ListTasks",
@@ -551,7 +551,7 @@ async fn services_refuse_calls_without_a_valid_credential_whatever_headers_they_
         }
     }
     // Internal RPCs need the service credential: a user token is not enough.
-    let identity = s.mesh.service_url("identity");
+    let identity = s.mesh.service_url(scout_common::ServiceName::Identity);
     let mut internal = scout_proto::scout::identity::v1::identity_internal_service_client::IdentityInternalServiceClient::new(
         authed_channel(&identity, &me.access),
     );
@@ -601,7 +601,7 @@ async fn a_second_key_verifies_during_rotation() {
     let keys = jwks["data"]["keys"].as_array().expect("keys");
     assert_eq!(keys.len(), 2, "{jwks}");
     // A token signed with the next key already verifies everywhere.
-    let config = s.mesh.context().config.clone();
+    let config = s.mesh.config().clone();
     let next_ring = KeyRing::load(
         &scout_common::config::AuthConfig {
             signing_key_file: next_path,
@@ -616,8 +616,10 @@ async fn a_second_key_verifies_during_rotation() {
         get_me(&s.base(), &token).await.expect("next key"),
         me.user_id
     );
-    let mut render =
-        RenderServiceClient::new(authed_channel(&s.mesh.service_url("render"), &token));
+    let mut render = RenderServiceClient::new(authed_channel(
+        &s.mesh.service_url(scout_common::ServiceName::Render),
+        &token,
+    ));
     render
         .capabilities(CapabilitiesRequest {})
         .await
@@ -727,8 +729,10 @@ async fn logout_revokes_access_and_refresh(backend: Backend) {
     let e = get_me(&base, &me.access).await.expect_err("revoked");
     assert_eq!(e.code, ErrorCode::TokenRevoked);
     // Revoked at the services too, not only at the edge.
-    let mut render =
-        RenderServiceClient::new(authed_channel(&s.mesh.service_url("render"), &me.access));
+    let mut render = RenderServiceClient::new(authed_channel(
+        &s.mesh.service_url(scout_common::ServiceName::Render),
+        &me.access,
+    ));
     assert_eq!(
         render
             .capabilities(CapabilitiesRequest {})

@@ -117,7 +117,7 @@ async fn a_broker_restart_between_steps_loses_nothing() {
         .bus
         .subscribe(
             &format!("test-vision-{}", testing::unique()),
-            &[format!("{}analyze", ctx.config.bus.topic_prefix)],
+            &[format!("{}analyze", ctx.jobs.analyze.prefix)],
         )
         .await
         .expect("subscribe");

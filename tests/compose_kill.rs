@@ -24,7 +24,10 @@ async fn a_render_node_killed_mid_compose_loses_nothing() {
     let mesh = Mesh::start_with(
         config.clone(),
         MeshOptions {
-            external: vec!["render", "vision"],
+            external: vec![
+                scout_common::ServiceName::Render,
+                scout_common::ServiceName::Vision,
+            ],
             fixed_ports: true,
         },
     )
@@ -39,7 +42,7 @@ async fn a_render_node_killed_mid_compose_loses_nothing() {
     let ctx = mesh.context().clone();
     let me = login(&base, dir.path()).await;
     let mut tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
-    let analyze_topic = format!("{}analyze", ctx.config.bus.topic_prefix);
+    let analyze_topic = format!("{}analyze", ctx.jobs.analyze.prefix);
     let mut sub = ctx
         .adapters
         .bus

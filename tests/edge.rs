@@ -353,14 +353,16 @@ async fn rest_and_grpc_give_the_same_answer() {
 async fn a_stopped_downstream_gives_unavailable_within_the_deadline() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut mesh = mesh(dir.path()).await;
-    let deadline = mesh.context().config.edge.request_timeout;
+    let deadline = mesh.config().edge.request_timeout;
     let tokens = login(&mesh.edge_url(), dir.path()).await;
     let mut client = render_client(&mesh, &tokens).await;
     client
         .capabilities(CapabilitiesRequest {})
         .await
         .expect("render is up");
-    mesh.stop_service("render").await.expect("render stops");
+    mesh.stop_service(scout_common::ServiceName::Render)
+        .await
+        .expect("render stops");
 
     let start = Instant::now();
     let status = client
@@ -412,8 +414,10 @@ async fn a_hanging_downstream_gives_deadline_exceeded_not_a_hang() {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut mesh = mesh(dir.path()).await;
     let tokens = login(&mesh.edge_url(), dir.path()).await;
-    let render_addr = addr_of(&mesh.service_url("render"));
-    mesh.stop_service("render").await.expect("render stops");
+    let render_addr = addr_of(&mesh.service_url(scout_common::ServiceName::Render));
+    mesh.stop_service(scout_common::ServiceName::Render)
+        .await
+        .expect("render stops");
     // Something takes render's port, accepts connections and never answers.
     let squatter = tokio::net::TcpListener::bind(render_addr)
         .await
@@ -478,7 +482,7 @@ async fn a_hanging_downstream_gives_deadline_exceeded_not_a_hang() {
         "answered before the deadline: {elapsed:?}"
     );
     assert!(
-        elapsed < mesh.context().config.edge.request_timeout,
+        elapsed < mesh.config().edge.request_timeout,
         "waited {elapsed:?}"
     );
     // REST without a client deadline is bounded by the edge's own (5 s in these tests).
@@ -712,7 +716,7 @@ async fn every_service_serves_health_reflection_and_metrics() {
         ("render", "scout.render.v1.RenderService"),
         ("publish", "scout.publish.v1.PublishService"),
     ] {
-        let url = mesh.service_url(name);
+        let url = mesh.service_url(name.parse().expect("a service"));
         let channel = scout_common::grpc::channel(&url).expect("channel");
         let resp = HealthClient::new(channel.clone())
             .check(HealthCheckRequest {

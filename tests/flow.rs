@@ -64,7 +64,7 @@ async fn whole_flow(production: bool) {
     let ctx = mesh.context().clone();
     let me = login(&base, dir.path()).await;
     let mut tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
-    let analyze_topic = format!("{}analyze", ctx.config.bus.topic_prefix);
+    let analyze_topic = format!("{}analyze", ctx.jobs.analyze.prefix);
     let mut sub = ctx
         .adapters
         .bus

@@ -1,9 +1,9 @@
 //! The GPU stages' fallback, on any machine: a GPU decoder that fails in
-//! the middle of a job (simulated here with `SCOUT_TEST_GPU_FAULT`, which
+//! the middle of a job (simulated here with `SCOUT_FAULTS_GPU_DECODE_AFTER_PACKETS`, which
 //! labels the software decoder a GPU one and makes it fail after N packets)
 //! is replaced by the CPU decoder for the rest of that work, the failure is
 //! reported once, and the output is the one the CPU path makes: same spec,
-//! same frames. A GPU encoder failing mid-job (`SCOUT_TEST_GPU_ENCODE_FAULT`:
+//! same frames. A GPU encoder failing mid-job (`SCOUT_FAULTS_GPU_ENCODE_AFTER_FRAMES`:
 //! libx264 answering like our NVENC session, failing after N frames) costs
 //! the pass, which is redone with libx264: same spec, every frame; without
 //! the fault that stand-in's Annex B output muxes to the same spec. Also: the
@@ -110,7 +110,7 @@ fn a_gpu_failing_mid_job_falls_back_and_the_output_is_the_cpu_one() {
     let (code, out, err) = run(
         &["frames", "clip.mp4", "--every", "1", "-o", "fault"],
         dir.path(),
-        &[("SCOUT_TEST_GPU_FAULT", "2")],
+        &[("SCOUT_FAULTS_GPU_DECODE_AFTER_PACKETS", "2")],
     );
     assert_eq!(code, 0, "{err}");
     assert!(
@@ -146,7 +146,7 @@ fn a_gpu_failing_mid_job_falls_back_and_the_output_is_the_cpu_one() {
     let (code, out, err) = run(
         &["compose", "timeline.json", "-o", "fault.mp4"],
         dir.path(),
-        &[("SCOUT_TEST_GPU_FAULT", "25")],
+        &[("SCOUT_FAULTS_GPU_DECODE_AFTER_PACKETS", "25")],
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("fault.mp4 written: 1080x1920"), "{out}");
@@ -182,7 +182,7 @@ fn a_gpu_failing_mid_job_falls_back_and_the_output_is_the_cpu_one() {
     let (code, out, err) = run(
         &["compose", "timeline.json", "-o", "encode-fault.mp4"],
         dir.path(),
-        &[("SCOUT_TEST_GPU_ENCODE_FAULT", "50")],
+        &[("SCOUT_FAULTS_GPU_ENCODE_AFTER_FRAMES", "50")],
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("encode-fault.mp4 written: 1080x1920"), "{out}");
@@ -203,7 +203,7 @@ fn a_gpu_failing_mid_job_falls_back_and_the_output_is_the_cpu_one() {
     let (code, _, err) = run(
         &["compose", "timeline.json", "-o", "annexb.mp4"],
         dir.path(),
-        &[("SCOUT_TEST_GPU_ENCODE_FAULT", "100000")],
+        &[("SCOUT_FAULTS_GPU_ENCODE_AFTER_FRAMES", "100000")],
     );
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("GPU failed"), "{err}");

@@ -41,7 +41,7 @@ async fn scripted_task(mesh: &Mesh, tasks: &mut Tasks, files: &std::path::Path) 
         .bus
         .subscribe(
             &format!("test-vision-{}", scout_common::testing::unique()),
-            &[format!("{}analyze", ctx.config.bus.topic_prefix)],
+            &[format!("{}analyze", ctx.jobs.analyze.prefix)],
         )
         .await
         .expect("subscribe");
@@ -200,7 +200,7 @@ async fn retries_then_dead_letter(production: bool) {
         .bus
         .subscribe(
             &format!("test-dlq-{}", scout_common::testing::unique()),
-            &[format!("{}compose.dlq", ctx.config.bus.topic_prefix)],
+            &[format!("{}compose.dlq", ctx.jobs.analyze.prefix)],
         )
         .await
         .expect("subscribe");
@@ -281,7 +281,7 @@ async fn an_unfinished_job_survives_a_restart_of_the_embedded_mesh() {
         .bus
         .subscribe(
             &format!("test-vision-{}", scout_common::testing::unique()),
-            &[format!("{}analyze", ctx.config.bus.topic_prefix)],
+            &[format!("{}analyze", ctx.jobs.analyze.prefix)],
         )
         .await
         .expect("subscribe");

@@ -24,7 +24,7 @@ async fn a_vision_node_killed_mid_analysis_loses_nothing_and_writes_one_script()
     let mesh = Mesh::start_with(
         config.clone(),
         MeshOptions {
-            external: vec!["vision"],
+            external: vec![scout_common::ServiceName::Vision],
             fixed_ports: true,
         },
     )

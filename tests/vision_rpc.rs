@@ -27,9 +27,12 @@ async fn analyze_clip_and_write_script_over_grpc() {
         .put_file("videos/1/1/c.mp4", &file, Some("video/mp4"))
         .await
         .expect("put");
-    let mut vision = VisionServiceClient::new(ctx.auth.internal_channel(
-        scout_common::grpc::channel(&mesh.service_url("vision")).expect("channel"),
-    ));
+    let mut vision = VisionServiceClient::new(
+        ctx.auth.internal_channel(
+            scout_common::grpc::channel(&mesh.service_url(scout_common::ServiceName::Vision))
+                .expect("channel"),
+        ),
+    );
 
     let a = vision
         .analyze_clip(AnalyzeClipRequest {
@@ -147,7 +150,8 @@ async fn analyze_clip_and_write_script_over_grpc() {
 
     // Without the mesh credential: nothing.
     let mut outsider = VisionServiceClient::new(
-        scout_common::grpc::channel(&mesh.service_url("vision")).expect("channel"),
+        scout_common::grpc::channel(&mesh.service_url(scout_common::ServiceName::Vision))
+            .expect("channel"),
     );
     let e = outsider
         .write_script(WriteScriptRequest::default())

@@ -144,7 +144,7 @@ async fn voice_samples(production: bool) {
     assert_eq!(again.id, created.id);
 
     // The clone job is on the voice-clone topic, once.
-    let topic = format!("{}voice-clone", ctx.config.bus.topic_prefix);
+    let topic = format!("{}voice-clone", ctx.jobs.analyze.prefix);
     let mut sub = ctx
         .adapters
         .bus
@@ -166,9 +166,12 @@ async fn voice_samples(production: bool) {
     sub.commit(&delivery).await.expect("commit");
 
     // The worker reports; a repeated report changes nothing.
-    let mut internal = IdentityInternalServiceClient::new(ctx.auth.internal_channel(
-        scout_common::grpc::channel(&mesh.service_url("identity")).expect("channel"),
-    ));
+    let mut internal = IdentityInternalServiceClient::new(
+        ctx.auth.internal_channel(
+            scout_common::grpc::channel(&mesh.service_url(scout_common::ServiceName::Identity))
+                .expect("channel"),
+        ),
+    );
     let report = ReportVoiceCloneRequest {
         job_id: job.job_id.clone(),
         sample_id: created.id,

@@ -20,10 +20,12 @@ use figment::value::{Dict, Map};
 use figment::{Metadata, Profile, Provider};
 use serde::{Deserialize, Serialize};
 
+use crate::registry::ServiceName;
+
 /// Environment variables with the `SCOUT_` prefix that are not config keys.
+/// Nothing else is exempt: a test's or a tool's own variables use another
+/// prefix, so a typo in a real key can never hide behind one.
 const ENV_EXEMPT: &[&str] = &["SCOUT_CONFIG", "SCOUT_LOG"];
-/// Prefixes of `SCOUT_*` variables reserved for tests and tools.
-const ENV_EXEMPT_PREFIXES: &[&str] = &["SCOUT_TEST_", "SCOUT_BENCH_"];
 
 /// The whole mesh's configuration.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -62,6 +64,11 @@ pub struct Config {
     /// Shot analysis, script writing and publish suggestions: local or a
     /// remote OpenAI-compatible model (vision, publish).
     pub ai: AiConfig,
+    /// Injected failures, for the tests of the recovery paths. The section
+    /// exists only in builds with the `faults` feature (test builds): a
+    /// release binary refuses its keys like any other unknown key.
+    #[cfg(feature = "faults")]
+    pub faults: FaultsConfig,
 }
 
 impl Default for Config {
@@ -70,11 +77,11 @@ impl Default for Config {
         Self {
             telemetry: TelemetryConfig::default(),
             edge: EdgeConfig::default(),
-            identity: ServiceConfig::new(50051, Some("sqlite://{data_dir}/identity.sqlite")),
-            tasks: ServiceConfig::new(50052, Some("sqlite://{data_dir}/tasks.sqlite")),
-            vision: ServiceConfig::new(50053, None),
-            render: ServiceConfig::new(50054, None),
-            publish: ServiceConfig::new(50055, Some("sqlite://{data_dir}/publish.sqlite")),
+            identity: ServiceConfig::for_service(ServiceName::Identity),
+            tasks: ServiceConfig::for_service(ServiceName::Tasks),
+            vision: ServiceConfig::for_service(ServiceName::Vision),
+            render: ServiceConfig::for_service(ServiceName::Render),
+            publish: ServiceConfig::for_service(ServiceName::Publish),
             cache: CacheConfig::default(),
             bus: BusConfig::default(),
             blobs: BlobConfig::default(),
@@ -83,9 +90,35 @@ impl Default for Config {
             auth: AuthConfig::default(),
             sms: SmsConfig::default(),
             ai: AiConfig::default(),
+            #[cfg(feature = "faults")]
+            faults: FaultsConfig::default(),
             data_dir,
         }
     }
+}
+
+/// Where a service listens and how others reach it, whatever its section.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Listen {
+    /// Listen address.
+    pub addr: SocketAddr,
+    /// The URL other processes use.
+    pub url: String,
+    /// How long in-flight calls may take to finish after SIGTERM.
+    pub drain_timeout: Duration,
+}
+
+/// Failures to inject. Read from the `[faults]` section, which exists only
+/// in builds with the `faults` feature; elsewhere every fault is off.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FaultsConfig {
+    /// Render labels software decoders as GPU ones that fail after this
+    /// many packets (0: off), so the mid-job fallback runs on any machine.
+    pub gpu_decode_after_packets: u64,
+    /// Render encodes on a simulated GPU encoder that fails after this many
+    /// frames (0: off), so the redo with libx264 runs on any machine.
+    pub gpu_encode_after_frames: u64,
 }
 
 /// Log output shape.
@@ -203,7 +236,7 @@ impl Default for RateLimitsConfig {
 impl Default for EdgeConfig {
     fn default() -> Self {
         Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            addr: ServiceName::Edge.default_addr(),
             public_url: String::new(),
             request_timeout: Duration::from_secs(30),
             max_message_bytes: 4 * 1024 * 1024,
@@ -246,11 +279,12 @@ pub struct ServiceConfig {
 }
 
 impl ServiceConfig {
-    fn new(port: u16, database_url: Option<&str>) -> Self {
+    /// A service's defaults: its port on loopback, its embedded database.
+    fn for_service(name: ServiceName) -> Self {
         Self {
-            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            addr: name.default_addr(),
             endpoint: String::new(),
-            database_url: database_url.unwrap_or_default().to_string(),
+            database_url: name.default_database().unwrap_or_default().to_string(),
             drain_timeout: Duration::from_secs(30),
         }
     }
@@ -267,7 +301,12 @@ impl ServiceConfig {
 
 impl Default for ServiceConfig {
     fn default() -> Self {
-        Self::new(0, None)
+        Self {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            endpoint: String::new(),
+            database_url: String::new(),
+            drain_timeout: Duration::from_secs(30),
+        }
     }
 }
 
@@ -818,10 +857,7 @@ impl Config {
         }
         let known = env_keys();
         for name in env.keys() {
-            if !name.starts_with("SCOUT_")
-                || ENV_EXEMPT.contains(&name.as_str())
-                || ENV_EXEMPT_PREFIXES.iter().any(|p| name.starts_with(p))
-            {
+            if !name.starts_with("SCOUT_") || ENV_EXEMPT.contains(&name.as_str()) {
                 continue;
             }
             if !known.contains_key(name) {
@@ -845,20 +881,102 @@ impl Config {
             ConfigError::Invalid(messages.join("; "))
         })?;
         config.resolve_placeholders();
+        config.validate()?;
         Ok(config)
+    }
+
+    /// The section of an internal service; `None` for the edge, whose
+    /// section is [`Config::edge`].
+    pub fn internal(&self, name: ServiceName) -> Option<&ServiceConfig> {
+        match name {
+            ServiceName::Edge => None,
+            ServiceName::Identity => Some(&self.identity),
+            ServiceName::Tasks => Some(&self.tasks),
+            ServiceName::Vision => Some(&self.vision),
+            ServiceName::Render => Some(&self.render),
+            ServiceName::Publish => Some(&self.publish),
+        }
+    }
+
+    /// Where a service listens, and the URL others reach it at.
+    pub fn listen(&self, name: ServiceName) -> Listen {
+        match self.internal(name) {
+            Some(s) => Listen {
+                addr: s.addr,
+                url: s.endpoint_url(),
+                drain_timeout: s.drain_timeout,
+            },
+            None => Listen {
+                addr: self.edge.addr,
+                url: self.edge.public_base_url(),
+                drain_timeout: self.edge.drain_timeout,
+            },
+        }
+    }
+
+    /// The section of an internal service, to change it.
+    pub fn internal_mut(&mut self, name: ServiceName) -> Option<&mut ServiceConfig> {
+        match name {
+            ServiceName::Edge => None,
+            ServiceName::Identity => Some(&mut self.identity),
+            ServiceName::Tasks => Some(&mut self.tasks),
+            ServiceName::Vision => Some(&mut self.vision),
+            ServiceName::Render => Some(&mut self.render),
+            ServiceName::Publish => Some(&mut self.publish),
+        }
+    }
+
+    /// Moves a service to `addr` (a port the OS picked, say); others then
+    /// reach it there (an internal service's configured endpoint is dropped;
+    /// the edge keeps its public URL).
+    pub fn set_addr(&mut self, name: ServiceName, addr: SocketAddr) {
+        match self.internal_mut(name) {
+            Some(svc) => {
+                svc.addr = addr;
+                svc.endpoint.clear();
+            }
+            None => self.edge.addr = addr,
+        }
+    }
+
+    /// Checks what no single key can: two services may not listen on one
+    /// address (port 0 excepted: the OS picks one each).
+    fn validate(&self) -> Result<(), ConfigError> {
+        let mut seen: BTreeMap<SocketAddr, ServiceName> = BTreeMap::new();
+        for name in ServiceName::ALL {
+            let addr = self.listen(name).addr;
+            if addr.port() == 0 {
+                continue;
+            }
+            if let Some(other) = seen.insert(addr, name) {
+                return Err(ConfigError::Invalid(format!(
+                    "`{other}.addr` and `{name}.addr` are both {addr}: each service needs its own address"
+                )));
+            }
+        }
+        Ok(())
+    }
+
+    /// The failures to inject: the `[faults]` section in a build with the
+    /// `faults` feature, none otherwise.
+    pub fn faults(&self) -> FaultsConfig {
+        #[cfg(feature = "faults")]
+        {
+            self.faults.clone()
+        }
+        #[cfg(not(feature = "faults"))]
+        {
+            FaultsConfig::default()
+        }
     }
 
     /// Replaces `{data_dir}` in paths and URLs with the data directory.
     fn resolve_placeholders(&mut self) {
         let dir = self.data_dir.display().to_string();
-        for svc in [
-            &mut self.identity,
-            &mut self.tasks,
-            &mut self.vision,
-            &mut self.render,
-            &mut self.publish,
-        ] {
-            svc.database_url = svc.database_url.replace("{data_dir}", &dir);
+        for name in ServiceName::INTERNAL {
+            if let Some(svc) = self.internal_mut(name) {
+                svc.database_url = svc.database_url.replace("{data_dir}", &dir);
+            }
         }
         if self.blobs.dir.as_os_str().is_empty() {
             self.blobs.dir = self.data_dir.join("blobs");
@@ -1103,10 +1221,25 @@ mod tests {
 
     #[test]
     fn exempt_env_is_ignored() {
-        Config::load_from(
-            None,
-            &env(&[("SCOUT_CONFIG", "x"), ("SCOUT_TEST_PG_URL", "y")]),
-        )
-        .expect("exempt variables are not config keys");
+        Config::load_from(None, &env(&[("SCOUT_CONFIG", "x"), ("SCOUT_LOG", "debug")]))
+            .expect("exempt variables are not config keys");
+        let err = Config::load_from(None, &env(&[("SCOUT_TEST_PG_URL", "y")]))
+            .expect_err("test names are not exempt");
+        assert!(err.to_string().contains("SCOUT_TEST_PG_URL"), "{err}");
+    }
+
+    #[test]
+    fn two_services_on_one_address_are_refused() {
+        let err = Config::load_from(None, &env(&[("SCOUT_TASKS_ADDR", "127.0.0.1:50051")]))
+            .expect_err("clash refused");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("identity.addr") && msg.contains("tasks.addr"),
+            "{msg}"
+        );
+        let c = Config::load_from(None, &env(&[])).expect("defaults");
+        for name in ServiceName::ALL {
+            assert_eq!(c.listen(name).addr.port(), name.default_port());
+        }
     }
 }

@@ -19,7 +19,9 @@ use tokio::task::JoinHandle;
 use tracing::{error, info, warn};
 
 use crate::adapters::bus::{BusError, Delivery, JobBus, Message, Subscription, TopicSpec};
-use crate::server::Shutdown;
+use crate::config::BusConfig;
+use crate::error::{ApiError, ErrorCode};
+use crate::shutdown::Shutdown;
 
 /// Header: 1-based attempt number of this delivery.
 pub const HEADER_ATTEMPT: &str = "scout-attempt";
@@ -50,36 +52,6 @@ impl JobKind {
             prefix: prefix.to_string(),
             partitions,
         }
-    }
-
-    /// Analyze jobs (tasks → vision), with the configured retry delays.
-    pub fn analyze(config: &crate::config::Config) -> Self {
-        Self::new(
-            &config.bus.topic_prefix,
-            "analyze",
-            config.bus.analyze_retry_delays.clone(),
-            config.bus.partitions,
-        )
-    }
-
-    /// Compose jobs (tasks → render).
-    pub fn compose(config: &crate::config::Config) -> Self {
-        Self::new(
-            &config.bus.topic_prefix,
-            "compose",
-            config.bus.compose_retry_delays.clone(),
-            config.bus.partitions,
-        )
-    }
-
-    /// Voice-clone jobs (identity → the clone worker).
-    pub fn voice_clone(config: &crate::config::Config) -> Self {
-        Self::new(
-            &config.bus.topic_prefix,
-            "voice-clone",
-            config.bus.clone_retry_delays.clone(),
-            config.bus.partitions,
-        )
     }
 
     /// The main topic.
@@ -123,6 +95,31 @@ impl JobKind {
     }
 }
 
+/// The job kinds of the mesh, with the configured retry policies.
+#[derive(Debug, Clone)]
+pub struct JobKinds {
+    /// Analyze jobs (tasks → vision), retried 30/60/120 s by default.
+    pub analyze: JobKind,
+    /// Compose jobs (tasks → render), retried 60/120 s.
+    pub compose: JobKind,
+    /// Voice-clone jobs (identity → the clone worker), retried 60/120/300 s.
+    pub voice_clone: JobKind,
+}
+
+impl JobKinds {
+    /// The kinds as the bus config sets them.
+    pub fn from_config(bus: &BusConfig) -> Self {
+        let kind = |name: &str, delays: &[Duration]| {
+            JobKind::new(&bus.topic_prefix, name, delays.to_vec(), bus.partitions)
+        };
+        Self {
+            analyze: kind("analyze", &bus.analyze_retry_delays),
+            compose: kind("compose", &bus.compose_retry_delays),
+            voice_clone: kind("voice-clone", &bus.clone_retry_delays),
+        }
+    }
+}
+
 /// A job as a handler sees it.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -145,15 +142,51 @@ impl Job {
     }
 }
 
-/// Why a job failed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum JobError {
-    /// Worth retrying (a dependency was down, a provider rate-limited us).
-    #[error("{0}")]
-    Retryable(String),
-    /// Retrying cannot help (a corrupt clip, a malformed payload).
-    #[error("{0}")]
-    Permanent(String),
+/// Why a job attempt failed: whether retrying can help, and the business
+/// code of the cause (what tasks records on the task and the user sees).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct JobError {
+    /// Worth retrying (a dependency was down, a provider rate-limited us);
+    /// false when retrying cannot help (a corrupt clip, a malformed payload).
+    pub retryable: bool,
+    /// The cause, from the error table.
+    pub code: ErrorCode,
+    /// What failed, for people.
+    pub message: String,
+}
+
+impl JobError {
+    /// A failure worth retrying later.
+    pub fn retryable(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            retryable: true,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A failure retrying cannot help.
+    pub fn permanent(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self {
+            retryable: false,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// A failed call to another service (`what` names it): the service's
+    /// own code; permanent when the request itself was refused.
+    pub fn from_status(s: &tonic::Status, what: &str) -> Self {
+        let api = ApiError::from_status(s);
+        let message = format!("{what}: {}", s.message());
+        match s.code() {
+            tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => {
+                Self::permanent(api.code, message)
+            }
+            _ => Self::retryable(api.code, message),
+        }
+    }
 }
 
 /// What a worker does with jobs.
@@ -163,12 +196,12 @@ pub trait JobHandler: Send + Sync + 'static {
     async fn handle(&self, job: &Job) -> Result<(), JobError>;
 
     /// Called when an attempt failed and a retry is scheduled.
-    async fn on_retry(&self, _job: &Job, _error: &str, _delay: Duration) {}
+    async fn on_retry(&self, _job: &Job, _error: &JobError, _delay: Duration) {}
 
     /// Called once a job is on the dead-letter topic (retries exhausted or
     /// a permanent error). An error here keeps the job uncommitted, so the
     /// report is retried.
-    async fn on_dead_letter(&self, _job: &Job, _error: &str) -> Result<(), JobError> {
+    async fn on_dead_letter(&self, _job: &Job, _error: &JobError) -> Result<(), JobError> {
         Ok(())
     }
 }
@@ -344,12 +377,16 @@ async fn process(
         let job = job.clone();
         match tokio::spawn(async move { handler.handle(&job).await }).await {
             Ok(r) => r,
-            Err(e) => Err(JobError::Retryable(format!("handler panicked: {e}"))),
+            Err(e) => Err(JobError::retryable(
+                ErrorCode::Internal,
+                format!("handler panicked: {e}"),
+            )),
         }
     };
     match outcome {
         Ok(()) => {}
-        Err(JobError::Retryable(e)) if (job.attempt as usize) <= kind.retry_delays.len() => {
+        Err(err) if err.retryable && (job.attempt as usize) <= kind.retry_delays.len() => {
+            let e = &err.message;
             let delay = kind.retry_delays[job.attempt as usize - 1];
             warn!(job = %kind.name, key = %key, attempt = job.attempt, error = %e, delay_ms = delay.as_millis() as u64, "job failed, will retry");
             let mut retry = Message::new(
@@ -362,7 +399,7 @@ async fn process(
                 HEADER_NOT_BEFORE,
                 (now_ms() + delay.as_millis() as u64).to_string(),
             );
-            retry.set_header(HEADER_LAST_ERROR, truncate(&e, 1000));
+            retry.set_header(HEADER_LAST_ERROR, truncate(e, 1000));
             let published = persist("publish retry", shutdown, || {
                 let retry = retry.clone();
                 async move { bus.publish(retry).await.map_err(|e| e.to_string()) }
@@ -371,10 +408,10 @@ async fn process(
             if published.is_none() {
                 return false;
             }
-            handler.on_retry(&job, &e, delay).await;
+            handler.on_retry(&job, &err, delay).await;
         }
         Err(err) => {
-            let e = err.to_string();
+            let e = err.message.clone();
             error!(job = %kind.name, key = %key, attempt = job.attempt, error = %e, "job failed for good, dead-lettering");
             let mut dead = Message::new(kind.dlq_topic(), job.key.clone(), job.payload.clone());
             dead.set_header(HEADER_ATTEMPT, job.attempt.to_string());
@@ -389,7 +426,7 @@ async fn process(
             }
             let reported = persist("report dead letter", shutdown, || async {
                 handler
-                    .on_dead_letter(&job, &e)
+                    .on_dead_letter(&job, &err)
                     .await
                     .map_err(|e| e.to_string())
             })

@@ -80,6 +80,73 @@ pub fn enum_short_name(e: &EnumDescriptor, number: i32) -> Option<String> {
     )
 }
 
+/// A generated enum whose values have short names in the API (`food` for
+/// `SHOP_TYPE_FOOD`): the one conversion between the enums and the short
+/// names that REST, the database and config use.
+pub trait ShortName: Sized + Copy + 'static {
+    /// The enum's full proto name, e.g. `scout.common.v1.ShopType`.
+    const FULL_NAME: &'static str;
+    /// The generated upper-case value name (`SHOP_TYPE_FOOD`).
+    fn upper_name(self) -> &'static str;
+    /// The value of a generated upper-case name.
+    fn from_upper_name(name: &str) -> Option<Self>;
+}
+
+macro_rules! short_names {
+    ($($ty:ty => $full:literal),* $(,)?) => {
+        $(impl ShortName for $ty {
+            const FULL_NAME: &'static str = $full;
+            fn upper_name(self) -> &'static str {
+                self.as_str_name()
+            }
+            fn from_upper_name(name: &str) -> Option<Self> {
+                <$ty>::from_str_name(name)
+            }
+        })*
+    };
+}
+
+short_names! {
+    scout_proto::scout::common::v1::ShopType => "scout.common.v1.ShopType",
+    scout_proto::scout::common::v1::VideoStyle => "scout.common.v1.VideoStyle",
+    scout_proto::scout::common::v1::SubtitleStyle => "scout.common.v1.SubtitleStyle",
+    scout_proto::scout::common::v1::ShotCategory => "scout.common.v1.ShotCategory",
+    scout_proto::scout::identity::v1::Membership => "scout.identity.v1.Membership",
+}
+
+/// The `SHOP_TYPE_` prefix of `E`'s values.
+fn prefix_of<E: ShortName>() -> String {
+    pool()
+        .get_enum_by_name(E::FULL_NAME)
+        .map(|e| enum_prefix(&e))
+        .unwrap_or_default()
+}
+
+/// The short name of a value (`ShopType::Food` → `food`); `None` for the
+/// zero (`*_UNSPECIFIED`) value.
+pub fn short_name<E: ShortName>(value: E) -> Option<String> {
+    let upper = value.upper_name();
+    if upper.ends_with("_UNSPECIFIED") {
+        return None;
+    }
+    let prefix = prefix_of::<E>();
+    Some(
+        upper
+            .strip_prefix(&prefix)
+            .unwrap_or(upper)
+            .to_ascii_lowercase(),
+    )
+}
+
+/// The value of a short name (`food` → `ShopType::Food`), case-insensitive.
+pub fn from_short_name<E: ShortName>(name: &str) -> Option<E> {
+    E::from_upper_name(&format!(
+        "{}{}",
+        prefix_of::<E>(),
+        name.to_ascii_uppercase()
+    ))
+}
+
 fn field_kinds(field: &FieldDescriptor) -> Kind {
     if field.is_map() {
         // A map is a repeated entry message; what matters is its value.
@@ -202,7 +269,36 @@ pub fn to_json<M: prost::Message>(full_name: &str, msg: &M) -> Result<Value, Str
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scout_proto::scout::common::v1::{ShopType, ShotCategory, SubtitleStyle, VideoStyle};
+    use scout_proto::scout::identity::v1::Membership;
     use scout_proto::scout::tasks::v1::{CreateTaskRequest, Task, TaskStatus};
+
+    fn round_trips<E: ShortName + PartialEq + std::fmt::Debug>(values: &[E], names: &[&str]) {
+        assert!(
+            pool().get_enum_by_name(E::FULL_NAME).is_some(),
+            "{}",
+            E::FULL_NAME
+        );
+        for (v, n) in values.iter().zip(names) {
+            assert_eq!(short_name(*v).as_deref(), Some(*n));
+            assert_eq!(from_short_name::<E>(n), Some(*v));
+        }
+    }
+
+    #[test]
+    fn short_names_of_generated_enums() {
+        round_trips(
+            &[ShopType::Food, ShopType::Entertainment],
+            &["food", "entertainment"],
+        );
+        round_trips(&[VideoStyle::Vlog], &["vlog"]);
+        round_trips(&[SubtitleStyle::DouyinHot], &["douyin_hot"]);
+        round_trips(&[ShotCategory::Environment], &["environment"]);
+        round_trips(&[Membership::Pro], &["pro"]);
+        assert_eq!(short_name(ShopType::Unspecified), None);
+        assert_eq!(from_short_name::<ShopType>("FOOD"), Some(ShopType::Food));
+        assert_eq!(from_short_name::<ShopType>("cafe"), None);
+    }
 
     #[test]
     fn enums_use_short_lowercase_names_both_ways() {

@@ -18,10 +18,10 @@ pub fn unique() -> String {
     uuid::Uuid::new_v4().simple().to_string()[..12].to_string()
 }
 
-/// URL of the PostgreSQL maintenance database (`SCOUT_TEST_POSTGRES_URL`).
+/// URL of the PostgreSQL maintenance database (`TEST_POSTGRES_URL`).
 pub fn postgres_admin_url() -> String {
     var(
-        "SCOUT_TEST_POSTGRES_URL",
+        "TEST_POSTGRES_URL",
         "postgres://postgres@127.0.0.1:5432/postgres",
     )
 }
@@ -69,21 +69,21 @@ impl Drop for TestDatabase {
     }
 }
 
-/// Redis cache config with a key prefix of its own (`SCOUT_TEST_REDIS_URL`).
+/// Redis cache config with a key prefix of its own (`TEST_REDIS_URL`).
 pub fn redis_config() -> CacheConfig {
     CacheConfig {
         backend: CacheBackend::Redis,
-        url: var("SCOUT_TEST_REDIS_URL", "redis://127.0.0.1:6379"),
+        url: var("TEST_REDIS_URL", "redis://127.0.0.1:6379"),
         key_prefix: format!("test:{}:", unique()),
         ..CacheConfig::default()
     }
 }
 
-/// Kafka bus config with a topic prefix of its own (`SCOUT_TEST_KAFKA_BROKERS`).
+/// Kafka bus config with a topic prefix of its own (`TEST_KAFKA_BROKERS`).
 pub fn kafka_config() -> BusConfig {
     BusConfig {
         backend: BusBackend::Kafka,
-        brokers: var("SCOUT_TEST_KAFKA_BROKERS", "127.0.0.1:9092"),
+        brokers: var("TEST_KAFKA_BROKERS", "127.0.0.1:9092"),
         topic_prefix: format!("t{}.", unique()),
         partitions: 1,
         session_timeout: Duration::from_secs(6),
@@ -91,14 +91,14 @@ pub fn kafka_config() -> BusConfig {
     }
 }
 
-/// S3 config with a bucket of its own (`SCOUT_TEST_S3_ENDPOINT`,
-/// `SCOUT_TEST_S3_ACCESS_KEY`, `SCOUT_TEST_S3_SECRET_KEY`).
+/// S3 config with a bucket of its own (`TEST_S3_ENDPOINT`,
+/// `TEST_S3_ACCESS_KEY`, `TEST_S3_SECRET_KEY`).
 pub fn s3_config() -> BlobConfig {
     BlobConfig {
         backend: BlobBackend::S3,
-        endpoint: var("SCOUT_TEST_S3_ENDPOINT", "http://127.0.0.1:9000"),
-        access_key: var("SCOUT_TEST_S3_ACCESS_KEY", "scout"),
-        secret_key: var("SCOUT_TEST_S3_SECRET_KEY", "scout-secret-key"),
+        endpoint: var("TEST_S3_ENDPOINT", "http://127.0.0.1:9000"),
+        access_key: var("TEST_S3_ACCESS_KEY", "scout"),
+        secret_key: var("TEST_S3_SECRET_KEY", "scout-secret-key"),
         bucket: format!("test-{}", unique()),
         create_bucket: true,
         timeout: Duration::from_secs(10),

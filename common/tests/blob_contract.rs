@@ -192,7 +192,7 @@ async fn local_store_meets_the_contract() {
         ..BlobConfig::default()
     };
     let store = Arc::new(LocalBlobStore::new(&config, &base).expect("store"));
-    let app = blob::local_routes(store.clone());
+    let app = scout_common::server::blob_routes(store.clone());
     tokio::spawn(async move { axum::serve(listener, app).await });
     contract(store.clone()).await;
 

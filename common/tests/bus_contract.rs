@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use bytes::Bytes;
+use scout_common::ErrorCode;
 use scout_common::adapters::bus::{JobBus, KafkaBus, MemoryBus, Message, Subscription, TopicSpec};
 use scout_common::jobs::{self, Job, JobError, JobHandler, JobKind};
-use scout_common::server::Shutdown;
+use scout_common::shutdown::Shutdown;
 use scout_common::testing;
 use tokio::sync::mpsc;
 
@@ -125,16 +126,22 @@ impl JobHandler for Flaky {
         let n = self.attempts.fetch_add(1, Ordering::SeqCst) + 1;
         let _ = self.seen.send((job.attempt, Instant::now()));
         if self.permanent {
-            return Err(JobError::Permanent("clip is corrupt".into()));
+            return Err(JobError::permanent(
+                ErrorCode::InvalidMedia,
+                "clip is corrupt",
+            ));
         }
         if n <= self.fail_times {
-            return Err(JobError::Retryable(format!("provider busy (attempt {n})")));
+            return Err(JobError::retryable(
+                ErrorCode::ProviderRateLimited,
+                format!("provider busy (attempt {n})"),
+            ));
         }
         Ok(())
     }
 
-    async fn on_dead_letter(&self, _job: &Job, error: &str) -> Result<(), JobError> {
-        let _ = self.dead.send(error.to_string());
+    async fn on_dead_letter(&self, _job: &Job, error: &JobError) -> Result<(), JobError> {
+        let _ = self.dead.send(error.message.clone());
         Ok(())
     }
 }

@@ -21,14 +21,15 @@ pub mod nvenc;
 #[cfg(feature = "nvidia")]
 pub mod nvenc_sdk;
 pub mod plan;
+mod probe;
 /// Our own NVDEC decoder (the `nvidia` feature).
 #[cfg(feature = "nvidia")]
 pub mod sdk;
 
-pub use cuda::{DeviceInfo, GpuProbe, probe, probe_all};
 pub use nvdec::{NvdecCaps, NvdecCodecCaps};
 pub use nvenc::{NvencOutcome, NvencProbe};
 pub use plan::{
     DecodePath, DeviceDescription, EncodePath, FfmpegGpuCodecs, MIN_FREE_MEMORY_BYTES,
     NvdecSupport, ScalePath, StagePlan, VideoCodec, plan,
 };
+pub use probe::{DeviceInfo, GpuProbe, probe, probe_all};

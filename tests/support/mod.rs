@@ -151,7 +151,7 @@ pub async fn wait_ready(base: &str, limit: Duration) {
 
 /// The Python with grpcio-reflection installed by scripts/install.sh.
 pub fn python() -> PathBuf {
-    std::env::var_os("SCOUT_TEST_PYTHON")
+    std::env::var_os("TEST_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join(".venv/bin/python"))
 }
@@ -425,7 +425,7 @@ pub async fn mesh_without_vision(config: Config) -> scout::mesh::Mesh {
     scout::mesh::Mesh::start_with(
         config,
         scout::mesh::MeshOptions {
-            external: vec!["vision"],
+            external: vec![scout_common::ServiceName::Vision],
             fixed_ports: false,
         },
     )
@@ -458,7 +458,8 @@ pub fn tasks_worker(
 > {
     scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient::new(
         mesh.context().auth.internal_channel(
-            scout_common::grpc::channel(&mesh.service_url("tasks")).expect("channel"),
+            scout_common::grpc::channel(&mesh.service_url(scout_common::ServiceName::Tasks))
+                .expect("channel"),
         ),
     )
 }

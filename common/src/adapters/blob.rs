@@ -11,18 +11,11 @@ use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use async_trait::async_trait;
-use axum::Router;
-use axum::body::Body;
-use axum::extract::rejection::QueryRejection;
-use axum::extract::{Path as AxPath, Query, State};
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
 use bytes::Bytes;
 use futures::StreamExt;
 use hmac::{Hmac, Mac};
-use http::{HeaderMap, HeaderValue, StatusCode, header};
 use sha2::Sha256;
-use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 use crate::config::{BlobBackend, BlobConfig};
 use crate::error::{ApiError, ErrorCode};
@@ -205,7 +198,10 @@ pub fn guess_content_type(key: &str) -> &'static str {
 // Local directory
 // ---------------------------------------------------------------------------
 
-/// A local directory store with HMAC-signed URLs served by [`local_routes`].
+/// A local directory store with HMAC-signed URLs. The server's blob routes
+/// (`scout_common::server::blob_routes`) answer those URLs by asking this
+/// store to [`authorize`](LocalBlobStore::authorize) them, then to
+/// [`write`](LocalBlobStore::write) or [`read`](LocalBlobStore::read).
 pub struct LocalBlobStore {
     root: PathBuf,
     base_url: String,
@@ -273,7 +269,14 @@ impl LocalBlobStore {
         Ok(hex::encode(mac.finalize().into_bytes()))
     }
 
-    fn verify(&self, method: &str, key: &str, q: &SignedQuery) -> Result<(), ApiError> {
+    /// Largest object a signed PUT accepts, in bytes.
+    pub fn max_upload_bytes(&self) -> u64 {
+        self.max_upload_bytes
+    }
+
+    /// Checks a signed URL's query for `method` on `key`: the signature
+    /// matches and has not expired.
+    pub fn authorize(&self, method: &str, key: &str, q: &SignedQuery) -> Result<(), ApiError> {
         let mac = self
             .mac(
                 method,
@@ -343,7 +346,10 @@ impl LocalBlobStore {
         })
     }
 
-    async fn write_atomic(
+    /// Stores a streamed body under `key`, all or nothing: written to a
+    /// temporary file, synced, then renamed. More than `limit` bytes is
+    /// refused and leaves nothing behind.
+    pub async fn write(
         &self,
         key: &str,
         mut body: impl futures::Stream<Item = Result<Bytes, String>> + Unpin,
@@ -423,7 +429,7 @@ impl BlobStore for LocalBlobStore {
     ) -> Result<(), BlobError> {
         validate_key(key)?;
         let stream = futures::stream::iter([Ok::<_, String>(data)]);
-        self.write_atomic(key, stream, u64::MAX)
+        self.write(key, stream, u64::MAX)
             .await
             .map(|_| ())
             .map_err(|e| BlobError::Other(e.message))
@@ -440,7 +446,7 @@ impl BlobStore for LocalBlobStore {
             .await
             .map_err(|e| BlobError::Other(format!("{}: {e}", path.display())))?;
         let stream = tokio_util::io::ReaderStream::new(file).map(|r| r.map_err(|e| e.to_string()));
-        self.write_atomic(key, stream, u64::MAX)
+        self.write(key, stream, u64::MAX)
             .await
             .map(|_| ())
             .map_err(|e| BlobError::Other(e.message))
@@ -555,154 +561,31 @@ impl BlobStore for LocalBlobStore {
     }
 }
 
+/// The query of a locally signed URL.
 #[derive(Debug, serde::Deserialize)]
-struct SignedQuery {
-    expires: u64,
-    sig: String,
-    content_type: Option<String>,
+pub struct SignedQuery {
+    /// Unix seconds after which the URL is refused.
+    pub expires: u64,
+    /// Hex HMAC-SHA256 over method, key, expiry and content type.
+    pub sig: String,
+    /// The content type a signed PUT must send.
+    pub content_type: Option<String>,
 }
 
-/// The routes that serve locally signed URLs: `GET` and `PUT /blobs/{key}`.
-/// The edge mounts them when the blob backend is `local`.
-pub fn local_routes(store: Arc<LocalBlobStore>) -> Router {
-    Router::new()
-        .route("/blobs/{*key}", get(local_get).put(local_put))
-        .with_state(store)
-}
-
-fn blob_error(e: ApiError) -> Response {
-    crate::server::envelope_error(&e)
-}
-
-async fn local_put(
-    State(store): State<Arc<LocalBlobStore>>,
-    AxPath(key): AxPath<String>,
-    query: Result<Query<SignedQuery>, QueryRejection>,
-    headers: HeaderMap,
-    body: Body,
-) -> Response {
-    let Ok(Query(q)) = query else {
-        return blob_error(ApiError::new(
-            ErrorCode::PermissionDenied,
-            "missing signature",
-        ));
-    };
-    if let Err(e) = store.verify("PUT", &key, &q) {
-        return blob_error(e);
+impl LocalBlobStore {
+    /// Opens `key` for reading; also gives its size.
+    pub async fn open(&self, key: &str) -> Result<(tokio::fs::File, u64), ApiError> {
+        let path = self.path(key).map_err(ApiError::from)?;
+        let file = tokio::fs::File::open(&path)
+            .await
+            .map_err(|_| ApiError::not_found(format!("object {key}")))?;
+        let size = file
+            .metadata()
+            .await
+            .map_err(|e| ApiError::new(ErrorCode::StorageUnavailable, e.to_string()))?
+            .len();
+        Ok((file, size))
     }
-    if let Some(required) = q.content_type.as_deref().filter(|c| !c.is_empty()) {
-        let given = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if given != required {
-            return blob_error(ApiError::new(
-                ErrorCode::PermissionDenied,
-                format!("content-type must be {required}, got {given:?}"),
-            ));
-        }
-    }
-    if let Some(len) = headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok())
-        && len > store.max_upload_bytes
-    {
-        return blob_error(ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!(
-                "upload of {len} bytes exceeds the {}-byte limit",
-                store.max_upload_bytes
-            ),
-        ));
-    }
-    let stream = body
-        .into_data_stream()
-        .map(|r| r.map_err(|e| e.to_string()));
-    match store
-        .write_atomic(&key, stream, store.max_upload_bytes)
-        .await
-    {
-        Ok(_) => StatusCode::OK.into_response(),
-        Err(e) => blob_error(e),
-    }
-}
-
-async fn local_get(
-    State(store): State<Arc<LocalBlobStore>>,
-    AxPath(key): AxPath<String>,
-    query: Result<Query<SignedQuery>, QueryRejection>,
-    headers: HeaderMap,
-) -> Response {
-    let Ok(Query(q)) = query else {
-        return blob_error(ApiError::new(
-            ErrorCode::PermissionDenied,
-            "missing signature",
-        ));
-    };
-    if let Err(e) = store.verify("GET", &key, &q) {
-        return blob_error(e);
-    }
-    let path = match store.path(&key) {
-        Ok(p) => p,
-        Err(e) => return blob_error(e.into()),
-    };
-    let mut file = match tokio::fs::File::open(&path).await {
-        Ok(f) => f,
-        Err(_) => return blob_error(ApiError::not_found(format!("object {key}"))),
-    };
-    let size = match file.metadata().await {
-        Ok(m) => m.len(),
-        Err(e) => return blob_error(ApiError::new(ErrorCode::StorageUnavailable, e.to_string())),
-    };
-    // Single byte ranges, so video players can seek.
-    let range = headers
-        .get(header::RANGE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|r| parse_range(r, size));
-    let (status, start, len) = match range {
-        Some((s, e)) => (StatusCode::PARTIAL_CONTENT, s, e - s + 1),
-        None => (StatusCode::OK, 0, size),
-    };
-    if start > 0 && file.seek(std::io::SeekFrom::Start(start)).await.is_err() {
-        return blob_error(ApiError::new(ErrorCode::StorageUnavailable, "seek failed"));
-    }
-    let stream = tokio_util::io::ReaderStream::new(tokio::io::AsyncReadExt::take(file, len));
-    let mut resp = Response::new(Body::from_stream(stream));
-    *resp.status_mut() = status;
-    let h = resp.headers_mut();
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static(guess_content_type(&key)),
-    );
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
-    if let Ok(v) = HeaderValue::from_str(&len.to_string()) {
-        h.insert(header::CONTENT_LENGTH, v);
-    }
-    if status == StatusCode::PARTIAL_CONTENT
-        && let Ok(v) = HeaderValue::from_str(&format!("bytes {start}-{}/{size}", start + len - 1))
-    {
-        h.insert(header::CONTENT_RANGE, v);
-    }
-    resp
-}
-
-/// Parses `bytes=a-b`, `bytes=a-` and `bytes=-n` against a size.
-fn parse_range(value: &str, size: u64) -> Option<(u64, u64)> {
-    let spec = value.strip_prefix("bytes=")?;
-    if spec.contains(',') || size == 0 {
-        return None;
-    }
-    let (a, b) = spec.split_once('-')?;
-    let (start, end) = match (a.trim(), b.trim()) {
-        ("", n) => {
-            let n: u64 = n.parse().ok()?;
-            (size.saturating_sub(n), size - 1)
-        }
-        (s, "") => (s.parse().ok()?, size - 1),
-        (s, e) => (s.parse().ok()?, e.parse::<u64>().ok()?.min(size - 1)),
-    };
-    (start <= end && start < size).then_some((start, end))
 }
 
 // ---------------------------------------------------------------------------
@@ -1034,15 +917,5 @@ mod tests {
         for bad in ["", "/abs", "a/../b", "a//b", "a\\b", "./a", "a/."] {
             assert!(validate_key(bad).is_err(), "{bad:?} accepted");
         }
-    }
-
-    #[test]
-    fn ranges_parse() {
-        assert_eq!(parse_range("bytes=0-9", 100), Some((0, 9)));
-        assert_eq!(parse_range("bytes=90-", 100), Some((90, 99)));
-        assert_eq!(parse_range("bytes=-10", 100), Some((90, 99)));
-        assert_eq!(parse_range("bytes=50-500", 100), Some((50, 99)));
-        assert_eq!(parse_range("bytes=100-", 100), None);
-        assert_eq!(parse_range("bytes=0-1,3-4", 100), None);
     }
 }

@@ -124,6 +124,10 @@ pub trait JobBus: Send + Sync {
     ) -> Result<Box<dyn Subscription>, BusError>;
     /// Checks the bus answers.
     async fn ping(&self) -> Result<(), BusError>;
+    /// True when published messages outlive this process (a broker); false
+    /// for the in-process queue, whose owner must re-dispatch unfinished
+    /// jobs from its database at start.
+    fn is_durable(&self) -> bool;
 }
 
 /// Builds the configured bus.
@@ -222,6 +226,10 @@ impl JobBus for MemoryBus {
             cursors: HashMap::new(),
             next_topic: 0,
         }))
+    }
+
+    fn is_durable(&self) -> bool {
+        false
     }
 
     async fn ping(&self) -> Result<(), BusError> {
@@ -439,6 +447,10 @@ impl JobBus for KafkaBus {
         Ok(Box::new(KafkaSubscription {
             consumer: Some(Arc::new(consumer)),
         }))
+    }
+
+    fn is_durable(&self) -> bool {
+        true
     }
 
     async fn ping(&self) -> Result<(), BusError> {

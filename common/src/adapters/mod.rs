@@ -22,7 +22,7 @@ pub struct Adapters {
     /// Object store.
     pub blobs: Arc<dyn blob::BlobStore>,
     /// The local blob store when that is the backend, for the edge to serve
-    /// its signed URLs.
+    /// its signed URLs (`server::blob_routes`).
     pub local_blobs: Option<Arc<blob::LocalBlobStore>>,
 }
 
@@ -68,7 +68,7 @@ impl Adapters {
     }
 
     /// Readiness checks for these adapters.
-    pub fn readiness_checks(&self) -> Vec<(String, crate::server::ReadinessCheck)> {
+    pub fn readiness_checks(&self) -> Vec<(String, crate::readiness::ReadinessCheck)> {
         let cache = self.cache.clone();
         let bus = self.bus.clone();
         let blobs = self.blobs.clone();
@@ -99,7 +99,7 @@ impl Adapters {
 }
 
 /// A readiness check for a database.
-pub fn db_readiness(db: db::Db) -> crate::server::ReadinessCheck {
+pub fn db_readiness(db: db::Db) -> crate::readiness::ReadinessCheck {
     Arc::new(move || {
         let db = db.clone();
         Box::pin(async move { db.ping().await.map_err(|e| e.to_string()) })

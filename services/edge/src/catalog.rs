@@ -10,55 +10,7 @@ use std::sync::Arc;
 
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, MessageDescriptor, MethodDescriptor, Value};
-use scout_common::proto_json;
-
-/// The internal service that owns an API package.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub enum Owner {
-    /// `scout.identity.v1`
-    Identity,
-    /// `scout.tasks.v1`
-    Tasks,
-    /// `scout.vision.v1`
-    Vision,
-    /// `scout.render.v1`
-    Render,
-    /// `scout.publish.v1`
-    Publish,
-}
-
-impl Owner {
-    fn for_package(package: &str) -> Option<Owner> {
-        Some(match package {
-            "scout.identity.v1" => Owner::Identity,
-            "scout.tasks.v1" => Owner::Tasks,
-            "scout.vision.v1" => Owner::Vision,
-            "scout.render.v1" => Owner::Render,
-            "scout.publish.v1" => Owner::Publish,
-            _ => return None,
-        })
-    }
-
-    /// The service's name in config and logs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Owner::Identity => "identity",
-            Owner::Tasks => "tasks",
-            Owner::Vision => "vision",
-            Owner::Render => "render",
-            Owner::Publish => "publish",
-        }
-    }
-
-    /// Every owner.
-    pub const ALL: [Owner; 5] = [
-        Owner::Identity,
-        Owner::Tasks,
-        Owner::Vision,
-        Owner::Render,
-        Owner::Publish,
-    ];
-}
+use scout_common::{ServiceName, proto_json};
 
 /// One REST binding of an RPC.
 #[derive(Debug, Clone)]
@@ -77,7 +29,7 @@ pub struct PublicMethod {
     /// gRPC path, `/scout.tasks.v1.TasksService/GetTask`.
     pub path: String,
     /// Owning service.
-    pub owner: Owner,
+    pub owner: ServiceName,
     /// Request type.
     pub input: MessageDescriptor,
     /// Response type.
@@ -156,7 +108,7 @@ impl Catalog {
         let mut methods = HashMap::new();
         let mut services = BTreeSet::new();
         for service in pool.services() {
-            let Some(owner) = Owner::for_package(service.package_name()) else {
+            let Some(owner) = ServiceName::for_package(service.package_name()) else {
                 continue;
             };
             for method in service.methods() {

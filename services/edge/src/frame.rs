@@ -4,6 +4,9 @@
 use bytes::{Buf, BufMut, Bytes, BytesMut};
 use scout_common::{ApiError, ErrorCode};
 
+/// Bytes of a frame header: the flag and the length.
+pub const HEADER: usize = 5;
+
 /// Frames one uncompressed message.
 pub fn encode(message: &[u8]) -> Bytes {
     let mut out = BytesMut::with_capacity(message.len() + 5);

@@ -4,180 +4,113 @@
 //! `/healthz`, `/readyz` and `/metrics`. Public RPCs are forwarded to the
 //! owning service; the edge keeps no state of its own.
 //!
-//! Layers, outermost first, and why they sit there:
-//! request id (every later layer and log line can use it) → observe (one
-//! span, deadline, metrics and log line per request, errors included) →
-//! CORS (answers browser preflights before any routing) → dispatch by
-//! content type: gRPC and grpc-web go to the gRPC router (grpc-web
-//! translated first), everything else to the HTTP router.
+//! Served by the same `GrpcServer` as every service. The layers it adds, in
+//! the order a request meets them (after request id and observe):
+//! client IP (every later layer may need it) → CORS (answers browser
+//! preflights before any routing) → dispatch by content type (grpc-web
+//! translated first) → on the gRPC side the per-IP rate limit (a flood
+//! costs one counter increment) → the auth guard (user RPCs need a valid
+//! access token) → health, reflection, or the proxy stack (`api`).
 
+mod api;
+mod body;
 mod catalog;
+mod error;
 mod frame;
 pub mod limits;
 mod proxy;
 mod rest;
+mod scrub;
+mod surface;
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
-use axum::body::Body;
-use axum::extract::Request;
-use axum::routing::any;
+use axum::middleware::from_fn_with_state;
 use http::{HeaderName, HeaderValue, Method};
-use scout_common::adapters::blob;
-use scout_common::server::{self, Readiness, ReadinessCheck, Shutdown, is_grpc};
-use scout_common::service::ServiceContext;
+use scout_common::ServiceName;
+use scout_common::config::{Config, EdgeConfig};
+use scout_common::server::{GrpcServer, blob_routes};
+use scout_common::service::{Section, ServiceContext};
+use scout_common::shutdown::Shutdown;
 use tokio::net::TcpListener;
-use tonic_health::pb::HealthCheckRequest;
-use tonic_health::pb::health_client::HealthClient;
-use tower::{Layer, ServiceExt};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-pub use catalog::{Catalog, Owner};
+pub use catalog::Catalog;
+pub use error::EdgeError;
+
+/// The parts of the config the edge reads: its own section (where the
+/// owners are comes with the context).
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Address, limits, CORS, proxies, rate limits.
+    pub edge: EdgeConfig,
+}
+
+impl Section for Settings {
+    const SERVICE: ServiceName = ServiceName::Edge;
+
+    fn from_config(config: &Config) -> Self {
+        Self {
+            edge: config.edge.clone(),
+        }
+    }
+}
 
 /// Serves the edge until `shutdown`, then drains.
 pub async fn serve(
-    ctx: ServiceContext,
+    ctx: ServiceContext<Settings>,
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let config = &ctx.config;
+    let config = &ctx.config.edge;
     let catalog = Arc::new(Catalog::build()?);
-    let mut upstreams = HashMap::new();
-    for owner in Owner::ALL {
-        let svc = match owner {
-            Owner::Identity => &config.identity,
-            Owner::Tasks => &config.tasks,
-            Owner::Vision => &config.vision,
-            Owner::Render => &config.render,
-            Owner::Publish => &config.publish,
-        };
-        let url = svc.endpoint_url();
-        upstreams.insert(
-            owner,
-            (owner.name().to_string(), scout_common::grpc::channel(&url)?),
-        );
-    }
-
-    // Health and reflection of the edge itself.
-    let (health, health_svc) = tonic_health::server::health_reporter();
-    health
-        .set_service_status("", tonic_health::ServingStatus::Serving)
-        .await;
-    for name in &catalog.services {
-        health
-            .set_service_status(name, tonic_health::ServingStatus::Serving)
-            .await;
-    }
-    let reflection = || {
-        let mut b = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(&catalog.reflection_descriptors)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET);
-        for name in catalog.services.iter().map(String::as_str).chain([
-            "grpc.health.v1.Health",
-            "grpc.reflection.v1.ServerReflection",
-            "grpc.reflection.v1alpha.ServerReflection",
-        ]) {
-            b = b.with_service_name(name);
-        }
-        b
-    };
-    let (refl_v1, refl_v1alpha) = (reflection(), reflection());
-
-    let proxy = Arc::new(proxy::Proxy {
-        catalog: catalog.clone(),
-        upstreams: upstreams.clone(),
-        max_message_bytes: config.edge.max_message_bytes,
-        request_timeout: config.edge.request_timeout,
-        auth: ctx.auth.clone(),
-        limiter: Arc::new(limits::Limiter::new(
-            ctx.adapters.cache.clone(),
-            config.edge.rate_limits.clone(),
-        )),
-    });
-    let grpc = Router::new()
-        .route_service(
-            "/grpc.health.v1.Health/{*rest}",
-            health_svc.map_request(|r: Request| r.map(tonic::body::Body::new)),
-        )
-        .route_service(
-            "/grpc.reflection.v1.ServerReflection/{*rest}",
-            refl_v1
-                .build_v1()?
-                .map_request(|r: Request| r.map(tonic::body::Body::new)),
-        )
-        .route_service(
-            "/grpc.reflection.v1alpha.ServerReflection/{*rest}",
-            refl_v1alpha
-                .build_v1alpha()?
-                .map_request(|r: Request| r.map(tonic::body::Body::new)),
-        )
-        .fallback(proxy::forward)
-        .with_state(proxy);
-
-    let rest = Arc::new(rest::Rest::new(
-        &catalog,
-        grpc.clone(),
-        config.edge.max_message_bytes,
-        config.edge.request_timeout,
+    let upstreams = proxy::Upstreams::new(&ctx.peers, config.request_timeout)?;
+    let limiter = Arc::new(limits::Limiter::new(
+        ctx.adapters.cache.clone(),
+        config.rate_limits.clone(),
     ));
-    let readiness = Readiness::new(upstream_checks(&upstreams));
-    let mut http = Router::new()
-        .route("/api/v1/{*path}", any(rest::handle))
-        .with_state(rest)
-        .merge(server::ops_routes(readiness.clone()));
-    if let Some(local) = &ctx.adapters.local_blobs {
-        http = http.merge(blob::local_routes(local.clone()));
-    }
-    let http = http.fallback(server::fallback);
-
-    let grpc_web = tonic_web::GrpcWebLayer::new().layer(grpc);
-    let dispatch = Router::new().fallback_service(tower::service_fn(move |req: Request| {
-        let grpc_web = grpc_web.clone();
-        let http = http.clone();
-        async move {
-            if is_grpc(req.headers()) {
-                grpc_web.oneshot(req).await.map(|r| r.map(Body::new))
-            } else {
-                http.oneshot(req).await
-            }
-        }
-    }));
     let client_ips =
-        Arc::new(limits::ClientIps::new(&config.edge.trusted_proxies).map_err(anyhow::Error::msg)?);
-    let app = server::standard_layers(
-        dispatch
-            .layer(cors(&config.edge.cors_allowed_origins))
-            .layer(axum::middleware::from_fn_with_state(
-                client_ips,
-                limits::client_ip,
-            )),
-        "edge",
-        Some(config.edge.request_timeout),
-    );
+        Arc::new(limits::ClientIps::new(&config.trusted_proxies).map_err(anyhow::Error::msg)?);
+    let (max, timeout) = (config.max_message_bytes, config.request_timeout);
 
-    let addr = listener.local_addr()?;
-    tracing::info!(%addr, services = catalog.services.len(), methods = catalog.methods.len(), "edge serving");
-    let drain_health = health.clone();
-    server::serve_router(
-        listener,
-        app,
-        shutdown,
-        config.edge.drain_timeout,
-        move || {
-            readiness.set_draining();
-            tokio::spawn(async move {
-                drain_health
-                    .set_service_status("", tonic_health::ServingStatus::NotServing)
-                    .await
-            });
-        },
-    )
-    .await?;
-    tracing::info!("edge stopped");
-    Ok(())
+    tracing::info!(
+        services = catalog.services.len(),
+        methods = catalog.methods.len(),
+        "edge routes built"
+    );
+    let mut server = GrpcServer::new(ServiceName::Edge, ctx.auth.clone())
+        .forward(
+            catalog.services.iter().cloned(),
+            catalog.reflection_descriptors.clone(),
+            api::proxy_stack(
+                catalog.clone(),
+                upstreams.clone(),
+                limiter.clone(),
+                max,
+                timeout,
+            ),
+        )
+        .grpc_web()
+        .grpc_layer(move |r| r.layer(from_fn_with_state(limiter, limits::per_ip)))
+        .http_routes({
+            let catalog = catalog.clone();
+            move |grpc| api::rest_routes(&catalog, grpc, max, timeout)
+        })
+        .outer_layer(move |r| r.layer(from_fn_with_state(client_ips, limits::client_ip)))
+        .outer_layer({
+            let cors = cors(&config.cors_allowed_origins);
+            move |r| r.layer(cors)
+        })
+        .readiness_checks(upstreams.readiness_checks())
+        .deadline_cap(timeout);
+    if let Some(local) = &ctx.adapters.local_blobs {
+        let local = local.clone();
+        server = server.http_routes(move |_| blob_routes(local));
+    }
+    server
+        .serve(listener, shutdown, ctx.listen.drain_timeout)
+        .await
 }
 
 /// CORS for browsers (grpc-web and REST): only the configured origins, with
@@ -216,39 +149,4 @@ fn cors(origins: &[String]) -> CorsLayer {
             h("retry-after"),
         ])
         .max_age(Duration::from_secs(3600))
-}
-
-/// Readiness: every owning service answers its gRPC health check.
-fn upstream_checks(
-    upstreams: &HashMap<Owner, (String, tonic::transport::Channel)>,
-) -> Vec<(String, ReadinessCheck)> {
-    let mut checks: Vec<(String, ReadinessCheck)> = upstreams
-        .values()
-        .map(|(name, channel)| {
-            let channel = channel.clone();
-            let check: ReadinessCheck = Arc::new(move || {
-                let mut client = HealthClient::new(channel.clone());
-                Box::pin(async move {
-                    let mut req = tonic::Request::new(HealthCheckRequest {
-                        service: String::new(),
-                    });
-                    req.set_timeout(Duration::from_secs(1));
-                    match client.check(req).await {
-                        Ok(r)
-                            if r.get_ref().status
-                                == tonic_health::pb::health_check_response::ServingStatus::Serving
-                                    as i32 =>
-                        {
-                            Ok(())
-                        }
-                        Ok(r) => Err(format!("status {}", r.get_ref().status)),
-                        Err(e) => Err(e.message().to_string()),
-                    }
-                })
-            });
-            (name.clone(), check)
-        })
-        .collect();
-    checks.sort_by(|a, b| a.0.cmp(&b.0));
-    checks
 }

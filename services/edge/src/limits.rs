@@ -19,14 +19,19 @@
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::{ConnectInfo, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use prost_reflect::{DynamicMessage, MessageDescriptor, Value};
 use scout_common::adapters::cache::Cache;
+use scout_common::auth::AuthUser;
 use scout_common::config::{RateLimit, RateLimitsConfig};
+use scout_common::respond::grpc_error_response;
 use scout_common::{ApiError, ErrorCode};
 use sha2::{Digest, Sha256};
+
+use crate::body::UnaryMessage;
+use crate::catalog::PublicMethod;
 
 /// The caller's address as the edge decided it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -140,6 +145,40 @@ pub async fn client_ip(
     let ip = ips.resolve(peer, req.headers());
     req.extensions_mut().insert(ClientIp(ip));
     next.run(req).await
+}
+
+/// Layer: counts every gRPC call per client IP, before anything else is
+/// looked at (a flood costs one cache increment per call).
+pub async fn per_ip(State(limiter): State<Arc<Limiter>>, req: Request, next: Next) -> Response {
+    let ip = req
+        .extensions()
+        .get::<ClientIp>()
+        .map(|c| c.0)
+        .unwrap_or(IpAddr::from([127, 0, 0, 1]));
+    match limiter.check_ip(ip).await {
+        Ok(()) => next.run(req).await,
+        Err(e) => grpc_error_response(&e),
+    }
+}
+
+/// Layer: counts a public call against its method's own limit (per phone,
+/// user or task); sits after the auth guard (which names the user) and the
+/// body reader (which holds the message).
+pub async fn per_method(State(limiter): State<Arc<Limiter>>, req: Request, next: Next) -> Response {
+    let checked = match req.extensions().get::<Arc<PublicMethod>>() {
+        Some(method) => {
+            let user = req.extensions().get::<AuthUser>().map(|u| u.user_id);
+            let message = req.extensions().get::<UnaryMessage>().map(|m| &m.0[..]);
+            limiter
+                .check_method(&method.path, user, &method.input, message)
+                .await
+        }
+        None => Ok(()),
+    };
+    match checked {
+        Ok(()) => next.run(req).await,
+        Err(e) => grpc_error_response(&e),
+    }
 }
 
 /// What a method's own limit is counted by.

@@ -1,5 +1,5 @@
 //! `scout-edge`: the edge as its own process.
 
 fn main() -> std::process::ExitCode {
-    scout_common::service::binary_main("edge", scout_edge::serve)
+    scout_common::service::binary_main(scout_edge::serve)
 }

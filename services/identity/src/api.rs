@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use scout_common::ApiError;
 use scout_common::auth::caller;
 use scout_proto::scout::identity::v1::{
     CreateVoiceSampleRequest, CreateVoiceSampleResponse, CreateVoiceSampleUploadUrlRequest,
@@ -21,6 +20,7 @@ use scout_proto::scout::identity::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::State;
+use crate::error::IdentityError;
 use crate::session::{self, mask_phone};
 use crate::store::{self, UserRow};
 use crate::voice;
@@ -57,12 +57,8 @@ impl IdentityInternalApi {
 }
 
 fn user_proto(row: &UserRow) -> User {
-    let membership = match row.membership_type.as_str() {
-        "free" => Membership::Free,
-        "basic" => Membership::Basic,
-        "pro" => Membership::Pro,
-        _ => Membership::Unspecified,
-    };
+    let membership = scout_common::proto_json::from_short_name(&row.membership_type)
+        .unwrap_or(Membership::Unspecified);
     User {
         id: row.id,
         phone: mask_phone(&row.phone),
@@ -73,19 +69,19 @@ fn user_proto(row: &UserRow) -> User {
     }
 }
 
-fn check_nickname(n: &str) -> Result<(), ApiError> {
+fn check_nickname(n: &str) -> Result<(), IdentityError> {
     let count = n.chars().count();
     if n.trim().is_empty() {
-        return Err(ApiError::invalid_field("nickname", "must not be empty"));
+        return Err(IdentityError::invalid("nickname", "must not be empty"));
     }
     if count > MAX_NICKNAME_CHARS {
-        return Err(ApiError::invalid_field(
+        return Err(IdentityError::invalid(
             "nickname",
             format!("at most {MAX_NICKNAME_CHARS} characters (got {count})"),
         ));
     }
     if n.chars().any(char::is_control) {
-        return Err(ApiError::invalid_field(
+        return Err(IdentityError::invalid(
             "nickname",
             "must not contain control characters",
         ));
@@ -93,12 +89,12 @@ fn check_nickname(n: &str) -> Result<(), ApiError> {
     Ok(())
 }
 
-fn check_avatar(url: &str) -> Result<(), ApiError> {
+fn check_avatar(url: &str) -> Result<(), IdentityError> {
     if url.is_empty() {
         return Ok(());
     }
     if url.len() > MAX_AVATAR_URL {
-        return Err(ApiError::invalid_field(
+        return Err(IdentityError::invalid(
             "avatar_url",
             format!("at most {MAX_AVATAR_URL} characters"),
         ));
@@ -106,7 +102,7 @@ fn check_avatar(url: &str) -> Result<(), ApiError> {
     let ok = (url.starts_with("https://") || url.starts_with("http://"))
         && !url.chars().any(|c| c.is_whitespace() || c.is_control());
     if !ok {
-        return Err(ApiError::invalid_field(
+        return Err(IdentityError::invalid(
             "avatar_url",
             "must be an http(s) URL without spaces",
         ));
@@ -188,7 +184,7 @@ impl IdentityService for IdentityApi {
             .db
             .run(move |c| store::user_by_id(c, id))
             .await
-            .map_err(ApiError::from)?;
+            .map_err(IdentityError::from)?;
         Ok(Response::new(GetMeResponse {
             user: Some(user_proto(&row)),
         }))
@@ -214,7 +210,7 @@ impl IdentityService for IdentityApi {
             .db
             .run(move |c| store::update_user(c, id, nickname.as_deref(), avatar_url.as_deref()))
             .await
-            .map_err(ApiError::from)?;
+            .map_err(IdentityError::from)?;
         Ok(Response::new(UpdateMeResponse {
             user: Some(user_proto(&row)),
         }))
@@ -230,7 +226,7 @@ impl IdentityService for IdentityApi {
             .db
             .run(move |c| store::samples_of(c, id))
             .await
-            .map_err(ApiError::from)?;
+            .map_err(IdentityError::from)?;
         Ok(Response::new(ListVoiceSamplesResponse {
             items: rows.iter().map(voice::to_proto).collect(),
         }))
@@ -281,7 +277,7 @@ impl IdentityInternalService for IdentityInternalApi {
     ) -> Result<Response<ReportVoiceCloneResponse>, Status> {
         let r = req.into_inner();
         if r.job_id.is_empty() {
-            return Err(ApiError::invalid_field("job_id", "required").into());
+            return Err(IdentityError::invalid("job_id", "required").into());
         }
         let sample_id = r.sample_id;
         let exists = self
@@ -289,14 +285,14 @@ impl IdentityInternalService for IdentityInternalApi {
             .db
             .run(move |c| store::sample_by_id(c, sample_id))
             .await
-            .map_err(ApiError::from)?
+            .map_err(IdentityError::from)?
             .is_some();
         if !exists {
-            return Err(ApiError::not_found(format!("voice sample {sample_id}")).into());
+            return Err(IdentityError::NotFound(format!("voice sample {sample_id}")).into());
         }
         let (voice_id, error) = if r.error_message.is_empty() {
             if r.clone_voice_id.is_empty() {
-                return Err(ApiError::invalid_field(
+                return Err(IdentityError::invalid(
                     "clone_voice_id",
                     "required when error_message is empty",
                 )
@@ -314,7 +310,7 @@ impl IdentityInternalService for IdentityInternalApi {
                 store::finish_clone(c, sample_id, &job, voice_id.as_deref(), error.as_deref())
             })
             .await
-            .map_err(ApiError::from)?;
+            .map_err(IdentityError::from)?;
         Ok(Response::new(ReportVoiceCloneResponse { applied }))
     }
 
@@ -328,8 +324,8 @@ impl IdentityInternalService for IdentityInternalApi {
             .db
             .run(move |c| store::sample_of(c, user_id, sample_id))
             .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| ApiError::not_found(format!("voice sample {sample_id}")))?;
+            .map_err(IdentityError::from)?
+            .ok_or_else(|| IdentityError::NotFound(format!("voice sample {sample_id}")))?;
         Ok(Response::new(GetVoiceSampleResponse {
             sample: Some(voice::to_proto(&row)),
         }))

@@ -5,32 +5,67 @@
 //! implementations; `error` maps failures to the shared error table.
 
 mod api;
+mod error;
 pub mod session;
 pub mod sms;
 mod store;
 pub mod voice;
 
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use diesel_migrations::embed_migrations;
+use scout_common::ServiceName;
 use scout_common::adapters::db::{Db, Migrations, open_for_service};
 use scout_common::adapters::db_readiness;
 use scout_common::auth::token::{StaticKeys, TokenVerifier, key_map};
 use scout_common::auth::{InternalChannel, KeyRing};
+use scout_common::config::{AuthConfig, Config, ServiceConfig, SmsConfig};
 use scout_common::jobs::{self, JobKind};
-use scout_common::server::{GrpcServer, Shutdown};
-use scout_common::service::ServiceContext;
+use scout_common::server::GrpcServer;
+use scout_common::service::{Section, ServiceContext};
+use scout_common::shutdown::Shutdown;
 use scout_proto::scout::identity::v1::identity_internal_service_server::IdentityInternalServiceServer;
 use scout_proto::scout::identity::v1::identity_service_server::IdentityServiceServer;
 use scout_proto::scout::render::v1::render_service_client::RenderServiceClient;
 use tokio::net::TcpListener;
 
 pub use api::{IdentityApi, IdentityInternalApi};
+pub use error::IdentityError;
+
+/// The parts of the config identity reads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Its listen address and database.
+    pub server: ServiceConfig,
+    /// Token lifetimes, keys and the issuer.
+    pub auth: AuthConfig,
+    /// Login codes and their provider.
+    pub sms: SmsConfig,
+    /// Where the default signing key is created (`{data_dir}/keys`).
+    pub data_dir: PathBuf,
+    /// Where the log SMS provider writes codes.
+    pub sms_outbox: PathBuf,
+}
+
+impl Section for Settings {
+    const SERVICE: ServiceName = ServiceName::Identity;
+
+    fn from_config(config: &Config) -> Self {
+        Self {
+            server: config.identity.clone(),
+            auth: config.auth.clone(),
+            sms: config.sms.clone(),
+            data_dir: config.data_dir.clone(),
+            sms_outbox: config.sms.outbox_path(&config.data_dir),
+        }
+    }
+}
 
 /// What every RPC of this service can reach.
 pub struct State {
-    /// Config and shared adapters.
-    pub ctx: ServiceContext,
+    /// Its config section and the shared adapters.
+    pub ctx: ServiceContext<Settings>,
     /// The service's own database.
     pub db: Db,
     /// The token signing keys.
@@ -51,12 +86,12 @@ pub const MIGRATIONS: Migrations = Migrations {
 
 /// Serves the identity service until `shutdown`, then drains.
 pub async fn serve(
-    ctx: ServiceContext,
+    ctx: ServiceContext<Settings>,
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
     let config = ctx.config.clone();
-    let db = open_for_service("identity", &config.identity.database_url, MIGRATIONS).await?;
+    let db = open_for_service("identity", &config.server.database_url, MIGRATIONS).await?;
     let keys = KeyRing::load(&config.auth, &config.data_dir)?;
     tracing::info!(
         kid = keys.signing_kid(),
@@ -70,16 +105,16 @@ pub async fn serve(
         ctx.adapters.cache.clone(),
     ));
     let auth = ctx.auth.with_verifier(verifier);
-    let clone_jobs = JobKind::voice_clone(&config);
+    let clone_jobs = ctx.jobs.voice_clone.clone();
     jobs::ensure_topics(ctx.adapters.bus.as_ref(), &clone_jobs)
         .await
         .map_err(|e| anyhow::anyhow!("job bus: cannot create the voice-clone topics: {e}"))?;
     let render = RenderServiceClient::new(
         ctx.auth
-            .internal_channel(scout_common::grpc::channel(&config.render.endpoint_url())?),
+            .internal_channel(ctx.peers.channel(ServiceName::Render)?),
     );
     let state = Arc::new(State {
-        sms: sms::from_config(&config.sms, &config.data_dir)?,
+        sms: sms::from_config(&config.sms, config.sms_outbox.clone())?,
         ctx: ServiceContext {
             auth: auth.clone(),
             ..ctx.clone()
@@ -89,13 +124,13 @@ pub async fn serve(
         render,
         clone_jobs,
     });
-    GrpcServer::new("identity", auth)
+    GrpcServer::new(ServiceName::Identity, auth)
         .add_service(IdentityServiceServer::new(IdentityApi::new(state.clone())))
         .add_service(IdentityInternalServiceServer::new(
             IdentityInternalApi::new(state.clone()),
         ))
         .adapter_checks(&ctx.adapters)
         .readiness_check("database", db_readiness(db))
-        .serve(listener, shutdown, config.identity.drain_timeout)
+        .serve(listener, shutdown, ctx.listen.drain_timeout)
         .await
 }

@@ -1,5 +1,5 @@
 //! `scout-identity`: the identity service as its own process.
 
 fn main() -> std::process::ExitCode {
-    scout_common::service::binary_main("identity", scout_identity::serve)
+    scout_common::service::binary_main(scout_identity::serve)
 }

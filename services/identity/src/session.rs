@@ -13,10 +13,10 @@ use base64::Engine as _;
 use scout_common::adapters::cache::CacheError;
 use scout_common::auth::token::{self, Subject, blacklist_key, now_secs};
 use scout_common::auth::{AuthUser, constant_time_eq};
-use scout_common::{ApiError, ErrorCode};
 use sha2::{Digest, Sha256};
 
 use crate::State;
+use crate::error::IdentityError;
 use crate::store::{self, UserRow};
 
 /// What a login or refresh hands out.
@@ -35,16 +35,13 @@ pub struct Session {
     pub is_new_user: bool,
 }
 
-fn cache_down(e: CacheError) -> ApiError {
+fn cache_down(e: CacheError) -> IdentityError {
     tracing::warn!(error = %e, "login code store unreachable");
-    ApiError::new(
-        ErrorCode::ServiceUnavailable,
-        "login is temporarily unavailable: the code store (cache) cannot be reached; try again shortly",
-    )
+    IdentityError::CodeStoreDown
 }
 
 /// A mainland mobile number: 11 ASCII digits, `1[3-9]…`.
-pub fn check_phone(phone: &str) -> Result<(), ApiError> {
+pub fn check_phone(phone: &str) -> Result<(), IdentityError> {
     let b = phone.as_bytes();
     let ok = b.len() == 11
         && b.iter().all(u8::is_ascii_digit)
@@ -53,23 +50,15 @@ pub fn check_phone(phone: &str) -> Result<(), ApiError> {
     if ok {
         Ok(())
     } else {
-        Err(ApiError::new(
-            ErrorCode::InvalidPhone,
-            "phone: must be a mainland mobile number, 11 digits starting with 13-19 (e.g. 13800138000)",
-        )
-        .with_meta("field", "phone"))
+        Err(IdentityError::InvalidPhone)
     }
 }
 
-fn check_code(code: &str) -> Result<(), ApiError> {
+fn check_code(code: &str) -> Result<(), IdentityError> {
     if code.len() == 6 && code.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(ApiError::new(
-            ErrorCode::InvalidSmsCode,
-            "code: must be the 6 digits sent by SMS",
-        )
-        .with_meta("field", "code"))
+        Err(IdentityError::MalformedCode)
     }
 }
 
@@ -82,20 +71,14 @@ pub fn mask_phone(phone: &str) -> String {
     }
 }
 
-fn locked(retry: Option<Duration>) -> ApiError {
-    let retry = retry.unwrap_or(Duration::from_secs(60));
-    ApiError::new(
-        ErrorCode::PhoneLocked,
-        format!(
-            "too many wrong codes: this phone is locked for {} more minute(s)",
-            retry.as_secs().div_ceil(60)
-        ),
-    )
-    .with_retry_after(retry)
+fn locked(retry: Option<Duration>) -> IdentityError {
+    IdentityError::PhoneLocked {
+        retry: retry.unwrap_or(Duration::from_secs(60)),
+    }
 }
 
 /// Sends a new code, at most one per phone per resend interval.
-pub async fn send_code(state: &State, phone: &str) -> Result<(), ApiError> {
+pub async fn send_code(state: &State, phone: &str) -> Result<(), IdentityError> {
     check_phone(phone)?;
     let sms = &state.ctx.config.sms;
     let cache = &state.ctx.adapters.cache;
@@ -114,15 +97,10 @@ pub async fn send_code(state: &State, phone: &str) -> Result<(), ApiError> {
             .await
             .map_err(cache_down)?
             .unwrap_or(sms.resend_interval);
-        return Err(ApiError::new(
-            ErrorCode::RateLimited,
-            format!(
-                "a code was sent to this phone less than {} s ago; retry in {} s",
-                sms.resend_interval.as_secs(),
-                retry.as_secs().max(1)
-            ),
-        )
-        .with_retry_after(retry));
+        return Err(IdentityError::CodeTooSoon {
+            interval: sms.resend_interval,
+            retry,
+        });
     }
     let code = format!("{:06}", rand::random_range(0..1_000_000u32));
     let code_key = format!("sms:code:{phone}");
@@ -134,13 +112,13 @@ pub async fn send_code(state: &State, phone: &str) -> Result<(), ApiError> {
         // Not delivered: let the user ask again at once.
         let _ = cache.delete(&code_key).await;
         let _ = cache.delete(&limit_key).await;
-        return Err(e);
+        return Err(e.into());
     }
     Ok(())
 }
 
 /// Checks the code; wrong ones count toward the lock.
-async fn verify_code(state: &State, phone: &str, code: &str) -> Result<(), ApiError> {
+async fn verify_code(state: &State, phone: &str, code: &str) -> Result<(), IdentityError> {
     let sms = &state.ctx.config.sms;
     let cache = &state.ctx.adapters.cache;
     let lock_key = format!("login:lock:{phone}");
@@ -149,20 +127,12 @@ async fn verify_code(state: &State, phone: &str, code: &str) -> Result<(), ApiEr
     }
     let code_key = format!("sms:code:{phone}");
     let Some(stored) = cache.get(&code_key).await.map_err(cache_down)? else {
-        return Err(ApiError::new(
-            ErrorCode::SmsCodeExpired,
-            "no valid code for this phone (expired or already used): request a new one",
-        )
-        .with_meta("field", "code"));
+        return Err(IdentityError::NoCode);
     };
     if constant_time_eq(&stored, code.as_bytes()) {
         // Single use: whoever deletes it logs in.
         if !cache.delete(&code_key).await.map_err(cache_down)? {
-            return Err(ApiError::new(
-                ErrorCode::SmsCodeExpired,
-                "this code was just used: request a new one",
-            )
-            .with_meta("field", "code"));
+            return Err(IdentityError::CodeUsed);
         }
         let _ = cache.delete(&format!("login:attempts:{phone}")).await;
         return Ok(());
@@ -182,18 +152,13 @@ async fn verify_code(state: &State, phone: &str, code: &str) -> Result<(), ApiEr
         tracing::warn!(phone = %mask_phone(phone), "phone locked after repeated wrong codes");
         return Err(locked(Some(sms.lock_duration)));
     }
-    Err(ApiError::new(
-        ErrorCode::InvalidSmsCode,
-        format!(
-            "code: wrong code; {} attempt(s) left before this phone is locked",
-            max - attempts.count
-        ),
-    )
-    .with_meta("field", "code"))
+    Err(IdentityError::WrongCode {
+        left: max - attempts.count,
+    })
 }
 
 /// Phone + code → session. A new phone creates the user.
-pub async fn login(state: &State, phone: &str, code: &str) -> Result<Session, ApiError> {
+pub async fn login(state: &State, phone: &str, code: &str) -> Result<Session, IdentityError> {
     check_phone(phone)?;
     check_code(code)?;
     verify_code(state, phone, code).await?;
@@ -224,7 +189,7 @@ async fn open_session(
     user: UserRow,
     family: String,
     is_new_user: bool,
-) -> Result<Session, ApiError> {
+) -> Result<Session, IdentityError> {
     let auth = &state.ctx.config.auth;
     let (refresh, hash) = new_refresh_token();
     let now = now_secs();
@@ -245,8 +210,8 @@ async fn open_session(
     })
 }
 
-fn issue_access(state: &State, user: &UserRow) -> Result<token::Issued, ApiError> {
-    token::issue(
+fn issue_access(state: &State, user: &UserRow) -> Result<token::Issued, IdentityError> {
+    Ok(token::issue(
         &state.keys,
         &state.ctx.config.auth,
         &Subject {
@@ -254,7 +219,7 @@ fn issue_access(state: &State, user: &UserRow) -> Result<token::Issued, ApiError
             phone: mask_phone(&user.phone),
             membership: user.membership_type.clone(),
         },
-    )
+    )?)
 }
 
 /// What presenting a refresh token found.
@@ -270,19 +235,12 @@ enum Rotation {
     Expired,
 }
 
-fn presented_shape(refresh: &str) -> Result<(), ApiError> {
+fn presented_shape(refresh: &str) -> Result<(), IdentityError> {
     if refresh.is_empty() {
-        return Err(
-            ApiError::new(ErrorCode::TokenMissing, "refresh_token: required")
-                .with_meta("field", "refresh_token"),
-        );
+        return Err(IdentityError::RefreshMissing);
     }
     if refresh.len() > 256 || !refresh.is_ascii() {
-        return Err(ApiError::new(
-            ErrorCode::TokenInvalid,
-            "refresh_token: not a refresh token",
-        )
-        .with_meta("field", "refresh_token"));
+        return Err(IdentityError::RefreshMalformed);
     }
     Ok(())
 }
@@ -290,7 +248,7 @@ fn presented_shape(refresh: &str) -> Result<(), ApiError> {
 /// Spends a refresh token and opens the next session of its family.
 /// A token presented twice revokes the whole family: whoever holds either
 /// copy must log in again.
-pub async fn refresh(state: &State, presented: &str) -> Result<Session, ApiError> {
+pub async fn refresh(state: &State, presented: &str) -> Result<Session, IdentityError> {
     presented_shape(presented)?;
     let hash = hash_token(presented);
     let now = now_secs();
@@ -321,31 +279,19 @@ pub async fn refresh(state: &State, presented: &str) -> Result<Session, ApiError
             let user = state.db.run(move |c| store::user_by_id(c, user_id)).await?;
             open_session(state, user, family, false).await
         }
-        Rotation::Unknown => Err(ApiError::new(
-            ErrorCode::TokenInvalid,
-            "refresh token is not recognised: log in again",
-        )),
-        Rotation::Revoked => Err(ApiError::new(
-            ErrorCode::TokenRevoked,
-            "refresh token has been revoked: log in again",
-        )),
+        Rotation::Unknown => Err(IdentityError::RefreshUnknown),
+        Rotation::Revoked => Err(IdentityError::RefreshRevoked),
         Rotation::Reused => {
             tracing::warn!("refresh token reuse detected; family revoked");
-            Err(ApiError::new(
-                ErrorCode::TokenRevoked,
-                "refresh token was already used: every session of this login is now revoked; log in again",
-            ))
+            Err(IdentityError::RefreshReused)
         }
-        Rotation::Expired => Err(ApiError::new(
-            ErrorCode::TokenExpired,
-            "refresh token has expired: log in again",
-        )),
+        Rotation::Expired => Err(IdentityError::RefreshExpired),
     }
 }
 
 /// Revokes the caller's access token until it expires and, when given,
 /// the refresh token's family (only if it is the caller's).
-pub async fn logout(state: &State, caller: &AuthUser, refresh: &str) -> Result<(), ApiError> {
+pub async fn logout(state: &State, caller: &AuthUser, refresh: &str) -> Result<(), IdentityError> {
     if !refresh.is_empty() {
         presented_shape(refresh)?;
         let hash = hash_token(refresh);
@@ -377,16 +323,14 @@ pub async fn logout(state: &State, caller: &AuthUser, refresh: &str) -> Result<(
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "cannot record the logout");
-            ApiError::new(
-                ErrorCode::ServiceUnavailable,
-                "logout could not be recorded (cache unreachable); try again",
-            )
+            IdentityError::LogoutNotRecorded
         })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scout_common::ErrorCode;
 
     #[test]
     fn phones_are_checked_strictly() {
@@ -403,7 +347,7 @@ mod tests {
             "13800138000' OR '1'='1",
             "１３８００１３８０００",
         ] {
-            let e = check_phone(bad).expect_err(bad);
+            let e = scout_common::ApiError::from(check_phone(bad).expect_err(bad));
             assert_eq!(e.code, ErrorCode::InvalidPhone);
             assert_eq!(e.metadata.get("field").map(String::as_str), Some("phone"));
         }

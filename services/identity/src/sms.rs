@@ -26,14 +26,9 @@ pub trait SmsSender: Send + Sync {
 }
 
 /// Builds the configured sender.
-pub fn from_config(
-    config: &SmsConfig,
-    data_dir: &std::path::Path,
-) -> anyhow::Result<Box<dyn SmsSender>> {
+pub fn from_config(config: &SmsConfig, outbox: PathBuf) -> anyhow::Result<Box<dyn SmsSender>> {
     Ok(match config.provider {
-        SmsProviderKind::Log => Box::new(LogSms {
-            outbox: config.outbox_path(data_dir),
-        }),
+        SmsProviderKind::Log => Box::new(LogSms { outbox }),
         SmsProviderKind::Aliyun => Box::new(AliyunSms::new(config)?),
     })
 }

@@ -8,13 +8,13 @@ use std::time::Duration;
 use prost::Message as _;
 use scout_common::adapters::blob::PresignOptions;
 use scout_common::jobs;
-use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::identity::v1::{VoiceSample, VoiceSampleStatus};
 use scout_proto::scout::jobs::v1::VoiceCloneJob;
 use scout_proto::scout::render::v1::media_ref::Location;
 use scout_proto::scout::render::v1::{MediaRef, ProbeRequest};
 
 use crate::State;
+use crate::error::IdentityError;
 use crate::store::{self, NewSample, SampleRow};
 
 /// Largest sample (seed 000: 20 MB).
@@ -77,36 +77,24 @@ pub async fn upload_url(
     user_id: i64,
     content_type: &str,
     file_size: i64,
-) -> Result<UploadUrl, ApiError> {
-    let ext = extension_for(content_type).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!(
-                "content_type: voice samples must be audio ({})",
-                AUDIO_TYPES
-                    .iter()
-                    .map(|(t, _)| *t)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ),
-        )
-        .with_meta("field", "content_type")
+) -> Result<UploadUrl, IdentityError> {
+    let ext = extension_for(content_type).ok_or_else(|| IdentityError::NotAudio {
+        allowed: AUDIO_TYPES
+            .iter()
+            .map(|(t, _)| *t)
+            .collect::<Vec<_>>()
+            .join(", "),
     })?;
     if file_size <= 0 {
-        return Err(ApiError::invalid_field(
+        return Err(IdentityError::invalid(
             "file_size",
             "must be the size in bytes, above 0",
         ));
     }
     if file_size > MAX_SAMPLE_BYTES {
-        return Err(ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!(
-                "file_size: a voice sample may be at most {} MB",
-                MAX_SAMPLE_BYTES / 1024 / 1024
-            ),
-        )
-        .with_meta("field", "file_size"));
+        return Err(IdentityError::SampleTooLarge {
+            max_mb: MAX_SAMPLE_BYTES / 1024 / 1024,
+        });
     }
     let key = format!(
         "{}{}.{ext}",
@@ -130,10 +118,7 @@ pub async fn upload_url(
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "cannot presign a voice upload");
-            ApiError::new(
-                ErrorCode::StorageUnavailable,
-                "object storage is unavailable",
-            )
+            IdentityError::StorageDown
         })?;
     Ok(UploadUrl {
         url: signed.url,
@@ -142,16 +127,16 @@ pub async fn upload_url(
     })
 }
 
-fn check_name(name: &str) -> Result<String, ApiError> {
+fn check_name(name: &str) -> Result<String, IdentityError> {
     let n = name.chars().count();
     if n > MAX_NAME_CHARS {
-        return Err(ApiError::invalid_field(
+        return Err(IdentityError::invalid(
             "name",
             format!("at most {MAX_NAME_CHARS} characters (got {n})"),
         ));
     }
     if name.chars().any(|c| c.is_control()) {
-        return Err(ApiError::invalid_field(
+        return Err(IdentityError::invalid(
             "name",
             "must not contain control characters",
         ));
@@ -177,7 +162,7 @@ pub async fn create(
     user_id: i64,
     oss_key: &str,
     name: &str,
-) -> Result<SampleRow, ApiError> {
+) -> Result<SampleRow, IdentityError> {
     let name = check_name(name)?;
     let prefix = user_prefix(user_id);
     let file = oss_key.strip_prefix(&prefix).unwrap_or_default();
@@ -191,9 +176,7 @@ pub async fn create(
         .is_some();
     if !well_formed {
         // Not a key this user was given: answer as if it does not exist.
-        return Err(
-            ApiError::not_found("oss_key: uploaded voice sample").with_meta("field", "oss_key")
-        );
+        return Err(IdentityError::UnknownUpload);
     }
     let key = oss_key.to_string();
     if let Some(existing) = state
@@ -205,39 +188,26 @@ pub async fn create(
     }
     let meta = state.ctx.adapters.blobs.head(oss_key).await.map_err(|e| {
         tracing::warn!(error = %e, "cannot stat a voice upload");
-        ApiError::new(
-            ErrorCode::StorageUnavailable,
-            "object storage is unavailable",
-        )
+        IdentityError::StorageDown
     })?;
     let Some(meta) = meta else {
-        return Err(ApiError::new(
-            ErrorCode::FailedPrecondition,
-            "oss_key: nothing was uploaded to this key yet; PUT the audio to the upload URL first",
-        )
-        .with_meta("field", "oss_key"));
+        return Err(IdentityError::NotUploaded);
     };
     if meta.size as i64 > MAX_SAMPLE_BYTES {
         discard(state, oss_key).await;
-        return Err(ApiError::new(
-            ErrorCode::PayloadTooLarge,
-            format!(
-                "the upload is {} bytes; a voice sample may be at most {} MB (deleted)",
-                meta.size,
-                MAX_SAMPLE_BYTES / 1024 / 1024
-            ),
-        ));
+        return Err(IdentityError::UploadTooLarge {
+            size: meta.size,
+            max_mb: MAX_SAMPLE_BYTES / 1024 / 1024,
+        });
     }
     let duration = probe_audio(state, oss_key).await?;
     if !(MIN_SECONDS..=MAX_SECONDS).contains(&duration) {
         discard(state, oss_key).await;
-        return Err(ApiError::new(
-            ErrorCode::InvalidMedia,
-            format!(
-                "the recording is {duration:.1} s; a voice sample must be {MIN_SECONDS:.0}-{MAX_SECONDS:.0} s (deleted)"
-            ),
-        )
-        .with_meta("field", "duration_seconds"));
+        return Err(IdentityError::BadDuration {
+            seconds: duration,
+            min: MIN_SECONDS,
+            max: MAX_SECONDS,
+        });
     }
 
     let job_id = uuid::Uuid::new_v4().to_string();
@@ -283,16 +253,13 @@ pub async fn create(
             .db
             .run(move |c| store::delete_sample(c, user_id, id))
             .await;
-        return Err(ApiError::new(
-            ErrorCode::ServiceUnavailable,
-            "the clone job could not be queued (job bus unavailable); confirm again shortly",
-        ));
+        return Err(IdentityError::QueueDown);
     }
     Ok(row)
 }
 
 /// The recording's length in seconds, through render's probe.
-async fn probe_audio(state: &State, key: &str) -> Result<f64, ApiError> {
+async fn probe_audio(state: &State, key: &str) -> Result<f64, IdentityError> {
     let mut req = state.ctx.auth.internal(ProbeRequest {
         media: Some(MediaRef {
             location: Some(Location::BlobKey(key.to_string())),
@@ -306,43 +273,28 @@ async fn probe_audio(state: &State, key: &str) -> Result<f64, ApiError> {
             let info = resp.into_inner().info.unwrap_or_default();
             if !info.has_audio {
                 discard(state, key).await;
-                return Err(ApiError::new(
-                    ErrorCode::InvalidMedia,
-                    "the upload has no audio stream (deleted)",
-                ));
+                return Err(IdentityError::NoAudio);
             }
             Ok(info.duration_seconds)
         }
         Err(s) if s.code() == tonic::Code::InvalidArgument => {
             discard(state, key).await;
-            Err(ApiError::new(
-                ErrorCode::InvalidMedia,
-                format!(
-                    "the upload is not readable audio: {} (deleted)",
-                    s.message()
-                ),
-            ))
+            Err(IdentityError::UnreadableAudio(s.message().to_string()))
         }
         Err(s) => {
             tracing::warn!(status = %s, "render probe failed");
-            Err(ApiError::new(
-                ErrorCode::ServiceUnavailable,
-                format!(
-                    "the audio could not be checked now ({}); confirm again shortly",
-                    s.message()
-                ),
-            ))
+            Err(IdentityError::ProbeUnavailable(s.message().to_string()))
         }
     }
 }
 
 /// Deletes one of the caller's samples and its audio.
-pub async fn delete(state: &State, user_id: i64, sample_id: i64) -> Result<(), ApiError> {
+pub async fn delete(state: &State, user_id: i64, sample_id: i64) -> Result<(), IdentityError> {
     let row = state
         .db
         .run(move |c| store::sample_of(c, user_id, sample_id))
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("voice sample {sample_id}")))?;
+        .ok_or_else(|| IdentityError::NotFound(format!("voice sample {sample_id}")))?;
     state
         .db
         .run(move |c| store::delete_sample(c, user_id, sample_id))
@@ -389,7 +341,7 @@ mod tests {
             assert_eq!(check_name(keep).expect(keep), keep);
         }
         let long = "x".repeat(10_000);
-        let e = check_name(&long).expect_err("too long");
+        let e = scout_common::ApiError::from(check_name(&long).expect_err("too long"));
         assert_eq!(e.metadata.get("field").map(String::as_str), Some("name"));
     }
 }

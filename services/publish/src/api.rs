@@ -15,7 +15,7 @@ use scout_proto::scout::publish::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::State;
-use crate::error::not_yet;
+use crate::error::PublishError;
 use crate::suggest;
 
 /// `scout.publish.v1.PublishService`.
@@ -59,13 +59,13 @@ impl PublishService for PublishApi {
         &self,
         _req: Request<PublishRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
-        Err(not_yet("PublishService/Publish"))
+        Err(PublishError::NotBuilt("PublishService/Publish").into())
     }
 
     async fn list_publications(
         &self,
         _req: Request<ListPublicationsRequest>,
     ) -> Result<Response<ListPublicationsResponse>, Status> {
-        Err(not_yet("PublishService/ListPublications"))
+        Err(PublishError::NotBuilt("PublishService/ListPublications").into())
     }
 }

@@ -13,21 +13,45 @@ mod suggest;
 use std::sync::Arc;
 
 use diesel_migrations::embed_migrations;
+use scout_common::ServiceName;
 use scout_common::adapters::db::{Db, Migrations, open_for_service};
 use scout_common::adapters::db_readiness;
 use scout_common::auth::InternalChannel;
-use scout_common::server::{GrpcServer, Shutdown};
-use scout_common::service::ServiceContext;
+use scout_common::config::{AiConfig, Config, ServiceConfig};
+use scout_common::server::GrpcServer;
+use scout_common::service::{Section, ServiceContext};
+use scout_common::shutdown::Shutdown;
 use scout_proto::scout::publish::v1::publish_service_server::PublishServiceServer;
 use scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient;
 use tokio::net::TcpListener;
 
 pub use api::PublishApi;
+pub use error::PublishError;
+
+/// The parts of the config publish reads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Its listen address and database.
+    pub server: ServiceConfig,
+    /// The writer of topics and titles, template or remote.
+    pub ai: AiConfig,
+}
+
+impl Section for Settings {
+    const SERVICE: ServiceName = ServiceName::Publish;
+
+    fn from_config(config: &Config) -> Self {
+        Self {
+            server: config.publish.clone(),
+            ai: config.ai.clone(),
+        }
+    }
+}
 
 /// What every RPC of this service can reach.
 pub struct State {
-    /// Config and shared adapters.
-    pub ctx: ServiceContext,
+    /// Its config section and the shared adapters.
+    pub ctx: ServiceContext<Settings>,
     /// The service's own database.
     pub db: Db,
     /// Tasks, for a task's owner, shop and script.
@@ -44,25 +68,26 @@ pub const MIGRATIONS: Migrations = Migrations {
 
 /// Serves the publish service until `shutdown`, then drains.
 pub async fn serve(
-    ctx: ServiceContext,
+    ctx: ServiceContext<Settings>,
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let db = open_for_service("publish", &ctx.config.publish.database_url, MIGRATIONS).await?;
+    let db = open_for_service("publish", &ctx.config.server.database_url, MIGRATIONS).await?;
     let writer = suggest::Writer::from_config(&ctx.config.ai)?;
-    let tasks = TasksInternalServiceClient::new(ctx.auth.internal_channel(
-        scout_common::grpc::channel(&ctx.config.tasks.endpoint_url())?,
-    ));
+    let tasks = TasksInternalServiceClient::new(
+        ctx.auth
+            .internal_channel(ctx.peers.channel(ServiceName::Tasks)?),
+    );
     let state = Arc::new(State {
         ctx: ctx.clone(),
         db: db.clone(),
         tasks,
         writer,
     });
-    GrpcServer::new("publish", ctx.auth.clone())
+    GrpcServer::new(ServiceName::Publish, ctx.auth.clone())
         .add_service(PublishServiceServer::new(PublishApi::new(state.clone())))
         .adapter_checks(&ctx.adapters)
         .readiness_check("database", db_readiness(db))
-        .serve(listener, shutdown, ctx.config.publish.drain_timeout)
+        .serve(listener, shutdown, ctx.listen.drain_timeout)
         .await
 }

@@ -1,5 +1,5 @@
 //! `scout-publish`: the publish service as its own process.
 
 fn main() -> std::process::ExitCode {
-    scout_common::service::binary_main("publish", scout_publish::serve)
+    scout_common::service::binary_main(scout_publish::serve)
 }

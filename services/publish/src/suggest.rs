@@ -5,9 +5,9 @@
 
 use std::time::Duration;
 
+use scout_common::ApiError;
 use scout_common::chat::{self, ChatClient, ChatError};
 use scout_common::config::{AiConfig, WriterKind};
-use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::common::v1::{ShopType, VideoStyle};
 use scout_proto::scout::publish::v1::PublishAssist;
 use scout_proto::scout::tasks::v1::{GetTaskContextRequest, GetTaskContextResponse};
@@ -15,6 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::State;
 use crate::assist::{self, Assist, Input};
+use crate::error::PublishError;
 use crate::store::{self, AssistRow};
 
 /// Regenerations per task (seed 000).
@@ -51,7 +52,7 @@ impl Writer {
         &self,
         input: &Input<'_>,
         previous: Option<&Assist>,
-    ) -> Result<(Assist, String), ApiError> {
+    ) -> Result<(Assist, String), PublishError> {
         let Some(client) = &self.remote else {
             return Ok((assist::template(input), "template".into()));
         };
@@ -65,14 +66,7 @@ impl Writer {
                     format!("template (remote:{} failed: {why})", client.model()),
                 ))
             }
-            Err(e) => Err(ApiError::new(
-                if matches!(e, ChatError::RateLimited { .. }) {
-                    ErrorCode::ProviderRateLimited
-                } else {
-                    ErrorCode::ProviderFailed
-                },
-                format!("topics and titles could not be written: {e}"),
-            )),
+            Err(e) => Err(PublishError::Writer(e)),
         }
     }
 }
@@ -116,30 +110,23 @@ async fn context(
     state: &State,
     user_id: i64,
     task_id: i64,
-) -> Result<(GetTaskContextResponse, i32), ApiError> {
+) -> Result<(GetTaskContextResponse, i32), PublishError> {
     let mut req = state.ctx.auth.internal(GetTaskContextRequest { task_id });
     req.set_timeout(Duration::from_secs(10));
     let ctx = match state.tasks.clone().get_task_context(req).await {
         Ok(r) => r.into_inner(),
         Err(s) if s.code() == tonic::Code::NotFound => {
-            return Err(ApiError::not_found(format!("task {task_id}")));
+            return Err(PublishError::TaskNotFound(task_id));
         }
-        Err(s) => return Err(ApiError::from_status(&s)),
+        Err(s) => return Err(PublishError::Tasks(ApiError::from_status(&s))),
     };
     // Another user's task does not exist for this one.
     if ctx.user_id != user_id {
-        return Err(ApiError::not_found(format!("task {task_id}")));
+        return Err(PublishError::TaskNotFound(task_id));
     }
     let version = match &ctx.script {
         Some(s) if !s.paragraphs.is_empty() => s.version,
-        _ => {
-            return Err(ApiError::new(
-                ErrorCode::FailedPrecondition,
-                format!(
-                    "task {task_id} has no script yet: topics and titles are written from it (StartAnalysis first)"
-                ),
-            ));
-        }
+        _ => return Err(PublishError::NoScript(task_id)),
     };
     Ok((ctx, version))
 }
@@ -149,7 +136,7 @@ async fn write(
     ctx: &GetTaskContextResponse,
     seed: u64,
     previous: Option<&Assist>,
-) -> Result<(Assist, String), ApiError> {
+) -> Result<(Assist, String), PublishError> {
     let task = ctx.task.clone().unwrap_or_default();
     let shop = task.shop.unwrap_or_default();
     let script: Vec<String> = ctx
@@ -189,7 +176,7 @@ async fn current_row(
     user_id: i64,
     task_id: i64,
     version: i32,
-) -> Result<AssistRow, ApiError> {
+) -> Result<AssistRow, PublishError> {
     let row = state.db.run(move |c| store::get(c, task_id)).await?;
     match row {
         Some(row) if row.script_version == version => Ok(row),
@@ -205,7 +192,7 @@ async fn current_row(
                     store::get(c, task_id)
                 })
                 .await?
-                .ok_or_else(|| ApiError::internal("publish assist vanished"))
+                .ok_or(PublishError::Vanished)
         }
         None => {
             let (a, provider) = write(state, ctx, 0, None).await?;
@@ -218,7 +205,7 @@ async fn current_row(
 }
 
 /// `GetPublishAssist`.
-pub async fn get(state: &State, user_id: i64, task_id: i64) -> Result<PublishAssist, ApiError> {
+pub async fn get(state: &State, user_id: i64, task_id: i64) -> Result<PublishAssist, PublishError> {
     let (ctx, version) = context(state, user_id, task_id).await?;
     match state.ctx.adapters.cache.get(&cache_key(task_id)).await {
         Ok(Some(bytes)) => {
@@ -244,16 +231,14 @@ pub async fn regenerate(
     state: &State,
     user_id: i64,
     task_id: i64,
-) -> Result<PublishAssist, ApiError> {
+) -> Result<PublishAssist, PublishError> {
     let (ctx, version) = context(state, user_id, task_id).await?;
     let row = current_row(state, &ctx, user_id, task_id, version).await?;
     let count = row.regenerate_count;
     if count >= MAX_REGENERATIONS {
-        return Err(ApiError::new(
-            ErrorCode::QuotaExceeded,
-            format!("no publish assist regenerations left: {MAX_REGENERATIONS} per task"),
-        )
-        .with_meta("regenerate_remaining", "0"));
+        return Err(PublishError::NoRegenerationsLeft {
+            max: MAX_REGENERATIONS,
+        });
     }
     let previous = row.assist();
     let (a, provider) = write(state, &ctx, (count + 1) as u64, Some(&previous)).await?;
@@ -268,10 +253,7 @@ pub async fn regenerate(
         })
         .await?;
     let Some(row) = updated else {
-        return Err(ApiError::new(
-            ErrorCode::FailedPrecondition,
-            "another regeneration of this task finished first; GetPublishAssist returns it",
-        ));
+        return Err(PublishError::Raced);
     };
     let c = cached_of(&row);
     remember(state, task_id, &c).await;

@@ -7,22 +7,6 @@ use scout_proto::scout::render::v1::{
     CapabilitiesResponse, CodecInfo, GpuDevice, NvdecCodec, NvidiaInfo, StagePlan,
 };
 
-use crate::error::RenderError;
-
-/// Initialises FFmpeg once; later calls are cheap no-ops.
-pub fn init_ffmpeg() -> Result<(), RenderError> {
-    static INIT: std::sync::OnceLock<Result<(), String>> = std::sync::OnceLock::new();
-    INIT.get_or_init(|| {
-        ffmpeg_next::init().map_err(|e| e.to_string())?;
-        // FFmpeg would log to stderr what we already report as errors naming
-        // the file (a missing index, a damaged packet): keep only fatal ones.
-        ffmpeg_next::util::log::set_level(ffmpeg_next::util::log::Level::Fatal);
-        Ok(())
-    })
-    .clone()
-    .map_err(RenderError::Init)
-}
-
 /// Names of hardware codec wrappers FFmpeg does not flag as hardware.
 const HARDWARE_MARKERS: [&str; 8] = [
     "nvenc", "cuvid", "qsv", "vaapi", "v4l2m2m", "omx", "vulkan", "amf",
@@ -93,7 +77,7 @@ fn hwaccels() -> Vec<String> {
 /// Probes FFmpeg and the NVIDIA device. Blocking (loads libraries): call it
 /// off the async runtime.
 pub fn capabilities() -> CapabilitiesResponse {
-    let _ = init_ffmpeg();
+    let _ = crate::runtime::init_ffmpeg();
     // SAFETY: returns a static string.
     let ffmpeg_version = cstr(unsafe { ffi::av_version_info() });
     // SAFETY: plain getter.

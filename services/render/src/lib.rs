@@ -1,37 +1,78 @@
 //! Render: the media node. It owns no tables; it reads clips from the blob
 //! store, works on them with FFmpeg's libraries (and NVIDIA engines when the
 //! node has them) and writes results back.
+//!
+//! Same anatomy as every Scout service: `serve` (here) wires the gRPC
+//! service and the compose worker onto one listener; `api` holds the thin
+//! RPC implementations; `error` maps failures to the shared error table.
+//! The domain modules, lowest first (each uses only those before it):
+//! `error`, `runtime` (the blocking pool, FFmpeg's set-up), `media` (probe,
+//! decode, frames, JPEG, audio, the hardware plan), `subtitles`, `store`
+//! (blob keys to files), `voice`, `capabilities`, `compose` (a timeline to
+//! `final.mp4` in one pass), `worker` (compose jobs from the bus).
 
+mod api;
 pub mod capabilities;
 pub mod compose;
 mod error;
 pub mod media;
-mod service;
+pub mod runtime;
 pub mod store;
 pub mod subtitles;
 pub mod voice;
 pub mod worker;
 
+pub use api::RenderApi;
 pub use capabilities::capabilities;
-pub use error::RenderError;
+pub use error::{RenderError, VoiceError};
 
 use std::sync::Arc;
 
-use scout_common::jobs::{Consumers, JobKind};
-use scout_common::server::{GrpcServer, Shutdown};
-use scout_common::service::ServiceContext;
+use scout_common::ServiceName;
+use scout_common::config::{Config, FaultsConfig, MediaConfig, ServiceConfig, VoiceConfig};
+use scout_common::jobs::Consumers;
+use scout_common::server::GrpcServer;
+use scout_common::service::{Section, ServiceContext};
+use scout_common::shutdown::Shutdown;
 use scout_proto::scout::render::v1::render_service_server::RenderServiceServer;
 use tokio::net::TcpListener;
 
+/// The parts of the config render reads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Its listen address.
+    pub server: ServiceConfig,
+    /// Scratch space, encoder preset, subtitle font, concurrency, GPU use.
+    pub media: MediaConfig,
+    /// The speech provider.
+    pub voice: VoiceConfig,
+    /// Injected failures (test builds only; all off otherwise).
+    pub faults: FaultsConfig,
+}
+
+impl Section for Settings {
+    const SERVICE: ServiceName = ServiceName::Render;
+
+    fn from_config(config: &Config) -> Self {
+        Self {
+            server: config.render.clone(),
+            media: config.media.clone(),
+            voice: config.voice.clone(),
+            faults: config.faults(),
+        }
+    }
+}
+
 /// Serves the render service until `shutdown`, then drains.
 pub async fn serve(
-    ctx: ServiceContext,
+    ctx: ServiceContext<Settings>,
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
+    let settings = ctx.config.clone();
     // FFmpeg's global init (codec registration, log level) once, up front.
-    capabilities::init_ffmpeg()?;
-    media::hw::configure(ctx.config.media.gpu);
+    runtime::init_ffmpeg()?;
+    media::hw::configure(settings.media.gpu, &settings.faults);
     // Probe the hardware once at start-up, off the runtime (it loads driver
     // libraries and may create a CUDA context).
     let caps = tokio::task::spawn_blocking(capabilities::capabilities).await?;
@@ -41,21 +82,36 @@ pub async fn serve(
         encoder = %caps.compose_encoder,
         "render capabilities probed"
     );
-    let svc = service::Render::new(ctx.clone(), caps);
+    let work_dir = settings.media.work_dir.clone();
+    let store = ctx.adapters.blobs.clone();
+    let voice = voice::from_config(&settings.voice, &work_dir);
+    // The Compose RPC and the worker share the composer, so its slots bound
+    // both.
+    let composer =
+        compose::Composer::new(store::MediaSource::blobs(store.clone()), &settings.media);
 
-    // Compose jobs from the bus, on the same slots as the Compose RPC.
+    // Compose jobs from the bus.
+    let worker = worker::ComposeWorker::new(
+        voice.clone(),
+        composer.clone(),
+        store.clone(),
+        work_dir.clone(),
+        ctx.auth.clone(),
+        ctx.peers.url(ServiceName::Tasks),
+    )?;
     let workers = Consumers::start(
         ctx.adapters.bus.clone(),
-        JobKind::compose(&ctx.config),
+        ctx.jobs.compose.clone(),
         COMPOSE_GROUP,
-        Arc::new(svc.compose_worker(&ctx)?),
+        Arc::new(worker),
     )
     .await?;
 
-    let served = GrpcServer::new("render", ctx.auth.clone())
-        .add_service(RenderServiceServer::new(svc))
+    let api = RenderApi::new(caps, store, voice, composer, work_dir);
+    let served = GrpcServer::new(ServiceName::Render, ctx.auth.clone())
+        .add_service(RenderServiceServer::new(api))
         .adapter_checks(&ctx.adapters)
-        .serve(listener, shutdown, ctx.config.render.drain_timeout)
+        .serve(listener, shutdown, ctx.listen.drain_timeout)
         .await;
     // The RPCs are drained; let the worker finish (or give back) its job.
     workers.stop().await;

@@ -1,5 +1,5 @@
 //! `scout-render`: the render service as its own process.
 
 fn main() -> std::process::ExitCode {
-    scout_common::service::binary_main("render", scout_render::serve)
+    scout_common::service::binary_main(scout_render::serve)
 }

@@ -13,17 +13,16 @@ use futures::StreamExt as _;
 use prost::Message as _;
 use scout_common::ErrorCode;
 use scout_common::adapters::blob::BlobStore;
-use scout_common::auth::{InternalChannel, MeshAuth};
+use scout_common::auth::MeshAuth;
 use scout_common::jobs::{Job, JobError, JobHandler};
+use scout_common::report::{JobRef, TaskReporter};
 use scout_proto::scout::common::v1::SubtitleStyle;
 use scout_proto::scout::jobs::v1::ComposeJob;
 use scout_proto::scout::render::v1::compose_response::Event;
 use scout_proto::scout::render::v1::media_ref::Location;
 use scout_proto::scout::render::v1::{ComposeRequest, MediaRef};
-use scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient;
 use scout_proto::scout::tasks::v1::{
-    ComposeOutput, Progress, ProgressDetails, ProgressStep, ReportComposeResultRequest,
-    ReportJobFailureRequest, ReportProgressRequest, ShotUsed, StepState, TaskStatus, TaskStep,
+    ComposeOutput, ReportComposeResultRequest, ShotUsed, TaskStep, WorkStep,
 };
 
 use crate::compose::Composer;
@@ -31,16 +30,13 @@ use crate::compose::narration::{self, PARAGRAPH_GAP};
 use crate::store::Scratch;
 use crate::voice::VoiceProvider;
 
-const STEPS: [&str; 4] = ["语音合成", "字幕生成", "视频合成", "上传成片"];
-
 /// Handles compose jobs.
 pub struct ComposeWorker {
     voice: Arc<dyn VoiceProvider>,
     composer: Composer,
     store: Arc<dyn BlobStore>,
     work_dir: std::path::PathBuf,
-    tasks: TasksInternalServiceClient<InternalChannel>,
-    auth: MeshAuth,
+    reporter: TaskReporter,
 }
 
 impl ComposeWorker {
@@ -53,81 +49,46 @@ impl ComposeWorker {
         auth: MeshAuth,
         tasks_url: &str,
     ) -> anyhow::Result<Self> {
-        let tasks = TasksInternalServiceClient::new(
-            auth.internal_channel(scout_common::grpc::channel(tasks_url)?),
-        );
         Ok(Self {
             voice,
             composer,
             store,
             work_dir,
-            tasks,
-            auth,
+            reporter: TaskReporter::new(&auth, tasks_url)?,
         })
     }
 
-    async fn progress(&self, job: &ComposeJob, step: usize, percent: i32) {
-        let steps = STEPS
-            .iter()
-            .enumerate()
-            .map(|(i, n)| ProgressStep {
-                name: (*n).into(),
-                status: if i < step {
-                    StepState::Completed
-                } else if i == step {
-                    StepState::InProgress
-                } else {
-                    StepState::Pending
-                } as i32,
-            })
-            .collect();
-        let mut req = self.auth.internal(ReportProgressRequest {
-            job_id: job.job_id.clone(),
+    async fn progress(&self, job: &ComposeJob, step: WorkStep, fraction: f64) {
+        let job = JobRef {
+            job_id: &job.job_id,
             task_id: job.task_id,
-            progress: Some(Progress {
-                status: TaskStatus::Composing as i32,
-                phase: "compose".into(),
-                progress: 70 + percent.clamp(0, 100) * 29 / 100,
-                details: Some(ProgressDetails {
-                    current_step: STEPS[step.min(STEPS.len() - 1)].into(),
-                    steps,
-                    ..ProgressDetails::default()
-                }),
-                ..Progress::default()
-            }),
-        });
-        req.set_timeout(Duration::from_secs(2));
-        // Progress is advisory: a lost report is not worth failing a render for.
-        if let Err(s) = self.tasks.clone().report_progress(req).await {
-            tracing::debug!(task_id = job.task_id, status = %s, "progress report lost");
-        }
+        };
+        self.reporter.progress(job, step, fraction, 0).await;
     }
 
-    async fn fail(&self, job: &Job, error: &str, last: bool) -> Result<(), JobError> {
-        let task_id = ComposeJob::decode(job.payload.clone())
-            .map(|j| (j.job_id, j.task_id))
-            .ok();
-        let Some((job_id, task_id)) = task_id else {
+    async fn fail(&self, job: &Job, error: &JobError, last: bool) -> Result<(), JobError> {
+        // An undecodable job has no task to report to.
+        let Ok(cj) = ComposeJob::decode(job.payload.clone()) else {
             return Ok(());
         };
-        let mut req = self.auth.internal(ReportJobFailureRequest {
-            job_id,
-            task_id,
-            step: TaskStep::Compose as i32,
-            message: error.chars().take(500).collect(),
-            code: ErrorCode::ProviderFailed as i32,
-            attempt: job.attempt as i32,
-            r#final: last,
-        });
-        req.set_timeout(Duration::from_secs(5));
-        match self.tasks.clone().report_job_failure(req).await {
-            Ok(_) => Ok(()),
-            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
-            Err(s) => Err(JobError::Retryable(format!(
-                "cannot report the failure to tasks: {}",
-                s.message()
-            ))),
-        }
+        let at = JobRef {
+            job_id: &cj.job_id,
+            task_id: cj.task_id,
+        };
+        self.reporter
+            .failure(at, TaskStep::Compose, job, error, last)
+            .await
+    }
+}
+
+/// Where compose's own progress falls in the job's steps: preparing (the
+/// subtitles are written then), encoding, packaging.
+fn compose_step(phase: &str, percent: i32) -> (WorkStep, f64) {
+    let p = f64::from(percent.clamp(0, 100));
+    match phase {
+        "prepare" => (WorkStep::WriteSubtitles, p / 3.0),
+        "package" => (WorkStep::StoreOutputs, (p - 96.0) / 4.0),
+        _ => (WorkStep::RenderVideo, (p - 3.0) / 92.0),
     }
 }
 
@@ -137,50 +98,55 @@ fn blob(key: &str) -> MediaRef {
     }
 }
 
-fn from_status(s: &tonic::Status) -> JobError {
-    match s.code() {
-        tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => {
-            JobError::Permanent(s.message().to_string())
-        }
-        _ => JobError::Retryable(s.message().to_string()),
-    }
-}
-
 #[async_trait]
 impl JobHandler for ComposeWorker {
     async fn handle(&self, job: &Job) -> Result<(), JobError> {
-        let cj = ComposeJob::decode(job.payload.clone())
-            .map_err(|e| JobError::Permanent(format!("undecodable compose job: {e}")))?;
+        let cj = ComposeJob::decode(job.payload.clone()).map_err(|e| {
+            JobError::permanent(
+                ErrorCode::InvalidArgument,
+                format!("undecodable compose job: {e}"),
+            )
+        })?;
         if cj.narration.is_empty() {
-            return Err(JobError::Permanent("the script has no paragraphs".into()));
+            return Err(JobError::permanent(
+                ErrorCode::FailedPrecondition,
+                "the script has no paragraphs",
+            ));
         }
         let started = Instant::now();
         tracing::info!(task_id = cj.task_id, job_id = %cj.job_id, attempt = job.attempt, paragraphs = cj.narration.len(), "compose job started");
-        self.progress(&cj, 0, 0).await;
+        self.progress(&cj, WorkStep::SynthesizeSpeech, 0.0).await;
 
         // 1. Speech, one file per paragraph under audio/{task}/.
         let voice = cj.voice.clone().unwrap_or_default();
-        let scratch =
-            Scratch::new(&self.work_dir).map_err(|e| JobError::Retryable(e.to_string()))?;
+        let scratch = Scratch::new(&self.work_dir)
+            .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
         let mut paragraphs = Vec::with_capacity(cj.narration.len());
         for (i, n) in cj.narration.iter().enumerate() {
             let speech = self.voice.synthesize(&n.text, &voice).await.map_err(|e| {
+                let message = format!("speech for {}: {e}", n.paragraph_id);
+                let code = scout_common::ApiError::from(e.clone()).code;
                 if e.is_transient() {
-                    JobError::Retryable(format!("speech for {}: {e}", n.paragraph_id))
+                    JobError::retryable(code, message)
                 } else {
-                    JobError::Permanent(format!("speech for {}: {e}", n.paragraph_id))
+                    JobError::permanent(code, message)
                 }
             })?;
             let wav = scratch.path().join(format!("tts_{i}.wav"));
             let (samples, path) = (speech.samples, wav.clone());
-            crate::service::blocking(move || crate::media::audio::write_wav(&path, &samples))
+            crate::runtime::blocking(move || crate::media::audio::write_wav(&path, &samples))
                 .await
-                .map_err(|e| JobError::Retryable(e.to_string()))?;
+                .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
             let key = format!("audio/{}/tts_{}.wav", cj.task_id, n.paragraph_id);
             self.store
                 .put_file(&key, &wav, Some("audio/wav"))
                 .await
-                .map_err(|e| JobError::Retryable(format!("cannot store speech: {e}")))?;
+                .map_err(|e| {
+                    JobError::retryable(
+                        ErrorCode::StorageUnavailable,
+                        format!("cannot store speech: {e}"),
+                    )
+                })?;
             paragraphs.push(narration::Paragraph {
                 id: n.paragraph_id.clone(),
                 clip: blob(&n.shot_key),
@@ -188,8 +154,8 @@ impl JobHandler for ComposeWorker {
                 voice_seconds: speech.duration,
                 text: n.text.clone(),
             });
-            let pct = (20 * (i + 1) / cj.narration.len()) as i32;
-            self.progress(&cj, 0, pct).await;
+            let done = (i + 1) as f64 / cj.narration.len() as f64;
+            self.progress(&cj, WorkStep::SynthesizeSpeech, done).await;
         }
         drop(scratch);
 
@@ -198,7 +164,7 @@ impl JobHandler for ComposeWorker {
             SubtitleStyle::try_from(cj.subtitle_style).unwrap_or(SubtitleStyle::SimpleWhite)
         });
         let timeline = narration::timeline(&paragraphs, style, None, cj.output.clone());
-        self.progress(&cj, 1, 25).await;
+        self.progress(&cj, WorkStep::WriteSubtitles, 0.0).await;
         let mut stream = self
             .composer
             .start(ComposeRequest {
@@ -206,25 +172,26 @@ impl JobHandler for ComposeWorker {
                 timeline: Some(timeline),
                 output_prefix: format!("output/{}/", cj.task_id),
             })
-            .map_err(|e| from_status(&tonic::Status::from(e)))?;
+            .map_err(|e| JobError::from_status(&tonic::Status::from(e), "compose"))?;
         let mut result = None;
         let mut last_reported = -10;
         while let Some(msg) = stream.next().await {
-            match msg.map_err(|s| from_status(&s))?.event {
-                Some(Event::Progress(p)) => {
-                    let pct = 25 + p.percent * 70 / 100;
-                    if pct - last_reported >= 5 {
-                        last_reported = pct;
-                        self.progress(&cj, if p.phase == "package" { 3 } else { 2 }, pct)
-                            .await;
-                    }
+            match msg.map_err(|s| JobError::from_status(&s, "compose"))?.event {
+                // Every 5 % of compose's own progress is enough to show.
+                Some(Event::Progress(p))
+                    if p.percent - last_reported >= 5 || p.phase == "package" =>
+                {
+                    last_reported = p.percent;
+                    let (step, fraction) = compose_step(&p.phase, p.percent);
+                    self.progress(&cj, step, fraction).await;
                 }
                 Some(Event::Result(r)) => result = Some(r),
-                None => {}
+                Some(Event::Progress(_)) | None => {}
             }
         }
-        let r =
-            result.ok_or_else(|| JobError::Retryable("compose ended without a result".into()))?;
+        let r = result.ok_or_else(|| {
+            JobError::retryable(ErrorCode::Internal, "compose ended without a result")
+        })?;
 
         // 3. Report; only then is the job done.
         let shots_used = paragraphs
@@ -236,23 +203,25 @@ impl JobHandler for ComposeWorker {
                 ..ShotUsed::default()
             })
             .collect();
-        let mut req = self.auth.internal(ReportComposeResultRequest {
-            job_id: cj.job_id.clone(),
-            task_id: cj.task_id,
-            output: Some(ComposeOutput {
-                video_key: r.video_key,
-                subtitle_key: r.subtitle_key,
-                cover_key: r.cover_key,
-                assets_key: r.assets_key,
-                duration_seconds: r.duration_seconds,
-                file_size: r.file_size,
-                width: r.width,
-                height: r.height,
-                shots_used,
-            }),
-        });
-        req.set_timeout(Duration::from_secs(10));
-        match self.tasks.clone().report_compose_result(req).await {
+        let req = self.reporter.request(
+            ReportComposeResultRequest {
+                job_id: cj.job_id.clone(),
+                task_id: cj.task_id,
+                output: Some(ComposeOutput {
+                    video_key: r.video_key,
+                    subtitle_key: r.subtitle_key,
+                    cover_key: r.cover_key,
+                    assets_key: r.assets_key,
+                    duration_seconds: r.duration_seconds,
+                    file_size: r.file_size,
+                    width: r.width,
+                    height: r.height,
+                    shots_used,
+                }),
+            },
+            Duration::from_secs(10),
+        );
+        match self.reporter.client().report_compose_result(req).await {
             Ok(resp) => {
                 tracing::info!(
                     task_id = cj.task_id,
@@ -265,24 +234,24 @@ impl JobHandler for ComposeWorker {
             }
             // The task was deleted meanwhile: nothing to report to.
             Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
-            Err(s) => Err(JobError::Retryable(format!(
-                "cannot report the result to tasks: {}",
-                s.message()
-            ))),
+            Err(s) => Err(JobError::retryable(
+                ErrorCode::ServiceUnavailable,
+                format!("cannot report the result to tasks: {}", s.message()),
+            )),
         }
     }
 
-    async fn on_retry(&self, job: &Job, error: &str, delay: Duration) {
+    async fn on_retry(&self, job: &Job, error: &JobError, delay: Duration) {
         tracing::warn!(
             attempt = job.attempt,
-            error,
+            error = %error,
             retry_in_s = delay.as_secs(),
             "compose attempt failed"
         );
         let _ = self.fail(job, error, false).await;
     }
 
-    async fn on_dead_letter(&self, job: &Job, error: &str) -> Result<(), JobError> {
+    async fn on_dead_letter(&self, job: &Job, error: &JobError) -> Result<(), JobError> {
         self.fail(job, error, true).await
     }
 }

@@ -8,8 +8,8 @@ use std::time::Duration;
 use scout_common::adapters::Adapters;
 use scout_common::adapters::blob::BlobStore;
 use scout_common::config::Config;
-use scout_common::server::Shutdown;
-use scout_common::service::ServiceContext;
+use scout_common::service::Shared;
+use scout_common::shutdown::Shutdown;
 use scout_proto::scout::render::v1::render_service_client::RenderServiceClient;
 use scout_proto::scout::render::v1::{
     ComposeRequest, ExtractFramesRequest, MediaRef, ProbeRequest, SynthesizeRequest, VoiceSpec,
@@ -41,7 +41,8 @@ async fn start() -> Node {
         .expect("bind");
     let url = format!("http://{}", listener.local_addr().expect("addr"));
     let shutdown = Shutdown::new();
-    let ctx = ServiceContext::new(config, adapters).expect("context");
+    let shared = Shared::with_adapters(&config, adapters).expect("shared");
+    let ctx = shared.context::<scout_render::Settings>(&config);
     let auth = ctx.auth.clone();
     tokio::spawn(scout_render::serve(ctx, listener, shutdown.clone()));
     scout_common::grpc::wait_serving(&url, Duration::from_secs(30))

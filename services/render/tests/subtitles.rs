@@ -5,7 +5,7 @@ use ffmpeg_next as ff;
 use scout_proto::scout::common::v1::SubtitleStyle;
 use scout_proto::scout::render::v1::SubtitleEvent;
 use scout_render::compose::plan::Output;
-use scout_render::compose::video::Tail;
+use scout_render::compose::subtitles::Tail;
 use scout_render::subtitles::{self, PLAY_RES_X, write_ass};
 
 fn output() -> Output {
@@ -14,7 +14,7 @@ fn output() -> Output {
 
 /// Renders `text` in `style` over a black frame; returns the luma plane (1080 wide).
 fn render(text: &str, style: SubtitleStyle) -> Vec<u8> {
-    scout_render::capabilities::init_ffmpeg().expect("ffmpeg");
+    scout_render::runtime::init_ffmpeg().expect("ffmpeg");
     let dir = tempfile::tempdir().expect("tempdir");
     let ass = write_ass(
         &[SubtitleEvent {

@@ -8,14 +8,15 @@
 //! a retry — is acknowledged and changes nothing (`applied: false`).
 
 use prost::Message as _;
+use scout_common::ApiError;
 use scout_common::jobs;
-use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::jobs::v1::AnalyzeJob;
 use scout_proto::scout::tasks::v1::{
     ClipAnalysis, GetTaskContextResponse, Paragraph, ReportJobFailureRequest, TaskStep,
 };
 
 use crate::State;
+use crate::error::TasksError;
 use crate::machine::{self, Event, Status, Step};
 use crate::scripts::{self, StoredParagraph};
 use crate::store::{self, Analysis, TaskRow};
@@ -29,16 +30,15 @@ fn estimate_seconds(clips: usize) -> i32 {
 
 /// Moves the task to ANALYZING (from `from`, by `event`) and queues one job.
 /// Returns the estimated duration.
-async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32, ApiError> {
+async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32, TasksError> {
     let from = task.status();
     let to = machine::next(from, event)?;
     let task_id = task.id;
     let videos = state.db.run(move |c| store::videos_of(c, task_id)).await?;
     if videos.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::FailedPrecondition,
-            format!("task {task_id} has no clips to analyse; upload at least one"),
-        ));
+        return Err(TasksError::NotReady(format!(
+            "task {task_id} has no clips to analyse; upload at least one"
+        )));
     }
     let job_id = uuid::Uuid::new_v4().to_string();
     let job = job_id.clone();
@@ -47,8 +47,7 @@ async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32, Ap
         .run(move |c| store::start_job(c, task_id, from, to, &job))
         .await?;
     if !moved {
-        return Err(ApiError::new(
-            ErrorCode::FailedPrecondition,
+        return Err(TasksError::Changed(
             "the task changed meanwhile; reload it and try again",
         ));
     }
@@ -67,9 +66,8 @@ async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32, Ap
             .db
             .run(move |c| store::finish_job(c, task_id, to, from, None))
             .await;
-        return Err(ApiError::new(
-            ErrorCode::ServiceUnavailable,
-            "the analysis could not be queued (job bus unavailable); try again shortly",
+        return Err(TasksError::Unavailable(
+            "the analysis could not be queued (job bus unavailable); try again shortly".into(),
         ));
     }
     tracing::info!(task_id, job_id, clips = videos.len(), "analyze job queued");
@@ -90,7 +88,7 @@ fn job_payload(task: &TaskRow, videos: &[store::VideoRow], job_id: &str) -> Vec<
 
 /// Puts the job an ANALYZING task waits for on the bus again (after a
 /// restart of an in-process bus lost it).
-pub async fn requeue(state: &State, task: &TaskRow) -> Result<(), ApiError> {
+pub async fn requeue(state: &State, task: &TaskRow) -> Result<(), TasksError> {
     let Some(job_id) = task.current_job_id.clone() else {
         return Ok(());
     };
@@ -103,18 +101,18 @@ pub async fn requeue(state: &State, task: &TaskRow) -> Result<(), ApiError> {
         job_payload(task, &videos, &job_id).into(),
     )
     .await
-    .map_err(|e| ApiError::new(ErrorCode::ServiceUnavailable, e.to_string()))
+    .map_err(|e| TasksError::Unavailable(e.to_string()))
 }
 
 /// `StartAnalysis`.
-pub async fn start(state: &State, user_id: i64, task_id: i64) -> Result<i32, ApiError> {
+pub async fn start(state: &State, user_id: i64, task_id: i64) -> Result<i32, TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
     dispatch(state, &task, Event::StartAnalysis).await
 }
 
 /// `RegenerateScript`: at most five per task; the new script arrives like
 /// the first (ANALYZING, then SCRIPT_READY). Returns the regenerations left.
-pub async fn regenerate(state: &State, user_id: i64, task_id: i64) -> Result<i32, ApiError> {
+pub async fn regenerate(state: &State, user_id: i64, task_id: i64) -> Result<i32, TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
     machine::next(task.status(), Event::RegenerateScript)?;
     let max = tasks::MAX_REGENERATIONS;
@@ -123,11 +121,7 @@ pub async fn regenerate(state: &State, user_id: i64, task_id: i64) -> Result<i32
         .run(move |c| store::use_regeneration(c, task_id, max))
         .await?;
     if !counted {
-        return Err(ApiError::new(
-            ErrorCode::QuotaExceeded,
-            format!("no script regenerations left: {max} per task"),
-        )
-        .with_meta("regenerate_remaining", "0"));
+        return Err(TasksError::NoRegenerationsLeft { max });
     }
     if let Err(e) = dispatch(state, &task, Event::RegenerateScript).await {
         // Not spent after all.
@@ -141,7 +135,7 @@ pub async fn regenerate(state: &State, user_id: i64, task_id: i64) -> Result<i32
 }
 
 /// `RetryTask`: re-runs the failed step.
-pub async fn retry(state: &State, user_id: i64, task_id: i64) -> Result<(), ApiError> {
+pub async fn retry(state: &State, user_id: i64, task_id: i64) -> Result<(), TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
     let step = task
         .failure_step
@@ -168,12 +162,12 @@ pub async fn retry(state: &State, user_id: i64, task_id: i64) -> Result<(), ApiE
     }
 }
 
-async fn task_for_worker(state: &State, task_id: i64) -> Result<TaskRow, ApiError> {
+async fn task_for_worker(state: &State, task_id: i64) -> Result<TaskRow, TasksError> {
     state
         .db
         .run(move |c| store::task_by_id(c, task_id))
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("task {task_id}")))
+        .ok_or_else(|| TasksError::not_found(format!("task {task_id}")))
 }
 
 fn waits_for(task: &TaskRow, job_id: &str, status: Status) -> bool {
@@ -181,7 +175,7 @@ fn waits_for(task: &TaskRow, job_id: &str, status: Status) -> bool {
 }
 
 /// `GetTaskContext`.
-pub async fn context(state: &State, task_id: i64) -> Result<GetTaskContextResponse, ApiError> {
+pub async fn context(state: &State, task_id: i64) -> Result<GetTaskContextResponse, TasksError> {
     let task = task_for_worker(state, task_id).await?;
     let (videos, script) = state
         .db
@@ -205,18 +199,13 @@ pub async fn context(state: &State, task_id: i64) -> Result<GetTaskContextRespon
     })
 }
 
-fn category_name(c: i32) -> Result<&'static str, ApiError> {
-    use scout_proto::scout::common::v1::ShotCategory as C;
-    match C::try_from(c) {
-        Ok(C::Food) => Ok("food"),
-        Ok(C::Person) => Ok("person"),
-        Ok(C::Environment) => Ok("environment"),
-        Ok(C::Other) => Ok("other"),
-        _ => Err(ApiError::invalid_field(
-            "analysis.category",
-            "food, person, environment or other",
-        )),
-    }
+fn category_name(c: i32) -> Result<String, TasksError> {
+    scout_proto::scout::common::v1::ShotCategory::try_from(c)
+        .ok()
+        .and_then(scout_common::proto_json::short_name)
+        .ok_or_else(|| {
+            TasksError::invalid("analysis.category", "food, person, environment or other")
+        })
 }
 
 /// `ReportClipAnalysis`.
@@ -226,7 +215,7 @@ pub async fn report_clip(
     task_id: i64,
     video_id: i64,
     a: &ClipAnalysis,
-) -> Result<bool, ApiError> {
+) -> Result<bool, TasksError> {
     let task = task_for_worker(state, task_id).await?;
     if !waits_for(&task, job_id, Status::Analyzing) {
         return Ok(false);
@@ -241,14 +230,11 @@ pub async fn report_clip(
         ("stability", f.stability),
     ] {
         if !(0..=100).contains(&v) {
-            return Err(ApiError::invalid_field(
-                &format!("analysis.{name}"),
-                "0-100",
-            ));
+            return Err(TasksError::invalid(format!("analysis.{name}"), "0-100"));
         }
     }
     if a.tags.len() > 5 {
-        return Err(ApiError::invalid_field("analysis.tags", "at most 5"));
+        return Err(TasksError::invalid("analysis.tags", "at most 5"));
     }
     let tags = serde_json::to_string(&a.tags).unwrap_or_else(|_| "[]".into());
     let frames = serde_json::to_string(&a.frame_keys).unwrap_or_else(|_| "[]".into());
@@ -267,7 +253,7 @@ pub async fn report_clip(
                 video_id,
                 &job,
                 &Analysis {
-                    category,
+                    category: &category,
                     tags: &tags,
                     description: &description,
                     quality_score: score,
@@ -289,7 +275,7 @@ pub async fn report_script(
     paragraphs: &[Paragraph],
     provider: &str,
     provider_note: &str,
-) -> Result<bool, ApiError> {
+) -> Result<bool, TasksError> {
     let task = task_for_worker(state, task_id).await?;
     if !waits_for(&task, job_id, Status::Analyzing) {
         return Ok(false);
@@ -347,7 +333,10 @@ pub async fn report_script(
 
 /// `ReportJobFailure`: a final failure moves the task to FAILED with the
 /// step, message, code and attempts; earlier attempts are only logged.
-pub async fn report_failure(state: &State, r: &ReportJobFailureRequest) -> Result<bool, ApiError> {
+pub async fn report_failure(
+    state: &State,
+    r: &ReportJobFailureRequest,
+) -> Result<bool, TasksError> {
     let task = task_for_worker(state, r.task_id).await?;
     let status = task.status();
     if task.current_job_id.as_deref() != Some(r.job_id.as_str()) || !status.is_busy() {

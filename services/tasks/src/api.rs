@@ -345,10 +345,7 @@ impl TasksInternalService for TasksInternalApi {
         &self,
         req: Request<ReportProgressRequest>,
     ) -> Result<Response<ReportProgressResponse>, Status> {
-        let r = req.into_inner();
-        if let Some(p) = &r.progress {
-            progress::report(&self.state, r.task_id, p).await;
-        }
+        progress::report(&self.state, req.get_ref()).await;
         Ok(Response::new(ReportProgressResponse {}))
     }
 

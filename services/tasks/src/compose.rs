@@ -11,7 +11,7 @@ use std::time::Duration;
 use prost::Message as _;
 use scout_common::adapters::blob::PresignOptions;
 use scout_common::jobs;
-use scout_common::{ApiError, ErrorCode};
+use scout_common::proto_json::short_name;
 use scout_proto::scout::common::v1::SubtitleStyle;
 use scout_proto::scout::identity::v1::{GetVoiceSampleRequest, VoiceSampleStatus};
 use scout_proto::scout::jobs::v1::{ComposeJob, Narration};
@@ -22,6 +22,7 @@ use scout_proto::scout::tasks::v1::{
 use serde::{Deserialize, Serialize};
 
 use crate::State;
+use crate::error::TasksError;
 use crate::machine::{self, Event, Status};
 use crate::scripts;
 use crate::store::{self, TaskRow};
@@ -31,7 +32,7 @@ use crate::uploads;
 /// How long download links work.
 pub const DOWNLOAD_TTL: Duration = Duration::from_secs(3600);
 
-fn check_voice(v: &VoiceSettings) -> Result<(String, f64), ApiError> {
+fn check_voice(v: &VoiceSettings) -> Result<(String, f64), TasksError> {
     let name = if v.voice_type.is_empty() {
         "xiaomei".to_string()
     } else {
@@ -42,20 +43,20 @@ fn check_voice(v: &VoiceSettings) -> Result<(String, f64), ApiError> {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
     {
-        return Err(ApiError::invalid_field(
+        return Err(TasksError::invalid(
             "voice.voice_type",
             "a voice name: letters, digits, '_' or '-', at most 50",
         ));
     }
     let speed = if v.speed == 0.0 { 1.0 } else { v.speed };
     if !(0.5..=2.0).contains(&speed) {
-        return Err(ApiError::invalid_field("voice.speed", "0.5 to 2.0"));
+        return Err(TasksError::invalid("voice.speed", "0.5 to 2.0"));
     }
     Ok((name, speed))
 }
 
 /// The user's cloned voice id for a sample, or why it cannot be used.
-async fn cloned_voice(state: &State, user_id: i64, sample_id: i64) -> Result<String, ApiError> {
+async fn cloned_voice(state: &State, user_id: i64, sample_id: i64) -> Result<String, TasksError> {
     let mut identity = state.identity.clone();
     let mut req = state
         .ctx
@@ -65,40 +66,34 @@ async fn cloned_voice(state: &State, user_id: i64, sample_id: i64) -> Result<Str
     let sample = match identity.get_voice_sample(req).await {
         Ok(r) => r.into_inner().sample.unwrap_or_default(),
         Err(s) if s.code() == tonic::Code::NotFound => {
-            return Err(ApiError::not_found(format!("voice sample {sample_id}"))
-                .with_meta("field", "voice.voice_sample_id"));
+            return Err(TasksError::UnknownVoiceSample(sample_id));
         }
         Err(s) => {
-            return Err(ApiError::new(
-                ErrorCode::ServiceUnavailable,
-                format!("the voice sample could not be checked now: {}", s.message()),
-            ));
+            return Err(TasksError::Unavailable(format!(
+                "the voice sample could not be checked now: {}",
+                s.message()
+            )));
         }
     };
     if sample.status != VoiceSampleStatus::Completed as i32 || sample.clone_voice_id.is_empty() {
-        return Err(ApiError::new(
-            ErrorCode::FailedPrecondition,
-            format!("voice sample {sample_id} is not cloned yet; choose a standard voice or wait"),
-        )
-        .with_meta("field", "voice.voice_sample_id"));
+        return Err(TasksError::VoiceNotCloned(sample_id));
     }
     Ok(sample.clone_voice_id)
 }
 
-fn style_name(style: i32) -> Result<&'static str, ApiError> {
-    Ok(match SubtitleStyle::try_from(style) {
-        Ok(SubtitleStyle::Unspecified | SubtitleStyle::SimpleWhite) => "simple_white",
-        Ok(SubtitleStyle::VibrantYellow) => "vibrant_yellow",
-        Ok(SubtitleStyle::Xiaohongshu) => "xiaohongshu",
-        Ok(SubtitleStyle::DouyinHot) => "douyin_hot",
-        Ok(SubtitleStyle::Neon) => "neon",
+/// The style's name; unset means the default, simple white.
+fn style_name(style: i32) -> Result<String, TasksError> {
+    let style = match SubtitleStyle::try_from(style) {
+        Ok(SubtitleStyle::Unspecified) => SubtitleStyle::SimpleWhite,
+        Ok(s) => s,
         Err(_) => {
-            return Err(ApiError::invalid_field(
+            return Err(TasksError::invalid(
                 "subtitle.style",
                 "not a subtitle style",
             ));
         }
-    })
+    };
+    short_name(style).ok_or_else(|| TasksError::invalid("subtitle.style", "not a subtitle style"))
 }
 
 /// Applies voice and/or subtitle settings to a task that allows them
@@ -109,7 +104,7 @@ async fn apply(
     voice: Option<&VoiceSettings>,
     subtitle: Option<&SubtitleSettings>,
     keep_status: bool,
-) -> Result<(), ApiError> {
+) -> Result<(), TasksError> {
     let from = task.status();
     let to = machine::next(from, Event::SetVoice)?;
     let task_id = task.id;
@@ -129,7 +124,7 @@ async fn apply(
         let enabled = s.enabled;
         state
             .db
-            .run(move |c| store::set_subtitles(c, task_id, enabled, style))
+            .run(move |c| store::set_subtitles(c, task_id, enabled, &style))
             .await?;
     }
     if !keep_status {
@@ -148,7 +143,7 @@ pub async fn settings(
     task_id: i64,
     voice: Option<&VoiceSettings>,
     subtitle: Option<&SubtitleSettings>,
-) -> Result<(), ApiError> {
+) -> Result<(), TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
     apply(state, &task, voice, subtitle, false).await
 }
@@ -160,7 +155,7 @@ pub async fn start(
     task_id: i64,
     voice: Option<&VoiceSettings>,
     subtitle: Option<&SubtitleSettings>,
-) -> Result<i32, ApiError> {
+) -> Result<i32, TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
     machine::next(task.status(), Event::StartCompose)?;
     if voice.is_some() || subtitle.is_some() {
@@ -172,7 +167,7 @@ pub async fn start(
 
 /// Moves the task to COMPOSING (by `event`) and queues the job built from
 /// its current script and settings.
-pub async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32, ApiError> {
+pub async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32, TasksError> {
     let from = task.status();
     let to = machine::next(from, event)?;
     let task_id = task.id;
@@ -184,8 +179,7 @@ pub async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32
         .run(move |c| store::start_job(c, task_id, from, to, &job))
         .await?
     {
-        return Err(ApiError::new(
-            ErrorCode::FailedPrecondition,
+        return Err(TasksError::Changed(
             "the task changed meanwhile; reload it and try again",
         ));
     }
@@ -196,7 +190,7 @@ pub async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32
 
 /// Puts the job a COMPOSING task waits for on the bus again (after a
 /// restart of an in-process bus lost it).
-pub async fn requeue(state: &State, task: &TaskRow) -> Result<(), ApiError> {
+pub async fn requeue(state: &State, task: &TaskRow) -> Result<(), TasksError> {
     let Some(job_id) = task.current_job_id.clone() else {
         return Ok(());
     };
@@ -208,23 +202,19 @@ pub async fn requeue(state: &State, task: &TaskRow) -> Result<(), ApiError> {
         payload.encode_to_vec().into(),
     )
     .await
-    .map_err(|e| ApiError::new(ErrorCode::ServiceUnavailable, e.to_string()))
+    .map_err(|e| TasksError::Unavailable(e.to_string()))
 }
 
 /// The compose job of a task: its script's paragraphs over their clips,
 /// its voice and subtitle choice.
-async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<ComposeJob, ApiError> {
+async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<ComposeJob, TasksError> {
     let task_id = task.id;
     let (script, videos) = state
         .db
         .run(move |c| Ok((store::script_of(c, task_id)?, store::videos_of(c, task_id)?)))
         .await?;
-    let script = script.ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::FailedPrecondition,
-            "the task has no script to compose",
-        )
-    })?;
+    let script =
+        script.ok_or_else(|| TasksError::NotReady("the task has no script to compose".into()))?;
     let paragraphs = scripts::parse(&script);
     scripts::check(&paragraphs, &videos)?;
     let voice = match task.voice_sample_id {
@@ -277,7 +267,7 @@ async fn enqueue(
     payload: &ComposeJob,
     from: Status,
     to: Status,
-) -> Result<(), ApiError> {
+) -> Result<(), TasksError> {
     if let Err(e) = jobs::enqueue(
         state.ctx.adapters.bus.as_ref(),
         &state.compose_jobs,
@@ -291,9 +281,8 @@ async fn enqueue(
             .db
             .run(move |c| store::finish_job(c, task_id, to, from, None))
             .await;
-        return Err(ApiError::new(
-            ErrorCode::ServiceUnavailable,
-            "the video could not be queued (job bus unavailable); try again shortly",
+        return Err(TasksError::Unavailable(
+            "the video could not be queued (job bus unavailable); try again shortly".into(),
         ));
     }
     Ok(())
@@ -312,9 +301,9 @@ pub async fn report_result(
     job_id: &str,
     task_id: i64,
     o: &ComposeOutput,
-) -> Result<bool, ApiError> {
+) -> Result<bool, TasksError> {
     if o.video_key.is_empty() || o.cover_key.is_empty() {
-        return Err(ApiError::invalid_field(
+        return Err(TasksError::invalid(
             "output",
             "video_key and cover_key are required",
         ));
@@ -356,7 +345,7 @@ pub async fn report_result(
     Ok(applied)
 }
 
-async fn presign(state: &State, key: &str) -> Result<String, ApiError> {
+async fn presign(state: &State, key: &str) -> Result<String, TasksError> {
     state
         .ctx
         .adapters
@@ -366,22 +355,14 @@ async fn presign(state: &State, key: &str) -> Result<String, ApiError> {
         .map(|u| u.url)
         .map_err(|e| {
             tracing::warn!(error = %e, "cannot presign a download");
-            ApiError::new(
-                ErrorCode::StorageUnavailable,
-                "object storage is unavailable",
-            )
+            TasksError::Storage("object storage is unavailable".into())
         })
 }
 
-fn not_ready(task: &TaskRow) -> ApiError {
-    ApiError::new(
-        ErrorCode::FailedPrecondition,
-        format!(
-            "the video is not ready: the task is {}",
-            task.status().upper()
-        ),
-    )
-    .with_meta("current_state", task.status().upper())
+fn not_ready(task: &TaskRow) -> TasksError {
+    TasksError::VideoNotReady {
+        current: task.status().upper(),
+    }
 }
 
 /// `GetOutput` (seed 000 `GET /tasks/{id}/output`).
@@ -389,7 +370,7 @@ pub async fn output(
     state: &State,
     user_id: i64,
     task_id: i64,
-) -> Result<GetOutputResponse, ApiError> {
+) -> Result<GetOutputResponse, TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
     let status = task.status().api() as i32;
     let Some(video_key) = task
@@ -444,7 +425,7 @@ pub async fn download(
     user_id: i64,
     task_id: i64,
     assets: bool,
-) -> Result<String, ApiError> {
+) -> Result<String, TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
     if task.status() != Status::Completed {
         return Err(not_ready(&task));

@@ -7,6 +7,7 @@
 pub mod analysis;
 mod api;
 pub mod compose;
+mod error;
 pub mod machine;
 pub mod progress;
 pub mod scripts;
@@ -17,13 +18,15 @@ pub mod uploads;
 use std::sync::Arc;
 
 use diesel_migrations::embed_migrations;
+use scout_common::ServiceName;
 use scout_common::adapters::db::{Db, Migrations, open_for_service};
 use scout_common::adapters::db_readiness;
 use scout_common::auth::InternalChannel;
-use scout_common::config::BusBackend;
+use scout_common::config::{Config, ServiceConfig};
 use scout_common::jobs::{self, JobKind};
-use scout_common::server::{GrpcServer, Shutdown};
-use scout_common::service::ServiceContext;
+use scout_common::server::GrpcServer;
+use scout_common::service::{Section, ServiceContext};
+use scout_common::shutdown::Shutdown;
 use scout_proto::scout::identity::v1::identity_internal_service_client::IdentityInternalServiceClient;
 use scout_proto::scout::render::v1::render_service_client::RenderServiceClient;
 use scout_proto::scout::tasks::v1::tasks_internal_service_server::TasksInternalServiceServer;
@@ -31,11 +34,30 @@ use scout_proto::scout::tasks::v1::tasks_service_server::TasksServiceServer;
 use tokio::net::TcpListener;
 
 pub use api::{TasksApi, TasksInternalApi};
+pub use error::TasksError;
+
+/// The parts of the config tasks reads: its listen address and database.
+/// (Job retry policies come with the context, upload limits are seed 000's.)
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Its listen address and database.
+    pub server: ServiceConfig,
+}
+
+impl Section for Settings {
+    const SERVICE: ServiceName = ServiceName::Tasks;
+
+    fn from_config(config: &Config) -> Self {
+        Self {
+            server: config.tasks.clone(),
+        }
+    }
+}
 
 /// What every RPC of this service can reach.
 pub struct State {
-    /// Config and shared adapters.
-    pub ctx: ServiceContext,
+    /// Its config section and the shared adapters.
+    pub ctx: ServiceContext<Settings>,
     /// The service's own database.
     pub db: Db,
     /// Render, for probing clips (and their thumbnails).
@@ -56,25 +78,27 @@ pub const MIGRATIONS: Migrations = Migrations {
 
 /// Serves the tasks service until `shutdown`, then drains.
 pub async fn serve(
-    ctx: ServiceContext,
+    ctx: ServiceContext<Settings>,
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
-    let db = open_for_service("tasks", &ctx.config.tasks.database_url, MIGRATIONS).await?;
-    let render = RenderServiceClient::new(ctx.auth.internal_channel(scout_common::grpc::channel(
-        &ctx.config.render.endpoint_url(),
-    )?));
-    let analyze_jobs = JobKind::analyze(&ctx.config);
+    let db = open_for_service("tasks", &ctx.config.server.database_url, MIGRATIONS).await?;
+    let render = RenderServiceClient::new(
+        ctx.auth
+            .internal_channel(ctx.peers.channel(ServiceName::Render)?),
+    );
+    let analyze_jobs = ctx.jobs.analyze.clone();
     jobs::ensure_topics(ctx.adapters.bus.as_ref(), &analyze_jobs)
         .await
         .map_err(|e| anyhow::anyhow!("job bus: cannot create the analyze topics: {e}"))?;
-    let compose_jobs = JobKind::compose(&ctx.config);
+    let compose_jobs = ctx.jobs.compose.clone();
     jobs::ensure_topics(ctx.adapters.bus.as_ref(), &compose_jobs)
         .await
         .map_err(|e| anyhow::anyhow!("job bus: cannot create the compose topics: {e}"))?;
-    let identity = IdentityInternalServiceClient::new(ctx.auth.internal_channel(
-        scout_common::grpc::channel(&ctx.config.identity.endpoint_url())?,
-    ));
+    let identity = IdentityInternalServiceClient::new(
+        ctx.auth
+            .internal_channel(ctx.peers.channel(ServiceName::Identity)?),
+    );
     let state = Arc::new(State {
         ctx: ctx.clone(),
         db: db.clone(),
@@ -83,17 +107,17 @@ pub async fn serve(
         compose_jobs,
         identity,
     });
-    if ctx.config.bus.backend == BusBackend::Memory {
+    if !ctx.adapters.bus.is_durable() {
         redispatch(&state).await;
     }
-    GrpcServer::new("tasks", ctx.auth.clone())
+    GrpcServer::new(ServiceName::Tasks, ctx.auth.clone())
         .add_service(TasksServiceServer::new(TasksApi::new(state.clone())))
         .add_service(TasksInternalServiceServer::new(TasksInternalApi::new(
             state.clone(),
         )))
         .adapter_checks(&ctx.adapters)
         .readiness_check("database", db_readiness(db))
-        .serve(listener, shutdown, ctx.config.tasks.drain_timeout)
+        .serve(listener, shutdown, ctx.listen.drain_timeout)
         .await
 }
 

@@ -15,7 +15,7 @@
 //! takes an UPLOADING task back to CREATED; regenerating the script runs the
 //! script step again (ANALYZING until the new script arrives).
 
-use scout_common::{ApiError, ErrorCode};
+use crate::error::TasksError;
 
 /// Where a task stands (stored as the lowercase name).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -221,31 +221,25 @@ pub fn allowed_from(from: Status) -> Vec<Status> {
 
 /// The next status, or FAILED_PRECONDITION naming where the task is and
 /// where it may go.
-pub fn next(from: Status, event: Event) -> Result<Status, ApiError> {
+pub fn next(from: Status, event: Event) -> Result<Status, TasksError> {
     target(from, event).ok_or_else(|| {
         let allowed: Vec<String> = allowed_from(from).into_iter().map(Status::upper).collect();
-        let allowed = if allowed.is_empty() {
-            "nothing".to_string()
-        } else {
-            allowed.join(", ")
-        };
-        ApiError::new(
-            ErrorCode::FailedPrecondition,
-            format!(
-                "cannot {} while the task is {}; from {} it may go to {allowed}",
-                describe(event),
-                from.upper(),
-                from.upper(),
-            ),
-        )
-        .with_meta("current_state", from.upper())
-        .with_meta("allowed_next", allowed)
+        TasksError::Transition {
+            action: describe(event),
+            current: from.upper(),
+            allowed: if allowed.is_empty() {
+                "nothing".to_string()
+            } else {
+                allowed.join(", ")
+            },
+        }
     })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use scout_common::{ApiError, ErrorCode};
 
     #[test]
     fn the_happy_path_follows_the_seed_diagram() {
@@ -267,7 +261,8 @@ mod tests {
 
     #[test]
     fn an_illegal_step_names_the_state_and_the_way_on() {
-        let err = next(Status::Created, Event::StartAnalysis).expect_err("no clip yet");
+        let err =
+            ApiError::from(next(Status::Created, Event::StartAnalysis).expect_err("no clip yet"));
         assert_eq!(err.code, ErrorCode::FailedPrecondition);
         assert_eq!(err.metadata["current_state"], "CREATED");
         assert_eq!(err.metadata["allowed_next"], "UPLOADING, FAILED");
@@ -275,7 +270,8 @@ mod tests {
             err.message
                 .contains("cannot start the analysis while the task is CREATED")
         );
-        let err = next(Status::Completed, Event::Fail(Step::Compose)).expect_err("done");
+        let err =
+            ApiError::from(next(Status::Completed, Event::Fail(Step::Compose)).expect_err("done"));
         assert!(err.message.contains("COMPLETED"), "{err}");
     }
 

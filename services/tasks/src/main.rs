@@ -1,5 +1,5 @@
 //! `scout-tasks`: the tasks service as its own process.
 
 fn main() -> std::process::ExitCode {
-    scout_common::service::binary_main("tasks", scout_tasks::serve)
+    scout_common::service::binary_main(scout_tasks::serve)
 }

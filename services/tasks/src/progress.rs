@@ -3,21 +3,25 @@
 //!
 //! Derived from what the database knows (status, clips analysed by the
 //! current job, when the job started) and refined by what a running worker
-//! reports (`ReportProgress`, kept in the cache under `task:progress:{id}`
-//! for an hour). `WatchProgress` sends it again whenever it changes and
-//! ends when the task completes or fails.
+//! reports (`ReportProgress`: the step it is in and how far, kept in the
+//! cache under `task:progress:{id}` for an hour). This module alone names
+//! the steps and decides the percentages: workers only say where they are.
+//! `WatchProgress` sends it again whenever it changes and ends when the
+//! task completes or fails.
 
 use std::pin::Pin;
 use std::time::Duration;
 
 use futures::Stream;
 use prost::Message as _;
-use scout_common::ApiError;
+
 use scout_proto::scout::tasks::v1::{
-    Failure, Progress, ProgressDetails, ProgressStep, StepState, TaskStatus,
+    Failure, Progress, ProgressDetails, ProgressStep, ReportProgressRequest, StepState, TaskStatus,
+    WorkStep,
 };
 
 use crate::State;
+use crate::error::TasksError;
 use crate::machine::Status;
 use crate::store::{self, TaskRow};
 use crate::tasks;
@@ -27,24 +31,103 @@ pub const REPORTED_TTL: Duration = Duration::from_secs(3600);
 /// How often a watcher looks for a change.
 pub const WATCH_INTERVAL: Duration = Duration::from_millis(250);
 
-const ANALYSIS_STEPS: [&str; 4] = ["帧提取", "镜头内容识别", "质量评估", "脚本生成"];
-const COMPOSE_STEPS: [&str; 4] = ["语音合成", "字幕生成", "视频合成", "上传成片"];
+/// One step of a job as users see it: its name, its phase and the part of
+/// the overall percentage it covers.
+struct StepView {
+    step: WorkStep,
+    name: &'static str,
+    phase: &'static str,
+    from: i32,
+    to: i32,
+}
+
+const fn view(
+    step: WorkStep,
+    name: &'static str,
+    phase: &'static str,
+    from: i32,
+    to: i32,
+) -> StepView {
+    StepView {
+        step,
+        name,
+        phase,
+        from,
+        to,
+    }
+}
+
+/// The analysis (10-65 %): the clip steps advance with the clips analysed,
+/// then the script.
+const ANALYSIS: [StepView; 4] = [
+    view(WorkStep::ExtractFrames, "帧提取", "frame_analysis", 10, 60),
+    view(
+        WorkStep::RecognizeShots,
+        "镜头内容识别",
+        "frame_analysis",
+        10,
+        60,
+    ),
+    view(
+        WorkStep::AssessQuality,
+        "质量评估",
+        "frame_analysis",
+        10,
+        60,
+    ),
+    view(WorkStep::WriteScript, "脚本生成", "script", 60, 64),
+];
+/// The compose (70-99 %): speech, subtitles, the render, storing.
+const COMPOSE: [StepView; 4] = [
+    view(WorkStep::SynthesizeSpeech, "语音合成", "compose", 70, 76),
+    view(WorkStep::WriteSubtitles, "字幕生成", "compose", 76, 77),
+    view(WorkStep::RenderVideo, "视频合成", "compose", 77, 97),
+    view(WorkStep::StoreOutputs, "上传成片", "compose", 97, 99),
+];
+
+fn names(views: &[StepView]) -> Vec<&'static str> {
+    views.iter().map(|v| v.name).collect()
+}
 
 fn key(task_id: i64) -> String {
     format!("task:progress:{task_id}")
 }
 
 /// Stores a worker's progress report (fails soft: progress is advisory).
-pub async fn report(state: &State, task_id: i64, progress: &Progress) {
+pub async fn report(state: &State, r: &ReportProgressRequest) {
     if let Err(e) = state
         .ctx
         .adapters
         .cache
-        .set(&key(task_id), &progress.encode_to_vec(), Some(REPORTED_TTL))
+        .set(&key(r.task_id), &r.encode_to_vec(), Some(REPORTED_TTL))
         .await
     {
-        tracing::debug!(task_id, error = %e, "progress report not stored");
+        tracing::debug!(task_id = r.task_id, error = %e, "progress report not stored");
     }
+}
+
+/// What a worker's report means for a task in `status` with `videos`
+/// clips: the steps of its phase with the reported one running, and the
+/// overall percentage. `None` when the report is of another phase.
+fn from_report(
+    status: Status,
+    r: &ReportProgressRequest,
+    videos: usize,
+) -> Option<(usize, &'static StepView, i32)> {
+    let views: &'static [StepView] = match status {
+        Status::Analyzing => &ANALYSIS,
+        Status::Composing => &COMPOSE,
+        _ => return None,
+    };
+    let step = WorkStep::try_from(r.step).ok()?;
+    let (index, v) = views.iter().enumerate().find(|(_, v)| v.step == step)?;
+    let fraction = if status == Status::Analyzing && step != WorkStep::WriteScript {
+        f64::from(r.clips_done.max(0)) / videos.max(1) as f64
+    } else {
+        r.fraction
+    };
+    let percent = v.from + (f64::from(v.to - v.from) * fraction.clamp(0.0, 1.0)) as i32;
+    Some((index, v, percent))
 }
 
 fn steps(names: &[&str], done: usize, running: Option<usize>, failed: bool) -> Vec<ProgressStep> {
@@ -69,27 +152,39 @@ fn steps(names: &[&str], done: usize, running: Option<usize>, failed: bool) -> V
 }
 
 /// The task's progress now.
-pub async fn get(state: &State, user_id: i64, task_id: i64) -> Result<Progress, ApiError> {
+pub async fn get(state: &State, user_id: i64, task_id: i64) -> Result<Progress, TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
     compute(state, &task).await
 }
 
-async fn compute(state: &State, task: &TaskRow) -> Result<Progress, ApiError> {
+async fn compute(state: &State, task: &TaskRow) -> Result<Progress, TasksError> {
     let task_id = task.id;
     let job = task.current_job_id.clone();
+    let analysing = task.status() == Status::Analyzing;
     let (videos, analysed) = state
         .db
         .run(move |c| {
             let videos = store::videos_of(c, task_id)?;
+            // While analysing: the clips this job has analysed; after: every
+            // clip with an analysis.
             let analysed = videos
                 .iter()
-                .filter(|v| job.is_some() && v.analysis_job_id == job)
+                .filter(|v| {
+                    if analysing && job.is_some() {
+                        v.analysis_job_id == job
+                    } else {
+                        v.analysis_job_id.is_some()
+                    }
+                })
                 .count();
             Ok((videos.len(), analysed))
         })
         .await?;
     let reported = match state.ctx.adapters.cache.get(&key(task_id)).await {
-        Ok(Some(bytes)) => Progress::decode(bytes.as_slice()).ok(),
+        Ok(Some(bytes)) => ReportProgressRequest::decode(bytes.as_slice())
+            .ok()
+            // A report of an earlier job (a retry started since) is stale.
+            .filter(|r| task.current_job_id.as_deref() == Some(r.job_id.as_str())),
         _ => None,
     };
     let status = task.status();
@@ -133,8 +228,8 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, ApiError> {
                 p.progress = 60;
             }
             p.details = Some(details(
-                ANALYSIS_STEPS[running],
-                steps(&ANALYSIS_STEPS, done, Some(running), false),
+                ANALYSIS[running].name,
+                steps(&names(&ANALYSIS), done, Some(running), false),
             ));
             let estimate = 20 + 10 * videos as i32;
             p.estimated_remaining_seconds = (estimate - elapsed).max(1);
@@ -142,21 +237,21 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, ApiError> {
         Status::ScriptReady | Status::ScriptEdited | Status::VoiceSet => {
             p.phase = "script".into();
             p.progress = 65;
-            p.details = Some(details("", steps(&ANALYSIS_STEPS, 4, None, false)));
+            p.details = Some(details("", steps(&names(&ANALYSIS), 4, None, false)));
         }
         Status::Composing => {
             p.phase = "compose".into();
             p.progress = 70;
             p.details = Some(details(
-                COMPOSE_STEPS[0],
-                steps(&COMPOSE_STEPS, 0, Some(0), false),
+                COMPOSE[0].name,
+                steps(&names(&COMPOSE), 0, Some(0), false),
             ));
             p.estimated_remaining_seconds = (60 + 30 * videos as i32 - elapsed).max(1);
         }
         Status::Completed => {
             p.phase = "done".into();
             p.progress = 100;
-            p.details = Some(details("", steps(&COMPOSE_STEPS, 4, None, false)));
+            p.details = Some(details("", steps(&names(&COMPOSE), 4, None, false)));
         }
         Status::Failed => {
             let t = tasks::to_proto(task, videos as i64);
@@ -176,21 +271,20 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, ApiError> {
             p.details = Some(details("", Vec::new()));
         }
     }
-    // A running worker knows better what it is doing now.
+    // A running worker knows better where it is now.
     if let Some(r) = reported
-        && status.is_busy()
-        && r.status == p.status
+        && let Some((index, view, percent)) = from_report(status, &r, videos)
     {
-        p.phase = if r.phase.is_empty() { p.phase } else { r.phase };
-        p.progress = r.progress.clamp(p.progress, 99);
-        if let Some(mut d) = r.details {
-            d.videos_total = videos as i32;
-            d.videos_analyzed = d.videos_analyzed.max(analysed as i32);
-            p.details = Some(d);
-        }
-        if r.estimated_remaining_seconds > 0 {
-            p.estimated_remaining_seconds = r.estimated_remaining_seconds;
-        }
+        let all: &[StepView] = if status == Status::Analyzing {
+            &ANALYSIS
+        } else {
+            &COMPOSE
+        };
+        p.phase = view.phase.into();
+        p.progress = percent.clamp(p.progress, 99);
+        let mut d = details(view.name, steps(&names(all), index, Some(index), false));
+        d.videos_analyzed = d.videos_analyzed.max(r.clips_done);
+        p.details = Some(d);
     }
     Ok(p)
 }
@@ -221,7 +315,7 @@ pub async fn watch(
     state: std::sync::Arc<State>,
     user_id: i64,
     task_id: i64,
-) -> Result<ProgressStream, ApiError> {
+) -> Result<ProgressStream, TasksError> {
     let first = get(&state, user_id, task_id).await?;
     let after = |p: &Progress| {
         if terminal(p) {
@@ -247,7 +341,7 @@ pub async fn watch(
                             return Some((Ok(p), (state, next)));
                         }
                         Ok(_) => {}
-                        Err(e) => return Some((Err(e.to_status()), (state, Watch::Done))),
+                        Err(e) => return Some((Err(e.into()), (state, Watch::Done))),
                     }
                 },
             }

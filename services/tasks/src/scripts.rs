@@ -2,11 +2,12 @@
 //! task's clips. Stored as JSON in `scripts.content`, versioned: every
 //! write (generated or edited) is the next version.
 
-use scout_common::{ApiError, ErrorCode};
+use scout_common::ApiError;
 use scout_proto::scout::tasks::v1::{Paragraph, ParagraphEdit, Script, ShotRef};
 use serde::{Deserialize, Serialize};
 
 use crate::State;
+use crate::error::TasksError;
 use crate::machine::{self, Event};
 use crate::store::{self, ScriptRow, VideoRow};
 use crate::tasks::{self, MAX_REGENERATIONS};
@@ -47,9 +48,9 @@ pub fn estimate_seconds(text: &str) -> f64 {
 }
 
 /// Checks paragraphs against the task's clips; errors name the paragraph and field.
-pub fn check(paragraphs: &[StoredParagraph], videos: &[VideoRow]) -> Result<(), ApiError> {
+pub fn check(paragraphs: &[StoredParagraph], videos: &[VideoRow]) -> Result<(), TasksError> {
     if paragraphs.is_empty() || paragraphs.len() > MAX_PARAGRAPHS {
-        return Err(ApiError::invalid_field(
+        return Err(TasksError::invalid(
             "paragraphs",
             format!(
                 "a script has 1 to {MAX_PARAGRAPHS} paragraphs (got {})",
@@ -61,32 +62,32 @@ pub fn check(paragraphs: &[StoredParagraph], videos: &[VideoRow]) -> Result<(), 
         let n = i + 1;
         let chars = p.text.chars().count();
         if p.text.trim().is_empty() {
-            return Err(ApiError::invalid_field(
-                &format!("paragraphs[{i}].text"),
+            return Err(TasksError::invalid(
+                format!("paragraphs[{i}].text"),
                 format!("paragraph {n} is empty"),
             ));
         }
         if chars > MAX_TEXT {
-            return Err(ApiError::invalid_field(
-                &format!("paragraphs[{i}].text"),
+            return Err(TasksError::invalid(
+                format!("paragraphs[{i}].text"),
                 format!("paragraph {n} has {chars} characters; at most {MAX_TEXT}"),
             ));
         }
         if p.text.chars().any(|c| c.is_control() && c != '\n') {
-            return Err(ApiError::invalid_field(
-                &format!("paragraphs[{i}].text"),
+            return Err(TasksError::invalid(
+                format!("paragraphs[{i}].text"),
                 "must not contain control characters",
             ));
         }
         if p.section.chars().count() > MAX_SECTION {
-            return Err(ApiError::invalid_field(
-                &format!("paragraphs[{i}].section"),
+            return Err(TasksError::invalid(
+                format!("paragraphs[{i}].section"),
                 format!("at most {MAX_SECTION} characters"),
             ));
         }
         if !videos.iter().any(|v| v.id == p.shot_id) {
-            return Err(ApiError::invalid_field(
-                &format!("paragraphs[{i}].shot_id"),
+            return Err(TasksError::invalid(
+                format!("paragraphs[{i}].shot_id"),
                 format!(
                     "paragraph {n} points at clip {}, which is not a clip of this task",
                     p.shot_id
@@ -108,14 +109,14 @@ pub fn parse(row: &ScriptRow) -> Vec<StoredParagraph> {
 }
 
 /// The caller's script, or NOT_FOUND naming why there is none.
-pub async fn get(state: &State, user_id: i64, task_id: i64) -> Result<Script, ApiError> {
+pub async fn get(state: &State, user_id: i64, task_id: i64) -> Result<Script, TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
     let (row, videos) = state
         .db
         .run(move |c| Ok((store::script_of(c, task_id)?, store::videos_of(c, task_id)?)))
         .await?;
     let row = row.ok_or_else(|| {
-        ApiError::not_found(format!(
+        TasksError::not_found(format!(
             "the script of task {task_id} (the task is {}; a script exists from SCRIPT_READY on)",
             task.status().upper()
         ))
@@ -129,7 +130,7 @@ pub async fn update(
     user_id: i64,
     task_id: i64,
     edits: &[ParagraphEdit],
-) -> Result<Script, ApiError> {
+) -> Result<Script, TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
     let from = task.status();
     let to = machine::next(from, Event::EditScript)?;
@@ -137,7 +138,7 @@ pub async fn update(
         .db
         .run(move |c| Ok((store::script_of(c, task_id)?, store::videos_of(c, task_id)?)))
         .await?;
-    let old = old.ok_or_else(|| ApiError::not_found(format!("the script of task {task_id}")))?;
+    let old = old.ok_or_else(|| TasksError::not_found(format!("the script of task {task_id}")))?;
     let old_ids: Vec<String> = parse(&old).into_iter().map(|p| p.id).collect();
     let mut next_id = old_ids
         .iter()
@@ -178,12 +179,9 @@ pub async fn update(
             )?))
         })
         .await?
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::FailedPrecondition,
-                "the task changed while the script was saved; load it and try again",
-            )
-        })?;
+        .ok_or(TasksError::Changed(
+            "the task changed while the script was saved; load it and try again",
+        ))?;
     Ok(to_proto(state, &row, &videos, task.script_regenerate_count).await)
 }
 

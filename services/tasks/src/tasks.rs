@@ -1,12 +1,12 @@
 //! Creating, listing, reading and deleting tasks.
 
-use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::common::v1::{Pagination, ShopInfo, ShopType, SubtitleStyle, VideoStyle};
 use scout_proto::scout::tasks::v1::{
     CreateTaskRequest, Failure, SubtitleSettings, Task, TaskStatus, TaskStep, VoiceSettings,
 };
 
 use crate::State;
+use crate::error::TasksError;
 use crate::machine::{Status, Step};
 use crate::store::{self, NewTask, TaskRow};
 
@@ -19,37 +19,31 @@ pub const MAX_REGENERATIONS: i32 = 5;
 /// Largest page.
 pub const MAX_PAGE_SIZE: i32 = 100;
 
-fn shop_type_name(t: i32) -> Option<&'static str> {
-    match ShopType::try_from(t).ok()? {
-        ShopType::Food => Some("food"),
-        ShopType::Beauty => Some("beauty"),
-        ShopType::Entertainment => Some("entertainment"),
-        ShopType::Other => Some("other"),
-        ShopType::Unspecified => None,
-    }
+fn shop_type_name(t: i32) -> Option<String> {
+    ShopType::try_from(t).ok().and_then(short_name)
 }
 
-fn style_name(s: i32) -> Option<&'static str> {
+/// The style's name; unset means the default, 种草安利 (recommend).
+fn style_name(s: i32) -> Option<String> {
     match VideoStyle::try_from(s).ok()? {
-        VideoStyle::Recommend | VideoStyle::Unspecified => Some("recommend"),
-        VideoStyle::Review => Some("review"),
-        VideoStyle::Vlog => Some("vlog"),
+        VideoStyle::Unspecified => short_name(VideoStyle::Recommend),
+        style => short_name(style),
     }
 }
 
-fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<(), ApiError> {
+fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<(), TasksError> {
     let n = value.chars().count();
     if required && value.trim().is_empty() {
-        return Err(ApiError::invalid_field(field, "required"));
+        return Err(TasksError::invalid(field, "required"));
     }
     if n > max {
-        return Err(ApiError::invalid_field(
+        return Err(TasksError::invalid(
             field,
             format!("at most {max} characters (got {n})"),
         ));
     }
     if value.chars().any(|c| c.is_control() && c != '\n') {
-        return Err(ApiError::invalid_field(
+        return Err(TasksError::invalid(
             field,
             "must not contain control characters",
         ));
@@ -58,14 +52,18 @@ fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<()
 }
 
 /// Creates a task in CREATED.
-pub async fn create(state: &State, user_id: i64, r: &CreateTaskRequest) -> Result<Task, ApiError> {
+pub async fn create(
+    state: &State,
+    user_id: i64,
+    r: &CreateTaskRequest,
+) -> Result<Task, TasksError> {
     check_text("shop_name", &r.shop_name, MAX_SHOP_NAME, true)?;
     check_text("promotion_text", &r.promotion_text, MAX_PROMOTION, false)?;
     let shop_type = shop_type_name(r.shop_type).ok_or_else(|| {
-        ApiError::invalid_field("shop_type", "one of food, beauty, entertainment, other")
+        TasksError::invalid("shop_type", "one of food, beauty, entertainment, other")
     })?;
     let style = style_name(r.video_style)
-        .ok_or_else(|| ApiError::invalid_field("video_style", "one of recommend, review, vlog"))?;
+        .ok_or_else(|| TasksError::invalid("video_style", "one of recommend, review, vlog"))?;
     let (name, promo) = (r.shop_name.clone(), r.promotion_text.clone());
     let row = state
         .db
@@ -75,9 +73,9 @@ pub async fn create(state: &State, user_id: i64, r: &CreateTaskRequest) -> Resul
                 &NewTask {
                     user_id,
                     shop_name: &name,
-                    shop_type,
+                    shop_type: &shop_type,
                     promotion_text: &promo,
-                    video_style: style,
+                    video_style: &style,
                 },
             )
         })
@@ -86,16 +84,16 @@ pub async fn create(state: &State, user_id: i64, r: &CreateTaskRequest) -> Resul
 }
 
 /// One of the caller's tasks, or NOT_FOUND (also for another user's id).
-pub async fn load(state: &State, user_id: i64, task_id: i64) -> Result<TaskRow, ApiError> {
+pub async fn load(state: &State, user_id: i64, task_id: i64) -> Result<TaskRow, TasksError> {
     state
         .db
         .run(move |c| store::task_of(c, user_id, task_id))
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("task {task_id}")))
+        .ok_or_else(|| TasksError::not_found(format!("task {task_id}")))
 }
 
 /// The task with its clip count.
-pub async fn get(state: &State, user_id: i64, task_id: i64) -> Result<Task, ApiError> {
+pub async fn get(state: &State, user_id: i64, task_id: i64) -> Result<Task, TasksError> {
     let row = load(state, user_id, task_id).await?;
     let counts = state
         .db
@@ -111,12 +109,12 @@ pub async fn list(
     page: i32,
     page_size: i32,
     status: i32,
-) -> Result<(Vec<Task>, Pagination), ApiError> {
+) -> Result<(Vec<Task>, Pagination), TasksError> {
     if page < 0 {
-        return Err(ApiError::invalid_field("page", "must be 1 or more"));
+        return Err(TasksError::invalid("page", "must be 1 or more"));
     }
     if !(0..=MAX_PAGE_SIZE).contains(&page_size) {
-        return Err(ApiError::invalid_field(
+        return Err(TasksError::invalid(
             "page_size",
             format!("must be 1-{MAX_PAGE_SIZE}"),
         ));
@@ -130,7 +128,7 @@ pub async fn list(
                 .trim_start_matches("TASK_STATUS_")
                 .to_ascii_lowercase(),
         ),
-        Err(_) => return Err(ApiError::invalid_field("status", "not a task status")),
+        Err(_) => return Err(TasksError::invalid("status", "not a task status")),
     };
     let (rows, total) = state
         .db
@@ -167,7 +165,7 @@ pub async fn list(
 }
 
 /// Deletes a task, its rows and every object stored for it.
-pub async fn delete(state: &State, user_id: i64, task_id: i64) -> Result<(), ApiError> {
+pub async fn delete(state: &State, user_id: i64, task_id: i64) -> Result<(), TasksError> {
     let row = load(state, user_id, task_id).await?;
     if row.status().is_busy() {
         // A running job would write into what we delete; the worker finds
@@ -194,36 +192,27 @@ pub async fn delete(state: &State, user_id: i64, task_id: i64) -> Result<(), Api
             // The rows are gone; leftover objects are unreachable and are
             // reported so an operator can sweep them.
             tracing::warn!(task_id, prefix, error = %e, "cannot delete a deleted task's objects");
-            return Err(ApiError::new(
-                ErrorCode::StorageUnavailable,
-                format!(
-                    "task {task_id} was deleted but some of its files could not be removed yet"
-                ),
-            ));
+            return Err(TasksError::Storage(format!(
+                "task {task_id} was deleted but some of its files could not be removed yet"
+            )));
         }
     }
     Ok(())
 }
 
 pub use scout_common::proto_json::timestamp;
+use scout_common::proto_json::{from_short_name, short_name};
 
 fn subtitle_style(name: &str) -> SubtitleStyle {
-    SubtitleStyle::from_str_name(&format!("SUBTITLE_STYLE_{}", name.to_ascii_uppercase()))
-        .unwrap_or(SubtitleStyle::SimpleWhite)
+    from_short_name(name).unwrap_or(SubtitleStyle::SimpleWhite)
 }
 
 /// The API form of a task row.
 pub fn to_proto(row: &TaskRow, video_count: i64) -> Task {
     let status = row.status();
     let api_status = status.api();
-    let shop_type =
-        ShopType::from_str_name(&format!("SHOP_TYPE_{}", row.shop_type.to_ascii_uppercase()))
-            .unwrap_or(ShopType::Unspecified);
-    let style = VideoStyle::from_str_name(&format!(
-        "VIDEO_STYLE_{}",
-        row.video_style.to_ascii_uppercase()
-    ))
-    .unwrap_or(VideoStyle::Unspecified);
+    let shop_type = from_short_name(&row.shop_type).unwrap_or(ShopType::Unspecified);
+    let style = from_short_name(&row.video_style).unwrap_or(VideoStyle::Unspecified);
     let failure = (status == Status::Failed).then(|| Failure {
         step: row
             .failure_step

@@ -8,13 +8,14 @@
 use std::time::Duration;
 
 use scout_common::adapters::blob::PresignOptions;
-use scout_common::{ApiError, ErrorCode};
+
 use scout_proto::scout::common::v1::{QualityFactors, ShotCategory};
 use scout_proto::scout::render::v1::media_ref::Location;
 use scout_proto::scout::render::v1::{MediaInfo, MediaRef, ProbeRequest};
 use scout_proto::scout::tasks::v1::{Video, VideoStatus};
 
 use crate::State;
+use crate::error::TasksError;
 use crate::machine::{self, Event};
 use crate::store::{self, NewVideo, VideoRow};
 use crate::tasks;
@@ -55,12 +56,11 @@ fn extension_for(content_type: &str) -> Option<&'static str> {
         .map(|(_, e)| *e)
 }
 
-fn limit(field: &str, message: String) -> ApiError {
-    ApiError::new(ErrorCode::InvalidArgument, format!("{field}: {message}"))
-        .with_meta("field", field)
+fn limit(field: &str, message: String) -> TasksError {
+    TasksError::invalid(field, message)
 }
 
-fn too_many() -> ApiError {
+fn too_many() -> TasksError {
     limit("task", format!("a task holds at most {MAX_CLIPS} clips"))
 }
 
@@ -78,18 +78,11 @@ pub async fn upload_url(
     task_id: i64,
     content_type: &str,
     file_size: i64,
-) -> Result<UploadUrl, ApiError> {
+) -> Result<UploadUrl, TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
     machine::next(task.status(), Event::ClipConfirmed)?;
-    let ext = extension_for(content_type).ok_or_else(|| {
-        ApiError::new(
-            ErrorCode::UnsupportedMediaType,
-            format!(
-                "content_type: clips must be video ({})",
-                VIDEO_TYPES.map(|(t, _)| t).join(", ")
-            ),
-        )
-        .with_meta("field", "content_type")
+    let ext = extension_for(content_type).ok_or_else(|| TasksError::NotVideo {
+        allowed: VIDEO_TYPES.map(|(t, _)| t).join(", "),
     })?;
     if file_size <= 0 {
         return Err(limit(
@@ -137,12 +130,9 @@ pub async fn upload_url(
     })
 }
 
-fn storage_down(e: impl std::fmt::Display) -> ApiError {
+fn storage_down(e: impl std::fmt::Display) -> TasksError {
     tracing::warn!(error = %e, "object storage unavailable");
-    ApiError::new(
-        ErrorCode::StorageUnavailable,
-        "object storage is unavailable; try again",
-    )
+    TasksError::Storage("object storage is unavailable; try again".into())
 }
 
 async fn discard(state: &State, keys: &[&str]) {
@@ -168,7 +158,7 @@ pub async fn confirm(
     task_id: i64,
     oss_key: &str,
     original_filename: &str,
-) -> Result<VideoRow, ApiError> {
+) -> Result<VideoRow, TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
     let prefix = format!("videos/{user_id}/{task_id}/");
     let file = oss_key.strip_prefix(&prefix).unwrap_or_default();
@@ -177,10 +167,10 @@ pub async fn confirm(
         && !file.ends_with("_thumb.jpg")
         && file.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'.');
     if !well_formed {
-        return Err(ApiError::not_found("oss_key: uploaded clip").with_meta("field", "oss_key"));
+        return Err(TasksError::UnknownUpload);
     }
     if original_filename.chars().count() > 255 {
-        return Err(ApiError::invalid_field(
+        return Err(TasksError::invalid(
             "original_filename",
             "at most 255 characters",
         ));
@@ -201,13 +191,7 @@ pub async fn confirm(
         .head(oss_key)
         .await
         .map_err(storage_down)?
-        .ok_or_else(|| {
-            ApiError::new(
-                ErrorCode::FailedPrecondition,
-                "oss_key: nothing was uploaded to this key yet; PUT the clip to the upload URL first",
-            )
-            .with_meta("field", "oss_key")
-        })?;
+        .ok_or(TasksError::NotUploaded)?;
     if meta.size as i64 > MAX_CLIP_BYTES {
         discard(state, &[oss_key]).await;
         return Err(limit(
@@ -232,10 +216,7 @@ pub async fn confirm(
     let reject = |message: String| limit("duration_seconds", message);
     if info.video_codec.is_empty() {
         discard(state, &[oss_key]).await;
-        return Err(ApiError::new(
-            ErrorCode::InvalidMedia,
-            "the upload has no video stream (deleted)",
-        ));
+        return Err(TasksError::NoVideoStream);
     }
     if !(MIN_SECONDS..=MAX_SECONDS).contains(&info.duration_seconds) {
         discard(state, &[oss_key, &thumb]).await;
@@ -258,7 +239,7 @@ pub async fn confirm(
             // Re-read inside the transaction: the status and the count are
             // what this insert is decided on.
             let Some(task) = store::task_of(c, user_id, task_id)? else {
-                return Ok(Err(ApiError::not_found(format!("task {task_id}"))));
+                return Ok(Err(TasksError::not_found(format!("task {task_id}"))));
             };
             let to = match machine::next(task.status(), Event::ClipConfirmed) {
                 Ok(to) => to,
@@ -297,7 +278,7 @@ pub async fn confirm(
     }
 }
 
-async fn probe(state: &State, key: &str, thumbnail_key: &str) -> Result<MediaInfo, ApiError> {
+async fn probe(state: &State, key: &str, thumbnail_key: &str) -> Result<MediaInfo, TasksError> {
     let mut req = state.ctx.auth.internal(ProbeRequest {
         media: Some(MediaRef {
             location: Some(Location::BlobKey(key.to_string())),
@@ -311,29 +292,20 @@ async fn probe(state: &State, key: &str, thumbnail_key: &str) -> Result<MediaInf
         Ok(resp) => Ok(resp.into_inner().info.unwrap_or_default()),
         Err(s) if s.code() == tonic::Code::InvalidArgument => {
             discard(state, &[key, thumbnail_key]).await;
-            Err(ApiError::new(
-                ErrorCode::InvalidMedia,
-                format!(
-                    "the upload is not a readable video: {} (deleted)",
-                    s.message()
-                ),
-            ))
+            Err(TasksError::UnreadableClip(s.message().to_string()))
         }
         Err(s) => {
             tracing::warn!(status = %s, "render probe failed");
-            Err(ApiError::new(
-                ErrorCode::ServiceUnavailable,
-                format!(
-                    "the clip could not be checked now ({}); confirm again shortly",
-                    s.message()
-                ),
-            ))
+            Err(TasksError::Unavailable(format!(
+                "the clip could not be checked now ({}); confirm again shortly",
+                s.message()
+            )))
         }
     }
 }
 
 /// The task's clips, in upload order.
-pub async fn list(state: &State, user_id: i64, task_id: i64) -> Result<Vec<VideoRow>, ApiError> {
+pub async fn list(state: &State, user_id: i64, task_id: i64) -> Result<Vec<VideoRow>, TasksError> {
     tasks::load(state, user_id, task_id).await?;
     Ok(state.db.run(move |c| store::videos_of(c, task_id)).await?)
 }
@@ -344,15 +316,13 @@ pub async fn delete(
     user_id: i64,
     task_id: i64,
     video_id: i64,
-) -> Result<(), ApiError> {
+) -> Result<(), TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
     if task.status() != machine::Status::Uploading {
         // Clips are fixed once analysis starts: scripts point at them.
         return Err(machine::next(task.status(), Event::LastClipDeleted)
             .err()
-            .unwrap_or_else(|| {
-                ApiError::new(ErrorCode::FailedPrecondition, "clips cannot change now")
-            }));
+            .unwrap_or_else(|| TasksError::NotReady("clips cannot change now".into())));
     }
     let removed = state
         .db
@@ -369,7 +339,7 @@ pub async fn delete(
             Ok(row)
         })
         .await?
-        .ok_or_else(|| ApiError::not_found(format!("clip {video_id} of task {task_id}")))?;
+        .ok_or_else(|| TasksError::not_found(format!("clip {video_id} of task {task_id}")))?;
     let thumb = removed.thumbnail_oss_key.clone().unwrap_or_default();
     discard(state, &[&removed.oss_key, &thumb]).await;
     Ok(())

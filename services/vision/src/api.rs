@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use scout_common::ApiError;
 use scout_proto::scout::vision::v1::{
     AnalyzeClipRequest, AnalyzeClipResponse, WriteScriptRequest, WriteScriptResponse,
     vision_service_server::VisionService,
@@ -13,7 +12,7 @@ use scout_proto::scout::vision::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::State;
-use crate::error::job_status;
+use crate::error::VisionError;
 use crate::writer::Brief;
 
 /// `scout.vision.v1.VisionService`.
@@ -37,16 +36,14 @@ impl VisionService for VisionApi {
     ) -> Result<Response<AnalyzeClipResponse>, Status> {
         let r = req.into_inner();
         if r.oss_key.trim().is_empty() {
-            return Err(
-                ApiError::invalid_field("oss_key", "the clip's blob key is required").to_status(),
-            );
+            return Err(VisionError::invalid("oss_key", "the clip's blob key is required").into());
         }
         let a = self
             .state
             .engine
             .analyze_clip(r.task_id, r.video_id, &r.oss_key)
             .await
-            .map_err(job_status)?;
+            .map_err(VisionError::from)?;
         Ok(Response::new(AnalyzeClipResponse {
             frames: a.frames,
             category: a.result.category as i32,
@@ -66,21 +63,17 @@ impl VisionService for VisionApi {
         let r = req.into_inner();
         let shop = r.shop.unwrap_or_default();
         if shop.name.trim().is_empty() {
-            return Err(
-                ApiError::invalid_field("shop.name", "the shop name is required").to_status(),
-            );
+            return Err(VisionError::invalid("shop.name", "the shop name is required").into());
         }
         if r.shots.is_empty() {
-            return Err(
-                ApiError::invalid_field("shots", "at least one shot is required").to_status(),
-            );
+            return Err(VisionError::invalid("shots", "at least one shot is required").into());
         }
         if !(0.0..=20.0).contains(&r.chars_per_second) {
-            return Err(ApiError::invalid_field(
+            return Err(VisionError::invalid(
                 "chars_per_second",
                 "must be 0 (the default rate) to 20 characters a second",
             )
-            .to_status());
+            .into());
         }
         let written = self
             .state
@@ -92,7 +85,7 @@ impl VisionService for VisionApi {
                 r.seed as u64,
             ))
             .await
-            .map_err(job_status)?;
+            .map_err(VisionError::from)?;
         let note = self.state.engine.note(&[], &written);
         Ok(Response::new(WriteScriptResponse {
             total_duration: written

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use scout_common::ErrorCode;
 use scout_common::adapters::blob::BlobStore;
 use scout_common::auth::{InternalChannel, MeshAuth};
 use scout_common::chat::{self, ChatClient, ChatError};
@@ -169,7 +170,7 @@ impl Engine {
             .clone()
             .extract_frames(req)
             .await
-            .map_err(|s| classify(&s, &format!("frames of clip {video_id}")))?
+            .map_err(|s| JobError::from_status(&s, &format!("frames of clip {video_id}")))?
             .into_inner()
             .frames;
         let mut metrics = Vec::with_capacity(frames.len());
@@ -177,27 +178,33 @@ impl Engine {
         let mut jpegs = Vec::with_capacity(frames.len());
         let mut times = Vec::with_capacity(frames.len());
         for f in &frames {
-            let bytes = self
-                .blobs
-                .get(&f.key)
-                .await
-                .map_err(|e| JobError::Retryable(format!("frame {}: {e}", f.key)))?;
+            let bytes = self.blobs.get(&f.key).await.map_err(|e| {
+                JobError::retryable(
+                    ErrorCode::StorageUnavailable,
+                    format!("frame {}: {e}", f.key),
+                )
+            })?;
             let b = bytes.clone();
             let m = tokio::task::spawn_blocking(move || {
                 Frame::from_jpeg(&b).map(|fr| analyzer::measure(&fr))
             })
             .await
-            .map_err(|e| JobError::Retryable(format!("analysis task failed: {e}")))?
-            .map_err(|e| JobError::Permanent(format!("frame {}: {e}", f.key)))?;
+            .map_err(|e| {
+                JobError::retryable(ErrorCode::Internal, format!("analysis task failed: {e}"))
+            })?
+            .map_err(|e| {
+                JobError::permanent(ErrorCode::InvalidMedia, format!("frame {}: {e}", f.key))
+            })?;
             metrics.push(m);
             keys.push(f.key.clone());
             jpegs.push(bytes);
             times.push(f.time_seconds);
         }
         if metrics.is_empty() {
-            return Err(JobError::Permanent(format!(
-                "clip {video_id} gave no frames"
-            )));
+            return Err(JobError::permanent(
+                ErrorCode::InvalidMedia,
+                format!("clip {video_id} gave no frames"),
+            ));
         }
         let local = analyzer::analyze_clip(&metrics);
         let per_frame = frame_analyses(&metrics, &times);
@@ -269,10 +276,12 @@ impl Engine {
 /// through the job's retry topics; refusals and bad answers are not.
 fn model_failure(e: ChatError, what: &str) -> JobError {
     let message = format!("{what} failed: {e}");
-    if e.is_transient() {
-        JobError::Retryable(message)
-    } else {
-        JobError::Permanent(message)
+    match &e {
+        ChatError::RateLimited { .. } => {
+            JobError::retryable(ErrorCode::ProviderRateLimited, message)
+        }
+        _ if e.is_transient() => JobError::retryable(ErrorCode::ProviderFailed, message),
+        _ => JobError::permanent(ErrorCode::ProviderFailed, message),
     }
 }
 
@@ -302,14 +311,4 @@ fn frame_analyses(metrics: &[Metrics], times: &[f64]) -> Vec<FrameAnalysis> {
             }
         })
         .collect()
-}
-
-/// A failed call to another service as a job error.
-pub fn classify(s: &tonic::Status, what: &str) -> JobError {
-    match s.code() {
-        tonic::Code::InvalidArgument | tonic::Code::FailedPrecondition => {
-            JobError::Permanent(format!("{what}: {}", s.message()))
-        }
-        _ => JobError::Retryable(format!("{what}: {}", s.message())),
-    }
 }

@@ -15,25 +15,49 @@ pub mod writer;
 
 use std::sync::Arc;
 
-use scout_common::jobs::{Consumers, JobKind};
-use scout_common::server::{GrpcServer, Shutdown};
-use scout_common::service::ServiceContext;
+use scout_common::ServiceName;
+use scout_common::config::{AiConfig, Config, ServiceConfig};
+use scout_common::jobs::Consumers;
+use scout_common::server::GrpcServer;
+use scout_common::service::{Section, ServiceContext};
+use scout_common::shutdown::Shutdown;
 use scout_proto::scout::vision::v1::vision_service_server::VisionServiceServer;
 use tokio::net::TcpListener;
 
 pub use api::VisionApi;
+pub use error::VisionError;
+
+/// The parts of the config vision reads.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// Its listen address.
+    pub server: ServiceConfig,
+    /// The analyzer and writer, local or remote.
+    pub ai: AiConfig,
+}
+
+impl Section for Settings {
+    const SERVICE: ServiceName = ServiceName::Vision;
+
+    fn from_config(config: &Config) -> Self {
+        Self {
+            server: config.vision.clone(),
+            ai: config.ai.clone(),
+        }
+    }
+}
 
 /// What every RPC of this service can reach.
 pub struct State {
-    /// Config and shared adapters.
-    pub ctx: ServiceContext,
+    /// Its config section and the shared adapters.
+    pub ctx: ServiceContext<Settings>,
     /// Frames, analysis and writing.
     pub engine: Arc<engine::Engine>,
 }
 
 /// Serves the vision service until `shutdown`, then drains.
 pub async fn serve(
-    ctx: ServiceContext,
+    ctx: ServiceContext<Settings>,
     listener: TcpListener,
     shutdown: Shutdown,
 ) -> anyhow::Result<()> {
@@ -41,7 +65,7 @@ pub async fn serve(
     let engine = Arc::new(engine::Engine::new(
         ctx.auth.clone(),
         ctx.adapters.blobs.clone(),
-        &ctx.config.render.endpoint_url(),
+        ctx.peers.url(ServiceName::Render),
         providers,
     )?);
     let state = Arc::new(State {
@@ -52,20 +76,20 @@ pub async fn serve(
     // Analyze jobs from the bus.
     let workers = Consumers::start(
         ctx.adapters.bus.clone(),
-        JobKind::analyze(&ctx.config),
+        ctx.jobs.analyze.clone(),
         ANALYZE_GROUP,
         Arc::new(worker::AnalyzeWorker::new(
             ctx.auth.clone(),
             engine,
-            &ctx.config.tasks.endpoint_url(),
+            ctx.peers.url(ServiceName::Tasks),
         )?),
     )
     .await?;
 
-    let served = GrpcServer::new("vision", ctx.auth.clone())
+    let served = GrpcServer::new(ServiceName::Vision, ctx.auth.clone())
         .add_service(VisionServiceServer::new(VisionApi::new(state.clone())))
         .adapter_checks(&ctx.adapters)
-        .serve(listener, shutdown, ctx.config.vision.drain_timeout)
+        .serve(listener, shutdown, ctx.listen.drain_timeout)
         .await;
     workers.stop().await;
     served

@@ -1,5 +1,5 @@
 //! `scout-vision`: the vision service as its own process.
 
 fn main() -> std::process::ExitCode {
-    scout_common::service::binary_main("vision", scout_vision::serve)
+    scout_common::service::binary_main(scout_vision::serve)
 }

@@ -13,101 +13,61 @@ use std::time::Duration;
 use async_trait::async_trait;
 use prost::Message as _;
 use scout_common::ErrorCode;
-use scout_common::auth::{InternalChannel, MeshAuth};
+use scout_common::auth::MeshAuth;
 use scout_common::jobs::{Job, JobError, JobHandler};
+use scout_common::report::{JobRef, TaskReporter};
 use scout_proto::scout::jobs::v1::AnalyzeJob;
-use scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient;
 use scout_proto::scout::tasks::v1::{
-    ClipAnalysis, GetTaskContextRequest, Paragraph, Progress, ProgressDetails, ProgressStep,
-    ReportClipAnalysisRequest, ReportJobFailureRequest, ReportProgressRequest, ReportScriptRequest,
-    StepState, TaskStatus, TaskStep, VideoStatus,
+    ClipAnalysis, GetTaskContextRequest, Paragraph, ReportClipAnalysisRequest, ReportScriptRequest,
+    TaskStep, VideoStatus, WorkStep,
 };
 use scout_proto::scout::vision::v1::ShotSummary;
 
 use crate::analyzer::{self, ClipResult};
-use crate::engine::{Analysis, Engine, classify};
+use crate::engine::{Analysis, Engine};
 use crate::writer::Brief;
-
-const STEPS: [&str; 4] = ["帧提取", "镜头内容识别", "质量评估", "脚本生成"];
 
 /// Handles analyze jobs.
 pub struct AnalyzeWorker {
-    tasks: TasksInternalServiceClient<InternalChannel>,
+    reporter: TaskReporter,
     engine: Arc<Engine>,
-    auth: MeshAuth,
 }
 
 impl AnalyzeWorker {
     /// A worker reporting to tasks at `tasks_url`, analysing with `engine`.
     pub fn new(auth: MeshAuth, engine: Arc<Engine>, tasks_url: &str) -> anyhow::Result<Self> {
         Ok(Self {
-            tasks: TasksInternalServiceClient::new(
-                auth.internal_channel(scout_common::grpc::channel(tasks_url)?),
-            ),
+            reporter: TaskReporter::new(&auth, tasks_url)?,
             engine,
-            auth,
         })
     }
 
-    async fn progress(&self, job: &AnalyzeJob, step: usize, total: usize, done: usize) {
-        let steps = STEPS
-            .iter()
-            .enumerate()
-            .map(|(i, n)| ProgressStep {
-                name: (*n).into(),
-                status: if i < step {
-                    StepState::Completed
-                } else if i == step {
-                    StepState::InProgress
-                } else {
-                    StepState::Pending
-                } as i32,
-            })
-            .collect();
-        let mut req = self.auth.internal(ReportProgressRequest {
-            job_id: job.job_id.clone(),
+    async fn progress(&self, job: &AnalyzeJob, step: WorkStep, total: usize, done: usize) {
+        let at = JobRef {
+            job_id: &job.job_id,
             task_id: job.task_id,
-            progress: Some(Progress {
-                status: TaskStatus::Analyzing as i32,
-                phase: if step < 3 { "frame_analysis" } else { "script" }.into(),
-                progress: 10 + (50 * done / total.max(1)) as i32,
-                details: Some(ProgressDetails {
-                    videos_total: total as i32,
-                    videos_analyzed: done as i32,
-                    current_step: STEPS[step.min(3)].into(),
-                    steps,
-                }),
-                ..Progress::default()
-            }),
-        });
-        req.set_timeout(Duration::from_secs(2));
-        if let Err(s) = self.tasks.clone().report_progress(req).await {
-            tracing::debug!(task_id = job.task_id, status = %s, "progress report lost");
-        }
+        };
+        let fraction = done as f64 / total.max(1) as f64;
+        self.reporter.progress(at, step, fraction, done).await;
     }
 
-    async fn report_failure(&self, job: &Job, error: &str, last: bool) -> Result<(), JobError> {
+    async fn report_failure(
+        &self,
+        job: &Job,
+        error: &JobError,
+        last: bool,
+    ) -> Result<(), JobError> {
+        // An undecodable job has no task to report to.
         let Ok(aj) = AnalyzeJob::decode(job.payload.clone()) else {
             return Ok(());
         };
-        let mut req = self.auth.internal(ReportJobFailureRequest {
-            job_id: aj.job_id,
+        let at = JobRef {
+            job_id: &aj.job_id,
             task_id: aj.task_id,
-            step: TaskStep::Analyze as i32,
-            message: error.chars().take(500).collect(),
-            code: ErrorCode::ProviderFailed as i32,
-            attempt: job.attempt as i32,
-            r#final: last,
-        });
-        req.set_timeout(Duration::from_secs(5));
-        match self.tasks.clone().report_job_failure(req).await {
-            Ok(_) => Ok(()),
-            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
-            Err(s) => Err(JobError::Retryable(format!(
-                "cannot report the failure to tasks: {}",
-                s.message()
-            ))),
-        }
+        };
+        self.reporter
+            .failure(at, TaskStep::Analyze, job, error, last)
+            .await
     }
 }
 
@@ -120,17 +80,23 @@ fn seed_of(job_id: &str) -> u64 {
 #[async_trait]
 impl JobHandler for AnalyzeWorker {
     async fn handle(&self, job: &Job) -> Result<(), JobError> {
-        let aj = AnalyzeJob::decode(job.payload.clone())
-            .map_err(|e| JobError::Permanent(format!("undecodable analyze job: {e}")))?;
-        let mut req = self.auth.internal(GetTaskContextRequest {
-            task_id: aj.task_id,
-        });
-        req.set_timeout(Duration::from_secs(10));
-        let ctx = match self.tasks.clone().get_task_context(req).await {
+        let aj = AnalyzeJob::decode(job.payload.clone()).map_err(|e| {
+            JobError::permanent(
+                ErrorCode::InvalidArgument,
+                format!("undecodable analyze job: {e}"),
+            )
+        })?;
+        let req = self.reporter.request(
+            GetTaskContextRequest {
+                task_id: aj.task_id,
+            },
+            Duration::from_secs(10),
+        );
+        let ctx = match self.reporter.client().get_task_context(req).await {
             Ok(r) => r.into_inner(),
             // Deleted meanwhile: nothing to do.
             Err(s) if s.code() == tonic::Code::NotFound => return Ok(()),
-            Err(s) => return Err(classify(&s, "task context")),
+            Err(s) => return Err(JobError::from_status(&s, "task context")),
         };
         let videos: Vec<_> = ctx
             .videos
@@ -139,7 +105,10 @@ impl JobHandler for AnalyzeWorker {
             .cloned()
             .collect();
         if videos.is_empty() {
-            return Err(JobError::Permanent("the task has no clips".into()));
+            return Err(JobError::permanent(
+                ErrorCode::FailedPrecondition,
+                "the task has no clips",
+            ));
         }
         let total = videos.len();
         tracing::info!(task_id = aj.task_id, job_id = %aj.job_id, clips = total, "analyze job started");
@@ -149,15 +118,19 @@ impl JobHandler for AnalyzeWorker {
         let mut summaries = Vec::with_capacity(total);
         let mut analyses: Vec<(i64, Analysis, f64)> = Vec::with_capacity(total);
         if reanalyse {
-            self.progress(&aj, 0, total, 0).await;
+            self.progress(&aj, WorkStep::ExtractFrames, total, 0).await;
             for (i, v) in videos.iter().enumerate() {
                 let a = self
                     .engine
                     .analyze_clip(aj.task_id, v.id, &v.oss_key)
                     .await?;
                 analyses.push((v.id, a, v.duration_seconds));
-                self.progress(&aj, 1 + usize::from(i + 1 == total), total, i + 1)
-                    .await;
+                let step = if i + 1 == total {
+                    WorkStep::AssessQuality
+                } else {
+                    WorkStep::RecognizeShots
+                };
+                self.progress(&aj, step, total, i + 1).await;
             }
             let scored: Vec<(i64, ClipResult)> = analyses
                 .iter()
@@ -167,27 +140,29 @@ impl JobHandler for AnalyzeWorker {
             for (id, a, duration) in &analyses {
                 let (id, r, duration) = (*id, a.result.clone(), *duration);
                 let is_recommended = recommended.contains(&id);
-                let mut req = self.auth.internal(ReportClipAnalysisRequest {
-                    job_id: aj.job_id.clone(),
-                    task_id: aj.task_id,
-                    video_id: id,
-                    analysis: Some(ClipAnalysis {
-                        category: r.category as i32,
-                        tags: r.tags.clone(),
-                        description: r.description.clone(),
-                        quality_score: r.quality,
-                        quality_factors: Some(r.factors),
-                        is_recommended,
-                        frame_keys: a.frame_keys.clone(),
-                        provider: a.provider.clone(),
-                    }),
-                });
-                req.set_timeout(Duration::from_secs(10));
-                self.tasks
-                    .clone()
+                let req = self.reporter.request(
+                    ReportClipAnalysisRequest {
+                        job_id: aj.job_id.clone(),
+                        task_id: aj.task_id,
+                        video_id: id,
+                        analysis: Some(ClipAnalysis {
+                            category: r.category as i32,
+                            tags: r.tags.clone(),
+                            description: r.description.clone(),
+                            quality_score: r.quality,
+                            quality_factors: Some(r.factors),
+                            is_recommended,
+                            frame_keys: a.frame_keys.clone(),
+                            provider: a.provider.clone(),
+                        }),
+                    },
+                    Duration::from_secs(10),
+                );
+                self.reporter
+                    .client()
                     .report_clip_analysis(req)
                     .await
-                    .map_err(|s| classify(&s, "clip report"))?;
+                    .map_err(|s| JobError::from_status(&s, "clip report"))?;
                 summaries.push(ShotSummary {
                     id,
                     category: r.category as i32,
@@ -213,7 +188,8 @@ impl JobHandler for AnalyzeWorker {
                 .collect();
         }
 
-        self.progress(&aj, 3, total, total).await;
+        self.progress(&aj, WorkStep::WriteScript, total, total)
+            .await;
         let shop = aj.shop.clone().unwrap_or_default();
         let written = self
             .engine
@@ -241,35 +217,37 @@ impl JobHandler for AnalyzeWorker {
                 estimated_duration: d.estimated_duration,
             })
             .collect();
-        let mut req = self.auth.internal(ReportScriptRequest {
-            job_id: aj.job_id.clone(),
-            task_id: aj.task_id,
-            paragraphs,
-            provider: written.provider,
-            provider_note: note,
-        });
-        req.set_timeout(Duration::from_secs(10));
-        match self.tasks.clone().report_script(req).await {
+        let req = self.reporter.request(
+            ReportScriptRequest {
+                job_id: aj.job_id.clone(),
+                task_id: aj.task_id,
+                paragraphs,
+                provider: written.provider,
+                provider_note: note,
+            },
+            Duration::from_secs(10),
+        );
+        match self.reporter.client().report_script(req).await {
             Ok(r) => {
                 tracing::info!(task_id = aj.task_id, job_id = %aj.job_id, applied = r.into_inner().applied, "analyze job done");
                 Ok(())
             }
             Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
-            Err(s) => Err(classify(&s, "script report")),
+            Err(s) => Err(JobError::from_status(&s, "script report")),
         }
     }
 
-    async fn on_retry(&self, job: &Job, error: &str, delay: Duration) {
+    async fn on_retry(&self, job: &Job, error: &JobError, delay: Duration) {
         tracing::warn!(
             attempt = job.attempt,
-            error,
+            error = %error,
             retry_in_s = delay.as_secs(),
             "analyze attempt failed"
         );
         let _ = self.report_failure(job, error, false).await;
     }
 
-    async fn on_dead_letter(&self, job: &Job, error: &str) -> Result<(), JobError> {
+    async fn on_dead_letter(&self, job: &Job, error: &JobError) -> Result<(), JobError> {
         self.report_failure(job, error, true).await
     }
 }

@@ -8,10 +8,17 @@
 //! its outputs instead of adding more.
 
 pub mod audio;
+pub mod decode;
+pub mod encode;
+pub mod graph;
 pub mod narration;
 pub mod plan;
 pub mod run;
-pub mod video;
+pub mod segment;
+pub mod stills;
+pub mod subtitles;
+#[cfg(test)]
+mod test_picture;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -76,6 +83,8 @@ pub struct LocalOutputs {
     pub decoded_frames: u64,
     /// Output frames.
     pub frames: u64,
+    /// The H.264 encoder that ran (e.g. `libx264`, `h264_nvenc`, `nvenc`).
+    pub encoder: &'static str,
 }
 
 fn media_of(m: &Option<MediaRef>, what: &str) -> Result<MediaRef, RenderError> {
@@ -97,7 +106,7 @@ async fn prepare(
     ) -> Result<Resolved, RenderError> {
         let (path, name) = source.fetch(Some(&m), scratch).await?;
         let (p, n) = (path.clone(), name.clone());
-        let info = crate::service::blocking(move || crate::media::probe::probe(&p, &n)).await?;
+        let info = crate::runtime::blocking(move || crate::media::probe::probe(&p, &n)).await?;
         Ok(Resolved { path, name, info })
     }
     let mut segments = Vec::with_capacity(timeline.segments.len());
@@ -164,7 +173,7 @@ pub async fn compose_to_dir(
                 subs.font_family.clone()
             };
             let events = subs.events.clone();
-            let text = crate::service::blocking(move || {
+            let text = crate::runtime::blocking(move || {
                 crate::subtitles::write_ass(&events, style, &font)
             })
             .await?;
@@ -190,7 +199,7 @@ pub async fn compose_to_dir(
         progress.clone(),
     );
     let fps = f64::from(plan.output.fps);
-    let result = crate::service::blocking(move || {
+    let result = crate::runtime::blocking(move || {
         run::run(
             &plan_c,
             sub_c.as_deref(),
@@ -232,7 +241,7 @@ pub async fn compose_to_dir(
         voice_wav.clone(),
         assets.clone(),
     );
-    crate::service::blocking(move || write_assets(&a, &v, s.as_deref(), &w, &segments_json))
+    crate::runtime::blocking(move || write_assets(&a, &v, s.as_deref(), &w, &segments_json))
         .await?;
     let _ = std::fs::remove_file(&voice_wav);
     let size = std::fs::metadata(&video)?.len();
@@ -252,6 +261,7 @@ pub async fn compose_to_dir(
         height: plan.output.height,
         decoded_frames: result.decoded,
         frames: result.frames,
+        encoder: result.encoder,
     })
 }
 
@@ -440,7 +450,7 @@ impl Composer {
             file_size: outputs.size as i64,
             width: outputs.width as i32,
             height: outputs.height as i32,
-            encoder: "libx264".into(),
+            encoder: outputs.encoder.into(),
         })
     }
 }

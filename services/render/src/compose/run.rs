@@ -6,8 +6,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use ffmpeg_next as ff;
 
 use super::audio::{Mixer, open_aac, planar_frame};
-use super::plan::Plan;
-use super::video::{Tail, VideoEncoder, open_encoder, render_segment};
+use super::decode::render_clip;
+use super::encode::{VideoEncoder, open_encoder};
+use super::plan::{Output, Plan, PlannedSegment, Play};
+use super::segment::SegmentStats;
+use super::stills::render_still;
+use super::subtitles::Tail;
 use crate::error::RenderError;
 use crate::media::audio::SAMPLE_RATE;
 
@@ -36,6 +40,8 @@ pub struct RunResult {
     pub held: u64,
     /// The frame chosen as cover (before subtitles), as a JPEG.
     pub cover_jpeg: Vec<u8>,
+    /// The H.264 encoder that made the output (after any fallback).
+    pub encoder: &'static str,
 }
 
 struct Pipeline {
@@ -146,7 +152,7 @@ fn run_pass(
     cancel: &AtomicBool,
     gpu_encode: bool,
 ) -> Result<RunResult, RenderError> {
-    crate::capabilities::init_ffmpeg()?;
+    crate::runtime::init_ffmpeg()?;
     let out = &plan.output;
     let mut octx = ff::format::output_as(&out_mp4, "mp4")
         .map_err(RenderError::ffmpeg("create the output file"))?;
@@ -188,6 +194,7 @@ fn run_pass(
         .map(|s| s.time_base())
         .unwrap_or(ff::Rational(1, SAMPLE_RATE as i32));
     let mixer = Mixer::new(plan, voice_wav)?;
+    let encoder = venc.name();
     let mut p = Pipeline {
         octx,
         venc_tb: venc.time_base(out),
@@ -264,5 +271,25 @@ fn run_pass(
         decoded,
         held,
         cover_jpeg,
+        encoder,
     })
+}
+
+/// Renders one segment into exactly `seg.frames` output frames.
+fn render_segment(
+    seg: &PlannedSegment,
+    out: &Output,
+    emit: &mut dyn FnMut(ff::frame::Video) -> Result<(), RenderError>,
+) -> Result<SegmentStats, RenderError> {
+    match &seg.play {
+        Play::Clip {
+            from,
+            to,
+            speed,
+            looped,
+            rotation,
+            ..
+        } => render_clip(seg, out, *from, *to, *speed, *looped, *rotation, emit),
+        Play::Still { ken_burns } => render_still(seg, out, *ken_burns, emit),
+    }
 }

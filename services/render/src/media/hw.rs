@@ -21,6 +21,7 @@ use scout_gpu::{
     DecodePath, DeviceDescription, EncodePath, FfmpegGpuCodecs, StagePlan, VideoCodec,
 };
 
+use super::faults;
 use crate::error::RenderError;
 
 /// This node's hardware, probed once.
@@ -37,15 +38,17 @@ static HARDWARE: OnceLock<Hardware> = OnceLock::new();
 static DISABLED: AtomicBool = AtomicBool::new(false);
 static ALWAYS: AtomicBool = AtomicBool::new(false);
 
-/// Applies `media.gpu` for this process. Call before the first media work.
-pub fn configure(mode: scout_common::config::GpuMode) {
+/// Applies `media.gpu` (and any injected faults) for this process. Call
+/// before the first media work.
+pub fn configure(mode: scout_common::config::GpuMode, faults: &scout_common::config::FaultsConfig) {
     use scout_common::config::GpuMode;
     DISABLED.store(mode == GpuMode::Off, Ordering::SeqCst);
     ALWAYS.store(mode == GpuMode::Always, Ordering::SeqCst);
+    super::faults::configure(faults);
 }
 
 fn has_codec(name: &str, encoder: bool) -> bool {
-    let _ = crate::capabilities::init_ffmpeg();
+    let _ = crate::runtime::init_ffmpeg();
     if encoder {
         ff::encoder::find_by_name(name).is_some()
     } else {
@@ -65,15 +68,6 @@ pub fn ffmpeg_gpu_codecs() -> FfmpegGpuCodecs {
 /// The hardware (probed on first call; blocking, it loads the driver).
 pub fn hardware() -> &'static Hardware {
     HARDWARE.get_or_init(|| {
-        // Tests on machines without a GPU: `SCOUT_TEST_GPU_FAULT=N` labels
-        // software decoders as GPU ones that fail after N packets.
-        if let Some(n) = std::env::var("SCOUT_TEST_GPU_FAULT")
-            .ok()
-            .and_then(|v| v.parse::<i64>().ok())
-        {
-            fault::simulate_gpu(true);
-            fault::fail_after(n);
-        }
         let enabled = !DISABLED.load(Ordering::SeqCst);
         let probe = if enabled {
             scout_gpu::probe_all()
@@ -179,7 +173,7 @@ pub fn open_decoder(
             }
         }
     }
-    if allow_gpu && simulated_gpu() {
+    if allow_gpu && faults::simulate_gpu_decoder() {
         let decoder = open_cpu(params, name, threading)?;
         return Ok(VideoDecoder {
             decoder,
@@ -264,59 +258,10 @@ pub fn is_gpu_failure(e: &ff::Error) -> bool {
         && !matches!(e, ff::Error::Other { errno } if *errno == libc::EAGAIN)
 }
 
-/// Fault injection for tests on machines without a GPU: a software decoder
-/// is labelled as a GPU one, and the GPU "fails" after some packets, so the
-/// mid-job fallback runs for real. Never set outside tests.
-#[doc(hidden)]
-pub mod fault {
-    use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-
-    pub(super) static SIMULATE: AtomicBool = AtomicBool::new(false);
-    static FAIL_AFTER: AtomicI64 = AtomicI64::new(-1);
-
-    /// Label software decoders as GPU ones.
-    pub fn simulate_gpu(on: bool) {
-        SIMULATE.store(on, Ordering::SeqCst);
-    }
-
-    /// The simulated GPU fails on the packet after the next `packets`.
-    pub fn fail_after(packets: i64) {
-        FAIL_AFTER.store(packets, Ordering::SeqCst);
-    }
-
-    /// `SCOUT_TEST_GPU_ENCODE_FAULT=N`: compose encodes on a simulated GPU
-    /// encoder (libx264 answering like our NVENC session) that fails after
-    /// N frames, so the whole pass is redone with libx264.
-    pub fn encoder_fails_after() -> Option<u64> {
-        std::env::var("SCOUT_TEST_GPU_ENCODE_FAULT")
-            .ok()?
-            .parse()
-            .ok()
-    }
-
-    /// Counts a packet sent to a GPU decoder; true when it must "fail".
-    pub fn packet_fails() -> bool {
-        let left = FAIL_AFTER.load(Ordering::SeqCst);
-        if left < 0 {
-            return false;
-        }
-        if left == 0 {
-            FAIL_AFTER.store(-1, Ordering::SeqCst);
-            return true;
-        }
-        FAIL_AFTER.store(left - 1, Ordering::SeqCst);
-        false
-    }
-}
-
-fn simulated_gpu() -> bool {
-    fault::SIMULATE.load(Ordering::SeqCst)
-}
-
 /// Sends a packet to a decoder; on a GPU decoder a failure (or an injected
 /// one) is [`RenderError::Gpu`], on the CPU it is returned as is.
 pub fn send_packet(d: &mut VideoDecoder, packet: &ff::Packet) -> Result<(), SendError> {
-    if d.on_gpu() && fault::packet_fails() {
+    if d.on_gpu() && faults::packet_fails() {
         return Err(SendError::Gpu("injected GPU fault (test)".into()));
     }
     match d.decoder.send_packet(packet) {

@@ -4,6 +4,7 @@
 
 pub mod audio;
 pub mod decode;
+pub mod faults;
 pub mod frames;
 pub mod hw;
 pub mod jpeg;
@@ -19,7 +20,7 @@ use crate::error::RenderError;
 
 /// Opens a media file for reading, naming the file on failure.
 pub fn open(path: &Path, name: &str) -> Result<ff::format::context::Input, RenderError> {
-    crate::capabilities::init_ffmpeg()?;
+    crate::runtime::init_ffmpeg()?;
     match std::fs::metadata(path) {
         Ok(m) if m.len() == 0 => return Err(RenderError::media(name, "file is empty")),
         Ok(_) => {}
@@ -41,7 +42,7 @@ pub fn open(path: &Path, name: &str) -> Result<ff::format::context::Input, Rende
 /// whose header lacks a video size, are probed as usual.
 pub fn open_light(path: &Path, name: &str) -> Result<ff::format::context::Input, RenderError> {
     use std::os::unix::ffi::OsStrExt;
-    crate::capabilities::init_ffmpeg()?;
+    crate::runtime::init_ffmpeg()?;
     match std::fs::metadata(path) {
         Ok(m) if m.len() == 0 => return Err(RenderError::media(name, "file is empty")),
         Ok(_) => {}

@@ -13,9 +13,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use scout_common::config::{VoiceConfig, VoiceProviderKind};
-use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::render::v1::VoiceSpec;
 
+pub use crate::error::VoiceError;
 pub use espeak::Espeak;
 pub use seed_tts::SeedTts;
 
@@ -42,45 +42,6 @@ impl Speech {
             duration,
             provider: provider.into(),
         }
-    }
-}
-
-/// Why speech failed.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum VoiceError {
-    /// The text cannot be spoken (empty, too long, rejected by the provider).
-    #[error("text rejected: {0}")]
-    InvalidText(String),
-    /// The voice does not exist for this provider.
-    #[error("unknown voice: {0}")]
-    UnknownVoice(String),
-    /// The provider is throttling us.
-    #[error("speech provider is rate-limiting: {0}")]
-    RateLimited(String),
-    /// The provider failed or could not be reached.
-    #[error("speech provider failed: {0}")]
-    Provider(String),
-    /// The audio the provider returned could not be read.
-    #[error("speech audio unreadable: {0}")]
-    Audio(String),
-}
-
-impl VoiceError {
-    /// Worth retrying later (or falling back to another provider).
-    pub fn is_transient(&self) -> bool {
-        matches!(self, VoiceError::RateLimited(_) | VoiceError::Provider(_))
-    }
-}
-
-impl From<VoiceError> for ApiError {
-    fn from(e: VoiceError) -> Self {
-        let code = match e {
-            VoiceError::InvalidText(_) | VoiceError::UnknownVoice(_) => ErrorCode::InvalidArgument,
-            VoiceError::RateLimited(_) => ErrorCode::ProviderRateLimited,
-            VoiceError::Provider(_) => ErrorCode::ProviderFailed,
-            VoiceError::Audio(_) => ErrorCode::Internal,
-        };
-        ApiError::new(code, e.to_string())
     }
 }
 

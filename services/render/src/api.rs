@@ -1,12 +1,13 @@
 //! The RenderService gRPC implementation: thin async wrappers that move
-//! media work onto the blocking pool and results into the blob store.
+//! media work onto the blocking pool (`runtime`) and results into the blob
+//! store.
 
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 
 use futures::Stream;
-use scout_common::service::ServiceContext;
+use scout_common::adapters::blob::BlobStore;
 use scout_proto::scout::render::v1::render_service_server::RenderService;
 use scout_proto::scout::render::v1::{
     CapabilitiesRequest, CapabilitiesResponse, ComposeRequest, ComposeResponse,
@@ -15,8 +16,10 @@ use scout_proto::scout::render::v1::{
 };
 use tonic::{Request, Response, Status};
 
+use crate::compose::Composer;
 use crate::error::RenderError;
 use crate::media::frames::{self, ExtractOptions};
+use crate::runtime::blocking;
 use crate::store::{MediaSource, Scratch};
 use crate::voice::VoiceProvider;
 
@@ -24,75 +27,44 @@ use crate::voice::VoiceProvider;
 const THUMBNAIL_MAX: u32 = 480;
 
 /// The render service.
-pub struct Render {
+pub struct RenderApi {
     caps: CapabilitiesResponse,
     source: MediaSource,
+    store: Arc<dyn BlobStore>,
     voice: Arc<dyn VoiceProvider>,
     work_dir: PathBuf,
-    composer: crate::compose::Composer,
+    composer: Composer,
 }
 
-impl Render {
-    /// A render service with the capabilities probed at start-up.
-    pub fn new(ctx: ServiceContext, caps: CapabilitiesResponse) -> Self {
-        let work_dir = ctx.config.media.work_dir.clone();
-        let voice = crate::voice::from_config(&ctx.config.voice, &work_dir);
-        let source = MediaSource::blobs(ctx.adapters.blobs.clone());
-        let composer = crate::compose::Composer::new(source.clone(), &ctx.config.media);
+impl RenderApi {
+    /// The service over this node's probed capabilities, blob store, voice
+    /// and composer (whose slots the compose worker shares).
+    pub fn new(
+        caps: CapabilitiesResponse,
+        store: Arc<dyn BlobStore>,
+        voice: Arc<dyn VoiceProvider>,
+        composer: Composer,
+        work_dir: PathBuf,
+    ) -> Self {
         Self {
             caps,
-            source,
+            source: MediaSource::blobs(store.clone()),
+            store,
             voice,
             work_dir,
             composer,
         }
     }
 
-    /// The compose worker over this node's voice, composer (sharing its
-    /// slots) and store.
-    pub fn compose_worker(
-        &self,
-        ctx: &ServiceContext,
-    ) -> anyhow::Result<crate::worker::ComposeWorker> {
-        let store = self
-            .source
-            .store()
-            .cloned()
-            .ok_or_else(|| anyhow::anyhow!("render has no blob store"))?;
-        crate::worker::ComposeWorker::new(
-            self.voice.clone(),
-            self.composer.clone(),
-            store,
-            self.work_dir.clone(),
-            ctx.auth.clone(),
-            &ctx.config.tasks.endpoint_url(),
-        )
-    }
-
     fn scratch(&self) -> Result<Scratch, RenderError> {
         Scratch::new(&self.work_dir)
     }
-
-    fn store(&self) -> Result<&Arc<dyn scout_common::adapters::blob::BlobStore>, RenderError> {
-        self.source
-            .store()
-            .ok_or_else(|| RenderError::Io("no blob store".into()))
-    }
-}
-
-/// Runs blocking media work off the runtime.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> Result<T, RenderError> + Send + 'static,
-) -> Result<T, RenderError> {
-    tokio::task::spawn_blocking(f)
-        .await
-        .map_err(|e| RenderError::Io(format!("media task failed: {e}")))?
 }
 
 type ComposeStream = Pin<Box<dyn Stream<Item = Result<ComposeResponse, Status>> + Send + 'static>>;
 
 #[tonic::async_trait]
-impl RenderService for Render {
+impl RenderService for RenderApi {
     async fn capabilities(
         &self,
         _req: Request<CapabilitiesRequest>,
@@ -121,7 +93,7 @@ impl RenderService for Render {
         drop(scratch);
         let mut thumbnail_key = String::new();
         if let Some(t) = thumb {
-            self.store()?
+            self.store
                 .put(&req.thumbnail_key, t.jpeg.into(), Some("image/jpeg"))
                 .await
                 .map_err(RenderError::from)?;
@@ -167,7 +139,7 @@ impl RenderService for Render {
             Ok((out, thumb))
         })
         .await?;
-        let store = self.store()?;
+        let store = &self.store;
         let prefix = if req.output_prefix.ends_with('/') {
             req.output_prefix.clone()
         } else {
@@ -224,7 +196,7 @@ impl RenderService for Render {
         let wav = scratch.path().join("speech.wav");
         let (samples, path) = (speech.samples, wav.clone());
         blocking(move || crate::media::audio::write_wav(&path, &samples)).await?;
-        self.store()?
+        self.store
             .put_file(&req.output_key, &wav, Some("audio/wav"))
             .await
             .map_err(RenderError::from)?;

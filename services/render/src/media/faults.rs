@@ -1,0 +1,87 @@
+//! Injected GPU failures, so the mid-job fallbacks run for real in tests on
+//! machines without a GPU: a software decoder poses as a GPU one that fails
+//! after N packets, and compose encodes on a simulated GPU encoder (libx264
+//! answering like our NVENC session) that fails after N frames.
+//!
+//! Only builds with the `faults` feature (test builds) can turn them on,
+//! from the `[faults]` config section; in a release build every function
+//! here answers "no fault" and the section does not exist.
+
+use scout_common::config::FaultsConfig;
+
+#[cfg(feature = "faults")]
+mod injected {
+    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+
+    /// Software decoders pose as GPU ones.
+    static SIMULATE: AtomicBool = AtomicBool::new(false);
+    /// Packets left before the simulated GPU decoder fails; -1: no (more) fault.
+    static DECODE_LEFT: AtomicI64 = AtomicI64::new(-1);
+    /// Frames after which the simulated GPU encoder fails; 0: no fault.
+    static ENCODE_AFTER: AtomicU64 = AtomicU64::new(0);
+
+    pub fn configure(f: &super::FaultsConfig) {
+        let on = f.gpu_decode_after_packets > 0;
+        SIMULATE.store(on, Ordering::SeqCst);
+        let left = i64::try_from(f.gpu_decode_after_packets).unwrap_or(i64::MAX);
+        DECODE_LEFT.store(if on { left } else { -1 }, Ordering::SeqCst);
+        ENCODE_AFTER.store(f.gpu_encode_after_frames, Ordering::SeqCst);
+    }
+
+    pub fn simulate_gpu_decoder() -> bool {
+        SIMULATE.load(Ordering::SeqCst)
+    }
+
+    pub fn packet_fails() -> bool {
+        let left = DECODE_LEFT.load(Ordering::SeqCst);
+        if left < 0 {
+            return false;
+        }
+        if left == 0 {
+            // One failure; later GPU-labelled decoders work.
+            DECODE_LEFT.store(-1, Ordering::SeqCst);
+            return true;
+        }
+        DECODE_LEFT.store(left - 1, Ordering::SeqCst);
+        false
+    }
+
+    pub fn encoder_fails_after() -> Option<u64> {
+        match ENCODE_AFTER.load(Ordering::SeqCst) {
+            0 => None,
+            n => Some(n),
+        }
+    }
+}
+
+/// Applies the `[faults]` section for this process.
+pub fn configure(faults: &FaultsConfig) {
+    #[cfg(feature = "faults")]
+    injected::configure(faults);
+    #[cfg(not(feature = "faults"))]
+    let _ = faults;
+}
+
+/// True when software decoders pose as GPU ones.
+pub fn simulate_gpu_decoder() -> bool {
+    #[cfg(feature = "faults")]
+    return injected::simulate_gpu_decoder();
+    #[cfg(not(feature = "faults"))]
+    false
+}
+
+/// Counts a packet sent to a (simulated) GPU decoder; true when it must fail.
+pub fn packet_fails() -> bool {
+    #[cfg(feature = "faults")]
+    return injected::packet_fails();
+    #[cfg(not(feature = "faults"))]
+    false
+}
+
+/// Frames after which the simulated GPU encoder fails, when one is asked for.
+pub fn encoder_fails_after() -> Option<u64> {
+    #[cfg(feature = "faults")]
+    return injected::encoder_fails_after();
+    #[cfg(not(feature = "faults"))]
+    None
+}
