@@ -4,6 +4,8 @@
 # loopback (only those not already running), then runs cargo fmt --check,
 # clippy with -D warnings, buf lint (and buf breaking against main) and the
 # whole test suite with the production adapters pointed at those servers.
+# Also the workspace's anatomy (tools/anatomy.py): no service crate depends on
+# another, no module cycles, every service has the same rooms.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
@@ -13,6 +15,9 @@ eval "$("$ROOT/scripts/test-servers.sh")"
 
 say "cargo fmt --check"
 cargo fmt --all -- --check
+
+say "anatomy: services independent, no module cycles, the same rooms everywhere"
+python3 "$ROOT/tools/anatomy.py"
 
 say "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings

@@ -168,14 +168,15 @@ pub async fn compose(config: &Config, timeline_file: &Path, out: &Path) -> anyho
     )?;
     gpu_note();
     println!(
-        "{} written: {}x{}, {:.2} s, {:.1} MB ({} source frames decoded for {} output frames)",
+        "{} written: {}x{}, {:.2} s, {:.1} MB ({} source frames decoded for {} output frames, encoded by {})",
         out.display(),
         result.width,
         result.height,
         result.duration,
         result.size as f64 / 1e6,
         result.decoded_frames,
-        result.frames
+        result.frames,
+        result.encoder
     );
     Ok(())
 }

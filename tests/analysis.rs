@@ -260,6 +260,11 @@ async fn analysis_flow(production: bool) {
         rest["data"]["progress"]["details"]["steps"][3]["status"], "completed",
         "{rest}"
     );
+    // Once analysed, the clips stay counted as analysed.
+    assert_eq!(
+        rest["data"]["progress"]["details"]["videos_analyzed"], 2,
+        "{rest}"
+    );
     let script = tasks
         .get_script(GetScriptRequest { task_id: t.id })
         .await

@@ -186,6 +186,8 @@ fn a_gpu_failing_mid_job_falls_back_and_the_output_is_the_cpu_one() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("encode-fault.mp4 written: 1080x1920"), "{out}");
+    // The result names the encoder that made the file: the CPU one.
+    assert!(out.contains("encoded by libx264"), "{out}");
     assert!(
         err.contains("the GPU failed 1 time(s); that work was redone on the CPU"),
         "{err}"
@@ -200,13 +202,14 @@ fn a_gpu_failing_mid_job_falls_back_and_the_output_is_the_cpu_one() {
 
     // And with no fault, what our own encoders hand the muxer makes the
     // same spec (the simulated NVENC session encodes the whole job).
-    let (code, _, err) = run(
+    let (code, out, err) = run(
         &["compose", "timeline.json", "-o", "annexb.mp4"],
         dir.path(),
         &[("SCOUT_FAULTS_GPU_ENCODE_AFTER_FRAMES", "100000")],
     );
     assert_eq!(code, 0, "{err}");
     assert!(!err.contains("GPU failed"), "{err}");
+    assert!(out.contains("encoded by simulated-nvenc"), "{out}");
     let d = video(&ffprobe(&dir.path().join("annexb.mp4")));
     same_spec(&va, &d, &["color_range"]);
 }

@@ -9,6 +9,7 @@
 
 use std::time::Duration;
 
+use scout_proto::scout::jobs::v1::{AnalyzeJob, ComposeJob};
 use scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient;
 use scout_proto::scout::tasks::v1::{
     ReportJobFailureRequest, ReportProgressRequest, TaskStep, WorkStep,
@@ -34,13 +35,34 @@ impl std::fmt::Debug for TaskReporter {
     }
 }
 
-/// Which job a report is about.
-#[derive(Debug, Clone, Copy)]
-pub struct JobRef<'a> {
+/// A job of a task, as it travels on the bus.
+pub trait TaskJob: prost::Message + Default {
+    /// The step of the task a failure of this job is recorded against.
+    const STEP: TaskStep;
     /// The job's id (reports of a stale job change nothing).
-    pub job_id: &'a str,
+    fn job_id(&self) -> &str;
     /// The task.
-    pub task_id: i64,
+    fn task_id(&self) -> i64;
+}
+
+impl TaskJob for AnalyzeJob {
+    const STEP: TaskStep = TaskStep::Analyze;
+    fn job_id(&self) -> &str {
+        &self.job_id
+    }
+    fn task_id(&self) -> i64 {
+        self.task_id
+    }
+}
+
+impl TaskJob for ComposeJob {
+    const STEP: TaskStep = TaskStep::Compose;
+    fn job_id(&self) -> &str {
+        &self.job_id
+    }
+    fn task_id(&self) -> i64 {
+        self.task_id
+    }
 }
 
 impl TaskReporter {
@@ -72,15 +94,15 @@ impl TaskReporter {
     /// with `clips_done` clips finished (analysis).
     pub async fn progress(
         &self,
-        job: JobRef<'_>,
+        job: &impl TaskJob,
         step: WorkStep,
         fraction: f64,
         clips_done: usize,
     ) {
         let req = self.request(
             ReportProgressRequest {
-                job_id: job.job_id.to_string(),
-                task_id: job.task_id,
+                job_id: job.job_id().to_string(),
+                task_id: job.task_id(),
                 step: step as i32,
                 fraction: fraction.clamp(0.0, 1.0),
                 clips_done: i32::try_from(clips_done).unwrap_or(i32::MAX),
@@ -88,26 +110,27 @@ impl TaskReporter {
             Duration::from_secs(2),
         );
         if let Err(s) = self.tasks.clone().report_progress(req).await {
-            tracing::debug!(task_id = job.task_id, status = %s, "progress report lost");
+            tracing::debug!(task_id = job.task_id(), status = %s, "progress report lost");
         }
     }
 
-    /// An attempt of the job failed in `step`; `last` when no retry follows
-    /// (the task becomes FAILED with the error's code and message). A task
-    /// deleted meanwhile is nothing to report to.
-    pub async fn failure(
+    /// An attempt of a `J` job failed; `last` when no retry follows (the
+    /// task becomes FAILED with the error's code and message). An
+    /// undecodable job, or a task deleted meanwhile, is nothing to report to.
+    pub async fn failure<J: TaskJob>(
         &self,
-        job: JobRef<'_>,
-        step: TaskStep,
         attempt: &Job,
         error: &JobError,
         last: bool,
     ) -> Result<(), JobError> {
+        let Ok(job) = J::decode(attempt.payload.clone()) else {
+            return Ok(());
+        };
         let req = self.request(
             ReportJobFailureRequest {
-                job_id: job.job_id.to_string(),
-                task_id: job.task_id,
-                step: step as i32,
+                job_id: job.job_id().to_string(),
+                task_id: job.task_id(),
+                step: J::STEP as i32,
                 message: error.message.chars().take(MAX_MESSAGE_CHARS).collect(),
                 code: error.code as i32,
                 attempt: i32::try_from(attempt.attempt).unwrap_or(i32::MAX),

@@ -11,24 +11,15 @@ use scout_proto::scout::identity::v1::{
     CreateVoiceSampleUploadUrlResponse, DeleteVoiceSampleRequest, DeleteVoiceSampleResponse,
     GetJwksRequest, GetJwksResponse, GetMeRequest, GetMeResponse, GetVoiceSampleRequest,
     GetVoiceSampleResponse, ListVoiceSamplesRequest, ListVoiceSamplesResponse, LoginRequest,
-    LoginResponse, LogoutRequest, LogoutResponse, Membership, RefreshTokenRequest,
-    RefreshTokenResponse, ReportVoiceCloneRequest, ReportVoiceCloneResponse, SendCodeRequest,
-    SendCodeResponse, UpdateMeRequest, UpdateMeResponse, User,
-    identity_internal_service_server::IdentityInternalService,
+    LoginResponse, LogoutRequest, LogoutResponse, RefreshTokenRequest, RefreshTokenResponse,
+    ReportVoiceCloneRequest, ReportVoiceCloneResponse, SendCodeRequest, SendCodeResponse,
+    UpdateMeRequest, UpdateMeResponse, identity_internal_service_server::IdentityInternalService,
     identity_service_server::IdentityService,
 };
 use tonic::{Request, Response, Status};
 
 use crate::State;
-use crate::error::IdentityError;
-use crate::session::{self, mask_phone};
-use crate::store::{self, UserRow};
-use crate::voice;
-
-/// Longest nickname, in characters.
-const MAX_NICKNAME_CHARS: usize = 30;
-/// Longest avatar URL.
-const MAX_AVATAR_URL: usize = 500;
+use crate::{profile, session, voice};
 
 /// `scout.identity.v1.IdentityService`.
 #[derive(Clone)]
@@ -56,60 +47,6 @@ impl IdentityInternalApi {
     }
 }
 
-fn user_proto(row: &UserRow) -> User {
-    let membership = scout_common::proto_json::from_short_name(&row.membership_type)
-        .unwrap_or(Membership::Unspecified);
-    User {
-        id: row.id,
-        phone: mask_phone(&row.phone),
-        nickname: row.nickname.clone(),
-        avatar_url: row.avatar_url.clone(),
-        membership_type: membership as i32,
-        created_at: Some(scout_common::proto_json::timestamp(row.created_at)),
-    }
-}
-
-fn check_nickname(n: &str) -> Result<(), IdentityError> {
-    let count = n.chars().count();
-    if n.trim().is_empty() {
-        return Err(IdentityError::invalid("nickname", "must not be empty"));
-    }
-    if count > MAX_NICKNAME_CHARS {
-        return Err(IdentityError::invalid(
-            "nickname",
-            format!("at most {MAX_NICKNAME_CHARS} characters (got {count})"),
-        ));
-    }
-    if n.chars().any(char::is_control) {
-        return Err(IdentityError::invalid(
-            "nickname",
-            "must not contain control characters",
-        ));
-    }
-    Ok(())
-}
-
-fn check_avatar(url: &str) -> Result<(), IdentityError> {
-    if url.is_empty() {
-        return Ok(());
-    }
-    if url.len() > MAX_AVATAR_URL {
-        return Err(IdentityError::invalid(
-            "avatar_url",
-            format!("at most {MAX_AVATAR_URL} characters"),
-        ));
-    }
-    let ok = (url.starts_with("https://") || url.starts_with("http://"))
-        && !url.chars().any(|c| c.is_whitespace() || c.is_control());
-    if !ok {
-        return Err(IdentityError::invalid(
-            "avatar_url",
-            "must be an http(s) URL without spaces",
-        ));
-    }
-    Ok(())
-}
-
 #[tonic::async_trait]
 impl IdentityService for IdentityApi {
     async fn send_code(
@@ -129,7 +66,7 @@ impl IdentityService for IdentityApi {
         let LoginRequest { phone, code } = req.into_inner();
         let s = session::login(&self.state, &phone, &code).await?;
         Ok(Response::new(LoginResponse {
-            user: Some(user_proto(&s.user)),
+            user: Some(profile::user_proto(&s.user)),
             access_token: s.access_token,
             refresh_token: s.refresh_token,
             expires_in: s.expires_in as i32,
@@ -179,15 +116,8 @@ impl IdentityService for IdentityApi {
 
     async fn get_me(&self, req: Request<GetMeRequest>) -> Result<Response<GetMeResponse>, Status> {
         let id = caller(&req)?.user_id;
-        let row = self
-            .state
-            .db
-            .run(move |c| store::user_by_id(c, id))
-            .await
-            .map_err(IdentityError::from)?;
-        Ok(Response::new(GetMeResponse {
-            user: Some(user_proto(&row)),
-        }))
+        let user = profile::get(&self.state, id).await?;
+        Ok(Response::new(GetMeResponse { user: Some(user) }))
     }
 
     async fn update_me(
@@ -199,21 +129,8 @@ impl IdentityService for IdentityApi {
             nickname,
             avatar_url,
         } = req.into_inner();
-        if let Some(n) = &nickname {
-            check_nickname(n)?;
-        }
-        if let Some(a) = &avatar_url {
-            check_avatar(a)?;
-        }
-        let row = self
-            .state
-            .db
-            .run(move |c| store::update_user(c, id, nickname.as_deref(), avatar_url.as_deref()))
-            .await
-            .map_err(IdentityError::from)?;
-        Ok(Response::new(UpdateMeResponse {
-            user: Some(user_proto(&row)),
-        }))
+        let user = profile::update(&self.state, id, nickname, avatar_url).await?;
+        Ok(Response::new(UpdateMeResponse { user: Some(user) }))
     }
 
     async fn list_voice_samples(
@@ -221,12 +138,7 @@ impl IdentityService for IdentityApi {
         req: Request<ListVoiceSamplesRequest>,
     ) -> Result<Response<ListVoiceSamplesResponse>, Status> {
         let id = caller(&req)?.user_id;
-        let rows = self
-            .state
-            .db
-            .run(move |c| store::samples_of(c, id))
-            .await
-            .map_err(IdentityError::from)?;
+        let rows = voice::list(&self.state, id).await?;
         Ok(Response::new(ListVoiceSamplesResponse {
             items: rows.iter().map(voice::to_proto).collect(),
         }))
@@ -275,42 +187,7 @@ impl IdentityInternalService for IdentityInternalApi {
         &self,
         req: Request<ReportVoiceCloneRequest>,
     ) -> Result<Response<ReportVoiceCloneResponse>, Status> {
-        let r = req.into_inner();
-        if r.job_id.is_empty() {
-            return Err(IdentityError::invalid("job_id", "required").into());
-        }
-        let sample_id = r.sample_id;
-        let exists = self
-            .state
-            .db
-            .run(move |c| store::sample_by_id(c, sample_id))
-            .await
-            .map_err(IdentityError::from)?
-            .is_some();
-        if !exists {
-            return Err(IdentityError::NotFound(format!("voice sample {sample_id}")).into());
-        }
-        let (voice_id, error) = if r.error_message.is_empty() {
-            if r.clone_voice_id.is_empty() {
-                return Err(IdentityError::invalid(
-                    "clone_voice_id",
-                    "required when error_message is empty",
-                )
-                .into());
-            }
-            (Some(r.clone_voice_id), None)
-        } else {
-            (None, Some(r.error_message))
-        };
-        let job = r.job_id;
-        let applied = self
-            .state
-            .db
-            .run(move |c| {
-                store::finish_clone(c, sample_id, &job, voice_id.as_deref(), error.as_deref())
-            })
-            .await
-            .map_err(IdentityError::from)?;
+        let applied = voice::report_clone(&self.state, req.into_inner()).await?;
         Ok(Response::new(ReportVoiceCloneResponse { applied }))
     }
 
@@ -319,13 +196,7 @@ impl IdentityInternalService for IdentityInternalApi {
         req: Request<GetVoiceSampleRequest>,
     ) -> Result<Response<GetVoiceSampleResponse>, Status> {
         let GetVoiceSampleRequest { user_id, sample_id } = req.into_inner();
-        let row = self
-            .state
-            .db
-            .run(move |c| store::sample_of(c, user_id, sample_id))
-            .await
-            .map_err(IdentityError::from)?
-            .ok_or_else(|| IdentityError::NotFound(format!("voice sample {sample_id}")))?;
+        let row = voice::get(&self.state, user_id, sample_id).await?;
         Ok(Response::new(GetVoiceSampleResponse {
             sample: Some(voice::to_proto(&row)),
         }))

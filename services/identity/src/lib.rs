@@ -6,6 +6,7 @@
 
 mod api;
 mod error;
+pub mod profile;
 pub mod session;
 pub mod sms;
 mod store;

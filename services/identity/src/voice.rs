@@ -8,7 +8,7 @@ use std::time::Duration;
 use prost::Message as _;
 use scout_common::adapters::blob::PresignOptions;
 use scout_common::jobs;
-use scout_proto::scout::identity::v1::{VoiceSample, VoiceSampleStatus};
+use scout_proto::scout::identity::v1::{ReportVoiceCloneRequest, VoiceSample, VoiceSampleStatus};
 use scout_proto::scout::jobs::v1::VoiceCloneJob;
 use scout_proto::scout::render::v1::media_ref::Location;
 use scout_proto::scout::render::v1::{MediaRef, ProbeRequest};
@@ -286,6 +286,58 @@ async fn probe_audio(state: &State, key: &str) -> Result<f64, IdentityError> {
             Err(IdentityError::ProbeUnavailable(s.message().to_string()))
         }
     }
+}
+
+/// The caller's samples, newest first.
+pub async fn list(state: &State, user_id: i64) -> Result<Vec<SampleRow>, IdentityError> {
+    Ok(state.db.run(move |c| store::samples_of(c, user_id)).await?)
+}
+
+/// One of a user's samples.
+pub async fn get(state: &State, user_id: i64, sample_id: i64) -> Result<SampleRow, IdentityError> {
+    state
+        .db
+        .run(move |c| store::sample_of(c, user_id, sample_id))
+        .await?
+        .ok_or_else(|| IdentityError::NotFound(format!("voice sample {sample_id}")))
+}
+
+/// Records how a clone job ended: the cloned voice, or the vendor's error.
+/// Returns false when this report had already been applied.
+pub async fn report_clone(
+    state: &State,
+    r: ReportVoiceCloneRequest,
+) -> Result<bool, IdentityError> {
+    if r.job_id.is_empty() {
+        return Err(IdentityError::invalid("job_id", "required"));
+    }
+    let sample_id = r.sample_id;
+    let exists = state
+        .db
+        .run(move |c| store::sample_by_id(c, sample_id))
+        .await?
+        .is_some();
+    if !exists {
+        return Err(IdentityError::NotFound(format!("voice sample {sample_id}")));
+    }
+    let (voice_id, error) = if r.error_message.is_empty() {
+        if r.clone_voice_id.is_empty() {
+            return Err(IdentityError::invalid(
+                "clone_voice_id",
+                "required when error_message is empty",
+            ));
+        }
+        (Some(r.clone_voice_id), None)
+    } else {
+        (None, Some(r.error_message))
+    };
+    let job = r.job_id;
+    Ok(state
+        .db
+        .run(move |c| {
+            store::finish_clone(c, sample_id, &job, voice_id.as_deref(), error.as_deref())
+        })
+        .await?)
 }
 
 /// Deletes one of the caller's samples and its audio.

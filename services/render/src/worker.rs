@@ -15,14 +15,14 @@ use scout_common::ErrorCode;
 use scout_common::adapters::blob::BlobStore;
 use scout_common::auth::MeshAuth;
 use scout_common::jobs::{Job, JobError, JobHandler};
-use scout_common::report::{JobRef, TaskReporter};
+use scout_common::report::TaskReporter;
 use scout_proto::scout::common::v1::SubtitleStyle;
 use scout_proto::scout::jobs::v1::ComposeJob;
 use scout_proto::scout::render::v1::compose_response::Event;
 use scout_proto::scout::render::v1::media_ref::Location;
 use scout_proto::scout::render::v1::{ComposeRequest, MediaRef};
 use scout_proto::scout::tasks::v1::{
-    ComposeOutput, ReportComposeResultRequest, ShotUsed, TaskStep, WorkStep,
+    ComposeOutput, ReportComposeResultRequest, ShotUsed, WorkStep,
 };
 
 use crate::compose::Composer;
@@ -56,28 +56,6 @@ impl ComposeWorker {
             work_dir,
             reporter: TaskReporter::new(&auth, tasks_url)?,
         })
-    }
-
-    async fn progress(&self, job: &ComposeJob, step: WorkStep, fraction: f64) {
-        let job = JobRef {
-            job_id: &job.job_id,
-            task_id: job.task_id,
-        };
-        self.reporter.progress(job, step, fraction, 0).await;
-    }
-
-    async fn fail(&self, job: &Job, error: &JobError, last: bool) -> Result<(), JobError> {
-        // An undecodable job has no task to report to.
-        let Ok(cj) = ComposeJob::decode(job.payload.clone()) else {
-            return Ok(());
-        };
-        let at = JobRef {
-            job_id: &cj.job_id,
-            task_id: cj.task_id,
-        };
-        self.reporter
-            .failure(at, TaskStep::Compose, job, error, last)
-            .await
     }
 }
 
@@ -115,7 +93,9 @@ impl JobHandler for ComposeWorker {
         }
         let started = Instant::now();
         tracing::info!(task_id = cj.task_id, job_id = %cj.job_id, attempt = job.attempt, paragraphs = cj.narration.len(), "compose job started");
-        self.progress(&cj, WorkStep::SynthesizeSpeech, 0.0).await;
+        self.reporter
+            .progress(&cj, WorkStep::SynthesizeSpeech, 0.0, 0)
+            .await;
 
         // 1. Speech, one file per paragraph under audio/{task}/.
         let voice = cj.voice.clone().unwrap_or_default();
@@ -155,7 +135,9 @@ impl JobHandler for ComposeWorker {
                 text: n.text.clone(),
             });
             let done = (i + 1) as f64 / cj.narration.len() as f64;
-            self.progress(&cj, WorkStep::SynthesizeSpeech, done).await;
+            self.reporter
+                .progress(&cj, WorkStep::SynthesizeSpeech, done, 0)
+                .await;
         }
         drop(scratch);
 
@@ -164,7 +146,9 @@ impl JobHandler for ComposeWorker {
             SubtitleStyle::try_from(cj.subtitle_style).unwrap_or(SubtitleStyle::SimpleWhite)
         });
         let timeline = narration::timeline(&paragraphs, style, None, cj.output.clone());
-        self.progress(&cj, WorkStep::WriteSubtitles, 0.0).await;
+        self.reporter
+            .progress(&cj, WorkStep::WriteSubtitles, 0.0, 0)
+            .await;
         let mut stream = self
             .composer
             .start(ComposeRequest {
@@ -183,7 +167,7 @@ impl JobHandler for ComposeWorker {
                 {
                     last_reported = p.percent;
                     let (step, fraction) = compose_step(&p.phase, p.percent);
-                    self.progress(&cj, step, fraction).await;
+                    self.reporter.progress(&cj, step, fraction, 0).await;
                 }
                 Some(Event::Result(r)) => result = Some(r),
                 Some(Event::Progress(_)) | None => {}
@@ -248,10 +232,10 @@ impl JobHandler for ComposeWorker {
             retry_in_s = delay.as_secs(),
             "compose attempt failed"
         );
-        let _ = self.fail(job, error, false).await;
+        let _ = self.reporter.failure::<ComposeJob>(job, error, false).await;
     }
 
     async fn on_dead_letter(&self, job: &Job, error: &JobError) -> Result<(), JobError> {
-        self.fail(job, error, true).await
+        self.reporter.failure::<ComposeJob>(job, error, true).await
     }
 }

@@ -1,6 +1,8 @@
-//! The gRPC surface of the tasks service. Every RPC is in the contract;
-//! the ones whose logic belongs to a later milestone answer UNIMPLEMENTED
-//! naming what is missing (TasksService: the task state machine, uploads, scripts and outputs; TasksInternalService: worker reports).
+//! The gRPC surface of the tasks service: `TasksService` (the public API:
+//! tasks, uploads, analysis, scripts, voice and subtitles, compose, outputs,
+//! progress) and `TasksInternalService` (the workers' reports and the task
+//! context they read). Handlers only translate between the wire and the
+//! domain modules; the caller of a user RPC comes from the verified token.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -49,7 +51,6 @@ impl TasksApi {
 /// `scout.tasks.v1.TasksInternalService`.
 #[derive(Clone)]
 pub struct TasksInternalApi {
-    #[allow(dead_code)]
     state: Arc<State>,
 }
 

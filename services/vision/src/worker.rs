@@ -15,11 +15,11 @@ use prost::Message as _;
 use scout_common::ErrorCode;
 use scout_common::auth::MeshAuth;
 use scout_common::jobs::{Job, JobError, JobHandler};
-use scout_common::report::{JobRef, TaskReporter};
+use scout_common::report::TaskReporter;
 use scout_proto::scout::jobs::v1::AnalyzeJob;
 use scout_proto::scout::tasks::v1::{
     ClipAnalysis, GetTaskContextRequest, Paragraph, ReportClipAnalysisRequest, ReportScriptRequest,
-    TaskStep, VideoStatus, WorkStep,
+    VideoStatus, WorkStep,
 };
 use scout_proto::scout::vision::v1::ShotSummary;
 
@@ -43,31 +43,8 @@ impl AnalyzeWorker {
     }
 
     async fn progress(&self, job: &AnalyzeJob, step: WorkStep, total: usize, done: usize) {
-        let at = JobRef {
-            job_id: &job.job_id,
-            task_id: job.task_id,
-        };
         let fraction = done as f64 / total.max(1) as f64;
-        self.reporter.progress(at, step, fraction, done).await;
-    }
-
-    async fn report_failure(
-        &self,
-        job: &Job,
-        error: &JobError,
-        last: bool,
-    ) -> Result<(), JobError> {
-        // An undecodable job has no task to report to.
-        let Ok(aj) = AnalyzeJob::decode(job.payload.clone()) else {
-            return Ok(());
-        };
-        let at = JobRef {
-            job_id: &aj.job_id,
-            task_id: aj.task_id,
-        };
-        self.reporter
-            .failure(at, TaskStep::Analyze, job, error, last)
-            .await
+        self.reporter.progress(job, step, fraction, done).await;
     }
 }
 
@@ -244,10 +221,10 @@ impl JobHandler for AnalyzeWorker {
             retry_in_s = delay.as_secs(),
             "analyze attempt failed"
         );
-        let _ = self.report_failure(job, error, false).await;
+        let _ = self.reporter.failure::<AnalyzeJob>(job, error, false).await;
     }
 
     async fn on_dead_letter(&self, job: &Job, error: &JobError) -> Result<(), JobError> {
-        self.report_failure(job, error, true).await
+        self.reporter.failure::<AnalyzeJob>(job, error, true).await
     }
 }

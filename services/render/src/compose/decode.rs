@@ -6,10 +6,10 @@
 
 use ffmpeg_next as ff;
 
-use super::graph::VideoGraph;
 use super::plan::{Output, PlannedSegment, fit_chain};
 use super::segment::SegmentStats;
 use crate::error::RenderError;
+use crate::media::graph::VideoGraph;
 use crate::media::hw::{self, SendError};
 use crate::media::{open, rotation, seconds};
 
@@ -405,4 +405,92 @@ fn fitted_frame(f: &scout_gpu::sdk::HostFrame) -> Result<ff::frame::Video, Rende
     }
     frame.set_pts(Some(f.pts));
     Ok(frame)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compose::test_picture::picture;
+    use crate::media::decode::{planes, psnr};
+    use scout_gpu::fit::{FitMode as DeviceFit, FitPlan, SourceFormat};
+    use scout_proto::scout::render::v1::FitMode;
+
+    /// The device fit (checked here through its CPU reference, which the
+    /// device matches byte for byte: `scout gpu-bench`) against the CPU
+    /// path's FFmpeg filters, for every fit mode and rotation: same picture,
+    /// same place, same bars and background, within the difference between
+    /// bilinear (device) and bicubic (FFmpeg) scaling.
+    #[test]
+    fn the_device_fit_agrees_with_ffmpegs_filters() {
+        crate::runtime::init_ffmpeg().expect("ffmpeg");
+        let src = picture();
+        let bytes = planes(&src);
+        let (y, rest) = bytes.split_at(640 * 360);
+        let (u, v) = rest.split_at(320 * 180);
+        // Portrait outputs, and a square one so turned pictures still need
+        // bars or a crop.
+        let (tall, square) = ((360u32, 640u32), (480u32, 480u32));
+        for (fit, device, rot, out, min_db) in [
+            (FitMode::Letterbox, DeviceFit::Letterbox, 0, tall, 40.0),
+            (FitMode::CropCenter, DeviceFit::CropCenter, 0, tall, 40.0),
+            (FitMode::BlurPad, DeviceFit::BlurPad, 0, tall, 33.0),
+            (FitMode::Letterbox, DeviceFit::Letterbox, 90, tall, 40.0),
+            (FitMode::Letterbox, DeviceFit::Letterbox, 90, square, 40.0),
+            (
+                FitMode::CropCenter,
+                DeviceFit::CropCenter,
+                270,
+                square,
+                40.0,
+            ),
+            (FitMode::BlurPad, DeviceFit::BlurPad, 180, tall, 33.0),
+            (FitMode::BlurPad, DeviceFit::BlurPad, 270, square, 33.0),
+        ] {
+            let display = rotation::display_size(640, 360, rot);
+            let turn = rotation::filter(rot);
+            let chain = format!(
+                "{}format=yuv420p,{},format=yuv420p",
+                if turn.is_empty() {
+                    String::new()
+                } else {
+                    format!("{turn},")
+                },
+                fit_chain(fit, display, out)
+            );
+            let mut graph = VideoGraph::new(
+                640,
+                360,
+                ff::format::Pixel::YUV420P,
+                ff::Rational(1, 30),
+                ff::Rational(1, 1),
+                &chain,
+            )
+            .expect("graph");
+            // The source takes the frame's buffers: give it a copy.
+            graph.push(Some(&src.clone())).expect("push");
+            graph.push(None).expect("flush");
+            let cpu = graph.pull().expect("pull").expect("a frame");
+            assert_eq!((cpu.width(), cpu.height()), out);
+            let cpu = planes(&cpu);
+            let plan = FitPlan::new(device, SourceFormat::I420, (640, 360), rot, out);
+            let dev = plan.run_cpu(&[(y, 640), (u, 320), (v, 320)]);
+            assert_eq!(dev.len(), cpu.len());
+            let luma = (out.0 * out.1) as usize;
+            let chroma = luma / 4;
+            for (k, (s, e)) in [
+                (0, luma),
+                (luma, luma + chroma),
+                (luma + chroma, luma + 2 * chroma),
+            ]
+            .into_iter()
+            .enumerate()
+            {
+                let db = psnr(&cpu[s..e], &dev[s..e]);
+                assert!(
+                    db >= min_db,
+                    "{fit:?} rot {rot} plane {k}: {db:.1} dB < {min_db}"
+                );
+            }
+        }
+    }
 }

@@ -10,7 +10,6 @@
 pub mod audio;
 pub mod decode;
 pub mod encode;
-pub mod graph;
 pub mod narration;
 pub mod plan;
 pub mod run;

@@ -3,10 +3,10 @@
 
 use ffmpeg_next as ff;
 
-use super::graph::VideoGraph;
 use super::plan::{Output, PlannedSegment, fit_chain};
 use super::segment::SegmentStats;
 use crate::error::RenderError;
+use crate::media::graph::VideoGraph;
 use crate::media::open;
 
 /// Renders a still segment into exactly `seg.frames` output frames.

@@ -5,9 +5,9 @@ use std::path::Path;
 
 use ffmpeg_next as ff;
 
-use super::graph::VideoGraph;
 use super::plan::Output;
 use crate::error::RenderError;
+use crate::media::graph::VideoGraph;
 
 /// The subtitle pass: one `subtitles` filter over the whole output, so
 /// events that span segment boundaries render continuously.

@@ -4,6 +4,7 @@
 
 use ffmpeg_next as ff;
 
+use super::graph::VideoGraph;
 use crate::error::RenderError;
 
 /// JPEG quality (libjpeg scale, 1-100) for analysis frames.
@@ -11,7 +12,7 @@ pub const DEFAULT_QUALITY: i32 = super::turbo::QUALITY_FRAMES;
 
 /// Turns decoded frames of one stream into JPEGs: rotate → scale → encode.
 pub struct JpegWriter {
-    graph: ff::filter::Graph,
+    graph: VideoGraph,
     encoder: super::turbo::TurboJpeg,
     out_size: (u32, u32),
 }
@@ -91,25 +92,6 @@ impl JpegWriter {
     ) -> Result<Self, RenderError> {
         let (dw, dh) = super::rotation::display_size(width, height, rotation);
         let out_size = fit_within(dw, dh, max_dimension);
-        let mut graph = ff::filter::Graph::new();
-        let args = format!(
-            "video_size={width}x{height}:pix_fmt={}:time_base={}/{}:pixel_aspect={}/{}",
-            ff::ffi::AVPixelFormat::from(format) as i32,
-            time_base.numerator(),
-            time_base.denominator().max(1),
-            aspect.numerator().max(1),
-            aspect.denominator().max(1),
-        );
-        let buffer = ff::filter::find("buffer")
-            .ok_or_else(|| RenderError::Init("no buffer filter".into()))?;
-        let sink = ff::filter::find("buffersink")
-            .ok_or_else(|| RenderError::Init("no buffersink filter".into()))?;
-        graph
-            .add(&buffer, "in", &args)
-            .map_err(RenderError::ffmpeg("frame source"))?;
-        graph
-            .add(&sink, "out", "")
-            .map_err(RenderError::ffmpeg("frame sink"))?;
         let rotate = super::rotation::filter(rotation);
         let chain = [
             rotate.to_string(),
@@ -120,14 +102,7 @@ impl JpegWriter {
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(",");
-        graph
-            .output("in", 0)
-            .and_then(|p| p.input("out", 0))
-            .and_then(|p| p.parse(&chain))
-            .map_err(RenderError::ffmpeg("frame filter"))?;
-        graph
-            .validate()
-            .map_err(RenderError::ffmpeg("frame filter"))?;
+        let graph = VideoGraph::new(width, height, format, time_base, aspect, &chain)?;
         Ok(Self {
             graph,
             encoder: super::turbo::TurboJpeg::new(quality)?,
@@ -142,21 +117,11 @@ impl JpegWriter {
 
     /// Encodes one decoded frame.
     pub fn encode(&mut self, frame: &ff::frame::Video) -> Result<Vec<u8>, RenderError> {
-        let mut src = self
+        self.graph.push(Some(frame))?;
+        let filtered = self
             .graph
-            .get("in")
-            .ok_or_else(|| RenderError::Init("filter source missing".into()))?;
-        src.source()
-            .add(frame)
-            .map_err(RenderError::ffmpeg("filter a frame"))?;
-        let mut filtered = ff::frame::Video::empty();
-        let mut out = self
-            .graph
-            .get("out")
-            .ok_or_else(|| RenderError::Init("filter sink missing".into()))?;
-        out.sink()
-            .frame(&mut filtered)
-            .map_err(RenderError::ffmpeg("filter a frame"))?;
+            .pull()?
+            .ok_or_else(|| RenderError::Io("the frame filter gave no frame".into()))?;
         self.encoder.encode(&filtered)
     }
 }

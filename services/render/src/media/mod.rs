@@ -6,6 +6,7 @@ pub mod audio;
 pub mod decode;
 pub mod faults;
 pub mod frames;
+pub mod graph;
 pub mod hw;
 pub mod jpeg;
 pub mod probe;
