@@ -8,7 +8,8 @@
 #   scripts/install.sh --test   also what the tests use: PostgreSQL, Redis,
 #                               cargo-nextest, a Kafka-protocol broker (tansu),
 #                               an S3-compatible server (s3s-fs), Node tools
-#                               (buf, connect-web) and Python grpcio-reflection
+#                               (buf, connect-web), Python grpcio-reflection and
+#                               Chromium (the web app's browser tests)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -29,6 +30,9 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install o
 
 missing=()
 for p in "${APT_PACKAGES[@]}"; do installed "$p" || missing+=("$p"); done
+# Node builds the web app (scripts/build-web.sh); Vite wants 20.19 or newer.
+have node || missing+=(nodejs)
+have npm || missing+=(npm)
 if [ "$TEST" = 1 ]; then
   # The servers may come from elsewhere (this machine type runs its own):
   # install a package only when neither it nor the command is present.
@@ -36,13 +40,28 @@ if [ "$TEST" = 1 ]; then
   have psql || missing+=(postgresql-client)
   # The binary itself: tests start a private Redis to stop it mid-test.
   have redis-server || missing+=(redis-server)
-  have node || missing+=(nodejs)
-  have npm || missing+=(npm)
+  # The browser the web app's tests drive (playwright-core, no download).
+  have chromium || missing+=(chromium fonts-liberation)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   say "installing system packages: ${missing[*]}"
   as_root env DEBIAN_FRONTEND=noninteractive apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+# A system Node older than 20.19 (Debian 12 ships 18): the official build
+# from the npm registry, under .node/ (scripts/lib.sh puts it on PATH).
+NODE_VERSION=20.20.2
+node_ok() {
+  have node && node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 19) ? 0 : 1)'
+}
+if ! node_ok; then
+  arch=$(uname -m | sed 's/x86_64/x64/; s/aarch64/arm64/')
+  say "installing Node $NODE_VERSION from the npm registry (the system's is older than 20.19)"
+  npm install --prefix "$ROOT/.node" --no-save --no-audit --no-fund --loglevel=error "node-linux-$arch@$NODE_VERSION"
+  ln -sfn "$ROOT/.node/node_modules/node-linux-$arch/bin" "$ROOT/.node/bin"
+  hash -r
+  node_ok || die "Node $NODE_VERSION did not install"
 fi
 
 if ! have cargo; then

@@ -25,3 +25,5 @@ as_root() {
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 export PATH="$HOME/.cargo/bin:$PATH"
+# Node from the npm registry, when the system's was too old (install.sh).
+if [ -d "$ROOT/.node/bin" ]; then export PATH="$ROOT/.node/bin:$PATH"; fi

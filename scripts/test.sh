@@ -5,13 +5,19 @@
 # clippy with -D warnings, buf lint (and buf breaking against main) and the
 # whole test suite with the production adapters pointed at those servers.
 # Also the workspace's anatomy (tools/anatomy.py): no service crate depends on
-# another, no module cycles, every service has the same rooms.
+# another, no module cycles, every service has the same rooms; and the web
+# app (scripts/build-web.sh: generated client, type-check, lint, build),
+# which the browser tests drive in Chromium.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 cd "$ROOT"
 
 "$ROOT/scripts/install.sh" --test
 eval "$("$ROOT/scripts/test-servers.sh")"
+
+# The web app first: its type-check and lint are checks, and the binary the
+# tests build embeds it (the browser tests drive it).
+"$ROOT/scripts/build-web.sh"
 
 say "cargo fmt --check"
 cargo fmt --all -- --check

@@ -113,6 +113,10 @@ enum Command {
         /// Where the embedded mesh keeps its data (and the SMS outbox).
         #[arg(long)]
         data_dir: Option<PathBuf>,
+        /// Also show the mesh's logs (info level; `RUST_LOG` or `SCOUT_LOG`
+        /// pick any level).
+        #[arg(short = 'v', long)]
+        verbose: bool,
     },
     /// Print a media file's probe (streams, rotation, frame rate, duration) as JSON.
     Probe {
@@ -233,6 +237,7 @@ fn main() -> ExitCode {
             voice,
             subtitle_style,
             data_dir,
+            verbose,
         } => {
             let mut overrides = BTreeMap::new();
             if let Some(dir) = data_dir {
@@ -242,9 +247,10 @@ fn main() -> ExitCode {
                 Ok(c) => c,
                 Err(e) => return fail(2, e),
             };
-            // The progress bars are the output; logs only for problems.
+            // The progress bars are the output; logs only for problems,
+            // unless asked for.
             if std::env::var_os("SCOUT_TELEMETRY_LOG_LEVEL").is_none() {
-                config.telemetry.log_level = "warn".into();
+                config.telemetry.log_level = if verbose { "info" } else { "warn" }.into();
                 config.telemetry.log_format = scout_common::config::LogFormat::Pretty;
             }
             scout_common::telemetry::init_logging(&config.telemetry);

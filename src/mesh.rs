@@ -256,7 +256,9 @@ pub async fn up(config: Config) -> anyhow::Result<()> {
     };
     let url = mesh.edge_url();
     tracing::info!(edge = %url, data_dir = %mesh.config().data_dir.display(), "scout is up");
-    println!("Scout is up at {url}  (gRPC + grpc-web + REST /api/v1; Ctrl-C to stop)");
+    println!(
+        "Scout is up: open {url} in a browser (the web app; gRPC, grpc-web and REST /api/v1 on the same port). Ctrl-C stops it."
+    );
     let failure = tokio::select! {
         _ = signal.wait() => None,
         e = mesh.failure() => Some(e),

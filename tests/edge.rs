@@ -79,8 +79,12 @@ async fn python_reflection_client_lists_and_describes_through_the_edge() {
             "internal {hidden} listed: {services:?}"
         );
     }
-    // Render exposes Capabilities only; its media RPCs are internal.
-    assert_eq!(v["service_methods"], serde_json::json!(["Capabilities"]));
+    // Render exposes its capabilities and the standard voices; its media
+    // RPCs are internal.
+    assert_eq!(
+        v["service_methods"],
+        serde_json::json!(["Capabilities", "ListVoices", "PreviewVoice"])
+    );
     assert_eq!(
         v["method"]["output"],
         "scout.render.v1.CapabilitiesResponse"

@@ -55,8 +55,11 @@ async fn scout_make_turns_clips_into_a_finished_video() {
             .arg(&out2)
             .arg("--data-dir")
             .arg(&data2)
+            .arg("-v")
             .env_remove("SCOUT_CONFIG")
             .env_remove("SCOUT_EDGE_URL")
+            .env_remove("SCOUT_LOG")
+            .env_remove("RUST_LOG")
             .output()
     })
     .await
@@ -83,6 +86,11 @@ async fn scout_make_turns_clips_into_a_finished_video() {
         "promotion verbatim:\n{stderr}"
     );
     assert!(stdout.contains("1080x1920"), "{stdout}");
+    // -v brings the mesh's own logs back.
+    assert!(
+        stderr.contains("INFO") && stderr.contains("serving"),
+        "-v shows the mesh's logs: {stderr}"
+    );
 
     let probe = ffprobe(&out);
     let streams = probe["streams"].as_array().expect("streams");
@@ -186,4 +194,53 @@ fn scout_make_refuses_bad_input_clearly() {
             "{args:?}: not one line: {err}"
         );
     }
+}
+
+/// A healthy first run is quiet: `scout make` on the quickstart's sample
+/// clips shows its own progress and no ERROR or WARN line (no alarms from
+/// the embedded database, the pool or anything else). (`-v` is checked by
+/// the test above.)
+#[test]
+fn scout_make_on_the_sample_clips_raises_no_alarm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let samples = dir.path().join("samples");
+    let made = Command::new(root().join("scripts/sample-clips.sh"))
+        .arg(&samples)
+        .status()
+        .expect("sample-clips.sh runs");
+    assert!(made.success());
+    let mut clips: Vec<_> = std::fs::read_dir(&samples)
+        .expect("samples")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "mp4"))
+        .collect();
+    clips.sort();
+    assert_eq!(clips.len(), 3, "{clips:?}");
+    let out = Command::new(scout_bin())
+        .args(["make", "--shop", "海底捞火锅(望京店)", "--type", "food"])
+        .args(["--promo", "人均89，招牌毛肚七上八下"])
+        .args(&clips)
+        .arg("-o")
+        .arg(dir.path().join("out.mp4"))
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_remove("SCOUT_CONFIG")
+        .env_remove("SCOUT_EDGE_URL")
+        .env_remove("SCOUT_LOG")
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("scout runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let alarms: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.contains("ERROR") || l.contains("WARN"))
+        .collect();
+    assert!(
+        alarms.is_empty(),
+        "a healthy run printed alarms:\n{}\n\nall of stderr:\n{stderr}",
+        alarms.join("\n")
+    );
+    assert!(stderr.contains("compose"), "its own progress: {stderr}");
 }

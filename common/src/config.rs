@@ -119,6 +119,9 @@ pub struct FaultsConfig {
     /// Render encodes on a simulated GPU encoder that fails after this many
     /// frames (0: off), so the redo with libx264 runs on any machine.
     pub gpu_encode_after_frames: u64,
+    /// Render's compose worker fails this many attempts outright (0: off),
+    /// so a task can fail in compose and be retried (the web app's tests).
+    pub compose_fail_attempts: u32,
 }
 
 /// Log output shape.
@@ -462,6 +465,26 @@ impl Default for BlobConfig {
             force_path_style: true,
             create_bucket: true,
             timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl BlobConfig {
+    /// The origins presigned URLs point at, for a browser's content security
+    /// policy: none for the local store (the edge serves it), the S3
+    /// endpoint's (or AWS's) otherwise.
+    pub fn public_origins(&self) -> Vec<String> {
+        match self.backend {
+            BlobBackend::Local => Vec::new(),
+            BlobBackend::S3 if self.endpoint.is_empty() => vec![if self.force_path_style {
+                format!("https://s3.{}.amazonaws.com", self.region)
+            } else {
+                format!("https://{}.s3.{}.amazonaws.com", self.bucket, self.region)
+            }],
+            BlobBackend::S3 => match url::Url::parse(&self.endpoint) {
+                Ok(u) => vec![u.origin().ascii_serialization()],
+                Err(_) => vec![self.endpoint.trim_end_matches('/').to_string()],
+            },
         }
     }
 }

@@ -18,10 +18,13 @@ static METRICS: OnceLock<Option<PrometheusHandle>> = OnceLock::new();
 static LOGS: OnceLock<()> = OnceLock::new();
 
 /// Installs the log subscriber (first call wins; later calls are no-ops, so
-/// tests and `scout up` can call it freely). `SCOUT_LOG` overrides the level.
+/// tests and `scout up` can call it freely). `SCOUT_LOG`, else `RUST_LOG`,
+/// overrides the level.
 pub fn init_logging(config: &TelemetryConfig) {
     LOGS.get_or_init(|| {
-        let directive = std::env::var("SCOUT_LOG").unwrap_or_else(|_| config.log_level.clone());
+        let directive = std::env::var("SCOUT_LOG")
+            .or_else(|_| std::env::var("RUST_LOG"))
+            .unwrap_or_else(|_| config.log_level.clone());
         let filter = EnvFilter::try_new(&directive).unwrap_or_else(|_| EnvFilter::new("info"));
         let registry = tracing_subscriber::registry().with(filter);
         let result = match config.log_format {

@@ -83,16 +83,19 @@ async fn contract(store: Arc<dyn BlobStore>) {
     let up = store
         .presign_put(
             "videos/9/8/upload.mp4",
-            PresignOptions::expires_in(Duration::from_secs(900)).with_content_type("video/mp4"),
+            PresignOptions::expires_in(Duration::from_secs(900)),
         )
         .await
         .expect("presign put");
     assert_eq!(up.method, "PUT");
-    let mut req = http.put(&up.url).body("clip bytes from a phone");
-    for (k, v) in &up.headers {
-        req = req.header(k, v);
-    }
-    let resp = req.send().await.expect("PUT");
+    assert!(up.headers.is_empty(), "nothing to repeat: {:?}", up.headers);
+    let resp = http
+        .put(&up.url)
+        .header("content-type", "video/mp4")
+        .body("clip bytes from a phone")
+        .send()
+        .await
+        .expect("PUT");
     assert!(
         resp.status().is_success(),
         "PUT {}: {}",
@@ -102,6 +105,53 @@ async fn contract(store: Arc<dyn BlobStore>) {
     assert_eq!(
         store.get("videos/9/8/upload.mp4").await.expect("uploaded"),
         Bytes::from_static(b"clip bytes from a phone")
+    );
+
+    // The README's upload, exactly: `curl -T FILE URL` (no content type).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("clip.mp4");
+    std::fs::write(&file, b"a clip as curl sends it").expect("write");
+    let curl_put = store
+        .presign_put(
+            "videos/9/8/curl.mp4",
+            PresignOptions::expires_in(Duration::from_secs(900)),
+        )
+        .await
+        .expect("presign put");
+    // Off the runtime: the local store's server answers on this one.
+    let url = curl_put.url.clone();
+    let status = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("curl")
+            .args(["-sS", "--fail-with-body", "-T"])
+            .arg(&file)
+            .arg(&url)
+            .status()
+    })
+    .await
+    .expect("joined")
+    .expect("curl runs");
+    assert!(status.success(), "curl -T was refused: {status}");
+    assert_eq!(
+        store
+            .get("videos/9/8/curl.mp4")
+            .await
+            .expect("uploaded by curl"),
+        Bytes::from_static(b"a clip as curl sends it")
+    );
+    let curl_get = store
+        .presign_get(
+            "videos/9/8/curl.mp4",
+            PresignOptions::expires_in(Duration::from_secs(3600)),
+        )
+        .await
+        .expect("presign get");
+    let got = http.get(&curl_get.url).send().await.expect("GET");
+    assert_eq!(
+        got.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok()),
+        Some("video/mp4"),
+        "downloads carry the key's type whatever the upload sent"
     );
 
     let down = store
@@ -134,7 +184,6 @@ async fn contract(store: Arc<dyn BlobStore>) {
             "videos/9/8/upload.mp4",
             PresignOptions {
                 expires_in: Duration::from_secs(3600),
-                content_type: None,
                 start: Some(past),
             },
         )
@@ -152,17 +201,17 @@ async fn contract(store: Arc<dyn BlobStore>) {
             "videos/9/8/late.mp4",
             PresignOptions {
                 expires_in: Duration::from_secs(900),
-                content_type: Some("video/mp4".into()),
                 start: Some(past),
             },
         )
         .await
         .expect("presign");
-    let mut req = http.put(&old_put.url).body("late");
-    for (k, v) in &old_put.headers {
-        req = req.header(k, v);
-    }
-    let resp = req.send().await.expect("PUT expired");
+    let resp = http
+        .put(&old_put.url)
+        .body("late")
+        .send()
+        .await
+        .expect("PUT expired");
     assert_eq!(
         resp.status().as_u16(),
         403,

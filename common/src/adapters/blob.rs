@@ -3,8 +3,14 @@
 //!
 //! Production uses an S3-compatible store (aws-sdk-s3, presigned SigV4
 //! URLs). The embedded default is a local directory whose signed URLs are
-//! served by the edge (`/blobs/{key}`, HMAC-SHA256 over method, key, expiry
-//! and content type). Both pass the same contract tests.
+//! served by the edge (`/blobs/{key}`, HMAC-SHA256 over method, key and
+//! expiry). Both pass the same contract tests.
+//!
+//! An upload URL does not sign a content type, on either store: a plain
+//! `curl -T clip.mp4 URL` (which sends none) works, like any client that
+//! sends its own. What the upload really is gets checked when it is
+//! confirmed, by probing it. Downloads carry the content type of the key's
+//! extension.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -64,8 +70,6 @@ pub struct ObjectMeta {
 pub struct PresignOptions {
     /// Validity.
     pub expires_in: Duration,
-    /// For PUT: the Content-Type the upload must carry.
-    pub content_type: Option<String>,
     /// Signing time; `None` is now. A time in the past yields an already
     /// expired URL, which is how expiry is tested without waiting.
     pub start: Option<SystemTime>,
@@ -76,15 +80,8 @@ impl PresignOptions {
     pub fn expires_in(expires_in: Duration) -> Self {
         Self {
             expires_in,
-            content_type: None,
             start: None,
         }
-    }
-
-    /// Requires this content type on upload.
-    pub fn with_content_type(mut self, ct: impl Into<String>) -> Self {
-        self.content_type = Some(ct.into());
-        self
     }
 }
 
@@ -95,7 +92,8 @@ pub struct PresignedUrl {
     pub method: String,
     /// The URL.
     pub url: String,
-    /// Headers the request must carry.
+    /// Headers the request must carry (none today: kept so a store that
+    /// needs some, server-side encryption say, can ask for them).
     pub headers: Vec<(String, String)>,
 }
 
@@ -243,28 +241,16 @@ impl LocalBlobStore {
         Ok(self.root.join(key))
     }
 
-    fn mac(
-        &self,
-        method: &str,
-        key: &str,
-        expires: u64,
-        content_type: &str,
-    ) -> Option<Hmac<Sha256>> {
+    fn mac(&self, method: &str, key: &str, expires: u64) -> Option<Hmac<Sha256>> {
         // HMAC accepts keys of any length, so this never fails in practice.
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.key).ok()?;
-        mac.update(format!("{method}\n{key}\n{expires}\n{content_type}").as_bytes());
+        mac.update(format!("{method}\n{key}\n{expires}").as_bytes());
         Some(mac)
     }
 
-    fn signature(
-        &self,
-        method: &str,
-        key: &str,
-        expires: u64,
-        content_type: &str,
-    ) -> Result<String, BlobError> {
+    fn signature(&self, method: &str, key: &str, expires: u64) -> Result<String, BlobError> {
         let mac = self
-            .mac(method, key, expires, content_type)
+            .mac(method, key, expires)
             .ok_or_else(|| BlobError::Other("signing key unusable".into()))?;
         Ok(hex::encode(mac.finalize().into_bytes()))
     }
@@ -278,12 +264,7 @@ impl LocalBlobStore {
     /// matches and has not expired.
     pub fn authorize(&self, method: &str, key: &str, q: &SignedQuery) -> Result<(), ApiError> {
         let mac = self
-            .mac(
-                method,
-                key,
-                q.expires,
-                q.content_type.as_deref().unwrap_or(""),
-            )
+            .mac(method, key, q.expires)
             .ok_or_else(|| ApiError::internal("signing key unusable"))?;
         let given = hex::decode(&q.sig).unwrap_or_default();
         // `verify_slice` compares in constant time.
@@ -318,31 +299,19 @@ impl LocalBlobStore {
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        let ct = if method == "PUT" {
-            opts.content_type.clone().unwrap_or_default()
-        } else {
-            String::new()
-        };
-        let sig = self.signature(method, key, expires, &ct)?;
+        let sig = self.signature(method, key, expires)?;
         let encoded_key: String = key
             .split('/')
             .map(|s| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>())
             .collect::<Vec<_>>()
             .join("/");
-        let mut url = format!(
-            "{}/blobs/{encoded_key}?expires={expires}&sig={sig}",
-            self.base_url
-        );
-        let mut headers = Vec::new();
-        if !ct.is_empty() {
-            url.push_str("&content_type=");
-            url.extend(url::form_urlencoded::byte_serialize(ct.as_bytes()));
-            headers.push(("content-type".to_string(), ct));
-        }
         Ok(PresignedUrl {
             method: method.to_string(),
-            url,
-            headers,
+            url: format!(
+                "{}/blobs/{encoded_key}?expires={expires}&sig={sig}",
+                self.base_url
+            ),
+            headers: Vec::new(),
         })
     }
 
@@ -566,10 +535,8 @@ impl BlobStore for LocalBlobStore {
 pub struct SignedQuery {
     /// Unix seconds after which the URL is refused.
     pub expires: u64,
-    /// Hex HMAC-SHA256 over method, key, expiry and content type.
+    /// Hex HMAC-SHA256 over method, key and expiry.
     pub sig: String,
-    /// The content type a signed PUT must send.
-    pub content_type: Option<String>,
 }
 
 impl LocalBlobStore {
@@ -870,11 +837,14 @@ impl BlobStore for S3BlobStore {
     ) -> Result<PresignedUrl, BlobError> {
         validate_key(key)?;
         let cfg = Self::presigning(&opts).await?;
-        let mut req = self.client.put_object().bucket(&self.bucket).key(key);
-        if let Some(ct) = &opts.content_type {
-            req = req.content_type(ct);
-        }
-        let p = req.presigned(cfg).await.map_err(|e| sdk_err(key, &e))?;
+        let p = self
+            .client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .presigned(cfg)
+            .await
+            .map_err(|e| sdk_err(key, &e))?;
         Ok(presigned(&p))
     }
 
@@ -890,6 +860,9 @@ impl BlobStore for S3BlobStore {
             .get_object()
             .bucket(&self.bucket)
             .key(key)
+            // Whatever type the uploader sent (or none), players and
+            // browsers get the key's.
+            .response_content_type(guess_content_type(key))
             .presigned(cfg)
             .await
             .map_err(|e| sdk_err(key, &e))?;

@@ -117,11 +117,14 @@ impl ManageConnection for AnyManager {
             Backend::Sqlite => {
                 let mut conn = SqliteConnection::establish(&self.target)
                     .map_err(r2d2::Error::ConnectionError)?;
-                // WAL lets readers run beside the writer; busy_timeout makes a
-                // second writer wait instead of failing; foreign keys are off
-                // by default in SQLite.
+                // busy_timeout first: every later statement, the switch to
+                // WAL included, then waits for a lock instead of failing with
+                // "database is locked". WAL lets readers run beside the
+                // writer (the mode is stored in the file, so only the first
+                // connection ever changes it); foreign keys are off by
+                // default in SQLite.
                 conn.batch_execute(
-                    "PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000; \
+                    "PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; \
                      PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL;",
                 )
                 .map_err(r2d2::Error::QueryError)?;
@@ -139,12 +142,31 @@ impl ManageConnection for AnyManager {
     }
 }
 
+/// What the pool does with an error opening a connection: r2d2 retries it
+/// until the connection timeout, and only then is it the caller's error
+/// (`DbError::Unavailable`, logged once where it is handled). Each attempt
+/// is a debug line, not an alarm: a busy file or a restarting server
+/// usually answers the next attempt.
+#[derive(Debug)]
+struct ConnectErrors;
+
+impl r2d2::HandleError<r2d2::Error> for ConnectErrors {
+    fn handle_error(&self, error: r2d2::Error) {
+        tracing::debug!(error = %error, "database connection attempt failed; retrying");
+    }
+}
+
 /// A pooled database handle.
 #[derive(Clone)]
 pub struct Db {
     pool: r2d2::Pool<AnyManager>,
     backend: Backend,
     display: String,
+    /// SQLite has one writer: transactions take turns here. Two deferred
+    /// transactions that both read and then both write would otherwise
+    /// deadlock, and SQLite answers one of them "database is locked" at
+    /// once, whatever the busy timeout.
+    sqlite_writer: std::sync::Arc<std::sync::Mutex<()>>,
 }
 
 impl std::fmt::Debug for Db {
@@ -221,7 +243,11 @@ impl Db {
         let pool = tokio::task::spawn_blocking(move || {
             r2d2::Pool::builder()
                 .max_size(size)
+                // One connection up front (migrations run on it); the rest
+                // open when calls need them, not all at once on a new file.
+                .min_idle(Some(1))
                 .connection_timeout(Duration::from_secs(5))
+                .error_handler(Box::new(ConnectErrors))
                 .build(manager)
         })
         .await
@@ -231,6 +257,7 @@ impl Db {
             pool,
             backend,
             display,
+            sqlite_writer: Default::default(),
         };
         db.migrate(migrations).await?;
         Ok(db)
@@ -265,7 +292,15 @@ impl Db {
         R: Send + 'static,
         F: FnOnce(&mut AnyConnection) -> Result<R, DbError> + Send + 'static,
     {
-        self.run(move |conn| conn.transaction(|c| f(c))).await
+        let writer = (self.backend == Backend::Sqlite).then(|| self.sqlite_writer.clone());
+        self.run(move |conn| {
+            // A panicked holder leaves nothing to protect: take the lock anyway.
+            let _turn = writer
+                .as_ref()
+                .map(|w| w.lock().unwrap_or_else(std::sync::PoisonError::into_inner));
+            conn.transaction(|c| f(c))
+        })
+        .await
     }
 
     /// Checks the database answers.

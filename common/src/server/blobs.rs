@@ -55,18 +55,6 @@ async fn upload_inner(
 ) -> Result<(), ApiError> {
     let q = signed(query)?;
     store.authorize("PUT", key, &q)?;
-    if let Some(required) = q.content_type.as_deref().filter(|c| !c.is_empty()) {
-        let given = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if given != required {
-            return Err(ApiError::new(
-                ErrorCode::PermissionDenied,
-                format!("content-type must be {required}, got {given:?}"),
-            ));
-        }
-    }
     let limit = store.max_upload_bytes();
     // A declared length over the limit is refused before a byte is read.
     if let Some(len) = headers

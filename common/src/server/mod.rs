@@ -67,6 +67,7 @@ pub struct GrpcServer {
     grpc_fallback: Option<Router>,
     grpc_layers: Vec<RouterLayer>,
     http_routes: Vec<HttpRoutes>,
+    http_fallback: Option<Router>,
     outer_layers: Vec<RouterLayer>,
     grpc_web: bool,
     checks: Vec<(String, ReadinessCheck)>,
@@ -87,6 +88,7 @@ impl GrpcServer {
             grpc_fallback: None,
             grpc_layers: Vec::new(),
             http_routes: Vec::new(),
+            http_fallback: None,
             outer_layers: Vec::new(),
             grpc_web: false,
             checks: Vec::new(),
@@ -138,6 +140,13 @@ impl GrpcServer {
     /// gRPC layers included), for bridges that answer over it (REST).
     pub fn http_routes(mut self, routes: impl FnOnce(Router) -> Router + Send + 'static) -> Self {
         self.http_routes.push(Box::new(routes));
+        self
+    }
+
+    /// Answers HTTP requests no route matched (the edge: the web app's
+    /// pages); by default a 404 envelope.
+    pub fn http_fallback(mut self, fallback: Router) -> Self {
+        self.http_fallback = Some(fallback);
         self
     }
 
@@ -234,7 +243,10 @@ impl GrpcServer {
         for routes in self.http_routes {
             http = http.merge(routes(grpc.clone()));
         }
-        let http = http.fallback(fallback);
+        let http = match self.http_fallback {
+            Some(f) => http.fallback_service(f),
+            None => http.fallback(fallback),
+        };
 
         // grpc-web calls are translated to gRPC before they reach the gRPC side.
         let grpc_web = self

@@ -22,6 +22,7 @@ mod proxy;
 mod rest;
 mod scrub;
 mod surface;
+mod web;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -40,11 +41,14 @@ pub use catalog::Catalog;
 pub use error::EdgeError;
 
 /// The parts of the config the edge reads: its own section (where the
-/// owners are comes with the context).
+/// owners are comes with the context), and where presigned blob URLs point
+/// (the web app's content security policy allows them).
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Address, limits, CORS, proxies, rate limits.
     pub edge: EdgeConfig,
+    /// Origins of the blob store's presigned URLs (none for the local store).
+    pub blob_origins: Vec<String>,
 }
 
 impl Section for Settings {
@@ -53,6 +57,7 @@ impl Section for Settings {
     fn from_config(config: &Config) -> Self {
         Self {
             edge: config.edge.clone(),
+            blob_origins: config.blobs.public_origins(),
         }
     }
 }
@@ -107,6 +112,14 @@ pub async fn serve(
     if let Some(local) = &ctx.adapters.local_blobs {
         let local = local.clone();
         server = server.http_routes(move |_| blob_routes(local));
+    }
+    // The web app: its files, and its pages for every other GET.
+    let (files, pages) = web::routes(web::content_security_policy(&ctx.config.blob_origins));
+    server = server.http_routes(move |_| files).http_fallback(pages);
+    if !web::built() {
+        tracing::info!(
+            "the web app is not built into this binary (scripts/build-web.sh); serving the API only"
+        );
     }
     server
         .serve(listener, shutdown, ctx.listen.drain_timeout)

@@ -59,6 +59,7 @@ impl IdentityService for IdentityApi {
         Ok(Response::new(SendCodeResponse {
             expires_in: sms.code_ttl.as_secs() as i32,
             resend_after: sms.resend_interval.as_secs() as i32,
+            hint: self.state.sms.hint(),
         }))
     }
 

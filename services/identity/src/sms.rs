@@ -23,6 +23,12 @@ use serde::Deserialize;
 pub trait SmsSender: Send + Sync {
     /// Delivers `code` to `phone`.
     async fn send(&self, phone: &str, code: &str) -> Result<(), ApiError>;
+
+    /// Where codes go when they are not texted (the local log provider),
+    /// for the login page to tell a local user; empty for a real gateway.
+    fn hint(&self) -> String {
+        String::new()
+    }
 }
 
 /// Builds the configured sender.
@@ -42,6 +48,10 @@ pub struct LogSms {
 
 #[async_trait]
 impl SmsSender for LogSms {
+    fn hint(&self) -> String {
+        self.outbox.display().to_string()
+    }
+
     async fn send(&self, phone: &str, code: &str) -> Result<(), ApiError> {
         tracing::info!(phone, code, "login code (log SMS provider)");
         let path = self.outbox.clone();

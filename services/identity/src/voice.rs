@@ -101,20 +101,11 @@ pub async fn upload_url(
         user_prefix(user_id),
         uuid::Uuid::new_v4().simple()
     );
-    let base_type = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
     let signed = state
         .ctx
         .adapters
         .blobs
-        .presign_put(
-            &key,
-            PresignOptions::expires_in(UPLOAD_URL_TTL).with_content_type(base_type),
-        )
+        .presign_put(&key, PresignOptions::expires_in(UPLOAD_URL_TTL))
         .await
         .map_err(|e| {
             tracing::warn!(error = %e, "cannot presign a voice upload");

@@ -8,11 +8,15 @@ use std::sync::Arc;
 
 use futures::Stream;
 use scout_common::adapters::blob::BlobStore;
+use scout_common::adapters::blob::PresignOptions;
+use scout_proto::scout::common::v1::SubtitleStyle;
 use scout_proto::scout::render::v1::render_service_server::RenderService;
 use scout_proto::scout::render::v1::{
     CapabilitiesRequest, CapabilitiesResponse, ComposeRequest, ComposeResponse,
-    ExtractFramesRequest, ExtractFramesResponse, Frame, MediaRef, ProbeRequest, ProbeResponse,
-    SynthesizeRequest, SynthesizeResponse, media_ref::Location,
+    ExtractFramesRequest, ExtractFramesResponse, Frame, ListVoicesRequest, ListVoicesResponse,
+    MediaRef, PreviewVoiceRequest, PreviewVoiceResponse, ProbeRequest, ProbeResponse,
+    RenderSubtitlePreviewRequest, RenderSubtitlePreviewResponse, SynthesizeRequest,
+    SynthesizeResponse, Voice, VoiceSpec, media_ref::Location,
 };
 use tonic::{Request, Response, Status};
 
@@ -25,6 +29,8 @@ use crate::voice::VoiceProvider;
 
 /// Longest side of the thumbnail written next to each clip.
 const THUMBNAIL_MAX: u32 = 480;
+/// How long a preview's download URL is valid.
+const PREVIEW_URL_TTL: std::time::Duration = std::time::Duration::from_secs(3600);
 
 /// The render service.
 pub struct RenderApi {
@@ -34,6 +40,7 @@ pub struct RenderApi {
     voice: Arc<dyn VoiceProvider>,
     work_dir: PathBuf,
     composer: Composer,
+    subtitle_font: String,
 }
 
 impl RenderApi {
@@ -45,6 +52,7 @@ impl RenderApi {
         voice: Arc<dyn VoiceProvider>,
         composer: Composer,
         work_dir: PathBuf,
+        subtitle_font: String,
     ) -> Self {
         Self {
             caps,
@@ -53,6 +61,7 @@ impl RenderApi {
             voice,
             work_dir,
             composer,
+            subtitle_font,
         }
     }
 
@@ -207,6 +216,121 @@ impl RenderService for RenderApi {
             duration_seconds: speech.duration,
             sample_rate: crate::media::audio::SAMPLE_RATE as i32,
             provider: speech.provider,
+        }))
+    }
+
+    async fn list_voices(
+        &self,
+        _req: Request<ListVoicesRequest>,
+    ) -> Result<Response<ListVoicesResponse>, Status> {
+        let voices = crate::voice::STANDARD_VOICES
+            .iter()
+            .map(|v| Voice {
+                id: v.id.into(),
+                name: v.name.into(),
+                name_en: v.name_en.into(),
+                gender: v.gender.into(),
+                language: v.language.into(),
+            })
+            .collect();
+        Ok(Response::new(ListVoicesResponse { voices }))
+    }
+
+    async fn preview_voice(
+        &self,
+        req: Request<PreviewVoiceRequest>,
+    ) -> Result<Response<PreviewVoiceResponse>, Status> {
+        let req = req.into_inner();
+        let voice = crate::voice::standard_voice(&req.voice).ok_or_else(|| {
+            let ids: Vec<&str> = crate::voice::STANDARD_VOICES.iter().map(|v| v.id).collect();
+            RenderError::InvalidArgument(format!(
+                "voice: {:?} is not a standard voice; one of {}",
+                req.voice,
+                ids.join(", ")
+            ))
+        })?;
+        let speed = if req.speed == 0.0 { 1.0 } else { req.speed };
+        if !(0.5..=2.0).contains(&speed) {
+            return Err(RenderError::InvalidArgument("speed: 0.5 to 2.0".into()).into());
+        }
+        // One sample per voice and speed (in tenths), made once.
+        let tenths = (speed * 10.0).round() as u32;
+        let key = format!("previews/voices/{}_{tenths:02}.wav", voice.id);
+        let duration = match self.store.head(&key).await.map_err(RenderError::from)? {
+            Some(meta) => crate::media::audio::wav_seconds(meta.size),
+            None => {
+                let spec = VoiceSpec {
+                    voice: voice.id.into(),
+                    speed: f64::from(tenths) / 10.0,
+                    language: voice.language.into(),
+                    ..VoiceSpec::default()
+                };
+                let speech = self
+                    .voice
+                    .synthesize(crate::voice::PREVIEW_LINE, &spec)
+                    .await
+                    .map_err(RenderError::from)?;
+                let scratch = self.scratch()?;
+                let wav = scratch.path().join("preview.wav");
+                let (samples, path) = (speech.samples, wav.clone());
+                blocking(move || crate::media::audio::write_wav(&path, &samples)).await?;
+                self.store
+                    .put_file(&key, &wav, Some("audio/wav"))
+                    .await
+                    .map_err(RenderError::from)?;
+                speech.duration
+            }
+        };
+        let url = self
+            .store
+            .presign_get(&key, PresignOptions::expires_in(PREVIEW_URL_TTL))
+            .await
+            .map_err(RenderError::from)?
+            .url;
+        Ok(Response::new(PreviewVoiceResponse {
+            audio_url: url,
+            duration_seconds: duration,
+        }))
+    }
+
+    async fn render_subtitle_preview(
+        &self,
+        req: Request<RenderSubtitlePreviewRequest>,
+    ) -> Result<Response<RenderSubtitlePreviewResponse>, Status> {
+        let req = req.into_inner();
+        if req.output_key.is_empty() {
+            return Err(RenderError::InvalidArgument(
+                "output_key is required, e.g. previews/{task}/subtitle_neon.jpg".into(),
+            )
+            .into());
+        }
+        let style = SubtitleStyle::try_from(req.style)
+            .ok()
+            .filter(|s| *s != SubtitleStyle::Unspecified)
+            .ok_or_else(|| RenderError::InvalidArgument("style: a subtitle style".into()))?;
+        let scratch = self.scratch()?;
+        let (path, name) = self
+            .source
+            .fetch(req.media.as_ref(), scratch.path())
+            .await?;
+        let (font, text, dir) = (
+            self.subtitle_font.clone(),
+            req.text,
+            scratch.path().to_path_buf(),
+        );
+        let (jpeg, (width, height)) = blocking(move || {
+            crate::compose::preview::subtitle_preview(&path, &name, style, &text, &font, &dir)
+        })
+        .await?;
+        drop(scratch);
+        self.store
+            .put(&req.output_key, jpeg.into(), Some("image/jpeg"))
+            .await
+            .map_err(RenderError::from)?;
+        Ok(Response::new(RenderSubtitlePreviewResponse {
+            key: req.output_key,
+            width: width as i32,
+            height: height as i32,
         }))
     }
 

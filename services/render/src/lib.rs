@@ -83,6 +83,10 @@ pub async fn serve(
         "render capabilities probed"
     );
     let work_dir = settings.media.work_dir.clone();
+    // Scratch of jobs killed mid-way (this node's or another's sharing the
+    // directory), never of one still running.
+    let sweep_dir = work_dir.clone();
+    tokio::task::spawn_blocking(move || store::sweep(&sweep_dir)).await?;
     let store = ctx.adapters.blobs.clone();
     let voice = voice::from_config(&settings.voice, &work_dir);
     // The Compose RPC and the worker share the composer, so its slots bound
@@ -107,7 +111,14 @@ pub async fn serve(
     )
     .await?;
 
-    let api = RenderApi::new(caps, store, voice, composer, work_dir);
+    let api = RenderApi::new(
+        caps,
+        store,
+        voice,
+        composer,
+        work_dir,
+        settings.media.subtitle_font.clone(),
+    );
     let served = GrpcServer::new(ServiceName::Render, ctx.auth.clone())
         .add_service(RenderServiceServer::new(api))
         .adapter_checks(&ctx.adapters)

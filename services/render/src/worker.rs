@@ -85,6 +85,12 @@ impl JobHandler for ComposeWorker {
                 format!("undecodable compose job: {e}"),
             )
         })?;
+        if crate::media::faults::compose_fails() {
+            return Err(JobError::retryable(
+                ErrorCode::Internal,
+                "injected compose failure (faults.compose_fail_attempts)",
+            ));
+        }
         if cj.narration.is_empty() {
             return Err(JobError::permanent(
                 ErrorCode::FailedPrecondition,
@@ -173,6 +179,9 @@ impl JobHandler for ComposeWorker {
                 Some(Event::Progress(_)) | None => {}
             }
         }
+        // Whatever this or an earlier, killed job left behind goes now.
+        let work_dir = self.work_dir.clone();
+        let _ = tokio::task::spawn_blocking(move || crate::store::sweep(&work_dir)).await;
         let r = result.ok_or_else(|| {
             JobError::retryable(ErrorCode::Internal, "compose ended without a result")
         })?;

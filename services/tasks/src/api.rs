@@ -13,16 +13,17 @@ use scout_proto::scout::tasks::v1::{
     DeleteTaskResponse, DeleteVideoRequest, DeleteVideoResponse, GetAssetsPackRequest,
     GetAssetsPackResponse, GetDownloadUrlRequest, GetDownloadUrlResponse, GetOutputRequest,
     GetOutputResponse, GetProgressRequest, GetProgressResponse, GetScriptRequest,
-    GetScriptResponse, GetTaskContextRequest, GetTaskContextResponse, GetTaskRequest,
-    GetTaskResponse, ListTasksRequest, ListTasksResponse, ListVideosRequest, ListVideosResponse,
-    RegenerateScriptRequest, RegenerateScriptResponse, ReportClipAnalysisRequest,
-    ReportClipAnalysisResponse, ReportComposeResultRequest, ReportComposeResultResponse,
-    ReportJobFailureRequest, ReportJobFailureResponse, ReportProgressRequest,
-    ReportProgressResponse, ReportScriptRequest, ReportScriptResponse, RetryTaskRequest,
-    RetryTaskResponse, Script, SetSubtitleSettingsRequest, SetSubtitleSettingsResponse,
-    SetVoiceRequest, SetVoiceResponse, StartAnalysisRequest, StartAnalysisResponse,
-    StartComposeRequest, StartComposeResponse, TaskStatus, UpdateScriptRequest,
-    UpdateScriptResponse, WatchProgressRequest, WatchProgressResponse,
+    GetScriptResponse, GetSubtitlePreviewsRequest, GetSubtitlePreviewsResponse,
+    GetTaskContextRequest, GetTaskContextResponse, GetTaskRequest, GetTaskResponse,
+    ListTasksRequest, ListTasksResponse, ListVideosRequest, ListVideosResponse,
+    RegenerateScriptRequest, RegenerateScriptResponse, ReorderVideosRequest, ReorderVideosResponse,
+    ReportClipAnalysisRequest, ReportClipAnalysisResponse, ReportComposeResultRequest,
+    ReportComposeResultResponse, ReportJobFailureRequest, ReportJobFailureResponse,
+    ReportProgressRequest, ReportProgressResponse, ReportScriptRequest, ReportScriptResponse,
+    RetryTaskRequest, RetryTaskResponse, Script, SetSubtitleSettingsRequest,
+    SetSubtitleSettingsResponse, SetVoiceRequest, SetVoiceResponse, StartAnalysisRequest,
+    StartAnalysisResponse, StartComposeRequest, StartComposeResponse, TaskStatus,
+    UpdateScriptRequest, UpdateScriptResponse, WatchProgressRequest, WatchProgressResponse,
     tasks_internal_service_server::TasksInternalService, tasks_service_server::TasksService,
 };
 use tonic::{Request, Response, Status};
@@ -30,7 +31,7 @@ use tonic::{Request, Response, Status};
 use scout_common::auth::caller;
 
 use crate::State;
-use crate::{analysis, compose, progress, scripts, tasks, uploads};
+use crate::{analysis, compose, previews, progress, scripts, tasks, uploads};
 
 type BoxStream<T> = Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -161,6 +162,30 @@ impl TasksService for TasksApi {
             items.push(uploads::to_proto(&self.state, row).await);
         }
         Ok(Response::new(ListVideosResponse { items }))
+    }
+
+    async fn reorder_videos(
+        &self,
+        req: Request<ReorderVideosRequest>,
+    ) -> Result<Response<ReorderVideosResponse>, Status> {
+        let user = caller(&req)?.user_id;
+        let r = req.into_inner();
+        let rows = uploads::reorder(&self.state, user, r.task_id, r.video_ids).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            items.push(uploads::to_proto(&self.state, row).await);
+        }
+        Ok(Response::new(ReorderVideosResponse { items }))
+    }
+
+    async fn get_subtitle_previews(
+        &self,
+        req: Request<GetSubtitlePreviewsRequest>,
+    ) -> Result<Response<GetSubtitlePreviewsResponse>, Status> {
+        let user = caller(&req)?.user_id;
+        let previews =
+            previews::subtitle_previews(&self.state, user, req.get_ref().task_id).await?;
+        Ok(Response::new(GetSubtitlePreviewsResponse { previews }))
     }
 
     async fn delete_video(

@@ -345,7 +345,7 @@ pub async fn report_result(
     Ok(applied)
 }
 
-async fn presign(state: &State, key: &str) -> Result<String, TasksError> {
+pub async fn presign(state: &State, key: &str) -> Result<String, TasksError> {
     state
         .ctx
         .adapters

@@ -9,6 +9,7 @@ mod api;
 pub mod compose;
 mod error;
 pub mod machine;
+pub mod previews;
 pub mod progress;
 pub mod scripts;
 mod store;

@@ -3,7 +3,7 @@
 //! write (generated or edited) is the next version.
 
 use scout_common::ApiError;
-use scout_proto::scout::tasks::v1::{Paragraph, ParagraphEdit, Script, ShotRef};
+use scout_proto::scout::tasks::v1::{Paragraph, ParagraphEdit, Script, ShotRef, SpeakingRate};
 use serde::{Deserialize, Serialize};
 
 use crate::State;
@@ -22,6 +22,8 @@ pub const MAX_SECTION: usize = 20;
 /// Mandarin narration speed used for estimates (characters per second);
 /// the render node measures the real duration when it speaks.
 pub const CJK_CHARS_PER_SECOND: f64 = 4.5;
+/// Other words (Latin letters, digits) spoken a second.
+pub const WORDS_PER_SECOND: f64 = 2.5;
 
 /// One stored paragraph.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -44,7 +46,7 @@ pub fn estimate_seconds(text: &str) -> f64 {
         .split(|c: char| !c.is_ascii_alphanumeric())
         .filter(|w| !w.is_empty())
         .count() as f64;
-    ((cjk / CJK_CHARS_PER_SECOND + words / 2.5) * 10.0).round() / 10.0
+    ((cjk / CJK_CHARS_PER_SECOND + words / WORDS_PER_SECOND) * 10.0).round() / 10.0
 }
 
 /// Checks paragraphs against the task's clips; errors name the paragraph and field.
@@ -224,6 +226,10 @@ pub async fn to_proto(
         total_duration: row.total_duration_seconds.unwrap_or_default(),
         regenerate_remaining: (MAX_REGENERATIONS - regenerations_used).max(0),
         provider: row.provider.clone(),
+        speaking_rate: Some(SpeakingRate {
+            cjk_chars_per_second: CJK_CHARS_PER_SECOND,
+            words_per_second: WORDS_PER_SECOND,
+        }),
     }
 }
 

@@ -336,6 +336,31 @@ pub fn video_count(conn: &mut AnyConnection, task_id: i64) -> Result<i64, DbErro
         .get_result(conn)?)
 }
 
+/// Puts a task's clips in the order of `ids` (each clip once). False when
+/// `ids` is not exactly the task's clips.
+pub fn reorder_videos(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    ids: &[i64],
+) -> Result<bool, DbError> {
+    let mut current: Vec<i64> = videos::table
+        .filter(videos::task_id.eq(task_id))
+        .select(videos::id)
+        .load(conn)?;
+    let mut wanted = ids.to_vec();
+    current.sort_unstable();
+    wanted.sort_unstable();
+    if current != wanted {
+        return Ok(false);
+    }
+    for (position, id) in ids.iter().enumerate() {
+        diesel::update(videos::table.filter(videos::id.eq(id)))
+            .set(videos::sort_order.eq(position as i32))
+            .execute(conn)?;
+    }
+    Ok(true)
+}
+
 /// Records a clip as the task's last, in UPLOADED.
 pub fn insert_video(conn: &mut AnyConnection, v: &NewVideo<'_>) -> Result<VideoRow, DbError> {
     let at = now();

@@ -187,6 +187,7 @@ pub async fn delete(state: &State, user_id: i64, task_id: i64) -> Result<(), Tas
         format!("audio/{task_id}/"),
         format!("output/{task_id}/"),
         format!("assets/{task_id}/"),
+        format!("previews/{task_id}/"),
     ] {
         if let Err(e) = blobs.delete_prefix(&prefix).await {
             // The rows are gone; leftover objects are unreachable and are

@@ -107,20 +107,11 @@ pub async fn upload_url(
         "videos/{user_id}/{task_id}/{}.{ext}",
         uuid::Uuid::new_v4().simple()
     );
-    let base_type = content_type
-        .split(';')
-        .next()
-        .unwrap_or_default()
-        .trim()
-        .to_ascii_lowercase();
     let signed = state
         .ctx
         .adapters
         .blobs
-        .presign_put(
-            &key,
-            PresignOptions::expires_in(UPLOAD_URL_TTL).with_content_type(base_type),
-        )
+        .presign_put(&key, PresignOptions::expires_in(UPLOAD_URL_TTL))
         .await
         .map_err(storage_down)?;
     Ok(UploadUrl {
@@ -308,6 +299,35 @@ async fn probe(state: &State, key: &str, thumbnail_key: &str) -> Result<MediaInf
 pub async fn list(state: &State, user_id: i64, task_id: i64) -> Result<Vec<VideoRow>, TasksError> {
     tasks::load(state, user_id, task_id).await?;
     Ok(state.db.run(move |c| store::videos_of(c, task_id)).await?)
+}
+
+/// Puts the task's clips in the order of `ids` (only while clips may change:
+/// once analysis starts, scripts point at them).
+pub async fn reorder(
+    state: &State,
+    user_id: i64,
+    task_id: i64,
+    ids: Vec<i64>,
+) -> Result<Vec<VideoRow>, TasksError> {
+    let task = tasks::load(state, user_id, task_id).await?;
+    if task.status() != machine::Status::Uploading {
+        return Err(TasksError::NotReady(format!(
+            "clips cannot be reordered while the task is {}",
+            task.status().upper()
+        )));
+    }
+    let reordered = state
+        .db
+        .transaction(move |c| {
+            if !store::reorder_videos(c, task_id, &ids)? {
+                return Ok(None);
+            }
+            Ok(Some(store::videos_of(c, task_id)?))
+        })
+        .await?;
+    reordered.ok_or_else(|| {
+        TasksError::invalid("video_ids", "must list every clip of the task exactly once")
+    })
 }
 
 /// Deletes a clip (only while clips may change) with its object and thumbnail.

@@ -12,6 +12,7 @@ pub mod decode;
 pub mod encode;
 pub mod narration;
 pub mod plan;
+pub mod preview;
 pub mod run;
 pub mod segment;
 pub mod stills;

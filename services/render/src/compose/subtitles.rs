@@ -21,15 +21,7 @@ impl Tail {
         let Some(path) = ass else {
             return Ok(Self { graph: None });
         };
-        let p = path.to_string_lossy();
-        if p.chars()
-            .any(|c| matches!(c, ':' | '\\' | '\'' | ',' | '[' | ']' | ';' | '='))
-        {
-            return Err(RenderError::Io(format!(
-                "subtitle path {p} has characters the filter syntax reserves"
-            )));
-        }
-        let chain = format!("subtitles=filename={p},format=yuv420p");
+        let chain = format!("{},format=yuv420p", burn_filter(path)?);
         let graph = VideoGraph::new(
             out.width,
             out.height,
@@ -72,4 +64,19 @@ impl Tail {
         }
         Ok(())
     }
+}
+
+/// The libass filter burning the ASS file at `path`. Paths with characters
+/// the filter syntax reserves are refused rather than escaped: ours are
+/// scratch paths and never need them.
+pub fn burn_filter(path: &Path) -> Result<String, RenderError> {
+    let p = path.to_string_lossy();
+    if p.chars()
+        .any(|c| matches!(c, ':' | '\\' | '\'' | ',' | '[' | ']' | ';' | '='))
+    {
+        return Err(RenderError::Io(format!(
+            "subtitle path {p} has characters the filter syntax reserves"
+        )));
+    }
+    Ok(format!("subtitles=filename={p}"))
 }

@@ -220,7 +220,13 @@ pub fn decode_mono(path: &Path, name: &str) -> Result<Vec<f32>, RenderError> {
     PcmReader::open(path, name, 0.0, 1)?.read_to_end()
 }
 
-/// Writes mono 48 kHz PCM as a 16-bit WAV file.
+/// Seconds of audio in a file of `bytes` written by [`write_wav`] (16-bit
+/// mono at [`SAMPLE_RATE`] after a 44-byte header).
+pub fn wav_seconds(bytes: u64) -> f64 {
+    bytes.saturating_sub(44) as f64 / f64::from(SAMPLE_RATE * 2)
+}
+
+/// Writes 48 kHz mono samples as a 16-bit PCM WAV file.
 pub fn write_wav(path: &Path, samples: &[f32]) -> Result<(), RenderError> {
     let data_len = (samples.len() * 2) as u32;
     let mut out = Vec::with_capacity(44 + samples.len() * 2);

@@ -1,7 +1,8 @@
-//! Injected GPU failures, so the mid-job fallbacks run for real in tests on
-//! machines without a GPU: a software decoder poses as a GPU one that fails
+//! Injected failures, so the recovery paths run for real in tests: on
+//! machines without a GPU a software decoder poses as a GPU one that fails
 //! after N packets, and compose encodes on a simulated GPU encoder (libx264
-//! answering like our NVENC session) that fails after N frames.
+//! answering like our NVENC session) that fails after N frames; and the
+//! compose worker can fail its first N attempts outright.
 //!
 //! Only builds with the `faults` feature (test builds) can turn them on,
 //! from the `[faults]` config section; in a release build every function
@@ -11,7 +12,7 @@ use scout_common::config::FaultsConfig;
 
 #[cfg(feature = "faults")]
 mod injected {
-    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+    use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU32, AtomicU64, Ordering};
 
     /// Software decoders pose as GPU ones.
     static SIMULATE: AtomicBool = AtomicBool::new(false);
@@ -19,6 +20,8 @@ mod injected {
     static DECODE_LEFT: AtomicI64 = AtomicI64::new(-1);
     /// Frames after which the simulated GPU encoder fails; 0: no fault.
     static ENCODE_AFTER: AtomicU64 = AtomicU64::new(0);
+    /// Compose attempts left to fail.
+    static COMPOSE_FAILURES: AtomicU32 = AtomicU32::new(0);
 
     pub fn configure(f: &super::FaultsConfig) {
         let on = f.gpu_decode_after_packets > 0;
@@ -26,6 +29,13 @@ mod injected {
         let left = i64::try_from(f.gpu_decode_after_packets).unwrap_or(i64::MAX);
         DECODE_LEFT.store(if on { left } else { -1 }, Ordering::SeqCst);
         ENCODE_AFTER.store(f.gpu_encode_after_frames, Ordering::SeqCst);
+        COMPOSE_FAILURES.store(f.compose_fail_attempts, Ordering::SeqCst);
+    }
+
+    pub fn compose_fails() -> bool {
+        COMPOSE_FAILURES
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
     }
 
     pub fn simulate_gpu_decoder() -> bool {
@@ -84,4 +94,12 @@ pub fn encoder_fails_after() -> Option<u64> {
     return injected::encoder_fails_after();
     #[cfg(not(feature = "faults"))]
     None
+}
+
+/// True when this compose attempt must fail (and counts it).
+pub fn compose_fails() -> bool {
+    #[cfg(feature = "faults")]
+    return injected::compose_fails();
+    #[cfg(not(feature = "faults"))]
+    false
 }

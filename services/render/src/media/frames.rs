@@ -121,6 +121,23 @@ impl FramePicker {
         })
     }
 
+    /// The rotation (degrees clockwise) that turns the decoded frames upright.
+    pub fn rotation(&self) -> i32 {
+        self.rotation
+    }
+
+    /// The frame that stands for the clip: a third of the way in (past the
+    /// shaky start), else the first; as decoded, with its time.
+    pub fn representative(&mut self, name: &str) -> Result<(f64, ff::frame::Video), RenderError> {
+        let at = thumbnail_time(self.duration());
+        match self.frame_near(at, at.max(0.5))? {
+            Some(found) => Ok(found),
+            None => self
+                .frame_near(0.0, 1.0)?
+                .ok_or_else(|| RenderError::media(name, "has no decodable video frame")),
+        }
+    }
+
     /// The clip's duration in seconds.
     pub fn duration(&self) -> f64 {
         self.duration
@@ -473,13 +490,7 @@ pub fn thumbnail(
 ) -> Result<ExtractedFrame, RenderError> {
     // One frame: not worth opening a GPU decoder session for.
     let mut picker = FramePicker::open(path, name, false)?;
-    let at = thumbnail_time(picker.duration());
-    let (time, frame) = match picker.frame_near(at, at.max(0.5))? {
-        Some(found) => found,
-        None => picker
-            .frame_near(0.0, 1.0)?
-            .ok_or_else(|| RenderError::media(name, "has no decodable video frame"))?,
-    };
+    let (time, frame) = picker.representative(name)?;
     let mut writer = picker.writer(&frame, max_dimension, super::turbo::QUALITY_THUMBNAIL)?;
     let (width, height) = writer.size();
     Ok(ExtractedFrame {

@@ -89,12 +89,9 @@ impl VoiceProvider for Espeak {
             1.0
         };
         let wpm = (DEFAULT_WPM * speed).round() as u32;
-        tokio::fs::create_dir_all(&self.work_dir)
-            .await
+        let scratch = crate::store::Scratch::new(&self.work_dir)
             .map_err(|e| VoiceError::Provider(format!("work dir: {e}")))?;
-        let wav = self
-            .work_dir
-            .join(format!("espeak-{}.wav", uuid::Uuid::new_v4()));
+        let wav = scratch.path().join("espeak.wav");
         // The text goes through stdin, never argv: it cannot be read as an option.
         let mut child = tokio::process::Command::new(&self.binary)
             .arg("-v")
@@ -126,7 +123,6 @@ impl VoiceProvider for Espeak {
             .map_err(|_| VoiceError::Provider("espeak-ng took longer than 60 s".into()))?
             .map_err(|e| VoiceError::Provider(format!("espeak-ng: {e}")))?;
         if !out.status.success() {
-            let _ = tokio::fs::remove_file(&wav).await;
             let stderr = String::from_utf8_lossy(&out.stderr);
             return Err(if stderr.contains("voice") {
                 VoiceError::UnknownVoice(format!("{espeak_voice}: {}", stderr.trim()))
@@ -141,7 +137,7 @@ impl VoiceProvider for Espeak {
         .await
         .map_err(|e| VoiceError::Audio(e.to_string()))?
         .map_err(|e| VoiceError::Audio(e.to_string()));
-        let _ = tokio::fs::remove_file(&wav).await;
+        drop(scratch);
         let samples = samples?;
         if samples.is_empty() {
             return Err(VoiceError::InvalidText(

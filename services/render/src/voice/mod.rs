@@ -22,6 +22,73 @@ pub use seed_tts::SeedTts;
 /// Longest text one synthesis accepts, in characters.
 pub const MAX_TEXT_CHARS: usize = 1000;
 
+/// One voice of the standard catalogue (what a task's `voice_type` names).
+#[derive(Debug, Clone, Copy)]
+pub struct StandardVoice {
+    /// Its id, e.g. `xiaomei`.
+    pub id: &'static str,
+    /// Its name in Chinese.
+    pub name: &'static str,
+    /// Its name in English.
+    pub name_en: &'static str,
+    /// `female` or `male`.
+    pub gender: &'static str,
+    /// BCP 47 language.
+    pub language: &'static str,
+}
+
+const fn standard(
+    id: &'static str,
+    name: &'static str,
+    name_en: &'static str,
+    gender: &'static str,
+) -> StandardVoice {
+    StandardVoice {
+        id,
+        name,
+        name_en,
+        gender,
+        language: "zh-CN",
+    }
+}
+
+/// The standard voices, the default (seed 000's `xiaomei`) first. Every
+/// provider speaks each of them (espeak-ng through its own variants).
+pub const STANDARD_VOICES: [StandardVoice; 4] = [
+    standard(
+        "xiaomei",
+        "小美（甜美女声）",
+        "Xiaomei (sweet female)",
+        "female",
+    ),
+    standard(
+        "xiaoshuai",
+        "小帅（阳光男声）",
+        "Xiaoshuai (bright male)",
+        "male",
+    ),
+    standard(
+        "xiaoyun",
+        "小云（知性女声）",
+        "Xiaoyun (calm female)",
+        "female",
+    ),
+    standard(
+        "xiaogang",
+        "小刚（浑厚男声）",
+        "Xiaogang (deep male)",
+        "male",
+    ),
+];
+
+/// The line a voice preview speaks.
+pub const PREVIEW_LINE: &str = "家人们好，欢迎来到探店宝！今天带你们去一家超火的宝藏小店。";
+
+/// The standard voice called `id`.
+pub fn standard_voice(id: &str) -> Option<&'static StandardVoice> {
+    STANDARD_VOICES.iter().find(|v| v.id == id)
+}
+
 /// Speech ready to place on a timeline.
 #[derive(Debug, Clone)]
 pub struct Speech {

@@ -227,12 +227,9 @@ impl VoiceProvider for SeedTts {
                 Err(e) => return Err(e),
             }
         };
-        tokio::fs::create_dir_all(&self.work_dir)
-            .await
+        let scratch = crate::store::Scratch::new(&self.work_dir)
             .map_err(|e| VoiceError::Audio(format!("work dir: {e}")))?;
-        let path = self
-            .work_dir
-            .join(format!("seed-tts-{}.wav", uuid::Uuid::new_v4()));
+        let path = scratch.path().join("seed-tts.wav");
         tokio::fs::write(&path, &audio)
             .await
             .map_err(|e| VoiceError::Audio(e.to_string()))?;
@@ -241,7 +238,7 @@ impl VoiceProvider for SeedTts {
             crate::media::audio::decode_mono(&p, "Seed-TTS audio")
         })
         .await;
-        let _ = tokio::fs::remove_file(&path).await;
+        drop(scratch);
         let samples = samples
             .map_err(|e| VoiceError::Audio(e.to_string()))?
             .map_err(|e| VoiceError::Audio(e.to_string()))?;

@@ -1,0 +1,195 @@
+//! The web app in a real browser: `scout up` (this build, embedded
+//! defaults) serving the app, and `web/e2e/flow.mjs` driving Debian's
+//! Chromium through the whole reviewer's flow and its error paths (see that
+//! file). Screenshots land in `target/web-screenshots/`. Also the app's
+//! serving: caching headers, the CSP, history-mode fallback, and API paths
+//! that stay the API's.
+
+mod support;
+
+use std::process::Command;
+use std::time::Duration;
+
+use support::*;
+
+fn web_dist() -> std::path::PathBuf {
+    root().join("web/dist")
+}
+
+/// The app must be built into this binary: `scripts/test.sh` builds it
+/// (scripts/build-web.sh) before it builds and runs the tests.
+fn require_built_app() {
+    assert!(
+        web_dist().join("index.html").is_file(),
+        "web/dist is missing: run scripts/build-web.sh before the tests (scripts/test.sh does)"
+    );
+}
+
+async fn start_scout(dir: &std::path::Path, faults: &[(&str, &str)]) -> (ScoutProcess, String) {
+    let mut config = embedded_config(dir);
+    config.edge.addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
+    // No retries: a failed compose fails the task at once (the page retries it).
+    config.bus.compose_retry_delays = Vec::new();
+    config.edge.request_timeout = Duration::from_secs(30);
+    let base = format!("http://{}", config.edge.addr);
+    let config_path = dir.join("scout.toml");
+    std::fs::write(&config_path, toml::to_string(&config).expect("toml")).expect("config");
+    let stderr_path = dir.join("stderr.log");
+    let mut cmd = Command::new(scout_bin());
+    cmd.arg("--config")
+        .arg(&config_path)
+        .arg("up")
+        .env_remove("SCOUT_CONFIG")
+        // What the mesh did, for whoever reads a failure.
+        .env("RUST_LOG", "info")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&stderr_path).expect("stderr"));
+    for (k, v) in faults {
+        cmd.env(k, v);
+    }
+    let process = ScoutProcess {
+        child: cmd.spawn().expect("scout up starts"),
+        stderr_path,
+    };
+    wait_ready(&base, Duration::from_secs(90)).await;
+    (process, base)
+}
+
+#[tokio::test]
+async fn the_app_is_served_with_the_right_headers() {
+    require_built_app();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_scout, base) = start_scout(dir.path(), &[]).await;
+    let http = reqwest::Client::new();
+
+    // Pages: index.html for / and for any app route, never cached, with a CSP.
+    for path in ["/", "/tasks", "/tasks/42", "/login?next=%2Ftasks"] {
+        let resp = http.get(format!("{base}{path}")).send().await.expect("GET");
+        assert_eq!(resp.status(), 200, "{path}");
+        let h = resp.headers().clone();
+        assert_eq!(h["cache-control"], "no-cache", "{path}");
+        let csp = h["content-security-policy"].to_str().expect("csp");
+        assert!(
+            csp.contains("default-src 'self'") && csp.contains("script-src 'self'"),
+            "{csp}"
+        );
+        assert!(
+            !csp.contains("unsafe-inline") && !csp.contains("unsafe-eval"),
+            "{csp}"
+        );
+        let body = resp.text().await.expect("body");
+        assert!(body.contains("<div id=\"app\">"), "{path}: {body}");
+    }
+
+    // Hashed assets: cached for a year, compressed when asked.
+    let index = http
+        .get(format!("{base}/"))
+        .send()
+        .await
+        .expect("GET")
+        .text()
+        .await
+        .expect("body");
+    let script = index
+        .split("src=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .expect("a script tag");
+    assert!(script.starts_with("/assets/"), "{script}");
+    let resp = http
+        .get(format!("{base}{script}"))
+        .header("accept-encoding", "gzip")
+        .send()
+        .await
+        .expect("GET asset");
+    assert_eq!(resp.status(), 200);
+    assert_eq!(
+        resp.headers()["cache-control"],
+        "public, max-age=31536000, immutable"
+    );
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .expect("type")
+            .starts_with("text/javascript")
+    );
+    assert_eq!(resp.headers()["content-encoding"], "gzip");
+
+    // API paths stay the API's, also when unknown.
+    let resp = http
+        .get(format!("{base}/api/v1/nope"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 404);
+    let body: serde_json::Value = resp.json().await.expect("envelope");
+    assert!(body["code"].as_i64().is_some(), "{body}");
+    let resp = http
+        .get(format!("{base}/assets/missing.js"))
+        .send()
+        .await
+        .expect("GET");
+    assert_eq!(resp.status(), 404);
+    // A POST to a page path is not a page.
+    let resp = http
+        .post(format!("{base}/tasks"))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(resp.status(), 404);
+}
+
+#[tokio::test]
+async fn the_whole_flow_works_in_a_real_browser() {
+    require_built_app();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clips = dir.path().join("clips");
+    std::fs::create_dir_all(&clips).expect("clips dir");
+    for (name, seconds) in [
+        ("a-storefront.mp4", 4.0),
+        ("b-dish.mp4", 3.5),
+        ("c-room.mp4", 3.0),
+    ] {
+        clip(&clips, name, seconds);
+    }
+    std::fs::write(clips.join("not-a-video.txt"), "shop notes, not a video\n").expect("text file");
+    let (scout, base) = start_scout(
+        dir.path(),
+        // The first compose attempt fails, so the page's retry is exercised.
+        &[("SCOUT_FAULTS_COMPOSE_FAIL_ATTEMPTS", "1")],
+    )
+    .await;
+    let shots = root().join("target/web-screenshots");
+    let out = tokio::task::spawn_blocking({
+        let (base, clips, shots) = (base.clone(), clips.clone(), shots.clone());
+        let outbox = dir.path().join("sms-outbox.log");
+        move || {
+            Command::new("node")
+                .arg(root().join("web/e2e/flow.mjs"))
+                .current_dir(root().join("web"))
+                .env("BASE_URL", base)
+                .env("OUTBOX", outbox)
+                .env("CLIPS", clips)
+                .env("SCREENSHOTS", shots)
+                .output()
+                .expect("node runs (scripts/install.sh installs it)")
+        }
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the browser flow failed:\n{stdout}\n{stderr}\n--- scout stderr ---\n{}",
+        scout.stderr()
+    );
+    let passed = stdout.lines().filter(|l| l.contains("\"ok\":true")).count();
+    assert!(passed >= 30, "only {passed} checkpoints passed:\n{stdout}");
+    for page in ["01-login", "05-script", "08-result"] {
+        for width in ["phone", "desktop"] {
+            let png = shots.join(format!("{page}-{width}.png"));
+            assert!(png.is_file(), "screenshot {} missing", png.display());
+        }
+    }
+}

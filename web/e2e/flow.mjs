@@ -1,0 +1,275 @@
+// The reviewer's whole flow in real headless Chromium (Debian's package,
+// driven by playwright-core; nothing downloads a browser) against a running
+// `scout up` on embedded defaults, with its error paths: a wrong SMS code, a
+// form error shown on its field, a non-video upload, an expired access token
+// refreshed silently, the progress stream cut and resumed, a task that
+// fails in compose and is retried from the page. Screenshots of each page
+// at phone and desktop width go to SCREENSHOTS.
+//
+// Run by tests/web.rs:  node e2e/flow.mjs
+//   BASE_URL     the edge, e.g. http://127.0.0.1:18080
+//   OUTBOX       the log SMS provider's outbox file
+//   CLIPS        a directory with three .mp4 clips and not-a-video.txt
+//   SCREENSHOTS  where to write PNGs
+//   CHROMIUM     the browser (default /usr/bin/chromium)
+// Prints one JSON line per checkpoint; exits non-zero on the first failure.
+
+import { readFileSync, readdirSync, statSync, mkdirSync, openSync, readSync, closeSync } from "node:fs";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+
+const BASE = process.env.BASE_URL;
+const OUTBOX = process.env.OUTBOX;
+const CLIPS = process.env.CLIPS;
+const SHOTS = process.env.SCREENSHOTS;
+const PHONE_NUMBER = "13800138000";
+const PHONE = { width: 390, height: 844 };
+const DESKTOP = { width: 1280, height: 900 };
+const LONG = 240_000;
+
+function check(cond, what, extra = {}) {
+  if (!cond) {
+    console.log(JSON.stringify({ ok: false, what, ...extra }));
+    throw new Error(`failed: ${what} ${JSON.stringify(extra)}`);
+  }
+  console.log(JSON.stringify({ ok: true, what, ...extra }));
+}
+
+function latestCode() {
+  const lines = readFileSync(OUTBOX, "utf8").trim().split("\n");
+  const mine = lines.filter((l) => l.startsWith(`${PHONE_NUMBER} `));
+  return mine[mine.length - 1]?.split(" ")[1];
+}
+
+async function shoot(page, name) {
+  mkdirSync(SHOTS, { recursive: true });
+  const size = page.viewportSize();
+  for (const [label, vp] of [["phone", PHONE], ["desktop", DESKTOP]]) {
+    await page.setViewportSize(vp);
+    await page.waitForTimeout(150);
+    // What the screen shows, as a person sees it (the sticky bars in place).
+    await page.screenshot({ path: join(SHOTS, `${name}-${label}.png`) });
+  }
+  await page.setViewportSize(size);
+}
+
+const browser = await chromium.launch({
+  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
+  args: [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--autoplay-policy=no-user-gesture-required",
+  ],
+});
+const context = await browser.newContext({ viewport: PHONE, acceptDownloads: true, locale: "zh-CN" });
+const page = await context.newPage();
+const consoleErrors = [];
+page.on("console", (m) => {
+  if (m.type() === "error") consoleErrors.push(m.text());
+});
+page.on("pageerror", (e) => consoleErrors.push(String(e)));
+// Every call the server refused, for whoever reads a failure.
+const refusedCalls = [];
+page.on("response", (r) => {
+  const status = r.headers()["grpc-status"];
+  if ((status && status !== "0") || r.status() >= 400) {
+    refusedCalls.push({ url: r.url(), http: r.status(), grpc: status, message: r.headers()["grpc-message"] });
+  }
+});
+
+try {
+  // The app is served at / and its routes fall back to index.html.
+  const res = await page.goto(`${BASE}/tasks`);
+  check(res.status() === 200, "a deep link is answered with the app");
+  check((res.headers()["content-security-policy"] ?? "").includes("default-src 'self'"), "the page has a CSP");
+  check(res.headers()["cache-control"] === "no-cache", "index.html is not cached");
+  await page.waitForURL(/\/login/);
+  check(true, "signed out: sent to the login page");
+  await shoot(page, "01-login");
+
+  // Log in: a wrong code first, then the right one from the outbox.
+  await page.fill('[data-test="phone"]', PHONE_NUMBER);
+  await page.click('[data-test="send-code"]');
+  await page.waitForSelector('[data-test="hint"]');
+  check((await page.textContent('[data-test="hint"]')).includes("sms-outbox.log"), "local mode says where the code is");
+  check(/\d+/.test(await page.textContent('[data-test="send-code"]')), "resend counts down");
+  await page.fill('[data-test="code"]', "000000");
+  await page.click('[data-test="login"]');
+  await page.waitForSelector('[data-test="code-error"]');
+  check(true, "a wrong code shows the server's message on the code field", {
+    message: await page.textContent('[data-test="code-error"]'),
+  });
+  const code = latestCode();
+  check(/^\d{6}$/.test(code ?? ""), "the code is in the outbox");
+  await page.fill('[data-test="code"]', code);
+  await page.click('[data-test="login"]');
+  await page.waitForURL(/\/tasks$/);
+  check(true, "logged in");
+  await page.reload();
+  await page.waitForSelector('[data-test="new-task"], [data-test="shop-name"]');
+  check(page.url().endsWith("/tasks"), "the session survives a reload");
+  await shoot(page, "02-tasks-empty");
+
+  // Create a task: a validation error lands on its field first.
+  if (await page.isVisible('[data-test="new-task"]')) await page.click('[data-test="new-task"]');
+  await page.click('[data-test="create"]');
+  await page.waitForSelector('[data-test="shop-name-error"]');
+  check(true, "an empty shop name is refused on its field", {
+    message: await page.textContent('[data-test="shop-name-error"]'),
+  });
+  await page.fill('[data-test="shop-name"]', "海底捞火锅(望京店)");
+  await page.fill('[data-test="promotion"]', "人均89，招牌毛肚七上八下");
+  await page.click('[data-test="create"]');
+  await page.waitForURL(/\/tasks\/\d+$/);
+  const taskUrl = page.url();
+  check(true, "task created", { url: taskUrl });
+
+  // Upload: a non-video is refused with the server's reason; three clips go.
+  await page.setInputFiles('[data-test="file-input"]', join(CLIPS, "not-a-video.txt"));
+  await page.waitForSelector('[data-test="upload-error"]', { timeout: LONG });
+  check((await page.textContent('[data-test="upload-error"]')).includes("content_type"), "a non-video is refused, saying why");
+  const clips = readdirSync(CLIPS).filter((f) => f.endsWith(".mp4")).sort();
+  await page.setInputFiles('[data-test="file-input"]', clips.map((f) => join(CLIPS, f)));
+  await page.waitForFunction(() => document.querySelectorAll('[data-test="clip"] img').length === 3, null, { timeout: LONG });
+  check(true, "three clips uploaded in parallel, confirmed, with thumbnails");
+  const before = await page.$$eval('[data-test="clip"] .clip-name', (els) => els.map((e) => e.textContent));
+  await page.click('[data-test="clip"]:first-child button[aria-label]:not([disabled]) >> nth=0');
+  await page.waitForFunction(
+    (first) => document.querySelector('[data-test="clip"] .clip-name')?.textContent !== first,
+    before[0],
+  );
+  check(true, "clips reorder");
+  await shoot(page, "03-clips");
+
+  // Analysis, with the live stream cut once: it must resume by itself.
+  let watches = 0;
+  await page.route("**/scout.tasks.v1.TasksService/WatchProgress", async (route) => {
+    watches += 1;
+    if (watches === 1) {
+      await route.abort("connectionreset");
+    } else {
+      await route.continue();
+    }
+  });
+  await page.click('[data-test="start-analysis"]');
+  await page.waitForSelector('[data-test="progress"]');
+  await shoot(page, "04-analysing");
+  await page.waitForSelector('[data-test="paragraph"]', { timeout: LONG });
+  check(watches >= 2, "the progress stream was cut and resumed", { watches });
+  const shots = await page.$$('[data-test="shot"]');
+  check(shots.length === 3, "the shots grid shows every clip", { shots: shots.length });
+  check((await page.$$('[data-test="recommended"]')).length >= 1, "recommended shots are marked");
+  await page.unroute("**/scout.tasks.v1.TasksService/WatchProgress");
+
+  // An expired (here: unusable) access token is refreshed without a word.
+  await page.evaluate(() => {
+    const s = JSON.parse(localStorage.getItem("scout.session"));
+    s.accessToken = `${s.accessToken.slice(0, -8)}AAAAAAAA`;
+    localStorage.setItem("scout.session", JSON.stringify(s));
+  });
+  await page.reload();
+  await page.waitForSelector('[data-test="paragraph"]', { timeout: LONG });
+  check(page.url() === taskUrl, "a stale access token was refreshed silently");
+  await page.locator('[data-test="paragraphs"]').scrollIntoViewIfNeeded();
+  await shoot(page, "05-script");
+
+  // Edit one paragraph: the estimate follows, the save makes a new version.
+  const estimateBefore = await page.textContent('[data-test="estimate"] >> nth=0');
+  await page.fill('[data-test="paragraph-text"] >> nth=0', "家人们！今天带你们来望京这家超火的海底捞，排队两小时也值得，毛肚七上八下真的绝了！");
+  const estimateAfter = await page.textContent('[data-test="estimate"] >> nth=0');
+  check(estimateBefore !== estimateAfter, "the estimate follows the text", { estimateBefore, estimateAfter });
+  await page.click('[data-test="save-script"]');
+  await page.waitForSelector('[data-test="saved"]');
+  check(true, "the script is saved as a new version", { saved: await page.textContent('[data-test="saved"]') });
+
+  // Voice and subtitles: listen to a voice, pick a style shown on the clip.
+  await page.waitForSelector('[data-test="voice"]');
+  const preview = page.waitForResponse((r) => r.url().includes("PreviewVoice"));
+  await page.click('[data-test="listen-xiaomei"]');
+  check((await preview).ok(), "a voice sample is synthesised to listen to");
+  await page.waitForFunction(
+    () => [...document.querySelectorAll('[data-test="style-preview"]')].filter((i) => i.naturalWidth > 0).length === 5,
+    null,
+    { timeout: LONG },
+  );
+  check(true, "every subtitle style is shown on a frame of the user's clip");
+  await page.click('[data-test="style-neon"]');
+  await shoot(page, "06-voice");
+
+  // Compose: the first attempt fails (injected), the page offers a retry.
+  await page.click('[data-test="compose"]');
+  await page.waitForSelector('[data-test="failed"]', { timeout: LONG });
+  check(true, "a compose failure shows its step and error", {
+    message: await page.textContent('[data-test="failure-message"]'),
+  });
+  await shoot(page, "07-failed");
+  await page.click('[data-test="retry-task"]');
+  await page.waitForSelector('[data-test="progress"]', { timeout: LONG });
+  await page.waitForSelector('[data-test="player"]', { timeout: LONG * 2 });
+  check(true, "retried from the page, the video is composed");
+
+  // The player: metadata matches the output, and it can seek (ranges).
+  const facts = await page.textContent('[data-test="video-facts"]');
+  const expected = Number(/([\d.]+)s/.exec(facts)[1]);
+  const media = await page.$eval('[data-test="player"]', async (v) => {
+    if (v.readyState < 1) await new Promise((r) => v.addEventListener("loadedmetadata", r, { once: true }));
+    const duration = v.duration;
+    v.currentTime = duration / 2;
+    await new Promise((r) => v.addEventListener("seeked", r, { once: true }));
+    if (v.readyState < 2) await new Promise((r) => v.addEventListener("loadeddata", r, { once: true }));
+    return { duration, readyState: v.readyState, width: v.videoWidth, height: v.videoHeight };
+  });
+  check(Math.abs(media.duration - expected) < 0.6, "the player's duration is the output's", { ...media, expected });
+  check(media.readyState >= 2 && media.width === 1080 && media.height === 1920, "it seeks and shows 1080x1920", media);
+
+  // Downloads: the video and the assets pack.
+  for (const [button, file, magic] of [
+    ["download-video", "final.mp4", "ftyp"],
+    ["download-assets", "assets.zip", "PK"],
+  ]) {
+    const [download] = await Promise.all([page.waitForEvent("download"), page.click(`[data-test="${button}"]`)]);
+    const path = join(SHOTS, `downloaded-${file}`);
+    await download.saveAs(path);
+    const fd = openSync(path, "r");
+    const head = Buffer.alloc(12);
+    readSync(fd, head, 0, 12, 0);
+    closeSync(fd);
+    check(statSync(path).size > 10_000 && head.toString("latin1").includes(magic), `the ${file} download`, {
+      bytes: statSync(path).size,
+    });
+  }
+
+  // Publish assist: topics and titles.
+  await page.waitForSelector('[data-test="topics"] .chip');
+  const topics = await page.$$eval('[data-test="topics"] .chip', (els) => els.map((e) => e.textContent));
+  check(topics.length >= 8 && topics.every((t) => t.startsWith("#")), "topics to post with", { topics });
+  await shoot(page, "08-result");
+
+  // English, then the task list with its badge.
+  await page.click('[data-test="locale"]');
+  await page.goto(`${BASE}/tasks`);
+  await page.waitForSelector('[data-test="task-item"]');
+  check((await page.textContent('[data-status="completed"]')) === "Completed", "the English switch and a status badge");
+  await shoot(page, "09-tasks");
+  check(consoleErrors.filter((e) => !/Failed to load resource|net::ERR/.test(e)).length === 0, "no script errors", {
+    consoleErrors,
+  });
+} catch (e) {
+  // What the page showed when it failed, for whoever reads the test log.
+  await page.screenshot({ path: join(SHOTS, "zz-failure.png"), fullPage: true }).catch(() => undefined);
+  const text = await page.evaluate(() => document.body.innerText).catch(() => "");
+  const session = await page.evaluate(() => localStorage.getItem("scout.session")).catch(() => null);
+  console.log(
+    JSON.stringify({ ok: false, what: "page at failure", url: page.url(), text, consoleErrors, refusedCalls, session }),
+  );
+  throw e;
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,45 @@
+// The generated enums as the short names the API and the translations use
+// (TaskStatus.SCRIPT_READY → "script_ready"), and which badge a status wears.
+import { ShopType, ShotCategory, SubtitleStyle, VideoStyle } from "../gen/scout/common/v1/common_pb";
+import { TaskStatus, TaskStep } from "../gen/scout/tasks/v1/tasks_pb";
+
+export function short<E extends Record<string | number, string | number>>(e: E, value: number): string {
+  const name = e[value];
+  return typeof name === "string" && name !== "UNSPECIFIED" ? name.toLowerCase() : "";
+}
+
+export const statusName = (s: TaskStatus) => short(TaskStatus, s);
+export const shopTypeName = (s: ShopType) => short(ShopType, s);
+export const styleName = (s: VideoStyle) => short(VideoStyle, s);
+export const categoryName = (c: ShotCategory) => short(ShotCategory, c);
+export const subtitleStyleName = (s: SubtitleStyle) => short(SubtitleStyle, s);
+export const stepName = (s: TaskStep) => short(TaskStep, s);
+
+/** The badge of a status: busy (a job runs), ready (the user acts), done, failed. */
+export function badgeOf(s: TaskStatus): string {
+  switch (s) {
+    case TaskStatus.ANALYZING:
+    case TaskStatus.COMPOSING:
+      return "busy";
+    case TaskStatus.COMPLETED:
+      return "done";
+    case TaskStatus.FAILED:
+      return "failed";
+    case TaskStatus.SCRIPT_READY:
+    case TaskStatus.SCRIPT_EDITED:
+    case TaskStatus.VOICE_SET:
+      return "ready";
+    default:
+      return "";
+  }
+}
+
+export const SHOP_TYPES = [ShopType.FOOD, ShopType.BEAUTY, ShopType.ENTERTAINMENT, ShopType.OTHER];
+export const STYLES = [VideoStyle.RECOMMEND, VideoStyle.REVIEW, VideoStyle.VLOG];
+export const SUBTITLE_STYLES = [
+  SubtitleStyle.SIMPLE_WHITE,
+  SubtitleStyle.VIBRANT_YELLOW,
+  SubtitleStyle.XIAOHONGSHU,
+  SubtitleStyle.DOUYIN_HOT,
+  SubtitleStyle.NEON,
+];

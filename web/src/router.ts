@@ -1,0 +1,26 @@
+// History-mode routes; the edge answers every unknown path with index.html.
+import { createRouter, createWebHistory } from "vue-router";
+
+import { useSession } from "./stores/session";
+
+export const router = createRouter({
+  history: createWebHistory(),
+  routes: [
+    { path: "/", redirect: "/tasks" },
+    { path: "/login", name: "login", component: () => import("./views/LoginView.vue") },
+    { path: "/tasks", name: "tasks", component: () => import("./views/TasksView.vue") },
+    { path: "/tasks/:id", name: "task", component: () => import("./views/TaskView.vue"), props: true },
+    { path: "/:rest(.*)*", redirect: "/tasks" },
+  ],
+});
+
+router.beforeEach((to) => {
+  const session = useSession();
+  if (to.name !== "login" && !session.signedIn) {
+    return { name: "login", query: { next: to.fullPath } };
+  }
+  if (to.name === "login" && session.signedIn) {
+    return { name: "tasks" };
+  }
+  return true;
+});

@@ -1,0 +1,115 @@
+// Who is logged in: the tokens (kept across reloads in localStorage, as seed
+// 000 §4.2 has it), the user, and the refresh that keeps the session alive.
+// One refresh at a time: calls that fail together wait for the same one.
+import { defineStore } from "pinia";
+
+import { identity, useTokens } from "../api/client";
+import type { User } from "../gen/scout/identity/v1/identity_pb";
+
+const STORAGE_KEY = "scout.session";
+
+interface Saved {
+  accessToken: string;
+  refreshToken: string;
+  /** Unix ms when the access token expires. */
+  expiresAt: number;
+  userId: string;
+  phone: string;
+  nickname: string;
+}
+
+function load(): Saved | null {
+  try {
+    const raw = localStorage.getItem(STORAGE_KEY);
+    return raw ? (JSON.parse(raw) as Saved) : null;
+  } catch {
+    return null;
+  }
+}
+
+export const useSession = defineStore("session", {
+  state: () => ({ saved: load(), refreshing: null as Promise<boolean> | null }),
+  getters: {
+    signedIn: (s) => s.saved !== null,
+    nickname: (s) => s.saved?.nickname ?? "",
+    phone: (s) => s.saved?.phone ?? "",
+  },
+  actions: {
+    /** Keeps what a login or refresh answered. */
+    remember(tokens: { accessToken: string; refreshToken: string; expiresIn: number; user?: User }) {
+      const user = tokens.user;
+      this.saved = {
+        accessToken: tokens.accessToken,
+        refreshToken: tokens.refreshToken,
+        expiresAt: Date.now() + tokens.expiresIn * 1000,
+        userId: user ? user.id.toString() : (this.saved?.userId ?? ""),
+        phone: user?.phone ?? this.saved?.phone ?? "",
+        nickname: user?.nickname ?? this.saved?.nickname ?? "",
+      };
+      localStorage.setItem(STORAGE_KEY, JSON.stringify(this.saved));
+    },
+
+    forget() {
+      this.saved = null;
+      localStorage.removeItem(STORAGE_KEY);
+    },
+
+    async login(phone: string, code: string) {
+      const res = await identity.login({ phone, code });
+      this.remember({
+        accessToken: res.accessToken,
+        refreshToken: res.refreshToken,
+        expiresIn: res.expiresIn,
+        user: res.user,
+      });
+    },
+
+    /** A new access token from the refresh token; false when the session is over. */
+    refresh(): Promise<boolean> {
+      if (this.refreshing) {
+        return this.refreshing;
+      }
+      const refreshToken = this.saved?.refreshToken;
+      if (!refreshToken) {
+        return Promise.resolve(false);
+      }
+      this.refreshing = identity
+        .refreshToken({ refreshToken })
+        .then((res) => {
+          this.remember({
+            accessToken: res.accessToken,
+            refreshToken: res.refreshToken,
+            expiresIn: res.expiresIn,
+          });
+          return true;
+        })
+        .catch(() => {
+          // Revoked, reused or expired: log in again.
+          this.forget();
+          window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
+          return false;
+        })
+        .finally(() => {
+          this.refreshing = null;
+        });
+      return this.refreshing;
+    },
+
+    async logout() {
+      const refreshToken = this.saved?.refreshToken ?? "";
+      try {
+        await identity.logout({ refreshToken });
+      } finally {
+        this.forget();
+      }
+    },
+
+    /** Registers the store as the transport's token source. */
+    install() {
+      useTokens({
+        accessToken: () => this.saved?.accessToken,
+        refresh: () => this.refresh(),
+      });
+    },
+  },
+});
