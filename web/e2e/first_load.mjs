@@ -1,6 +1,6 @@
 // Prints the web app's bundle sizes and first-load times, and writes them
 // into bench/RESULTS.md between <!-- web:start --> and <!-- web:end -->.
-// Usage: node web_bench.mjs BASE_URL DIST_DIR RESULTS_MD
+// Usage (from web/, by bench/web.sh): node e2e/first_load.mjs BASE_URL DIST_DIR RESULTS_MD
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
@@ -57,7 +57,7 @@ const kb = (n) => (n / 1024).toFixed(1);
 const lines = [
   "## Web app (issue 14): bundle and first load",
   "",
-  `Run by \`bench/web.sh\` on ${new Date().toISOString().slice(0, 10)}: release \`scout up\` on embedded defaults, headless Chromium on the same machine (loopback, so this is the app's own cost, not a network's), cold cache each load, median of ${RUNS}.`,
+  `Run by \`bench/web.sh\` on ${new Date().toISOString().slice(0, 10)}: ${process.env.BENCH_PROFILE ?? "release"} \`scout up\` on embedded defaults, headless Chromium on the same machine (loopback, so this is the app's own cost, not a network's), cold cache each load, median of ${RUNS}.`,
   "",
   "| bundle | KiB | KiB gzipped |",
   "|---|---:|---:|",
