@@ -91,10 +91,10 @@ if [ "$TEST" = 1 ]; then
     # locked versions and leaves the lock file untouched.
     (cd "$ROOT/tools/node" && npm install --no-save --no-audit --no-fund --loglevel=error)
   fi
-  if ! "$ROOT/.venv/bin/python" -c "import grpc_reflection" 2>/dev/null; then
-    say "installing Python grpcio-reflection into .venv"
-    python3 -m venv "$ROOT/.venv"
-    "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check grpcio grpcio-reflection
+  if ! "$ROOT/.venv/bin/python" -c "import grpc_reflection, openapi_spec_validator, schemathesis" 2>/dev/null; then
+    say "installing the Python test tools into .venv (tools/requirements.txt)"
+    [ -x "$ROOT/.venv/bin/pip" ] || python3 -m venv "$ROOT/.venv"
+    "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/tools/requirements.txt"
   fi
 fi
 say "dependencies are in place"

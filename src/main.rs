@@ -64,6 +64,9 @@ enum Command {
         #[arg(long, default_value = "scout-data")]
         data_dir: PathBuf,
     },
+    /// Print the REST API's OpenAPI 3.1 document (generated from the
+    /// protos; what the edge serves at /api/v1/openapi.json).
+    Openapi,
     /// Ask a running edge for the render node's capabilities (as the
     /// logged-in user; see `scout login`).
     Capabilities {
@@ -269,6 +272,10 @@ fn main() -> ExitCode {
             };
             runtime(|| async move { scout::make::make(args, config).await.map(|_| ()) })
         }
+        Command::Openapi => plain(|| {
+            print!("{}", scout_edge::openapi_document()?);
+            Ok(())
+        }),
         Command::Capabilities { edge, data_dir } => {
             runtime(|| async move { capabilities(&edge, &data_dir).await })
         }

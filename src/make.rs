@@ -16,7 +16,7 @@ use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
     ConfirmVideoRequest, CreateTaskRequest, CreateVideoUploadUrlRequest, GetDownloadUrlRequest,
     GetOutputRequest, GetScriptRequest, GetTaskRequest, Progress, StartAnalysisRequest,
-    StartComposeRequest, SubtitleSettings, TaskStatus, VoiceSettings, WatchProgressRequest,
+    StartComposeRequest, TaskStatus, WatchProgressRequest,
 };
 use tonic::transport::Channel;
 
@@ -350,15 +350,11 @@ async fn run(
             &session,
             StartComposeRequest {
                 task_id: task.id,
-                voice: Some(VoiceSettings {
-                    voice_type: args.voice.clone(),
-                    voice_sample_id: 0,
-                    speed: 1.0,
-                }),
-                subtitle: Some(SubtitleSettings {
-                    enabled: true,
-                    style: subtitle_style,
-                }),
+                voice_type: args.voice.clone(),
+                voice_sample_id: None,
+                voice_speed: Some(1.0),
+                subtitle_enabled: Some(true),
+                subtitle_style,
             },
         )?)
         .await

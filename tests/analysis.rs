@@ -255,16 +255,13 @@ async fn analysis_flow(production: bool) {
     assert_eq!(now.provider_note, "writer=template");
     let rest: serde_json::Value =
         get_json(&format!("{base}/api/v1/tasks/{}/progress", t.id), &a.access).await;
-    assert_eq!(rest["data"]["progress"]["status"], "script_ready", "{rest}");
+    assert_eq!(rest["data"]["status"], "script_ready", "{rest}");
     assert_eq!(
-        rest["data"]["progress"]["details"]["steps"][3]["status"], "completed",
+        rest["data"]["details"]["steps"][3]["status"], "completed",
         "{rest}"
     );
     // Once analysed, the clips stay counted as analysed.
-    assert_eq!(
-        rest["data"]["progress"]["details"]["videos_analyzed"], 2,
-        "{rest}"
-    );
+    assert_eq!(rest["data"]["details"]["videos_analyzed"], 2, "{rest}");
     let script = tasks
         .get_script(GetScriptRequest { task_id: t.id })
         .await
@@ -283,7 +280,7 @@ async fn analysis_flow(production: bool) {
     let rest: serde_json::Value =
         get_json(&format!("{base}/api/v1/tasks/{}/script", t.id), &a.access).await;
     assert_eq!(
-        rest["data"]["script"]["paragraphs"][0]["shot"]["category"], "food",
+        rest["data"]["paragraphs"][0]["shot"]["category"], "food",
         "{rest}"
     );
 

@@ -184,8 +184,8 @@ async fn login_flow(backend: Backend) {
     )
     .await;
     assert_eq!(status, 200, "{me}");
-    assert_eq!(me["data"]["user"]["phone"], user.phone);
-    assert_eq!(me["data"]["user"]["membership_type"], "free");
+    assert_eq!(me["data"]["phone"], user.phone);
+    assert_eq!(me["data"]["membership_type"], "free");
     assert_eq!(
         get_me(&base, &first.access_token).await.expect("me"),
         user.id
@@ -851,7 +851,7 @@ async fn hostile_input_is_refused_or_kept_verbatim(backend: Backend) {
             None,
         )
         .await;
-        assert_eq!(me_body["data"]["user"]["nickname"], nickname);
+        assert_eq!(me_body["data"]["nickname"], nickname);
     }
     for (nickname, needle) in [
         (huge.as_str(), "at most 30"),

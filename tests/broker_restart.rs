@@ -178,8 +178,7 @@ async fn a_broker_restart_between_steps_loses_nothing() {
     tasks
         .start_compose(StartComposeRequest {
             task_id: t.id,
-            voice: None,
-            subtitle: None,
+            ..Default::default()
         })
         .await
         .expect("compose queued after the restart");

@@ -106,8 +106,7 @@ async fn a_render_node_killed_mid_compose_loses_nothing() {
     tasks
         .start_compose(StartComposeRequest {
             task_id: task.id,
-            voice: None,
-            subtitle: None,
+            ..Default::default()
         })
         .await
         .expect("compose");

@@ -18,7 +18,7 @@ use scout_proto::scout::tasks::v1::{
     ConfirmVideoRequest, CreateTaskRequest, GetAssetsPackRequest, GetDownloadUrlRequest,
     GetOutputRequest, GetProgressRequest, GetScriptRequest, GetTaskRequest, Paragraph,
     ParagraphEdit, ReportScriptRequest, SetVoiceRequest, StartAnalysisRequest, StartComposeRequest,
-    SubtitleSettings, TaskStatus, UpdateScriptRequest, VoiceSettings, WatchProgressRequest,
+    TaskStatus, UpdateScriptRequest, VoiceSettings, WatchProgressRequest,
 };
 use support::*;
 
@@ -102,8 +102,7 @@ async fn whole_flow(production: bool) {
     let err = tasks
         .start_compose(StartComposeRequest {
             task_id: task.id,
-            voice: None,
-            subtitle: None,
+            ..Default::default()
         })
         .await
         .expect_err("no script yet");
@@ -232,11 +231,9 @@ async fn whole_flow(production: bool) {
     let started = tasks
         .start_compose(StartComposeRequest {
             task_id: task.id,
-            voice: None,
-            subtitle: Some(SubtitleSettings {
-                enabled: true,
-                style: 4,
-            }),
+            subtitle_enabled: Some(true),
+            subtitle_style: 4,
+            ..Default::default()
         })
         .await
         .expect("compose")
@@ -245,8 +242,7 @@ async fn whole_flow(production: bool) {
     let err = tasks
         .start_compose(StartComposeRequest {
             task_id: task.id,
-            voice: None,
-            subtitle: None,
+            ..Default::default()
         })
         .await
         .expect_err("already composing");
@@ -403,8 +399,7 @@ async fn whole_flow(production: bool) {
         theirs
             .start_compose(StartComposeRequest {
                 task_id: id,
-                voice: None,
-                subtitle: None,
+                ..Default::default()
             })
             .await
             .map(|_| ()),

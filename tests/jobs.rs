@@ -174,8 +174,7 @@ async fn retries_then_dead_letter(production: bool) {
     tasks
         .start_compose(StartComposeRequest {
             task_id: id,
-            voice: None,
-            subtitle: None,
+            ..Default::default()
         })
         .await
         .expect("compose");

@@ -148,8 +148,7 @@ async fn clips_in_finished_video_out_with_every_worker() {
     tasks
         .start_compose(StartComposeRequest {
             task_id: task.id,
-            voice: None,
-            subtitle: None,
+            ..Default::default()
         })
         .await
         .expect("compose");

@@ -107,11 +107,11 @@ async fn scenario(mut config: scout_common::config::Config, dir: &std::path::Pat
     .await;
     assert_eq!(rest["code"], 0, "{rest}");
     assert_eq!(
-        rest["data"]["assist"]["topics"],
+        rest["data"]["topics"],
         serde_json::json!(first.topics),
         "{rest}"
     );
-    assert_eq!(rest["data"]["assist"]["regenerate_remaining"], 5, "{rest}");
+    assert_eq!(rest["data"]["regenerate_remaining"], 5, "{rest}");
 
     // Another user's task does not exist for them.
     for e in [

@@ -437,8 +437,7 @@ async fn remote_models_analyse_write_and_suggest_and_the_video_is_made() {
     tasks
         .start_compose(StartComposeRequest {
             task_id: task,
-            voice: None,
-            subtitle: None,
+            ..Default::default()
         })
         .await
         .expect("compose");

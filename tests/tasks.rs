@@ -78,8 +78,8 @@ async fn tasks_crud(postgres: bool) {
         .await
         .expect("json");
     assert_eq!(created["code"], 0, "{created}");
-    assert_eq!(created["data"]["task"]["status"], "created");
-    assert_eq!(created["data"]["task"]["shop"]["style"], "vlog");
+    assert_eq!(created["data"]["status"], "created");
+    assert_eq!(created["data"]["shop"]["style"], "vlog");
 
     // Invalid input names the field.
     let long = "店".repeat(201);

@@ -179,6 +179,25 @@ pub struct EdgeConfig {
     pub trusted_proxies: Vec<String>,
     /// Request rate limits (seed 000 §4.1).
     pub rate_limits: RateLimitsConfig,
+    /// API versions being retired (seed 000 §12.2: a previous version is
+    /// kept six months, with deprecation notices in response headers).
+    pub deprecations: Vec<DeprecationConfig>,
+}
+
+/// One retiring API version: REST answers under `prefix` carry
+/// `Deprecation` (RFC 9745), `Sunset` (RFC 8594) and a `Link` to the
+/// successor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DeprecationConfig {
+    /// Path prefix, e.g. `/api/v1/`.
+    pub prefix: String,
+    /// When it was deprecated (RFC 3339).
+    pub since: chrono::DateTime<chrono::Utc>,
+    /// When it stops answering (RFC 3339).
+    pub sunset: chrono::DateTime<chrono::Utc>,
+    /// Where its successor is documented, e.g. `/api/v2/openapi.json`.
+    pub successor: String,
 }
 
 /// One fixed-window limit: at most `limit` requests per `window`.
@@ -250,6 +269,7 @@ impl Default for EdgeConfig {
             drain_timeout: Duration::from_secs(30),
             trusted_proxies: Vec::new(),
             rate_limits: RateLimitsConfig::default(),
+            deprecations: Vec::new(),
         }
     }
 }

@@ -19,14 +19,15 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::middleware::from_fn_with_state;
-use axum::routing::any;
+use axum::routing::{any, get};
 use tower::ServiceBuilder;
 
 use crate::catalog::Catalog;
+use crate::deprecation::{self, Notices};
 use crate::limits::Limiter;
 use crate::proxy::Upstreams;
 use crate::rest::Rest;
-use crate::{body, limits, proxy, rest, scrub, surface};
+use crate::{body, limits, openapi, proxy, rest, scrub, surface};
 
 /// The router that answers every public gRPC path no local service has.
 pub fn proxy_stack(
@@ -49,15 +50,26 @@ pub fn proxy_stack(
 }
 
 /// `/api/v1/...`: REST calls transcoded onto `grpc`, the edge's finished
-/// gRPC side (so every layer above applies to them too).
+/// gRPC side (so every layer above applies to them too), and the OpenAPI
+/// document that describes them; answers under a retiring version carry
+/// its deprecation notices.
 pub fn rest_routes(
     catalog: &Catalog,
     grpc: Router,
     max_message_bytes: usize,
     request_timeout: Duration,
+    notices: Notices,
 ) -> Router {
     let rest = Arc::new(Rest::new(catalog, grpc, max_message_bytes, request_timeout));
+    let document = openapi::render(catalog);
     Router::new()
         .route("/api/v1/{*path}", any(rest::handle))
         .with_state(rest)
+        .route(
+            "/api/v1/openapi.json",
+            get(move || async move {
+                ([(http::header::CONTENT_TYPE, "application/json")], document)
+            }),
+        )
+        .layer(from_fn_with_state(notices, deprecation::notices))
 }

@@ -21,6 +21,10 @@ pub struct HttpBinding {
     pub template: String,
     /// Request field the body fills: `*` for all, empty for none.
     pub body: String,
+    /// Response field REST answers with: empty for the whole response.
+    /// A response that carries one resource answers with the resource
+    /// itself (`data.id`, not `data.task.id`), as seed 000 §6.2 shows.
+    pub response_body: String,
 }
 
 /// A public RPC.
@@ -60,6 +64,7 @@ fn http_rule(msg: &DynamicMessage, out: &mut Vec<HttpBinding>) {
             .unwrap_or_default()
     };
     let body = text("body");
+    let response_body = text("response_body");
     for (field, verb) in [
         ("get", http::Method::GET),
         ("put", http::Method::PUT),
@@ -72,6 +77,7 @@ fn http_rule(msg: &DynamicMessage, out: &mut Vec<HttpBinding>) {
                 method: verb,
                 template: text(field),
                 body: body.clone(),
+                response_body: response_body.clone(),
             });
         }
     }

@@ -15,9 +15,11 @@
 mod api;
 mod body;
 mod catalog;
+mod deprecation;
 mod error;
 mod frame;
 pub mod limits;
+mod openapi;
 mod proxy;
 mod rest;
 mod scrub;
@@ -38,6 +40,11 @@ use tokio::net::TcpListener;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 pub use catalog::Catalog;
+
+/// The REST API's OpenAPI 3.1 document, as `GET /api/v1/openapi.json` serves it.
+pub fn openapi_document() -> anyhow::Result<String> {
+    Ok(openapi::render(&Catalog::build()?))
+}
 pub use error::EdgeError;
 
 /// The parts of the config the edge reads: its own section (where the
@@ -78,6 +85,7 @@ pub async fn serve(
     let client_ips =
         Arc::new(limits::ClientIps::new(&config.trusted_proxies).map_err(anyhow::Error::msg)?);
     let (max, timeout) = (config.max_message_bytes, config.request_timeout);
+    let notices = deprecation::Notices::new(&config.deprecations)?;
 
     tracing::info!(
         services = catalog.services.len(),
@@ -100,7 +108,7 @@ pub async fn serve(
         .grpc_layer(move |r| r.layer(from_fn_with_state(limiter, limits::per_ip)))
         .http_routes({
             let catalog = catalog.clone();
-            move |grpc| api::rest_routes(&catalog, grpc, max, timeout)
+            move |grpc| api::rest_routes(&catalog, grpc, max, timeout, notices)
         })
         .outer_layer(move |r| r.layer(from_fn_with_state(client_ips, limits::client_ip)))
         .outer_layer({

@@ -41,6 +41,7 @@ struct Route {
     verb: Method,
     segments: Vec<Segment>,
     body: String,
+    response_body: String,
     rpc: Arc<PublicMethod>,
 }
 
@@ -80,6 +81,7 @@ impl Rest {
                     verb: b.method.clone(),
                     segments: parse_template(&b.template),
                     body: b.body.clone(),
+                    response_body: b.response_body.clone(),
                     rpc: m.clone(),
                 })
             })
@@ -272,7 +274,7 @@ async fn handle_inner(rest: &Rest, req: Request) -> Result<Response, ApiError> {
         return Err(ApiError::from_status(&status));
     }
     if rpc.server_streaming {
-        return Ok(sse(rpc, resp.into_body()));
+        return Ok(sse(rpc, route.response_body.clone(), resp.into_body()));
     }
     let collected = resp.into_body().collect().await.map_err(|e| {
         ApiError::new(
@@ -294,7 +296,17 @@ async fn handle_inner(rest: &Rest, req: Request) -> Result<Response, ApiError> {
         .ok_or_else(|| ApiError::internal("the service answered no message"))?;
     let data = proto_json::bytes_to_json(&rpc.output, &first)
         .map_err(|e| ApiError::internal(format!("undecodable answer: {e}")))?;
-    Ok(success(data))
+    Ok(success(select(data, &route.response_body)))
+}
+
+/// The part of an answer a binding's `response_body` names (all of it when empty).
+fn select(mut data: Value, response_body: &str) -> Value {
+    if response_body.is_empty() {
+        return data;
+    }
+    data.get_mut(response_body)
+        .map(Value::take)
+        .unwrap_or(Value::Null)
 }
 
 fn success(data: Value) -> Response {
@@ -328,12 +340,12 @@ fn grpc_request(
 
 /// Server-sent events: one `data:` envelope per streamed message, and an
 /// `event: error` envelope if the stream ends with an error.
-fn sse(rpc: Arc<PublicMethod>, body: Body) -> Response {
+fn sse(rpc: Arc<PublicMethod>, response_body: String, body: Body) -> Response {
     let stream = futures::stream::unfold(
         (
             body.into_data_stream(),
             frame::Decoder::default(),
-            rpc,
+            (rpc, response_body),
             false,
         ),
         |(mut data, mut decoder, rpc, done)| async move {
@@ -346,8 +358,8 @@ fn sse(rpc: Arc<PublicMethod>, body: Body) -> Response {
                         let events: String = decoder
                             .push(&chunk)
                             .into_iter()
-                            .map(|m| match proto_json::bytes_to_json(&rpc.output, &m) {
-                                Ok(v) => format!("data: {}\n\n", serde_json::json!({"code": 0, "message": "success", "data": v})),
+                            .map(|m| match proto_json::bytes_to_json(&rpc.0.output, &m) {
+                                Ok(v) => format!("data: {}\n\n", serde_json::json!({"code": 0, "message": "success", "data": select(v, &rpc.1)})),
                                 Err(e) => format!("event: error\ndata: {}\n\n", serde_json::json!({"code": ErrorCode::Internal as i32, "message": e})),
                             })
                             .collect();

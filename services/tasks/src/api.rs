@@ -22,9 +22,10 @@ use scout_proto::scout::tasks::v1::{
     ReportProgressRequest, ReportProgressResponse, ReportScriptRequest, ReportScriptResponse,
     RetryTaskRequest, RetryTaskResponse, Script, SetSubtitleSettingsRequest,
     SetSubtitleSettingsResponse, SetVoiceRequest, SetVoiceResponse, StartAnalysisRequest,
-    StartAnalysisResponse, StartComposeRequest, StartComposeResponse, TaskStatus,
-    UpdateScriptRequest, UpdateScriptResponse, WatchProgressRequest, WatchProgressResponse,
-    tasks_internal_service_server::TasksInternalService, tasks_service_server::TasksService,
+    StartAnalysisResponse, StartComposeRequest, StartComposeResponse, SubtitleSettings, TaskStatus,
+    UpdateScriptRequest, UpdateScriptResponse, VoiceSettings, WatchProgressRequest,
+    WatchProgressResponse, tasks_internal_service_server::TasksInternalService,
+    tasks_service_server::TasksService,
 };
 use tonic::{Request, Response, Status};
 
@@ -284,12 +285,25 @@ impl TasksService for TasksApi {
     ) -> Result<Response<StartComposeResponse>, Status> {
         let user = caller(&req)?.user_id;
         let r = req.into_inner();
+        // The seed's flat body: a setting the caller left out keeps the task's.
+        let voice =
+            (!r.voice_type.is_empty() || r.voice_sample_id.is_some() || r.voice_speed.is_some())
+                .then(|| VoiceSettings {
+                    voice_type: r.voice_type.clone(),
+                    voice_sample_id: r.voice_sample_id.unwrap_or(0),
+                    speed: r.voice_speed.unwrap_or(0.0),
+                });
+        let subtitle =
+            (r.subtitle_enabled.is_some() || r.subtitle_style != 0).then(|| SubtitleSettings {
+                enabled: r.subtitle_enabled.unwrap_or(true),
+                style: r.subtitle_style,
+            });
         let estimate = compose::start(
             &self.state,
             user,
             r.task_id,
-            r.voice.as_ref(),
-            r.subtitle.as_ref(),
+            voice.as_ref(),
+            subtitle.as_ref(),
         )
         .await?;
         Ok(Response::new(StartComposeResponse {

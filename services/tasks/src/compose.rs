@@ -32,11 +32,15 @@ use crate::uploads;
 /// How long download links work.
 pub const DOWNLOAD_TTL: Duration = Duration::from_secs(3600);
 
-fn check_voice(v: &VoiceSettings) -> Result<(String, f64), TasksError> {
-    let name = if v.voice_type.is_empty() {
-        "xiaomei".to_string()
-    } else {
+/// The voice and speed to store: what `v` names, the task's own choice
+/// where `v` leaves one out.
+fn check_voice(v: &VoiceSettings, task: &TaskRow) -> Result<(String, f64), TasksError> {
+    let name = if !v.voice_type.is_empty() {
         v.voice_type.clone()
+    } else if !task.voice_type.is_empty() {
+        task.voice_type.clone()
+    } else {
+        "xiaomei".to_string()
     };
     if name.len() > 50
         || !name
@@ -48,7 +52,11 @@ fn check_voice(v: &VoiceSettings) -> Result<(String, f64), TasksError> {
             "a voice name: letters, digits, '_' or '-', at most 50",
         ));
     }
-    let speed = if v.speed == 0.0 { 1.0 } else { v.speed };
+    let speed = match (v.speed, task.voice_speed) {
+        (s, _) if s != 0.0 => s,
+        (_, kept) if kept != 0.0 => kept,
+        _ => 1.0,
+    };
     if !(0.5..=2.0).contains(&speed) {
         return Err(TasksError::invalid("voice.speed", "0.5 to 2.0"));
     }
@@ -109,7 +117,7 @@ async fn apply(
     let to = machine::next(from, Event::SetVoice)?;
     let task_id = task.id;
     if let Some(v) = voice {
-        let (name, speed) = check_voice(v)?;
+        let (name, speed) = check_voice(v, task)?;
         let sample = (v.voice_sample_id > 0).then_some(v.voice_sample_id);
         if let Some(id) = sample {
             cloned_voice(state, task.user_id, id).await?;
