@@ -198,6 +198,8 @@ pub async fn make(args: MakeArgs, config: scout_common::config::Config) -> anyho
             );
             let mut config = config;
             config.edge.addr = "127.0.0.1:0".parse()?;
+            // The operator's own machine, the operator's own videos.
+            config.quotas.enabled = false;
             let mesh = crate::mesh::Mesh::start(config).await?;
             let url = mesh.edge_url();
             (Some(mesh), url)

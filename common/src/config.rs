@@ -69,6 +69,8 @@ pub struct Config {
     /// release binary refuses its keys like any other unknown key.
     #[cfg(feature = "faults")]
     pub faults: FaultsConfig,
+    /// Usage allowed per membership tier (tasks enforces them).
+    pub quotas: QuotasConfig,
 }
 
 impl Default for Config {
@@ -90,6 +92,7 @@ impl Default for Config {
             auth: AuthConfig::default(),
             sms: SmsConfig::default(),
             ai: AiConfig::default(),
+            quotas: QuotasConfig::default(),
             #[cfg(feature = "faults")]
             faults: FaultsConfig::default(),
             data_dir,
@@ -149,6 +152,58 @@ impl Default for TelemetryConfig {
         Self {
             log_format: LogFormat::Json,
             log_level: "info".into(),
+        }
+    }
+}
+
+/// Usage allowed per membership tier. Tasks counts it in its database,
+/// so counts survive restarts and every replica sees the same.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct QuotasConfig {
+    /// Off for a single user's own machine (`scout make`).
+    pub enabled: bool,
+    /// Hours east of UTC of the midnight a quota day starts at (8: China).
+    pub utc_offset_hours: i32,
+    /// The `free` tier (every new user).
+    pub free: TierQuota,
+    /// The `basic` tier.
+    pub basic: TierQuota,
+    /// The `pro` tier.
+    pub pro: TierQuota,
+}
+
+/// One tier's quotas.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TierQuota {
+    /// Videos a user may start composing per quota day (seed 002: 3 for
+    /// free). A retry of a failed compose is not a new video.
+    pub videos_per_day: u32,
+}
+
+impl Default for QuotasConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            utc_offset_hours: 8,
+            free: TierQuota { videos_per_day: 3 },
+            basic: TierQuota { videos_per_day: 20 },
+            pro: TierQuota {
+                videos_per_day: 100,
+            },
+        }
+    }
+}
+
+impl QuotasConfig {
+    /// The quotas of a membership tier as the token names it (unknown
+    /// tiers get free's).
+    pub fn for_tier(&self, membership: &str) -> TierQuota {
+        match membership {
+            "pro" => self.pro,
+            "basic" => self.basic,
+            _ => self.free,
         }
     }
 }

@@ -283,7 +283,7 @@ impl TasksService for TasksApi {
         &self,
         req: Request<StartComposeRequest>,
     ) -> Result<Response<StartComposeResponse>, Status> {
-        let user = caller(&req)?.user_id;
+        let user = caller(&req)?;
         let r = req.into_inner();
         // The seed's flat body: a setting the caller left out keeps the task's.
         let voice =
@@ -300,7 +300,7 @@ impl TasksService for TasksApi {
             });
         let estimate = compose::start(
             &self.state,
-            user,
+            &user,
             r.task_id,
             voice.as_ref(),
             subtitle.as_ref(),

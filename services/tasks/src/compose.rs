@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use prost::Message as _;
 use scout_common::adapters::blob::PresignOptions;
+use scout_common::auth::AuthUser;
 use scout_common::jobs;
 use scout_common::proto_json::short_name;
 use scout_proto::scout::common::v1::SubtitleStyle;
@@ -24,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::State;
 use crate::error::TasksError;
 use crate::machine::{self, Event, Status};
+use crate::quotas;
 use crate::scripts;
 use crate::store::{self, TaskRow};
 use crate::tasks;
@@ -157,20 +159,30 @@ pub async fn settings(
 }
 
 /// `StartCompose`: queues one compose job. Returns the estimated seconds.
+/// A new video: it takes one of the caller's daily quota (given back if
+/// the job cannot be queued).
 pub async fn start(
     state: &State,
-    user_id: i64,
+    caller: &AuthUser,
     task_id: i64,
     voice: Option<&VoiceSettings>,
     subtitle: Option<&SubtitleSettings>,
 ) -> Result<i32, TasksError> {
+    let user_id = caller.user_id;
     let task = tasks::load(state, user_id, task_id).await?;
     machine::next(task.status(), Event::StartCompose)?;
     if voice.is_some() || subtitle.is_some() {
         apply(state, &task, voice, subtitle, true).await?;
     }
     let task = tasks::load(state, user_id, task_id).await?;
-    dispatch(state, &task, Event::StartCompose).await
+    let taken = quotas::take_video(state, user_id, &caller.membership).await?;
+    let queued = dispatch(state, &task, Event::StartCompose).await;
+    if queued.is_err()
+        && let Some(day) = taken
+    {
+        quotas::give_back_video(state, user_id, day).await;
+    }
+    queued
 }
 
 /// Moves the task to COMPOSING (by `event`) and queues the job built from

@@ -61,6 +61,23 @@ pub enum TasksError {
         /// Regenerations a task gets.
         max: i32,
     },
+    /// A quota of the user's membership tier is used up until `resets_in`.
+    #[error(
+        "quota {quota} used up: the {tier} tier makes {limit} video(s) a day; the next day starts in {} (midnight UTC{offset_hours:+})",
+        human(*resets_in)
+    )]
+    QuotaExceeded {
+        /// Which quota (the config key).
+        quota: &'static str,
+        /// The caller's tier.
+        tier: String,
+        /// The tier's limit.
+        limit: u32,
+        /// Until the next quota day.
+        resets_in: std::time::Duration,
+        /// Where quota days start.
+        offset_hours: i32,
+    },
     /// A clip that is not a video type.
     #[error("content_type: clips must be video ({allowed})")]
     NotVideo {
@@ -86,6 +103,16 @@ pub enum TasksError {
     /// A failure already in the table (another service's answer).
     #[error(transparent)]
     Api(#[from] ApiError),
+}
+
+/// "5 h 12 min", "40 s".
+fn human(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    match (s / 3600, s % 3600 / 60) {
+        (0, 0) => format!("{s} s"),
+        (0, m) => format!("{m} min"),
+        (h, m) => format!("{h} h {m} min"),
+    }
 }
 
 impl TasksError {
@@ -124,7 +151,9 @@ impl TasksError {
             | Self::VideoNotReady { .. }
             | Self::NotUploaded
             | Self::VoiceNotCloned(_) => ErrorCode::FailedPrecondition,
-            Self::NoRegenerationsLeft { .. } => ErrorCode::QuotaExceeded,
+            Self::NoRegenerationsLeft { .. } | Self::QuotaExceeded { .. } => {
+                ErrorCode::QuotaExceeded
+            }
             Self::NotVideo { .. } => ErrorCode::UnsupportedMediaType,
             Self::NoVideoStream | Self::UnreadableClip(_) => ErrorCode::InvalidMedia,
             Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
@@ -152,6 +181,18 @@ impl From<TasksError> for ApiError {
             TasksError::VideoNotReady { current } => {
                 ApiError::new(code, message).with_meta("current_state", current)
             }
+            TasksError::QuotaExceeded {
+                quota,
+                tier,
+                limit,
+                resets_in,
+                ..
+            } => ApiError::new(code, message)
+                .with_meta("quota", quota)
+                .with_meta("tier", tier)
+                .with_meta("limit", limit.to_string())
+                .with_meta("resets_in_seconds", resets_in.as_secs().to_string())
+                .with_retry_after(resets_in),
             TasksError::NoRegenerationsLeft { .. } => {
                 ApiError::new(code, message).with_meta("regenerate_remaining", "0")
             }

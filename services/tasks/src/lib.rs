@@ -11,6 +11,7 @@ mod error;
 pub mod machine;
 pub mod previews;
 pub mod progress;
+pub mod quotas;
 pub mod scripts;
 mod store;
 pub mod tasks;
@@ -23,7 +24,7 @@ use scout_common::ServiceName;
 use scout_common::adapters::db::{Db, Migrations, open_for_service};
 use scout_common::adapters::db_readiness;
 use scout_common::auth::InternalChannel;
-use scout_common::config::{Config, ServiceConfig};
+use scout_common::config::{Config, QuotasConfig, ServiceConfig};
 use scout_common::jobs::{self, JobKind};
 use scout_common::server::GrpcServer;
 use scout_common::service::{Section, ServiceContext};
@@ -37,12 +38,15 @@ use tokio::net::TcpListener;
 pub use api::{TasksApi, TasksInternalApi};
 pub use error::TasksError;
 
-/// The parts of the config tasks reads: its listen address and database.
-/// (Job retry policies come with the context, upload limits are seed 000's.)
+/// The parts of the config tasks reads: its listen address and database,
+/// and the quotas per membership tier. (Job retry policies come with the
+/// context, upload limits are seed 000's.)
 #[derive(Debug, Clone)]
 pub struct Settings {
     /// Its listen address and database.
     pub server: ServiceConfig,
+    /// Quotas per membership tier.
+    pub quotas: QuotasConfig,
 }
 
 impl Section for Settings {
@@ -51,6 +55,7 @@ impl Section for Settings {
     fn from_config(config: &Config) -> Self {
         Self {
             server: config.tasks.clone(),
+            quotas: config.quotas.clone(),
         }
     }
 }

@@ -739,3 +739,65 @@ pub fn tasks_with_jobs(conn: &mut AnyConnection) -> Result<Vec<TaskRow>, DbError
         .select(TaskRow::as_select())
         .load(conn)?)
 }
+
+diesel::table! {
+    daily_usage (user_id, day) {
+        user_id -> BigInt,
+        day -> Varchar,
+        videos -> Integer,
+    }
+}
+
+/// Takes one of `limit` videos of `day` for `user_id`; false when all are
+/// taken. Each step is one atomic statement (a conditional increment, or
+/// the day's first row), so concurrent callers cannot overshoot; run it
+/// outside a transaction (a lost insert race retries the increment).
+pub fn take_video(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    day: &str,
+    limit: i32,
+) -> Result<bool, DbError> {
+    use daily_usage::dsl as u;
+    for _ in 0..2 {
+        let this = u::daily_usage
+            .filter(u::user_id.eq(user_id))
+            .filter(u::day.eq(day));
+        let bumped = diesel::update(this.filter(u::videos.lt(limit)))
+            .set(u::videos.eq(u::videos + 1))
+            .execute(conn)?;
+        if bumped == 1 {
+            return Ok(true);
+        }
+        let exists: i64 = this.count().get_result(conn)?;
+        if exists > 0 || limit <= 0 {
+            return Ok(false);
+        }
+        match diesel::insert_into(u::daily_usage)
+            .values((u::user_id.eq(user_id), u::day.eq(day), u::videos.eq(1)))
+            .execute(conn)
+        {
+            Ok(_) => return Ok(true),
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(false)
+}
+
+/// Gives back one video of `day` taken by [`take_video`].
+pub fn give_back_video(conn: &mut AnyConnection, user_id: i64, day: &str) -> Result<(), DbError> {
+    use daily_usage::dsl as u;
+    diesel::update(
+        u::daily_usage
+            .filter(u::user_id.eq(user_id))
+            .filter(u::day.eq(day))
+            .filter(u::videos.gt(0)),
+    )
+    .set(u::videos.eq(u::videos - 1))
+    .execute(conn)?;
+    Ok(())
+}
