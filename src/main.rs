@@ -30,6 +30,21 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
+enum AdminAction {
+    /// Make the user with this phone an admin (they must have logged in
+    /// once; their next token carries the role).
+    Grant {
+        /// Mainland mobile number, e.g. 13800138000.
+        phone: String,
+    },
+    /// Take the admin role back.
+    Revoke {
+        /// Mainland mobile number.
+        phone: String,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum Command {
     /// Run the whole mesh in this process (embedded defaults unless configured otherwise).
     Up {
@@ -63,6 +78,12 @@ enum Command {
         /// The local mesh's data directory (outbox and saved session).
         #[arg(long, default_value = "scout-data")]
         data_dir: PathBuf,
+    },
+    /// Grant or take back the admin role (the internal admin panel,
+    /// `/api/v1/admin/...`), in the identity database the config names.
+    Admin {
+        #[command(subcommand)]
+        action: AdminAction,
     },
     /// Print the REST API's OpenAPI 3.1 document (generated from the
     /// protos; what the edge serves at /api/v1/openapi.json).
@@ -271,6 +292,21 @@ fn main() -> ExitCode {
                 subtitle_style,
             };
             runtime(|| async move { scout::make::make(args, config).await.map(|_| ()) })
+        }
+        Command::Admin { action } => {
+            let (phone, role) = match action {
+                AdminAction::Grant { phone } => (phone, "admin"),
+                AdminAction::Revoke { phone } => (phone, "user"),
+            };
+            let config = match load(cli.config, BTreeMap::new()) {
+                Ok(c) => c,
+                Err(e) => return fail(2, e),
+            };
+            runtime(|| async move {
+                scout_identity::admin::set_role(&config, &phone, role).await?;
+                println!("{phone}: role {role} (from their next login or token refresh)");
+                Ok(())
+            })
         }
         Command::Openapi => plain(|| {
             print!("{}", scout_edge::openapi_document()?);

@@ -310,6 +310,7 @@ fn claims_for(user_id: i64, config: &Config) -> Claims {
         sub: user_id.to_string(),
         phone: "139****0000".into(),
         membership: "pro".into(),
+        role: String::new(),
         iat: now,
         nbf: now,
         exp: now + 600,

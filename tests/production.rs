@@ -61,9 +61,12 @@ async fn the_mesh_runs_on_production_adapters() {
     for (url, expected) in [
         (
             &identity_db.url,
-            vec!["refresh_tokens", "users", "voice_samples"],
+            vec!["admin_audit", "refresh_tokens", "users", "voice_samples"],
         ),
-        (&tasks_db.url, vec!["scripts", "tasks", "videos"]),
+        (
+            &tasks_db.url,
+            vec!["daily_usage", "scripts", "tasks", "videos"],
+        ),
         (&publish_db.url, vec!["publications", "publish_assists"]),
     ] {
         let found: Vec<String> = tables(url)

@@ -49,6 +49,9 @@ pub enum Access {
     Open,
     /// A valid user access token.
     User,
+    /// A valid access token of a user with the admin role (the RPCs of
+    /// every `…AdminService`).
+    Admin,
     /// The mesh's service credential.
     Internal,
 }
@@ -66,6 +69,10 @@ pub fn access(path: &str) -> Access {
                 let path = format!("/{}/{}", service.full_name(), method.name());
                 let rule = if AUTH_EXEMPT.contains(&path.as_str()) {
                     Access::Open
+                } else if crate::proto_json::has_http_binding(&method)
+                    && service.name().ends_with("AdminService")
+                {
+                    Access::Admin
                 } else if crate::proto_json::has_http_binding(&method) {
                     Access::User
                 } else {
@@ -188,6 +195,17 @@ impl MeshAuth {
             Access::Open => Ok(()),
             Access::User => {
                 let user = self.verifier.verify_headers(req.headers()).await?;
+                req.extensions_mut().insert(user);
+                Ok(())
+            }
+            Access::Admin => {
+                let user = self.verifier.verify_headers(req.headers()).await?;
+                if !user.admin {
+                    return Err(ApiError::new(
+                        ErrorCode::PermissionDenied,
+                        format!("{} is for admins only", req.uri().path()),
+                    ));
+                }
                 req.extensions_mut().insert(user);
                 Ok(())
             }

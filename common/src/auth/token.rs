@@ -29,6 +29,9 @@ pub struct Claims {
     pub phone: String,
     /// `free`, `basic` or `pro`.
     pub membership: String,
+    /// `admin` for the internal admin panel's users; absent otherwise.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub role: String,
     /// Issued at (Unix seconds).
     pub iat: i64,
     /// Not before (Unix seconds).
@@ -52,6 +55,8 @@ pub struct AuthUser {
     pub phone: String,
     /// Membership.
     pub membership: String,
+    /// Holds the admin role.
+    pub admin: bool,
     /// The token's id.
     pub jti: String,
     /// When the token expires (Unix seconds).
@@ -67,6 +72,8 @@ pub struct Subject {
     pub phone: String,
     /// Membership.
     pub membership: String,
+    /// `admin`, or empty for a user.
+    pub role: String,
 }
 
 /// A freshly signed access token.
@@ -101,6 +108,7 @@ pub fn issue(ring: &KeyRing, config: &AuthConfig, subject: &Subject) -> Result<I
         sub: subject.user_id.to_string(),
         phone: subject.phone.clone(),
         membership: subject.membership.clone(),
+        role: subject.role.clone(),
         iat: now,
         nbf: now,
         exp: now + ttl,
@@ -324,6 +332,7 @@ impl TokenVerifier {
             user_id,
             phone: claims.phone,
             membership: claims.membership,
+            admin: claims.role == "admin",
             jti: claims.jti,
             expires_at: claims.exp,
         })
@@ -372,6 +381,7 @@ mod tests {
             user_id: 7,
             phone: "138****8000".into(),
             membership: "free".into(),
+            role: String::new(),
         }
     }
 

@@ -191,6 +191,7 @@ mod tests {
         assert_eq!(
             c.services.iter().map(String::as_str).collect::<Vec<_>>(),
             vec![
+                "scout.identity.v1.IdentityAdminService",
                 "scout.identity.v1.IdentityService",
                 "scout.publish.v1.PublishService",
                 "scout.render.v1.RenderService",

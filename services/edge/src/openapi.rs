@@ -433,20 +433,20 @@ mod tests {
     }
 
     /// `docs/openapi.json` is what the protos generate. With
-    /// `SCOUT_UPDATE_OPENAPI=1` the test rewrites it instead.
+    /// `UPDATE_OPENAPI=1` the test rewrites it instead.
     #[test]
     fn the_checked_in_document_is_current() {
         let catalog = Catalog::build().expect("catalog");
         let fresh = render(&catalog);
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/openapi.json");
-        if std::env::var_os("SCOUT_UPDATE_OPENAPI").is_some() {
+        if std::env::var_os("UPDATE_OPENAPI").is_some() {
             std::fs::write(&path, &fresh).expect("write docs/openapi.json");
         }
         let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
         assert!(
             checked_in == fresh,
             "docs/openapi.json is stale: regenerate it with \
-             `SCOUT_UPDATE_OPENAPI=1 cargo nextest run -p scout-edge the_checked_in_document_is_current` \
+             `UPDATE_OPENAPI=1 cargo nextest run -p scout-edge the_checked_in_document_is_current` \
              or `scout openapi > docs/openapi.json`"
         );
     }

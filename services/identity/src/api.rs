@@ -16,10 +16,15 @@ use scout_proto::scout::identity::v1::{
     UpdateMeRequest, UpdateMeResponse, identity_internal_service_server::IdentityInternalService,
     identity_service_server::IdentityService,
 };
+use scout_proto::scout::identity::v1::{
+    DisableUserRequest, DisableUserResponse, ListAuditLogRequest, ListAuditLogResponse,
+    SearchUsersRequest, SearchUsersResponse, SetMembershipRequest, SetMembershipResponse,
+    identity_admin_service_server::IdentityAdminService,
+};
 use tonic::{Request, Response, Status};
 
 use crate::State;
-use crate::{profile, session, voice};
+use crate::{admin, profile, session, voice};
 
 /// `scout.identity.v1.IdentityService`.
 #[derive(Clone)]
@@ -31,6 +36,68 @@ impl IdentityApi {
     /// The service over shared state.
     pub fn new(state: Arc<State>) -> Self {
         Self { state }
+    }
+}
+
+/// `scout.identity.v1.IdentityAdminService` (the guard lets only admins in).
+#[derive(Clone)]
+pub struct IdentityAdminApi {
+    state: Arc<State>,
+}
+
+impl IdentityAdminApi {
+    /// The service over shared state.
+    pub fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+}
+
+#[tonic::async_trait]
+impl IdentityAdminService for IdentityAdminApi {
+    async fn search_users(
+        &self,
+        req: Request<SearchUsersRequest>,
+    ) -> Result<Response<SearchUsersResponse>, Status> {
+        let r = req.into_inner();
+        let (items, pagination) = admin::search(&self.state, &r.query, r.page, r.page_size).await?;
+        Ok(Response::new(SearchUsersResponse {
+            items,
+            pagination: Some(pagination),
+        }))
+    }
+
+    async fn set_membership(
+        &self,
+        req: Request<SetMembershipRequest>,
+    ) -> Result<Response<SetMembershipResponse>, Status> {
+        let who = caller(&req)?;
+        let r = req.into_inner();
+        let user =
+            admin::set_membership(&self.state, &who, r.user_id, r.membership_type, &r.reason)
+                .await?;
+        Ok(Response::new(SetMembershipResponse { user: Some(user) }))
+    }
+
+    async fn disable_user(
+        &self,
+        req: Request<DisableUserRequest>,
+    ) -> Result<Response<DisableUserResponse>, Status> {
+        let who = caller(&req)?;
+        let r = req.into_inner();
+        let user = admin::disable(&self.state, &who, r.user_id, &r.reason).await?;
+        Ok(Response::new(DisableUserResponse { user: Some(user) }))
+    }
+
+    async fn list_audit_log(
+        &self,
+        req: Request<ListAuditLogRequest>,
+    ) -> Result<Response<ListAuditLogResponse>, Status> {
+        let r = req.into_inner();
+        let (items, pagination) = admin::audit_log(&self.state, r.page, r.page_size).await?;
+        Ok(Response::new(ListAuditLogResponse {
+            items,
+            pagination: Some(pagination),
+        }))
     }
 }
 

@@ -90,6 +90,9 @@ pub enum IdentityError {
     /// No such thing for this user.
     #[error("{0} not found")]
     NotFound(String),
+    /// An admin disabled the account.
+    #[error("this account is disabled; contact support")]
+    Disabled,
     /// A key this user was never given (answered as if it did not exist).
     #[error("oss_key: uploaded voice sample not found")]
     UnknownUpload,
@@ -191,6 +194,7 @@ impl IdentityError {
             Self::RefreshExpired => ErrorCode::TokenExpired,
             Self::Invalid { .. } => ErrorCode::InvalidArgument,
             Self::NotFound(_) | Self::UnknownUpload => ErrorCode::NotFound,
+            Self::Disabled => ErrorCode::PermissionDenied,
             Self::NotAudio { .. } => ErrorCode::UnsupportedMediaType,
             Self::SampleTooLarge { .. } | Self::UploadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::NotUploaded => ErrorCode::FailedPrecondition,

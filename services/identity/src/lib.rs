@@ -4,6 +4,7 @@
 //! health, reflection and metrics onto one listener; `api` holds the RPC
 //! implementations; `error` maps failures to the shared error table.
 
+pub mod admin;
 mod api;
 mod error;
 pub mod profile;
@@ -26,12 +27,13 @@ use scout_common::jobs::{self, JobKind};
 use scout_common::server::GrpcServer;
 use scout_common::service::{Section, ServiceContext};
 use scout_common::shutdown::Shutdown;
+use scout_proto::scout::identity::v1::identity_admin_service_server::IdentityAdminServiceServer;
 use scout_proto::scout::identity::v1::identity_internal_service_server::IdentityInternalServiceServer;
 use scout_proto::scout::identity::v1::identity_service_server::IdentityServiceServer;
 use scout_proto::scout::render::v1::render_service_client::RenderServiceClient;
 use tokio::net::TcpListener;
 
-pub use api::{IdentityApi, IdentityInternalApi};
+pub use api::{IdentityAdminApi, IdentityApi, IdentityInternalApi};
 pub use error::IdentityError;
 
 /// The parts of the config identity reads.
@@ -127,6 +129,9 @@ pub async fn serve(
     });
     GrpcServer::new(ServiceName::Identity, auth)
         .add_service(IdentityServiceServer::new(IdentityApi::new(state.clone())))
+        .add_service(IdentityAdminServiceServer::new(IdentityAdminApi::new(
+            state.clone(),
+        )))
         .add_service(IdentityInternalServiceServer::new(
             IdentityInternalApi::new(state.clone()),
         ))

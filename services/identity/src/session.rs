@@ -190,6 +190,9 @@ async fn open_session(
     family: String,
     is_new_user: bool,
 ) -> Result<Session, IdentityError> {
+    if user.disabled_at.is_some() {
+        return Err(IdentityError::Disabled);
+    }
     let auth = &state.ctx.config.auth;
     let (refresh, hash) = new_refresh_token();
     let now = now_secs();
@@ -218,6 +221,11 @@ fn issue_access(state: &State, user: &UserRow) -> Result<token::Issued, Identity
             user_id: user.id,
             phone: mask_phone(&user.phone),
             membership: user.membership_type.clone(),
+            role: if user.role == "admin" {
+                "admin".into()
+            } else {
+                String::new()
+            },
         },
     )?)
 }

@@ -15,6 +15,19 @@ diesel::table! {
         membership_type -> Varchar,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        role -> Varchar,
+        disabled_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    admin_audit (id) {
+        id -> BigInt,
+        admin_id -> BigInt,
+        action -> Varchar,
+        target -> Varchar,
+        detail -> Text,
+        created_at -> Timestamp,
     }
 }
 
@@ -47,7 +60,7 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(users, voice_samples, refresh_tokens);
+diesel::allow_tables_to_appear_in_same_query!(users, voice_samples, refresh_tokens, admin_audit);
 
 /// A user row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -60,6 +73,10 @@ pub struct UserRow {
     pub membership_type: String,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// `user` or `admin`.
+    pub role: String,
+    /// When an admin disabled the account.
+    pub disabled_at: Option<NaiveDateTime>,
 }
 
 /// A voice sample row.
@@ -353,4 +370,127 @@ pub fn finish_clone(
     ))
     .execute(conn)?;
     Ok(n == 1)
+}
+
+// ---- admin ----
+
+/// An audit log row.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = admin_audit)]
+pub struct AuditRow {
+    pub id: i64,
+    pub admin_id: i64,
+    pub action: String,
+    pub target: String,
+    pub detail: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// Users whose phone contains `query` (or whose id it is), newest first,
+/// one page; and how many match.
+pub fn search_users(
+    conn: &mut AnyConnection,
+    query: &str,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<UserRow>, i64), DbError> {
+    let pattern = format!("%{}%", query.replace(['%', '_'], ""));
+    let id: i64 = query.parse().unwrap_or(-1);
+    let matching = || {
+        users::table
+            .filter(users::phone.like(pattern.clone()).or(users::id.eq(id)))
+            .into_boxed()
+    };
+    let total = matching().count().get_result(conn)?;
+    let rows = matching()
+        .order(users::id.desc())
+        .offset(offset)
+        .limit(limit)
+        .select(UserRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Sets a user's membership tier.
+pub fn set_membership(
+    conn: &mut AnyConnection,
+    id: i64,
+    tier: &str,
+    at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    Ok(diesel::update(users::table.find(id))
+        .set((users::membership_type.eq(tier), users::updated_at.eq(at)))
+        .execute(conn)?
+        == 1)
+}
+
+/// Sets the role of the user with `phone`; false when there is none.
+pub fn set_role_by_phone(
+    conn: &mut AnyConnection,
+    phone: &str,
+    role: &str,
+    at: NaiveDateTime,
+) -> Result<bool, DbError> {
+    Ok(diesel::update(users::table.filter(users::phone.eq(phone)))
+        .set((users::role.eq(role), users::updated_at.eq(at)))
+        .execute(conn)?
+        == 1)
+}
+
+/// Disables a user and revokes every refresh token they hold.
+pub fn disable_user(
+    conn: &mut AnyConnection,
+    id: i64,
+    at: NaiveDateTime,
+    now: i64,
+) -> Result<bool, DbError> {
+    let found = diesel::update(users::table.find(id))
+        .set((users::disabled_at.eq(Some(at)), users::updated_at.eq(at)))
+        .execute(conn)?
+        == 1;
+    diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::user_id.eq(id))
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)?;
+    Ok(found)
+}
+
+/// Writes one audit entry.
+pub fn insert_audit(
+    conn: &mut AnyConnection,
+    admin_id: i64,
+    action: &str,
+    target: &str,
+    detail: &str,
+    at: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::insert_into(admin_audit::table)
+        .values((
+            admin_audit::admin_id.eq(admin_id),
+            admin_audit::action.eq(action),
+            admin_audit::target.eq(target),
+            admin_audit::detail.eq(detail),
+            admin_audit::created_at.eq(at),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// One page of the audit log, newest first; and how many entries there are.
+pub fn audit_page(
+    conn: &mut AnyConnection,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<AuditRow>, i64), DbError> {
+    let total = admin_audit::table.count().get_result(conn)?;
+    let rows = admin_audit::table
+        .order(admin_audit::id.desc())
+        .offset(offset)
+        .limit(limit)
+        .select(AuditRow::as_select())
+        .load(conn)?;
+    Ok((rows, total))
 }

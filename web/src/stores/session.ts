@@ -1,6 +1,7 @@
 // Who is logged in: the tokens (kept across reloads in localStorage, as seed
 // 000 §4.2 has it), the user, and the refresh that keeps the session alive.
 // One refresh at a time: calls that fail together wait for the same one.
+import { Code, ConnectError } from "@connectrpc/connect";
 import { defineStore } from "pinia";
 
 import { identity, useTokens } from "../api/client";
@@ -83,8 +84,15 @@ export const useSession = defineStore("session", {
           });
           return true;
         })
-        .catch(() => {
-          // Revoked, reused or expired: log in again.
+        .catch((e: unknown) => {
+          // Only the server's "no" ends the session (revoked, reused,
+          // expired, a disabled account). A refresh that never got an
+          // answer (the page reloading under it, the network gone) keeps
+          // the tokens: the next call tries again.
+          const code = ConnectError.from(e).code;
+          if (code !== Code.Unauthenticated && code !== Code.PermissionDenied) {
+            return false;
+          }
           this.forget();
           window.location.assign(`/login?next=${encodeURIComponent(window.location.pathname)}`);
           return false;
