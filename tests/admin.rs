@@ -102,17 +102,7 @@ async fn admins_manage_users_and_everyone_else_is_refused() {
         .expect("scout admin grant");
     assert!(!unknown.status.success());
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("must log in once"));
-    let (_, refreshed) = call(
-        reqwest::Method::POST,
-        &format!("{base}/api/v1/auth/refresh"),
-        "",
-        Some(json!({"refresh_token": boss.refresh})),
-    )
-    .await;
-    let admin = refreshed["data"]["access_token"]
-        .as_str()
-        .expect("token")
-        .to_string();
+    let admin = refresh(&base, &boss.refresh).await.access;
 
     // Search, change a tier.
     let tail = &user.phone[7..];

@@ -83,32 +83,6 @@ async fn compose(tasks: &mut UserTasks, id: i64) -> Result<(), tonic::Status> {
         .map(|_| ())
 }
 
-/// A new access token from a refresh token, over REST.
-async fn refresh(base: &str, refresh_token: &str) -> Tokens {
-    let resp: serde_json::Value = reqwest::Client::new()
-        .post(format!("{base}/api/v1/auth/refresh"))
-        .json(&serde_json::json!({ "refresh_token": refresh_token }))
-        .send()
-        .await
-        .expect("refresh")
-        .json()
-        .await
-        .expect("json");
-    assert_eq!(resp["code"], 0, "{resp}");
-    Tokens {
-        phone: String::new(),
-        access: resp["data"]["access_token"]
-            .as_str()
-            .expect("access")
-            .into(),
-        refresh: resp["data"]["refresh_token"]
-            .as_str()
-            .expect("refresh")
-            .into(),
-        user_id: 0,
-    }
-}
-
 #[tokio::test]
 async fn a_free_users_fourth_video_of_the_day_waits_for_tomorrow() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -26,6 +26,7 @@ pub mod config;
 pub mod error;
 pub mod grpc;
 pub mod jobs;
+pub mod paging;
 pub mod proto_json;
 pub mod readiness;
 pub mod registry;

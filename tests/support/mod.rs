@@ -326,6 +326,33 @@ pub async fn login_as(base: &str, data_dir: &Path, phone: &str) -> Tokens {
     }
 }
 
+/// New tokens from a refresh token, over REST, as a client would (the
+/// phone and user id are not in the answer: left empty and 0).
+pub async fn refresh(base: &str, refresh_token: &str) -> Tokens {
+    let resp: serde_json::Value = reqwest::Client::new()
+        .post(format!("{base}/api/v1/auth/refresh"))
+        .json(&serde_json::json!({ "refresh_token": refresh_token }))
+        .send()
+        .await
+        .expect("refresh")
+        .json()
+        .await
+        .expect("json");
+    assert_eq!(resp["code"], 0, "{resp}");
+    Tokens {
+        phone: String::new(),
+        access: resp["data"]["access_token"]
+            .as_str()
+            .expect("access")
+            .into(),
+        refresh: resp["data"]["refresh_token"]
+            .as_str()
+            .expect("refresh")
+            .into(),
+        user_id: 0,
+    }
+}
+
 /// Logs a new random user in.
 pub async fn login(base: &str, data_dir: &Path) -> Tokens {
     login_as(base, data_dir, &random_phone()).await

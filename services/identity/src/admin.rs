@@ -6,6 +6,7 @@
 
 use chrono::Utc;
 use scout_common::auth::AuthUser;
+use scout_common::paging::pagination;
 use scout_proto::scout::common::v1::Pagination;
 use scout_proto::scout::identity::v1::{AdminUser, AuditEntry, Membership};
 
@@ -43,15 +44,6 @@ fn audit(row: &AuditRow) -> AuditEntry {
 /// Page and size as asked (page from 1, size 1-100, default 20).
 fn page(page: i32, size: i32) -> (i32, i32) {
     (page.max(1), if size <= 0 { 20 } else { size.min(100) })
-}
-
-fn pagination(page: i32, size: i32, total: i64) -> Pagination {
-    Pagination {
-        page,
-        page_size: size,
-        total,
-        total_pages: ((total + i64::from(size) - 1) / i64::from(size)) as i32,
-    }
 }
 
 /// `SearchUsers`.

@@ -152,15 +152,9 @@ pub async fn list(
             ))
         })
         .await?;
-    let total_pages = (total + i64::from(size) - 1) / i64::from(size);
     Ok((
         rows.iter().map(|(r, n)| to_proto(r, *n)).collect(),
-        Pagination {
-            page,
-            page_size: size,
-            total,
-            total_pages: total_pages as i32,
-        },
+        scout_common::paging::pagination(page, size, total),
     ))
 }
 
