@@ -65,6 +65,7 @@ async fn report_script(worker: &mut Worker, job: &AnalyzeJob, clips: &[i64]) -> 
             paragraphs: paragraphs(clips),
             provider: "template".into(),
             provider_note: "writer=template".into(),
+            usage: None,
         })
         .await
         .expect("report script")
@@ -236,6 +237,7 @@ async fn analysis_flow(production: bool) {
             paragraphs: paragraphs(&[clips[0], 999_999]),
             provider: "template".into(),
             provider_note: String::new(),
+            usage: None,
         })
         .await
         .expect_err("bad shot");

@@ -169,6 +169,7 @@ async fn a_broker_restart_between_steps_loses_nothing() {
             }],
             provider: "template".into(),
             provider_note: String::new(),
+            usage: None,
         })
         .await
         .expect("script");

@@ -100,6 +100,7 @@ async fn a_render_node_killed_mid_compose_loses_nothing() {
             paragraphs,
             provider: "template".into(),
             provider_note: String::new(),
+            usage: None,
         })
         .await
         .expect("script");

@@ -166,6 +166,7 @@ async fn whole_flow(production: bool) {
             ],
             provider: "template".into(),
             provider_note: String::new(),
+            usage: None,
         })
         .await
         .expect("script");

@@ -88,6 +88,7 @@ async fn scripted_task(mesh: &Mesh, tasks: &mut Tasks, files: &std::path::Path) 
             }],
             provider: "template".into(),
             provider_note: String::new(),
+            usage: None,
         })
         .await
         .expect("script");
@@ -306,6 +307,7 @@ async fn an_unfinished_job_survives_a_restart_of_the_embedded_mesh() {
             }],
             provider: "template".into(),
             provider_note: String::new(),
+            usage: None,
         })
         .await
         .expect("script")

@@ -9,79 +9,10 @@ mod support;
 use std::time::Duration;
 
 use diesel::prelude::*;
-use scout::mesh::Mesh;
-use scout_common::adapters::bus::Subscription;
 use scout_common::{ApiError, ErrorCode};
+use scout_proto::scout::tasks::v1::TaskStatus;
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
-use scout_proto::scout::tasks::v1::{
-    Paragraph, ReportScriptRequest, StartAnalysisRequest, StartComposeRequest, TaskStatus,
-};
 use support::*;
-
-/// The analyze topic, subscribed as the vision worker would be.
-async fn analyze_jobs(mesh: &Mesh) -> Box<dyn Subscription> {
-    let ctx = mesh.context();
-    let topic = format!("{}analyze", ctx.jobs.analyze.prefix);
-    ctx.adapters
-        .bus
-        .subscribe(
-            &format!("test-vision-{}", scout_common::testing::unique()),
-            std::slice::from_ref(&topic),
-        )
-        .await
-        .expect("subscribe")
-}
-
-/// A task of the caller's with one clip and a script: ready to compose.
-async fn ready_task(
-    mesh: &Mesh,
-    tasks: &mut UserTasks,
-    jobs: &mut Box<dyn Subscription>,
-    files: &std::path::Path,
-    n: usize,
-) -> i64 {
-    let (id, clips) = task_with_clips(tasks, files, &format!("小馆{n}号"), &[1.0]).await;
-    tasks
-        .start_analysis(StartAnalysisRequest { task_id: id })
-        .await
-        .expect("analyse");
-    // A new subscriber reads the topic from its start: skip the jobs of
-    // tasks analysed before.
-    let job = loop {
-        let job = take_analyze_job(jobs, Duration::from_secs(60)).await;
-        if job.task_id == id {
-            break job;
-        }
-    };
-    tasks_worker(mesh)
-        .report_script(ReportScriptRequest {
-            job_id: job.job_id,
-            task_id: id,
-            paragraphs: vec![Paragraph {
-                id: "para_1".into(),
-                section: "开场".into(),
-                shot_id: clips[0],
-                text: "家人们，这家小馆值得一来！".into(),
-                ..Default::default()
-            }],
-            provider: "template".into(),
-            provider_note: String::new(),
-        })
-        .await
-        .expect("script");
-    wait_status(tasks, id, TaskStatus::ScriptReady, Duration::from_secs(30)).await;
-    id
-}
-
-async fn compose(tasks: &mut UserTasks, id: i64) -> Result<(), tonic::Status> {
-    tasks
-        .start_compose(StartComposeRequest {
-            task_id: id,
-            ..Default::default()
-        })
-        .await
-        .map(|_| ())
-}
 
 #[tokio::test]
 async fn a_free_users_fourth_video_of_the_day_waits_for_tomorrow() {
@@ -174,6 +105,180 @@ async fn a_free_users_fourth_video_of_the_day_waits_for_tomorrow() {
             .await
             .unwrap_or_else(|e| panic!("pro video {}: {e:?}", n + 1));
     }
+    drop(jobs);
+    mesh.shutdown().await.expect("shutdown");
+}
+
+async fn total(tasks: &mut UserTasks) -> i64 {
+    tasks
+        .list_tasks(scout_proto::scout::tasks::v1::ListTasksRequest::default())
+        .await
+        .expect("list")
+        .into_inner()
+        .pagination
+        .expect("pagination")
+        .total
+}
+
+/// Seed 002's batch creation: up to 10 tasks in one call, all or none
+/// against the day's videos; each batch task's first compose is already
+/// paid. The per-task quotas of a tier (clips per task here) name
+/// themselves when hit.
+#[tokio::test]
+async fn batches_take_the_quota_all_or_none_and_per_task_limits_name_the_tier() {
+    use scout_proto::scout::tasks::v1::{
+        BatchCreateTasksRequest, CreateTaskRequest, CreateVideoUploadUrlRequest,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("files");
+    let mut config = embedded_config(dir.path());
+    config.quotas.free.clips_per_task = 1;
+    let mesh = mesh_without_vision(config).await;
+    let base = mesh.edge_url();
+    let free = login(&base, dir.path()).await;
+    let mut tasks = TasksServiceClient::new(authed_channel(&base, &free.access));
+    let item = |name: &str| CreateTaskRequest {
+        shop_name: name.into(),
+        shop_type: 1,
+        promotion_text: String::new(),
+        video_style: 1,
+    };
+    let batch = |items: Vec<CreateTaskRequest>| BatchCreateTasksRequest { tasks: items };
+
+    // One bad item: nothing is made, and the field names the item.
+    let bad = tasks
+        .batch_create_tasks(batch(vec![item("甲"), item("")]))
+        .await
+        .expect_err("an empty shop name");
+    let api = ApiError::from_status(&bad);
+    assert_eq!(api.code, ErrorCode::InvalidArgument);
+    assert!(
+        bad.message().contains("tasks[1].shop_name"),
+        "{}",
+        bad.message()
+    );
+    // More than the three videos a free user makes today: nothing is made.
+    let over = tasks
+        .batch_create_tasks(batch((0..4).map(|i| item(&format!("店{i}"))).collect()))
+        .await
+        .expect_err("four videos for a free user");
+    assert_eq!(over.code(), tonic::Code::ResourceExhausted, "{over:?}");
+    assert!(
+        over.message().contains("videos_per_day"),
+        "{}",
+        over.message()
+    );
+    assert_eq!(total(&mut tasks).await, 0, "all or none");
+    let eleven = tasks
+        .batch_create_tasks(batch((0..11).map(|i| item(&format!("店{i}"))).collect()))
+        .await
+        .expect_err("eleven");
+    assert_eq!(
+        ApiError::from_status(&eleven).code,
+        ErrorCode::InvalidArgument
+    );
+
+    // Two fit; then only one is left, so a second pair is refused.
+    let made = tasks
+        .batch_create_tasks(batch(vec![item("一号店"), item("二号店")]))
+        .await
+        .expect("two")
+        .into_inner()
+        .items;
+    assert_eq!(made.len(), 2);
+    assert_eq!(made[1].shop.as_ref().expect("shop").name, "二号店");
+    tasks
+        .batch_create_tasks(batch(vec![item("三号店"), item("四号店")]))
+        .await
+        .expect_err("one video left");
+    assert_eq!(total(&mut tasks).await, 2);
+
+    // The same over REST, as seed 002 sends it.
+    let resp = reqwest::Client::new()
+        .post(format!("{base}/api/v1/tasks/batch"))
+        .bearer_auth(&free.access)
+        .json(&serde_json::json!({"tasks": [{"shop_name": "五号店", "shop_type": "food"}]}))
+        .send()
+        .await
+        .expect("POST");
+    assert_eq!(resp.status(), 200);
+    let body: serde_json::Value = resp.json().await.expect("json");
+    assert_eq!(body["data"]["items"][0]["shop"]["name"], "五号店", "{body}");
+
+    // A batch task's compose is already paid: the day is used up, yet it composes.
+    let mut jobs = analyze_jobs(&mesh).await;
+    let id = made[0].id;
+    let (_, clips) = {
+        use scout_proto::scout::tasks::v1::ConfirmVideoRequest;
+        let file = clip(files.path(), "one.mp4", 1.0);
+        let key = curl_upload(&mut tasks, id, &file, "video/mp4").await;
+        let v = tasks
+            .confirm_video(ConfirmVideoRequest {
+                task_id: id,
+                oss_key: key,
+                original_filename: "one.mp4".into(),
+            })
+            .await
+            .expect("confirm")
+            .into_inner()
+            .video
+            .expect("video");
+        (id, vec![v.id])
+    };
+    // clips_per_task = 1 on this free tier: a second clip is refused, naming it.
+    let second = tasks
+        .create_video_upload_url(CreateVideoUploadUrlRequest {
+            task_id: id,
+            filename: "two.mp4".into(),
+            file_size: 1000,
+            content_type: "video/mp4".into(),
+        })
+        .await
+        .expect_err("a second clip");
+    let api = ApiError::from_status(&second);
+    assert_eq!(api.code, ErrorCode::QuotaExceeded);
+    assert_eq!(
+        api.metadata.get("quota").map(String::as_str),
+        Some("clips_per_task")
+    );
+    assert_eq!(api.metadata.get("tier").map(String::as_str), Some("free"));
+    assert!(
+        second.message().contains("at most 1 clips"),
+        "{}",
+        second.message()
+    );
+    tasks
+        .start_analysis(scout_proto::scout::tasks::v1::StartAnalysisRequest { task_id: id })
+        .await
+        .expect("analyse");
+    let job = take_analyze_job(&mut jobs, Duration::from_secs(60)).await;
+    tasks_worker(&mesh)
+        .report_script(scout_proto::scout::tasks::v1::ReportScriptRequest {
+            job_id: job.job_id,
+            task_id: id,
+            paragraphs: vec![scout_proto::scout::tasks::v1::Paragraph {
+                id: "para_1".into(),
+                section: "开场".into(),
+                shot_id: clips[0],
+                text: "家人们，这家店值得一来！".into(),
+                ..Default::default()
+            }],
+            provider: "template".into(),
+            provider_note: String::new(),
+            usage: None,
+        })
+        .await
+        .expect("script");
+    wait_status(
+        &mut tasks,
+        id,
+        TaskStatus::ScriptReady,
+        Duration::from_secs(30),
+    )
+    .await;
+    compose(&mut tasks, id)
+        .await
+        .expect("a batch task's video was paid when the batch was made");
     drop(jobs);
     mesh.shutdown().await.expect("shutdown");
 }

@@ -18,6 +18,58 @@ use tokio::sync::Semaphore;
 
 use crate::config::{AiConfig, ChatModelConfig};
 
+/// What model calls cost, counted for the piece of work that made them.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct ModelUsage {
+    /// Requests that got an answer (billed).
+    pub calls: u32,
+    /// Images sent in those requests.
+    pub images: u32,
+    /// Tokens billed, where the provider reports `usage.total_tokens`.
+    pub tokens: u64,
+}
+
+tokio::task_local! {
+    static METER: std::sync::Mutex<ModelUsage>;
+}
+
+/// Runs `work`, counting every answered model call it makes (in its own
+/// task, including futures it joins); returns the result and the count.
+pub async fn metered<F: std::future::Future>(work: F) -> (F::Output, ModelUsage) {
+    let meter = std::sync::Mutex::new(ModelUsage::default());
+    METER
+        .scope(meter, async {
+            let out = work.await;
+            let usage = METER
+                .try_with(|m| m.lock().map(|u| *u).unwrap_or_default())
+                .unwrap_or_default();
+            (out, usage)
+        })
+        .await
+}
+
+fn count_call(body: &Value, answer: &Value) {
+    let images = body["messages"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|m| m["content"].as_array())
+        .flatten()
+        .filter(|part| part["type"] == "image_url")
+        .count() as u32;
+    let tokens = answer
+        .pointer("/usage/total_tokens")
+        .and_then(Value::as_u64)
+        .unwrap_or(0);
+    let _ = METER.try_with(|m| {
+        if let Ok(mut u) = m.lock() {
+            u.calls += 1;
+            u.images += images;
+            u.tokens += tokens;
+        }
+    });
+}
+
 /// Why a model call gave no usable answer.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ChatError {
@@ -257,6 +309,7 @@ impl ChatClient {
                 snippet(&text)
             ))
         })?;
+        count_call(body, &parsed);
         parsed
             .pointer("/choices/0/message/content")
             .and_then(Value::as_str)

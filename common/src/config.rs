@@ -71,6 +71,8 @@ pub struct Config {
     pub faults: FaultsConfig,
     /// Usage allowed per membership tier (tasks enforces them).
     pub quotas: QuotasConfig,
+    /// Unit prices of the admin panel's cost estimate.
+    pub costs: CostsConfig,
 }
 
 impl Default for Config {
@@ -93,6 +95,7 @@ impl Default for Config {
             sms: SmsConfig::default(),
             ai: AiConfig::default(),
             quotas: QuotasConfig::default(),
+            costs: CostsConfig::default(),
             #[cfg(feature = "faults")]
             faults: FaultsConfig::default(),
             data_dir,
@@ -180,6 +183,32 @@ pub struct TierQuota {
     /// Videos a user may start composing per quota day (seed 002: 3 for
     /// free). A retry of a failed compose is not a new video.
     pub videos_per_day: u32,
+    /// Clips one task may hold (seed 000: 30).
+    pub clips_per_task: u32,
+    /// Largest clip, in MiB (seed 000: 500).
+    pub max_clip_mb: u32,
+    /// Longest clip, in seconds (seed 000: 10 minutes).
+    pub max_clip_seconds: u32,
+    /// Script regenerations per task (seed 000: 5).
+    pub regenerations_per_task: u32,
+}
+
+impl TierQuota {
+    /// Seed 000's per-task limits with `videos_per_day`.
+    pub const fn seed(videos_per_day: u32) -> Self {
+        Self {
+            videos_per_day,
+            clips_per_task: 30,
+            max_clip_mb: 500,
+            max_clip_seconds: 600,
+            regenerations_per_task: 5,
+        }
+    }
+
+    /// Largest clip in bytes.
+    pub fn max_clip_bytes(&self) -> i64 {
+        i64::from(self.max_clip_mb) * 1024 * 1024
+    }
 }
 
 impl Default for QuotasConfig {
@@ -187,11 +216,48 @@ impl Default for QuotasConfig {
         Self {
             enabled: true,
             utc_offset_hours: 8,
-            free: TierQuota { videos_per_day: 3 },
-            basic: TierQuota { videos_per_day: 20 },
-            pro: TierQuota {
-                videos_per_day: 100,
-            },
+            free: TierQuota::seed(3),
+            basic: TierQuota::seed(20),
+            pro: TierQuota::seed(100),
+        }
+    }
+}
+
+/// Unit prices for the admin panel's cost estimate (seed 000 §11.1 by
+/// default, in yuan).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct CostsConfig {
+    /// Currency of every price.
+    pub currency: String,
+    /// One image sent to the vision model (Qwen-VL: 0.008).
+    pub vision_image: f64,
+    /// A thousand tokens of the text model (Doubao: 0.012).
+    pub text_per_1k_tokens: f64,
+    /// Tokens assumed per text-model call when the provider does not report
+    /// them (seed 000: about 2K for a script).
+    pub tokens_per_call_estimate: u64,
+    /// One character of billed speech synthesis (Seed-TTS: 0.002).
+    pub tts_character: f64,
+    /// A GB stored for a month (OSS: 0.12).
+    pub storage_gb_month: f64,
+    /// A GB downloaded (CDN: 0.24).
+    pub transfer_gb: f64,
+    /// An hour of processing (0.5).
+    pub compute_hour: f64,
+}
+
+impl Default for CostsConfig {
+    fn default() -> Self {
+        Self {
+            currency: "CNY".into(),
+            vision_image: 0.008,
+            text_per_1k_tokens: 0.012,
+            tokens_per_call_estimate: 2000,
+            tts_character: 0.002,
+            storage_gb_month: 0.12,
+            transfer_gb: 0.24,
+            compute_hour: 0.5,
         }
     }
 }

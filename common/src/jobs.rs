@@ -29,6 +29,9 @@ pub const HEADER_ATTEMPT: &str = "scout-attempt";
 pub const HEADER_NOT_BEFORE: &str = "scout-not-before-ms";
 /// Header: the error of the previous attempt.
 pub const HEADER_LAST_ERROR: &str = "scout-last-error";
+/// Header: unix milliseconds when a job was dead-lettered (with the key, it
+/// tells one dead letter from a redelivery of the same).
+pub const HEADER_DEAD_AT: &str = "scout-dead-at-ms";
 
 /// A kind of job and its retry policy.
 #[derive(Debug, Clone)]
@@ -41,17 +44,38 @@ pub struct JobKind {
     pub prefix: String,
     /// Partitions of the main topic.
     pub partitions: i32,
+    /// The consumer group that works the main topic, without the prefix
+    /// (e.g. `render-compose`).
+    pub group: String,
 }
 
 impl JobKind {
-    /// A job kind.
+    /// A job kind worked by a group of its own name.
     pub fn new(prefix: &str, name: &str, retry_delays: Vec<Duration>, partitions: i32) -> Self {
         Self {
             name: name.to_string(),
             retry_delays,
             prefix: prefix.to_string(),
             partitions,
+            group: name.to_string(),
         }
+    }
+
+    /// The same kind, worked by `group`.
+    pub fn worked_by(mut self, group: &str) -> Self {
+        self.group = group.to_string();
+        self
+    }
+
+    /// The consumer group that works the main topic (namespaced by the
+    /// prefix, so deployments sharing a cluster never rebalance each other).
+    pub fn consumer_group(&self) -> String {
+        format!("{}{}", self.prefix, self.group)
+    }
+
+    /// The consumer group of the pump of retry topic `n`.
+    pub fn retry_group(&self, n: usize) -> String {
+        format!("{}.retry.{n}", self.consumer_group())
     }
 
     /// The main topic.
@@ -113,10 +137,15 @@ impl JobKinds {
             JobKind::new(&bus.topic_prefix, name, delays.to_vec(), bus.partitions)
         };
         Self {
-            analyze: kind("analyze", &bus.analyze_retry_delays),
-            compose: kind("compose", &bus.compose_retry_delays),
-            voice_clone: kind("voice-clone", &bus.clone_retry_delays),
+            analyze: kind("analyze", &bus.analyze_retry_delays).worked_by("vision-analyze"),
+            compose: kind("compose", &bus.compose_retry_delays).worked_by("render-compose"),
+            voice_clone: kind("voice-clone", &bus.clone_retry_delays).worked_by("voice-clone"),
         }
+    }
+
+    /// Every kind.
+    pub fn all(&self) -> [&JobKind; 3] {
+        [&self.analyze, &self.compose, &self.voice_clone]
     }
 }
 
@@ -277,17 +306,16 @@ pub struct Consumers {
 }
 
 impl Consumers {
-    /// Starts consuming `kind` with `handler` in group `{topic prefix}{group}`.
+    /// Starts consuming `kind` with `handler` in the kind's consumer group.
     pub async fn start(
         bus: Arc<dyn JobBus>,
         kind: JobKind,
-        group: &str,
         handler: Arc<dyn JobHandler>,
     ) -> anyhow::Result<Self> {
         ensure_topics(bus.as_ref(), &kind)
             .await
             .map_err(|e| anyhow::anyhow!("job bus: cannot create the {} topics: {e}", kind.name))?;
-        let group = format!("{}{group}", kind.prefix);
+        let group = kind.consumer_group();
         let stop = Shutdown::new();
         let mut tasks = vec![spawn_worker(
             bus.clone(),
@@ -296,7 +324,7 @@ impl Consumers {
             handler,
             stop.clone(),
         )];
-        tasks.extend(spawn_retry_pumps(bus, kind, group, stop.clone()));
+        tasks.extend(spawn_retry_pumps(bus, kind, stop.clone()));
         Ok(Self { stop, tasks })
     }
 
@@ -416,6 +444,7 @@ async fn process(
             let mut dead = Message::new(kind.dlq_topic(), job.key.clone(), job.payload.clone());
             dead.set_header(HEADER_ATTEMPT, job.attempt.to_string());
             dead.set_header(HEADER_LAST_ERROR, truncate(&e, 1000));
+            dead.set_header(HEADER_DEAD_AT, now_ms().to_string());
             let published = persist("publish dead letter", shutdown, || {
                 let dead = dead.clone();
                 async move { bus.publish(dead).await.map_err(|e| e.to_string()) }
@@ -478,14 +507,13 @@ fn truncate(s: &str, max: usize) -> String {
 pub fn spawn_retry_pumps(
     bus: Arc<dyn JobBus>,
     kind: JobKind,
-    group: String,
     shutdown: Shutdown,
 ) -> Vec<JoinHandle<()>> {
     (1..=kind.retry_delays.len())
         .map(|n| {
             let bus = bus.clone();
             let kind = kind.clone();
-            let group = format!("{group}.retry.{n}");
+            let group = kind.retry_group(n);
             let shutdown = shutdown.clone();
             tokio::spawn(async move {
                 let topic = kind.retry_topic(n);

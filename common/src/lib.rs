@@ -10,7 +10,8 @@
 //!   helpers), [`respond`] (errors as gRPC and REST answers);
 //! - [`config`] (layered config; uses `registry`), then [`telemetry`];
 //! - [`adapters`] (database, cache, bus, blobs: each a production and an
-//!   embedded implementation), then [`jobs`] (at-least-once jobs on the
+//!   embedded implementation), then [`audit`] (the admin audit log's
+//!   table), [`jobs`] (at-least-once jobs on the
 //!   bus), [`chat`] (the OpenAI-compatible client) and [`auth`] (tokens,
 //!   the service credential, the guard), then [`report`] (a worker's
 //!   progress and failures, to tasks);
@@ -20,6 +21,7 @@
 //!   tests, `testing`.
 
 pub mod adapters;
+pub mod audit;
 pub mod auth;
 pub mod chat;
 pub mod config;

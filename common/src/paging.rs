@@ -2,6 +2,11 @@
 
 use scout_proto::scout::common::v1::Pagination;
 
+/// Page and size as asked: page from 1, size 1-100, 20 when not given.
+pub fn page_and_size(page: i32, size: i32) -> (i32, i32) {
+    (page.max(1), if size <= 0 { 20 } else { size.min(100) })
+}
+
 /// Where page `page` of `size` items stands among `total`.
 pub fn pagination(page: i32, size: i32, total: i64) -> Pagination {
     let size = size.max(1);

@@ -72,6 +72,13 @@ async fn basics(bus: Arc<dyn JobBus>, prefix: &str, wait: Duration) {
     // The worker "crashes" before committing job 2.
     drop(a);
 
+    // The admin view: two messages held; the group is one behind, a group
+    // that never consumed is two behind.
+    let stats = bus.topic_stats(&topic, "workers").await.expect("stats");
+    assert_eq!((stats.messages, stats.lag), (2, 1), "{stats:?}");
+    let idle = bus.topic_stats(&topic, "nobody").await.expect("stats");
+    assert_eq!((idle.messages, idle.lag), (2, 2), "{idle:?}");
+
     // Another member of the group gets job 2 again, not job 1.
     let mut b = bus
         .subscribe("workers", std::slice::from_ref(&topic))
@@ -178,17 +185,17 @@ impl Scenario {
         });
         let shutdown = Shutdown::new();
         let group = format!("{}-workers", kind.name);
+        let kind = kind.worked_by(&group);
         let mut tasks = vec![jobs::spawn_worker(
             bus.clone(),
             kind.clone(),
-            group.clone(),
+            kind.consumer_group(),
             handler.clone(),
             shutdown.clone(),
         )];
         tasks.extend(jobs::spawn_retry_pumps(
             bus.clone(),
             kind.clone(),
-            group,
             shutdown.clone(),
         ));
         let payload = Bytes::from(format!("{} job {key}", kind.name));

@@ -648,3 +648,77 @@ pub fn distributed_config(dir: &Path) -> (Config, [scout_common::testing::TestDa
     config.telemetry.log_level = "info".into();
     (config, dbs)
 }
+
+/// The analyze topic, subscribed as the vision worker would be.
+pub async fn analyze_jobs(
+    mesh: &scout::mesh::Mesh,
+) -> Box<dyn scout_common::adapters::bus::Subscription> {
+    let ctx = mesh.context();
+    let topic = format!("{}analyze", ctx.jobs.analyze.prefix);
+    ctx.adapters
+        .bus
+        .subscribe(
+            &format!("test-vision-{}", scout_common::testing::unique()),
+            std::slice::from_ref(&topic),
+        )
+        .await
+        .expect("subscribe")
+}
+
+/// A task of the caller's with one clip and a script: ready to compose.
+pub async fn ready_task(
+    mesh: &scout::mesh::Mesh,
+    tasks: &mut UserTasks,
+    jobs: &mut Box<dyn scout_common::adapters::bus::Subscription>,
+    files: &std::path::Path,
+    n: usize,
+) -> i64 {
+    let (id, clips) = task_with_clips(tasks, files, &format!("小馆{n}号"), &[1.0]).await;
+    tasks
+        .start_analysis(scout_proto::scout::tasks::v1::StartAnalysisRequest { task_id: id })
+        .await
+        .expect("analyse");
+    // A new subscriber reads the topic from its start: skip the jobs of
+    // tasks analysed before.
+    let job = loop {
+        let job = take_analyze_job(jobs, Duration::from_secs(60)).await;
+        if job.task_id == id {
+            break job;
+        }
+    };
+    tasks_worker(mesh)
+        .report_script(scout_proto::scout::tasks::v1::ReportScriptRequest {
+            job_id: job.job_id,
+            task_id: id,
+            paragraphs: vec![scout_proto::scout::tasks::v1::Paragraph {
+                id: "para_1".into(),
+                section: "开场".into(),
+                shot_id: clips[0],
+                text: "家人们，这家小馆值得一来！".into(),
+                ..Default::default()
+            }],
+            provider: "template".into(),
+            provider_note: String::new(),
+            usage: None,
+        })
+        .await
+        .expect("script");
+    wait_status(
+        tasks,
+        id,
+        scout_proto::scout::tasks::v1::TaskStatus::ScriptReady,
+        Duration::from_secs(30),
+    )
+    .await;
+    id
+}
+
+pub async fn compose(tasks: &mut UserTasks, id: i64) -> Result<(), tonic::Status> {
+    tasks
+        .start_compose(scout_proto::scout::tasks::v1::StartComposeRequest {
+            task_id: id,
+            ..Default::default()
+        })
+        .await
+        .map(|_| ())
+}

@@ -99,6 +99,15 @@ pub struct TopicSpec {
     pub partitions: i32,
 }
 
+/// Where a topic stands for one consumer group.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TopicStats {
+    /// Messages the broker holds (over every partition).
+    pub messages: i64,
+    /// Of those, how many the group has not committed yet (its lag).
+    pub lag: i64,
+}
+
 /// A consumer-group membership.
 #[async_trait]
 pub trait Subscription: Send {
@@ -122,6 +131,8 @@ pub trait JobBus: Send + Sync {
         group: &str,
         topics: &[String],
     ) -> Result<Box<dyn Subscription>, BusError>;
+    /// Where `topic` stands for `group` (without joining the group).
+    async fn topic_stats(&self, topic: &str, group: &str) -> Result<TopicStats, BusError>;
     /// Checks the bus answers.
     async fn ping(&self) -> Result<(), BusError>;
     /// True when published messages outlive this process (a broker); false
@@ -230,6 +241,21 @@ impl JobBus for MemoryBus {
 
     fn is_durable(&self) -> bool {
         false
+    }
+
+    async fn topic_stats(&self, topic: &str, group: &str) -> Result<TopicStats, BusError> {
+        let s = self.lock()?;
+        let messages = s.topics.get(topic).map_or(0, Vec::len) as i64;
+        let committed = s
+            .groups
+            .get(group)
+            .and_then(|g| g.committed.get(topic))
+            .copied()
+            .unwrap_or(0);
+        Ok(TopicStats {
+            messages,
+            lag: (messages - committed).max(0),
+        })
     }
 
     async fn ping(&self) -> Result<(), BusError> {
@@ -453,6 +479,13 @@ impl JobBus for KafkaBus {
         true
     }
 
+    async fn topic_stats(&self, topic: &str, group: &str) -> Result<TopicStats, BusError> {
+        let (brokers, topic, group) = (self.brokers.clone(), topic.to_string(), group.to_string());
+        tokio::task::spawn_blocking(move || kafka_topic_stats(&brokers, &topic, &group))
+            .await
+            .map_err(|e| BusError::Other(e.to_string()))?
+    }
+
     async fn ping(&self) -> Result<(), BusError> {
         let producer = self.producer.clone();
         tokio::task::spawn_blocking(move || {
@@ -466,6 +499,50 @@ impl JobBus for KafkaBus {
         .await
         .map_err(|e| BusError::Other(e.to_string()))?
     }
+}
+
+/// Watermarks of every partition and the group's committed offsets, read
+/// with a consumer that never joins the group.
+fn kafka_topic_stats(brokers: &str, topic: &str, group: &str) -> Result<TopicStats, BusError> {
+    use rdkafka::consumer::BaseConsumer;
+    let timeout = Duration::from_secs(5);
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", brokers)
+        .set("group.id", group)
+        .set("enable.auto.commit", "false")
+        .create()
+        .map_err(|e| BusError::Other(format!("kafka consumer: {e}")))?;
+    let metadata = consumer
+        .fetch_metadata(Some(topic), timeout)
+        .map_err(|e| BusError::Unavailable(format!("kafka metadata: {e}")))?;
+    let partitions: Vec<i32> = metadata
+        .topics()
+        .iter()
+        .filter(|t| t.name() == topic)
+        .flat_map(|t| t.partitions().iter().map(|p| p.id()))
+        .collect();
+    let mut tpl = TopicPartitionList::new();
+    let mut marks = Vec::with_capacity(partitions.len());
+    for p in &partitions {
+        let (low, high) = consumer
+            .fetch_watermarks(topic, *p, timeout)
+            .map_err(|e| BusError::Unavailable(format!("watermarks of {topic}/{p}: {e}")))?;
+        marks.push((*p, low, high));
+        tpl.add_partition(topic, *p);
+    }
+    let committed = consumer
+        .committed_offsets(tpl, timeout)
+        .map_err(|e| BusError::Unavailable(format!("committed offsets of {group}: {e}")))?;
+    let mut stats = TopicStats::default();
+    for (p, low, high) in marks {
+        let done = match committed.find_partition(topic, p).map(|e| e.offset()) {
+            Some(Offset::Offset(n)) => n.max(low),
+            _ => low,
+        };
+        stats.messages += high - low;
+        stats.lag += (high - done).max(0);
+    }
+    Ok(stats)
 }
 
 struct KafkaSubscription {

@@ -5,15 +5,17 @@
 //! ([`set_role`]).
 
 use chrono::Utc;
+use scout_common::audit;
 use scout_common::auth::AuthUser;
 use scout_common::paging::pagination;
+use scout_proto::scout::common::v1::AuditEntry;
 use scout_proto::scout::common::v1::Pagination;
-use scout_proto::scout::identity::v1::{AdminUser, AuditEntry, Membership};
+use scout_proto::scout::identity::v1::{AdminUser, Membership};
 
 use crate::State;
 use crate::error::IdentityError;
 use crate::session::mask_phone;
-use crate::store::{self, AuditRow, UserRow};
+use crate::store::{self, UserRow};
 
 /// The admin form of a user.
 pub fn admin_user(row: &UserRow) -> AdminUser {
@@ -30,22 +32,6 @@ pub fn admin_user(row: &UserRow) -> AdminUser {
     }
 }
 
-fn audit(row: &AuditRow) -> AuditEntry {
-    AuditEntry {
-        id: row.id,
-        admin_id: row.admin_id,
-        action: row.action.clone(),
-        target: row.target.clone(),
-        detail: row.detail.clone(),
-        created_at: Some(scout_common::proto_json::timestamp(row.created_at)),
-    }
-}
-
-/// Page and size as asked (page from 1, size 1-100, default 20).
-fn page(page: i32, size: i32) -> (i32, i32) {
-    (page.max(1), if size <= 0 { 20 } else { size.min(100) })
-}
-
 /// `SearchUsers`.
 pub async fn search(
     state: &State,
@@ -60,7 +46,7 @@ pub async fn search(
             "a phone fragment or user id, at most 20 characters",
         ));
     }
-    let (page_no, size) = page(page_no, size);
+    let (page_no, size) = scout_common::paging::page_and_size(page_no, size);
     let offset = i64::from(page_no - 1) * i64::from(size);
     let (rows, total) = state
         .db
@@ -95,7 +81,7 @@ async fn audited(
             if !change(c, at)? {
                 return Ok(None);
             }
-            store::insert_audit(c, admin_id, action, &format!("user:{user_id}"), &detail, at)?;
+            audit::record(c, admin_id, action, &format!("user:{user_id}"), &detail, at)?;
             Ok(Some(store::user_by_id(c, user_id)?))
         })
         .await?
@@ -165,16 +151,7 @@ pub async fn audit_log(
     page_no: i32,
     size: i32,
 ) -> Result<(Vec<AuditEntry>, Pagination), IdentityError> {
-    let (page_no, size) = page(page_no, size);
-    let offset = i64::from(page_no - 1) * i64::from(size);
-    let (rows, total) = state
-        .db
-        .run(move |c| store::audit_page(c, offset, i64::from(size)))
-        .await?;
-    Ok((
-        rows.iter().map(audit).collect(),
-        pagination(page_no, size, total),
-    ))
+    Ok(state.db.run(move |c| audit::page(c, page_no, size)).await?)
 }
 
 /// Grants (`admin`) or takes back (`user`) the admin role of the user with

@@ -21,17 +21,6 @@ diesel::table! {
 }
 
 diesel::table! {
-    admin_audit (id) {
-        id -> BigInt,
-        admin_id -> BigInt,
-        action -> Varchar,
-        target -> Varchar,
-        detail -> Text,
-        created_at -> Timestamp,
-    }
-}
-
-diesel::table! {
     voice_samples (id) {
         id -> BigInt,
         user_id -> BigInt,
@@ -60,7 +49,7 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(users, voice_samples, refresh_tokens, admin_audit);
+diesel::allow_tables_to_appear_in_same_query!(users, voice_samples, refresh_tokens);
 
 /// A user row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -374,18 +363,6 @@ pub fn finish_clone(
 
 // ---- admin ----
 
-/// An audit log row.
-#[derive(Debug, Clone, Queryable, Selectable)]
-#[diesel(table_name = admin_audit)]
-pub struct AuditRow {
-    pub id: i64,
-    pub admin_id: i64,
-    pub action: String,
-    pub target: String,
-    pub detail: String,
-    pub created_at: NaiveDateTime,
-}
-
 /// Users whose phone contains `query` (or whose id it is), newest first,
 /// one page; and how many match.
 pub fn search_users(
@@ -456,41 +433,4 @@ pub fn disable_user(
     .set(refresh_tokens::revoked_at.eq(now))
     .execute(conn)?;
     Ok(found)
-}
-
-/// Writes one audit entry.
-pub fn insert_audit(
-    conn: &mut AnyConnection,
-    admin_id: i64,
-    action: &str,
-    target: &str,
-    detail: &str,
-    at: NaiveDateTime,
-) -> Result<(), DbError> {
-    diesel::insert_into(admin_audit::table)
-        .values((
-            admin_audit::admin_id.eq(admin_id),
-            admin_audit::action.eq(action),
-            admin_audit::target.eq(target),
-            admin_audit::detail.eq(detail),
-            admin_audit::created_at.eq(at),
-        ))
-        .execute(conn)?;
-    Ok(())
-}
-
-/// One page of the audit log, newest first; and how many entries there are.
-pub fn audit_page(
-    conn: &mut AnyConnection,
-    offset: i64,
-    limit: i64,
-) -> Result<(Vec<AuditRow>, i64), DbError> {
-    let total = admin_audit::table.count().get_result(conn)?;
-    let rows = admin_audit::table
-        .order(admin_audit::id.desc())
-        .offset(offset)
-        .limit(limit)
-        .select(AuditRow::as_select())
-        .load(conn)?;
-    Ok((rows, total))
 }

@@ -9,12 +9,14 @@
 //! `error`, `runtime` (the blocking pool, FFmpeg's set-up), `media` (probe,
 //! decode, frames, JPEG, audio, the hardware plan), `subtitles`, `store`
 //! (blob keys to files), `voice`, `capabilities`, `compose` (a timeline to
-//! `final.mp4` in one pass), `worker` (compose jobs from the bus).
+//! `final.mp4` in one pass), `worker` (compose jobs from the bus), `heartbeat`
+//! (this node and its capabilities, reported to tasks for the admin panel).
 
 mod api;
 pub mod capabilities;
 pub mod compose;
 mod error;
+pub mod heartbeat;
 pub mod media;
 pub mod runtime;
 pub mod store;
@@ -106,10 +108,16 @@ pub async fn serve(
     let workers = Consumers::start(
         ctx.adapters.bus.clone(),
         ctx.jobs.compose.clone(),
-        COMPOSE_GROUP,
         Arc::new(worker),
     )
     .await?;
+    let stop_beats = Shutdown::new();
+    let beats = heartbeat::spawn(
+        scout_common::report::TaskReporter::new(&ctx.auth, ctx.peers.url(ServiceName::Tasks))?,
+        caps.clone(),
+        composer.clone(),
+        stop_beats.clone(),
+    );
 
     let api = RenderApi::new(
         caps,
@@ -126,8 +134,7 @@ pub async fn serve(
         .await;
     // The RPCs are drained; let the worker finish (or give back) its job.
     workers.stop().await;
+    stop_beats.trigger();
+    let _ = beats.await;
     served
 }
-
-/// The consumer group of render's compose workers (after the topic prefix).
-pub const COMPOSE_GROUP: &str = "render-compose";

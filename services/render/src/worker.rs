@@ -22,7 +22,7 @@ use scout_proto::scout::render::v1::compose_response::Event;
 use scout_proto::scout::render::v1::media_ref::Location;
 use scout_proto::scout::render::v1::{ComposeRequest, MediaRef};
 use scout_proto::scout::tasks::v1::{
-    ComposeOutput, ReportComposeResultRequest, ShotUsed, WorkStep,
+    ComposeOutput, JobUsage, ReportComposeResultRequest, ShotUsed, WorkStep,
 };
 
 use crate::compose::Composer;
@@ -108,6 +108,7 @@ impl JobHandler for ComposeWorker {
         let scratch = Scratch::new(&self.work_dir)
             .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
         let mut paragraphs = Vec::with_capacity(cj.narration.len());
+        let mut usage = JobUsage::default();
         for (i, n) in cj.narration.iter().enumerate() {
             let speech = self.voice.synthesize(&n.text, &voice).await.map_err(|e| {
                 let message = format!("speech for {}: {e}", n.paragraph_id);
@@ -118,6 +119,12 @@ impl JobHandler for ComposeWorker {
                     JobError::permanent(code, message)
                 }
             })?;
+            let spoken = n.text.trim().chars().count() as i64;
+            if speech.provider.starts_with("espeak") {
+                usage.local_tts_characters += spoken;
+            } else {
+                usage.tts_characters += spoken;
+            }
             let wav = scratch.path().join(format!("tts_{i}.wav"));
             let (samples, path) = (speech.samples, wav.clone());
             crate::runtime::blocking(move || crate::media::audio::write_wav(&path, &samples))
@@ -210,6 +217,10 @@ impl JobHandler for ComposeWorker {
                     width: r.width,
                     height: r.height,
                     shots_used,
+                    usage: Some(JobUsage {
+                        work_seconds: started.elapsed().as_secs_f64(),
+                        ..usage
+                    }),
                 }),
             },
             Duration::from_secs(10),

@@ -12,7 +12,7 @@ use scout_common::ApiError;
 use scout_common::jobs;
 use scout_proto::scout::jobs::v1::AnalyzeJob;
 use scout_proto::scout::tasks::v1::{
-    ClipAnalysis, GetTaskContextResponse, Paragraph, ReportJobFailureRequest, TaskStep,
+    ClipAnalysis, GetTaskContextResponse, JobUsage, Paragraph, ReportJobFailureRequest, TaskStep,
 };
 
 use crate::State;
@@ -110,12 +110,16 @@ pub async fn start(state: &State, user_id: i64, task_id: i64) -> Result<i32, Tas
     dispatch(state, &task, Event::StartAnalysis).await
 }
 
-/// `RegenerateScript`: at most five per task; the new script arrives like
+/// `RegenerateScript`: at most `max` per task (the caller's tier; seed 000: 5); the new script arrives like
 /// the first (ANALYZING, then SCRIPT_READY). Returns the regenerations left.
-pub async fn regenerate(state: &State, user_id: i64, task_id: i64) -> Result<i32, TasksError> {
+pub async fn regenerate(
+    state: &State,
+    user_id: i64,
+    max: i32,
+    task_id: i64,
+) -> Result<i32, TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
     machine::next(task.status(), Event::RegenerateScript)?;
-    let max = tasks::MAX_REGENERATIONS;
     let counted = state
         .db
         .run(move |c| store::use_regeneration(c, task_id, max))
@@ -275,6 +279,7 @@ pub async fn report_script(
     paragraphs: &[Paragraph],
     provider: &str,
     provider_note: &str,
+    usage: Option<&JobUsage>,
 ) -> Result<bool, TasksError> {
     let task = task_for_worker(state, task_id).await?;
     if !waits_for(&task, job_id, Status::Analyzing) {
@@ -305,6 +310,7 @@ pub async fn report_script(
     let content = serde_json::to_string(&stored)
         .map_err(|e| ApiError::internal(format!("cannot encode the script: {e}")))?;
     let sum = scripts::total(&stored);
+    let used = usage.map(|u| crate::usage::row(task_id, u));
     let (job, provider, note) = (
         job_id.to_string(),
         provider.to_string(),
@@ -320,13 +326,17 @@ pub async fn report_script(
                 _ => return Ok(false),
             }
             store::save_script(c, task_id, &content, sum, false, &provider, Some(&job))?;
-            store::finish_job(
+            let done = store::finish_job(
                 c,
                 task_id,
                 Status::Analyzing,
                 Status::ScriptReady,
                 Some(&note),
-            )
+            )?;
+            if done && let Some(u) = &used {
+                store::add_usage(c, u)?;
+            }
+            Ok(done)
         })
         .await?)
 }

@@ -1,12 +1,24 @@
 //! The gRPC surface of the tasks service: `TasksService` (the public API:
 //! tasks, uploads, analysis, scripts, voice and subtitles, compose, outputs,
-//! progress) and `TasksInternalService` (the workers' reports and the task
-//! context they read). Handlers only translate between the wire and the
+//! progress), `TasksInternalService` (the workers' reports, the render
+//! nodes' heartbeats and the task context they read) and `TasksAdminService`
+//! (the admin panel). Handlers only translate between the wire and the
 //! domain modules; the caller of a user RPC comes from the verified token.
 
 use std::pin::Pin;
 use std::sync::Arc;
 
+use scout_proto::scout::tasks::v1::tasks_admin_service_server::TasksAdminService;
+use scout_proto::scout::tasks::v1::{
+    BatchCreateTasksRequest, BatchCreateTasksResponse, DeleteUserTaskRequest,
+    DeleteUserTaskResponse, DiscardDeadLettersRequest, DiscardDeadLettersResponse,
+    GetTaskCostRequest, GetTaskCostResponse, GetUserUsageRequest, GetUserUsageResponse,
+    ListAllTasksRequest, ListAllTasksResponse, ListDeadLettersRequest, ListDeadLettersResponse,
+    ListQueuesRequest, ListQueuesResponse, ListRenderNodesRequest, ListRenderNodesResponse,
+    ListTasksAuditLogRequest, ListTasksAuditLogResponse, ReplayDeadLettersRequest,
+    ReplayDeadLettersResponse, ReportRenderNodeRequest, ReportRenderNodeResponse,
+    RetryUserTaskRequest, RetryUserTaskResponse,
+};
 use scout_proto::scout::tasks::v1::{
     ConfirmVideoRequest, ConfirmVideoResponse, CreateTaskRequest, CreateTaskResponse,
     CreateVideoUploadUrlRequest, CreateVideoUploadUrlResponse, DeleteTaskRequest,
@@ -32,7 +44,9 @@ use tonic::{Request, Response, Status};
 use scout_common::auth::caller;
 
 use crate::State;
-use crate::{analysis, compose, previews, progress, scripts, tasks, uploads};
+use crate::{
+    admin, analysis, compose, deadletters, nodes, previews, progress, scripts, tasks, uploads,
+};
 
 type BoxStream<T> = Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -74,6 +88,14 @@ impl TasksService for TasksApi {
         Ok(Response::new(CreateTaskResponse { task: Some(task) }))
     }
 
+    async fn batch_create_tasks(
+        &self,
+        req: Request<BatchCreateTasksRequest>,
+    ) -> Result<Response<BatchCreateTasksResponse>, Status> {
+        let user = caller(&req)?;
+        let items = tasks::create_batch(&self.state, &user, &req.get_ref().tasks).await?;
+        Ok(Response::new(BatchCreateTasksResponse { items }))
+    }
     async fn list_tasks(
         &self,
         req: Request<ListTasksRequest>,
@@ -121,10 +143,18 @@ impl TasksService for TasksApi {
         &self,
         req: Request<CreateVideoUploadUrlRequest>,
     ) -> Result<Response<CreateVideoUploadUrlResponse>, Status> {
-        let user = caller(&req)?.user_id;
+        let user = caller(&req)?;
+        let limits = uploads::Limits::of(&self.state, &user.membership);
         let r = req.into_inner();
-        let up =
-            uploads::upload_url(&self.state, user, r.task_id, &r.content_type, r.file_size).await?;
+        let up = uploads::upload_url(
+            &self.state,
+            &limits,
+            user.user_id,
+            r.task_id,
+            &r.content_type,
+            r.file_size,
+        )
+        .await?;
         Ok(Response::new(CreateVideoUploadUrlResponse {
             upload_url: up.url,
             oss_key: up.key,
@@ -137,11 +167,13 @@ impl TasksService for TasksApi {
         &self,
         req: Request<ConfirmVideoRequest>,
     ) -> Result<Response<ConfirmVideoResponse>, Status> {
-        let user = caller(&req)?.user_id;
+        let user = caller(&req)?;
+        let limits = uploads::Limits::of(&self.state, &user.membership);
         let r = req.into_inner();
         let row = uploads::confirm(
             &self.state,
-            user,
+            &limits,
+            user.user_id,
             r.task_id,
             &r.oss_key,
             &r.original_filename,
@@ -238,12 +270,16 @@ impl TasksService for TasksApi {
         &self,
         req: Request<RegenerateScriptRequest>,
     ) -> Result<Response<RegenerateScriptResponse>, Status> {
-        let user = caller(&req)?.user_id;
+        let who = caller(&req)?;
+        let user = who.user_id;
+        let max =
+            i32::try_from(crate::quotas::tier(&self.state, &who.membership).regenerations_per_task)
+                .unwrap_or(i32::MAX);
         let task_id = req.get_ref().task_id;
         // The current script is answered until the new one arrives
         // (the task shows ANALYZING meanwhile).
         let current = scripts::get(&self.state, user, task_id).await?;
-        let remaining = analysis::regenerate(&self.state, user, task_id).await?;
+        let remaining = analysis::regenerate(&self.state, user, max, task_id).await?;
         Ok(Response::new(RegenerateScriptResponse {
             script: Some(Script {
                 regenerate_remaining: remaining,
@@ -350,7 +386,9 @@ impl TasksService for TasksApi {
         req: Request<GetDownloadUrlRequest>,
     ) -> Result<Response<GetDownloadUrlResponse>, Status> {
         let user = caller(&req)?.user_id;
-        let url = compose::download(&self.state, user, req.get_ref().task_id, false).await?;
+        let task_id = req.get_ref().task_id;
+        let url = compose::download(&self.state, user, task_id, false).await?;
+        admin_usage_download(&self.state, task_id).await;
         Ok(Response::new(GetDownloadUrlResponse {
             url,
             expires_in: compose::DOWNLOAD_TTL.as_secs() as i32,
@@ -412,6 +450,7 @@ impl TasksInternalService for TasksInternalApi {
             &r.paragraphs,
             &r.provider,
             &r.provider_note,
+            r.usage.as_ref(),
         )
         .await?;
         Ok(Response::new(ReportScriptResponse { applied }))
@@ -433,5 +472,157 @@ impl TasksInternalService for TasksInternalApi {
     ) -> Result<Response<ReportJobFailureResponse>, Status> {
         let applied = analysis::report_failure(&self.state, req.get_ref()).await?;
         Ok(Response::new(ReportJobFailureResponse { applied }))
+    }
+
+    async fn report_render_node(
+        &self,
+        req: Request<ReportRenderNodeRequest>,
+    ) -> Result<Response<ReportRenderNodeResponse>, Status> {
+        nodes::report(&self.state, req.get_ref()).await?;
+        Ok(Response::new(ReportRenderNodeResponse {}))
+    }
+}
+
+/// Counts a download of a task's video (for the transfer estimate); a
+/// failure here never costs the user their link.
+async fn admin_usage_download(state: &State, task_id: i64) {
+    let row = crate::store::UsageRow {
+        task_id,
+        downloads: 1,
+        ..Default::default()
+    };
+    if let Err(e) = state
+        .db
+        .run(move |c| crate::store::add_usage(c, &row))
+        .await
+    {
+        tracing::warn!(task_id, error = %e, "cannot count a download");
+    }
+}
+
+/// `scout.tasks.v1.TasksAdminService`: the admin panel. The guard lets only
+/// tokens with the admin role in (`Access::Admin`).
+#[derive(Clone)]
+pub struct TasksAdminApi {
+    state: Arc<State>,
+}
+
+impl TasksAdminApi {
+    /// The service over shared state.
+    pub fn new(state: Arc<State>) -> Self {
+        Self { state }
+    }
+}
+
+#[tonic::async_trait]
+impl TasksAdminService for TasksAdminApi {
+    async fn list_all_tasks(
+        &self,
+        req: Request<ListAllTasksRequest>,
+    ) -> Result<Response<ListAllTasksResponse>, Status> {
+        let (items, pagination) = admin::list(&self.state, req.get_ref()).await?;
+        Ok(Response::new(ListAllTasksResponse {
+            items,
+            pagination: Some(pagination),
+        }))
+    }
+
+    async fn retry_user_task(
+        &self,
+        req: Request<RetryUserTaskRequest>,
+    ) -> Result<Response<RetryUserTaskResponse>, Status> {
+        let who = caller(&req)?;
+        let r = req.get_ref();
+        let task = admin::retry(&self.state, &who, r.task_id, &r.reason).await?;
+        Ok(Response::new(RetryUserTaskResponse { task: Some(task) }))
+    }
+
+    async fn delete_user_task(
+        &self,
+        req: Request<DeleteUserTaskRequest>,
+    ) -> Result<Response<DeleteUserTaskResponse>, Status> {
+        let who = caller(&req)?;
+        let r = req.get_ref();
+        admin::delete(&self.state, &who, r.task_id, &r.reason).await?;
+        Ok(Response::new(DeleteUserTaskResponse {}))
+    }
+
+    async fn get_task_cost(
+        &self,
+        req: Request<GetTaskCostRequest>,
+    ) -> Result<Response<GetTaskCostResponse>, Status> {
+        let cost = admin::cost(&self.state, req.get_ref().task_id).await?;
+        Ok(Response::new(GetTaskCostResponse { cost: Some(cost) }))
+    }
+
+    async fn get_user_usage(
+        &self,
+        req: Request<GetUserUsageRequest>,
+    ) -> Result<Response<GetUserUsageResponse>, Status> {
+        let usage = admin::user_usage(&self.state, req.get_ref().user_id).await?;
+        Ok(Response::new(GetUserUsageResponse { usage: Some(usage) }))
+    }
+
+    async fn list_queues(
+        &self,
+        _req: Request<ListQueuesRequest>,
+    ) -> Result<Response<ListQueuesResponse>, Status> {
+        Ok(Response::new(admin::queues(&self.state).await?))
+    }
+
+    async fn list_dead_letters(
+        &self,
+        req: Request<ListDeadLettersRequest>,
+    ) -> Result<Response<ListDeadLettersResponse>, Status> {
+        let r = req.get_ref();
+        let (items, pagination) =
+            deadletters::list(&self.state, &r.kind, r.state, r.page, r.page_size).await?;
+        Ok(Response::new(ListDeadLettersResponse {
+            items,
+            pagination: Some(pagination),
+        }))
+    }
+
+    async fn replay_dead_letters(
+        &self,
+        req: Request<ReplayDeadLettersRequest>,
+    ) -> Result<Response<ReplayDeadLettersResponse>, Status> {
+        let who = caller(&req)?;
+        let r = req.get_ref();
+        let outcomes =
+            deadletters::replay(&self.state, &who, &r.ids, r.all, &r.kind, &r.reason).await?;
+        Ok(Response::new(ReplayDeadLettersResponse { outcomes }))
+    }
+
+    async fn discard_dead_letters(
+        &self,
+        req: Request<DiscardDeadLettersRequest>,
+    ) -> Result<Response<DiscardDeadLettersResponse>, Status> {
+        let who = caller(&req)?;
+        let r = req.get_ref();
+        let outcomes =
+            deadletters::discard(&self.state, &who, &r.ids, r.all, &r.kind, &r.reason).await?;
+        Ok(Response::new(DiscardDeadLettersResponse { outcomes }))
+    }
+
+    async fn list_render_nodes(
+        &self,
+        _req: Request<ListRenderNodesRequest>,
+    ) -> Result<Response<ListRenderNodesResponse>, Status> {
+        Ok(Response::new(ListRenderNodesResponse {
+            nodes: nodes::list(&self.state).await?,
+        }))
+    }
+
+    async fn list_tasks_audit_log(
+        &self,
+        req: Request<ListTasksAuditLogRequest>,
+    ) -> Result<Response<ListTasksAuditLogResponse>, Status> {
+        let r = req.get_ref();
+        let (items, pagination) = admin::audit_log(&self.state, r.page, r.page_size).await?;
+        Ok(Response::new(ListTasksAuditLogResponse {
+            items,
+            pagination: Some(pagination),
+        }))
     }
 }

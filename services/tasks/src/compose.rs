@@ -175,12 +175,26 @@ pub async fn start(
         apply(state, &task, voice, subtitle, true).await?;
     }
     let task = tasks::load(state, user_id, task_id).await?;
-    let taken = quotas::take_video(state, user_id, &caller.membership).await?;
+    // A batch task's first video was paid for when the batch was made.
+    let prepaid = state
+        .db
+        .run(move |c| store::use_prepaid_video(c, task_id))
+        .await?;
+    let taken = match prepaid {
+        Some(_) => None,
+        None => quotas::take_videos(state, user_id, &caller.membership, 1).await?,
+    };
     let queued = dispatch(state, &task, Event::StartCompose).await;
-    if queued.is_err()
-        && let Some(day) = taken
-    {
-        quotas::give_back_video(state, user_id, day).await;
+    if queued.is_err() {
+        if let Some(day) = taken {
+            quotas::give_back_videos(state, user_id, day, 1).await;
+        }
+        if let Some(day) = prepaid {
+            let _ = state
+                .db
+                .run(move |c| store::restore_prepaid_video(c, task_id, &day))
+                .await;
+        }
     }
     queued
 }
@@ -338,10 +352,11 @@ pub async fn report_result(
         .collect();
     let shots = serde_json::to_string(&shots).unwrap_or_else(|_| "[]".into());
     let (job, o) = (job_id.to_string(), o.clone());
+    let used = o.usage.as_ref().map(|u| crate::usage::row(task_id, u));
     let applied = state
         .db
-        .run(move |c| {
-            store::complete(
+        .transaction(move |c| {
+            let done = store::complete(
                 c,
                 task_id,
                 &job,
@@ -356,7 +371,11 @@ pub async fn report_result(
                     height: o.height,
                     shots: &shots,
                 },
-            )
+            )?;
+            if done && let Some(u) = &used {
+                store::add_usage(c, u)?;
+            }
+            Ok(done)
         })
         .await?;
     if applied {

@@ -78,6 +78,16 @@ pub enum TasksError {
         /// Where quota days start.
         offset_hours: i32,
     },
+    /// A per-task quota of the user's tier is used up (clips per task).
+    #[error("{message} (quota {quota} of the {tier} tier)")]
+    TierLimit {
+        /// Which quota (the config key).
+        quota: &'static str,
+        /// The caller's tier.
+        tier: String,
+        /// What is at its limit.
+        message: String,
+    },
     /// A clip that is not a video type.
     #[error("content_type: clips must be video ({allowed})")]
     NotVideo {
@@ -151,9 +161,9 @@ impl TasksError {
             | Self::VideoNotReady { .. }
             | Self::NotUploaded
             | Self::VoiceNotCloned(_) => ErrorCode::FailedPrecondition,
-            Self::NoRegenerationsLeft { .. } | Self::QuotaExceeded { .. } => {
-                ErrorCode::QuotaExceeded
-            }
+            Self::NoRegenerationsLeft { .. }
+            | Self::QuotaExceeded { .. }
+            | Self::TierLimit { .. } => ErrorCode::QuotaExceeded,
             Self::NotVideo { .. } => ErrorCode::UnsupportedMediaType,
             Self::NoVideoStream | Self::UnreadableClip(_) => ErrorCode::InvalidMedia,
             Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
@@ -193,6 +203,9 @@ impl From<TasksError> for ApiError {
                 .with_meta("limit", limit.to_string())
                 .with_meta("resets_in_seconds", resets_in.as_secs().to_string())
                 .with_retry_after(resets_in),
+            TasksError::TierLimit { quota, tier, .. } => ApiError::new(code, message)
+                .with_meta("quota", quota)
+                .with_meta("tier", tier),
             TasksError::NoRegenerationsLeft { .. } => {
                 ApiError::new(code, message).with_meta("regenerate_remaining", "0")
             }

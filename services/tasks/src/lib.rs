@@ -4,11 +4,14 @@
 //! health, reflection and metrics onto one listener; `api` holds the RPC
 //! implementations; `error` maps failures to the shared error table.
 
+pub mod admin;
 pub mod analysis;
 mod api;
 pub mod compose;
+pub mod deadletters;
 mod error;
 pub mod machine;
+pub mod nodes;
 pub mod previews;
 pub mod progress;
 pub mod quotas;
@@ -16,6 +19,7 @@ pub mod scripts;
 mod store;
 pub mod tasks;
 pub mod uploads;
+pub mod usage;
 
 use std::sync::Arc;
 
@@ -24,22 +28,23 @@ use scout_common::ServiceName;
 use scout_common::adapters::db::{Db, Migrations, open_for_service};
 use scout_common::adapters::db_readiness;
 use scout_common::auth::InternalChannel;
-use scout_common::config::{Config, QuotasConfig, ServiceConfig};
+use scout_common::config::{Config, CostsConfig, QuotasConfig, ServiceConfig};
 use scout_common::jobs::{self, JobKind};
 use scout_common::server::GrpcServer;
 use scout_common::service::{Section, ServiceContext};
 use scout_common::shutdown::Shutdown;
 use scout_proto::scout::identity::v1::identity_internal_service_client::IdentityInternalServiceClient;
 use scout_proto::scout::render::v1::render_service_client::RenderServiceClient;
+use scout_proto::scout::tasks::v1::tasks_admin_service_server::TasksAdminServiceServer;
 use scout_proto::scout::tasks::v1::tasks_internal_service_server::TasksInternalServiceServer;
 use scout_proto::scout::tasks::v1::tasks_service_server::TasksServiceServer;
 use tokio::net::TcpListener;
 
-pub use api::{TasksApi, TasksInternalApi};
+pub use api::{TasksAdminApi, TasksApi, TasksInternalApi};
 pub use error::TasksError;
 
 /// The parts of the config tasks reads: its listen address and database,
-/// and the quotas per membership tier. (Job retry policies come with the
+/// the quotas per membership tier and the unit prices of the cost estimate. (Job retry policies come with the
 /// context, upload limits are seed 000's.)
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -47,6 +52,8 @@ pub struct Settings {
     pub server: ServiceConfig,
     /// Quotas per membership tier.
     pub quotas: QuotasConfig,
+    /// Unit prices of the admin panel's cost estimate.
+    pub costs: CostsConfig,
 }
 
 impl Section for Settings {
@@ -56,6 +63,7 @@ impl Section for Settings {
         Self {
             server: config.tasks.clone(),
             quotas: config.quotas.clone(),
+            costs: config.costs.clone(),
         }
     }
 }
@@ -116,15 +124,23 @@ pub async fn serve(
     if !ctx.adapters.bus.is_durable() {
         redispatch(&state).await;
     }
-    GrpcServer::new(ServiceName::Tasks, ctx.auth.clone())
+    let stop_collector = Shutdown::new();
+    let collector = deadletters::spawn_collector(state.clone(), stop_collector.clone());
+    let served = GrpcServer::new(ServiceName::Tasks, ctx.auth.clone())
         .add_service(TasksServiceServer::new(TasksApi::new(state.clone())))
         .add_service(TasksInternalServiceServer::new(TasksInternalApi::new(
+            state.clone(),
+        )))
+        .add_service(TasksAdminServiceServer::new(TasksAdminApi::new(
             state.clone(),
         )))
         .adapter_checks(&ctx.adapters)
         .readiness_check("database", db_readiness(db))
         .serve(listener, shutdown, ctx.listen.drain_timeout)
-        .await
+        .await;
+    stop_collector.trigger();
+    let _ = collector.await;
+    served
 }
 
 /// The in-process bus keeps nothing across restarts: put the job every

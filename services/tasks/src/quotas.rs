@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, FixedOffset, Offset, Timelike, Utc};
+use scout_common::config::TierQuota;
 
 use crate::State;
 use crate::error::TasksError;
@@ -23,13 +24,35 @@ pub fn quota_day(offset_hours: i32, now: DateTime<Utc>) -> (String, Duration) {
     )
 }
 
-/// Takes one video of today's quota for a user of `membership`; the day
-/// it was taken on (to give it back if the compose cannot start), `None`
-/// when quotas are off. Past the quota: the error names it and when it resets.
-pub async fn take_video(
+/// The per-task limits of a user of `membership` (seed 000's when quotas
+/// are off).
+pub fn tier(state: &State, membership: &str) -> TierQuota {
+    let quotas = &state.ctx.config.quotas;
+    if quotas.enabled {
+        quotas.for_tier(membership)
+    } else {
+        TierQuota::seed(u32::MAX)
+    }
+}
+
+/// The tier's name for messages.
+pub fn tier_name(membership: &str) -> String {
+    if membership.is_empty() {
+        "free".into()
+    } else {
+        membership.to_string()
+    }
+}
+
+/// Takes `n` videos of today's quota for a user of `membership`, all or
+/// none; the day they were taken on (to give them back if what they were
+/// for did not happen), `None` when quotas are off. Past the quota: the
+/// error names it and when it resets.
+pub async fn take_videos(
     state: &State,
     user_id: i64,
     membership: &str,
+    n: u32,
 ) -> Result<Option<String>, TasksError> {
     let quotas = &state.ctx.config.quotas;
     if !quotas.enabled {
@@ -39,18 +62,15 @@ pub async fn take_video(
     let (day, resets_in) = quota_day(quotas.utc_offset_hours, Utc::now());
     let on = day.clone();
     let max = i32::try_from(limit).unwrap_or(i32::MAX);
+    let want = i32::try_from(n).unwrap_or(i32::MAX);
     let taken = state
         .db
-        .run(move |c| store::take_video(c, user_id, &on, max))
+        .run(move |c| store::take_videos(c, user_id, &on, want, max))
         .await?;
     if !taken {
         return Err(TasksError::QuotaExceeded {
             quota: "videos_per_day",
-            tier: if membership.is_empty() {
-                "free".into()
-            } else {
-                membership.to_string()
-            },
+            tier: tier_name(membership),
             limit,
             resets_in,
             offset_hours: quotas.utc_offset_hours,
@@ -59,14 +79,15 @@ pub async fn take_video(
     Ok(Some(day))
 }
 
-/// Gives back a video taken on `day` whose compose did not start.
-pub async fn give_back_video(state: &State, user_id: i64, day: String) {
+/// Gives back `n` videos taken on `day` whose work did not start.
+pub async fn give_back_videos(state: &State, user_id: i64, day: String, n: u32) {
+    let n = i32::try_from(n).unwrap_or(i32::MAX);
     if let Err(e) = state
         .db
-        .run(move |c| store::give_back_video(c, user_id, &day))
+        .run(move |c| store::give_back_videos(c, user_id, &day, n))
         .await
     {
-        tracing::warn!(user_id, error = %e, "could not give back a daily video");
+        tracing::warn!(user_id, error = %e, "could not give back daily videos");
     }
 }
 

@@ -748,14 +748,16 @@ diesel::table! {
     }
 }
 
-/// Takes one of `limit` videos of `day` for `user_id`; false when all are
-/// taken. Each step is one atomic statement (a conditional increment, or
-/// the day's first row), so concurrent callers cannot overshoot; run it
-/// outside a transaction (a lost insert race retries the increment).
-pub fn take_video(
+/// Takes `n` of `limit` videos of `day` for `user_id`, all or none; false
+/// when fewer than `n` are left. Each step is one atomic statement (a
+/// conditional increment, or the day's first row), so concurrent callers
+/// cannot overshoot; run it outside a transaction (a lost insert race
+/// retries the increment).
+pub fn take_videos(
     conn: &mut AnyConnection,
     user_id: i64,
     day: &str,
+    n: i32,
     limit: i32,
 ) -> Result<bool, DbError> {
     use daily_usage::dsl as u;
@@ -763,18 +765,18 @@ pub fn take_video(
         let this = u::daily_usage
             .filter(u::user_id.eq(user_id))
             .filter(u::day.eq(day));
-        let bumped = diesel::update(this.filter(u::videos.lt(limit)))
-            .set(u::videos.eq(u::videos + 1))
+        let bumped = diesel::update(this.filter(u::videos.le(limit - n)))
+            .set(u::videos.eq(u::videos + n))
             .execute(conn)?;
         if bumped == 1 {
             return Ok(true);
         }
         let exists: i64 = this.count().get_result(conn)?;
-        if exists > 0 || limit <= 0 {
+        if exists > 0 || n > limit {
             return Ok(false);
         }
         match diesel::insert_into(u::daily_usage)
-            .values((u::user_id.eq(user_id), u::day.eq(day), u::videos.eq(1)))
+            .values((u::user_id.eq(user_id), u::day.eq(day), u::videos.eq(n)))
             .execute(conn)
         {
             Ok(_) => return Ok(true),
@@ -788,16 +790,461 @@ pub fn take_video(
     Ok(false)
 }
 
-/// Gives back one video of `day` taken by [`take_video`].
-pub fn give_back_video(conn: &mut AnyConnection, user_id: i64, day: &str) -> Result<(), DbError> {
+/// Gives back `n` videos of `day` taken by [`take_videos`].
+pub fn give_back_videos(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    day: &str,
+    n: i32,
+) -> Result<(), DbError> {
     use daily_usage::dsl as u;
     diesel::update(
         u::daily_usage
             .filter(u::user_id.eq(user_id))
             .filter(u::day.eq(day))
-            .filter(u::videos.gt(0)),
+            .filter(u::videos.ge(n)),
     )
-    .set(u::videos.eq(u::videos - 1))
+    .set(u::videos.eq(u::videos - n))
     .execute(conn)?;
+    Ok(())
+}
+
+diesel::table! {
+    prepaid_videos (task_id) {
+        task_id -> BigInt,
+        day -> Varchar,
+    }
+}
+
+/// Uses a batch task's prepaid video (deleting its row is the compare and
+/// set); the day it was paid on, or `None` when it has none.
+pub fn use_prepaid_video(
+    conn: &mut AnyConnection,
+    task_id: i64,
+) -> Result<Option<String>, DbError> {
+    let Some(day) = prepaid_videos::table
+        .filter(prepaid_videos::task_id.eq(task_id))
+        .select(prepaid_videos::day)
+        .first::<String>(conn)
+        .optional()?
+    else {
+        return Ok(None);
+    };
+    let n = diesel::delete(prepaid_videos::table.filter(prepaid_videos::task_id.eq(task_id)))
+        .execute(conn)?;
+    Ok((n == 1).then_some(day))
+}
+
+/// Puts back a prepaid video whose compose did not start.
+pub fn restore_prepaid_video(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    day: &str,
+) -> Result<(), DbError> {
+    prepay_videos(conn, &[task_id], day)
+}
+
+/// Marks tasks as having their video paid on `day`.
+pub fn prepay_videos(conn: &mut AnyConnection, task_ids: &[i64], day: &str) -> Result<(), DbError> {
+    for id in task_ids {
+        diesel::insert_into(prepaid_videos::table)
+            .values((prepaid_videos::task_id.eq(id), prepaid_videos::day.eq(day)))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+// ---- admin: every user's tasks, usage, dead letters, render nodes ----
+
+diesel::table! {
+    task_usage (task_id) {
+        task_id -> BigInt,
+        model_calls -> BigInt,
+        model_images -> BigInt,
+        model_tokens -> BigInt,
+        tts_characters -> BigInt,
+        local_tts_characters -> BigInt,
+        compute_seconds -> Double,
+        downloads -> BigInt,
+    }
+}
+
+diesel::table! {
+    dead_letters (id) {
+        id -> BigInt,
+        kind -> Varchar,
+        topic -> Varchar,
+        dedup_key -> Varchar,
+        job_id -> Varchar,
+        task_id -> BigInt,
+        msg_key -> Nullable<Varchar>,
+        payload -> Binary,
+        attempts -> Integer,
+        error -> Text,
+        state -> Varchar,
+        created_at -> Timestamp,
+        resolved_at -> Nullable<Timestamp>,
+        resolved_by -> Nullable<BigInt>,
+    }
+}
+
+diesel::table! {
+    render_nodes (node_id) {
+        node_id -> Varchar,
+        hostname -> Varchar,
+        version -> Varchar,
+        capabilities -> Binary,
+        active_composes -> Integer,
+        interval_seconds -> Integer,
+        started_at -> Timestamp,
+        last_seen_at -> Timestamp,
+    }
+}
+
+/// Which tasks the admin panel lists.
+#[derive(Debug, Clone, Default)]
+pub struct TaskFilter {
+    /// Only this status.
+    pub status: Option<Status>,
+    /// Only this kind of shop (its short name).
+    pub shop_type: Option<String>,
+    /// Only this owner.
+    pub user_id: Option<i64>,
+    /// Created at or after.
+    pub created_after: Option<NaiveDateTime>,
+    /// Created before.
+    pub created_before: Option<NaiveDateTime>,
+}
+
+/// One page of every user's tasks, newest first; and how many match.
+pub fn all_tasks_page(
+    conn: &mut AnyConnection,
+    f: &TaskFilter,
+    page: i64,
+    page_size: i64,
+) -> Result<(Vec<TaskRow>, i64), DbError> {
+    let mut count = tasks::table.count().into_boxed();
+    let mut rows = tasks::table
+        .select(TaskRow::as_select())
+        .order((tasks::created_at.desc(), tasks::id.desc()))
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+        .into_boxed();
+    if let Some(s) = f.status {
+        count = count.filter(tasks::status.eq(s.as_str()));
+        rows = rows.filter(tasks::status.eq(s.as_str()));
+    }
+    if let Some(t) = &f.shop_type {
+        count = count.filter(tasks::shop_type.eq(t.clone()));
+        rows = rows.filter(tasks::shop_type.eq(t.clone()));
+    }
+    if let Some(u) = f.user_id {
+        count = count.filter(tasks::user_id.eq(u));
+        rows = rows.filter(tasks::user_id.eq(u));
+    }
+    if let Some(a) = f.created_after {
+        count = count.filter(tasks::created_at.ge(a));
+        rows = rows.filter(tasks::created_at.ge(a));
+    }
+    if let Some(b) = f.created_before {
+        count = count.filter(tasks::created_at.lt(b));
+        rows = rows.filter(tasks::created_at.lt(b));
+    }
+    let total: i64 = count.get_result(conn)?;
+    Ok((rows.load(conn)?, total))
+}
+
+/// What one task used.
+#[derive(Debug, Clone, Default, PartialEq, Queryable, Selectable, Insertable)]
+#[diesel(table_name = task_usage)]
+pub struct UsageRow {
+    pub task_id: i64,
+    pub model_calls: i64,
+    pub model_images: i64,
+    pub model_tokens: i64,
+    pub tts_characters: i64,
+    pub local_tts_characters: i64,
+    pub compute_seconds: f64,
+    pub downloads: i64,
+}
+
+/// Adds one job's usage to its task's (the row is made on first use).
+pub fn add_usage(conn: &mut AnyConnection, add: &UsageRow) -> Result<(), DbError> {
+    use task_usage::dsl as u;
+    let exists: i64 = u::task_usage
+        .filter(u::task_id.eq(add.task_id))
+        .count()
+        .get_result(conn)?;
+    if exists == 0 {
+        match diesel::insert_into(u::task_usage)
+            .values(UsageRow {
+                task_id: add.task_id,
+                ..UsageRow::default()
+            })
+            .execute(conn)
+        {
+            Ok(_)
+            | Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    diesel::update(u::task_usage.filter(u::task_id.eq(add.task_id)))
+        .set((
+            u::model_calls.eq(u::model_calls + add.model_calls),
+            u::model_images.eq(u::model_images + add.model_images),
+            u::model_tokens.eq(u::model_tokens + add.model_tokens),
+            u::tts_characters.eq(u::tts_characters + add.tts_characters),
+            u::local_tts_characters.eq(u::local_tts_characters + add.local_tts_characters),
+            u::compute_seconds.eq(u::compute_seconds + add.compute_seconds),
+            u::downloads.eq(u::downloads + add.downloads),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// What tasks used (a task without a row used nothing billed yet).
+pub fn usage_of(conn: &mut AnyConnection, task_ids: &[i64]) -> Result<Vec<UsageRow>, DbError> {
+    Ok(task_usage::table
+        .filter(task_usage::task_id.eq_any(task_ids))
+        .select(UsageRow::as_select())
+        .load(conn)?)
+}
+
+/// Bytes of the clips of each of `task_ids`, summed per task.
+pub fn clip_bytes(conn: &mut AnyConnection, task_ids: &[i64]) -> Result<Vec<(i64, i64)>, DbError> {
+    let rows: Vec<(i64, Option<i64>)> = videos::table
+        .filter(videos::task_id.eq_any(task_ids))
+        .select((videos::task_id, videos::file_size))
+        .load(conn)?;
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    for (id, size) in rows {
+        match out.iter_mut().find(|(t, _)| *t == id) {
+            Some((_, total)) => *total += size.unwrap_or(0),
+            None => out.push((id, size.unwrap_or(0))),
+        }
+    }
+    Ok(out)
+}
+
+/// Every task of one user (for their usage).
+pub fn tasks_of_user(conn: &mut AnyConnection, user_id: i64) -> Result<Vec<TaskRow>, DbError> {
+    Ok(tasks::table
+        .filter(tasks::user_id.eq(user_id))
+        .select(TaskRow::as_select())
+        .load(conn)?)
+}
+
+/// Videos a user started on each of `days`, summed.
+pub fn videos_on_days(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    days: &[String],
+) -> Result<i64, DbError> {
+    let rows: Vec<i32> = daily_usage::table
+        .filter(daily_usage::user_id.eq(user_id))
+        .filter(daily_usage::day.eq_any(days))
+        .select(daily_usage::videos)
+        .load(conn)?;
+    Ok(rows.into_iter().map(i64::from).sum())
+}
+
+/// A dead-lettered job.
+#[derive(Debug, Clone, Queryable, Selectable)]
+#[diesel(table_name = dead_letters)]
+pub struct DeadLetterRow {
+    pub id: i64,
+    pub kind: String,
+    pub job_id: String,
+    pub task_id: i64,
+    pub msg_key: Option<String>,
+    pub payload: Vec<u8>,
+    pub attempts: i32,
+    pub error: String,
+    pub state: String,
+    pub created_at: NaiveDateTime,
+    pub resolved_at: Option<NaiveDateTime>,
+    pub resolved_by: Option<i64>,
+}
+
+/// A dead letter to record.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = dead_letters)]
+pub struct NewDeadLetter {
+    pub kind: String,
+    pub topic: String,
+    pub dedup_key: String,
+    pub job_id: String,
+    pub task_id: i64,
+    pub msg_key: Option<String>,
+    pub payload: Vec<u8>,
+    pub attempts: i32,
+    pub error: String,
+    pub state: String,
+    pub created_at: NaiveDateTime,
+}
+
+/// Records a dead letter once (a redelivery of the same one changes nothing).
+pub fn insert_dead_letter(conn: &mut AnyConnection, d: &NewDeadLetter) -> Result<(), DbError> {
+    match diesel::insert_into(dead_letters::table)
+        .values(d)
+        .execute(conn)
+    {
+        Ok(_)
+        | Err(diesel::result::Error::DatabaseError(
+            diesel::result::DatabaseErrorKind::UniqueViolation,
+            _,
+        )) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// One page of dead letters, newest first; and how many match.
+pub fn dead_letters_page(
+    conn: &mut AnyConnection,
+    kind: Option<&str>,
+    state: Option<&str>,
+    page: i64,
+    page_size: i64,
+) -> Result<(Vec<DeadLetterRow>, i64), DbError> {
+    let mut count = dead_letters::table.count().into_boxed();
+    let mut rows = dead_letters::table
+        .select(DeadLetterRow::as_select())
+        .order(dead_letters::id.desc())
+        .limit(page_size)
+        .offset((page - 1) * page_size)
+        .into_boxed();
+    if let Some(k) = kind {
+        count = count.filter(dead_letters::kind.eq(k.to_string()));
+        rows = rows.filter(dead_letters::kind.eq(k.to_string()));
+    }
+    if let Some(s) = state {
+        count = count.filter(dead_letters::state.eq(s.to_string()));
+        rows = rows.filter(dead_letters::state.eq(s.to_string()));
+    }
+    let total: i64 = count.get_result(conn)?;
+    Ok((rows.load(conn)?, total))
+}
+
+/// Dead letters by id, or every one in `state` (of `kind`).
+pub fn dead_letters_by(
+    conn: &mut AnyConnection,
+    ids: &[i64],
+    state: &str,
+    kind: Option<&str>,
+) -> Result<Vec<DeadLetterRow>, DbError> {
+    let mut q = dead_letters::table
+        .select(DeadLetterRow::as_select())
+        .order(dead_letters::id.asc())
+        .into_boxed();
+    if ids.is_empty() {
+        q = q.filter(dead_letters::state.eq(state.to_string()));
+    } else {
+        q = q.filter(dead_letters::id.eq_any(ids.to_vec()));
+    }
+    if let Some(k) = kind {
+        q = q.filter(dead_letters::kind.eq(k.to_string()));
+    }
+    Ok(q.load(conn)?)
+}
+
+/// Moves a dead letter from `from` to `to` (compare and set); true when it did.
+pub fn resolve_dead_letter(
+    conn: &mut AnyConnection,
+    id: i64,
+    from: &str,
+    to: &str,
+    by: Option<i64>,
+) -> Result<bool, DbError> {
+    let resolved_at = by.map(|_| now());
+    let n = diesel::update(
+        dead_letters::table
+            .filter(dead_letters::id.eq(id))
+            .filter(dead_letters::state.eq(from)),
+    )
+    .set((
+        dead_letters::state.eq(to),
+        dead_letters::resolved_at.eq(resolved_at),
+        dead_letters::resolved_by.eq(by),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Dead letters in `state`.
+pub fn count_dead_letters(conn: &mut AnyConnection, state: &str) -> Result<i64, DbError> {
+    Ok(dead_letters::table
+        .filter(dead_letters::state.eq(state))
+        .count()
+        .get_result(conn)?)
+}
+
+/// Moves a FAILED task back to `to`, waiting for `job_id` again (a replayed
+/// dead letter). False when the task is no longer FAILED.
+pub fn resume_failed(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    to: Status,
+    job_id: &str,
+) -> Result<bool, DbError> {
+    start_job(conn, task_id, Status::Failed, to, job_id)
+}
+
+/// A render node as it last reported.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = render_nodes)]
+pub struct RenderNodeRow {
+    pub node_id: String,
+    pub hostname: String,
+    pub version: String,
+    pub capabilities: Vec<u8>,
+    pub active_composes: i32,
+    pub interval_seconds: i32,
+    pub started_at: NaiveDateTime,
+    pub last_seen_at: NaiveDateTime,
+}
+
+/// Records a heartbeat (the node's first makes its row).
+pub fn upsert_render_node(conn: &mut AnyConnection, n: &RenderNodeRow) -> Result<(), DbError> {
+    let updated = diesel::update(render_nodes::table.filter(render_nodes::node_id.eq(&n.node_id)))
+        .set((
+            render_nodes::hostname.eq(&n.hostname),
+            render_nodes::version.eq(&n.version),
+            render_nodes::capabilities.eq(&n.capabilities),
+            render_nodes::active_composes.eq(n.active_composes),
+            render_nodes::interval_seconds.eq(n.interval_seconds),
+            render_nodes::last_seen_at.eq(n.last_seen_at),
+        ))
+        .execute(conn)?;
+    if updated == 0 {
+        match diesel::insert_into(render_nodes::table)
+            .values(n)
+            .execute(conn)
+        {
+            Ok(_)
+            | Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}
+
+/// Every render node that reported, most recently heard first.
+pub fn render_nodes(conn: &mut AnyConnection) -> Result<Vec<RenderNodeRow>, DbError> {
+    Ok(render_nodes::table
+        .select(RenderNodeRow::as_select())
+        .order(render_nodes::last_seen_at.desc())
+        .load(conn)?)
+}
+
+/// Forgets nodes not heard from since `before` (gone for a day).
+pub fn forget_render_nodes(conn: &mut AnyConnection, before: NaiveDateTime) -> Result<(), DbError> {
+    diesel::delete(render_nodes::table.filter(render_nodes::last_seen_at.lt(before)))
+        .execute(conn)?;
     Ok(())
 }

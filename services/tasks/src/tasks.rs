@@ -19,7 +19,7 @@ pub const MAX_REGENERATIONS: i32 = 5;
 /// Largest page.
 pub const MAX_PAGE_SIZE: i32 = 100;
 
-fn shop_type_name(t: i32) -> Option<String> {
+pub(crate) fn shop_type_name(t: i32) -> Option<String> {
     ShopType::try_from(t).ok().and_then(short_name)
 }
 
@@ -51,36 +51,122 @@ fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<()
     Ok(())
 }
 
+/// A checked create request: its shop type and style by name.
+struct Checked {
+    shop_name: String,
+    promotion_text: String,
+    shop_type: String,
+    style: String,
+}
+
+/// Checks one create request; fields are named under `prefix` (a batch
+/// names the item: `tasks[2].shop_name`).
+fn check(prefix: &str, r: &CreateTaskRequest) -> Result<Checked, TasksError> {
+    let field = |name: &str| format!("{prefix}{name}");
+    check_text(&field("shop_name"), &r.shop_name, MAX_SHOP_NAME, true)?;
+    check_text(
+        &field("promotion_text"),
+        &r.promotion_text,
+        MAX_PROMOTION,
+        false,
+    )?;
+    let shop_type = shop_type_name(r.shop_type).ok_or_else(|| {
+        TasksError::invalid(
+            field("shop_type"),
+            "one of food, beauty, entertainment, other",
+        )
+    })?;
+    let style = style_name(r.video_style).ok_or_else(|| {
+        TasksError::invalid(field("video_style"), "one of recommend, review, vlog")
+    })?;
+    Ok(Checked {
+        shop_name: r.shop_name.clone(),
+        promotion_text: r.promotion_text.clone(),
+        shop_type,
+        style,
+    })
+}
+
+fn insert(
+    c: &mut scout_common::adapters::db::AnyConnection,
+    user_id: i64,
+    t: &Checked,
+) -> Result<TaskRow, scout_common::adapters::db::DbError> {
+    store::insert_task(
+        c,
+        &NewTask {
+            user_id,
+            shop_name: &t.shop_name,
+            shop_type: &t.shop_type,
+            promotion_text: &t.promotion_text,
+            video_style: &t.style,
+        },
+    )
+}
+
 /// Creates a task in CREATED.
 pub async fn create(
     state: &State,
     user_id: i64,
     r: &CreateTaskRequest,
 ) -> Result<Task, TasksError> {
-    check_text("shop_name", &r.shop_name, MAX_SHOP_NAME, true)?;
-    check_text("promotion_text", &r.promotion_text, MAX_PROMOTION, false)?;
-    let shop_type = shop_type_name(r.shop_type).ok_or_else(|| {
-        TasksError::invalid("shop_type", "one of food, beauty, entertainment, other")
-    })?;
-    let style = style_name(r.video_style)
-        .ok_or_else(|| TasksError::invalid("video_style", "one of recommend, review, vlog"))?;
-    let (name, promo) = (r.shop_name.clone(), r.promotion_text.clone());
-    let row = state
-        .db
-        .run(move |c| {
-            store::insert_task(
-                c,
-                &NewTask {
-                    user_id,
-                    shop_name: &name,
-                    shop_type: &shop_type,
-                    promotion_text: &promo,
-                    video_style: &style,
-                },
-            )
-        })
-        .await?;
+    let t = check("", r)?;
+    let row = state.db.run(move |c| insert(c, user_id, &t)).await?;
     Ok(to_proto(&row, 0))
+}
+
+/// Most tasks one batch makes (seed 002).
+pub const MAX_BATCH: usize = 10;
+
+/// `BatchCreateTasks`: all or none. Every item is checked first; then the
+/// batch takes one video of today's quota per task at once (a batch the
+/// quota cannot cover makes nothing) and the tasks are made in one
+/// transaction, each marked as paid, so its first compose takes no other.
+pub async fn create_batch(
+    state: &State,
+    caller: &scout_common::auth::AuthUser,
+    items: &[CreateTaskRequest],
+) -> Result<Vec<Task>, TasksError> {
+    if items.is_empty() || items.len() > MAX_BATCH {
+        return Err(TasksError::invalid(
+            "tasks",
+            format!("1-{MAX_BATCH} tasks per batch (got {})", items.len()),
+        ));
+    }
+    let checked = items
+        .iter()
+        .enumerate()
+        .map(|(i, r)| check(&format!("tasks[{i}]."), r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let (user_id, n) = (caller.user_id, items.len() as u32);
+    let day = crate::quotas::take_videos(state, user_id, &caller.membership, n).await?;
+    let paid = day.clone();
+    let made = state
+        .db
+        .transaction(move |c| {
+            let rows = checked
+                .iter()
+                .map(|t| insert(c, user_id, t))
+                .collect::<Result<Vec<_>, _>>()?;
+            if let Some(day) = &paid {
+                let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+                store::prepay_videos(c, &ids, day)?;
+            }
+            Ok(rows)
+        })
+        .await;
+    match made {
+        Ok(rows) => {
+            tracing::info!(user_id, tasks = rows.len(), "batch of tasks created");
+            Ok(rows.iter().map(|r| to_proto(r, 0)).collect())
+        }
+        Err(e) => {
+            if let Some(day) = day {
+                crate::quotas::give_back_videos(state, user_id, day, n).await;
+            }
+            Err(e.into())
+        }
+    }
 }
 
 /// One of the caller's tasks, or NOT_FOUND (also for another user's id).
@@ -121,15 +207,7 @@ pub async fn list(
     }
     let page = if page == 0 { 1 } else { page };
     let size = if page_size == 0 { 10 } else { page_size };
-    let status = match TaskStatus::try_from(status) {
-        Ok(TaskStatus::Unspecified) => None,
-        Ok(s) => Status::parse(
-            &s.as_str_name()
-                .trim_start_matches("TASK_STATUS_")
-                .to_ascii_lowercase(),
-        ),
-        Err(_) => return Err(TasksError::invalid("status", "not a task status")),
-    };
+    let status = status_filter(status)?;
     let (rows, total) = state
         .db
         .run(move |c| {
@@ -156,6 +234,19 @@ pub async fn list(
         rows.iter().map(|(r, n)| to_proto(r, *n)).collect(),
         scout_common::paging::pagination(page, size, total),
     ))
+}
+
+/// A status filter: none for UNSPECIFIED.
+pub fn status_filter(status: i32) -> Result<Option<Status>, TasksError> {
+    match TaskStatus::try_from(status) {
+        Ok(TaskStatus::Unspecified) => Ok(None),
+        Ok(s) => Ok(Status::parse(
+            &s.as_str_name()
+                .trim_start_matches("TASK_STATUS_")
+                .to_ascii_lowercase(),
+        )),
+        Err(_) => Err(TasksError::invalid("status", "not a task status")),
+    }
 }
 
 /// Deletes a task, its rows and every object stored for it.

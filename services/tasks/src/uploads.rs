@@ -1,13 +1,16 @@
 //! Clips: a presigned PUT (a phone, or plain `curl -T`, uploads straight to
 //! object storage), then a confirm that checks the object, probes it through
-//! render (which also writes the thumbnail) and records it. Limits (seed
-//! 000): video types only, at most 500 MB a clip, 30 clips a task, 1 s to
-//! 10 min each. A clip that breaks one is deleted from storage and the
-//! answer is INVALID_ARGUMENT naming the limit.
+//! render (which also writes the thumbnail) and records it. Limits: video
+//! types only, at least 1 s; the size, length and count per task come from
+//! the caller's tier (`quotas`; seed 000's 500 MB, 10 min and 30 by
+//! default). A clip that breaks one is deleted from storage and the answer
+//! names the limit (INVALID_ARGUMENT on the field; QUOTA_EXCEEDED for the
+//! count).
 
 use std::time::Duration;
 
 use scout_common::adapters::blob::PresignOptions;
+use scout_common::config::TierQuota;
 
 use scout_proto::scout::common::v1::{QualityFactors, ShotCategory};
 use scout_proto::scout::render::v1::media_ref::Location;
@@ -20,14 +23,8 @@ use crate::machine::{self, Event};
 use crate::store::{self, NewVideo, VideoRow};
 use crate::tasks;
 
-/// Largest clip.
-pub const MAX_CLIP_BYTES: i64 = 500 * 1024 * 1024;
-/// Most clips per task.
-pub const MAX_CLIPS: i64 = 30;
 /// Shortest clip, seconds.
 pub const MIN_SECONDS: f64 = 1.0;
-/// Longest clip, seconds.
-pub const MAX_SECONDS: f64 = 600.0;
 /// Upload URL validity.
 pub const UPLOAD_URL_TTL: Duration = Duration::from_secs(15 * 60);
 /// Thumbnail URL validity.
@@ -60,8 +57,50 @@ fn limit(field: &str, message: String) -> TasksError {
     TasksError::invalid(field, message)
 }
 
-fn too_many() -> TasksError {
-    limit("task", format!("a task holds at most {MAX_CLIPS} clips"))
+/// What a user's tier allows per task.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// The tier's name.
+    pub tier: String,
+    /// Its quotas.
+    pub quota: TierQuota,
+}
+
+impl Limits {
+    /// What a user of `membership` may do.
+    pub fn of(state: &State, membership: &str) -> Self {
+        Self {
+            tier: crate::quotas::tier_name(membership),
+            quota: crate::quotas::tier(state, membership),
+        }
+    }
+
+    fn clips(&self) -> i64 {
+        i64::from(self.quota.clips_per_task)
+    }
+
+    fn bytes(&self) -> i64 {
+        self.quota.max_clip_bytes()
+    }
+
+    fn seconds(&self) -> f64 {
+        f64::from(self.quota.max_clip_seconds)
+    }
+
+    fn too_many(&self) -> TasksError {
+        TasksError::TierLimit {
+            quota: "clips_per_task",
+            tier: self.tier.clone(),
+            message: format!("a task holds at most {} clips", self.clips()),
+        }
+    }
+
+    fn too_large(&self) -> String {
+        format!(
+            "a clip may be at most {} MB on the {} tier",
+            self.quota.max_clip_mb, self.tier
+        )
+    }
 }
 
 /// A presigned PUT for one clip.
@@ -74,6 +113,7 @@ pub struct UploadUrl {
 /// Checks the declared clip and signs a PUT under `videos/{user}/{task}/`.
 pub async fn upload_url(
     state: &State,
+    limits: &Limits,
     user_id: i64,
     task_id: i64,
     content_type: &str,
@@ -90,18 +130,15 @@ pub async fn upload_url(
             "must be the clip's size in bytes".into(),
         ));
     }
-    if file_size > MAX_CLIP_BYTES {
-        return Err(limit(
-            "file_size",
-            format!("a clip may be at most {} MB", MAX_CLIP_BYTES / 1024 / 1024),
-        ));
+    if file_size > limits.bytes() {
+        return Err(limit("file_size", limits.too_large()));
     }
     let count = state
         .db
         .run(move |c| store::video_count(c, task_id))
         .await?;
-    if count >= MAX_CLIPS {
-        return Err(too_many());
+    if count >= limits.clips() {
+        return Err(limits.too_many());
     }
     let key = format!(
         "videos/{user_id}/{task_id}/{}.{ext}",
@@ -145,6 +182,7 @@ fn thumb_key(key: &str) -> String {
 /// the same clip.
 pub async fn confirm(
     state: &State,
+    limits: &Limits,
     user_id: i64,
     task_id: i64,
     oss_key: &str,
@@ -183,14 +221,14 @@ pub async fn confirm(
         .await
         .map_err(storage_down)?
         .ok_or(TasksError::NotUploaded)?;
-    if meta.size as i64 > MAX_CLIP_BYTES {
+    if meta.size as i64 > limits.bytes() {
         discard(state, &[oss_key]).await;
         return Err(limit(
             "file_size",
             format!(
-                "the upload is {} bytes; a clip may be at most {} MB (deleted)",
+                "the upload is {} bytes; {} (deleted)",
                 meta.size,
-                MAX_CLIP_BYTES / 1024 / 1024
+                limits.too_large()
             ),
         ));
     }
@@ -198,9 +236,9 @@ pub async fn confirm(
         .db
         .run(move |c| store::video_count(c, task_id))
         .await?;
-    if count >= MAX_CLIPS {
+    if count >= limits.clips() {
         discard(state, &[oss_key]).await;
-        return Err(too_many());
+        return Err(limits.too_many());
     }
     let thumb = thumb_key(oss_key);
     let info = probe(state, oss_key, &thumb).await?;
@@ -209,12 +247,11 @@ pub async fn confirm(
         discard(state, &[oss_key]).await;
         return Err(TasksError::NoVideoStream);
     }
-    if !(MIN_SECONDS..=MAX_SECONDS).contains(&info.duration_seconds) {
+    if !(MIN_SECONDS..=limits.seconds()).contains(&info.duration_seconds) {
         discard(state, &[oss_key, &thumb]).await;
         return Err(reject(format!(
-            "the clip is {:.1} s; clips must be {MIN_SECONDS:.0} s to {} min (deleted)",
-            info.duration_seconds,
-            MAX_SECONDS as i64 / 60
+            "the clip is {:.1} s; clips must be {MIN_SECONDS:.0} s to {} s on the {} tier (deleted)",
+            info.duration_seconds, limits.quota.max_clip_seconds, limits.tier
         )));
     }
 
@@ -224,6 +261,7 @@ pub async fn confirm(
         thumb.clone(),
     );
     let size = meta.size as i64;
+    let (max_clips, too_many) = (limits.clips(), limits.too_many());
     let recorded = state
         .db
         .transaction(move |c| {
@@ -236,8 +274,8 @@ pub async fn confirm(
                 Ok(to) => to,
                 Err(e) => return Ok(Err(e)),
             };
-            if store::video_count(c, task_id)? >= MAX_CLIPS {
-                return Ok(Err(too_many()));
+            if store::video_count(c, task_id)? >= max_clips {
+                return Ok(Err(too_many));
             }
             let row = store::insert_video(
                 c,

@@ -77,7 +77,6 @@ pub async fn serve(
     let workers = Consumers::start(
         ctx.adapters.bus.clone(),
         ctx.jobs.analyze.clone(),
-        ANALYZE_GROUP,
         Arc::new(worker::AnalyzeWorker::new(
             ctx.auth.clone(),
             engine,
@@ -94,6 +93,3 @@ pub async fn serve(
     workers.stop().await;
     served
 }
-
-/// The consumer group of the analyze workers (after the topic prefix).
-pub const ANALYZE_GROUP: &str = "vision-analyze";

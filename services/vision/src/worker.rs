@@ -14,12 +14,13 @@ use async_trait::async_trait;
 use prost::Message as _;
 use scout_common::ErrorCode;
 use scout_common::auth::MeshAuth;
+use scout_common::chat;
 use scout_common::jobs::{Job, JobError, JobHandler};
 use scout_common::report::TaskReporter;
 use scout_proto::scout::jobs::v1::AnalyzeJob;
 use scout_proto::scout::tasks::v1::{
-    ClipAnalysis, GetTaskContextRequest, Paragraph, ReportClipAnalysisRequest, ReportScriptRequest,
-    VideoStatus, WorkStep,
+    ClipAnalysis, GetTaskContextRequest, JobUsage, Paragraph, ReportClipAnalysisRequest,
+    ReportScriptRequest, VideoStatus, WorkStep,
 };
 use scout_proto::scout::vision::v1::ShotSummary;
 
@@ -88,6 +89,8 @@ impl JobHandler for AnalyzeWorker {
             ));
         }
         let total = videos.len();
+        let started = std::time::Instant::now();
+        let mut model_images = 0u32;
         tracing::info!(task_id = aj.task_id, job_id = %aj.job_id, clips = total, "analyze job started");
         let reanalyse = videos
             .iter()
@@ -97,10 +100,10 @@ impl JobHandler for AnalyzeWorker {
         if reanalyse {
             self.progress(&aj, WorkStep::ExtractFrames, total, 0).await;
             for (i, v) in videos.iter().enumerate() {
-                let a = self
-                    .engine
-                    .analyze_clip(aj.task_id, v.id, &v.oss_key)
-                    .await?;
+                let (a, used) =
+                    chat::metered(self.engine.analyze_clip(aj.task_id, v.id, &v.oss_key)).await;
+                let a = a?;
+                model_images += used.images;
                 analyses.push((v.id, a, v.duration_seconds));
                 let step = if i + 1 == total {
                     WorkStep::AssessQuality
@@ -168,15 +171,14 @@ impl JobHandler for AnalyzeWorker {
         self.progress(&aj, WorkStep::WriteScript, total, total)
             .await;
         let shop = aj.shop.clone().unwrap_or_default();
-        let written = self
-            .engine
-            .write(&Brief::for_shop(
-                &shop,
-                &summaries,
-                0.0,
-                seed_of(&aj.job_id),
-            ))
-            .await?;
+        let (written, text_calls) = chat::metered(self.engine.write(&Brief::for_shop(
+            &shop,
+            &summaries,
+            0.0,
+            seed_of(&aj.job_id),
+        )))
+        .await;
+        let written = written?;
         let note = self.engine.note(
             &analyses.iter().map(|(_, a, _)| a).collect::<Vec<_>>(),
             &written,
@@ -201,6 +203,13 @@ impl JobHandler for AnalyzeWorker {
                 paragraphs,
                 provider: written.provider,
                 provider_note: note,
+                usage: Some(JobUsage {
+                    model_calls: text_calls.calls as i32,
+                    model_images: model_images as i32,
+                    model_tokens: text_calls.tokens as i64,
+                    work_seconds: started.elapsed().as_secs_f64(),
+                    ..JobUsage::default()
+                }),
             },
             Duration::from_secs(10),
         );

@@ -317,6 +317,14 @@ impl Composer {
         }
     }
 
+    /// Composes running now.
+    pub fn active(&self) -> usize {
+        self.media
+            .max_concurrent_composes
+            .max(1)
+            .saturating_sub(self.slots.available_permits())
+    }
+
     /// Starts a compose and returns its progress stream, ending with the result.
     pub fn start(&self, req: ComposeRequest) -> Result<ComposeStream, RenderError> {
         let timeline = req
