@@ -676,6 +676,24 @@ async fn refresh_rotation_and_reuse(backend: Backend) {
         .to_string();
     assert_ne!(r2, me.refresh, "rotated");
     assert_eq!(get_me(&base, &a2).await.expect("new access"), me.user_id);
+    // The old token again at once, its answer "lost" (a reload mid-refresh):
+    // a retry within the grace period gets the next token; the one whose
+    // answer was lost is dead.
+    let (status, retried, _) = refresh(me.refresh.clone()).await;
+    assert_eq!(status, 200, "{retried}");
+    let (status, body, _) = refresh(r2.clone()).await;
+    assert_eq!(status, 401, "the lost answer's token: {body}");
+    let r2 = retried["data"]["refresh_token"]
+        .as_str()
+        .expect("r2 again")
+        .to_string();
+    // Once the successor is used, the old token is plain reuse.
+    let (status, third, _) = refresh(r2.clone()).await;
+    assert_eq!(status, 200, "{third}");
+    let r2 = third["data"]["refresh_token"]
+        .as_str()
+        .expect("r3")
+        .to_string();
     // The old refresh token again: reuse. Refused, and the family revoked.
     let (status, body, _) = refresh(me.refresh.clone()).await;
     assert_eq!(status, 401, "{body}");

@@ -77,10 +77,42 @@ page.on("console", (m) => {
 page.on("pageerror", (e) => consoleErrors.push(String(e)));
 // Every call the server refused, for whoever reads a failure.
 const refusedCalls = [];
-page.on("response", (r) => {
-  const status = r.headers()["grpc-status"];
+// A grpc-web answer's trailers: in the headers (trailers-only) or in the
+// body's trailer frame (flag 0x80), where a unary refusal usually is.
+function bodyTrailers(body) {
+  let at = 0;
+  while (at + 5 <= body.length) {
+    const flag = body[at];
+    const len = body.readUInt32BE(at + 1);
+    const frame = body.subarray(at + 5, at + 5 + len);
+    if (flag & 0x80) {
+      return Object.fromEntries(
+        frame.toString("utf8").split("\r\n").filter(Boolean).map((l) => {
+          const i = l.indexOf(":");
+          return [l.slice(0, i).trim().toLowerCase(), l.slice(i + 1).trim()];
+        }),
+      );
+    }
+    at += 5 + len;
+  }
+  return {};
+}
+page.on("response", async (r) => {
+  let status = r.headers()["grpc-status"];
+  let message = r.headers()["grpc-message"];
+  const unaryGrpcWeb =
+    (r.headers()["content-type"] ?? "").startsWith("application/grpc-web") && !r.url().includes("WatchProgress");
+  if (!status && unaryGrpcWeb) {
+    try {
+      const t = bodyTrailers(await r.body());
+      status = t["grpc-status"];
+      message = t["grpc-message"];
+    } catch {
+      // The page went away before the body was read.
+    }
+  }
   if ((status && status !== "0") || r.status() >= 400) {
-    refusedCalls.push({ url: r.url(), http: r.status(), grpc: status, message: r.headers()["grpc-message"] });
+    refusedCalls.push({ url: r.url(), http: r.status(), grpc: status, message });
   }
 });
 

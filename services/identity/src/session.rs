@@ -231,6 +231,13 @@ fn issue_access(state: &State, user: &UserRow) -> Result<token::Issued, Identity
 }
 
 /// What presenting a refresh token found.
+/// How long after a refresh token was spent presenting it again counts as
+/// a retry of a lost answer rather than reuse, provided the token that
+/// answer handed out was never used (the reuse interval of Auth0, Okta's
+/// grace period). Past it, or once the successor was used, it is reuse and
+/// the family is revoked.
+pub const REUSE_GRACE_SECS: i64 = 30;
+
 enum Rotation {
     /// Spent now; here is the family to continue.
     Rotated {
@@ -271,6 +278,19 @@ pub async fn refresh(state: &State, presented: &str) -> Result<Session, Identity
             }
             if row.used_at.is_none() && row.expires_at <= now {
                 return Ok(Rotation::Expired);
+            }
+            if let Some(used) = row.used_at
+                && now - used <= REUSE_GRACE_SECS
+                && !store::successor_used(c, &row.family_id, row.id)?
+            {
+                // The answer to the first use never reached its client (a
+                // reload or a dropped connection mid-refresh): the token it
+                // handed out goes, and this use gets the family's next one.
+                store::revoke_unused(c, &row.family_id, now)?;
+                return Ok(Rotation::Rotated {
+                    user_id: row.user_id,
+                    family: row.family_id,
+                });
             }
             if row.used_at.is_some() || !store::mark_used(c, row.id, now)? {
                 store::revoke_family(c, &row.family_id, now)?;

@@ -223,6 +223,34 @@ pub fn mark_used(conn: &mut AnyConnection, id: i64, now: i64) -> Result<bool, Db
     Ok(n == 1)
 }
 
+/// True when a token of the family newer than `id` has been used (the
+/// answer that handed it out did reach its client).
+pub fn successor_used(conn: &mut AnyConnection, family_id: &str, id: i64) -> Result<bool, DbError> {
+    let n: i64 = refresh_tokens::table
+        .filter(refresh_tokens::family_id.eq(family_id))
+        .filter(refresh_tokens::id.gt(id))
+        .filter(refresh_tokens::used_at.is_not_null())
+        .count()
+        .get_result(conn)?;
+    Ok(n > 0)
+}
+
+/// Revokes the family's tokens nobody has used yet.
+pub fn revoke_unused(
+    conn: &mut AnyConnection,
+    family_id: &str,
+    now: i64,
+) -> Result<usize, DbError> {
+    Ok(diesel::update(
+        refresh_tokens::table
+            .filter(refresh_tokens::family_id.eq(family_id))
+            .filter(refresh_tokens::used_at.is_null())
+            .filter(refresh_tokens::revoked_at.is_null()),
+    )
+    .set(refresh_tokens::revoked_at.eq(now))
+    .execute(conn)?)
+}
+
 /// Revokes every token of a family.
 pub fn revoke_family(
     conn: &mut AnyConnection,
