@@ -85,6 +85,10 @@ enum Command {
         #[command(subcommand)]
         action: AdminAction,
     },
+    /// Bring every service database (identity, tasks, publish) to the
+    /// latest schema and exit (a deployment's pre-install/pre-upgrade job;
+    /// services also migrate at start, under a lock).
+    Migrate,
     /// Print the REST API's OpenAPI 3.1 document (generated from the
     /// protos; what the edge serves at /api/v1/openapi.json).
     Openapi,
@@ -305,6 +309,32 @@ fn main() -> ExitCode {
             runtime(|| async move {
                 scout_identity::admin::set_role(&config, &phone, role).await?;
                 println!("{phone}: role {role} (from their next login or token refresh)");
+                Ok(())
+            })
+        }
+        Command::Migrate => {
+            let config = match load(cli.config, BTreeMap::new()) {
+                Ok(c) => c,
+                Err(e) => return fail(2, e),
+            };
+            runtime(|| async move {
+                use scout_common::adapters::db::open_for_service;
+                for (name, url, migrations) in [
+                    (
+                        "identity",
+                        &config.identity.database_url,
+                        scout_identity::MIGRATIONS,
+                    ),
+                    ("tasks", &config.tasks.database_url, scout_tasks::MIGRATIONS),
+                    (
+                        "publish",
+                        &config.publish.database_url,
+                        scout_publish::MIGRATIONS,
+                    ),
+                ] {
+                    open_for_service(name, url, migrations).await?;
+                    println!("{name}: database schema is current");
+                }
                 Ok(())
             })
         }

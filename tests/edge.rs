@@ -745,7 +745,7 @@ async fn every_service_serves_health_reflection_and_metrics() {
             .await
             .expect("text");
         assert!(
-            metrics.contains(&format!("scout_requests_total{{service=\"{name}\"")),
+            metrics.contains(&format!("http_request_total{{service=\"{name}\"")),
             "{name} metrics: {metrics}"
         );
     }

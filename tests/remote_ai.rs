@@ -448,6 +448,46 @@ async fn remote_models_analyse_write_and_suggest_and_the_video_is_made() {
         Duration::from_secs(240),
     )
     .await;
+
+    // Seed 000 §10.2's metric catalogue, with its labels; REST paths by
+    // their route template, never raw.
+    let resp = reqwest::Client::new()
+        .get(format!("{base}/api/v1/tasks/{task}"))
+        .bearer_auth(&me.access)
+        .send()
+        .await
+        .expect("GET task");
+    assert_eq!(resp.status(), 200);
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("text");
+    for needle in [
+        "http_request_total{service=\"edge\",method=\"GET\",path=\"/api/v1/tasks/{task_id}\",status=\"200\"}",
+        "http_request_duration_seconds_bucket{service=\"edge\",method=\"GET\",path=\"/api/v1/tasks/{task_id}\"",
+        "http_request_total{service=\"tasks\",method=\"POST\",path=\"/scout.tasks.v1.TasksService/StartCompose\",status=\"0\"}",
+        "task_created_total{shop_type=\"food\",video_style=\"recommend\"}",
+        "task_completed_total{status=\"completed\"}",
+        "task_duration_seconds_bucket{phase=\"analyze\"",
+        "task_duration_seconds_bucket{phase=\"compose\"",
+        "task_duration_seconds_bucket{phase=\"total\"",
+        "ai_api_calls_total{service=\"vision_model\",status=\"ok\"}",
+        "ai_api_calls_total{service=\"text_model\",status=\"ok\"}",
+        "ai_api_latency_seconds_bucket{service=\"text_model\"",
+        "queue_depth{queue_name=\"compose\"}",
+        "queue_depth{queue_name=\"analyze\"}",
+    ] {
+        assert!(
+            metrics.contains(needle),
+            "{needle} missing from:\n{metrics}"
+        );
+    }
+    assert!(
+        !metrics.contains(&format!("path=\"/api/v1/tasks/{task}\"")),
+        "a raw path became a label"
+    );
     mesh.shutdown().await.expect("shutdown");
 }
 

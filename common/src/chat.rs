@@ -143,6 +143,8 @@ pub struct ChatClient {
     max_retries: u32,
     timeout: Duration,
     in_flight: Arc<Semaphore>,
+    /// The provider role in metrics (`vision_model`, `text_model`).
+    service: String,
 }
 
 impl std::fmt::Debug for ChatClient {
@@ -187,6 +189,7 @@ impl ChatClient {
             max_retries: ai.max_retries,
             timeout: ai.timeout,
             in_flight,
+            service: key_name.trim_start_matches("ai.").to_string(),
         })
     }
 
@@ -211,7 +214,15 @@ impl ChatClient {
                 let _permit = self.in_flight.acquire().await.map_err(|_| {
                     ChatError::NotConfigured("the model client is shutting down".into())
                 })?;
-                self.once(&body).await
+                let started = std::time::Instant::now();
+                let outcome = self.once(&body).await;
+                let status = match &outcome {
+                    Ok(_) => "ok",
+                    Err(Attempt::RateLimited { .. }) => "rate_limited",
+                    Err(_) => "error",
+                };
+                crate::telemetry::record_ai_call(&self.service, status, started.elapsed());
+                outcome
             };
             let wait = match outcome {
                 Ok(text) => return Ok(text),

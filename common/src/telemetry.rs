@@ -70,6 +70,42 @@ pub fn metrics_handle() -> Option<PrometheusHandle> {
         .clone()
 }
 
+/// Records one call to a remote AI provider (seed 000 §10.2's
+/// `ai_api_calls_total{service,status}` and `ai_api_latency_seconds{service}`):
+/// `service` names the provider role (`vision_model`, `text_model`,
+/// `seed_tts`), `status` is `ok`, `rate_limited` or `error`.
+pub fn record_ai_call(service: &str, status: &'static str, elapsed: std::time::Duration) {
+    metrics::counter!("ai_api_calls_total", "service" => service.to_string(), "status" => status)
+        .increment(1);
+    metrics::histogram!("ai_api_latency_seconds", "service" => service.to_string())
+        .record(elapsed.as_secs_f64());
+}
+
+/// A task was created (`task_created_total{shop_type,video_style}`).
+pub fn record_task_created(shop_type: &str, video_style: &str) {
+    metrics::counter!("task_created_total", "shop_type" => shop_type.to_string(), "video_style" => video_style.to_string())
+        .increment(1);
+}
+
+/// A task ended (`task_completed_total{status}`: `completed` or `failed`).
+pub fn record_task_finished(status: &'static str) {
+    metrics::counter!("task_completed_total", "status" => status).increment(1);
+}
+
+/// How long a task phase took (`task_duration_seconds{phase}`: `analyze`,
+/// `compose`, or `total` from creation to the finished video).
+pub fn record_task_phase(phase: &'static str, seconds: f64) {
+    if seconds.is_finite() && seconds >= 0.0 {
+        metrics::histogram!("task_duration_seconds", "phase" => phase).record(seconds);
+    }
+}
+
+/// Jobs waiting in a queue (`queue_depth{queue_name}`: the working group's
+/// lag on a job kind's main topic).
+pub fn record_queue_depth(queue_name: &str, depth: i64) {
+    metrics::gauge!("queue_depth", "queue_name" => queue_name.to_string()).set(depth as f64);
+}
+
 /// Renders the Prometheus text exposition.
 pub fn render_metrics() -> String {
     metrics_handle().map(|h| h.render()).unwrap_or_default()

@@ -44,7 +44,7 @@ use tracing::info;
 
 pub use blobs::{blob_routes, parse_range};
 pub use listen::{bind, serve_router};
-pub use observe::standard_layers;
+pub use observe::{RouteTemplate, standard_layers};
 pub use ops::ops_routes;
 
 use crate::auth::{Guard, MeshAuth};

@@ -16,6 +16,34 @@ use crate::grpc::{REQUEST_ID, request_deadline};
 use crate::respond::{grpc_error_response, is_grpc};
 use crate::telemetry;
 
+/// The route a response answered (e.g. `/api/v1/tasks/{task_id}`), set by
+/// a router that knows it, so request metrics are labelled by template
+/// rather than by raw path.
+#[derive(Debug, Clone)]
+pub struct RouteTemplate(pub String);
+
+/// The bounded `path` label of a request: the route template where the
+/// router set one; the gRPC method (or `unmatched` for an unknown one); the
+/// ops routes by name; anything else the web app serves as `web`.
+fn path_label(path: &str, grpc: bool, grpc_status: &str, resp: &Response) -> String {
+    if let Some(RouteTemplate(t)) = resp.extensions().get::<RouteTemplate>() {
+        return t.clone();
+    }
+    if grpc {
+        return if grpc_status == "12" {
+            "unmatched".into()
+        } else {
+            path.to_string()
+        };
+    }
+    match path {
+        "/healthz" | "/readyz" | "/metrics" => path.to_string(),
+        p if p.starts_with("/api/") => "unmatched".into(),
+        p if p.starts_with("/blobs/") => "/blobs".into(),
+        _ => "web".into(),
+    }
+}
+
 #[derive(Clone)]
 struct ObserveState {
     service: &'static str,
@@ -23,8 +51,10 @@ struct ObserveState {
 }
 
 /// Tags the request with a span (service, method, request id), enforces the
-/// gRPC deadline, and records `scout_requests_total` and
-/// `scout_request_duration_seconds`. It sits inside the request-id layer (so
+/// gRPC deadline, and records seed 000 §10.2's `http_request_total{method,
+/// path, status}` and `http_request_duration_seconds{method, path}` (plus
+/// `service`; `path` bounded by [`path_label`]; `status` the HTTP status, or
+/// the gRPC status code for gRPC). It sits inside the request-id layer (so
 /// the id exists) and outside everything else (so every answer, including
 /// errors from later layers, is counted and logged once).
 async fn observe(State(state): State<ObserveState>, req: Request, next: Next) -> Response {
@@ -35,6 +65,7 @@ async fn observe(State(state): State<ObserveState>, req: Request, next: Next) ->
         .unwrap_or("-")
         .to_string();
     let path = req.uri().path().to_string();
+    let verb = req.method().as_str().to_string();
     let grpc = is_grpc(req.headers());
     let deadline = if grpc {
         request_deadline(req.headers(), state.deadline_cap)
@@ -65,14 +96,10 @@ async fn observe(State(state): State<ObserveState>, req: Request, next: Next) ->
     } else {
         resp.status().as_u16().to_string()
     };
-    let route = if grpc || path.starts_with("/api/") {
-        path.clone()
-    } else {
-        "other".into()
-    };
-    metrics::counter!("scout_requests_total", "service" => state.service, "method" => route.clone(), "status" => status.clone())
+    let route = path_label(&path, grpc, &status, &resp);
+    metrics::counter!("http_request_total", "service" => state.service, "method" => verb.clone(), "path" => route.clone(), "status" => status.clone())
         .increment(1);
-    metrics::histogram!("scout_request_duration_seconds", "service" => state.service, "method" => route)
+    metrics::histogram!("http_request_duration_seconds", "service" => state.service, "method" => verb, "path" => route)
         .record(elapsed.as_secs_f64());
     span.in_scope(|| {
         info!(status = %status, elapsed_ms = elapsed.as_millis() as u64, grpc, "request finished");
@@ -127,9 +154,10 @@ mod metrics_tests {
             .expect("resp");
         assert_eq!(resp.status(), StatusCode::OK);
         let text = telemetry::render_metrics();
-        assert!(text.contains("scout_requests_total{service=\"svc-under-test\",method=\"/api/x\",status=\"200\"} 1"), "{text}");
+        // No route told its template: an /api path is "unmatched", never raw.
+        assert!(text.contains("http_request_total{service=\"svc-under-test\",method=\"GET\",path=\"unmatched\",status=\"200\"} 1"), "{text}");
         assert!(
-            text.contains("scout_request_duration_seconds_bucket{service=\"svc-under-test\""),
+            text.contains("http_request_duration_seconds_bucket{service=\"svc-under-test\",method=\"GET\",path=\"unmatched\""),
             "{text}"
         );
     }

@@ -23,6 +23,7 @@ use http_body_util::{BodyExt, Limited};
 use prost_reflect::Kind;
 use scout_common::grpc::{REQUEST_ID, format_grpc_timeout, request_deadline};
 use scout_common::respond::envelope_error;
+use scout_common::server::RouteTemplate;
 use scout_common::{ApiError, ErrorCode, proto_json};
 use serde_json::{Map, Value};
 use tower::ServiceExt;
@@ -39,6 +40,7 @@ enum Segment {
 #[derive(Debug, Clone)]
 struct Route {
     verb: Method,
+    template: String,
     segments: Vec<Segment>,
     body: String,
     response_body: String,
@@ -79,6 +81,7 @@ impl Rest {
             .flat_map(|m| {
                 m.http.iter().map(move |b| Route {
                     verb: b.method.clone(),
+                    template: b.template.clone(),
                     segments: parse_template(&b.template),
                     body: b.body.clone(),
                     response_body: b.response_body.clone(),
@@ -131,10 +134,18 @@ impl Rest {
 
 /// `ANY /api/v1/{*path}`.
 pub async fn handle(State(rest): State<Arc<Rest>>, req: Request) -> Response {
-    match handle_inner(&rest, req).await {
+    // The route template labels the request's metrics (bounded, unlike paths).
+    let template = rest
+        .matches(req.uri().path())
+        .iter()
+        .find(|(r, _)| r.verb == req.method())
+        .map_or_else(|| "unmatched".to_string(), |(r, _)| r.template.clone());
+    let mut resp = match handle_inner(&rest, req).await {
         Ok(resp) => resp,
         Err(e) => envelope_error(&e),
-    }
+    };
+    resp.extensions_mut().insert(RouteTemplate(template));
+    resp
 }
 
 async fn handle_inner(rest: &Rest, req: Request) -> Result<Response, ApiError> {

@@ -318,3 +318,39 @@ pub async fn audit_log(
 ) -> Result<(Vec<AuditEntry>, Pagination), TasksError> {
     Ok(state.db.run(move |c| audit::page(c, page, size)).await?)
 }
+
+/// How often the queue gauges are refreshed.
+const QUEUE_SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Keeps `queue_depth{queue_name}` current until `shutdown`: each job kind's
+/// working-group lag on its main topic, and the dead letters waiting.
+pub fn spawn_queue_sampler(
+    state: std::sync::Arc<State>,
+    shutdown: scout_common::shutdown::Shutdown,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            for kind in state.ctx.jobs.all() {
+                match state
+                    .ctx
+                    .adapters
+                    .bus
+                    .topic_stats(&kind.topic(), &kind.consumer_group())
+                    .await
+                {
+                    Ok(s) => scout_common::telemetry::record_queue_depth(&kind.name, s.lag),
+                    Err(e) => {
+                        tracing::debug!(kind = %kind.name, error = %e, "cannot sample a queue")
+                    }
+                }
+            }
+            if let Ok(n) = deadletters::pending(&state).await {
+                scout_common::telemetry::record_queue_depth("dead_letters", n);
+            }
+            tokio::select! {
+                _ = shutdown.wait() => return,
+                _ = tokio::time::sleep(QUEUE_SAMPLE_EVERY) => {}
+            }
+        }
+    })
+}

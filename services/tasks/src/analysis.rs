@@ -316,7 +316,8 @@ pub async fn report_script(
         provider.to_string(),
         provider_note.chars().take(200).collect::<String>(),
     );
-    Ok(state
+    let started = task.job_started_at;
+    let applied = state
         .db
         .transaction(move |c| {
             // Decided again inside the transaction: two deliveries of one
@@ -338,7 +339,12 @@ pub async fn report_script(
             }
             Ok(done)
         })
-        .await?)
+        .await?;
+    if applied && let Some(at) = started {
+        let took = chrono::Utc::now().naive_utc() - at;
+        scout_common::telemetry::record_task_phase("analyze", took.as_seconds_f64());
+    }
+    Ok(applied)
 }
 
 /// `ReportJobFailure`: a final failure moves the task to FAILED with the
@@ -370,8 +376,12 @@ pub async fn report_failure(
         r.attempt,
     );
     tracing::warn!(task_id, step = step.as_str(), error = %message, attempts, "task failed");
-    Ok(state
+    let failed = state
         .db
         .run(move |c| store::fail_task(c, task_id, status, step.as_str(), &message, code, attempts))
-        .await?)
+        .await?;
+    if failed {
+        scout_common::telemetry::record_task_finished("failed");
+    }
+    Ok(failed)
 }

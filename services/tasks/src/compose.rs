@@ -351,6 +351,13 @@ pub async fn report_result(
         })
         .collect();
     let shots = serde_json::to_string(&shots).unwrap_or_else(|_| "[]".into());
+    // For the phase durations once applied.
+    let task = state
+        .db
+        .run(move |c| store::task_by_id(c, task_id))
+        .await
+        .ok()
+        .flatten();
     let (job, o) = (job_id.to_string(), o.clone());
     let used = o.usage.as_ref().map(|u| crate::usage::row(task_id, u));
     let applied = state
@@ -380,6 +387,17 @@ pub async fn report_result(
         .await?;
     if applied {
         tracing::info!(task_id, job_id, "video completed");
+        scout_common::telemetry::record_task_finished("completed");
+        if let Some(task) = task {
+            let now = chrono::Utc::now().naive_utc();
+            if let Some(at) = task.job_started_at {
+                scout_common::telemetry::record_task_phase("compose", (now - at).as_seconds_f64());
+            }
+            scout_common::telemetry::record_task_phase(
+                "total",
+                (now - task.created_at).as_seconds_f64(),
+            );
+        }
     }
     Ok(applied)
 }

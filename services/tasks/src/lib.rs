@@ -126,6 +126,7 @@ pub async fn serve(
     }
     let stop_collector = Shutdown::new();
     let collector = deadletters::spawn_collector(state.clone(), stop_collector.clone());
+    let sampler = admin::spawn_queue_sampler(state.clone(), stop_collector.clone());
     let served = GrpcServer::new(ServiceName::Tasks, ctx.auth.clone())
         .add_service(TasksServiceServer::new(TasksApi::new(state.clone())))
         .add_service(TasksInternalServiceServer::new(TasksInternalApi::new(
@@ -140,6 +141,7 @@ pub async fn serve(
         .await;
     stop_collector.trigger();
     let _ = collector.await;
+    let _ = sampler.await;
     served
 }
 

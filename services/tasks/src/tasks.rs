@@ -112,6 +112,7 @@ pub async fn create(
 ) -> Result<Task, TasksError> {
     let t = check("", r)?;
     let row = state.db.run(move |c| insert(c, user_id, &t)).await?;
+    scout_common::telemetry::record_task_created(&row.shop_type, &row.video_style);
     Ok(to_proto(&row, 0))
 }
 
@@ -158,6 +159,9 @@ pub async fn create_batch(
     match made {
         Ok(rows) => {
             tracing::info!(user_id, tasks = rows.len(), "batch of tasks created");
+            for r in &rows {
+                scout_common::telemetry::record_task_created(&r.shop_type, &r.video_style);
+            }
             Ok(rows.iter().map(|r| to_proto(r, 0)).collect())
         }
         Err(e) => {

@@ -217,7 +217,15 @@ impl VoiceProvider for SeedTts {
         let mut attempt = 0;
         let audio = loop {
             attempt += 1;
-            match self.attempt(text, voice).await {
+            let started = std::time::Instant::now();
+            let outcome = self.attempt(text, voice).await;
+            let status = match &outcome {
+                Ok(_) => "ok",
+                Err(VoiceError::RateLimited(_)) => "rate_limited",
+                Err(_) => "error",
+            };
+            scout_common::telemetry::record_ai_call("seed_tts", status, started.elapsed());
+            match outcome {
                 Ok(bytes) => break bytes,
                 Err(e) if e.is_transient() && attempt <= self.max_retries => {
                     let wait = backoff(attempt);
