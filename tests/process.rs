@@ -161,13 +161,8 @@ async fn logs_are_json_and_carry_the_request_id_across_services() {
             v["timestamp"].is_string() && v["level"].is_string(),
             "{line}"
         );
-        if v["span"]["request_id"] == "rid-e2e-42" {
-            services_with_id.insert(
-                v["span"]["service"]
-                    .as_str()
-                    .unwrap_or_default()
-                    .to_string(),
-            );
+        if v["context"]["request_id"] == "rid-e2e-42" {
+            services_with_id.insert(v["service"].as_str().unwrap_or_default().to_string());
         }
     }
     assert!(

@@ -193,3 +193,103 @@ async fn the_whole_flow_works_in_a_real_browser() {
         }
     }
 }
+
+/// The admin panel (`/admin`, REST only) in real Chromium: a normal user is
+/// refused plainly and stays logged in; an admin finds that user, reads
+/// their usage, changes their tier, finds their failed task with its
+/// failure and cost, retries it, sees the queues, a live render node and
+/// both audit logs (`web/e2e/admin.mjs`).
+#[tokio::test]
+async fn the_admin_panel_works_in_a_real_browser() {
+    use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
+    use scout_proto::scout::tasks::v1::{StartAnalysisRequest, StartComposeRequest, TaskStatus};
+    require_built_app();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("files");
+    // The compose fails once (no retries), so the user has a FAILED task.
+    let (scout, base) = start_scout(
+        dir.path(),
+        &[
+            ("SCOUT_FAULTS_COMPOSE_FAIL_ATTEMPTS", "1"),
+            // The page logs both users in again right after this test did.
+            ("SCOUT_SMS_RESEND_INTERVAL", "1s"),
+        ],
+    )
+    .await;
+    let boss = login(&base, dir.path()).await;
+    let user = login(&base, dir.path()).await;
+    let mut tasks = TasksServiceClient::new(authed_channel(&base, &user.access));
+    let shop = "失败的小馆";
+    let (id, _) = task_with_clips(&mut tasks, files.path(), shop, &[2.0]).await;
+    tasks
+        .start_analysis(StartAnalysisRequest { task_id: id })
+        .await
+        .expect("analyse");
+    wait_status(
+        &mut tasks,
+        id,
+        TaskStatus::ScriptReady,
+        Duration::from_secs(120),
+    )
+    .await;
+    tasks
+        .start_compose(StartComposeRequest {
+            task_id: id,
+            ..Default::default()
+        })
+        .await
+        .expect("compose");
+    wait_status(&mut tasks, id, TaskStatus::Failed, Duration::from_secs(120)).await;
+    let granted = Command::new(scout_bin())
+        .arg("--config")
+        .arg(dir.path().join("scout.toml"))
+        .args(["admin", "grant", &boss.phone])
+        .env_remove("SCOUT_CONFIG")
+        .output()
+        .expect("scout admin grant");
+    assert!(
+        granted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&granted.stderr)
+    );
+
+    let shots = root().join("target/web-screenshots");
+    let out = tokio::task::spawn_blocking({
+        let (base, shots) = (base.clone(), shots.clone());
+        let outbox = dir.path().join("sms-outbox.log");
+        let (admin_phone, user_phone) = (boss.phone.clone(), user.phone.clone());
+        move || {
+            Command::new("node")
+                .arg(root().join("web/e2e/admin.mjs"))
+                .current_dir(root().join("web"))
+                .env("BASE_URL", base)
+                .env("OUTBOX", outbox)
+                .env("ADMIN_PHONE", admin_phone)
+                .env("USER_PHONE", user_phone)
+                .env("FAILED_SHOP", shop)
+                .env("SCREENSHOTS", shots)
+                .output()
+                .expect("node runs (scripts/install.sh installs it)")
+        }
+    })
+    .await
+    .expect("join");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "the admin panel flow failed:\n{stdout}\n{stderr}\n--- scout stderr ---\n{}",
+        scout.stderr()
+    );
+    let passed = stdout.lines().filter(|l| l.contains("\"ok\":true")).count();
+    assert!(passed >= 10, "only {passed} checkpoints passed:\n{stdout}");
+    assert!(shots.join("admin-users-desktop.png").is_file());
+    // The retry the page made went through: the task composes again.
+    wait_status(
+        &mut tasks,
+        id,
+        TaskStatus::Completed,
+        Duration::from_secs(180),
+    )
+    .await;
+}

@@ -148,6 +148,9 @@ pub struct TelemetryConfig {
     pub log_format: LogFormat,
     /// An `EnvFilter` directive, e.g. `info` or `info,scout_edge=debug`.
     pub log_level: String,
+    /// Where to send traces over OTLP/gRPC, e.g. `http://otel-collector:4317`;
+    /// empty: not sent (trace ids still appear in logs and travel on).
+    pub otlp_endpoint: String,
 }
 
 impl Default for TelemetryConfig {
@@ -155,6 +158,7 @@ impl Default for TelemetryConfig {
         Self {
             log_format: LogFormat::Json,
             log_level: "info".into(),
+            otlp_endpoint: String::new(),
         }
     }
 }

@@ -251,6 +251,8 @@ pub async fn enqueue(
 ) -> Result<(), BusError> {
     let mut m = Message::new(kind.topic(), Some(key.to_string()), payload);
     m.set_header(HEADER_ATTEMPT, "1");
+    // The worker's span continues the trace of the request that queued it.
+    crate::telemetry::inject_pairs(&mut m.headers);
     bus.publish(m).await
 }
 
@@ -399,11 +401,21 @@ async fn process(
         last_error: m.header(HEADER_LAST_ERROR).map(str::to_string),
     };
     let key = job.key.clone().unwrap_or_default();
+    // One span per attempt, in the trace of the request that queued the job.
+    let span = tracing::info_span!(
+        "job",
+        service = kind.group.split('-').next().unwrap_or("worker"),
+        job = %kind.name,
+        key = %key,
+        attempt = job.attempt,
+    );
+    crate::telemetry::continue_from_pairs(&span, &m.headers);
     // The handler runs in its own task so a panic is an error, not a dead worker.
     let outcome = {
         let handler = handler.clone();
         let job = job.clone();
-        match tokio::spawn(async move { handler.handle(&job).await }).await {
+        let run = async move { handler.handle(&job).await };
+        match tokio::spawn(tracing::Instrument::instrument(run, span.clone())).await {
             Ok(r) => r,
             Err(e) => Err(JobError::retryable(
                 ErrorCode::Internal,
@@ -428,6 +440,7 @@ async fn process(
                 (now_ms() + delay.as_millis() as u64).to_string(),
             );
             retry.set_header(HEADER_LAST_ERROR, truncate(e, 1000));
+            span.in_scope(|| crate::telemetry::inject_pairs(&mut retry.headers));
             let published = persist("publish retry", shutdown, || {
                 let retry = retry.clone();
                 async move { bus.publish(retry).await.map_err(|e| e.to_string()) }

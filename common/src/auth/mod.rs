@@ -195,6 +195,7 @@ impl MeshAuth {
             Access::Open => Ok(()),
             Access::User => {
                 let user = self.verifier.verify_headers(req.headers()).await?;
+                tracing::Span::current().record("user_id", user.user_id);
                 req.extensions_mut().insert(user);
                 Ok(())
             }
@@ -206,6 +207,7 @@ impl MeshAuth {
                         format!("{} is for admins only", req.uri().path()),
                     ));
                 }
+                tracing::Span::current().record("user_id", user.user_id);
                 req.extensions_mut().insert(user);
                 Ok(())
             }
@@ -239,6 +241,7 @@ pub struct ServiceCredential(pub MeshAuth);
 impl tonic::service::Interceptor for ServiceCredential {
     fn call(&mut self, mut req: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         self.0.authorize(&mut req);
+        crate::telemetry::inject_metadata(req.metadata_mut());
         Ok(req)
     }
 }

@@ -72,8 +72,16 @@ async fn observe(State(state): State<ObserveState>, req: Request, next: Next) ->
     } else {
         None
     };
-    let span =
-        info_span!("request", service = state.service, method = %path, request_id = %request_id);
+    let span = info_span!(
+        "request",
+        service = state.service,
+        method = %path,
+        request_id = %request_id,
+        user_id = tracing::field::Empty,
+    );
+    // A caller's W3C `traceparent` (a client, the edge, another service)
+    // makes this request part of its trace.
+    telemetry::continue_from_headers(&span, req.headers());
     let start = Instant::now();
     let fut = next.run(req).instrument(span.clone());
     let resp = match deadline {

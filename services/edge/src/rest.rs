@@ -346,6 +346,7 @@ fn grpc_request(
             req.headers_mut().insert(key, v.clone());
         }
     }
+    scout_common::telemetry::inject_headers(req.headers_mut());
     Ok(req)
 }
 

@@ -35,6 +35,8 @@ pub async fn scrub_headers(State(cap): State<Duration>, mut req: Request, next: 
     }
     headers.remove(SERVICE_TOKEN_HEADER);
     headers.insert("te", HeaderValue::from_static("trailers"));
+    // The owner's span is a child of the edge's (not of the client's).
+    scout_common::telemetry::inject_headers(headers);
     if let Ok(v) = HeaderValue::from_str(&format_grpc_timeout(deadline)) {
         headers.insert("grpc-timeout", v);
     }
