@@ -19,6 +19,23 @@ interface Saved {
   nickname: string;
 }
 
+/** The claims of a JWT (its payload, base64url JSON), unverified: for what the page shows only. */
+export function claimsOf(token: string | undefined): Record<string, unknown> {
+  const payload = token?.split(".")[1];
+  if (!payload) {
+    return {};
+  }
+  try {
+    const b64 = payload.replace(/-/g, "+").replace(/_/g, "/");
+    const binary = atob(b64.padEnd(Math.ceil(b64.length / 4) * 4, "="));
+    const json = new TextDecoder().decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+    const claims: unknown = JSON.parse(json);
+    return claims !== null && typeof claims === "object" ? (claims as Record<string, unknown>) : {};
+  } catch {
+    return {};
+  }
+}
+
 function load(): Saved | null {
   try {
     const raw = localStorage.getItem(STORAGE_KEY);
@@ -34,6 +51,13 @@ export const useSession = defineStore("session", {
     signedIn: (s) => s.saved !== null,
     nickname: (s) => s.saved?.nickname ?? "",
     phone: (s) => s.saved?.phone ?? "",
+    /** The access token's `role` claim: "admin" for the admin panel's users, "" otherwise. */
+    role: (s) => {
+      const role = claimsOf(s.saved?.accessToken).role;
+      return typeof role === "string" ? role : "";
+    },
+    /** Whether to offer the admin page (the server checks every call anyway). */
+    isAdmin: (s) => claimsOf(s.saved?.accessToken).role === "admin",
   },
   actions: {
     /** Keeps what a login or refresh answered. */
