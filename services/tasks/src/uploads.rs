@@ -249,9 +249,15 @@ pub async fn confirm(
     }
     if !(MIN_SECONDS..=limits.seconds()).contains(&info.duration_seconds) {
         discard(state, &[oss_key, &thumb]).await;
+        let max = limits.quota.max_clip_seconds;
+        let longest = if max % 60 == 0 {
+            format!("{} min", max / 60)
+        } else {
+            format!("{max} s")
+        };
         return Err(reject(format!(
-            "the clip is {:.1} s; clips must be {MIN_SECONDS:.0} s to {} s on the {} tier (deleted)",
-            info.duration_seconds, limits.quota.max_clip_seconds, limits.tier
+            "the clip is {:.1} s; clips must be {MIN_SECONDS:.0} s to {longest} on the {} tier (deleted)",
+            info.duration_seconds, limits.tier
         )));
     }
 
