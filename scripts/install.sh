@@ -9,7 +9,10 @@
 #                               cargo-nextest, a Kafka-protocol broker (tansu),
 #                               an S3-compatible server (s3s-fs), Node tools
 #                               (buf, connect-web), Python grpcio-reflection and
-#                               Chromium (the web app's browser tests)
+#                               Chromium (the web app's browser tests); for
+#                               scripts/check-chart.sh promtool (Debian's
+#                               prometheus) and the Helm and Kubernetes schema
+#                               tools (tools/requirements.txt)
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -42,6 +45,8 @@ if [ "$TEST" = 1 ]; then
   have redis-server || missing+=(redis-server)
   # The browser the web app's tests drive (playwright-core, no download).
   have chromium || missing+=(chromium fonts-liberation)
+  # promtool: the alert rules and their unit tests (scripts/check-chart.sh).
+  have promtool || missing+=(prometheus)
 fi
 if [ "${#missing[@]}" -gt 0 ]; then
   say "installing system packages: ${missing[*]}"
@@ -91,7 +96,7 @@ if [ "$TEST" = 1 ]; then
     # locked versions and leaves the lock file untouched.
     (cd "$ROOT/tools/node" && npm install --no-save --no-audit --no-fund --loglevel=error)
   fi
-  if ! "$ROOT/.venv/bin/python" -c "import grpc_reflection, openapi_spec_validator, schemathesis" 2>/dev/null; then
+  if ! "$ROOT/.venv/bin/python" -c "import grpc_reflection, openapi_spec_validator, schemathesis, helm_python, kubernetes_validate" 2>/dev/null; then
     say "installing the Python test tools into .venv (tools/requirements.txt)"
     [ -x "$ROOT/.venv/bin/pip" ] || python3 -m venv "$ROOT/.venv"
     "$ROOT/.venv/bin/pip" install -q --disable-pip-version-check -r "$ROOT/tools/requirements.txt"

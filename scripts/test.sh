@@ -42,4 +42,11 @@ fi
 
 say "tests"
 cargo nextest run --workspace --locked --no-fail-fast --profile "${NEXTEST_PROFILE:-ci}"
+
+# The deployment, offline: the image's libraries and user against the chart,
+# the chart (lint, render, Kubernetes and CRD schemas), the alert rules.
+say "container image check"
+"$ROOT/scripts/check-image.sh"
+say "helm chart and alert rules"
+"$ROOT/scripts/check-chart.sh"
 say "all checks passed"
