@@ -428,7 +428,9 @@ async fn process(
         Err(err) if err.retryable && (job.attempt as usize) <= kind.retry_delays.len() => {
             let e = &err.message;
             let delay = kind.retry_delays[job.attempt as usize - 1];
-            warn!(job = %kind.name, key = %key, attempt = job.attempt, error = %e, delay_ms = delay.as_millis() as u64, "job failed, will retry");
+            span.in_scope(|| {
+                warn!(job = %kind.name, key = %key, attempt = job.attempt, error = %e, delay_ms = delay.as_millis() as u64, "job failed, will retry");
+            });
             let mut retry = Message::new(
                 kind.retry_topic(job.attempt as usize),
                 job.key.clone(),
@@ -453,7 +455,9 @@ async fn process(
         }
         Err(err) => {
             let e = err.message.clone();
-            error!(job = %kind.name, key = %key, attempt = job.attempt, error = %e, "job failed for good, dead-lettering");
+            span.in_scope(|| {
+                error!(job = %kind.name, key = %key, attempt = job.attempt, error = %e, "job failed for good, dead-lettering");
+            });
             let mut dead = Message::new(kind.dlq_topic(), job.key.clone(), job.payload.clone());
             dead.set_header(HEADER_ATTEMPT, job.attempt.to_string());
             dead.set_header(HEADER_LAST_ERROR, truncate(&e, 1000));

@@ -250,7 +250,7 @@ pub async fn confirm(
     if !(MIN_SECONDS..=limits.seconds()).contains(&info.duration_seconds) {
         discard(state, &[oss_key, &thumb]).await;
         let max = limits.quota.max_clip_seconds;
-        let longest = if max % 60 == 0 {
+        let longest = if max.is_multiple_of(60) {
             format!("{} min", max / 60)
         } else {
             format!("{max} s")
