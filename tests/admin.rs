@@ -14,23 +14,6 @@ use scout_proto::scout::identity::v1::identity_admin_service_client::IdentityAdm
 use serde_json::{Value, json};
 use support::*;
 
-async fn call(
-    method: reqwest::Method,
-    url: &str,
-    token: &str,
-    body: Option<Value>,
-) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, url)
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.expect("envelope"))
-}
-
 #[tokio::test]
 async fn admins_manage_users_and_everyone_else_is_refused() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -61,7 +44,7 @@ async fn admins_manage_users_and_everyone_else_is_refused() {
                     .replace("{task_id}", "1")
             );
             let method = verb.to_uppercase().parse().expect("verb");
-            let (status, body) = call(method, &url, &user.access, Some(json!({}))).await;
+            let (status, body) = rest_call(method, &url, &user.access, Some(json!({}))).await;
             assert_eq!(status, 403, "{verb} {path}: {body}");
             assert_eq!(body["code"], 40101, "{verb} {path}: {body}");
             routes += 1;
@@ -110,7 +93,7 @@ async fn admins_manage_users_and_everyone_else_is_refused() {
 
     // Search, change a tier.
     let tail = &user.phone[7..];
-    let (status, found) = call(
+    let (status, found) = rest_call(
         reqwest::Method::GET,
         &format!("{base}/api/v1/admin/users?query={tail}"),
         &admin,
@@ -126,7 +109,7 @@ async fn admins_manage_users_and_everyone_else_is_refused() {
             .any(|u| u["id"] == user.user_id),
         "{found}"
     );
-    let (status, changed) = call(
+    let (status, changed) = rest_call(
         reqwest::Method::PUT,
         &format!("{base}/api/v1/admin/users/{}/membership", user.user_id),
         &admin,
@@ -137,7 +120,7 @@ async fn admins_manage_users_and_everyone_else_is_refused() {
     assert_eq!(changed["data"]["membership_type"], "pro");
 
     // Disable: the user's refresh fails at once, and so does logging in.
-    let (status, disabled) = call(
+    let (status, disabled) = rest_call(
         reqwest::Method::POST,
         &format!("{base}/api/v1/admin/users/{}/disable", user.user_id),
         &admin,
@@ -146,7 +129,7 @@ async fn admins_manage_users_and_everyone_else_is_refused() {
     .await;
     assert_eq!(status, 200, "{disabled}");
     assert_eq!(disabled["data"]["disabled"], true);
-    let (status, after) = call(
+    let (status, after) = rest_call(
         reqwest::Method::POST,
         &format!("{base}/api/v1/auth/refresh"),
         "",
@@ -156,7 +139,7 @@ async fn admins_manage_users_and_everyone_else_is_refused() {
     assert_eq!(status, 401, "{after}");
 
     // Who did what, newest first.
-    let (_, log) = call(
+    let (_, log) = rest_call(
         reqwest::Method::GET,
         &format!("{base}/api/v1/admin/audit-log"),
         &admin,

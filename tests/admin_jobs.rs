@@ -16,23 +16,11 @@ use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use serde_json::{Value, json};
 use support::*;
 
-async fn call(method: Method, url: &str, token: &str, body: Option<Value>) -> (u16, Value) {
-    let mut req = reqwest::Client::new()
-        .request(method, url)
-        .bearer_auth(token);
-    if let Some(b) = body {
-        req = req.json(&b);
-    }
-    let resp = req.send().await.expect("request");
-    let status = resp.status().as_u16();
-    (status, resp.json().await.expect("envelope"))
-}
-
 /// Polls `url` until `ready` holds for its `data` (or panics after `limit`).
 async fn until(url: &str, token: &str, limit: Duration, ready: impl Fn(&Value) -> bool) -> Value {
     let start = std::time::Instant::now();
     loop {
-        let (status, body) = call(Method::GET, url, token, None).await;
+        let (status, body) = rest_call(Method::GET, url, token, None).await;
         assert_eq!(status, 200, "{url}: {body}");
         if ready(&body["data"]) {
             return body["data"].clone();
@@ -79,7 +67,7 @@ async fn dead_letters_are_replayed_or_discarded_by_an_admin() {
     wait_status(&mut tasks, b, TaskStatus::Failed, Duration::from_secs(120)).await;
 
     // The admin's task list: the failed ones, with their step and attempts.
-    let (status, listed) = call(
+    let (status, listed) = rest_call(
         Method::GET,
         &format!(
             "{base}/api/v1/admin/tasks?status=failed&user_id={}",
@@ -105,7 +93,7 @@ async fn dead_letters_are_replayed_or_discarded_by_an_admin() {
             "{t}"
         );
     }
-    let (_, none) = call(
+    let (_, none) = rest_call(
         Method::GET,
         &format!("{base}/api/v1/admin/tasks?status=failed&shop_type=beauty"),
         &admin,
@@ -166,7 +154,7 @@ async fn dead_letters_are_replayed_or_discarded_by_an_admin() {
     find("voice-clone", "dlq");
 
     // Replay a's job: the same job runs again and the task completes.
-    let (status, replayed) = call(
+    let (status, replayed) = rest_call(
         Method::POST,
         &format!("{base}/api/v1/admin/jobs/dead-letters/replay"),
         &admin,
@@ -185,7 +173,7 @@ async fn dead_letters_are_replayed_or_discarded_by_an_admin() {
     )
     .await;
     // Once only.
-    let (_, again) = call(
+    let (_, again) = rest_call(
         Method::POST,
         &format!("{base}/api/v1/admin/jobs/dead-letters/replay"),
         &admin,
@@ -195,7 +183,7 @@ async fn dead_letters_are_replayed_or_discarded_by_an_admin() {
     assert_eq!(again["data"]["outcomes"][0]["done"], false, "{again}");
 
     // Discard b's: nothing runs; then the admin retries the task itself.
-    let (status, discarded) = call(
+    let (status, discarded) = rest_call(
         Method::POST,
         &format!("{base}/api/v1/admin/jobs/dead-letters/discard"),
         &admin,
@@ -206,7 +194,7 @@ async fn dead_letters_are_replayed_or_discarded_by_an_admin() {
     let outcomes = discarded["data"]["outcomes"].as_array().expect("outcomes");
     assert_eq!(outcomes.len(), 1, "only b's was pending: {discarded}");
     assert_eq!(outcomes[0]["id"], dl_b);
-    let (_, bad) = call(
+    let (_, bad) = rest_call(
         Method::POST,
         &format!("{base}/api/v1/admin/jobs/dead-letters/discard"),
         &admin,
@@ -214,7 +202,7 @@ async fn dead_letters_are_replayed_or_discarded_by_an_admin() {
     )
     .await;
     assert_eq!(bad["code"], 40201, "neither ids nor all: {bad}");
-    let (status, retried) = call(
+    let (status, retried) = rest_call(
         Method::POST,
         &format!("{base}/api/v1/admin/tasks/{b}/retry"),
         &admin,
@@ -232,7 +220,7 @@ async fn dead_letters_are_replayed_or_discarded_by_an_admin() {
     .await;
 
     // What a cost: speech spoken locally, compute, the clip and video stored.
-    let (status, cost) = call(
+    let (status, cost) = rest_call(
         Method::GET,
         &format!("{base}/api/v1/admin/tasks/{a}/cost"),
         &admin,
@@ -263,7 +251,7 @@ async fn dead_letters_are_replayed_or_discarded_by_an_admin() {
     );
 
     // The user's usage.
-    let (status, usage) = call(
+    let (status, usage) = rest_call(
         Method::GET,
         &format!("{base}/api/v1/admin/users/{}/usage", user.user_id),
         &admin,
@@ -303,7 +291,7 @@ async fn dead_letters_are_replayed_or_discarded_by_an_admin() {
     );
 
     // Delete a task as the admin; then the log says who did all of it.
-    let (status, _) = call(
+    let (status, _) = rest_call(
         Method::DELETE,
         &format!("{base}/api/v1/admin/tasks/{a}"),
         &admin,
@@ -311,7 +299,7 @@ async fn dead_letters_are_replayed_or_discarded_by_an_admin() {
     )
     .await;
     assert_eq!(status, 200);
-    let (_, log) = call(
+    let (_, log) = rest_call(
         Method::GET,
         &format!("{base}/api/v1/admin/tasks-audit-log"),
         &admin,

@@ -65,7 +65,17 @@ async fn the_mesh_runs_on_production_adapters() {
         ),
         (
             &tasks_db.url,
-            vec!["daily_usage", "scripts", "tasks", "videos"],
+            vec![
+                "admin_audit",
+                "daily_usage",
+                "dead_letters",
+                "prepaid_videos",
+                "render_nodes",
+                "scripts",
+                "task_usage",
+                "tasks",
+                "videos",
+            ],
         ),
         (&publish_db.url, vec!["publications", "publish_assists"]),
     ] {

@@ -722,3 +722,22 @@ pub async fn compose(tasks: &mut UserTasks, id: i64) -> Result<(), tonic::Status
         .await
         .map(|_| ())
 }
+
+/// A REST call with a bearer token and an optional JSON body: the HTTP
+/// status and the envelope.
+pub async fn rest_call(
+    method: reqwest::Method,
+    url: &str,
+    token: &str,
+    body: Option<serde_json::Value>,
+) -> (u16, serde_json::Value) {
+    let mut req = reqwest::Client::new()
+        .request(method, url)
+        .bearer_auth(token);
+    if let Some(b) = body {
+        req = req.json(&b);
+    }
+    let resp = req.send().await.expect("request");
+    let status = resp.status().as_u16();
+    (status, resp.json().await.expect("envelope"))
+}

@@ -195,6 +195,7 @@ mod tests {
                 "scout.identity.v1.IdentityService",
                 "scout.publish.v1.PublishService",
                 "scout.render.v1.RenderService",
+                "scout.tasks.v1.TasksAdminService",
                 "scout.tasks.v1.TasksService"
             ]
         );

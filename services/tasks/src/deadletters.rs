@@ -255,6 +255,14 @@ async fn chosen(
     Ok(rows)
 }
 
+/// The outcomes of the ids asked for that are not pending dead letters.
+fn not_pending(ids: &[i64], rows: &[DeadLetterRow]) -> Vec<DeadLetterOutcome> {
+    ids.iter()
+        .filter(|id| !rows.iter().any(|r| r.id == **id))
+        .map(|id| outcome(*id, false, "no pending dead letter with this id"))
+        .collect()
+}
+
 fn outcome(id: i64, done: bool, detail: impl Into<String>) -> DeadLetterOutcome {
     DeadLetterOutcome {
         id,
@@ -288,12 +296,7 @@ pub async fn replay(
     reason: &str,
 ) -> Result<Vec<DeadLetterOutcome>, TasksError> {
     let rows = chosen(state, ids, all, kind).await?;
-    let mut outcomes = Vec::with_capacity(rows.len().max(ids.len()));
-    for id in ids {
-        if !rows.iter().any(|r| r.id == *id) {
-            outcomes.push(outcome(*id, false, "no pending dead letter with this id"));
-        }
-    }
+    let mut outcomes = not_pending(ids, &rows);
     for row in rows {
         outcomes.push(replay_one(state, admin, row, reason).await);
     }
@@ -410,12 +413,7 @@ pub async fn discard(
     reason: &str,
 ) -> Result<Vec<DeadLetterOutcome>, TasksError> {
     let rows = chosen(state, ids, all, kind).await?;
-    let mut outcomes = Vec::with_capacity(rows.len().max(ids.len()));
-    for id in ids {
-        if !rows.iter().any(|r| r.id == *id) {
-            outcomes.push(outcome(*id, false, "no pending dead letter with this id"));
-        }
-    }
+    let mut outcomes = not_pending(ids, &rows);
     for row in rows {
         let (id, admin_id) = (row.id, admin.user_id);
         let detail = format!(
