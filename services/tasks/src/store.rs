@@ -198,23 +198,12 @@ pub fn tasks_page(
     page: i64,
     page_size: i64,
 ) -> Result<(Vec<TaskRow>, i64), DbError> {
-    let mut count = tasks::table
-        .filter(tasks::user_id.eq(user_id))
-        .count()
-        .into_boxed();
-    let mut rows = tasks::table
-        .filter(tasks::user_id.eq(user_id))
-        .select(TaskRow::as_select())
-        .order((tasks::created_at.desc(), tasks::id.desc()))
-        .limit(page_size)
-        .offset((page - 1) * page_size)
-        .into_boxed();
-    if let Some(s) = status {
-        count = count.filter(tasks::status.eq(s.as_str()));
-        rows = rows.filter(tasks::status.eq(s.as_str()));
-    }
-    let total: i64 = count.get_result(conn)?;
-    Ok((rows.load(conn)?, total))
+    let mine = TaskFilter {
+        status,
+        user_id: Some(user_id),
+        ..TaskFilter::default()
+    };
+    all_tasks_page(conn, &mine, page, page_size)
 }
 
 /// Number of clips per task, for a page of tasks.
