@@ -121,6 +121,29 @@ async fn scout_make_turns_clips_into_a_finished_video() {
         .and_then(|s| s.trim_end_matches(" s").parse().ok())
         .unwrap_or_else(|| panic!("no duration in {stdout}"));
     assert!((probed - printed).abs() < 0.2, "{probed} vs {printed}");
+    // About a minute, as announced when the script was written (the
+    // writer sized it with the rate render measured for the voice).
+    let announced: f64 = stderr
+        .split("paragraphs, about ")
+        .nth(1)
+        .and_then(|s| s.split(" s").next())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no announced length in {stderr}"));
+    assert!(
+        (probed - 60.0).abs() <= 6.0,
+        "the video is about a minute: {probed} s"
+    );
+    assert!(
+        (announced - probed).abs() <= 0.1 * probed,
+        "announced {announced} s, rendered {probed} s"
+    );
+    // Labelled as AI-generated: the AIGC tag (script and voice were machine-made).
+    let aigc: serde_json::Value = probe["format"]["tags"]["AIGC"]
+        .as_str()
+        .and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or_else(|| panic!("no AIGC tag: {}", probe["format"]));
+    assert_eq!(aigc["Label"], "1");
+    assert_eq!(aigc["ReservedCode1"], "script,voice");
 
     // Topics and titles to post it with.
     let topics: Vec<&str> = stdout

@@ -86,8 +86,15 @@ async fn analyze_clip_and_write_script_over_grpc() {
                 style: 2,
             }),
             shots: shots.clone(),
-            chars_per_second: 4.5,
+            chars_per_second: 0.0,
             seed: 3,
+            // A slow voice (espeak-ng's Mandarin): the script is sized for it.
+            speech_rate: Some(scout_proto::scout::common::v1::SpeechRate {
+                cjk_chars_per_second: 2.6,
+                words_per_second: 2.0,
+                paragraph_seconds: 1.3,
+                provider: "espeak-ng".into(),
+            }),
         })
         .await
         .expect("write")
@@ -106,6 +113,7 @@ async fn analyze_clip_and_write_script_over_grpc() {
     );
     let sum: f64 = w.paragraphs.iter().map(|p| p.estimated_duration).sum();
     assert!((w.total_duration - sum).abs() < 1e-6);
+    assert!((sum - 60.0).abs() <= 3.5, "sized to about a minute: {sum}");
 
     // Bad requests name the field; a missing clip says so.
     let e = vision

@@ -160,28 +160,24 @@ async fn the_whole_flow_works_in_a_real_browser() {
     )
     .await;
     let shots = root().join("target/web-screenshots");
-    let out = tokio::task::spawn_blocking({
-        let (base, clips, shots) = (base.clone(), clips.clone(), shots.clone());
-        let outbox = dir.path().join("sms-outbox.log");
-        move || {
-            Command::new("node")
-                .arg(root().join("web/e2e/flow.mjs"))
-                .current_dir(root().join("web"))
-                .env("BASE_URL", base)
-                .env("OUTBOX", outbox)
-                .env("CLIPS", clips)
-                .env("SCREENSHOTS", shots)
-                .output()
-                .expect("node runs (scripts/install.sh installs it)")
-        }
-    })
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let outbox = dir.path().join("sms-outbox.log");
+    let run = browser_script(
+        dir.path(),
+        "flow.mjs",
+        &[
+            ("BASE_URL", base.as_str().as_ref()),
+            ("OUTBOX", outbox.as_os_str()),
+            ("CLIPS", clips.as_os_str()),
+            ("SCREENSHOTS", shots.as_os_str()),
+        ],
+    )
+    .await;
+    let stdout = &run.stdout;
     assert!(
-        out.status.success(),
-        "the browser flow failed:\n{stdout}\n{stderr}\n--- scout stderr ---\n{}",
+        run.passed,
+        "the browser flow failed ({}):\n{stdout}\n{}\n--- scout stderr ---\n{}",
+        run.outcome,
+        run.stderr,
         scout.stderr()
     );
     let passed = stdout.lines().filter(|l| l.contains("\"ok\":true")).count();
@@ -256,31 +252,26 @@ async fn the_admin_panel_works_in_a_real_browser() {
     );
 
     let shots = root().join("target/web-screenshots");
-    let out = tokio::task::spawn_blocking({
-        let (base, shots) = (base.clone(), shots.clone());
-        let outbox = dir.path().join("sms-outbox.log");
-        let (admin_phone, user_phone) = (boss.phone.clone(), user.phone.clone());
-        move || {
-            Command::new("node")
-                .arg(root().join("web/e2e/admin.mjs"))
-                .current_dir(root().join("web"))
-                .env("BASE_URL", base)
-                .env("OUTBOX", outbox)
-                .env("ADMIN_PHONE", admin_phone)
-                .env("USER_PHONE", user_phone)
-                .env("FAILED_SHOP", shop)
-                .env("SCREENSHOTS", shots)
-                .output()
-                .expect("node runs (scripts/install.sh installs it)")
-        }
-    })
-    .await
-    .expect("join");
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let outbox = dir.path().join("sms-outbox.log");
+    let run = browser_script(
+        dir.path(),
+        "admin.mjs",
+        &[
+            ("BASE_URL", base.as_str().as_ref()),
+            ("OUTBOX", outbox.as_os_str()),
+            ("ADMIN_PHONE", boss.phone.as_str().as_ref()),
+            ("USER_PHONE", user.phone.as_str().as_ref()),
+            ("FAILED_SHOP", shop.as_ref()),
+            ("SCREENSHOTS", shots.as_os_str()),
+        ],
+    )
+    .await;
+    let stdout = &run.stdout;
     assert!(
-        out.status.success(),
-        "the admin panel flow failed:\n{stdout}\n{stderr}\n--- scout stderr ---\n{}",
+        run.passed,
+        "the admin panel flow failed ({}):\n{stdout}\n{}\n--- scout stderr ---\n{}",
+        run.outcome,
+        run.stderr,
         scout.stderr()
     );
     let passed = stdout.lines().filter(|l| l.contains("\"ok\":true")).count();
@@ -294,4 +285,63 @@ async fn the_admin_panel_works_in_a_real_browser() {
         Duration::from_secs(180),
     )
     .await;
+}
+
+/// How long one browser script may run before it is stopped: each step in
+/// it has its own, shorter, deadline; this one catches a script that hangs
+/// where none applies, so the test fails with what it printed so far
+/// instead of being killed silently by the runner.
+const BROWSER_SCRIPT_DEADLINE: Duration = Duration::from_secs(420);
+
+struct ScriptRun {
+    passed: bool,
+    outcome: String,
+    stdout: String,
+    stderr: String,
+}
+
+/// Runs `web/e2e/{script}` with node, its output to files under `dir` (so
+/// that what it printed survives a kill), stopped at the deadline.
+async fn browser_script(
+    dir: &std::path::Path,
+    script: &str,
+    env: &[(&str, &std::ffi::OsStr)],
+) -> ScriptRun {
+    let (out_path, err_path) = (
+        dir.join(format!("{script}.stdout")),
+        dir.join(format!("{script}.stderr")),
+    );
+    let mut cmd = tokio::process::Command::new("node");
+    cmd.arg(root().join("web/e2e").join(script))
+        .current_dir(root().join("web"))
+        .stdout(std::fs::File::create(&out_path).expect("stdout file"))
+        .stderr(std::fs::File::create(&err_path).expect("stderr file"))
+        .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let mut child = cmd
+        .spawn()
+        .expect("node runs (scripts/install.sh installs it)");
+    let (passed, outcome) = match tokio::time::timeout(BROWSER_SCRIPT_DEADLINE, child.wait()).await
+    {
+        Ok(status) => {
+            let status = status.expect("wait for node");
+            (status.success(), status.to_string())
+        }
+        Err(_) => {
+            let _ = child.kill().await;
+            (
+                false,
+                format!("still running after {BROWSER_SCRIPT_DEADLINE:?}, killed"),
+            )
+        }
+    };
+    let read = |p: &std::path::Path| std::fs::read_to_string(p).unwrap_or_default();
+    ScriptRun {
+        passed,
+        outcome,
+        stdout: read(&out_path),
+        stderr: read(&err_path),
+    }
 }

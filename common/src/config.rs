@@ -73,6 +73,8 @@ pub struct Config {
     pub quotas: QuotasConfig,
     /// Unit prices of the admin panel's cost estimate.
     pub costs: CostsConfig,
+    /// The AI-generated-content labels every output carries (tasks).
+    pub aigc: AigcConfig,
 }
 
 impl Default for Config {
@@ -96,6 +98,7 @@ impl Default for Config {
             ai: AiConfig::default(),
             quotas: QuotasConfig::default(),
             costs: CostsConfig::default(),
+            aigc: AigcConfig::default(),
             #[cfg(feature = "faults")]
             faults: FaultsConfig::default(),
             data_dir,
@@ -223,6 +226,51 @@ impl Default for QuotasConfig {
             free: TierQuota::seed(3),
             basic: TierQuota::seed(20),
             pro: TierQuota::seed(100),
+        }
+    }
+}
+
+/// The labels that say a video was made with AI (China's labelling rules
+/// for AI-generated content, in force since 2025-09-01, and the platforms'
+/// own): the metadata label is always written when anything in the video
+/// was machine-made; the visible mark is on by default.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct AigcConfig {
+    /// Show the visible mark in the picture.
+    pub mark: bool,
+    /// Its words (at most 20 characters).
+    pub mark_text: String,
+    /// Its corner: top_left, top_right, bottom_left or bottom_right.
+    pub mark_corner: MarkCorner,
+    /// Seconds it shows from the start; 0 for the whole video.
+    pub mark_seconds: f64,
+    /// The producer written into the metadata label.
+    pub producer: String,
+}
+
+/// A corner of the picture.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum MarkCorner {
+    /// Top left (the default: clear of the platforms' right-hand buttons).
+    TopLeft,
+    /// Top right.
+    TopRight,
+    /// Bottom left.
+    BottomLeft,
+    /// Bottom right.
+    BottomRight,
+}
+
+impl Default for AigcConfig {
+    fn default() -> Self {
+        Self {
+            mark: true,
+            mark_text: "AI生成".into(),
+            mark_corner: MarkCorner::TopLeft,
+            mark_seconds: 0.0,
+            producer: "Shop Video Scout".into(),
         }
     }
 }
@@ -1110,6 +1158,17 @@ impl Config {
     /// Checks what no single key can: two services may not listen on one
     /// address (port 0 excepted: the OS picks one each).
     fn validate(&self) -> Result<(), ConfigError> {
+        let mark_chars = self.aigc.mark_text.chars().count();
+        if self.aigc.mark && !(1..=20).contains(&mark_chars) {
+            return Err(ConfigError::Invalid(format!(
+                "`aigc.mark_text` must be 1 to 20 characters while `aigc.mark` is on (it has {mark_chars})"
+            )));
+        }
+        if !(self.aigc.mark_seconds.is_finite() && self.aigc.mark_seconds >= 0.0) {
+            return Err(ConfigError::Invalid(
+                "`aigc.mark_seconds` must be 0 (the whole video) or more".into(),
+            ));
+        }
         let mut seen: BTreeMap<SocketAddr, ServiceName> = BTreeMap::new();
         for name in ServiceName::ALL {
             let addr = self.listen(name).addr;

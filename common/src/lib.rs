@@ -6,7 +6,8 @@
 //!
 //! - leaves: [`registry`] (the six services), [`error`] (the one error
 //!   table), [`proto_json`] (proto3 JSON in the seed's REST shape),
-//!   [`shutdown`], [`readiness`], [`grpc`] (outbound channels and gRPC wire
+//!   [`shutdown`], [`readiness`], [`speech`] (narration length from a
+//!   voice's measured rate), [`grpc`] (outbound channels and gRPC wire
 //!   helpers), [`respond`] (errors as gRPC and REST answers);
 //! - [`config`] (layered config; uses `registry`), then [`telemetry`];
 //! - [`adapters`] (database, cache, bus, blobs: each a production and an
@@ -37,6 +38,7 @@ pub mod respond;
 pub mod server;
 pub mod service;
 pub mod shutdown;
+pub mod speech;
 pub mod telemetry;
 
 #[cfg(feature = "testing")]

@@ -17,9 +17,9 @@
 //   CHROMIUM     the browser (default /usr/bin/chromium)
 // Prints one JSON line per checkpoint; exits non-zero on the first failure.
 
-import { existsSync, mkdirSync, readFileSync } from "node:fs";
+import { existsSync, readFileSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { check, launchBrowser, PHONE, pageAtFailure, shoot as shootAt, watchdog, watchPage } from "./harness.mjs";
 
 const BASE = process.env.BASE_URL;
 const OUTBOX = process.env.OUTBOX;
@@ -27,8 +27,6 @@ const SHOTS = process.env.SCREENSHOTS;
 const ADMIN_PHONE = process.env.ADMIN_PHONE;
 const USER_PHONE = process.env.USER_PHONE;
 const FAILED_SHOP = process.env.FAILED_SHOP;
-const PHONE = { width: 390, height: 844 };
-const DESKTOP = { width: 1280, height: 900 };
 const WAIT = 30_000;
 
 for (const [name, value] of Object.entries({ BASE_URL: BASE, OUTBOX, SCREENSHOTS: SHOTS, ADMIN_PHONE, USER_PHONE, FAILED_SHOP })) {
@@ -36,14 +34,6 @@ for (const [name, value] of Object.entries({ BASE_URL: BASE, OUTBOX, SCREENSHOTS
     console.log(JSON.stringify({ ok: false, what: `${name} is set` }));
     process.exit(2);
   }
-}
-
-function check(cond, what, extra = {}) {
-  if (!cond) {
-    console.log(JSON.stringify({ ok: false, what, ...extra }));
-    throw new Error(`failed: ${what} ${JSON.stringify(extra)}`);
-  }
-  console.log(JSON.stringify({ ok: true, what, ...extra }));
 }
 
 /** Every code the outbox holds for `phone`, oldest first. */
@@ -59,50 +49,21 @@ function codesFor(phone) {
 /** 13800138000 → 138****8000, as the API shows phones. */
 const masked = (p) => `${p.slice(0, 3)}****${p.slice(-4)}`;
 
-async function shoot(page, name) {
-  mkdirSync(SHOTS, { recursive: true });
-  const size = page.viewportSize();
-  for (const [label, vp] of [["phone", PHONE], ["desktop", DESKTOP]]) {
-    await page.setViewportSize(vp);
-    await page.waitForTimeout(150);
-    await page.screenshot({ path: join(SHOTS, `${name}-${label}.png`) });
-  }
-  await page.setViewportSize(size);
-}
+const shoot = (page, name) => shootAt(page, SHOTS, name);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-  ],
-});
+const browser = await launchBrowser();
 const context = await browser.newContext({ viewport: PHONE, locale: "zh-CN" });
 const page = await context.newPage();
-const consoleErrors = [];
-page.on("console", (m) => {
-  if (m.type() === "error") consoleErrors.push(m.text());
-});
-page.on("pageerror", (e) => consoleErrors.push(String(e)));
-// Every call the server refused, for whoever reads a failure; and the admin API's answers.
-const refusedCalls = [];
+const watched = watchPage(page);
+// The admin API's answers, for whoever reads a failure.
 const adminAnswers = [];
 page.on("response", (r) => {
-  const status = r.headers()["grpc-status"];
-  if ((status && status !== "0") || r.status() >= 400) {
-    refusedCalls.push({ url: r.url(), http: r.status(), grpc: status, message: r.headers()["grpc-message"] });
-  }
   if (new URL(r.url()).pathname.startsWith("/api/v1/admin/")) {
     adminAnswers.push({ url: r.url(), http: r.status() });
   }
 });
+const atFailure = (what) => pageAtFailure(page, watched, join(SHOTS, "admin-zz-failure.png"), what);
+const stopWatchdog = watchdog(380_000, atFailure);
 
 /** Logs in on the login page with a fresh code from the outbox (waiting out a resend limit). */
 async function login(phone) {
@@ -338,14 +299,11 @@ try {
   check(both, "the audit log shows set_membership and retry_task", { actions: actions.slice(0, 10) });
   await shoot(page, "admin-audit");
 
-  check(consoleErrors.filter((e) => !/Failed to load resource|net::ERR/.test(e)).length === 0, "no script errors", {
-    consoleErrors,
-  });
+  check(watched.scriptErrors().length === 0, "no script errors", { consoleErrors: watched.consoleErrors });
+  stopWatchdog();
 } catch (e) {
-  // What the page showed when it failed, for whoever reads the test log.
-  await page.screenshot({ path: join(SHOTS, "admin-zz-failure.png"), fullPage: true }).catch(() => undefined);
-  const text = await page.evaluate(() => document.body.innerText).catch(() => "");
-  console.log(JSON.stringify({ ok: false, what: "page at failure", url: page.url(), text, consoleErrors, refusedCalls }));
+  stopWatchdog();
+  await atFailure("page at failure");
   throw e;
 } finally {
   await browser.close();

@@ -4,7 +4,7 @@
 import { readdirSync, readFileSync, statSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { gzipSync } from "node:zlib";
-import { chromium } from "playwright-core";
+import { launchBrowser } from "./harness.mjs";
 
 const [base, dist, results] = process.argv.slice(2);
 const RUNS = 7;
@@ -27,11 +27,7 @@ const html = readFileSync(join(dist, "index.html"), "utf8");
 const initial = rows.filter((r) => r.file === "index.html" || html.includes(`/${r.file}`));
 const first = initial.reduce((s, r) => ({ raw: s.raw + r.raw, gzip: s.gzip + r.gzip }), { raw: 0, gzip: 0 });
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync"],
-});
+const browser = await launchBrowser();
 const loads = [];
 for (let i = 0; i < RUNS; i += 1) {
   const context = await browser.newContext({ viewport: { width: 390, height: 844 } });

@@ -14,26 +14,16 @@
 //   CHROMIUM     the browser (default /usr/bin/chromium)
 // Prints one JSON line per checkpoint; exits non-zero on the first failure.
 
-import { readFileSync, readdirSync, statSync, mkdirSync, openSync, readSync, closeSync } from "node:fs";
+import { readFileSync, readdirSync, statSync, openSync, readSync, closeSync } from "node:fs";
 import { join } from "node:path";
-import { chromium } from "playwright-core";
+import { check, launchBrowser, PHONE, pageAtFailure, shoot as shootAt, watchdog, watchPage, within } from "./harness.mjs";
 
 const BASE = process.env.BASE_URL;
 const OUTBOX = process.env.OUTBOX;
 const CLIPS = process.env.CLIPS;
 const SHOTS = process.env.SCREENSHOTS;
 const PHONE_NUMBER = "13800138000";
-const PHONE = { width: 390, height: 844 };
-const DESKTOP = { width: 1280, height: 900 };
-const LONG = 240_000;
-
-function check(cond, what, extra = {}) {
-  if (!cond) {
-    console.log(JSON.stringify({ ok: false, what, ...extra }));
-    throw new Error(`failed: ${what} ${JSON.stringify(extra)}`);
-  }
-  console.log(JSON.stringify({ ok: true, what, ...extra }));
-}
+const LONG = 120_000;
 
 function latestCode() {
   const lines = readFileSync(OUTBOX, "utf8").trim().split("\n");
@@ -41,80 +31,13 @@ function latestCode() {
   return mine[mine.length - 1]?.split(" ")[1];
 }
 
-async function shoot(page, name) {
-  mkdirSync(SHOTS, { recursive: true });
-  const size = page.viewportSize();
-  for (const [label, vp] of [["phone", PHONE], ["desktop", DESKTOP]]) {
-    await page.setViewportSize(vp);
-    await page.waitForTimeout(150);
-    // What the screen shows, as a person sees it (the sticky bars in place).
-    await page.screenshot({ path: join(SHOTS, `${name}-${label}.png`) });
-  }
-  await page.setViewportSize(size);
-}
+const shoot = (page, name) => shootAt(page, SHOTS, name);
 
-const browser = await chromium.launch({
-  executablePath: process.env.CHROMIUM || "/usr/bin/chromium",
-  args: [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-dev-shm-usage",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--autoplay-policy=no-user-gesture-required",
-  ],
-});
+const browser = await launchBrowser(["--autoplay-policy=no-user-gesture-required"]);
 const context = await browser.newContext({ viewport: PHONE, acceptDownloads: true, locale: "zh-CN" });
 const page = await context.newPage();
-const consoleErrors = [];
-page.on("console", (m) => {
-  if (m.type() === "error") consoleErrors.push(m.text());
-});
-page.on("pageerror", (e) => consoleErrors.push(String(e)));
-// Every call the server refused, for whoever reads a failure.
-const refusedCalls = [];
-// A grpc-web answer's trailers: in the headers (trailers-only) or in the
-// body's trailer frame (flag 0x80), where a unary refusal usually is.
-function bodyTrailers(body) {
-  let at = 0;
-  while (at + 5 <= body.length) {
-    const flag = body[at];
-    const len = body.readUInt32BE(at + 1);
-    const frame = body.subarray(at + 5, at + 5 + len);
-    if (flag & 0x80) {
-      return Object.fromEntries(
-        frame.toString("utf8").split("\r\n").filter(Boolean).map((l) => {
-          const i = l.indexOf(":");
-          return [l.slice(0, i).trim().toLowerCase(), l.slice(i + 1).trim()];
-        }),
-      );
-    }
-    at += 5 + len;
-  }
-  return {};
-}
-page.on("response", async (r) => {
-  let status = r.headers()["grpc-status"];
-  let message = r.headers()["grpc-message"];
-  const unaryGrpcWeb =
-    (r.headers()["content-type"] ?? "").startsWith("application/grpc-web") && !r.url().includes("WatchProgress");
-  if (!status && unaryGrpcWeb) {
-    try {
-      const t = bodyTrailers(await r.body());
-      status = t["grpc-status"];
-      message = t["grpc-message"];
-    } catch {
-      // The page went away before the body was read.
-    }
-  }
-  if ((status && status !== "0") || r.status() >= 400) {
-    refusedCalls.push({ url: r.url(), http: r.status(), grpc: status, message });
-  }
-});
+const watched = watchPage(page);
+const stopWatchdog = watchdog(380_000, (what) => pageAtFailure(page, watched, join(SHOTS, "zz-failure.png"), what));
 
 try {
   // The app is served at / and its routes fall back to index.html.
@@ -252,15 +175,44 @@ try {
   const facts = await page.textContent('[data-test="video-facts"]');
   const expected = Number(/([\d.]+)s/.exec(facts)[1]);
   const media = await page.$eval('[data-test="player"]', async (v) => {
-    if (v.readyState < 1) await new Promise((r) => v.addEventListener("loadedmetadata", r, { once: true }));
+    // Each wait is bounded: a player that never gets there says where it
+    // stood (its error, network and ready states) instead of hanging.
+    const until = (event, ready) =>
+      ready()
+        ? Promise.resolve()
+        : new Promise((resolve, reject) => {
+            const timer = setTimeout(() => {
+              v.removeEventListener(event, done);
+              reject(
+                new Error(
+                  `no ${event} in 60 s: readyState ${v.readyState}, networkState ${v.networkState}, ` +
+                    `error ${v.error?.code ?? "none"} ${v.error?.message ?? ""}, src ${v.currentSrc}`,
+                ),
+              );
+            }, 60_000);
+            function done() {
+              clearTimeout(timer);
+              resolve();
+            }
+            v.addEventListener(event, done, { once: true });
+          });
+    await until("loadedmetadata", () => v.readyState >= 1);
     const duration = v.duration;
+    let seeked = false;
+    v.addEventListener("seeked", () => (seeked = true), { once: true });
     v.currentTime = duration / 2;
-    await new Promise((r) => v.addEventListener("seeked", r, { once: true }));
-    if (v.readyState < 2) await new Promise((r) => v.addEventListener("loadeddata", r, { once: true }));
+    await until("seeked", () => seeked);
+    await until("loadeddata", () => v.readyState >= 2);
     return { duration, readyState: v.readyState, width: v.videoWidth, height: v.videoHeight };
   });
   check(Math.abs(media.duration - expected) < 0.6, "the player's duration is the output's", { ...media, expected });
   check(media.readyState >= 2 && media.width === 1080 && media.height === 1920, "it seeks and shows 1080x1920", media);
+
+  check(
+    (await page.textContent('[data-test="ai-label"]'))?.includes("AI"),
+    "the page says the video carries the AI-generated labels",
+    { label: await page.textContent('[data-test="ai-label"]') },
+  );
 
   // Downloads: the video and the assets pack.
   for (const [button, file, magic] of [
@@ -269,7 +221,7 @@ try {
   ]) {
     const [download] = await Promise.all([page.waitForEvent("download"), page.click(`[data-test="${button}"]`)]);
     const path = join(SHOTS, `downloaded-${file}`);
-    await download.saveAs(path);
+    await within(LONG, `saving ${file}`, download.saveAs(path));
     const fd = openSync(path, "r");
     const head = Buffer.alloc(12);
     readSync(fd, head, 0, 12, 0);
@@ -291,17 +243,11 @@ try {
   await page.waitForSelector('[data-test="task-item"]');
   check((await page.textContent('[data-status="completed"]')) === "Completed", "the English switch and a status badge");
   await shoot(page, "09-tasks");
-  check(consoleErrors.filter((e) => !/Failed to load resource|net::ERR/.test(e)).length === 0, "no script errors", {
-    consoleErrors,
-  });
+  check(watched.scriptErrors().length === 0, "no script errors", { consoleErrors: watched.consoleErrors });
+  stopWatchdog();
 } catch (e) {
-  // What the page showed when it failed, for whoever reads the test log.
-  await page.screenshot({ path: join(SHOTS, "zz-failure.png"), fullPage: true }).catch(() => undefined);
-  const text = await page.evaluate(() => document.body.innerText).catch(() => "");
-  const session = await page.evaluate(() => localStorage.getItem("scout.session")).catch(() => null);
-  console.log(
-    JSON.stringify({ ok: false, what: "page at failure", url: page.url(), text, consoleErrors, refusedCalls, session }),
-  );
+  stopWatchdog();
+  await pageAtFailure(page, watched, join(SHOTS, "zz-failure.png"), "page at failure");
   throw e;
 } finally {
   await browser.close();

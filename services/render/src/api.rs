@@ -14,9 +14,10 @@ use scout_proto::scout::render::v1::render_service_server::RenderService;
 use scout_proto::scout::render::v1::{
     CapabilitiesRequest, CapabilitiesResponse, ComposeRequest, ComposeResponse,
     ExtractFramesRequest, ExtractFramesResponse, Frame, ListVoicesRequest, ListVoicesResponse,
-    MediaRef, PreviewVoiceRequest, PreviewVoiceResponse, ProbeRequest, ProbeResponse,
-    RenderSubtitlePreviewRequest, RenderSubtitlePreviewResponse, SynthesizeRequest,
-    SynthesizeResponse, Voice, VoiceSpec, media_ref::Location,
+    MeasureSpeechRateRequest, MeasureSpeechRateResponse, MediaRef, PreviewVoiceRequest,
+    PreviewVoiceResponse, ProbeRequest, ProbeResponse, RenderSubtitlePreviewRequest,
+    RenderSubtitlePreviewResponse, SynthesizeRequest, SynthesizeResponse, Voice, VoiceSpec,
+    media_ref::Location,
 };
 use tonic::{Request, Response, Status};
 
@@ -25,7 +26,7 @@ use crate::error::RenderError;
 use crate::media::frames::{self, ExtractOptions};
 use crate::runtime::blocking;
 use crate::store::{MediaSource, Scratch};
-use crate::voice::VoiceProvider;
+use crate::voice::{SpeechRates, VoiceProvider};
 
 /// Longest side of the thumbnail written next to each clip.
 const THUMBNAIL_MAX: u32 = 480;
@@ -38,6 +39,7 @@ pub struct RenderApi {
     source: MediaSource,
     store: Arc<dyn BlobStore>,
     voice: Arc<dyn VoiceProvider>,
+    rates: SpeechRates,
     work_dir: PathBuf,
     composer: Composer,
     subtitle_font: String,
@@ -58,6 +60,7 @@ impl RenderApi {
             caps,
             source: MediaSource::blobs(store.clone()),
             store,
+            rates: SpeechRates::new(voice.clone()),
             voice,
             work_dir,
             composer,
@@ -216,6 +219,20 @@ impl RenderService for RenderApi {
             duration_seconds: speech.duration,
             sample_rate: crate::media::audio::SAMPLE_RATE as i32,
             provider: speech.provider,
+        }))
+    }
+
+    async fn measure_speech_rate(
+        &self,
+        req: Request<MeasureSpeechRateRequest>,
+    ) -> Result<Response<MeasureSpeechRateResponse>, Status> {
+        let voice = req.into_inner().voice.unwrap_or_default();
+        if voice.speed != 0.0 && !(0.5..=2.0).contains(&voice.speed) {
+            return Err(RenderError::InvalidArgument("voice.speed: 0.5 to 2.0".into()).into());
+        }
+        let rate = self.rates.rate(&voice).await.map_err(RenderError::from)?;
+        Ok(Response::new(MeasureSpeechRateResponse {
+            rate: Some(crate::compose::narration::in_video(rate)),
         }))
     }
 

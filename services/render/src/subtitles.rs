@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use scout_proto::scout::common::v1::SubtitleStyle;
-use scout_proto::scout::render::v1::SubtitleEvent;
+use scout_proto::scout::render::v1::{AigcMark, Corner, SubtitleEvent};
 
 use crate::error::RenderError;
 
@@ -440,6 +440,27 @@ pub fn write_ass(
     style_kind: SubtitleStyle,
     font: &str,
 ) -> Result<String, RenderError> {
+    write_ass_with_mark(events, style_kind, font, None)
+}
+
+/// Size of the AI-generated mark's words, script pixels.
+pub const MARK_FONT_SIZE: u32 = 40;
+/// The mark's distance from the top and bottom edges: below the platforms'
+/// top bar (status bar and tabs) and above their bottom bar.
+pub const MARK_MARGIN_V: u32 = 170;
+/// The mark's distance from the side edges (clear of Douyin's and
+/// Xiaohongshu's right-hand buttons when it sits on the left).
+pub const MARK_MARGIN_X: u32 = 48;
+
+/// `write_ass` plus the visible AI-generated mark: small words on a
+/// translucent box in its corner, from the start for its seconds (0: to
+/// `until`, the end of the video).
+pub fn write_ass_with_mark(
+    events: &[SubtitleEvent],
+    style_kind: SubtitleStyle,
+    font: &str,
+    mark: Option<(&AigcMark, f64)>,
+) -> Result<String, RenderError> {
     let st = style(style_kind);
     let metrics = metrics(font, st.bold)?;
     let laid = layout(events, metrics, &st);
@@ -448,7 +469,7 @@ pub fn write_ass(
     s.push_str(&format!("PlayResX: {PLAY_RES_X}\nPlayResY: {PLAY_RES_Y}\nWrapStyle: 2\nScaledBorderAndShadow: yes\nYCbCr Matrix: TV.709\n\n"));
     s.push_str("[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n");
     s.push_str(&format!(
-        "Style: {},{font},{FONT_SIZE},{},&H000000FF,{},{},{},0,0,0,100,100,0,0,1,{},{},2,{MARGIN_X},{MARGIN_X},{MARGIN_BOTTOM},1\n\n",
+        "Style: {},{font},{FONT_SIZE},{},&H000000FF,{},{},{},0,0,0,100,100,0,0,1,{},{},2,{MARGIN_X},{MARGIN_X},{MARGIN_BOTTOM},1\n",
         st.name,
         st.primary,
         st.outline_colour,
@@ -457,7 +478,39 @@ pub fn write_ass(
         st.outline,
         st.shadow,
     ));
+    if let Some((m, _)) = mark {
+        // Alignment on the numpad: 7 top left, 9 top right, 1 and 3 bottom.
+        let alignment = match Corner::try_from(m.corner).unwrap_or(Corner::TopLeft) {
+            Corner::TopRight => 9,
+            Corner::BottomLeft => 1,
+            Corner::BottomRight => 3,
+            Corner::TopLeft | Corner::Unspecified => 7,
+        };
+        // BorderStyle 3: an opaque box behind the words, here 40% black.
+        s.push_str(&format!(
+            "Style: AigcMark,{font},{MARK_FONT_SIZE},&H1AFFFFFF,&H000000FF,&H99000000,&H99000000,0,0,0,0,100,100,1,0,3,8,0,{alignment},{MARK_MARGIN_X},{MARK_MARGIN_X},{MARK_MARGIN_V},1\n",
+        ));
+    }
+    s.push('\n');
     s.push_str("[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n");
+    if let Some((m, until)) = mark {
+        let end = if m.seconds > 0.0 {
+            m.seconds.min(until)
+        } else {
+            until
+        };
+        let text: String = m
+            .text
+            .chars()
+            .filter(|c| !matches!(c, '{' | '}' | '\\') && !c.is_control())
+            .take(20)
+            .collect();
+        s.push_str(&format!(
+            "Dialogue: 1,{},{},AigcMark,,0,0,0,,{text}\n",
+            ass_time(0.0),
+            ass_time(end)
+        ));
+    }
     for ev in &laid {
         let mut offset = 0;
         let body: Vec<String> = ev

@@ -158,7 +158,8 @@ impl JobHandler for ComposeWorker {
         let style = cj.subtitles_enabled.then(|| {
             SubtitleStyle::try_from(cj.subtitle_style).unwrap_or(SubtitleStyle::SimpleWhite)
         });
-        let timeline = narration::timeline(&paragraphs, style, None, cj.output.clone());
+        let mut timeline = narration::timeline(&paragraphs, style, None, cj.output.clone());
+        timeline.aigc = cj.aigc.clone();
         self.reporter
             .progress(&cj, WorkStep::WriteSubtitles, 0.0, 0)
             .await;

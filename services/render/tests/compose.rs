@@ -4,6 +4,7 @@
 mod support;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
@@ -127,6 +128,37 @@ fn assert_output_spec(path: &Path, expected_duration: f64) {
         (duration - expected_duration).abs() <= 0.1,
         "duration {duration:.3} s, expected {expected_duration:.3} s"
     );
+    // Closed GOPs: after a keyframe (in decode order) nothing is shown
+    // before it, so a player seeking to any keyframe can decode from there
+    // (Chromium fails on open-GOP leading pictures after a seek).
+    let packets = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=pts_time,flags",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    let mut keyframe_pts: Option<f64> = None;
+    for line in String::from_utf8_lossy(&packets.stdout).lines() {
+        let mut cols = line.split(',');
+        let pts: f64 = cols.next().and_then(|v| v.parse().ok()).expect("pts");
+        let key = cols.next().is_some_and(|f| f.starts_with('K'));
+        if key {
+            keyframe_pts = Some(pts);
+        } else if let Some(k) = keyframe_pts {
+            assert!(
+                pts > k,
+                "open GOP: a picture at {pts} s follows the keyframe at {k} s"
+            );
+        }
+    }
     let (v_end, a_end) = (stream_end(path, "v"), stream_end(path, "a"));
     assert!(
         (v_end - a_end).abs() < 0.04,
@@ -475,4 +507,107 @@ async fn a_truncated_clip_fails_naming_it_and_leaves_nothing_behind() {
         .expect("head")
         .expect("exists");
     assert_eq!(meta.size as i64, result.file_size);
+}
+
+/// The frame at `t` seconds of `video`, as gray pixels (width, height, luma).
+fn frame_at(video: &Path, t: f64, png: &Path) -> (u32, u32, Vec<u8>) {
+    ffmpeg(&[
+        "-ss",
+        &format!("{t:.2}"),
+        "-i",
+        video.to_str().expect("utf-8"),
+        "-frames:v",
+        "1",
+        png.to_str().expect("utf-8"),
+    ]);
+    gray_pixels(png)
+}
+
+/// Mean absolute difference of two frames inside a rectangle.
+fn region_difference(
+    a: &(u32, u32, Vec<u8>),
+    b: &(u32, u32, Vec<u8>),
+    (x0, y0, x1, y1): (u32, u32, u32, u32),
+) -> f64 {
+    let w = a.0 as usize;
+    let mut sum = 0.0;
+    let mut n = 0.0;
+    for y in y0 as usize..y1 as usize {
+        for x in x0 as usize..x1 as usize {
+            sum += (f64::from(a.2[y * w + x]) - f64::from(b.2[y * w + x])).abs();
+            n += 1.0;
+        }
+    }
+    sum / n
+}
+
+#[tokio::test]
+async fn the_ai_labels_are_in_the_picture_and_the_metadata() {
+    use scout_proto::scout::render::v1::{AigcLabel, AigcMark, Corner};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let text = "家人们！今天探店望京的海底捞。";
+    let speech = speak(dir.path(), &[text]).await;
+    let paragraphs = vec![Paragraph {
+        id: "para_1".into(),
+        clip: local(&portrait(6)),
+        voice: local(&speech[0].0),
+        voice_seconds: speech[0].1,
+        text: text.into(),
+    }];
+    let plain = narration::timeline(&paragraphs, Some(SubtitleStyle::SimpleWhite), None, None);
+    let mut labelled = plain.clone();
+    labelled.aigc = Some(AigcLabel {
+        mark: Some(AigcMark {
+            text: "AI生成".into(),
+            corner: Corner::TopLeft as i32,
+            seconds: 1.5,
+        }),
+        producer: "Shop Video Scout".into(),
+        content_id: "scout-task-1-job".into(),
+        generated: vec!["script".into(), "voice".into()],
+    });
+    let a = dir.path().join("plain");
+    let b = dir.path().join("labelled");
+    let plain_out = compose(&a, &plain).await.expect("compose");
+    let labelled_out = compose(&b, &labelled).await.expect("compose labelled");
+    assert_output_spec(&labelled_out.video, plain_out.duration);
+
+    // Implicit: the AIGC tag in the container, as ffprobe reads it.
+    let tags = &ffprobe(&labelled_out.video)["format"]["tags"];
+    let aigc: serde_json::Value = serde_json::from_str(
+        tags["AIGC"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no AIGC tag: {tags}")),
+    )
+    .expect("the AIGC tag is JSON");
+    assert_eq!(aigc["Label"], "1");
+    assert_eq!(aigc["ProduceID"], "scout-task-1-job");
+    assert_eq!(aigc["ReservedCode1"], "script,voice");
+    assert!(ffprobe(&plain_out.video)["format"]["tags"]["AIGC"].is_null());
+
+    // Explicit: the mark's corner differs while it shows, and not after.
+    let corner = (
+        scout_render::subtitles::MARK_MARGIN_X,
+        scout_render::subtitles::MARK_MARGIN_V,
+        scout_render::subtitles::MARK_MARGIN_X + 200,
+        scout_render::subtitles::MARK_MARGIN_V + 60,
+    );
+    let check = dir.path().join("check");
+    std::fs::create_dir_all(&check).expect("dir");
+    let during = region_difference(
+        &frame_at(&plain_out.video, 0.5, &check.join("p1.png")),
+        &frame_at(&labelled_out.video, 0.5, &check.join("l1.png")),
+        corner,
+    );
+    let after = region_difference(
+        &frame_at(&plain_out.video, 2.5, &check.join("p2.png")),
+        &frame_at(&labelled_out.video, 2.5, &check.join("l2.png")),
+        corner,
+    );
+    assert!(during > 12.0, "the mark shows in its corner: {during:.1}");
+    assert!(after < 3.0, "and is gone after its seconds: {after:.1}");
+    // The user's subtitle file carries the captions only.
+    let ass =
+        std::fs::read_to_string(labelled_out.subtitle.as_ref().expect("subtitle")).expect("ass");
+    assert!(!ass.contains("AigcMark"), "{ass}");
 }

@@ -10,6 +10,7 @@
 use prost::Message as _;
 use scout_common::ApiError;
 use scout_common::jobs;
+use scout_proto::scout::common::v1::SpeechRate;
 use scout_proto::scout::jobs::v1::AnalyzeJob;
 use scout_proto::scout::tasks::v1::{
     ClipAnalysis, GetTaskContextResponse, JobUsage, Paragraph, ReportJobFailureRequest, TaskStep,
@@ -51,7 +52,8 @@ async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32, Ta
             "the task changed meanwhile; reload it and try again",
         ));
     }
-    let payload = job_payload(task, &videos, &job_id);
+    let rate = crate::speech::rate(state, task).await;
+    let payload = job_payload(task, &videos, &job_id, rate);
     if let Err(e) = jobs::enqueue(
         state.ctx.adapters.bus.as_ref(),
         &state.analyze_jobs,
@@ -74,7 +76,12 @@ async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32, Ta
     Ok(estimate_seconds(videos.len()))
 }
 
-fn job_payload(task: &TaskRow, videos: &[store::VideoRow], job_id: &str) -> Vec<u8> {
+fn job_payload(
+    task: &TaskRow,
+    videos: &[store::VideoRow],
+    job_id: &str,
+    speech_rate: SpeechRate,
+) -> Vec<u8> {
     AnalyzeJob {
         job_id: job_id.to_string(),
         task_id: task.id,
@@ -82,6 +89,7 @@ fn job_payload(task: &TaskRow, videos: &[store::VideoRow], job_id: &str) -> Vec<
         video_ids: videos.iter().map(|v| v.id).collect(),
         shop: tasks::to_proto(task, videos.len() as i64).shop,
         requested_at: Some(tasks::timestamp(chrono::Utc::now().naive_utc())),
+        speech_rate: Some(speech_rate),
     }
     .encode_to_vec()
 }
@@ -94,11 +102,12 @@ pub async fn requeue(state: &State, task: &TaskRow) -> Result<(), TasksError> {
     };
     let task_id = task.id;
     let videos = state.db.run(move |c| store::videos_of(c, task_id)).await?;
+    let rate = crate::speech::rate(state, task).await;
     jobs::enqueue(
         state.ctx.adapters.bus.as_ref(),
         &state.analyze_jobs,
         &task_id.to_string(),
-        job_payload(task, &videos, &job_id).into(),
+        job_payload(task, &videos, &job_id, rate).into(),
     )
     .await
     .map_err(|e| TasksError::Unavailable(e.to_string()))
@@ -190,9 +199,7 @@ pub async fn context(state: &State, task_id: i64) -> Result<GetTaskContextRespon
         out.push(uploads::to_proto(state, v).await);
     }
     let script = match &script {
-        Some(row) => {
-            Some(scripts::to_proto(state, row, &videos, task.script_regenerate_count).await)
-        }
+        Some(row) => Some(scripts::to_proto(state, row, &videos, &task).await),
         None => None,
     };
     Ok(GetTaskContextResponse {
@@ -286,6 +293,7 @@ pub async fn report_script(
         return Ok(false);
     }
     let videos = state.db.run(move |c| store::videos_of(c, task_id)).await?;
+    let rate = crate::speech::rate(state, &task).await;
     let stored: Vec<StoredParagraph> = paragraphs
         .iter()
         .enumerate()
@@ -298,11 +306,9 @@ pub async fn report_script(
             section: p.section.clone(),
             shot_id: p.shot_id,
             text: p.text.clone(),
-            estimated_duration: if p.estimated_duration > 0.0 {
-                p.estimated_duration
-            } else {
-                scripts::estimate_seconds(&p.text)
-            },
+            // Estimated here, with the voice's measured rate, whatever
+            // the writer guessed.
+            estimated_duration: scout_common::speech::paragraph_seconds(&p.text, &rate),
         })
         .collect();
     // A writer must never reference a clip that does not exist.

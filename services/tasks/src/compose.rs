@@ -11,12 +11,12 @@ use std::time::Duration;
 use prost::Message as _;
 use scout_common::adapters::blob::PresignOptions;
 use scout_common::auth::AuthUser;
+use scout_common::config::{AigcConfig, MarkCorner};
 use scout_common::jobs;
 use scout_common::proto_json::short_name;
 use scout_proto::scout::common::v1::SubtitleStyle;
-use scout_proto::scout::identity::v1::{GetVoiceSampleRequest, VoiceSampleStatus};
 use scout_proto::scout::jobs::v1::{ComposeJob, Narration};
-use scout_proto::scout::render::v1::VoiceSpec;
+use scout_proto::scout::render::v1::{AigcLabel, AigcMark, Corner};
 use scout_proto::scout::tasks::v1::{
     ComposeOutput, GetOutputResponse, OutputVideo, ShotUsed, SubtitleSettings, VoiceSettings,
 };
@@ -27,6 +27,7 @@ use crate::error::TasksError;
 use crate::machine::{self, Event, Status};
 use crate::quotas;
 use crate::scripts;
+use crate::speech;
 use crate::store::{self, TaskRow};
 use crate::tasks;
 use crate::uploads;
@@ -42,7 +43,7 @@ fn check_voice(v: &VoiceSettings, task: &TaskRow) -> Result<(String, f64), Tasks
     } else if !task.voice_type.is_empty() {
         task.voice_type.clone()
     } else {
-        "xiaomei".to_string()
+        speech::DEFAULT_VOICE.to_string()
     };
     if name.len() > 50
         || !name
@@ -63,32 +64,6 @@ fn check_voice(v: &VoiceSettings, task: &TaskRow) -> Result<(String, f64), Tasks
         return Err(TasksError::invalid("voice.speed", "0.5 to 2.0"));
     }
     Ok((name, speed))
-}
-
-/// The user's cloned voice id for a sample, or why it cannot be used.
-async fn cloned_voice(state: &State, user_id: i64, sample_id: i64) -> Result<String, TasksError> {
-    let mut identity = state.identity.clone();
-    let mut req = state
-        .ctx
-        .auth
-        .internal(GetVoiceSampleRequest { user_id, sample_id });
-    req.set_timeout(Duration::from_secs(5));
-    let sample = match identity.get_voice_sample(req).await {
-        Ok(r) => r.into_inner().sample.unwrap_or_default(),
-        Err(s) if s.code() == tonic::Code::NotFound => {
-            return Err(TasksError::UnknownVoiceSample(sample_id));
-        }
-        Err(s) => {
-            return Err(TasksError::Unavailable(format!(
-                "the voice sample could not be checked now: {}",
-                s.message()
-            )));
-        }
-    };
-    if sample.status != VoiceSampleStatus::Completed as i32 || sample.clone_voice_id.is_empty() {
-        return Err(TasksError::VoiceNotCloned(sample_id));
-    }
-    Ok(sample.clone_voice_id)
 }
 
 /// The style's name; unset means the default, simple white.
@@ -122,7 +97,7 @@ async fn apply(
         let (name, speed) = check_voice(v, task)?;
         let sample = (v.voice_sample_id > 0).then_some(v.voice_sample_id);
         if let Some(id) = sample {
-            cloned_voice(state, task.user_id, id).await?;
+            speech::cloned_voice(state, task.user_id, id).await?;
         }
         state
             .db
@@ -208,9 +183,16 @@ pub async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32
     let job_id = uuid::Uuid::new_v4().to_string();
     let payload = build_job(state, task, &job_id).await?;
     let job = job_id.clone();
+    let aigc = StoredAigc::of(payload.aigc.as_ref()).to_json();
     if !state
         .db
-        .run(move |c| store::start_job(c, task_id, from, to, &job))
+        .transaction(move |c| {
+            let moved = store::start_job(c, task_id, from, to, &job)?;
+            if moved {
+                store::set_output_aigc(c, task_id, &aigc)?;
+            }
+            Ok(moved)
+        })
         .await?
     {
         return Err(TasksError::Changed(
@@ -251,20 +233,7 @@ async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<Compos
         script.ok_or_else(|| TasksError::NotReady("the task has no script to compose".into()))?;
     let paragraphs = scripts::parse(&script);
     scripts::check(&paragraphs, &videos)?;
-    let voice = match task.voice_sample_id {
-        Some(id) => VoiceSpec {
-            voice: cloned_voice(state, task.user_id, id).await?,
-            cloned: true,
-            speed: task.voice_speed,
-            language: "zh-CN".into(),
-        },
-        None => VoiceSpec {
-            voice: task.voice_type.clone(),
-            cloned: false,
-            speed: task.voice_speed,
-            language: "zh-CN".into(),
-        },
-    };
+    let voice = speech::voice_spec(state, task).await?;
     let narration = paragraphs
         .iter()
         .filter_map(|p| {
@@ -292,7 +261,67 @@ async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<Compos
         .unwrap_or(SubtitleStyle::SimpleWhite) as i32,
         output: None,
         requested_at: Some(tasks::timestamp(chrono::Utc::now().naive_utc())),
+        aigc: aigc_label(&state.ctx.config.aigc, task, &script.provider, job_id),
     })
+}
+
+/// The AI-generated-content labels of a task's next output: what in it is
+/// machine-made (the script when a writer wrote it, the voice always, a
+/// cloned voice when used), the metadata label with this output's id, and
+/// the visible mark as configured. None when nothing is machine-made.
+fn aigc_label(
+    config: &AigcConfig,
+    task: &TaskRow,
+    script_provider: &str,
+    job_id: &str,
+) -> Option<AigcLabel> {
+    let mut generated = Vec::new();
+    if !script_provider.is_empty() {
+        generated.push("script".to_string());
+    }
+    generated.push("voice".to_string());
+    if task.voice_sample_id.is_some() {
+        generated.push("cloned_voice".to_string());
+    }
+    let corner = match config.mark_corner {
+        MarkCorner::TopLeft => Corner::TopLeft,
+        MarkCorner::TopRight => Corner::TopRight,
+        MarkCorner::BottomLeft => Corner::BottomLeft,
+        MarkCorner::BottomRight => Corner::BottomRight,
+    };
+    Some(AigcLabel {
+        mark: config.mark.then(|| AigcMark {
+            text: config.mark_text.clone(),
+            corner: corner as i32,
+            seconds: config.mark_seconds,
+        }),
+        producer: config.producer.clone(),
+        content_id: format!("scout-task-{}-{job_id}", task.id),
+        generated,
+    })
+}
+
+/// What a task's output says was machine-made, as stored on the task.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct StoredAigc {
+    generated: Vec<String>,
+    mark: bool,
+}
+
+impl StoredAigc {
+    fn of(label: Option<&AigcLabel>) -> Self {
+        match label {
+            Some(l) => Self {
+                generated: l.generated.clone(),
+                mark: l.mark.is_some(),
+            },
+            None => Self::default(),
+        }
+    }
+
+    fn to_json(&self) -> String {
+        serde_json::to_string(self).unwrap_or_default()
+    }
 }
 
 async fn enqueue(
@@ -440,8 +469,17 @@ pub async fn output(
             ..GetOutputResponse::default()
         });
     };
-    let videos = state.db.run(move |c| store::videos_of(c, task_id)).await?;
+    let (videos, aigc) = state
+        .db
+        .run(move |c| {
+            Ok((
+                store::videos_of(c, task_id)?,
+                store::output_aigc(c, task_id)?,
+            ))
+        })
+        .await?;
     let stored: Vec<StoredShot> = serde_json::from_str(&task.output_shots).unwrap_or_default();
+    let aigc: StoredAigc = serde_json::from_str(&aigc).unwrap_or_default();
     let mut shots_used = Vec::with_capacity(stored.len());
     for s in stored {
         let v = videos.iter().find(|v| v.id == s.id);
@@ -463,6 +501,8 @@ pub async fn output(
             width: task.output_width.unwrap_or_default(),
             height: task.output_height.unwrap_or_default(),
             format: "mp4".into(),
+            ai_generated: aigc.generated,
+            ai_mark: aigc.mark,
         }),
         shots_used,
         cover_url: match &task.output_cover_key {

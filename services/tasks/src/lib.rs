@@ -16,6 +16,7 @@ pub mod previews;
 pub mod progress;
 pub mod quotas;
 pub mod scripts;
+pub mod speech;
 mod store;
 pub mod tasks;
 pub mod uploads;
@@ -28,7 +29,7 @@ use scout_common::ServiceName;
 use scout_common::adapters::db::{Db, Migrations, open_for_service};
 use scout_common::adapters::db_readiness;
 use scout_common::auth::InternalChannel;
-use scout_common::config::{Config, CostsConfig, QuotasConfig, ServiceConfig};
+use scout_common::config::{AigcConfig, Config, CostsConfig, QuotasConfig, ServiceConfig};
 use scout_common::jobs::{self, JobKind};
 use scout_common::server::GrpcServer;
 use scout_common::service::{Section, ServiceContext};
@@ -54,6 +55,8 @@ pub struct Settings {
     pub quotas: QuotasConfig,
     /// Unit prices of the admin panel's cost estimate.
     pub costs: CostsConfig,
+    /// The AI-generated-content labels outputs carry.
+    pub aigc: AigcConfig,
 }
 
 impl Section for Settings {
@@ -64,6 +67,7 @@ impl Section for Settings {
             server: config.tasks.clone(),
             quotas: config.quotas.clone(),
             costs: config.costs.clone(),
+            aigc: config.aigc.clone(),
         }
     }
 }
@@ -82,6 +86,8 @@ pub struct State {
     pub compose_jobs: JobKind,
     /// Identity, for voice samples.
     pub identity: IdentityInternalServiceClient<InternalChannel>,
+    /// Speaking rates render measured, kept a while.
+    pub rates: speech::Rates,
 }
 
 /// This service's schema, one migration directory per backend.
@@ -120,6 +126,7 @@ pub async fn serve(
         analyze_jobs,
         compose_jobs,
         identity,
+        rates: speech::Rates::default(),
     });
     if !ctx.adapters.bus.is_durable() {
         redispatch(&state).await;

@@ -3,13 +3,16 @@
 //! write (generated or edited) is the next version.
 
 use scout_common::ApiError;
-use scout_proto::scout::tasks::v1::{Paragraph, ParagraphEdit, Script, ShotRef, SpeakingRate};
+use scout_common::speech;
+use scout_proto::scout::tasks::v1::{
+    Paragraph, ParagraphEdit, Script, ScriptLength, ShotRef, SpeakingRate,
+};
 use serde::{Deserialize, Serialize};
 
 use crate::State;
 use crate::error::TasksError;
 use crate::machine::{self, Event};
-use crate::store::{self, ScriptRow, VideoRow};
+use crate::store::{self, ScriptRow, TaskRow, VideoRow};
 use crate::tasks::{self, MAX_REGENERATIONS};
 use crate::uploads;
 
@@ -19,11 +22,6 @@ pub const MAX_PARAGRAPHS: usize = 12;
 pub const MAX_TEXT: usize = 300;
 /// Longest section label, in characters.
 pub const MAX_SECTION: usize = 20;
-/// Mandarin narration speed used for estimates (characters per second);
-/// the render node measures the real duration when it speaks.
-pub const CJK_CHARS_PER_SECOND: f64 = 4.5;
-/// Other words (Latin letters, digits) spoken a second.
-pub const WORDS_PER_SECOND: f64 = 2.5;
 
 /// One stored paragraph.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
@@ -33,20 +31,6 @@ pub struct StoredParagraph {
     pub shot_id: i64,
     pub text: String,
     pub estimated_duration: f64,
-}
-
-/// Seconds `text` takes to say: CJK characters at the narration rate,
-/// other words at 2.5 a second, at least one second.
-pub fn estimate_seconds(text: &str) -> f64 {
-    let cjk = text
-        .chars()
-        .filter(|c| ('\u{3400}'..='\u{9fff}').contains(c) || ('\u{f900}'..='\u{faff}').contains(c))
-        .count() as f64;
-    let words = text
-        .split(|c: char| !c.is_ascii_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .count() as f64;
-    ((cjk / CJK_CHARS_PER_SECOND + words / WORDS_PER_SECOND) * 10.0).round() / 10.0
 }
 
 /// Checks paragraphs against the task's clips; errors name the paragraph and field.
@@ -123,7 +107,7 @@ pub async fn get(state: &State, user_id: i64, task_id: i64) -> Result<Script, Ta
             task.status().upper()
         ))
     })?;
-    Ok(to_proto(state, &row, &videos, task.script_regenerate_count).await)
+    Ok(to_proto(state, &row, &videos, &task).await)
 }
 
 /// Replaces the script with the user's paragraphs (the next version).
@@ -147,6 +131,7 @@ pub async fn update(
         .filter_map(|id| id.strip_prefix("para_")?.parse::<u32>().ok())
         .max()
         .unwrap_or(0);
+    let rate = crate::speech::rate(state, &task).await;
     let mut paragraphs = Vec::with_capacity(edits.len());
     let mut seen = Vec::new();
     for e in edits {
@@ -162,7 +147,7 @@ pub async fn update(
             section: e.section.clone(),
             shot_id: e.shot_id,
             text: e.text.clone(),
-            estimated_duration: estimate_seconds(&e.text),
+            estimated_duration: speech::paragraph_seconds(&e.text, &rate),
         });
     }
     check(&paragraphs, &videos)?;
@@ -184,16 +169,20 @@ pub async fn update(
         .ok_or(TasksError::Changed(
             "the task changed while the script was saved; load it and try again",
         ))?;
-    Ok(to_proto(state, &row, &videos, task.script_regenerate_count).await)
+    Ok(to_proto(state, &row, &videos, &task).await)
 }
 
 /// The API form of a script, with each paragraph's clip resolved.
+///
+/// Estimates are made now, with the task's voice as render measured it: a
+/// change of voice or speed re-estimates the script without rewriting it.
 pub async fn to_proto(
     state: &State,
     row: &ScriptRow,
     videos: &[VideoRow],
-    regenerations_used: i32,
+    task: &TaskRow,
 ) -> Script {
+    let rate = crate::speech::rate(state, task).await;
     let mut paragraphs = Vec::new();
     for p in parse(row) {
         let shot = match videos.iter().find(|v| v.id == p.shot_id) {
@@ -213,23 +202,50 @@ pub async fn to_proto(
             section: p.section,
             shot_id: p.shot_id,
             shot,
+            estimated_duration: speech::paragraph_seconds(&p.text, &rate),
             text: p.text,
-            estimated_duration: p.estimated_duration,
         });
     }
+    let total =
+        (paragraphs.iter().map(|p| p.estimated_duration).sum::<f64>() * 10.0).round() / 10.0;
+    let voice = crate::speech::voice_name(task);
     Script {
         id: row.id,
         task_id: row.task_id,
         version: row.version,
         is_user_edited: row.is_user_edited,
         paragraphs,
-        total_duration: row.total_duration_seconds.unwrap_or_default(),
-        regenerate_remaining: (MAX_REGENERATIONS - regenerations_used).max(0),
+        total_duration: total,
+        regenerate_remaining: (MAX_REGENERATIONS - task.script_regenerate_count).max(0),
         provider: row.provider.clone(),
         speaking_rate: Some(SpeakingRate {
-            cjk_chars_per_second: CJK_CHARS_PER_SECOND,
-            words_per_second: WORDS_PER_SECOND,
+            cjk_chars_per_second: rate.cjk_chars_per_second,
+            words_per_second: rate.words_per_second,
+            paragraph_seconds: rate.paragraph_seconds,
+            voice,
+            provider: rate.provider,
         }),
+        length: Some(length(total)),
+    }
+}
+
+/// How `seconds` of video compare with the short-video format.
+pub fn length(seconds: f64) -> ScriptLength {
+    let over_limit = seconds > speech::LIMIT_SECONDS;
+    ScriptLength {
+        estimated_seconds: seconds,
+        target_seconds: speech::TARGET_SECONDS,
+        limit_seconds: speech::LIMIT_SECONDS,
+        over_limit,
+        warning: if over_limit {
+            format!(
+                "the video will run about {seconds:.0} s: longer than the {:.0} s the short-video platforms take for this format (aim for about {:.0} s); shorten or remove a paragraph",
+                speech::LIMIT_SECONDS,
+                speech::TARGET_SECONDS
+            )
+        } else {
+            String::new()
+        },
     }
 }
 
@@ -238,9 +254,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn estimates_follow_the_speaking_rate() {
-        assert_eq!(estimate_seconds("家人们今天探店海底捞"), 2.2);
-        assert_eq!(estimate_seconds("hello world again here now"), 2.0);
-        assert_eq!(estimate_seconds(""), 0.0);
+    fn a_script_over_the_limit_is_warned_about() {
+        let fine = length(61.0);
+        assert!(!fine.over_limit && fine.warning.is_empty());
+        assert_eq!((fine.target_seconds, fine.limit_seconds), (60.0, 66.0));
+        let long = length(75.4);
+        assert!(long.over_limit);
+        assert!(long.warning.contains("about 75 s"), "{}", long.warning);
     }
 }

@@ -46,6 +46,13 @@ diesel::table! {
 }
 
 diesel::table! {
+    output_labels (task_id) {
+        task_id -> BigInt,
+        aigc -> Text,
+    }
+}
+
+diesel::table! {
     videos (id) {
         id -> BigInt,
         task_id -> BigInt,
@@ -717,6 +724,32 @@ pub fn complete(
     ))
     .execute(conn)?;
     Ok(n == 1)
+}
+
+/// Records what the output's AI-generated-content labels say (JSON).
+pub fn set_output_aigc(conn: &mut AnyConnection, task_id: i64, aigc: &str) -> Result<(), DbError> {
+    let updated = diesel::update(output_labels::table.filter(output_labels::task_id.eq(task_id)))
+        .set(output_labels::aigc.eq(aigc))
+        .execute(conn)?;
+    if updated == 0 {
+        diesel::insert_into(output_labels::table)
+            .values((
+                output_labels::task_id.eq(task_id),
+                output_labels::aigc.eq(aigc),
+            ))
+            .execute(conn)?;
+    }
+    Ok(())
+}
+
+/// What the task's output says was machine-made (JSON; empty if nothing recorded).
+pub fn output_aigc(conn: &mut AnyConnection, task_id: i64) -> Result<String, DbError> {
+    Ok(output_labels::table
+        .filter(output_labels::task_id.eq(task_id))
+        .select(output_labels::aigc)
+        .first::<String>(conn)
+        .optional()?
+        .unwrap_or_default())
 }
 
 /// Tasks waiting for a job (to re-dispatch after a restart of an

@@ -61,6 +61,7 @@ impl VisionService for VisionApi {
         req: Request<WriteScriptRequest>,
     ) -> Result<Response<WriteScriptResponse>, Status> {
         let r = req.into_inner();
+        let rate = rate_of(&r);
         let shop = r.shop.unwrap_or_default();
         if shop.name.trim().is_empty() {
             return Err(VisionError::invalid("shop.name", "the shop name is required").into());
@@ -78,12 +79,7 @@ impl VisionService for VisionApi {
         let written = self
             .state
             .engine
-            .write(&Brief::for_shop(
-                &shop,
-                &r.shots,
-                r.chars_per_second,
-                r.seed as u64,
-            ))
+            .write(&Brief::for_shop(&shop, &r.shots, rate, r.seed as u64))
             .await
             .map_err(VisionError::from)?;
         let note = self.state.engine.note(&[], &written);
@@ -97,5 +93,18 @@ impl VisionService for VisionApi {
             provider: written.provider,
             provider_note: note,
         }))
+    }
+}
+
+/// The request's rate: its measured rate, else its characters a second over
+/// the default rate, else the default.
+fn rate_of(r: &WriteScriptRequest) -> scout_proto::scout::common::v1::SpeechRate {
+    match &r.speech_rate {
+        Some(rate) => scout_common::speech::usable(Some(rate)),
+        None if r.chars_per_second > 0.0 => scout_proto::scout::common::v1::SpeechRate {
+            cjk_chars_per_second: r.chars_per_second,
+            ..scout_common::speech::default_rate()
+        },
+        None => scout_common::speech::default_rate(),
     }
 }

@@ -13,7 +13,7 @@ use scout_proto::scout::vision::v1::DraftParagraph;
 use serde_json::Value;
 
 use crate::analyzer::{self, ClipResult};
-use crate::writer::{self, Brief};
+use crate::writer::Brief;
 
 /// Seed 000 §4.4's frame prompt.
 pub const FRAME_PROMPT: &str = r#"分析这个探店视频的画面帧。请返回以下JSON格式：
@@ -226,16 +226,18 @@ pub fn script_prompt(brief: &Brief<'_>) -> String {
             brief.promotion
         },
         shots = shots.join("\n"),
-        chars = (writer::TARGET_SECONDS * rate(brief)).round(),
+        chars = target_chars(brief),
     )
 }
 
-fn rate(brief: &Brief<'_>) -> f64 {
-    if brief.chars_per_second > 0.0 {
-        brief.chars_per_second
-    } else {
-        writer::DEFAULT_CPS
-    }
+/// How many CJK characters make about a minute of video at the brief's rate
+/// (six paragraphs' pauses left out).
+fn target_chars(brief: &Brief<'_>) -> f64 {
+    let rate = scout_common::speech::usable(Some(&brief.rate));
+    ((scout_common::speech::TARGET_SECONDS - 6.0 * rate.paragraph_seconds)
+        * rate.cjk_chars_per_second)
+        .max(60.0)
+        .round()
 }
 
 /// Checks a script answer: 3-12 paragraphs (the prompt asks 5-7), each with
@@ -253,7 +255,6 @@ pub fn check_script(v: &Value, brief: &Brief<'_>) -> Result<Vec<DraftParagraph>,
         ));
     }
     let ids: Vec<i64> = brief.shots.iter().map(|s| s.id).collect();
-    let cps = rate(brief);
     paras
         .iter()
         .enumerate()
@@ -272,12 +273,11 @@ pub fn check_script(v: &Value, brief: &Brief<'_>) -> Result<Vec<DraftParagraph>,
                 )));
             }
             let text = chat::str_field(p, "text", 300).map_err(at)?;
-            let seconds = (text.chars().count() as f64 / cps).max(1.5);
             Ok(DraftParagraph {
                 section,
                 shot_id,
+                estimated_duration: scout_common::speech::paragraph_seconds(&text, &brief.rate),
                 text,
-                estimated_duration: (seconds * 10.0).round() / 10.0,
             })
         })
         .collect()
@@ -334,7 +334,7 @@ mod tests {
             promotion: "人均89，招牌毛肚七上八下",
             style: VideoStyle::Recommend,
             shots,
-            chars_per_second: 5.0,
+            rate: scout_common::speech::default_rate(),
             seed: 1,
         }
     }

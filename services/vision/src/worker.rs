@@ -171,10 +171,11 @@ impl JobHandler for AnalyzeWorker {
         self.progress(&aj, WorkStep::WriteScript, total, total)
             .await;
         let shop = aj.shop.clone().unwrap_or_default();
+        let rate = scout_common::speech::usable(aj.speech_rate.as_ref());
         let (written, text_calls) = chat::metered(self.engine.write(&Brief::for_shop(
             &shop,
             &summaries,
-            0.0,
+            rate,
             seed_of(&aj.job_id),
         )))
         .await;

@@ -2,15 +2,20 @@
 //! (种草安利型 / 真实测评型 / 探店vlog型), 5-7 paragraphs in the seed
 //! sections 开场 / 环境 / 重点 / 优惠 / 结尾互动, each over a shot chosen by
 //! category from the recommended ones first, the promotion text used
-//! verbatim, sized to about 60 s at the voice's speaking rate.
+//! verbatim, sized to about 60 s of video at the measured rate of the voice
+//! that will speak it: sentences are added (more about the place, the
+//! highlights, the close) or taken away (the second highlight, the longer
+//! variant of a line, trailing clauses) until the estimate is within
+//! [`FIT_SECONDS`] of the target.
 
-use scout_proto::scout::common::v1::{ShopType, ShotCategory, VideoStyle};
+use scout_common::speech::{self, TARGET_SECONDS};
+use scout_proto::scout::common::v1::{ShopType, ShotCategory, SpeechRate, VideoStyle};
 use scout_proto::scout::vision::v1::{DraftParagraph, ShotSummary};
 
-/// Default Mandarin narration rate, characters per second.
-pub const DEFAULT_CPS: f64 = 4.5;
-/// Target length of the whole narration, seconds.
-pub const TARGET_SECONDS: f64 = 60.0;
+/// How close to the target a script is sized, seconds of video (the
+/// product promises 60 ± 6 s; the rest is left for the voice's own
+/// variation from its measured rate).
+pub const FIT_SECONDS: f64 = 3.0;
 
 /// What the writer needs.
 pub struct Brief<'a> {
@@ -24,8 +29,8 @@ pub struct Brief<'a> {
     pub style: VideoStyle,
     /// Available shots.
     pub shots: &'a [ShotSummary],
-    /// Speaking rate, characters per second (0 for the default).
-    pub chars_per_second: f64,
+    /// How the voice speaks (render's measurement, or the defaults).
+    pub rate: SpeechRate,
     /// Variation seed (regenerations differ).
     pub seed: u64,
 }
@@ -36,7 +41,7 @@ impl<'a> Brief<'a> {
     pub fn for_shop(
         shop: &'a scout_proto::scout::common::v1::ShopInfo,
         shots: &'a [ShotSummary],
-        chars_per_second: f64,
+        rate: SpeechRate,
         seed: u64,
     ) -> Self {
         Self {
@@ -45,7 +50,7 @@ impl<'a> Brief<'a> {
             promotion: &shop.promotion_text,
             style: VideoStyle::try_from(shop.style).unwrap_or(VideoStyle::Recommend),
             shots,
-            chars_per_second,
+            rate,
             seed,
         }
     }
@@ -159,79 +164,89 @@ pub fn write(brief: &Brief<'_>) -> Vec<DraftParagraph> {
             .replace("{quality}", quality)
             .replace("{star}", star)
     };
-    let mut sections: Vec<(&str, String, &[ShotCategory])> = vec![
-        (
-            "开场",
-            fill(pick(open, s, 1)),
-            &[
-                ShotCategory::Environment,
-                ShotCategory::Person,
-                ShotCategory::Other,
-            ],
-        ),
-        (
-            "环境",
-            fill(pick(env, s, 2)),
-            &[ShotCategory::Environment, ShotCategory::Other],
-        ),
-        (
-            "重点",
-            fill(pick(highlight, s, 3)),
-            &[
-                ShotCategory::Food,
-                ShotCategory::Other,
-                ShotCategory::Person,
-            ],
-        ),
-        (
-            "重点",
-            fill(pick(second, s, 4)),
-            &[
-                ShotCategory::Food,
-                ShotCategory::Other,
-                ShotCategory::Environment,
-            ],
-        ),
-    ];
+    let opening = Section::new(
+        "开场",
+        &[
+            ShotCategory::Environment,
+            ShotCategory::Person,
+            ShotCategory::Other,
+        ],
+        open,
+        s,
+        1,
+        &fill,
+    );
+    let setting = Section::new(
+        "环境",
+        &[ShotCategory::Environment, ShotCategory::Other],
+        env,
+        s,
+        2,
+        &fill,
+    );
+    let star_line = Section::new(
+        "重点",
+        &[
+            ShotCategory::Food,
+            ShotCategory::Other,
+            ShotCategory::Person,
+        ],
+        highlight,
+        s,
+        3,
+        &fill,
+    );
+    let mut more = Section::new(
+        "重点",
+        &[
+            ShotCategory::Food,
+            ShotCategory::Other,
+            ShotCategory::Environment,
+        ],
+        second,
+        s,
+        4,
+        &fill,
+    );
+    more.optional = true;
+    let mut sections = vec![opening, setting, star_line, more];
     if !brief.promotion.trim().is_empty() {
-        sections.push((
-            "优惠",
-            format!(
-                "划重点，现在到店{}，这个价格真的很值。",
-                brief.promotion.trim()
-            ),
-            &[
+        let line = format!(
+            "划重点，现在到店{}，这个价格真的很值。",
+            brief.promotion.trim()
+        );
+        sections.push(Section {
+            name: "优惠",
+            wants: &[
                 ShotCategory::Food,
                 ShotCategory::Environment,
                 ShotCategory::Other,
             ],
-        ));
+            lines: vec![vec![line]],
+            line: 0,
+            extra: Vec::new(),
+            optional: false,
+            fixed: true,
+        });
     }
-    sections.push((
+    sections.push(Section::new(
         "结尾互动",
-        fill(pick(close, s, 5)),
         &[
             ShotCategory::Person,
             ShotCategory::Environment,
             ShotCategory::Food,
         ],
+        close,
+        s,
+        5,
+        &fill,
     ));
-
-    // Stretch toward the target length with one more highlight if short.
-    let cps = if brief.chars_per_second > 0.0 {
-        brief.chars_per_second
-    } else {
-        DEFAULT_CPS
+    let pool = Extras {
+        setting: EXTRA_SETTING.iter().map(|t| fill(t)).collect(),
+        highlight: EXTRA_HIGHLIGHT.iter().map(|t| fill(t)).collect(),
+        close: EXTRA_CLOSE.iter().map(|t| fill(t)).collect(),
     };
-    let chars: usize = sections.iter().map(|(_, t, _)| t.chars().count()).sum();
-    if (chars as f64) / cps < TARGET_SECONDS * 0.75 && sections.len() < 7 {
-        let extra = fill(pick(second, s, 6));
-        let at = sections.len() - 1;
-        sections.insert(
-            at,
-            ("重点", extra, &[ShotCategory::Food, ShotCategory::Other]),
-        );
-    }
+    let sections = fit(sections, pool, &brief.rate, s);
 
     // Shots are handed out by importance (the highlights get the best food
     // shots), then the paragraphs keep their narrative order.
@@ -243,27 +258,241 @@ pub fn write(brief: &Brief<'_>) -> Vec<DraftParagraph> {
         _ => 4,
     };
     let mut order: Vec<usize> = (0..sections.len()).collect();
-    order.sort_by_key(|&i| (priority(sections[i].0), i));
+    order.sort_by_key(|&i| (priority(sections[i].name), i));
     let mut shot_of = vec![0i64; sections.len()];
     let mut used: Vec<i64> = Vec::new();
     for i in order {
-        let shot = choose(brief.shots, sections[i].2, &used);
+        let shot = choose(brief.shots, sections[i].wants, &used);
         used.push(shot);
         shot_of[i] = shot;
     }
     sections
         .into_iter()
         .zip(shot_of)
-        .map(|((section, text, _), shot)| {
-            let estimated = (text.chars().count() as f64 / cps * 10.0).round() / 10.0;
+        .map(|(section, shot)| {
+            let text = section.text();
             DraftParagraph {
-                section: section.into(),
+                section: section.name.into(),
                 shot_id: shot,
+                estimated_duration: speech::paragraph_seconds(&text, &brief.rate),
                 text,
-                estimated_duration: estimated,
             }
         })
         .collect()
+}
+
+/// Sentences that can be added to the setting, the highlights and the
+/// close, in the order they are used.
+const EXTRA_SETTING: &[&str] = &[
+    "灯光很柔和，随手一拍都好看。",
+    "座位之间的距离刚刚好，聊天也不用扯着嗓子。",
+    "整体干净整洁，细节能看出老板很用心。",
+    "位置也好找，交通很方便。",
+];
+const EXTRA_HIGHLIGHT: &[&str] = &[
+    "{star}分量很足，两三个人分着刚刚好。",
+    "细节处理得很到位，{quality}比我想的还要好。",
+    "价格也不算贵，这个水准真的很划算。",
+    "店员会主动介绍怎么体验最好，很贴心。",
+    "高峰期人比较多，建议提前预约或者错峰来。",
+    "我身边的朋友来过一次，都说还想再来。",
+];
+const EXTRA_CLOSE: &[&str] = &[
+    "我会持续分享更多宝藏店，记得关注我。",
+    "想看哪家店的测评，也可以留言告诉我。",
+];
+
+/// Added sentences not yet used.
+struct Extras {
+    setting: Vec<String>,
+    highlight: Vec<String>,
+    close: Vec<String>,
+}
+
+impl Extras {
+    /// The next sentence for a section, taken from the pool.
+    fn take(&mut self, section: &str) -> Option<String> {
+        let pool = match section {
+            "环境" => &mut self.setting,
+            "重点" => &mut self.highlight,
+            "结尾互动" => &mut self.close,
+            _ => return None,
+        };
+        (!pool.is_empty()).then(|| pool.remove(0))
+    }
+
+    fn has(&self, section: &str) -> bool {
+        match section {
+            "环境" => !self.setting.is_empty(),
+            "重点" => !self.highlight.is_empty(),
+            "结尾互动" => !self.close.is_empty(),
+            _ => false,
+        }
+    }
+
+    fn any_left(&self) -> bool {
+        !(self.setting.is_empty() && self.highlight.is_empty() && self.close.is_empty())
+    }
+}
+
+/// One paragraph being sized.
+struct Section {
+    name: &'static str,
+    wants: &'static [ShotCategory],
+    /// The section's alternative lines, each as its sentences.
+    lines: Vec<Vec<String>>,
+    /// The line in use.
+    line: usize,
+    /// Sentences added to it.
+    extra: Vec<String>,
+    /// May be left out (the second highlight).
+    optional: bool,
+    /// Said as it is (the promotion): never shortened.
+    fixed: bool,
+}
+
+impl Section {
+    fn new(
+        name: &'static str,
+        wants: &'static [ShotCategory],
+        lines: &[&str],
+        seed: u64,
+        salt: u64,
+        fill: &dyn Fn(&str) -> String,
+    ) -> Self {
+        let first = fill(pick(lines, seed, salt));
+        let lines: Vec<Vec<String>> = lines.iter().map(|l| sentences(&fill(l))).collect();
+        let line = lines.iter().position(|l| l.concat() == first).unwrap_or(0);
+        Self {
+            name,
+            wants,
+            lines,
+            line,
+            extra: Vec::new(),
+            optional: false,
+            fixed: false,
+        }
+    }
+
+    fn line_text(&self) -> String {
+        self.lines
+            .get(self.line)
+            .map(|l| l.concat())
+            .unwrap_or_default()
+    }
+
+    fn text(&self) -> String {
+        let mut t = self.line_text();
+        for e in &self.extra {
+            t.push_str(e);
+        }
+        t
+    }
+}
+
+/// `text` split after each 。！？ (the mark kept with its sentence).
+fn sentences(text: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for c in text.chars() {
+        cur.push(c);
+        if matches!(c, '。' | '！' | '？' | '!' | '?') {
+            out.push(std::mem::take(&mut cur));
+        }
+    }
+    if !cur.trim().is_empty() {
+        out.push(cur);
+    }
+    out
+}
+
+/// `text` without its last clause (cut at the last ，), ended with 。; None
+/// when what is left would be too short to stand.
+fn without_last_clause(text: &str) -> Option<String> {
+    let body = text.trim_end_matches(['。', '！', '？', '!', '?']);
+    let cut = body.rfind('，')?;
+    let kept = &body[..cut];
+    (kept.chars().count() >= 6).then(|| format!("{kept}。"))
+}
+
+fn seconds(sections: &[Section], rate: &SpeechRate) -> f64 {
+    sections
+        .iter()
+        .map(|s| speech::paragraph_seconds(&s.text(), rate))
+        .sum()
+}
+
+/// Sizes `sections` to about [`TARGET_SECONDS`] of video at `rate`.
+fn fit(mut sections: Vec<Section>, mut pool: Extras, rate: &SpeechRate, seed: u64) -> Vec<Section> {
+    let (low, high) = (TARGET_SECONDS - FIT_SECONDS, TARGET_SECONDS + FIT_SECONDS);
+    // Too long: the second highlight goes first, then each line's shorter
+    // variant, then trailing clauses of the longest lines.
+    if seconds(&sections, rate) > high
+        && sections.len() > 5
+        && let Some(i) = sections.iter().position(|s| s.optional)
+    {
+        sections.remove(i);
+    }
+    while seconds(&sections, rate) > high {
+        let shorter = sections
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.fixed)
+            .filter_map(|(i, s)| {
+                let now = s.line_text().chars().count();
+                let (j, l) = s
+                    .lines
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, l)| l.concat().chars().count())?;
+                let saved = now.saturating_sub(l.concat().chars().count());
+                (saved > 0).then_some((saved, i, j))
+            })
+            .max();
+        if let Some((_, i, j)) = shorter {
+            sections[i].line = j;
+            continue;
+        }
+        // Cut a trailing clause from the longest line that has one to spare.
+        let longest = sections
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| !s.fixed)
+            .filter_map(|(i, s)| {
+                let line = s.line_text();
+                without_last_clause(&line).map(|cut| (line.chars().count(), i, cut))
+            })
+            .max();
+        match longest {
+            Some((_, i, cut)) => {
+                let line = sections[i].line;
+                sections[i].lines[line] = vec![cut];
+            }
+            None => break,
+        }
+    }
+    // Too short: sentences from the pool, to the body paragraphs in turn
+    // (the one with the fewest added first), each only when it brings the
+    // length closer to the target.
+    let mut turn = seed as usize;
+    while seconds(&sections, rate) < low && pool.any_left() {
+        let now = seconds(&sections, rate);
+        let mut order: Vec<usize> = (0..sections.len())
+            .filter(|&i| matches!(sections[i].name, "环境" | "重点" | "结尾互动"))
+            .collect();
+        order.sort_by_key(|&i| (sections[i].extra.len(), (i + turn) % sections.len().max(1)));
+        turn = turn.wrapping_add(1);
+        let Some(i) = order.into_iter().find(|&i| pool.has(sections[i].name)) else {
+            break;
+        };
+        if let Some(sentence) = pool.take(sections[i].name) {
+            let gain = speech::words_seconds(&sentence, rate);
+            if (now + gain - TARGET_SECONDS).abs() < (TARGET_SECONDS - now).abs() {
+                sections[i].extra.push(sentence);
+            }
+        }
+    }
+    sections
 }
 
 /// The best shot for a section: recommended before not, wanted categories
@@ -329,7 +558,7 @@ mod tests {
                         promotion: promo,
                         style,
                         shots: &shots,
-                        chars_per_second: 0.0,
+                        rate: speech::default_rate(),
                         seed: 7,
                     });
                     assert!((5..=7).contains(&p.len()), "{style:?} {t:?}: {}", p.len());
@@ -356,10 +585,54 @@ mod tests {
             promotion: "",
             style: VideoStyle::Recommend,
             shots: &shots(),
-            chars_per_second: 0.0,
+            rate: speech::default_rate(),
             seed: 1,
         });
         let highlight = p.iter().find(|x| x.section == "重点").expect("highlight");
         assert_eq!(highlight.shot_id, 2, "the recommended food shot");
+    }
+
+    #[test]
+    fn scripts_are_sized_to_about_a_minute_at_any_measured_rate() {
+        let shots = shots();
+        // From espeak-ng's slow Mandarin to a brisk remote voice.
+        for (cps, pause) in [(2.6, 1.3), (3.5, 1.0), (4.5, 0.8), (5.5, 0.7)] {
+            let rate = SpeechRate {
+                cjk_chars_per_second: cps,
+                words_per_second: 2.5,
+                paragraph_seconds: pause,
+                provider: "test".into(),
+            };
+            for style in [VideoStyle::Recommend, VideoStyle::Review, VideoStyle::Vlog] {
+                for t in [
+                    ShopType::Food,
+                    ShopType::Beauty,
+                    ShopType::Entertainment,
+                    ShopType::Other,
+                ] {
+                    for (seed, promo) in [(1, ""), (2, "人均89，招牌毛肚七上八下")] {
+                        let p = write(&Brief {
+                            name: "海底捞火锅(望京店)",
+                            shop_type: t,
+                            promotion: promo,
+                            style,
+                            shots: &shots,
+                            rate: rate.clone(),
+                            seed,
+                        });
+                        let total: f64 = p.iter().map(|x| x.estimated_duration).sum();
+                        assert!(
+                            (total - TARGET_SECONDS).abs() <= FIT_SECONDS + 0.5,
+                            "{cps} cps, {style:?} {t:?} {promo:?}: {total:.1} s\n{:#?}",
+                            p.iter().map(|x| &x.text).collect::<Vec<_>>()
+                        );
+                        assert!((5..=7).contains(&p.len()));
+                        assert!(p.iter().all(|x| {
+                            x.text.ends_with(['。', '！', '？']) && !x.text.contains("{")
+                        }));
+                    }
+                }
+            }
+        }
     }
 }

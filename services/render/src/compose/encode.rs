@@ -397,9 +397,15 @@ fn h264_context(
         (*c).color_primaries = ff::ffi::AVColorPrimaries::AVCOL_PRI_BT709;
         (*c).color_trc = ff::ffi::AVColorTransferCharacteristic::AVCOL_TRC_BT709;
     }
+    // Closed GOPs: no picture after a keyframe (in decode order) is shown
+    // before it. FFmpeg's libx264 wrapper turns open GOPs on unless told,
+    // and browsers (Chromium) then fail to decode after a seek, landing on
+    // a keyframe whose leading B-frames reference the GOP before it.
+    let mut flags = ff::codec::Flags::CLOSED_GOP;
     if global_header {
-        enc.set_flags(ff::codec::Flags::GLOBAL_HEADER);
+        flags |= ff::codec::Flags::GLOBAL_HEADER;
     }
+    enc.set_flags(flags);
     Ok(enc)
 }
 
@@ -426,7 +432,7 @@ pub fn open_x264(out: &Output, global_header: bool) -> Result<ff::encoder::Video
     opts.set("profile", "high");
     opts.set(
         "x264-params",
-        "colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv",
+        "colorprim=bt709:transfer=bt709:colormatrix=bt709:range=tv:open-gop=0",
     );
     enc.open_with(opts)
         .map_err(RenderError::ffmpeg("open libx264"))

@@ -7,6 +7,7 @@
 //! job leaves nothing behind, and a repeated job (same job id) overwrites
 //! its outputs instead of adding more.
 
+pub mod aigc;
 pub mod audio;
 pub mod decode;
 pub mod encode;
@@ -164,24 +165,40 @@ pub async fn compose_to_dir(
         phase: "prepare",
     });
     let plan = prepare(source, timeline, media, scratch).await?;
-    let subtitle = match timeline.subtitles.as_ref().filter(|s| !s.events.is_empty()) {
-        Some(subs) => {
-            let style = SubtitleStyle::try_from(subs.style).unwrap_or(SubtitleStyle::SimpleWhite);
-            let font = if subs.font_family.is_empty() {
-                media.subtitle_font.clone()
-            } else {
-                subs.font_family.clone()
-            };
-            let events = subs.events.clone();
+    let subs = timeline.subtitles.as_ref().filter(|s| !s.events.is_empty());
+    let style = subs
+        .and_then(|s| SubtitleStyle::try_from(s.style).ok())
+        .unwrap_or(SubtitleStyle::SimpleWhite);
+    let font = match subs {
+        Some(s) if !s.font_family.is_empty() => s.font_family.clone(),
+        _ => media.subtitle_font.clone(),
+    };
+    let events = subs.map(|s| s.events.clone()).unwrap_or_default();
+    // subtitle.ass, for the user: the captions alone.
+    let subtitle = if events.is_empty() {
+        None
+    } else {
+        let (events, font) = (events.clone(), font.clone());
+        let text =
+            crate::runtime::blocking(move || crate::subtitles::write_ass(&events, style, &font))
+                .await?;
+        let path = out_dir.join(SUBTITLE);
+        std::fs::write(&path, text)?;
+        Some(path)
+    };
+    // What is burned in: the captions and the visible AI-generated mark.
+    let burn = match timeline.aigc.as_ref().and_then(|a| a.mark.clone()) {
+        Some(mark) => {
+            let until = plan.duration;
             let text = crate::runtime::blocking(move || {
-                crate::subtitles::write_ass(&events, style, &font)
+                crate::subtitles::write_ass_with_mark(&events, style, &font, Some((&mark, until)))
             })
             .await?;
-            let path = out_dir.join(SUBTITLE);
+            let path = scratch.join("burn.ass");
             std::fs::write(&path, text)?;
             Some(path)
         }
-        None => None,
+        None => subtitle.clone(),
     };
     progress(Progress {
         percent: 3,
@@ -192,7 +209,7 @@ pub async fn compose_to_dir(
     let voice_wav = out_dir.join("voice.wav");
     let (plan_c, sub_c, video_c, voice_c, cancel_c, progress_c) = (
         plan.clone(),
-        subtitle.clone(),
+        burn.clone(),
         video.clone(),
         voice_wav.clone(),
         cancel.clone(),

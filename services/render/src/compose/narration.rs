@@ -3,7 +3,7 @@
 //! the middle of the shot; the speech starts with the shot; its caption
 //! shows while it is spoken.
 
-use scout_proto::scout::common::v1::SubtitleStyle;
+use scout_proto::scout::common::v1::{SpeechRate, SubtitleStyle};
 use scout_proto::scout::render::v1::{
     AudioTrack, ClipSource, FitMode, MediaRef, MusicTrack, OutputSpec, Segment, SegmentAudio,
     ShortSourcePolicy, SubtitleEvent, Subtitles, Timeline, segment::Source,
@@ -11,6 +11,15 @@ use scout_proto::scout::render::v1::{
 
 /// Pause after each paragraph, seconds.
 pub const PARAGRAPH_GAP: f64 = 0.5;
+
+/// How long a paragraph spoken at `voice` lasts in the video: the voice's
+/// own lead-in and tail plus the pause after it.
+pub fn in_video(voice: SpeechRate) -> SpeechRate {
+    SpeechRate {
+        paragraph_seconds: ((voice.paragraph_seconds + PARAGRAPH_GAP) * 1000.0).round() / 1000.0,
+        ..voice
+    }
+}
 
 /// One narrated paragraph.
 #[derive(Debug, Clone)]
@@ -78,5 +87,6 @@ pub fn timeline(
             font_family: String::new(),
         }),
         output,
+        aigc: None,
     }
 }

@@ -222,6 +222,8 @@ pub struct Plan {
     pub total_frames: u64,
     /// Total output seconds (total_frames / fps).
     pub duration: f64,
+    /// Container metadata to write (the implicit AI-generated label).
+    pub metadata: Vec<(String, String)>,
 }
 
 /// A source resolved to a local file, with its probe.
@@ -432,6 +434,11 @@ pub fn plan(
         music: planned_music,
         total_frames,
         duration,
+        metadata: timeline
+            .aigc
+            .as_ref()
+            .map(super::aigc::metadata)
+            .unwrap_or_default(),
     })
 }
 

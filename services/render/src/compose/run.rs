@@ -181,8 +181,18 @@ fn run_pass(
         st.index()
     };
     let mut opts = ff::Dictionary::new();
-    // The index goes first so players start before the whole file arrives.
-    opts.set("movflags", "+faststart");
+    // The index goes first so players start before the whole file arrives;
+    // keys beyond the standard ones (the AIGC label) go in as mdta tags.
+    if plan.metadata.is_empty() {
+        opts.set("movflags", "+faststart");
+    } else {
+        opts.set("movflags", "+faststart+use_metadata_tags");
+        let mut tags = ff::Dictionary::new();
+        for (k, v) in &plan.metadata {
+            tags.set(k, v);
+        }
+        octx.set_metadata(tags);
+    }
     octx.write_header_with(opts)
         .map_err(RenderError::ffmpeg("write the output header"))?;
     let v_tb = octx

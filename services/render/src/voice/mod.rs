@@ -6,6 +6,7 @@
 //! which provider spoke.
 
 mod espeak;
+pub mod rate;
 mod seed_tts;
 
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use scout_proto::scout::render::v1::VoiceSpec;
 
 pub use crate::error::VoiceError;
 pub use espeak::Espeak;
+pub use rate::SpeechRates;
 pub use seed_tts::SeedTts;
 
 /// Longest text one synthesis accepts, in characters.
