@@ -147,7 +147,8 @@ async fn subtitle_styles_are_shown_on_the_users_own_clip() {
             "vibrant_yellow",
             "xiaohongshu",
             "douyin_hot",
-            "neon"
+            "neon",
+            "karaoke"
         ],
         "{previews}"
     );
@@ -185,7 +186,7 @@ async fn subtitle_styles_are_shown_on_the_users_own_clip() {
         &me.access,
     )
     .await;
-    assert_eq!(again["data"]["previews"].as_array().map(Vec::len), Some(5));
+    assert_eq!(again["data"]["previews"].as_array().map(Vec::len), Some(6));
 
     // Another user's task does not exist for this one.
     let other = login(&base, dir.path()).await;

@@ -151,7 +151,7 @@ try {
   await page.click('[data-test="listen-xiaomei"]');
   check((await preview).ok(), "a voice sample is synthesised to listen to");
   await page.waitForFunction(
-    () => [...document.querySelectorAll('[data-test="style-preview"]')].filter((i) => i.naturalWidth > 0).length === 5,
+    () => [...document.querySelectorAll('[data-test="style-preview"]')].filter((i) => i.naturalWidth > 0).length === 6,
     null,
     { timeout: LONG },
   );

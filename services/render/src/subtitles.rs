@@ -25,6 +25,9 @@ pub const PLAY_RES_Y: u32 = 1920;
 pub const MARGIN_X: u32 = 60;
 /// Distance of the bottom line from the bottom edge (clear of app controls).
 pub const MARGIN_BOTTOM: u32 = 320;
+/// Right margin: clear of the column of buttons (like, comment, share) that
+/// Douyin and Xiaohongshu draw over the right of the picture.
+pub const MARGIN_RIGHT: u32 = 150;
 /// Font size in script pixels (line height).
 pub const FONT_SIZE: u32 = 72;
 /// Lines per event at most.
@@ -51,6 +54,9 @@ pub struct StyleDef {
     pub event_prefix: &'static str,
     /// Per-character fill colours cycled across the text (a gradient).
     pub gradient: &'static [&'static str],
+    /// Words light up as they are spoken (ASS `\kf`): the fill is
+    /// `primary` once spoken, white before.
+    pub karaoke: bool,
 }
 
 /// The seed 000 subtitle templates.
@@ -66,6 +72,7 @@ pub fn style(style: SubtitleStyle) -> StyleDef {
             outline: 3.0,
             shadow: 2.0,
             event_prefix: "",
+            karaoke: false,
             gradient: &[],
         },
         // 小红书风: white, 3 px #FF4757 outline, no shadow.
@@ -78,6 +85,7 @@ pub fn style(style: SubtitleStyle) -> StyleDef {
             outline: 4.0,
             shadow: 0.0,
             event_prefix: "",
+            karaoke: false,
             gradient: &[],
         },
         // 抖音热门: bold white, 2 px black outline, blurred shadow.
@@ -90,6 +98,7 @@ pub fn style(style: SubtitleStyle) -> StyleDef {
             outline: 3.0,
             shadow: 3.0,
             event_prefix: "{\\blur3}",
+            karaoke: false,
             gradient: &[],
         },
         // 霓虹炫彩: bold, gradient fill, glowing outline.
@@ -102,6 +111,7 @@ pub fn style(style: SubtitleStyle) -> StyleDef {
             outline: 4.0,
             shadow: 2.0,
             event_prefix: "{\\blur6}",
+            karaoke: false,
             gradient: &[
                 "&H00FF66FF",
                 "&H00FF99CC",
@@ -110,6 +120,19 @@ pub fn style(style: SubtitleStyle) -> StyleDef {
                 "&H00CCFF66",
                 "&H0099FF99",
             ],
+        },
+        // 卡拉OK: bold white, each word swept gold as it is spoken.
+        SubtitleStyle::Karaoke => StyleDef {
+            name: "Karaoke",
+            bold: true,
+            primary: "&H0000D7FF",
+            outline_colour: "&H00000000",
+            back_colour: "&H80000000",
+            outline: 3.0,
+            shadow: 1.5,
+            event_prefix: "",
+            karaoke: true,
+            gradient: &[],
         },
         // 简约白字 (also the default): white, 2 px black outline, shadow.
         SubtitleStyle::SimpleWhite | SubtitleStyle::Unspecified => StyleDef {
@@ -121,6 +144,7 @@ pub fn style(style: SubtitleStyle) -> StyleDef {
             outline: 3.0,
             shadow: 1.5,
             event_prefix: "",
+            karaoke: false,
             gradient: &[],
         },
     }
@@ -338,20 +362,30 @@ pub struct LaidOut {
     pub end: f64,
     /// One or two lines.
     pub lines: Vec<String>,
+    /// Its words with their start and end, when known.
+    pub words: Vec<(String, f64, f64)>,
+}
+
+/// Width a caption line may take: inside the left margin and clear of the
+/// platforms' right-hand buttons, less the style's outline and shadow.
+pub fn line_width(style: &StyleDef) -> f32 {
+    (PLAY_RES_X - MARGIN_X - MARGIN_RIGHT) as f32 - 2.0 * (style.outline + style.shadow) - 8.0
 }
 
 /// Lays out events: wraps each to the frame and splits what needs more
-/// than two lines into further events, sharing the time by length.
+/// than two lines into further events, at the words' own times when the
+/// event has them, else sharing the time by length.
 pub fn layout(events: &[SubtitleEvent], metrics: &FontMetrics, style: &StyleDef) -> Vec<LaidOut> {
-    let max_width = (PLAY_RES_X - 2 * MARGIN_X) as f32 - 2.0 * (style.outline + style.shadow) - 8.0;
+    let max_width = line_width(style);
     let mut out = Vec::new();
     for ev in events {
         let text = ev.text.trim();
         if text.is_empty() || ev.end_seconds <= ev.start_seconds {
             continue;
         }
-        // Pack clauses into chunks of at most two wrapped lines.
-        let mut chunks: Vec<Vec<String>> = Vec::new();
+        // Pack clauses into chunks of at most two wrapped lines, keeping
+        // each chunk's text (for the words it holds).
+        let mut chunks: Vec<(Vec<String>, String)> = Vec::new();
         let mut current = String::new();
         for clause in clauses(text) {
             let candidate = format!("{current}{clause}");
@@ -360,14 +394,14 @@ pub fn layout(events: &[SubtitleEvent], metrics: &FontMetrics, style: &StyleDef)
                 continue;
             }
             if !current.is_empty() {
-                chunks.push(wrap(&current, metrics, max_width));
+                chunks.push((wrap(&current, metrics, max_width), current.clone()));
             }
             // A clause longer than two lines on its own: cut it by lines.
             let lines = wrap(&clause, metrics, max_width);
             let mut rest: Vec<String> = Vec::new();
             for pair in lines.chunks(MAX_LINES) {
                 if pair.len() == MAX_LINES {
-                    chunks.push(pair.to_vec());
+                    chunks.push((pair.to_vec(), pair.concat()));
                 } else {
                     rest = pair.to_vec();
                 }
@@ -375,28 +409,65 @@ pub fn layout(events: &[SubtitleEvent], metrics: &FontMetrics, style: &StyleDef)
             current = rest.concat();
         }
         if !current.trim().is_empty() {
-            chunks.push(wrap(&current, metrics, max_width));
+            chunks.push((wrap(&current, metrics, max_width), current));
+        }
+        // The words, by the character of the event's text each starts at.
+        let words_text: String = ev.words.iter().map(|w| w.text.as_str()).collect();
+        let timed = !ev.words.is_empty() && words_text.trim() == text;
+        let mut word_at = Vec::new();
+        let mut c = words_text.chars().take_while(|c| c.is_whitespace()).count();
+        for w in &ev.words {
+            word_at.push(c);
+            c += w.text.chars().count();
         }
         let total: usize = chunks
             .iter()
-            .map(|c| c.iter().map(|l| l.chars().count()).sum::<usize>())
+            .map(|(_, t)| t.chars().count())
             .sum::<usize>()
             .max(1);
         let span = ev.end_seconds - ev.start_seconds;
         let mut t = ev.start_seconds;
-        for (i, lines) in chunks.iter().enumerate() {
-            let n: usize = lines.iter().map(|l| l.chars().count()).sum();
+        let mut first_char = 0;
+        for (i, (lines, chunk_text)) in chunks.iter().enumerate() {
+            let n = chunk_text.chars().count();
+            let range = first_char..first_char + n;
+            let words: Vec<(String, f64, f64)> = if timed {
+                ev.words
+                    .iter()
+                    .zip(&word_at)
+                    .filter(|(_, at)| range.contains(at))
+                    .map(|(w, _)| (w.text.clone(), w.start_seconds, w.end_seconds))
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let next_start = if timed {
+                ev.words
+                    .iter()
+                    .zip(&word_at)
+                    .find(|(_, at)| **at >= range.end)
+                    .map(|(w, _)| w.start_seconds)
+            } else {
+                None
+            };
             let end = if i + 1 == chunks.len() {
                 ev.end_seconds
             } else {
-                t + span * n as f64 / total as f64
+                next_start.unwrap_or(t + span * n as f64 / total as f64)
+            };
+            let start = if timed {
+                words.first().map(|w| w.1).unwrap_or(t).max(t)
+            } else {
+                t
             };
             out.push(LaidOut {
-                start: t,
-                end,
+                start,
+                end: end.max(start + 0.05),
                 lines: lines.clone(),
+                words,
             });
             t = end;
+            first_char = range.end;
         }
     }
     out
@@ -419,6 +490,38 @@ fn escape(line: &str) -> String {
     line.replace('\\', "＼")
         .replace('{', "｛")
         .replace('}', "｝")
+}
+
+/// An event's text with a `\kf` sweep per word (centiseconds from the
+/// event's start), the line break where the layout put it.
+fn karaoke(ev: &LaidOut) -> String {
+    let break_at = if ev.lines.len() > 1 {
+        ev.lines[0].chars().count()
+    } else {
+        usize::MAX
+    };
+    let cs = |secs: f64| (secs.max(0.0) * 100.0).round() as i64;
+    let mut out = String::new();
+    let mut at = ev.start;
+    let mut chars = 0;
+    for (text, start, end) in &ev.words {
+        if *start > at + 0.005 {
+            out.push_str(&format!("{{\\k{}}}", cs(start - at)));
+        }
+        out.push_str(&format!("{{\\kf{}}}", cs(end - start.max(at)).max(1)));
+        for c in text.chars() {
+            if chars == break_at {
+                out.push_str("\\N");
+            }
+            // Spaces at the break are the layout's, not shown.
+            if !(chars == break_at && c == ' ') {
+                out.push_str(&escape(&c.to_string()));
+            }
+            chars += 1;
+        }
+        at = end.max(at);
+    }
+    out
 }
 
 fn colourise(line: &str, gradient: &[&str], offset: &mut usize) -> String {
@@ -469,9 +572,10 @@ pub fn write_ass_with_mark(
     s.push_str(&format!("PlayResX: {PLAY_RES_X}\nPlayResY: {PLAY_RES_Y}\nWrapStyle: 2\nScaledBorderAndShadow: yes\nYCbCr Matrix: TV.709\n\n"));
     s.push_str("[V4+ Styles]\nFormat: Name, Fontname, Fontsize, PrimaryColour, SecondaryColour, OutlineColour, BackColour, Bold, Italic, Underline, StrikeOut, ScaleX, ScaleY, Spacing, Angle, BorderStyle, Outline, Shadow, Alignment, MarginL, MarginR, MarginV, Encoding\n");
     s.push_str(&format!(
-        "Style: {},{font},{FONT_SIZE},{},&H000000FF,{},{},{},0,0,0,100,100,0,0,1,{},{},2,{MARGIN_X},{MARGIN_X},{MARGIN_BOTTOM},1\n",
+        "Style: {},{font},{FONT_SIZE},{},{},{},{},{},0,0,0,100,100,0,0,1,{},{},2,{MARGIN_X},{MARGIN_RIGHT},{MARGIN_BOTTOM},1\n",
         st.name,
         st.primary,
+        if st.karaoke { "&H00FFFFFF" } else { "&H000000FF" },
         st.outline_colour,
         st.back_colour,
         if st.bold { -1 } else { 0 },
@@ -512,19 +616,24 @@ pub fn write_ass_with_mark(
         ));
     }
     for ev in &laid {
-        let mut offset = 0;
-        let body: Vec<String> = ev
-            .lines
-            .iter()
-            .map(|l| colourise(l, st.gradient, &mut offset))
-            .collect();
+        let body = if st.karaoke && !ev.words.is_empty() {
+            karaoke(ev)
+        } else {
+            let mut offset = 0;
+            let lines: Vec<String> = ev
+                .lines
+                .iter()
+                .map(|l| colourise(l, st.gradient, &mut offset))
+                .collect();
+            lines.join("\\N")
+        };
         s.push_str(&format!(
             "Dialogue: 0,{},{},{},,0,0,0,,{}{}\n",
             ass_time(ev.start),
             ass_time(ev.end),
             st.name,
             st.event_prefix,
-            body.join("\\N")
+            body
         ));
     }
     Ok(s)
@@ -542,7 +651,7 @@ mod tests {
     #[test]
     fn cjk_and_latin_wrap_inside_the_frame() {
         let m = font();
-        let max = (PLAY_RES_X - 2 * MARGIN_X) as f32;
+        let max = (PLAY_RES_X - MARGIN_X - MARGIN_RIGHT) as f32;
         let zh = "家人们！今天给你们探一家望京超火的海底捞，人均八十九，招牌毛肚七上八下，服务真的绝了，强烈推荐大家来打卡";
         let lines = wrap(zh, m, max);
         assert!(lines.len() >= 3, "{lines:?}");
@@ -576,6 +685,7 @@ mod tests {
                 start_seconds: 1.0,
                 end_seconds: 13.0,
                 text: text.into(),
+                ..Default::default()
             }],
             m,
             &st,
@@ -603,6 +713,7 @@ mod tests {
                 start_seconds: 0.5,
                 end_seconds: 2.25,
                 text: "{\\pos(0,0)}手写\\N换行".into(),
+                ..Default::default()
             }],
             SubtitleStyle::Neon,
             "Noto Sans CJK SC",
@@ -625,6 +736,7 @@ mod tests {
             SubtitleStyle::Xiaohongshu,
             SubtitleStyle::DouyinHot,
             SubtitleStyle::Neon,
+            SubtitleStyle::Karaoke,
         ] {
             let st = style(s);
             assert!(!st.name.is_empty());

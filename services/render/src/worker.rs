@@ -126,6 +126,13 @@ impl JobHandler for ComposeWorker {
                 usage.tts_characters += spoken;
             }
             let wav = scratch.path().join(format!("tts_{i}.wav"));
+            let (speech, text) = (speech, n.text.clone());
+            let (speech, words) = crate::runtime::blocking(move || {
+                let words = speech.word_times(&text);
+                Ok((speech, words))
+            })
+            .await
+            .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
             let (samples, path) = (speech.samples, wav.clone());
             crate::runtime::blocking(move || crate::media::audio::write_wav(&path, &samples))
                 .await
@@ -146,6 +153,7 @@ impl JobHandler for ComposeWorker {
                 voice: blob(&key),
                 voice_seconds: speech.duration,
                 text: n.text.clone(),
+                words,
             });
             let done = (i + 1) as f64 / cj.narration.len() as f64;
             self.reporter

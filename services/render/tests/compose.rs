@@ -194,6 +194,7 @@ async fn a_narrated_video_meets_the_output_spec() {
                 "喜欢记得点赞关注哦！",
             ][i]
                 .into(),
+            words: Vec::new(),
         })
         .collect();
     let expected: f64 = speech.iter().map(|(_, s)| s + 0.5).sum();
@@ -412,6 +413,7 @@ async fn a_truncated_clip_fails_naming_it_and_leaves_nothing_behind() {
                 voice: key("audio/7/tts_para_1.wav"),
                 voice_seconds: speech[0].1,
                 text: "你好".into(),
+                words: Vec::new(),
             },
             Paragraph {
                 id: "p2".into(),
@@ -419,6 +421,7 @@ async fn a_truncated_clip_fails_naming_it_and_leaves_nothing_behind() {
                 voice: key("audio/7/tts_para_1.wav"),
                 voice_seconds: speech[0].1,
                 text: "你好".into(),
+                words: Vec::new(),
             },
         ],
         Some(SubtitleStyle::SimpleWhite),
@@ -465,6 +468,7 @@ async fn a_truncated_clip_fails_naming_it_and_leaves_nothing_behind() {
             voice: key("audio/7/tts_para_1.wav"),
             voice_seconds: speech[0].1,
             text: "你好".into(),
+            words: Vec::new(),
         }],
         Some(SubtitleStyle::SimpleWhite),
         None,
@@ -553,6 +557,7 @@ async fn the_ai_labels_are_in_the_picture_and_the_metadata() {
         voice: local(&speech[0].0),
         voice_seconds: speech[0].1,
         text: text.into(),
+        words: Vec::new(),
     }];
     let plain = narration::timeline(&paragraphs, Some(SubtitleStyle::SimpleWhite), None, None);
     let mut labelled = plain.clone();
@@ -610,4 +615,86 @@ async fn the_ai_labels_are_in_the_picture_and_the_metadata() {
     let ass =
         std::fs::read_to_string(labelled_out.subtitle.as_ref().expect("subtitle")).expect("ass");
     assert!(!ass.contains("AigcMark"), "{ass}");
+}
+
+/// Mono f32 samples of `video`'s audio at 48 kHz.
+fn audio_of(video: &Path) -> Vec<f32> {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(video)
+        .args(["-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(out.status.success());
+    out.stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Captions follow the voice: each paragraph's captions split at its
+/// phrases, each starting within 150 ms of where its first word's sound
+/// starts in the encoded output, karaoke timing for every word.
+#[tokio::test]
+async fn captions_start_with_their_words_in_the_output() {
+    use scout_render::voice::Speech;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let texts = [
+        "家人们好，今天带你们探店，这家火锅真的绝了！",
+        "人均八十九，毛肚七上八下，服务也很贴心。",
+    ];
+    let espeak = Espeak::new("espeak-ng", dir.path());
+    let clips = [portrait(8), landscape(8)];
+    let mut paragraphs = Vec::new();
+    for (i, text) in texts.iter().enumerate() {
+        let s: Speech = espeak
+            .synthesize(text, &Default::default())
+            .await
+            .expect("speech");
+        let wav = dir.path().join(format!("tts_{i}.wav"));
+        scout_render::media::audio::write_wav(&wav, &s.samples).expect("wav");
+        paragraphs.push(Paragraph {
+            id: format!("para_{}", i + 1),
+            clip: local(&clips[i]),
+            voice: local(&wav),
+            voice_seconds: s.duration,
+            text: (*text).into(),
+            words: s.word_times(text),
+        });
+    }
+    let timeline = narration::timeline(&paragraphs, Some(SubtitleStyle::Karaoke), None, None);
+    let events = timeline
+        .subtitles
+        .as_ref()
+        .expect("subtitles")
+        .events
+        .clone();
+    // Each paragraph's three phrases make two captions (a line's worth each).
+    assert_eq!(events.len(), 4, "split at phrases: {events:#?}");
+    assert!(events[0].text.ends_with('，') && events[1].text.ends_with('！'));
+    assert!(events.iter().all(|e| !e.words.is_empty()));
+    let out = compose(dir.path(), &timeline).await.expect("compose");
+    let audio = audio_of(&out.video);
+    // The output's loudness in 10 ms frames; a word starts where it rises.
+    let frames: Vec<f32> = audio
+        .chunks(480)
+        .map(|c| (c.iter().map(|v| v * v).sum::<f32>() / c.len() as f32).sqrt())
+        .collect();
+    let peak = frames.iter().copied().fold(0.0f32, f32::max);
+    let loud = |i: usize| frames.get(i).is_some_and(|e| *e > peak * 0.04);
+    for e in &events {
+        let at = (e.start_seconds * 100.0).round() as usize;
+        // A word's sound starts (quiet, then loud) within 150 ms of the caption.
+        let onset = (at.saturating_sub(15)..=at + 15).find(|&i| i > 0 && loud(i) && !loud(i - 1));
+        assert!(
+            onset.is_some(),
+            "no word starts within 150 ms of the caption at {:.2} s: {}",
+            e.start_seconds,
+            e.text
+        );
+    }
+    // The karaoke style lights each word as it is spoken.
+    let ass = std::fs::read_to_string(out.subtitle.as_ref().expect("subtitle")).expect("ass");
+    assert!(ass.contains("Style: Karaoke"), "{ass}");
+    assert!(ass.contains("\\kf"), "no karaoke timing: {ass}");
 }

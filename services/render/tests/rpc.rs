@@ -155,6 +155,7 @@ async fn probe_frames_speech_and_compose_by_blob_key() {
             voice: key("audio/9/tts_para_1.wav").expect("ref"),
             voice_seconds: speech.duration_seconds,
             text: "家人们，今天探店海底捞！".into(),
+            words: Vec::new(),
         }],
         Some(scout_proto::scout::common::v1::SubtitleStyle::Xiaohongshu),
         None,

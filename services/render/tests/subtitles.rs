@@ -21,6 +21,7 @@ fn render(text: &str, style: SubtitleStyle) -> Vec<u8> {
             start_seconds: 0.0,
             end_seconds: 5.0,
             text: text.into(),
+            ..Default::default()
         }],
         style,
         "Noto Sans CJK SC",
@@ -106,6 +107,7 @@ fn a_long_line_is_wrapped_inside_the_frame_in_every_style() {
         SubtitleStyle::Xiaohongshu,
         SubtitleStyle::DouyinHot,
         SubtitleStyle::Neon,
+        SubtitleStyle::Karaoke,
     ] {
         let luma = render(long, style);
         let w = PLAY_RES_X as usize;
@@ -117,9 +119,12 @@ fn a_long_line_is_wrapped_inside_the_frame_in_every_style() {
             columns.last().copied().unwrap_or(w),
         );
         assert!(!columns.is_empty(), "{style:?}: nothing drawn");
+        // Inside the platforms' safe area: clear of the left edge and of the
+        // right-hand button column (like, comment, share).
         assert!(
-            left >= 8 && right <= w - 8,
-            "{style:?}: text reaches the edge ({left}..{right})"
+            left >= (subtitles::MARGIN_X as usize).saturating_sub(16)
+                && right <= w - subtitles::MARGIN_RIGHT as usize + 16,
+            "{style:?}: text leaves the safe area ({left}..{right})"
         );
         let rows: Vec<usize> = luma
             .chunks(w)
@@ -128,6 +133,14 @@ fn a_long_line_is_wrapped_inside_the_frame_in_every_style() {
             .map(|(y, _)| y)
             .collect();
         let height = rows.last().copied().unwrap_or(0) - rows.first().copied().unwrap_or(0);
+        // Above the bottom bar (account, caption, music), below the top bar.
+        let bottom = rows.last().copied().unwrap_or(0);
+        assert!(
+            bottom <= subtitles::PLAY_RES_Y as usize - subtitles::MARGIN_BOTTOM as usize + 16
+                && rows.first().copied().unwrap_or(0) >= 200,
+            "{style:?}: text leaves the safe area vertically ({:?}..{bottom})",
+            rows.first()
+        );
         assert!(
             height < 260,
             "{style:?}: more than two lines drawn ({height} px tall)"

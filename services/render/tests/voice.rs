@@ -185,7 +185,24 @@ async fn tts(
     }
     let seconds = 0.1 * text.chars().count() as f64;
     let data = base64::engine::general_purpose::STANDARD.encode(wav_24k(seconds));
-    Json(json!({"reqid": reqid, "code": 3000, "operation": "query", "message": "Success", "sequence": -1, "data": data, "addition": {"duration": format!("{}", (seconds * 1000.0) as u64)}})).into_response()
+    let mut addition = json!({"duration": format!("{}", (seconds * 1000.0) as u64)});
+    // Asked for the frontend, the words' times (seconds) come as JSON text:
+    // here each CJK character from 0.2 s, 0.08 s apart, punctuation riding
+    // with the character before it.
+    if body["request"]["with_frontend"] == 1 && body["request"]["frontend_type"] == "unitTson" {
+        let mut words: Vec<Value> = Vec::new();
+        for c in text.chars() {
+            if ('\u{4e00}'..='\u{9fff}').contains(&c) {
+                let i = words.len() as f64;
+                words.push(json!({"word": c.to_string(), "start_time": 0.2 + 0.08 * i, "end_time": 0.28 + 0.08 * i}));
+            } else if let Some(last) = words.last_mut() {
+                let w = format!("{}{c}", last["word"].as_str().unwrap_or_default());
+                last["word"] = json!(w);
+            }
+        }
+        addition["frontend"] = json!(json!({"words": words}).to_string());
+    }
+    Json(json!({"reqid": reqid, "code": 3000, "operation": "query", "message": "Success", "sequence": -1, "data": data, "addition": addition})).into_response()
 }
 
 async fn start_fake() -> (String, FakeSeedTts) {
@@ -346,4 +363,45 @@ async fn a_failing_remote_falls_back_to_espeak_and_says_so() {
             .await
             .is_err()
     );
+}
+
+/// Seed-TTS's own word timestamps (`with_frontend`) are the captions'
+/// timing: the captions start at the provider's words, not at an alignment.
+#[tokio::test]
+async fn seed_tts_word_timestamps_drive_the_captions() {
+    use scout_render::compose::narration::{self, Paragraph};
+    let (url, _fake) = start_fake().await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let client = SeedTts::new(&config(&url), dir.path());
+    let text = "家人们好今天来探店，这家海底捞真的绝了，人均八十九！";
+    let s = client
+        .synthesize(text, &voice("zh_female_xiaomei"))
+        .await
+        .expect("speech");
+    assert_eq!(s.words.len(), 23, "{:?}", s.words);
+    let words = s.word_times(text);
+    assert_eq!(words, s.words, "the provider's timings are used as given");
+    let key = scout_proto::scout::render::v1::MediaRef::default();
+    let timeline = narration::timeline(
+        &[Paragraph {
+            id: "para_1".into(),
+            clip: key.clone(),
+            voice: key,
+            voice_seconds: s.duration,
+            text: text.into(),
+            words,
+        }],
+        Some(scout_proto::scout::common::v1::SubtitleStyle::Karaoke),
+        None,
+        None,
+    );
+    let events = &timeline.subtitles.expect("subtitles").events;
+    let starts: Vec<f64> = events.iter().map(|e| e.start_seconds).collect();
+    // Three phrases of 9, 9 and 5 characters: a caption each.
+    assert_eq!(events.len(), 3, "{events:#?}");
+    for (got, word) in starts.iter().zip([0.0, 9.0, 18.0]) {
+        assert!((got - (0.2 + word * 0.08)).abs() < 1e-9, "{starts:?}");
+    }
+    assert_eq!(events[1].words.len(), 9);
+    assert!((events[1].words[0].start_seconds - starts[1]).abs() < 1e-9);
 }

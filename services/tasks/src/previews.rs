@@ -17,12 +17,13 @@ use crate::error::TasksError;
 use crate::{compose, store, tasks};
 
 /// The styles, in the order of the enum.
-const STYLES: [SubtitleStyle; 5] = [
+const STYLES: [SubtitleStyle; 6] = [
     SubtitleStyle::SimpleWhite,
     SubtitleStyle::VibrantYellow,
     SubtitleStyle::Xiaohongshu,
     SubtitleStyle::DouyinHot,
     SubtitleStyle::Neon,
+    SubtitleStyle::Karaoke,
 ];
 
 /// The caption drawn: a typical opening line, long enough to show wrapping.

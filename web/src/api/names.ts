@@ -42,4 +42,5 @@ export const SUBTITLE_STYLES = [
   SubtitleStyle.XIAOHONGSHU,
   SubtitleStyle.DOUYIN_HOT,
   SubtitleStyle.NEON,
+  SubtitleStyle.KARAOKE,
 ];

@@ -1,13 +1,17 @@
 //! The seed 000 rule for narrated shop videos, as a timeline: each
 //! paragraph's shot lasts its measured speech plus half a second, cut from
-//! the middle of the shot; the speech starts with the shot; its caption
-//! shows while it is spoken.
+//! the middle of the shot; the speech starts with the shot; its captions
+//! follow the voice: one per phrase (phrases joined up to a line's worth),
+//! each shown from its first word to the next caption, with every word's
+//! time for the karaoke style.
 
 use scout_proto::scout::common::v1::{SpeechRate, SubtitleStyle};
 use scout_proto::scout::render::v1::{
     AudioTrack, ClipSource, FitMode, MediaRef, MusicTrack, OutputSpec, Segment, SegmentAudio,
-    ShortSourcePolicy, SubtitleEvent, Subtitles, Timeline, segment::Source,
+    ShortSourcePolicy, SubtitleEvent, Subtitles, Timeline, WordTiming, segment::Source,
 };
+
+use crate::voice::align::{self, Word};
 
 /// Pause after each paragraph, seconds.
 pub const PARAGRAPH_GAP: f64 = 0.5;
@@ -34,6 +38,74 @@ pub struct Paragraph {
     pub voice_seconds: f64,
     /// The words, for the caption.
     pub text: String,
+    /// When each word is spoken, from the start of its speech (empty when
+    /// unknown: one caption for the paragraph).
+    pub words: Vec<Word>,
+}
+
+/// Most spoken weight (CJK characters, a Latin word counting 1.5) in one
+/// caption: about a line.
+pub const CAPTION_WEIGHT: f64 = 13.0;
+
+/// The paragraph's captions, starting `offset` seconds into the video.
+fn captions(p: &Paragraph, offset: f64) -> Vec<SubtitleEvent> {
+    let whole = || {
+        vec![SubtitleEvent {
+            start_seconds: offset,
+            end_seconds: offset + p.voice_seconds,
+            text: p.text.clone(),
+            words: Vec::new(),
+        }]
+    };
+    let weights = align::words(&p.text);
+    if p.words.is_empty() || weights.len() != p.words.len() {
+        return whole();
+    }
+    // Phrases (word ranges) joined while they fit a caption.
+    let mut groups: Vec<(usize, usize)> = Vec::new();
+    let (mut from, mut weight) = (0, 0.0);
+    let mut phrase_start = 0;
+    let mut phrase_weight = 0.0;
+    for (i, w) in weights.iter().enumerate() {
+        phrase_weight += w.1;
+        let ends = w.2 || i + 1 == weights.len();
+        if !ends {
+            continue;
+        }
+        if weight > 0.0 && weight + phrase_weight > CAPTION_WEIGHT {
+            groups.push((from, phrase_start));
+            from = phrase_start;
+            weight = 0.0;
+        }
+        weight += phrase_weight;
+        phrase_start = i + 1;
+        phrase_weight = 0.0;
+    }
+    groups.push((from, weights.len()));
+    let end_of_speech = offset + p.voice_seconds;
+    let mut events: Vec<SubtitleEvent> = groups
+        .iter()
+        .filter(|(a, b)| b > a)
+        .map(|&(a, b)| SubtitleEvent {
+            start_seconds: offset + p.words[a].start,
+            end_seconds: end_of_speech.min(offset + p.words[b - 1].end + 0.3),
+            text: p.words[a..b].iter().map(|w| w.text.as_str()).collect(),
+            words: p.words[a..b]
+                .iter()
+                .map(|w| WordTiming {
+                    text: w.text.clone(),
+                    start_seconds: offset + w.start,
+                    end_seconds: offset + w.end,
+                })
+                .collect(),
+        })
+        .collect();
+    // Each caption stays until the next one starts (no flicker between).
+    for i in 1..events.len() {
+        let next = events[i].start_seconds;
+        events[i - 1].end_seconds = next.max(events[i - 1].start_seconds + 0.1);
+    }
+    events
 }
 
 /// The timeline for `paragraphs`; captions in `style` when given.
@@ -70,11 +142,7 @@ pub fn timeline(
             volume: 1.0,
             id: p.id.clone(),
         });
-        events.push(SubtitleEvent {
-            start_seconds: t,
-            end_seconds: t + p.voice_seconds,
-            text: p.text.clone(),
-        });
+        events.extend(captions(p, t));
         t += slot;
     }
     Timeline {

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use ffmpeg_next as ff;
 use scout_proto::scout::common::v1::SubtitleStyle;
-use scout_proto::scout::render::v1::{FitMode, SubtitleEvent};
+use scout_proto::scout::render::v1::{FitMode, SubtitleEvent, WordTiming};
 
 use super::plan::fit_chain;
 use crate::error::RenderError;
@@ -43,10 +43,23 @@ pub fn subtitle_preview(
     let mut picker = FramePicker::open(path, name, false)?;
     let rot = picker.rotation();
     let (_, mut frame) = picker.representative(name)?;
+    // The frame is drawn 2 s into the caption; a karaoke caption's words
+    // are spread over its first 4 s, so it shows half lit, as mid-sentence.
+    let units = crate::voice::align::words(text);
+    let step = 4.0 / units.len().max(1) as f64;
     let events = [SubtitleEvent {
         start_seconds: 0.0,
         end_seconds: 10.0,
         text: text.to_string(),
+        words: units
+            .into_iter()
+            .enumerate()
+            .map(|(i, (word, _, _))| WordTiming {
+                text: word,
+                start_seconds: i as f64 * step,
+                end_seconds: (i + 1) as f64 * step,
+            })
+            .collect(),
     }];
     let ass = scratch.join("preview.ass");
     std::fs::write(&ass, crate::subtitles::write_ass(&events, style, font)?)?;
@@ -60,8 +73,8 @@ pub fn subtitle_preview(
     chain.push(fit_chain(FitMode::BlurPad, display, OUTPUT));
     chain.push(super::subtitles::burn_filter(&ass)?);
     chain.push("format=yuv420p".into());
-    // The caption is shown from the first instant: the frame is at 0 s.
-    frame.set_pts(Some(0));
+    // The frame is at 2 s (30 fps) of the caption's 10.
+    frame.set_pts(Some(60));
     let mut graph = VideoGraph::new(
         frame.width(),
         frame.height(),

@@ -5,6 +5,7 @@
 //! failing remote provider can fall back to espeak-ng; the answer says
 //! which provider spoke.
 
+pub mod align;
 mod espeak;
 pub mod rate;
 mod seed_tts;
@@ -100,6 +101,8 @@ pub struct Speech {
     pub duration: f64,
     /// Which provider spoke, e.g. "espeak-ng" or "seed-tts".
     pub provider: String,
+    /// When each word is spoken, when the provider said (else empty).
+    pub words: Vec<align::Word>,
 }
 
 impl Speech {
@@ -110,7 +113,21 @@ impl Speech {
             samples,
             duration,
             provider: provider.into(),
+            words: Vec::new(),
         }
+    }
+
+    /// When each word of `text` (what was spoken) is spoken: the
+    /// provider's timings when it gave them for this text, else aligned to
+    /// the audio.
+    pub fn word_times(&self, text: &str) -> Vec<align::Word> {
+        let spoken: String = align::words(text).into_iter().map(|w| w.0).collect();
+        let given: String = self.words.iter().map(|w| w.text.as_str()).collect();
+        let strip = |s: &str| -> String { s.chars().filter(|c| c.is_alphanumeric()).collect() };
+        if !self.words.is_empty() && strip(&spoken) == strip(&given) {
+            return self.words.clone();
+        }
+        align::align(&self.samples, crate::media::audio::SAMPLE_RATE, text)
     }
 }
 

@@ -15,6 +15,7 @@ use scout_common::config::VoiceConfig;
 use scout_proto::scout::render::v1::VoiceSpec;
 use serde::{Deserialize, Serialize};
 
+use super::align::Word;
 use super::{Speech, VoiceError, VoiceProvider, backoff, validate_text};
 
 /// Seed-TTS's success code.
@@ -69,6 +70,9 @@ struct Req<'a> {
     text: &'a str,
     text_type: &'a str,
     operation: &'a str,
+    /// 1: answer each word's timing in `addition.frontend`.
+    with_frontend: u8,
+    frontend_type: &'a str,
 }
 
 #[derive(Deserialize, Debug)]
@@ -79,6 +83,55 @@ struct TtsResponse {
     message: String,
     #[serde(default)]
     data: Option<String>,
+    #[serde(default)]
+    addition: Option<Addition>,
+}
+
+#[derive(Deserialize, Debug, Default)]
+struct Addition {
+    /// JSON text: `{"words": [{"word", "start_time", "end_time"}, …]}`.
+    #[serde(default)]
+    frontend: Option<String>,
+}
+
+#[derive(Deserialize, Debug)]
+struct Frontend {
+    #[serde(default)]
+    words: Vec<FrontendWord>,
+}
+
+#[derive(Deserialize, Debug)]
+struct FrontendWord {
+    word: String,
+    start_time: f64,
+    end_time: f64,
+}
+
+/// The words' timings from `addition.frontend`, in seconds (the provider
+/// answers seconds; an answer in milliseconds, larger than the audio is
+/// long, is read as such). None when absent or unreadable.
+fn word_times(frontend: Option<&str>, duration: f64) -> Option<Vec<Word>> {
+    let parsed: Frontend = serde_json::from_str(frontend?).ok()?;
+    if parsed.words.is_empty() {
+        return None;
+    }
+    let last = parsed.words.iter().map(|w| w.end_time).fold(0.0, f64::max);
+    let scale = if last > duration * 1.5 + 1.0 {
+        0.001
+    } else {
+        1.0
+    };
+    Some(
+        parsed
+            .words
+            .into_iter()
+            .map(|w| Word {
+                text: w.word,
+                start: w.start_time * scale,
+                end: w.end_time * scale,
+            })
+            .collect(),
+    )
 }
 
 impl SeedTts {
@@ -112,7 +165,12 @@ impl SeedTts {
         }
     }
 
-    async fn attempt(&self, text: &str, voice: &VoiceSpec) -> Result<Vec<u8>, VoiceError> {
+    /// One request: the audio and the `addition.frontend` word timings (if any).
+    async fn attempt(
+        &self,
+        text: &str,
+        voice: &VoiceSpec,
+    ) -> Result<(Vec<u8>, Option<String>), VoiceError> {
         let cluster = if voice.cloned {
             &self.clone_cluster
         } else {
@@ -141,6 +199,8 @@ impl SeedTts {
                 text,
                 text_type: "plain",
                 operation: "query",
+                with_frontend: 1,
+                frontend_type: "unitTson",
             },
         };
         let resp = self
@@ -169,9 +229,10 @@ impl SeedTts {
                 let data = r.data.ok_or_else(|| {
                     VoiceError::Audio("Seed-TTS answered success without audio".into())
                 })?;
-                base64::engine::general_purpose::STANDARD
+                let audio = base64::engine::general_purpose::STANDARD
                     .decode(data.as_bytes())
-                    .map_err(|e| VoiceError::Audio(format!("Seed-TTS audio is not base64: {e}")))
+                    .map_err(|e| VoiceError::Audio(format!("Seed-TTS audio is not base64: {e}")))?;
+                Ok((audio, r.addition.and_then(|a| a.frontend)))
             }
             Some(r) if r.code != 0 => Err(Self::classify(r.code, &r.message)),
             _ if status.as_u16() == 429 => Err(VoiceError::RateLimited(format!(
@@ -215,7 +276,7 @@ impl VoiceProvider for SeedTts {
             ));
         }
         let mut attempt = 0;
-        let audio = loop {
+        let (audio, frontend) = loop {
             attempt += 1;
             let started = std::time::Instant::now();
             let outcome = self.attempt(text, voice).await;
@@ -253,6 +314,10 @@ impl VoiceProvider for SeedTts {
         if samples.is_empty() {
             return Err(VoiceError::Audio("Seed-TTS returned empty audio".into()));
         }
-        Ok(Speech::new(samples, "seed-tts"))
+        let mut speech = Speech::new(samples, "seed-tts");
+        if let Some(words) = word_times(frontend.as_deref(), speech.duration) {
+            speech.words = words;
+        }
+        Ok(speech)
     }
 }
