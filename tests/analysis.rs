@@ -213,8 +213,25 @@ async fn analysis_flow(production: bool) {
                 is_recommended: true,
                 frame_keys: vec![format!("frames/{}/{id}/frame_1.jpg", t.id)],
                 provider: "local".into(),
+                focus: vec![scout_proto::scout::common::v1::FocusPoint {
+                    time_seconds: 0.0,
+                    x: 0.7,
+                    y: 0.4,
+                    face: i == 0,
+                }],
             }),
         };
+        // Focus points outside the frame are refused, naming the field.
+        let mut off_frame = report.clone();
+        if let Some(a) = off_frame.analysis.as_mut() {
+            a.focus[0].x = 1.5;
+        }
+        let err = worker
+            .report_clip_analysis(off_frame)
+            .await
+            .expect_err("focus outside the frame");
+        assert_eq!(err.code(), tonic::Code::InvalidArgument);
+        assert!(err.message().contains("analysis.focus"), "{}", err.message());
         let first = worker
             .report_clip_analysis(report.clone())
             .await

@@ -69,6 +69,7 @@ async fn the_mesh_runs_on_production_adapters() {
                 "admin_audit",
                 "daily_usage",
                 "dead_letters",
+                "output_labels",
                 "prepaid_videos",
                 "render_nodes",
                 "scripts",

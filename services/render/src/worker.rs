@@ -16,7 +16,7 @@ use scout_common::adapters::blob::BlobStore;
 use scout_common::auth::MeshAuth;
 use scout_common::jobs::{Job, JobError, JobHandler};
 use scout_common::report::TaskReporter;
-use scout_proto::scout::common::v1::SubtitleStyle;
+use scout_proto::scout::common::v1::{ShotCategory, SubtitleStyle};
 use scout_proto::scout::jobs::v1::ComposeJob;
 use scout_proto::scout::render::v1::compose_response::Event;
 use scout_proto::scout::render::v1::media_ref::Location;
@@ -154,6 +154,11 @@ impl JobHandler for ComposeWorker {
                 voice_seconds: speech.duration,
                 text: n.text.clone(),
                 words,
+                fit: narration::Paragraph::fit_for(
+                    ShotCategory::try_from(n.shot_category).unwrap_or(ShotCategory::Unspecified),
+                    &n.focus,
+                ),
+                focus: n.focus.clone(),
             });
             let done = (i + 1) as f64 / cj.narration.len() as f64;
             self.reporter

@@ -195,6 +195,8 @@ async fn a_narrated_video_meets_the_output_spec() {
             ][i]
                 .into(),
             words: Vec::new(),
+            fit: Default::default(),
+            focus: Vec::new(),
         })
         .collect();
     let expected: f64 = speech.iter().map(|(_, s)| s + 0.5).sum();
@@ -277,6 +279,7 @@ async fn every_kind_of_phone_input_composes() {
             media: Some(local(&clip)),
             in_seconds: 0.0,
             out_seconds: 0.0,
+            focus: Vec::new(),
         })),
         duration_seconds: d,
         fit: fit as i32,
@@ -414,6 +417,8 @@ async fn a_truncated_clip_fails_naming_it_and_leaves_nothing_behind() {
                 voice_seconds: speech[0].1,
                 text: "你好".into(),
                 words: Vec::new(),
+                fit: Default::default(),
+                focus: Vec::new(),
             },
             Paragraph {
                 id: "p2".into(),
@@ -422,6 +427,8 @@ async fn a_truncated_clip_fails_naming_it_and_leaves_nothing_behind() {
                 voice_seconds: speech[0].1,
                 text: "你好".into(),
                 words: Vec::new(),
+                fit: Default::default(),
+                focus: Vec::new(),
             },
         ],
         Some(SubtitleStyle::SimpleWhite),
@@ -469,6 +476,8 @@ async fn a_truncated_clip_fails_naming_it_and_leaves_nothing_behind() {
             voice_seconds: speech[0].1,
             text: "你好".into(),
             words: Vec::new(),
+            fit: Default::default(),
+            focus: Vec::new(),
         }],
         Some(SubtitleStyle::SimpleWhite),
         None,
@@ -558,6 +567,8 @@ async fn the_ai_labels_are_in_the_picture_and_the_metadata() {
         voice_seconds: speech[0].1,
         text: text.into(),
         words: Vec::new(),
+        fit: Default::default(),
+        focus: Vec::new(),
     }];
     let plain = narration::timeline(&paragraphs, Some(SubtitleStyle::SimpleWhite), None, None);
     let mut labelled = plain.clone();
@@ -660,6 +671,8 @@ async fn captions_start_with_their_words_in_the_output() {
             voice_seconds: s.duration,
             text: (*text).into(),
             words: s.word_times(text),
+            fit: Default::default(),
+            focus: Vec::new(),
         });
     }
     let timeline = narration::timeline(&paragraphs, Some(SubtitleStyle::Karaoke), None, None);

@@ -156,6 +156,8 @@ async fn probe_frames_speech_and_compose_by_blob_key() {
             voice_seconds: speech.duration_seconds,
             text: "家人们，今天探店海底捞！".into(),
             words: Vec::new(),
+            fit: Default::default(),
+            focus: Vec::new(),
         }],
         Some(scout_proto::scout::common::v1::SubtitleStyle::Xiaohongshu),
         None,

@@ -390,6 +390,8 @@ async fn seed_tts_word_timestamps_drive_the_captions() {
             voice_seconds: s.duration,
             text: text.into(),
             words,
+            fit: Default::default(),
+            focus: Vec::new(),
         }],
         Some(scout_proto::scout::common::v1::SubtitleStyle::Karaoke),
         None,

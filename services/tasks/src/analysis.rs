@@ -24,6 +24,10 @@ use crate::store::{self, Analysis, TaskRow};
 use crate::tasks;
 use crate::uploads;
 
+/// Most focus points one clip's analysis may report (a frame every 2 s of
+/// a 10-minute clip, the longest allowed, with room).
+const MAX_FOCUS_POINTS: usize = 600;
+
 /// Rough analysis time: frame extraction and analysis per clip, then the script.
 fn estimate_seconds(clips: usize) -> i32 {
     20 + 10 * clips as i32
@@ -249,6 +253,20 @@ pub async fn report_clip(
     }
     let tags = serde_json::to_string(&a.tags).unwrap_or_else(|_| "[]".into());
     let frames = serde_json::to_string(&a.frame_keys).unwrap_or_else(|_| "[]".into());
+    if a.focus.len() > MAX_FOCUS_POINTS
+        || a.focus.iter().any(|p| {
+            !(p.time_seconds.is_finite()
+                && p.time_seconds >= 0.0
+                && (0.0..=1.0).contains(&p.x)
+                && (0.0..=1.0).contains(&p.y))
+        })
+    {
+        return Err(TasksError::invalid(
+            "analysis.focus",
+            format!("at most {MAX_FOCUS_POINTS} points, each at a time >= 0 with x and y in 0-1"),
+        ));
+    }
+    let focus = crate::compose::focus_to_json(&a.focus);
     let (job, description, provider) = (
         job_id.to_string(),
         a.description.chars().take(500).collect::<String>(),
@@ -272,6 +290,7 @@ pub async fn report_clip(
                     is_recommended: recommended,
                     frame_keys: &frames,
                     provider: &provider,
+                    focus: &focus,
                 },
             )
         })

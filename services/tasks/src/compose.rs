@@ -14,7 +14,7 @@ use scout_common::auth::AuthUser;
 use scout_common::config::{AigcConfig, MarkCorner};
 use scout_common::jobs;
 use scout_common::proto_json::short_name;
-use scout_proto::scout::common::v1::SubtitleStyle;
+use scout_proto::scout::common::v1::{FocusPoint, SubtitleStyle};
 use scout_proto::scout::jobs::v1::{ComposeJob, Narration};
 use scout_proto::scout::render::v1::{AigcLabel, AigcMark, Corner};
 use scout_proto::scout::tasks::v1::{
@@ -244,6 +244,8 @@ async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<Compos
                 shot_id: v.id,
                 shot_key: v.oss_key.clone(),
                 shot_duration_seconds: v.duration_seconds.unwrap_or_default(),
+                shot_category: uploads::category(v.category.as_deref()) as i32,
+                focus: focus_from_json(&v.focus),
             })
         })
         .collect::<Vec<_>>();
@@ -299,6 +301,43 @@ fn aigc_label(
         content_id: format!("scout-task-{}-{job_id}", task.id),
         generated,
     })
+}
+
+/// A clip's focus points as stored (`videos.focus`).
+#[derive(Serialize, Deserialize)]
+struct StoredFocus {
+    t: f64,
+    x: f64,
+    y: f64,
+    face: bool,
+}
+
+/// Focus points to their stored JSON.
+pub fn focus_to_json(points: &[FocusPoint]) -> String {
+    let stored: Vec<StoredFocus> = points
+        .iter()
+        .map(|p| StoredFocus {
+            t: p.time_seconds,
+            x: p.x,
+            y: p.y,
+            face: p.face,
+        })
+        .collect();
+    serde_json::to_string(&stored).unwrap_or_else(|_| "[]".into())
+}
+
+/// Stored JSON to focus points (none when unreadable).
+fn focus_from_json(json: &str) -> Vec<FocusPoint> {
+    serde_json::from_str::<Vec<StoredFocus>>(json)
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| FocusPoint {
+            time_seconds: p.t,
+            x: p.x,
+            y: p.y,
+            face: p.face,
+        })
+        .collect()
 }
 
 /// What a task's output says was machine-made, as stored on the task.

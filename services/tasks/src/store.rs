@@ -79,6 +79,7 @@ diesel::table! {
         frame_keys -> Text,
         analysis_provider -> Varchar,
         analysis_job_id -> Nullable<Varchar>,
+        focus -> Text,
     }
 }
 
@@ -287,6 +288,8 @@ pub struct VideoRow {
     pub frame_keys: String,
     pub analysis_provider: String,
     pub analysis_job_id: Option<String>,
+    /// JSON list of the clip's focus points (shot analysis).
+    pub focus: String,
 }
 
 /// A probed clip to record.
@@ -452,6 +455,7 @@ pub struct Analysis<'a> {
     pub is_recommended: bool,
     pub frame_keys: &'a str,
     pub provider: &'a str,
+    pub focus: &'a str,
 }
 
 /// Stores a clip's analysis unless this job's was stored already. True
@@ -486,6 +490,7 @@ pub fn store_analysis(
         videos::is_recommended.eq(a.is_recommended),
         videos::frame_keys.eq(a.frame_keys),
         videos::analysis_provider.eq(a.provider),
+        videos::focus.eq(a.focus),
         videos::analysis_job_id.eq(job_id),
         videos::updated_at.eq(now()),
     ))

@@ -164,6 +164,16 @@ pub fn measure(f: &Frame) -> Metrics {
     }
 }
 
+/// Where the frame's subject is (0-1 across, 0-1 down): the largest face's
+/// centre, or, with no face, the centre of its detail (gradient energy).
+/// The flag says whether it is a face.
+pub fn focus(m: &Metrics) -> (f64, f64, bool) {
+    match m.faces.first() {
+        Some(f) => (f.cx, f.cy, true),
+        None => (m.centroid.0, m.centroid.1, false),
+    }
+}
+
 fn hue_degrees(r: f64, g: f64, b: f64) -> f64 {
     let (max, min) = (r.max(g).max(b), r.min(g).min(b));
     if max == min {

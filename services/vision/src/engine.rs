@@ -11,7 +11,7 @@ use scout_common::auth::{InternalChannel, MeshAuth};
 use scout_common::chat::{self, ChatClient, ChatError};
 use scout_common::config::{AiConfig, AnalyzerKind, WriterKind};
 use scout_common::jobs::JobError;
-use scout_proto::scout::common::v1::QualityFactors;
+use scout_proto::scout::common::v1::{FocusPoint, QualityFactors};
 use scout_proto::scout::render::v1::media_ref::Location;
 use scout_proto::scout::render::v1::render_service_client::RenderServiceClient;
 use scout_proto::scout::render::v1::{ExtractFramesRequest, MediaRef};
@@ -76,6 +76,8 @@ pub struct Analysis {
     pub frames: Vec<FrameAnalysis>,
     /// The frames' blob keys.
     pub frame_keys: Vec<String>,
+    /// Where the subject is in each frame (largest face, else the detail's centre).
+    pub focus: Vec<FocusPoint>,
     /// `local` or `remote:{model}`.
     pub provider: String,
     /// Why the remote analyzer was not used, when it fell back.
@@ -208,10 +210,24 @@ impl Engine {
         }
         let local = analyzer::analyze_clip(&metrics);
         let per_frame = frame_analyses(&metrics, &times);
+        let focus: Vec<FocusPoint> = metrics
+            .iter()
+            .zip(&times)
+            .map(|(m, t)| {
+                let (x, y, face) = analyzer::focus(m);
+                FocusPoint {
+                    time_seconds: *t,
+                    x,
+                    y,
+                    face,
+                }
+            })
+            .collect();
         let Some(client) = &self.providers.vision else {
             return Ok(Analysis {
                 result: local,
                 frames: per_frame,
+                focus: focus.clone(),
                 frame_keys: keys,
                 provider: "local".into(),
                 fallback: None,
@@ -225,6 +241,7 @@ impl Engine {
             Ok(result) => Ok(Analysis {
                 result,
                 frames: per_frame,
+                focus: focus.clone(),
                 frame_keys: keys,
                 provider: format!("remote:{}", client.model()),
                 fallback: None,
@@ -234,6 +251,7 @@ impl Engine {
                 Ok(Analysis {
                     result: local,
                     frames: per_frame,
+                focus: focus.clone(),
                     frame_keys: keys,
                     provider: "local".into(),
                     fallback: Some(e.short().into()),

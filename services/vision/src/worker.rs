@@ -134,6 +134,7 @@ impl JobHandler for AnalyzeWorker {
                             is_recommended,
                             frame_keys: a.frame_keys.clone(),
                             provider: a.provider.clone(),
+                            focus: a.focus.clone(),
                         }),
                     },
                     Duration::from_secs(10),

@@ -6,6 +6,8 @@
 
 use ffmpeg_next as ff;
 
+use scout_proto::scout::render::v1::FitMode;
+
 use super::plan::{Output, PlannedSegment, fit_chain};
 use super::segment::SegmentStats;
 use crate::error::RenderError;
@@ -109,8 +111,13 @@ fn decode_window(
     } else {
         seconds(stream.start_time(), tb)
     };
+    // The device fits the three fixed fits; the face crop's moving window
+    // is FFmpeg's.
     #[cfg(feature = "nvidia")]
-    if allow_gpu && let Some(codec) = hw::sdk_decode(&stream.parameters()) {
+    if allow_gpu
+        && seg.fit != FitMode::CropFace
+        && let Some(codec) = hw::sdk_decode(&stream.parameters())
+    {
         let params = stream.parameters();
         let window = Window::new(seg, out, from, to, speed, start, tb, Vec::new(), take);
         return decode_window_sdk(seg, out, input, index, params, codec, rot, window);
@@ -223,6 +230,16 @@ impl<'a> Window<'a> {
         chain.push(format!("fps={}:round=near", out.fps));
         if fitted {
             chain.push("setsar=1".into());
+        } else if seg.fit == FitMode::CropFace {
+            let path = super::crop::path(
+                &seg.focus,
+                seg.source_size,
+                (out.width, out.height),
+                from,
+                speed,
+                (to - from) / speed.max(1e-6),
+            );
+            chain.push(path.chain());
         } else {
             chain.push(fit_chain(seg.fit, seg.source_size, (out.width, out.height)));
         }

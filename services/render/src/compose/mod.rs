@@ -9,6 +9,7 @@
 
 pub mod aigc;
 pub mod audio;
+pub mod crop;
 pub mod decode;
 pub mod encode;
 pub mod narration;

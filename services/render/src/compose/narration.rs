@@ -5,7 +5,7 @@
 //! each shown from its first word to the next caption, with every word's
 //! time for the karaoke style.
 
-use scout_proto::scout::common::v1::{SpeechRate, SubtitleStyle};
+use scout_proto::scout::common::v1::{FocusPoint, ShotCategory, SpeechRate, SubtitleStyle};
 use scout_proto::scout::render::v1::{
     AudioTrack, ClipSource, FitMode, MediaRef, MusicTrack, OutputSpec, Segment, SegmentAudio,
     ShortSourcePolicy, SubtitleEvent, Subtitles, Timeline, WordTiming, segment::Source,
@@ -41,6 +41,24 @@ pub struct Paragraph {
     /// When each word is spoken, from the start of its speech (empty when
     /// unknown: one caption for the paragraph).
     pub words: Vec<Word>,
+    /// How the shot fills the frame: BLUR_PAD, or CROP_FACE for a person
+    /// shot with faces found (then `focus` is where they are).
+    pub fit: FitMode,
+    /// Where the shot's subject is (shot analysis).
+    pub focus: Vec<FocusPoint>,
+}
+
+impl Paragraph {
+    /// The fit for a shot of `category` whose subject is at `focus`: a
+    /// person shot where faces were found is cropped around them; anything
+    /// else is blur-padded.
+    pub fn fit_for(category: ShotCategory, focus: &[FocusPoint]) -> FitMode {
+        if category == ShotCategory::Person && focus.iter().any(|p| p.face) {
+            FitMode::CropFace
+        } else {
+            FitMode::BlurPad
+        }
+    }
 }
 
 /// Most spoken weight (CJK characters, a Latin word counting 1.5) in one
@@ -127,9 +145,14 @@ pub fn timeline(
                 media: Some(p.clip.clone()),
                 in_seconds: 0.0,
                 out_seconds: 0.0,
+                focus: p.focus.clone(),
             })),
             duration_seconds: slot,
-            fit: FitMode::BlurPad as i32,
+            fit: match p.fit {
+                FitMode::CropFace if !p.focus.is_empty() => FitMode::CropFace,
+                FitMode::Unspecified | FitMode::CropFace => FitMode::BlurPad,
+                other => other,
+            } as i32,
             short_source: ShortSourcePolicy::SlowThenHold as i32,
             audio: Some(SegmentAudio {
                 mix: false,

@@ -163,6 +163,9 @@ pub struct PlannedSegment {
     pub play: Play,
     /// Seconds of the slot filled by holding the last frame (0 if none).
     pub held_seconds: f64,
+    /// Where the subject is (clip seconds, x 0-1, y 0-1), for CROP_FACE.
+    #[serde(skip)]
+    pub focus: Vec<(f64, f64, f64)>,
 }
 
 fn fit_name<S: serde::Serializer>(fit: &FitMode, s: S) -> Result<S::Ok, S::Error> {
@@ -270,13 +273,26 @@ pub fn plan(
         let fit = FitMode::try_from(seg.fit).unwrap_or(FitMode::Unspecified);
         let fit = match fit {
             FitMode::Unspecified => FitMode::BlurPad,
-            FitMode::CropFace => {
-                return Err(RenderError::InvalidArgument(format!(
-                    "{label}: fit CROP_FACE needs face positions from shot analysis, which this node does not have yet; use BLUR_PAD, LETTERBOX or CROP_CENTER"
-                )));
-            }
+            FitMode::CropFace => match &seg.source {
+                Some(Source::Clip(c)) if !c.focus.is_empty() => FitMode::CropFace,
+                _ => {
+                    return Err(RenderError::InvalidArgument(format!(
+                        "{label}: fit CROP_FACE needs the clip's focus points from shot analysis (source.clip.focus); use BLUR_PAD, LETTERBOX or CROP_CENTER without them"
+                    )));
+                }
+            },
             other => other,
         };
+        let mut focus: Vec<(f64, f64, f64)> = match &seg.source {
+            Some(Source::Clip(c)) => c
+                .focus
+                .iter()
+                .filter(|p| p.time_seconds.is_finite())
+                .map(|p| (p.time_seconds, p.x.clamp(0.0, 1.0), p.y.clamp(0.0, 1.0)))
+                .collect(),
+            _ => Vec::new(),
+        };
+        focus.sort_by(|a, b| a.0.total_cmp(&b.0));
         let start = t;
         let end = t + seg.duration_seconds;
         let first_frame = (start * fps).round() as u64;
@@ -371,6 +387,7 @@ pub fn plan(
             fit,
             play,
             held_seconds: held,
+            focus,
         });
         t = end;
     }
@@ -499,6 +516,7 @@ mod tests {
                 media: None,
                 in_seconds: 0.0,
                 out_seconds: 0.0,
+                focus: Vec::new(),
             })),
             duration_seconds: d,
             fit: 0,

@@ -1,1 +1,0 @@
-DROP TABLE output_labels;

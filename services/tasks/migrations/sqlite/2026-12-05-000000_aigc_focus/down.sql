@@ -1,0 +1,2 @@
+DROP TABLE output_labels;
+ALTER TABLE videos DROP COLUMN focus;
