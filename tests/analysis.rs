@@ -231,7 +231,11 @@ async fn analysis_flow(production: bool) {
             .await
             .expect_err("focus outside the frame");
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
-        assert!(err.message().contains("analysis.focus"), "{}", err.message());
+        assert!(
+            err.message().contains("analysis.focus"),
+            "{}",
+            err.message()
+        );
         let first = worker
             .report_clip_analysis(report.clone())
             .await

@@ -143,7 +143,17 @@ fn faces_at(video: &Path, t: f64, dir: &Path) -> usize {
     let raw = Command::new("ffmpeg")
         .args(["-v", "error", "-ss", &format!("{t:.2}"), "-i"])
         .arg(video)
-        .args(["-frames:v", "1", "-vf", "scale=360:640", "-f", "rawvideo", "-pix_fmt", "gray", "-"])
+        .args([
+            "-frames:v",
+            "1",
+            "-vf",
+            "scale=360:640",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "gray",
+            "-",
+        ])
         .current_dir(dir)
         .output()
         .expect("ffmpeg runs");

@@ -35,6 +35,16 @@ async fn task(tasks: &mut Tasks, id: i64) -> Task {
 
 /// A task with one clip, analysed (scripted by this test), ready to compose.
 async fn scripted_task(mesh: &Mesh, tasks: &mut Tasks, files: &std::path::Path) -> i64 {
+    scripted_task_saying(mesh, tasks, files, &["家人们好！"]).await
+}
+
+/// A task whose script (one paragraph per text, over one clip) is ready.
+async fn scripted_task_saying(
+    mesh: &Mesh,
+    tasks: &mut Tasks,
+    files: &std::path::Path,
+    texts: &[&str],
+) -> i64 {
     let ctx = mesh.context().clone();
     let mut sub = ctx
         .adapters
@@ -79,13 +89,17 @@ async fn scripted_task(mesh: &Mesh, tasks: &mut Tasks, files: &std::path::Path) 
         .report_script(ReportScriptRequest {
             job_id: job.job_id,
             task_id: t.id,
-            paragraphs: vec![Paragraph {
-                id: "para_1".into(),
-                section: "开场".into(),
-                shot_id: clip_id,
-                text: "家人们好！".into(),
-                ..Default::default()
-            }],
+            paragraphs: texts
+                .iter()
+                .enumerate()
+                .map(|(i, text)| Paragraph {
+                    id: format!("para_{}", i + 1),
+                    section: "开场".into(),
+                    shot_id: clip_id,
+                    text: (*text).into(),
+                    ..Default::default()
+                })
+                .collect(),
             provider: "template".into(),
             provider_note: String::new(),
             usage: None,
@@ -100,6 +114,8 @@ async fn scripted_task(mesh: &Mesh, tasks: &mut Tasks, files: &std::path::Path) 
 #[derive(Clone, Default)]
 struct FlakyTts {
     down: Arc<AtomicBool>,
+    /// Every text it was asked to speak.
+    spoken: Arc<std::sync::Mutex<Vec<String>>>,
 }
 
 async fn tts(
@@ -111,6 +127,9 @@ async fn tts(
         return (http::StatusCode::INTERNAL_SERVER_ERROR, "upstream exploded").into_response();
     }
     let text = body["request"]["text"].as_str().unwrap_or_default();
+    if let Ok(mut spoken) = fake.spoken.lock() {
+        spoken.push(text.to_string());
+    }
     let seconds = 0.15 * text.chars().count() as f64;
     let data = base64::engine::general_purpose::STANDARD.encode(wav_24k(seconds));
     axum::Json(serde_json::json!({
@@ -233,6 +252,108 @@ async fn retries_then_dead_letter(production: bool) {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    mesh.shutdown().await.expect("clean shutdown");
+}
+
+/// Re-composing after a one-paragraph edit speaks only that paragraph: the
+/// others' speech is kept under the task, addressed by what went into it.
+#[tokio::test]
+async fn a_re_compose_speaks_only_what_changed() {
+    use scout_proto::scout::tasks::v1::{ParagraphEdit, UpdateScriptRequest};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("files");
+    let fake = FlakyTts::default();
+    let app = axum::Router::new()
+        .route("/api/v1/tts", axum::routing::post(tts))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut config = embedded_config(dir.path());
+    config.voice.provider = VoiceProviderKind::SeedTts;
+    config.voice.seed_tts_endpoint = endpoint;
+    config.voice.seed_tts_appid = "app".into();
+    config.voice.seed_tts_token = "token".into();
+    config.voice.fallback_to_local = false;
+    let mesh = mesh_without_vision(config).await;
+    let base = mesh.edge_url();
+    let me = login(&base, dir.path()).await;
+    let mut tasks: Tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
+    let texts = ["家人们好！", "今天来探店。", "记得点赞关注！"];
+    let id = scripted_task_saying(&mesh, &mut tasks, files.path(), &texts).await;
+    let spoken_of = |fake: &FlakyTts| -> Vec<String> {
+        let all = fake.spoken.lock().map(|s| s.clone()).unwrap_or_default();
+        // Only the paragraphs: the rate measurement's calibration lines aside.
+        all.into_iter()
+            .filter(|t| t.chars().count() < 12 && !t.contains("打卡"))
+            .collect()
+    };
+    async fn compose_and_wait(tasks: &mut Tasks, id: i64) {
+        tasks
+            .start_compose(StartComposeRequest {
+                task_id: id,
+                ..Default::default()
+            })
+            .await
+            .expect("compose");
+        let start = Instant::now();
+        loop {
+            let t = task(tasks, id).await;
+            if t.status == TaskStatus::Completed as i32 {
+                break;
+            }
+            assert_eq!(t.status, TaskStatus::Composing as i32, "{:?}", t.failure);
+            assert!(
+                start.elapsed() < Duration::from_secs(120),
+                "never completed"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+    compose_and_wait(&mut tasks, id).await;
+    assert_eq!(spoken_of(&fake), texts, "each paragraph spoken once");
+    // One paragraph edited: only it is spoken again.
+    let script = tasks
+        .get_script(scout_proto::scout::tasks::v1::GetScriptRequest { task_id: id })
+        .await
+        .expect("script")
+        .into_inner()
+        .script
+        .expect("script");
+    let edits: Vec<ParagraphEdit> = script
+        .paragraphs
+        .iter()
+        .map(|p| ParagraphEdit {
+            id: p.id.clone(),
+            section: p.section.clone(),
+            shot_id: p.shot_id,
+            text: if p.id == "para_2" {
+                "今天来吃火锅。".into()
+            } else {
+                p.text.clone()
+            },
+        })
+        .collect();
+    tasks
+        .update_script(UpdateScriptRequest {
+            task_id: id,
+            paragraphs: edits,
+        })
+        .await
+        .expect("edit");
+    compose_and_wait(&mut tasks, id).await;
+    assert_eq!(
+        spoken_of(&fake),
+        [
+            "家人们好！",
+            "今天来探店。",
+            "记得点赞关注！",
+            "今天来吃火锅。"
+        ],
+        "only the edited paragraph is spoken again"
+    );
     mesh.shutdown().await.expect("clean shutdown");
 }
 

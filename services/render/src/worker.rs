@@ -30,6 +30,37 @@ use crate::compose::narration::{self, PARAGRAPH_GAP};
 use crate::store::Scratch;
 use crate::voice::VoiceProvider;
 
+/// A paragraph's speech as kept next to its WAV (`{key}.json`).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct KeptSpeech {
+    seconds: f64,
+    words: Vec<crate::voice::align::Word>,
+}
+
+/// Where a paragraph's speech is kept: under the task, named by a hash of
+/// the provider, the voice and the words (no extension).
+fn speech_key(
+    task_id: i64,
+    provider: &str,
+    voice: &scout_proto::scout::render::v1::VoiceSpec,
+    text: &str,
+) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for part in [
+        provider,
+        &voice.voice,
+        if voice.cloned { "cloned" } else { "standard" },
+        &format!("{:.3}", if voice.speed > 0.0 { voice.speed } else { 1.0 }),
+        &voice.language,
+        text.trim(),
+    ] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    format!("audio/{task_id}/tts_{}", &hex::encode(h.finalize())[..32])
+}
+
 /// Handles compose jobs.
 pub struct ComposeWorker {
     voice: Arc<dyn VoiceProvider>,
@@ -56,6 +87,49 @@ impl ComposeWorker {
             work_dir,
             reporter: TaskReporter::new(&auth, tasks_url)?,
         })
+    }
+
+    /// Speech kept under `key` by an earlier compose, when both its WAV and
+    /// its record are there and readable.
+    async fn kept_speech(&self, key: &str) -> Option<KeptSpeech> {
+        let record = self.store.get(&format!("{key}.json")).await.ok()?;
+        let kept: KeptSpeech = serde_json::from_slice(&record).ok()?;
+        self.store
+            .head(&format!("{key}.wav"))
+            .await
+            .ok()
+            .flatten()
+            .map(|_| kept)
+    }
+
+    /// Keeps fresh speech: the WAV first, then its record (a record always
+    /// has its WAV).
+    async fn keep_speech(
+        &self,
+        key: &str,
+        wav: &std::path::Path,
+        kept: &KeptSpeech,
+    ) -> Result<(), JobError> {
+        let failed = |e: scout_common::adapters::blob::BlobError| {
+            JobError::retryable(
+                ErrorCode::StorageUnavailable,
+                format!("cannot store speech: {e}"),
+            )
+        };
+        self.store
+            .put_file(&format!("{key}.wav"), wav, Some("audio/wav"))
+            .await
+            .map_err(failed)?;
+        let record = serde_json::to_vec(kept)
+            .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
+        self.store
+            .put(
+                &format!("{key}.json"),
+                record.into(),
+                Some("application/json"),
+            )
+            .await
+            .map_err(failed)
     }
 }
 
@@ -109,49 +183,59 @@ impl JobHandler for ComposeWorker {
             .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
         let mut paragraphs = Vec::with_capacity(cj.narration.len());
         let mut usage = JobUsage::default();
+        let mut reused = 0;
         for (i, n) in cj.narration.iter().enumerate() {
-            let speech = self.voice.synthesize(&n.text, &voice).await.map_err(|e| {
-                let message = format!("speech for {}: {e}", n.paragraph_id);
-                let code = scout_common::ApiError::from(e.clone()).code;
-                if e.is_transient() {
-                    JobError::retryable(code, message)
-                } else {
-                    JobError::permanent(code, message)
+            // Speech is content-addressed by everything that goes into it:
+            // an unchanged paragraph of a re-compose is not spoken again.
+            let key = speech_key(cj.task_id, self.voice.name(), &voice, &n.text);
+            let (seconds, words) = match self.kept_speech(&key).await {
+                Some(kept) => {
+                    reused += 1;
+                    (kept.seconds, kept.words)
                 }
-            })?;
-            let spoken = n.text.trim().chars().count() as i64;
-            if speech.provider.starts_with("espeak") {
-                usage.local_tts_characters += spoken;
-            } else {
-                usage.tts_characters += spoken;
-            }
-            let wav = scratch.path().join(format!("tts_{i}.wav"));
-            let (speech, text) = (speech, n.text.clone());
-            let (speech, words) = crate::runtime::blocking(move || {
-                let words = speech.word_times(&text);
-                Ok((speech, words))
-            })
-            .await
-            .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
-            let (samples, path) = (speech.samples, wav.clone());
-            crate::runtime::blocking(move || crate::media::audio::write_wav(&path, &samples))
-                .await
-                .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
-            let key = format!("audio/{}/tts_{}.wav", cj.task_id, n.paragraph_id);
-            self.store
-                .put_file(&key, &wav, Some("audio/wav"))
-                .await
-                .map_err(|e| {
-                    JobError::retryable(
-                        ErrorCode::StorageUnavailable,
-                        format!("cannot store speech: {e}"),
-                    )
-                })?;
+                None => {
+                    let speech = self.voice.synthesize(&n.text, &voice).await.map_err(|e| {
+                        let message = format!("speech for {}: {e}", n.paragraph_id);
+                        let code = scout_common::ApiError::from(e.clone()).code;
+                        if e.is_transient() {
+                            JobError::retryable(code, message)
+                        } else {
+                            JobError::permanent(code, message)
+                        }
+                    })?;
+                    let spoken = n.text.trim().chars().count() as i64;
+                    if speech.provider.starts_with("espeak") {
+                        usage.local_tts_characters += spoken;
+                    } else {
+                        usage.tts_characters += spoken;
+                    }
+                    let wav = scratch.path().join(format!("tts_{i}.wav"));
+                    let text = n.text.clone();
+                    let (speech, words) = crate::runtime::blocking(move || {
+                        let words = speech.word_times(&text);
+                        Ok((speech, words))
+                    })
+                    .await
+                    .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
+                    let (samples, path) = (speech.samples, wav.clone());
+                    crate::runtime::blocking(move || {
+                        crate::media::audio::write_wav(&path, &samples)
+                    })
+                    .await
+                    .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
+                    let kept = KeptSpeech {
+                        seconds: speech.duration,
+                        words,
+                    };
+                    self.keep_speech(&key, &wav, &kept).await?;
+                    (kept.seconds, kept.words)
+                }
+            };
             paragraphs.push(narration::Paragraph {
                 id: n.paragraph_id.clone(),
                 clip: blob(&n.shot_key),
-                voice: blob(&key),
-                voice_seconds: speech.duration,
+                voice: blob(&format!("{key}.wav")),
+                voice_seconds: seconds,
                 text: n.text.clone(),
                 words,
                 fit: narration::Paragraph::fit_for(
@@ -166,6 +250,14 @@ impl JobHandler for ComposeWorker {
                 .await;
         }
         drop(scratch);
+        if reused > 0 {
+            tracing::info!(
+                task_id = cj.task_id,
+                reused,
+                spoken = cj.narration.len() - reused,
+                "unchanged paragraphs' speech reused"
+            );
+        }
 
         // 2. The narrated timeline, rendered in one pass.
         let style = cj.subtitles_enabled.then(|| {

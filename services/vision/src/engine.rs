@@ -251,7 +251,7 @@ impl Engine {
                 Ok(Analysis {
                     result: local,
                     frames: per_frame,
-                focus: focus.clone(),
+                    focus: focus.clone(),
                     frame_keys: keys,
                     provider: "local".into(),
                     fallback: Some(e.short().into()),

@@ -42,7 +42,11 @@ fn focus_at(focus: &[(f64, f64, f64)], t: f64) -> (f64, f64) {
                 return (last.1, last.2);
             }
             let (a, b) = (focus[i - 1], focus[i]);
-            let k = if b.0 > a.0 { (t - a.0) / (b.0 - a.0) } else { 0.0 };
+            let k = if b.0 > a.0 {
+                (t - a.0) / (b.0 - a.0)
+            } else {
+                0.0
+            };
             (a.1 + (b.1 - a.1) * k, a.2 + (b.2 - a.2) * k)
         }
     }
@@ -83,10 +87,7 @@ pub fn path(
     let k = (ow / sw).max(oh / sh);
     let even = |v: f64| ((v.round() as u32) + 1) & !1;
     let scaled = (even(sw * k).max(out.0), even(sh * k).max(out.1));
-    let (room_x, room_y) = (
-        f64::from(scaled.0 - out.0),
-        f64::from(scaled.1 - out.1),
-    );
+    let (room_x, room_y) = (f64::from(scaled.0 - out.0), f64::from(scaled.1 - out.1));
     let n = (seconds / STEP).ceil().max(1.0) as usize;
     let times: Vec<f64> = (0..=n).map(|i| (i as f64 * STEP).min(seconds)).collect();
     let (mut xs, mut ys): (Vec<f64>, Vec<f64>) = times
@@ -164,7 +165,14 @@ mod tests {
     #[test]
     fn the_crop_follows_the_face_and_stays_in_the_frame() {
         // A 1920x1080 clip, the face at 80% across, still.
-        let p = path(&[(0.0, 0.8, 0.4), (4.0, 0.8, 0.4)], (1920, 1080), (1080, 1920), 0.0, 1.0, 4.0);
+        let p = path(
+            &[(0.0, 0.8, 0.4), (4.0, 0.8, 0.4)],
+            (1920, 1080),
+            (1080, 1920),
+            0.0,
+            1.0,
+            4.0,
+        );
         assert_eq!(p.scaled, (3414, 1920));
         for (_, x, y) in &p.points {
             assert_eq!(*y, 0.0);
@@ -187,12 +195,18 @@ mod tests {
         while t < 10.0 {
             t += 1.0 / 30.0;
             let now = p.at(t);
-            assert!((now.0 - prev.0).abs() <= MAX_PAN / 30.0 + 1.0, "{t}: {prev:?} → {now:?}");
+            assert!(
+                (now.0 - prev.0).abs() <= MAX_PAN / 30.0 + 1.0,
+                "{t}: {prev:?} → {now:?}"
+            );
             prev = now;
         }
         // The expression is what the filter evaluates: escaped commas, nested ifs.
         let chain = p.chain();
-        assert!(chain.starts_with("scale=3414:1920:flags=bicubic,crop=w=1080:h=1920:x=if(lt(t\\,0.5)"), "{chain}");
+        assert!(
+            chain.starts_with("scale=3414:1920:flags=bicubic,crop=w=1080:h=1920:x=if(lt(t\\,0.5)"),
+            "{chain}"
+        );
         assert!(!chain.contains(", "));
     }
 

@@ -11,7 +11,7 @@
 
 /// One spoken word (a CJK character, a Latin word or number), with the
 /// punctuation that follows it.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Word {
     /// The word as written.
     pub text: String,
