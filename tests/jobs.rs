@@ -140,6 +140,26 @@ async fn tts(
     .into_response()
 }
 
+/// Serves `fake` on loopback; the embedded config for `dir` with Seed-TTS
+/// pointed at it and no local fallback.
+async fn speaking_with(fake: &FlakyTts, dir: &std::path::Path) -> Config {
+    let app = axum::Router::new()
+        .route("/api/v1/tts", axum::routing::post(tts))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let mut config = embedded_config(dir);
+    config.voice.provider = VoiceProviderKind::SeedTts;
+    config.voice.seed_tts_endpoint = endpoint;
+    config.voice.seed_tts_appid = "app".into();
+    config.voice.seed_tts_token = "token".into();
+    config.voice.fallback_to_local = false;
+    config
+}
+
 /// A mono 24 kHz WAV tone, as Seed-TTS answers.
 fn wav_24k(seconds: f64) -> Vec<u8> {
     wav_tone(24_000, seconds, 330.0)
@@ -160,21 +180,8 @@ async fn retries_then_dead_letter(production: bool) {
     let files = tempfile::tempdir().expect("files");
     let fake = FlakyTts::default();
     fake.down.store(true, Ordering::SeqCst);
-    let app = axum::Router::new()
-        .route("/api/v1/tts", axum::routing::post(tts))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut config = embedded_config(dir.path());
     // The speech provider is down, and there is no local fallback.
-    config.voice.provider = VoiceProviderKind::SeedTts;
-    config.voice.seed_tts_endpoint = endpoint;
-    config.voice.seed_tts_appid = "app".into();
-    config.voice.seed_tts_token = "token".into();
-    config.voice.fallback_to_local = false;
+    let mut config = speaking_with(&fake, dir.path()).await;
     config.voice.max_retries = 0;
     let mut _db = None;
     if production {
@@ -263,20 +270,7 @@ async fn a_re_compose_speaks_only_what_changed() {
     let dir = tempfile::tempdir().expect("tempdir");
     let files = tempfile::tempdir().expect("files");
     let fake = FlakyTts::default();
-    let app = axum::Router::new()
-        .route("/api/v1/tts", axum::routing::post(tts))
-        .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut config = embedded_config(dir.path());
-    config.voice.provider = VoiceProviderKind::SeedTts;
-    config.voice.seed_tts_endpoint = endpoint;
-    config.voice.seed_tts_appid = "app".into();
-    config.voice.seed_tts_token = "token".into();
-    config.voice.fallback_to_local = false;
+    let config = speaking_with(&fake, dir.path()).await;
     let mesh = mesh_without_vision(config).await;
     let base = mesh.edge_url();
     let me = login(&base, dir.path()).await;

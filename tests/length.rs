@@ -117,20 +117,21 @@ async fn every_style_and_type_lands_near_a_minute(
     }
 }
 
+/// The default voice at normal speed.
+fn xiaomei() -> VoiceSpec {
+    VoiceSpec {
+        voice: "xiaomei".into(),
+        speed: 1.0,
+        language: "zh-CN".into(),
+        ..VoiceSpec::default()
+    }
+}
+
 #[tokio::test]
 async fn espeak_scripts_last_about_a_minute() {
     let dir = tempfile::tempdir().expect("tempdir");
     let espeak: Arc<dyn VoiceProvider> = Arc::new(Espeak::new("espeak-ng", dir.path()));
-    every_style_and_type_lands_near_a_minute(
-        espeak,
-        VoiceSpec {
-            voice: "xiaomei".into(),
-            speed: 1.0,
-            language: "zh-CN".into(),
-            ..VoiceSpec::default()
-        },
-    )
-    .await;
+    every_style_and_type_lands_near_a_minute(espeak, xiaomei()).await;
 }
 
 #[tokio::test]
@@ -147,16 +148,7 @@ async fn seed_tts_scripts_last_about_a_minute() {
         ..VoiceConfig::default()
     };
     let seed_tts: Arc<dyn VoiceProvider> = Arc::new(SeedTts::new(&config, dir.path()));
-    every_style_and_type_lands_near_a_minute(
-        seed_tts,
-        VoiceSpec {
-            voice: "xiaomei".into(),
-            speed: 1.0,
-            language: "zh-CN".into(),
-            ..VoiceSpec::default()
-        },
-    )
-    .await;
+    every_style_and_type_lands_near_a_minute(seed_tts, xiaomei()).await;
 }
 
 /// How long the local voice takes over `text` at `speed`: 0.21 s a CJK
