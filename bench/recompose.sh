@@ -17,6 +17,7 @@ BIN_DIR=$([ "$PROFILE" = dev ] && echo debug || echo "$PROFILE")
 DATA=$(mktemp -d)
 PORT=18182
 SCOUT_DATA_DIR="$DATA" SCOUT_EDGE_ADDR="127.0.0.1:$PORT" SCOUT_QUOTAS_ENABLED=false \
+  SCOUT_EDGE_RATE_LIMITS_DEFAULT_LIMIT=100000 \
   "$ROOT/target/$BIN_DIR/scout" up >/dev/null 2>"$DATA/stderr.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
