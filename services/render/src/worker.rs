@@ -187,7 +187,7 @@ impl JobHandler for ComposeWorker {
         for (i, n) in cj.narration.iter().enumerate() {
             // Speech is content-addressed by everything that goes into it:
             // an unchanged paragraph of a re-compose is not spoken again.
-            let key = speech_key(cj.task_id, self.voice.name(), &voice, &n.text);
+            let mut key = speech_key(cj.task_id, self.voice.name(), &voice, &n.text);
             let (seconds, words) = match self.kept_speech(&key).await {
                 Some(kept) => {
                     reused += 1;
@@ -227,6 +227,12 @@ impl JobHandler for ComposeWorker {
                         seconds: speech.duration,
                         words,
                     };
+                    // Spoken by the fallback (the remote voice failing):
+                    // kept under the fallback's own key, so the next
+                    // compose asks the configured voice again.
+                    if speech.provider != self.voice.name() {
+                        key = speech_key(cj.task_id, &speech.provider, &voice, &n.text);
+                    }
                     self.keep_speech(&key, &wav, &kept).await?;
                     (kept.seconds, kept.words)
                 }
