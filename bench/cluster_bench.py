@@ -150,6 +150,20 @@ def run(scout, work, renders, clip):
     return wall
 
 
+def write_section(results, marker, title, text):
+    """Puts `text` under `title` in the RESULTS.md at `results`, replacing
+    the section an earlier run of the same benchmark (`marker`) wrote."""
+    section = f"<!-- {marker}:start -->\n## {title}\n\n{text}\n<!-- {marker}:end -->"
+    md = open(results).read() if os.path.exists(results) else "# Benchmark results\n"
+    pattern = rf"<!-- {marker}:start -->.*?<!-- {marker}:end -->"
+    if re.search(pattern, md, flags=re.S):
+        md = re.sub(pattern, lambda _: section, md, flags=re.S)
+    else:
+        md = md.rstrip() + "\n\n" + section + "\n"
+    with open(results, "w") as f:
+        f.write(md)
+
+
 def main():
     scout, work, results = sys.argv[1:4]
     os.makedirs(work, exist_ok=True)
@@ -186,14 +200,7 @@ def main():
     ]
     text = "\n".join(table)
     print(text)
-    section = "<!-- cluster:start -->\n## Cluster (issue 16): compose throughput with one and two render nodes\n\n" + text + "\n<!-- cluster:end -->"
-    md = open(results).read() if os.path.exists(results) else "# Benchmark results\n"
-    if "<!-- cluster:start -->" in md:
-        md = re.sub(r"<!-- cluster:start -->.*?<!-- cluster:end -->", section, md, flags=re.S)
-    else:
-        md = md.rstrip() + "\n\n" + section + "\n"
-    with open(results, "w") as f:
-        f.write(md)
+    write_section(results, "cluster", "Cluster (issue 16): compose throughput with one and two render nodes", text)
 
 
 if __name__ == "__main__":
