@@ -20,7 +20,9 @@ SCOUT_DATA_DIR="$DATA" SCOUT_EDGE_ADDR="127.0.0.1:$PORT" SCOUT_QUOTAS_ENABLED=fa
   SCOUT_EDGE_RATE_LIMITS_DEFAULT_LIMIT=100000 \
   "$ROOT/target/$BIN_DIR/scout" up >/dev/null 2>"$DATA/stderr.log" &
 PID=$!
-trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; rm -rf "$DATA"' EXIT
+# The render node's own timings (speech, preview, prepare, pieces, join,
+# package) are kept in target/bench-recompose.log for a look afterwards.
+trap 'kill $PID 2>/dev/null; wait $PID 2>/dev/null; grep -E "compose (job|speech|preview)|composed" "$DATA/stderr.log" > "$ROOT/target/bench-recompose.log" 2>/dev/null; rm -rf "$DATA"' EXIT
 wait_port "$PORT" 90 || die "scout up did not start: $(cat "$DATA/stderr.log")"
 "$ROOT/scripts/sample-clips.sh" "$DATA/clips" >/dev/null
 python3 "$ROOT/bench/recompose_bench.py" "http://127.0.0.1:$PORT" "$DATA" "$DATA/clips" "$ROOT/bench/RESULTS.md" "$BIN_DIR"

@@ -157,6 +157,9 @@ async fn speaking_with(fake: &FlakyTts, dir: &std::path::Path) -> Config {
     config.voice.seed_tts_appid = "app".into();
     config.voice.seed_tts_token = "token".into();
     config.voice.fallback_to_local = false;
+    // These tests poll the task and its progress more often than a user
+    // may (100 requests a minute), for as long as a loaded machine takes.
+    config.edge.rate_limits.default.limit = 100_000;
     config
 }
 
@@ -246,24 +249,41 @@ async fn retries_then_dead_letter(production: bool) {
         .expect("task");
     assert_eq!(again.status, TaskStatus::Composing as i32);
     assert!(again.failure.is_none());
-    let start = Instant::now();
-    loop {
-        let t = task(&mut tasks, id).await;
-        if t.status == TaskStatus::Completed as i32 {
-            break;
-        }
-        assert_eq!(t.status, TaskStatus::Composing as i32, "{:?}", t.failure);
-        assert!(
-            start.elapsed() < Duration::from_secs(90),
-            "retry never completed"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_composed(&mut tasks, id, Duration::from_secs(90)).await;
     mesh.shutdown().await.expect("clean shutdown");
 }
 
+/// Waits until task `id` is composed, failing the test if it fails or
+/// takes longer than `limit`. Returns the first preview URL its progress
+/// offered meanwhile, if any.
+async fn wait_composed(tasks: &mut Tasks, id: i64, limit: Duration) -> Option<String> {
+    let start = Instant::now();
+    let mut preview = None;
+    loop {
+        let t = task(tasks, id).await;
+        if t.status == TaskStatus::Completed as i32 {
+            return preview;
+        }
+        assert_eq!(t.status, TaskStatus::Composing as i32, "{:?}", t.failure);
+        assert!(start.elapsed() < limit, "never completed");
+        let p = tasks
+            .get_progress(scout_proto::scout::tasks::v1::GetProgressRequest { task_id: id })
+            .await
+            .expect("progress")
+            .into_inner()
+            .progress
+            .unwrap_or_default();
+        if preview.is_none() && !p.preview_url.is_empty() {
+            preview = Some(p.preview_url);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// Re-composing after a one-paragraph edit speaks only that paragraph: the
-/// others' speech is kept under the task, addressed by what went into it.
+/// others' speech is kept under the task, addressed by what went into it
+/// (their encoded video too: see render's compose tests). The first
+/// compose offers a preview while it renders.
 #[tokio::test]
 async fn a_re_compose_speaks_only_what_changed() {
     use scout_proto::scout::tasks::v1::{ParagraphEdit, UpdateScriptRequest};
@@ -284,7 +304,7 @@ async fn a_re_compose_speaks_only_what_changed() {
             .filter(|t| t.chars().count() < 12 && !t.contains("打卡"))
             .collect()
     };
-    async fn compose_and_wait(tasks: &mut Tasks, id: i64) {
+    async fn compose_and_wait(tasks: &mut Tasks, id: i64) -> Option<String> {
         tasks
             .start_compose(StartComposeRequest {
                 task_id: id,
@@ -292,22 +312,23 @@ async fn a_re_compose_speaks_only_what_changed() {
             })
             .await
             .expect("compose");
-        let start = Instant::now();
-        loop {
-            let t = task(tasks, id).await;
-            if t.status == TaskStatus::Completed as i32 {
-                break;
-            }
-            assert_eq!(t.status, TaskStatus::Composing as i32, "{:?}", t.failure);
-            assert!(
-                start.elapsed() < Duration::from_secs(120),
-                "never completed"
-            );
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_composed(tasks, id, Duration::from_secs(120)).await
     }
-    compose_and_wait(&mut tasks, id).await;
+    let preview = compose_and_wait(&mut tasks, id).await;
     assert_eq!(spoken_of(&fake), texts, "each paragraph spoken once");
+    // The first compose offered its low-resolution preview while rendering.
+    let preview = preview.expect("a preview URL in the progress while composing");
+    let bytes = reqwest::get(&preview)
+        .await
+        .expect("preview download")
+        .error_for_status()
+        .expect("preview served")
+        .bytes()
+        .await
+        .expect("preview bytes");
+    assert_eq!(bytes.get(4..8), Some(&b"ftyp"[..]), "an mp4");
+    let blobs = mesh.context().adapters.blobs.clone();
+    let pieces = format!("output/{id}/pieces/");
     // One paragraph edited: only it is spoken again.
     let script = tasks
         .get_script(scout_proto::scout::tasks::v1::GetScriptRequest { task_id: id })
@@ -338,6 +359,10 @@ async fn a_re_compose_speaks_only_what_changed() {
         .await
         .expect("edit");
     compose_and_wait(&mut tasks, id).await;
+    // The video is kept in pieces (each with its still), one per paragraph:
+    // the edited one replaced, the others the first compose's.
+    let kept = blobs.list(&pieces).await.expect("list");
+    assert_eq!(kept.len(), 2 * texts.len(), "{kept:?}");
     assert_eq!(
         spoken_of(&fake),
         [

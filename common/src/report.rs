@@ -99,13 +99,26 @@ impl TaskReporter {
         fraction: f64,
         clips_done: usize,
     ) {
+        self.report_progress(
+            job,
+            ReportProgressRequest {
+                step: step as i32,
+                fraction,
+                clips_done: i32::try_from(clips_done).unwrap_or(i32::MAX),
+                ..ReportProgressRequest::default()
+            },
+        )
+        .await;
+    }
+
+    /// Reports `report` (its step, fraction, clips and preview) for `job`.
+    pub async fn report_progress(&self, job: &impl TaskJob, report: ReportProgressRequest) {
         let req = self.request(
             ReportProgressRequest {
                 job_id: job.job_id().to_string(),
                 task_id: job.task_id(),
-                step: step as i32,
-                fraction: fraction.clamp(0.0, 1.0),
-                clips_done: i32::try_from(clips_done).unwrap_or(i32::MAX),
+                fraction: report.fraction.clamp(0.0, 1.0),
+                ..report
             },
             Duration::from_secs(2),
         );

@@ -555,14 +555,25 @@ pub const MARK_MARGIN_V: u32 = 170;
 /// Xiaohongshu's right-hand buttons when it sits on the left).
 pub const MARK_MARGIN_X: u32 = 48;
 
+/// When the AI-generated mark shows in a video of `until` seconds: from
+/// the start for its seconds (0: to the end).
+pub fn mark_span(mark: &AigcMark, until: f64) -> (f64, f64) {
+    let end = if mark.seconds > 0.0 {
+        mark.seconds.min(until)
+    } else {
+        until
+    };
+    (0.0, end)
+}
+
 /// `write_ass` plus the visible AI-generated mark: small words on a
-/// translucent box in its corner, from the start for its seconds (0: to
-/// `until`, the end of the video).
+/// translucent box in its corner, shown over `span` (seconds, from and to;
+/// see [`mark_span`]).
 pub fn write_ass_with_mark(
     events: &[SubtitleEvent],
     style_kind: SubtitleStyle,
     font: &str,
-    mark: Option<(&AigcMark, f64)>,
+    mark: Option<(&AigcMark, (f64, f64))>,
 ) -> Result<String, RenderError> {
     let st = style(style_kind);
     let metrics = metrics(font, st.bold)?;
@@ -597,12 +608,7 @@ pub fn write_ass_with_mark(
     }
     s.push('\n');
     s.push_str("[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n");
-    if let Some((m, until)) = mark {
-        let end = if m.seconds > 0.0 {
-            m.seconds.min(until)
-        } else {
-            until
-        };
+    if let Some((m, (start, end))) = mark {
         let text: String = m
             .text
             .chars()
@@ -611,7 +617,7 @@ pub fn write_ass_with_mark(
             .collect();
         s.push_str(&format!(
             "Dialogue: 1,{},{},AigcMark,,0,0,0,,{text}\n",
-            ass_time(0.0),
+            ass_time(start),
             ass_time(end)
         ));
     }

@@ -22,7 +22,7 @@ use scout_proto::scout::render::v1::compose_response::Event;
 use scout_proto::scout::render::v1::media_ref::Location;
 use scout_proto::scout::render::v1::{ComposeRequest, MediaRef};
 use scout_proto::scout::tasks::v1::{
-    ComposeOutput, JobUsage, ReportComposeResultRequest, ShotUsed, WorkStep,
+    ComposeOutput, JobUsage, ReportComposeResultRequest, ReportProgressRequest, ShotUsed, WorkStep,
 };
 
 use crate::compose::Composer;
@@ -256,6 +256,11 @@ impl JobHandler for ComposeWorker {
                 .await;
         }
         drop(scratch);
+        tracing::info!(
+            task_id = cj.task_id,
+            seconds = started.elapsed().as_secs_f64(),
+            "compose speech ready"
+        );
         if reused > 0 {
             tracing::info!(
                 task_id = cj.task_id,
@@ -284,15 +289,33 @@ impl JobHandler for ComposeWorker {
             .map_err(|e| JobError::from_status(&tonic::Status::from(e), "compose"))?;
         let mut result = None;
         let mut last_reported = -10;
+        // Once there is a preview, every report names it.
+        let mut preview_key = String::new();
         while let Some(msg) = stream.next().await {
             match msg.map_err(|s| JobError::from_status(&s, "compose"))?.event {
                 // Every 5 % of compose's own progress is enough to show.
                 Some(Event::Progress(p))
-                    if p.percent - last_reported >= 5 || p.phase == "package" =>
+                    if p.percent - last_reported >= 5
+                        || p.phase == "package"
+                        || !p.preview_key.is_empty() =>
                 {
                     last_reported = p.percent;
+                    if !p.preview_key.is_empty() {
+                        tracing::info!(task_id = cj.task_id, key = %p.preview_key, seconds = started.elapsed().as_secs_f64(), "compose preview ready");
+                        preview_key = p.preview_key;
+                    }
                     let (step, fraction) = compose_step(&p.phase, p.percent);
-                    self.reporter.progress(&cj, step, fraction, 0).await;
+                    self.reporter
+                        .report_progress(
+                            &cj,
+                            ReportProgressRequest {
+                                step: step as i32,
+                                fraction,
+                                preview_key: preview_key.clone(),
+                                ..ReportProgressRequest::default()
+                            },
+                        )
+                        .await;
                 }
                 Some(Event::Result(r)) => result = Some(r),
                 Some(Event::Progress(_)) | None => {}
@@ -304,6 +327,7 @@ impl JobHandler for ComposeWorker {
         let r = result.ok_or_else(|| {
             JobError::retryable(ErrorCode::Internal, "compose ended without a result")
         })?;
+        let (pieces, reused_pieces) = (r.pieces, r.reused_pieces);
 
         // 3. Report; only then is the job done.
         let shots_used = paragraphs
@@ -344,6 +368,8 @@ impl JobHandler for ComposeWorker {
                     job_id = %cj.job_id,
                     applied = resp.into_inner().applied,
                     seconds = started.elapsed().as_secs_f64(),
+                    pieces,
+                    reused_pieces,
                     "compose job done"
                 );
                 Ok(())

@@ -285,8 +285,29 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, TasksError> 
         let mut d = details(view.name, steps(&names(all), index, Some(index), false));
         d.videos_analyzed = d.videos_analyzed.max(r.clips_done);
         p.details = Some(d);
+        // The compose's preview, watchable while the full render goes on.
+        if status == Status::Composing && !r.preview_key.is_empty() {
+            match crate::compose::presign(state, &r.preview_key).await {
+                Ok(url) => p.preview_url = url,
+                Err(e) => tracing::debug!(task_id, error = %e, "preview not signed"),
+            }
+        }
     }
     Ok(p)
+}
+
+/// Whether a watcher has news in `now` after `before`: a change besides the
+/// preview URL's signature, which is fresh on every read.
+fn changed(before: &Progress, now: &Progress) -> bool {
+    let bare = |p: &Progress| Progress {
+        preview_url: if p.preview_url.is_empty() {
+            String::new()
+        } else {
+            "signed".into()
+        },
+        ..p.clone()
+    };
+    bare(before) != bare(now)
 }
 
 /// A stream of progress: the current one, then every change, ending after
@@ -336,7 +357,7 @@ pub async fn watch(
                 Watch::Polling(previous) => loop {
                     tokio::time::sleep(WATCH_INTERVAL).await;
                     match get(&state, user_id, task_id).await {
-                        Ok(p) if p != previous => {
+                        Ok(p) if changed(&previous, &p) => {
                             let next = after(&p);
                             return Some((Ok(p), (state, next)));
                         }

@@ -126,6 +126,7 @@ export const messages = {
       retryTask: "从失败处重试",
       failStep: { upload: "上传", analyze: "分析", script: "脚本", compose: "合成" },
       remaining: "预计还需 {s} 秒",
+      preview: "低清预览（成片仍在渲染）",
     },
     membership: { free: "免费版", basic: "基础版", pro: "专业版" },
     admin: {
@@ -396,6 +397,7 @@ export const messages = {
       retryTask: "Retry from the failed step",
       failStep: { upload: "upload", analyze: "analysis", script: "script", compose: "compose" },
       remaining: "About {s} s left",
+      preview: "Low-resolution preview (the full video is still rendering)",
     },
     membership: { free: "Free", basic: "Basic", pro: "Pro" },
     admin: {

@@ -101,6 +101,15 @@ impl VideoEncoder {
         }
     }
 
+    /// The stream headers (SPS/PPS) the encoder opened with; empty when
+    /// it gives them in-band.
+    pub fn header(&self) -> Vec<u8> {
+        match self {
+            VideoEncoder::Ffmpeg(enc, _) => extradata(enc),
+            VideoEncoder::Annexb(enc, _) => enc.header().to_vec(),
+        }
+    }
+
     /// Sets the output stream's codec parameters.
     pub fn describe(&self, st: &mut ff::format::stream::StreamMut<'_>, out: &Output) {
         match self {
@@ -170,6 +179,21 @@ impl VideoEncoder {
     }
 }
 
+/// The headers an opened FFmpeg encoder gives as extradata.
+fn extradata(enc: &ff::encoder::Video) -> Vec<u8> {
+    // SAFETY: copies the extradata the opened encoder owns, by its recorded
+    // size.
+    unsafe {
+        let c = enc.as_ptr();
+        match usize::try_from((*c).extradata_size) {
+            Ok(n) if n > 0 && !(*c).extradata.is_null() => {
+                std::slice::from_raw_parts((*c).extradata, n).to_vec()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// The codec parameters of an Annex B H.264 stream we encoded (what
 /// `set_parameters` takes from an FFmpeg encoder): H.264 High, the output
 /// size, 4:2:0, BT.709 limited range, the SPS/PPS as extradata (the mp4
@@ -208,23 +232,22 @@ fn describe_h264(st: &mut ff::format::stream::StreamMut<'_>, out: &Output, heade
 /// libx264 answering the way our NVENC session does: SPS/PPS once as a
 /// global header, Annex B units, no B-frames and no lookahead (each picture
 /// comes back at once). What tests put in place of NVENC hardware on
-/// machines without it; with `fail_after`, a "GPU" encoder that fails after
-/// that many frames (`faults.gpu_encode_after_frames`), so the redo on the
-/// CPU runs for real. Built only for tests and the `faults` feature.
+/// machines without it; `faulty`, a "GPU" encoder that fails once the
+/// process has encoded `faults.gpu_encode_after_frames` frames, so the redo
+/// on the CPU runs for real. Built only for tests and the `faults` feature.
 #[cfg(any(test, feature = "faults"))]
 #[doc(hidden)]
 pub struct X264AsNvenc {
     enc: ff::encoder::Video,
     header: Vec<u8>,
     size: (u32, u32),
-    fail_after: Option<u64>,
-    frames: u64,
+    faulty: bool,
 }
 
 #[cfg(any(test, feature = "faults"))]
 impl X264AsNvenc {
     /// Opens libx264 for `out`.
-    pub fn new(out: &Output, fail_after: Option<u64>) -> Result<Self, RenderError> {
+    pub fn new(out: &Output, faulty: bool) -> Result<Self, RenderError> {
         let mut enc = h264_context("libx264", out, true)?;
         // SAFETY: a plain field write before the encoder is opened.
         unsafe {
@@ -242,22 +265,12 @@ impl X264AsNvenc {
         let enc = enc
             .open_with(opts)
             .map_err(RenderError::ffmpeg("open libx264"))?;
-        // SAFETY: copies the extradata the opened encoder owns.
-        let header = unsafe {
-            let c = enc.as_ptr();
-            match usize::try_from((*c).extradata_size) {
-                Ok(n) if n > 0 && !(*c).extradata.is_null() => {
-                    std::slice::from_raw_parts((*c).extradata, n).to_vec()
-                }
-                _ => Vec::new(),
-            }
-        };
+        let header = extradata(&enc);
         Ok(Self {
             enc,
             header,
             size: (out.width, out.height),
-            fail_after,
-            frames: 0,
+            faulty,
         })
     }
 }
@@ -273,10 +286,9 @@ impl AnnexbEncoder for X264AsNvenc {
     }
 
     fn encode(&mut self, planes: [(&[u8], usize); 3], pts: i64) -> Result<AnnexbPacket, String> {
-        if self.fail_after.is_some_and(|n| self.frames >= n) {
+        if self.faulty && crate::media::faults::encoded_frame_fails() {
             return Err("injected GPU fault (test)".into());
         }
-        self.frames += 1;
         let (w, h) = (self.size.0 as usize, self.size.1 as usize);
         let mut f = ff::frame::Video::new(ff::format::Pixel::YUV420P, self.size.0, self.size.1);
         for (p, (src, stride)) in planes.into_iter().enumerate() {
@@ -319,8 +331,8 @@ pub fn open_encoder(
     gpu: bool,
 ) -> Result<VideoEncoder, RenderError> {
     #[cfg(feature = "faults")]
-    if gpu && let Some(n) = faults::encoder_fails_after() {
-        let enc = X264AsNvenc::new(out, Some(n))?;
+    if gpu && faults::encoder_fails_after().is_some() {
+        let enc = X264AsNvenc::new(out, true)?;
         return Ok(VideoEncoder::Annexb(
             Box::new(enc),
             std::collections::VecDeque::new(),
@@ -462,7 +474,7 @@ mod tests {
         };
         let path = std::env::temp_dir().join(format!("scout-annexb-{}.mp4", std::process::id()));
         // libx264 in place of the NVENC hardware this machine lacks.
-        let x264 = X264AsNvenc::new(&out, None).expect("libx264");
+        let x264 = X264AsNvenc::new(&out, false).expect("libx264");
         assert!(
             x264.header().starts_with(&[0, 0, 0, 1]),
             "an Annex B global header"

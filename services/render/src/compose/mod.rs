@@ -1,5 +1,9 @@
 //! Compose: a general timeline in, `final.mp4`, `subtitle.ass`, a cover
-//! JPEG and `assets.zip` out, in one decode → filter → encode pass.
+//! JPEG and `assets.zip` out. Each segment is decoded, filtered and encoded
+//! once, on its own, into a piece that is kept under the output prefix
+//! (`pieces`); the pieces are joined with the mixed audio without
+//! re-encoding, so a re-compose encodes only what changed. When most of
+//! the video is new, a low-resolution preview comes first.
 //!
 //! Every input is fetched and probed first, so a corrupt or truncated clip
 //! fails the job before any encoding, naming the clip. Outputs are built in
@@ -13,6 +17,7 @@ pub mod crop;
 pub mod decode;
 pub mod encode;
 pub mod narration;
+pub mod pieces;
 pub mod plan;
 pub mod preview;
 pub mod run;
@@ -40,6 +45,7 @@ use tonic::Status;
 
 use crate::error::RenderError;
 use crate::store::{MediaSource, Scratch};
+use pieces::PieceStore;
 use plan::{Plan, Resolved};
 
 /// File names inside the output prefix.
@@ -50,6 +56,8 @@ pub const SUBTITLE: &str = "subtitle.ass";
 pub const COVER: &str = "cover.jpg";
 /// Assets pack file name.
 pub const ASSETS: &str = "assets.zip";
+/// Low-resolution preview file name.
+pub const PREVIEW: &str = "preview.mp4";
 
 /// Where a compose stands, for progress reports.
 #[derive(Debug, Clone)]
@@ -87,6 +95,10 @@ pub struct LocalOutputs {
     pub frames: u64,
     /// The H.264 encoder that ran (e.g. `libx264`, `h264_nvenc`, `nvenc`).
     pub encoder: &'static str,
+    /// Pieces of the video kept from an earlier compose, not encoded again.
+    pub reused_pieces: usize,
+    /// Pieces in all (one per segment).
+    pub pieces: usize,
 }
 
 fn media_of(m: &Option<MediaRef>, what: &str) -> Result<MediaRef, RenderError> {
@@ -94,13 +106,32 @@ fn media_of(m: &Option<MediaRef>, what: &str) -> Result<MediaRef, RenderError> {
         .ok_or_else(|| RenderError::InvalidArgument(format!("{what} has no media")))
 }
 
-/// Fetches and probes every input, then plans.
+/// Every input fetched and probed.
+struct Inputs {
+    segments: Vec<Resolved>,
+    voice: Vec<Resolved>,
+    music: Option<Resolved>,
+}
+
+impl Inputs {
+    /// The plan of `timeline` over these inputs.
+    fn plan(&self, timeline: &Timeline, preset: &str) -> Result<Plan, RenderError> {
+        plan::plan(
+            timeline,
+            preset,
+            &self.segments,
+            &self.voice,
+            self.music.as_ref(),
+        )
+    }
+}
+
+/// Fetches and probes every input.
 async fn prepare(
     source: &MediaSource,
     timeline: &Timeline,
-    media: &MediaConfig,
     scratch: &Path,
-) -> Result<Plan, RenderError> {
+) -> Result<Inputs, RenderError> {
     async fn resolve(
         source: &MediaSource,
         m: MediaRef,
@@ -140,17 +171,40 @@ async fn prepare(
         Some(m) => Some(resolve(source, media_of(&m.media, "music")?, scratch).await?),
         None => None,
     };
-    plan::plan(
-        timeline,
-        &media.x264_preset,
-        &segments,
-        &voice,
-        music.as_ref(),
-    )
+    Ok(Inputs {
+        segments,
+        voice,
+        music,
+    })
 }
 
-/// Renders `timeline` into `out_dir` (which must exist). Blocking parts run
-/// on the blocking pool.
+/// Called with the low-resolution preview once it exists.
+pub type PreviewSink =
+    Arc<dyn Fn(PathBuf) -> futures::future::BoxFuture<'static, ()> + Send + Sync>;
+
+/// How a compose runs besides its inputs and outputs.
+#[derive(Clone)]
+pub struct Options {
+    /// Called as the compose goes.
+    pub progress: Arc<dyn Fn(Progress) + Send + Sync>,
+    /// Set to stop the compose.
+    pub cancel: Arc<AtomicBool>,
+    /// Where encoded pieces are kept between composes; `None`: nowhere,
+    /// every piece is encoded.
+    pub pieces: Option<PieceStore>,
+    /// Where the low-resolution preview goes; `None`: none is made.
+    pub preview: Option<PreviewSink>,
+}
+
+/// The preview: a quarter of the pixels, half the frame rate, encoded as
+/// fast as libx264 goes.
+pub const PREVIEW_SIZE: (u32, u32) = (540, 960);
+/// Preview frame rate.
+pub const PREVIEW_FPS: i32 = 15;
+
+/// Renders `timeline` into `out_dir` (which must exist): every piece is
+/// encoded, nothing is kept, no preview is made. Blocking parts run on the
+/// blocking pool.
 pub async fn compose_to_dir(
     source: &MediaSource,
     timeline: &Timeline,
@@ -160,12 +214,37 @@ pub async fn compose_to_dir(
     progress: Arc<dyn Fn(Progress) + Send + Sync>,
     cancel: Arc<AtomicBool>,
 ) -> Result<LocalOutputs, RenderError> {
+    let opts = Options {
+        progress,
+        cancel,
+        pieces: None,
+        preview: None,
+    };
+    compose(source, timeline, media, scratch, out_dir, &opts).await
+}
+
+/// Renders `timeline` into `out_dir` (which must exist), reusing the
+/// pieces kept in `opts.pieces` and keeping the ones it encodes, and
+/// handing a preview to `opts.preview` first when most of the video is
+/// new. Blocking parts run on the blocking pool.
+pub async fn compose(
+    source: &MediaSource,
+    timeline: &Timeline,
+    media: &MediaConfig,
+    scratch: &Path,
+    out_dir: &Path,
+    opts: &Options,
+) -> Result<LocalOutputs, RenderError> {
+    let progress = &opts.progress;
     progress(Progress {
         percent: 0,
         encoded_seconds: 0.0,
         phase: "prepare",
     });
-    let plan = prepare(source, timeline, media, scratch).await?;
+    let started = std::time::Instant::now();
+    let inputs = prepare(source, timeline, scratch).await?;
+    let prepared = started.elapsed();
+    let plan = inputs.plan(timeline, &media.x264_preset)?;
     let subs = timeline.subtitles.as_ref().filter(|s| !s.events.is_empty());
     let style = subs
         .and_then(|s| SubtitleStyle::try_from(s.style).ok())
@@ -188,63 +267,89 @@ pub async fn compose_to_dir(
         Some(path)
     };
     // What is burned in: the captions and the visible AI-generated mark.
-    let burn = match timeline.aigc.as_ref().and_then(|a| a.mark.clone()) {
-        Some(mark) => {
-            let until = plan.duration;
-            let text = crate::runtime::blocking(move || {
-                crate::subtitles::write_ass_with_mark(&events, style, &font, Some((&mark, until)))
-            })
-            .await?;
-            let path = scratch.join("burn.ass");
-            std::fs::write(&path, text)?;
-            Some(path)
-        }
-        None => subtitle.clone(),
+    let burn = pieces::Burn {
+        events,
+        style,
+        font,
+        mark: timeline
+            .aigc
+            .as_ref()
+            .and_then(|a| a.mark.clone())
+            .map(|m| {
+                let span = crate::subtitles::mark_span(&m, plan.duration);
+                (m, span)
+            }),
     };
-    progress(Progress {
-        percent: 3,
-        encoded_seconds: 0.0,
-        phase: "encode",
-    });
-    let video = out_dir.join(FINAL);
-    let voice_wav = out_dir.join("voice.wav");
-    let (plan_c, sub_c, video_c, voice_c, cancel_c, progress_c) = (
-        plan.clone(),
-        burn.clone(),
-        video.clone(),
-        voice_wav.clone(),
-        cancel.clone(),
-        progress.clone(),
-    );
-    let fps = f64::from(plan.output.fps);
-    let result = crate::runtime::blocking(move || {
-        run::run(
-            &plan_c,
-            sub_c.as_deref(),
-            &video_c,
-            Some(&voice_c),
-            &mut |t: run::Tick| {
-                let pct = 3 + (t.frames as f64 / t.total.max(1) as f64 * 92.0) as i32;
-                progress_c(Progress {
-                    percent: pct.min(95),
-                    encoded_seconds: t.frames as f64 / fps,
-                    phase: "encode",
-                });
-            },
-            &cancel_c,
-        )
-    })
-    .await?;
-    if cancel.load(Ordering::Relaxed) {
+    let sources = {
+        let list: Vec<(PathBuf, String)> = plan
+            .segments
+            .iter()
+            .map(|s| (s.path.clone(), s.source.clone()))
+            .collect();
+        crate::runtime::blocking(move || {
+            list.iter()
+                .map(|(p, n)| pieces::source_identity(p, n))
+                .collect::<Result<Vec<_>, _>>()
+        })
+        .await?
+    };
+    let dir = scratch.join("pieces");
+    std::fs::create_dir_all(&dir)?;
+    let mut gpu = true;
+    let pieces_started = std::time::Instant::now();
+    let encoded = loop {
+        let run = Run {
+            plan: &plan,
+            burn: &burn,
+            sources: &sources,
+            dir: &dir,
+            gpu,
+        };
+        match run.encode(timeline, &inputs, opts).await {
+            // A GPU encoder failing mid-way: every piece of this compose
+            // is made again with libx264 (pieces of one file share one
+            // encoder's headers).
+            Err(RenderError::GpuEncode(why)) if gpu => {
+                crate::media::hw::fell_back("encode", &why);
+                gpu = false;
+            }
+            other => break other?,
+        }
+    };
+    if opts.cancel.load(Ordering::Relaxed) {
         return Err(RenderError::Cancelled);
     }
     progress(Progress {
         percent: 96,
-        encoded_seconds: result.duration,
+        encoded_seconds: plan.duration,
         phase: "package",
     });
+    let video = out_dir.join(FINAL);
+    let voice_wav = out_dir.join("voice.wav");
+    let (plan_c, files, video_c, voice_c) = (
+        plan.clone(),
+        encoded
+            .pieces
+            .iter()
+            .map(|p| p.video.clone())
+            .collect::<Vec<_>>(),
+        video.clone(),
+        voice_wav.clone(),
+    );
+    let pieces_took = pieces_started.elapsed();
+    let join_started = std::time::Instant::now();
+    let joined =
+        crate::runtime::blocking(move || run::join(&plan_c, &files, Some(&voice_c), &video_c))
+            .await?;
     let cover = out_dir.join(COVER);
-    std::fs::write(&cover, &result.cover_jpeg)?;
+    if let Some(first) = encoded.pieces.first() {
+        std::fs::copy(&first.still, &cover)?;
+    }
+    if let Some(store) = &opts.pieces {
+        store.prune(&encoded.keys.iter().cloned().collect()).await;
+    }
+    let join_took = join_started.elapsed();
+    let package_started = std::time::Instant::now();
     let assets = out_dir.join(ASSETS);
     let segments_json = serde_json::to_vec_pretty(&serde_json::json!({
         "duration_seconds": plan.duration,
@@ -263,9 +368,18 @@ pub async fn compose_to_dir(
         .await?;
     let _ = std::fs::remove_file(&voice_wav);
     let size = std::fs::metadata(&video)?.len();
+    tracing::info!(
+        pieces = encoded.keys.len(),
+        reused = encoded.reused,
+        prepare_s = prepared.as_secs_f64(),
+        pieces_s = pieces_took.as_secs_f64(),
+        join_s = join_took.as_secs_f64(),
+        package_s = package_started.elapsed().as_secs_f64(),
+        "composed"
+    );
     progress(Progress {
         percent: 100,
-        encoded_seconds: result.duration,
+        encoded_seconds: joined.duration,
         phase: "package",
     });
     Ok(LocalOutputs {
@@ -273,14 +387,223 @@ pub async fn compose_to_dir(
         subtitle,
         cover,
         assets,
-        duration: result.duration,
+        duration: joined.duration,
         size,
         width: plan.output.width,
         height: plan.output.height,
-        decoded_frames: result.decoded,
-        frames: result.frames,
-        encoder: result.encoder,
+        decoded_frames: encoded.decoded,
+        frames: joined.frames,
+        encoder: encoded.encoder,
+        reused_pieces: encoded.reused,
+        pieces: encoded.keys.len(),
     })
+}
+
+/// The pieces of a compose, encoded or kept.
+struct Encoded {
+    /// One per segment, in order.
+    pieces: Vec<pieces::LocalPiece>,
+    /// Their keys.
+    keys: Vec<String>,
+    /// Pieces that were kept from an earlier compose.
+    reused: usize,
+    /// Source frames decoded.
+    decoded: u64,
+    /// The encoder of the pieces.
+    encoder: &'static str,
+}
+
+/// One attempt at the pieces of a compose, on the GPU encoder or not.
+struct Run<'a> {
+    plan: &'a Plan,
+    burn: &'a pieces::Burn,
+    sources: &'a [String],
+    dir: &'a Path,
+    gpu: bool,
+}
+
+impl Run<'_> {
+    /// Every piece of the plan: kept ones fetched, the others encoded (and
+    /// kept), after the preview when most of the video is new.
+    async fn encode(
+        &self,
+        timeline: &Timeline,
+        inputs: &Inputs,
+        opts: &Options,
+    ) -> Result<Encoded, RenderError> {
+        let plan = self.plan;
+        let out = plan.output.clone();
+        let (gpu, o) = (self.gpu, out.clone());
+        let (encoder, identity) =
+            crate::runtime::blocking(move || run::encoder_identity(&o, gpu)).await?;
+        let mut keys = Vec::with_capacity(plan.segments.len());
+        let mut asses = Vec::with_capacity(plan.segments.len());
+        for (seg, source) in plan.segments.iter().zip(self.sources) {
+            let ass = self.burn.piece_ass(pieces::Window::of(seg, out.fps))?;
+            keys.push(pieces::key(seg, source, &out, &identity, ass.as_deref())?);
+            asses.push(ass);
+        }
+        let mut kept = Vec::with_capacity(keys.len());
+        for key in &keys {
+            kept.push(match &opts.pieces {
+                Some(store) => store.fetch(key, self.dir).await,
+                None => None,
+            });
+        }
+        let reused = kept.iter().filter(|k| k.is_some()).count();
+        let fresh: u64 = plan
+            .segments
+            .iter()
+            .zip(&kept)
+            .filter(|(_, k)| k.is_none())
+            .map(|(s, _)| s.frames)
+            .sum();
+        let (from, to) = match &opts.preview {
+            // Most of the video is new: a preview first, while the rest renders.
+            Some(sink) if fresh * 2 > plan.total_frames => {
+                let preview = self.preview(timeline, inputs, opts).await?;
+                sink(preview).await;
+                (15, 95)
+            }
+            _ => (3, 95),
+        };
+        let fps = f64::from(out.fps);
+        let mut done = 0u64;
+        let mut decoded = 0u64;
+        let mut pieces_out = Vec::with_capacity(keys.len());
+        for (i, seg) in plan.segments.iter().enumerate() {
+            if opts.cancel.load(Ordering::Relaxed) {
+                return Err(RenderError::Cancelled);
+            }
+            if let Some(piece) = kept[i].take() {
+                pieces_out.push(piece);
+                continue;
+            }
+            let local = pieces::LocalPiece::in_dir(self.dir, &keys[i]);
+            let ass = match &asses[i] {
+                Some(text) => {
+                    let path = self.dir.join(format!("{}.ass", keys[i]));
+                    std::fs::write(&path, text)?;
+                    Some(path)
+                }
+                None => None,
+            };
+            let (seg_c, out_c, video, cancel, progress) = (
+                seg.clone(),
+                out.clone(),
+                local.video.clone(),
+                opts.cancel.clone(),
+                opts.progress.clone(),
+            );
+            let total = fresh.max(1);
+            let before = done;
+            let piece = crate::runtime::blocking(move || {
+                run::encode_piece(
+                    &seg_c,
+                    &out_c,
+                    ass.as_deref(),
+                    &video,
+                    gpu,
+                    &mut |frames| {
+                        let at = before + frames;
+                        let pct = from + (at as f64 / total as f64 * f64::from(to - from)) as i32;
+                        progress(Progress {
+                            percent: pct.min(to),
+                            encoded_seconds: at as f64 / fps,
+                            phase: "encode",
+                        });
+                    },
+                    &cancel,
+                )
+            })
+            .await?;
+            std::fs::write(&local.still, &piece.still_jpeg)?;
+            done += piece.frames;
+            decoded += piece.decoded;
+            if let Some(store) = &opts.pieces {
+                // A piece that cannot be kept is encoded again next time.
+                if let Err(e) = store.keep(&keys[i], &local).await {
+                    tracing::warn!(error = %e, "an encoded piece was not kept");
+                }
+            }
+            pieces_out.push(local);
+        }
+        if reused > 0 {
+            tracing::info!(
+                reused,
+                encoded = keys.len() - reused,
+                "unchanged pieces of the video reused"
+            );
+        }
+        Ok(Encoded {
+            pieces: pieces_out,
+            keys,
+            reused,
+            decoded,
+            encoder,
+        })
+    }
+
+    /// The low-resolution preview of the whole timeline, captions and mark
+    /// burned in, with its audio: the same pieces at [`PREVIEW_SIZE`] and
+    /// [`PREVIEW_FPS`], joined.
+    async fn preview(
+        &self,
+        timeline: &Timeline,
+        inputs: &Inputs,
+        opts: &Options,
+    ) -> Result<PathBuf, RenderError> {
+        let mut small = timeline.clone();
+        let spec = small.output.get_or_insert_with(Default::default);
+        spec.width = PREVIEW_SIZE.0 as i32;
+        spec.height = PREVIEW_SIZE.1 as i32;
+        spec.fps = PREVIEW_FPS;
+        spec.video_bitrate_kbps = 1200;
+        spec.video_maxrate_kbps = 1800;
+        spec.audio_bitrate_kbps = 96;
+        spec.preset = "ultrafast".into();
+        let plan = inputs.plan(&small, "ultrafast")?;
+        let dir = self.dir.join("preview");
+        std::fs::create_dir_all(&dir)?;
+        let mut files = Vec::with_capacity(plan.segments.len());
+        for (i, seg) in plan.segments.iter().enumerate() {
+            let ass = match self
+                .burn
+                .piece_ass(pieces::Window::of(seg, plan.output.fps))?
+            {
+                Some(text) => {
+                    let path = dir.join(format!("{i}.ass"));
+                    std::fs::write(&path, text)?;
+                    Some(path)
+                }
+                None => None,
+            };
+            let path = dir.join(format!("{i}.mp4"));
+            let (seg_c, out_c, p, cancel) = (
+                seg.clone(),
+                plan.output.clone(),
+                path.clone(),
+                opts.cancel.clone(),
+            );
+            crate::runtime::blocking(move || {
+                run::encode_piece(
+                    &seg_c,
+                    &out_c,
+                    ass.as_deref(),
+                    &p,
+                    false,
+                    &mut |_| {},
+                    &cancel,
+                )
+            })
+            .await?;
+            files.push(path);
+        }
+        let out = dir.join("preview.mp4");
+        let o = out.clone();
+        crate::runtime::blocking(move || run::join(&plan, &files, None, &o)).await?;
+        Ok(out)
+    }
 }
 
 /// assets.zip: the video (stored, it is already compressed), the subtitle,
@@ -404,6 +727,7 @@ impl Composer {
                     percent: p.percent,
                     encoded_seconds: p.encoded_seconds,
                     phase: p.phase.into(),
+                    preview_key: String::new(),
                 })),
             };
             // A caller that went away cancels the job.
@@ -411,20 +735,48 @@ impl Composer {
                 cancel_on_drop.store(true, Ordering::Relaxed);
             }
         });
-        let outputs = compose_to_dir(
+        let store = self
+            .source
+            .store()
+            .ok_or_else(|| RenderError::Io("no blob store".into()))?;
+        // The preview is published as soon as it exists and announced on
+        // the stream; the full render goes on meanwhile.
+        let preview: PreviewSink = {
+            let (store, key, tx) = (store.clone(), format!("{prefix}{PREVIEW}"), tx.clone());
+            Arc::new(move |path: PathBuf| {
+                let (store, key, tx) = (store.clone(), key.clone(), tx.clone());
+                Box::pin(async move {
+                    if let Err(e) = store.put_file(&key, &path, Some("video/mp4")).await {
+                        tracing::warn!(error = %e, "the preview was not stored");
+                        return;
+                    }
+                    let msg = ComposeResponse {
+                        event: Some(Event::Progress(ComposeProgress {
+                            percent: 15,
+                            encoded_seconds: 0.0,
+                            phase: "encode".into(),
+                            preview_key: key,
+                        })),
+                    };
+                    let _ = tx.send(Ok(msg)).await;
+                })
+            })
+        };
+        let opts = Options {
+            progress,
+            cancel,
+            pieces: Some(PieceStore::new(store.clone(), prefix)),
+            preview: Some(preview),
+        };
+        let outputs = compose(
             &self.source,
             timeline,
             &self.media,
             scratch.path(),
             &out_dir,
-            progress,
-            cancel,
+            &opts,
         )
         .await?;
-        let store = self
-            .source
-            .store()
-            .ok_or_else(|| RenderError::Io("no blob store".into()))?;
         let keys = [
             (
                 Some(&outputs.video),
@@ -477,6 +829,8 @@ impl Composer {
             width: outputs.width as i32,
             height: outputs.height as i32,
             encoder: outputs.encoder.into(),
+            reused_pieces: i32::try_from(outputs.reused_pieces).unwrap_or(i32::MAX),
+            pieces: i32::try_from(outputs.pieces).unwrap_or(i32::MAX),
         })
     }
 }

@@ -136,9 +136,22 @@ pub fn timeline(
     let mut segments = Vec::with_capacity(paragraphs.len());
     let mut voice = Vec::with_capacity(paragraphs.len());
     let mut events = Vec::with_capacity(paragraphs.len());
-    let mut t = 0.0;
+    // Every slot is a whole number of frames, so each paragraph starts on a
+    // frame and its shot's frames depend on its own length alone: an edit
+    // elsewhere moves a paragraph without changing its pictures (and the
+    // encoded piece of it is reused, see `compose::pieces`).
+    let fps = f64::from(
+        output
+            .as_ref()
+            .map(|o| o.fps)
+            .filter(|f| *f > 0)
+            .unwrap_or(30),
+    );
+    let mut frame = 0u64;
     for p in paragraphs {
-        let slot = p.voice_seconds + PARAGRAPH_GAP;
+        let frames = ((p.voice_seconds + PARAGRAPH_GAP) * fps).round().max(1.0) as u64;
+        let slot = frames as f64 / fps;
+        let t = frame as f64 / fps;
         segments.push(Segment {
             id: p.id.clone(),
             source: Some(Source::Clip(ClipSource {
@@ -166,7 +179,7 @@ pub fn timeline(
             id: p.id.clone(),
         });
         events.extend(captions(p, t));
-        t += slot;
+        frame += frames;
     }
     Timeline {
         segments,

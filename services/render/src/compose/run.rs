@@ -1,6 +1,9 @@
-//! One pass over the whole timeline: decode → filter → encode → mux.
+//! Encoding the output in pieces: each segment decoded, filtered (fit,
+//! captions, mark) and encoded on its own into a piece that opens on a
+//! keyframe (`encode_piece`), then the pieces joined with the mixed audio
+//! into the output file without re-encoding (`join`). See `pieces` for why.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use ffmpeg_next as ff;
@@ -8,6 +11,7 @@ use ffmpeg_next as ff;
 use super::audio::{Mixer, open_aac, planar_frame};
 use super::decode::render_clip;
 use super::encode::{VideoEncoder, open_encoder};
+use super::pieces::LEAD;
 use super::plan::{Output, Plan, PlannedSegment, Play};
 use super::segment::SegmentStats;
 use super::stills::render_still;
@@ -18,155 +22,226 @@ use crate::media::audio::SAMPLE_RATE;
 /// AAC frame size.
 const AAC_FRAME: usize = 1024;
 
-/// A progress tick: output frames done of all.
-#[derive(Debug, Clone, Copy)]
-pub struct Tick {
-    /// Frames encoded.
+/// What encoding a piece produced.
+#[derive(Debug, Clone)]
+pub struct EncodedPiece {
+    /// Frames in the piece.
     pub frames: u64,
-    /// Frames in all.
-    pub total: u64,
+    /// Source frames decoded.
+    pub decoded: u64,
+    /// Frames that hold a short shot's last frame.
+    pub held: u64,
+    /// The piece's middle frame before captions, as a JPEG.
+    pub still_jpeg: Vec<u8>,
+    /// The H.264 encoder that made it.
+    pub encoder: &'static str,
 }
 
-/// What a run produced.
-#[derive(Debug, Clone)]
-pub struct RunResult {
+/// The name and headers (SPS/PPS) of the encoder this node opens for `out`
+/// (`gpu = false`: libx264): what a piece's key names, so pieces joined
+/// into one file share their headers.
+pub fn encoder_identity(out: &Output, gpu: bool) -> Result<(&'static str, String), RenderError> {
+    crate::runtime::init_ffmpeg()?;
+    let mut enc = open_encoder(out, true, gpu)?;
+    let name = enc.name();
+    let header = enc.header();
+    let _ = enc.send_eof();
+    Ok((name, format!("{name}:{}", hex::encode(header))))
+}
+
+struct PieceWriter {
+    octx: ff::format::context::Output,
+    venc: VideoEncoder,
+    venc_tb: ff::Rational,
+    v_tb: ff::Rational,
+}
+
+impl PieceWriter {
+    fn drain(&mut self) -> Result<(), RenderError> {
+        while let Some(mut packet) = self.venc.receive_packet() {
+            packet.set_stream(0);
+            packet.rescale_ts(self.venc_tb, self.v_tb);
+            packet
+                .write_interleaved(&mut self.octx)
+                .map_err(RenderError::ffmpeg("write a piece"))?;
+        }
+        Ok(())
+    }
+}
+
+/// Encodes segment `seg` alone into `path` (mp4, video only), burning
+/// `ass` (piece times: frame `i` at [`LEAD`] + i/fps). Calls `progress`
+/// with the frames done every few frames; stops with `Cancelled` once
+/// `cancel` is set. A GPU encoder failing is [`RenderError::GpuEncode`].
+pub fn encode_piece(
+    seg: &PlannedSegment,
+    out: &Output,
+    ass: Option<&Path>,
+    path: &Path,
+    gpu: bool,
+    progress: &mut dyn FnMut(u64),
+    cancel: &AtomicBool,
+) -> Result<EncodedPiece, RenderError> {
+    crate::runtime::init_ffmpeg()?;
+    let mut octx =
+        ff::format::output_as(&path, "mp4").map_err(RenderError::ffmpeg("create a piece"))?;
+    let global_header = octx
+        .format()
+        .flags()
+        .contains(ff::format::flag::Flags::GLOBAL_HEADER);
+    let venc = open_encoder(out, global_header, gpu)?;
+    {
+        let mut st = octx
+            .add_stream(venc.codec())
+            .map_err(RenderError::ffmpeg("add the video stream"))?;
+        venc.describe(&mut st, out);
+        st.set_time_base(ff::Rational(1, out.fps as i32));
+        st.set_avg_frame_rate(ff::Rational(out.fps as i32, 1));
+        st.set_rate(ff::Rational(out.fps as i32, 1));
+    }
+    octx.write_header()
+        .map_err(RenderError::ffmpeg("write a piece's header"))?;
+    let v_tb = octx
+        .stream(0)
+        .map(|s| s.time_base())
+        .unwrap_or(ff::Rational(1, out.fps as i32));
+    let encoder = venc.name();
+    let mut w = PieceWriter {
+        octx,
+        venc_tb: venc.time_base(out),
+        venc,
+        v_tb,
+    };
+    let lead = (LEAD * f64::from(out.fps)).round() as i64;
+    let mut tail = Tail::new(out, ass)?;
+    let middle = seg.frames / 2;
+    let mut still: Option<ff::frame::Video> = None;
+    let mut index: u64 = 0;
+    let mut sink = |mut f: ff::frame::Video| -> Result<(), RenderError> {
+        let pts = f.pts().map(|p| p - lead);
+        f.set_pts(pts);
+        w.venc.send_frame(&f)?;
+        w.drain()
+    };
+    let stats = {
+        let mut emit = |mut frame: ff::frame::Video| -> Result<(), RenderError> {
+            if cancel.load(Ordering::Relaxed) {
+                return Err(RenderError::Cancelled);
+            }
+            frame.set_pts(Some(lead + index as i64));
+            if index == middle {
+                still = Some(frame.clone());
+            }
+            index += 1;
+            tail.push(frame, &mut sink)?;
+            if index.is_multiple_of(15) {
+                progress(index);
+            }
+            Ok(())
+        };
+        render_segment(seg, out, &mut emit)?
+    };
+    tail.finish(&mut sink)?;
+    progress(index);
+    w.venc.send_eof()?;
+    w.drain()?;
+    w.octx
+        .write_trailer()
+        .map_err(RenderError::ffmpeg("finish a piece"))?;
+    let still = still.ok_or_else(|| RenderError::Io("no frame was rendered".into()))?;
+    let still_jpeg = crate::media::jpeg::JpegWriter::for_frame(
+        &still,
+        0,
+        crate::media::turbo::QUALITY_THUMBNAIL,
+    )?
+    .encode(&still)?;
+    Ok(EncodedPiece {
+        frames: index,
+        decoded: stats.decoded,
+        held: stats.held,
+        still_jpeg,
+        encoder,
+    })
+}
+
+/// One piece's packets as they go into the joined file.
+struct PieceReader {
+    ictx: ff::format::context::Input,
+    stream: usize,
+    tb: ff::Rational,
+}
+
+impl PieceReader {
+    fn open(path: &Path) -> Result<(Self, ff::codec::Parameters), RenderError> {
+        let name = path.to_string_lossy().into_owned();
+        let ictx =
+            ff::format::input(&path).map_err(|e| RenderError::media(&name, e.to_string()))?;
+        let st = ictx
+            .streams()
+            .best(ff::media::Type::Video)
+            .ok_or_else(|| RenderError::media(&name, "has no video stream"))?;
+        let (stream, tb, params) = (st.index(), st.time_base(), st.parameters());
+        Ok((Self { ictx, stream, tb }, params))
+    }
+}
+
+/// The extradata (`avcC`) of a stream's parameters.
+fn extradata(params: &ff::codec::Parameters) -> Vec<u8> {
+    // SAFETY: reads the extradata the parameters own, by its recorded size.
+    unsafe {
+        let p = params.as_ptr();
+        match usize::try_from((*p).extradata_size) {
+            Ok(n) if n > 0 && !(*p).extradata.is_null() => {
+                std::slice::from_raw_parts((*p).extradata, n).to_vec()
+            }
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// What joining produced.
+#[derive(Debug, Clone, Copy)]
+pub struct Joined {
     /// Output frames.
     pub frames: u64,
     /// Seconds of output.
     pub duration: f64,
-    /// Source frames decoded, all segments.
-    pub decoded: u64,
-    /// Frames that hold a short shot's last frame.
-    pub held: u64,
-    /// The frame chosen as cover (before subtitles), as a JPEG.
-    pub cover_jpeg: Vec<u8>,
-    /// The H.264 encoder that made the output (after any fallback).
-    pub encoder: &'static str,
 }
 
-struct Pipeline {
-    octx: ff::format::context::Output,
-    venc: VideoEncoder,
-    venc_tb: ff::Rational,
-    aenc: ff::encoder::Audio,
-    v_stream: usize,
-    a_stream: usize,
-    v_tb: ff::Rational,
-    a_tb: ff::Rational,
-    mixer: Mixer,
-    audio_pts: i64,
-    fps: u32,
-}
-
-impl Pipeline {
-    fn write_video_packets(&mut self) -> Result<(), RenderError> {
-        while let Some(mut packet) = self.venc.receive_packet() {
-            packet.set_stream(self.v_stream);
-            packet.rescale_ts(self.venc_tb, self.v_tb);
-            packet
-                .write_interleaved(&mut self.octx)
-                .map_err(RenderError::ffmpeg("write video"))?;
-        }
-        Ok(())
-    }
-
-    fn write_audio_packets(&mut self) -> Result<(), RenderError> {
-        let mut packet = ff::Packet::empty();
-        while self.aenc.receive_packet(&mut packet).is_ok() {
-            packet.set_stream(self.a_stream);
-            packet.rescale_ts(ff::Rational(1, SAMPLE_RATE as i32), self.a_tb);
-            packet
-                .write_interleaved(&mut self.octx)
-                .map_err(RenderError::ffmpeg("write audio"))?;
-        }
-        Ok(())
-    }
-
-    fn encode_video(&mut self, frame: &ff::frame::Video) -> Result<(), RenderError> {
-        self.venc.send_frame(frame)?;
-        self.write_video_packets()?;
-        // Keep audio in step with video so the muxer interleaves tightly.
-        let until = ((frame.pts().unwrap_or(0) + 1) as f64 / f64::from(self.fps)
-            * f64::from(SAMPLE_RATE)) as u64;
-        self.encode_audio_until(until)
-    }
-
-    fn encode_audio_until(&mut self, until: u64) -> Result<(), RenderError> {
-        let until = until.min(self.mixer.total());
-        while self.mixer.position() + AAC_FRAME as u64 <= until
-            || (until == self.mixer.total() && self.mixer.position() < until)
-        {
-            let block = self.mixer.next_block(AAC_FRAME)?;
-            if block.is_empty() {
-                break;
-            }
-            let frame = planar_frame(&block, self.audio_pts);
-            self.audio_pts += (block.len() / 2) as i64;
-            self.aenc
-                .send_frame(&frame)
-                .map_err(RenderError::ffmpeg("encode audio"))?;
-            self.write_audio_packets()?;
-        }
-        Ok(())
-    }
-}
-
-/// Renders `plan` to `out_mp4` (and the voice-only track to `voice_wav`),
-/// burning `ass` when given. Calls `progress` every few frames; stops with
-/// `Cancelled` once `cancel` is set. A GPU encoder that fails mid-way
-/// (NVENC: out of memory, an Xid) costs the pass: it is run again with
-/// libx264, logged once and counted, and the output spec is the same.
-pub fn run(
+/// Joins `pieces` (one per segment of `plan`, in order) with the audio
+/// mixed for `plan` into `out_mp4`, without re-encoding the video; the
+/// voice-only track goes to `voice_wav` when given. Pieces whose headers
+/// differ cannot share one file and are refused.
+pub fn join(
     plan: &Plan,
-    ass: Option<&Path>,
-    out_mp4: &Path,
+    pieces: &[PathBuf],
     voice_wav: Option<&Path>,
-    progress: &mut dyn FnMut(Tick),
-    cancel: &AtomicBool,
-) -> Result<RunResult, RenderError> {
-    // Progress never goes back: a redo reports again once it passes the
-    // point the failed pass had reached.
-    let mut reached = 0u64;
-    let mut forward = |t: Tick| {
-        if t.frames > reached {
-            reached = t.frames;
-            progress(t);
-        }
-    };
-    match run_pass(plan, ass, out_mp4, voice_wav, &mut forward, cancel, true) {
-        Err(RenderError::GpuEncode(why)) => {
-            crate::media::hw::fell_back("encode", &why);
-            run_pass(plan, ass, out_mp4, voice_wav, &mut forward, cancel, false)
-        }
-        other => other,
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn run_pass(
-    plan: &Plan,
-    ass: Option<&Path>,
     out_mp4: &Path,
-    voice_wav: Option<&Path>,
-    progress: &mut dyn FnMut(Tick),
-    cancel: &AtomicBool,
-    gpu_encode: bool,
-) -> Result<RunResult, RenderError> {
+) -> Result<Joined, RenderError> {
     crate::runtime::init_ffmpeg()?;
     let out = &plan.output;
+    let first = pieces
+        .first()
+        .ok_or_else(|| RenderError::InvalidArgument("no pieces to join".into()))?;
+    let (_, params) = PieceReader::open(first)?;
+    let header = extradata(&params);
     let mut octx = ff::format::output_as(&out_mp4, "mp4")
         .map_err(RenderError::ffmpeg("create the output file"))?;
     let global_header = octx
         .format()
         .flags()
         .contains(ff::format::flag::Flags::GLOBAL_HEADER);
-    let venc = open_encoder(out, global_header, gpu_encode)?;
     let aenc = open_aac(out.audio_bitrate, global_header)?;
     let v_stream = {
         let mut st = octx
-            .add_stream(venc.codec())
+            .add_stream(ff::encoder::find(ff::codec::Id::H264))
             .map_err(RenderError::ffmpeg("add the video stream"))?;
-        venc.describe(&mut st, out);
+        st.set_parameters(params);
+        // SAFETY: clears the codec tag the piece's container chose, so the
+        // muxer picks its own (as it does for an encoder's parameters).
+        unsafe {
+            (*(*st.as_mut_ptr()).codecpar).codec_tag = 0;
+        }
         st.set_time_base(ff::Rational(1, out.fps as i32));
         st.set_avg_frame_rate(ff::Rational(out.fps as i32, 1));
         st.set_rate(ff::Rational(out.fps as i32, 1));
@@ -203,86 +278,126 @@ fn run_pass(
         .stream(a_stream)
         .map(|s| s.time_base())
         .unwrap_or(ff::Rational(1, SAMPLE_RATE as i32));
-    let mixer = Mixer::new(plan, voice_wav)?;
-    let encoder = venc.name();
-    let mut p = Pipeline {
-        octx,
-        venc_tb: venc.time_base(out),
-        venc,
+    let mut audio = AudioOut {
+        mixer: Mixer::new(plan, voice_wav)?,
         aenc,
-        v_stream,
         a_stream,
-        v_tb,
         a_tb,
-        mixer,
-        audio_pts: 0,
-        fps: out.fps,
+        pts: 0,
     };
-    let mut tail = Tail::new(out, ass)?;
-
-    // The cover: the middle of the first segment, before subtitles.
-    let cover_index = plan.segments.first().map(|s| s.frames / 2).unwrap_or(0);
-    let mut cover: Option<ff::frame::Video> = None;
-    let mut index: u64 = 0;
-    let mut decoded = 0u64;
-    let mut held = 0u64;
-    let total = plan.total_frames;
-    for seg in &plan.segments {
-        let stats = {
-            let mut emit = |mut frame: ff::frame::Video| -> Result<(), RenderError> {
-                if cancel.load(Ordering::Relaxed) {
-                    return Err(RenderError::Cancelled);
-                }
-                frame.set_pts(Some(index as i64));
-                if index == cover_index {
-                    cover = Some(frame.clone());
-                }
-                index += 1;
-                tail.push(frame, &mut |f| p.encode_video(&f))?;
-                if index.is_multiple_of(15) || index == total {
-                    progress(Tick {
-                        frames: index,
-                        total,
-                    });
-                }
-                Ok(())
-            };
-            render_segment(seg, out, &mut emit)?
-        };
-        decoded += stats.decoded;
-        held += stats.held;
+    let frame_tb = ff::Rational(1, out.fps as i32);
+    let mut last_dts = i64::MIN;
+    let mut frames = 0u64;
+    for (seg, path) in plan.segments.iter().zip(pieces) {
+        let (mut reader, params) = PieceReader::open(path)?;
+        if extradata(&params) != header {
+            return Err(RenderError::Io(format!(
+                "piece {} was encoded with other H.264 headers than the first",
+                seg.id
+            )));
+        }
+        let shift = offset_in(seg.first_frame, frame_tb, v_tb);
+        let mut count = 0u64;
+        for (st, mut packet) in reader.ictx.packets() {
+            if st.index() != reader.stream {
+                continue;
+            }
+            packet.rescale_ts(reader.tb, v_tb);
+            packet.set_pts(packet.pts().map(|p| p + shift));
+            packet.set_dts(packet.dts().map(|d| d + shift));
+            let dts = packet.dts().unwrap_or(i64::MIN);
+            if dts <= last_dts {
+                return Err(RenderError::Io(format!(
+                    "piece {} would go back in time at its start",
+                    seg.id
+                )));
+            }
+            last_dts = dts;
+            packet.set_stream(v_stream);
+            packet.set_position(-1);
+            count += 1;
+            let upto = packet.pts().unwrap_or(0);
+            packet
+                .write_interleaved(&mut octx)
+                .map_err(RenderError::ffmpeg("write video"))?;
+            // Keep audio in step with video so the muxer interleaves tightly.
+            let secs = upto as f64 * f64::from(v_tb.numerator()) / f64::from(v_tb.denominator());
+            audio.encode_until(&mut octx, (secs * f64::from(SAMPLE_RATE)) as u64)?;
+        }
+        if count != seg.frames {
+            return Err(RenderError::Io(format!(
+                "piece {} holds {count} frames, not {}",
+                seg.id, seg.frames
+            )));
+        }
+        frames += count;
     }
-    tail.finish(&mut |f| p.encode_video(&f))?;
-    p.venc.send_eof()?;
-    p.write_video_packets()?;
-    let total_samples = p.mixer.total();
-    p.encode_audio_until(total_samples)?;
-    p.aenc
+    let total = audio.mixer.total();
+    audio.encode_until(&mut octx, total)?;
+    audio
+        .aenc
         .send_eof()
         .map_err(RenderError::ffmpeg("finish audio"))?;
-    p.write_audio_packets()?;
-    p.mixer.finish()?;
-    p.octx
-        .write_trailer()
+    audio.drain(&mut octx)?;
+    audio.mixer.finish()?;
+    octx.write_trailer()
         .map_err(RenderError::ffmpeg("finish the output file"))?;
-
-    let cover = cover.ok_or_else(|| RenderError::Io("no frame was rendered".into()))?;
-    let cover_jpeg = {
-        let mut writer = crate::media::jpeg::JpegWriter::for_frame(
-            &cover,
-            0,
-            crate::media::turbo::QUALITY_THUMBNAIL,
-        )?;
-        writer.encode(&cover)?
-    };
-    Ok(RunResult {
-        frames: index,
-        duration: index as f64 / f64::from(out.fps),
-        decoded,
-        held,
-        cover_jpeg,
-        encoder,
+    Ok(Joined {
+        frames,
+        duration: frames as f64 / f64::from(out.fps),
     })
+}
+
+/// `frames` output frames (time base `frame_tb`) in time base `tb`.
+fn offset_in(frames: u64, frame_tb: ff::Rational, tb: ff::Rational) -> i64 {
+    // SAFETY: av_rescale_q is a pure function of its arguments.
+    unsafe { ff::ffi::av_rescale_q(frames as i64, frame_tb.into(), tb.into()) }
+}
+
+/// The audio of the joined file: mixed and encoded as the video is written.
+struct AudioOut {
+    mixer: Mixer,
+    aenc: ff::encoder::Audio,
+    a_stream: usize,
+    a_tb: ff::Rational,
+    pts: i64,
+}
+
+impl AudioOut {
+    fn drain(&mut self, octx: &mut ff::format::context::Output) -> Result<(), RenderError> {
+        let mut packet = ff::Packet::empty();
+        while self.aenc.receive_packet(&mut packet).is_ok() {
+            packet.set_stream(self.a_stream);
+            packet.rescale_ts(ff::Rational(1, SAMPLE_RATE as i32), self.a_tb);
+            packet
+                .write_interleaved(octx)
+                .map_err(RenderError::ffmpeg("write audio"))?;
+        }
+        Ok(())
+    }
+
+    fn encode_until(
+        &mut self,
+        octx: &mut ff::format::context::Output,
+        until: u64,
+    ) -> Result<(), RenderError> {
+        let until = until.min(self.mixer.total());
+        while self.mixer.position() + AAC_FRAME as u64 <= until
+            || (until == self.mixer.total() && self.mixer.position() < until)
+        {
+            let block = self.mixer.next_block(AAC_FRAME)?;
+            if block.is_empty() {
+                break;
+            }
+            let frame = planar_frame(&block, self.pts);
+            self.pts += (block.len() / 2) as i64;
+            self.aenc
+                .send_frame(&frame)
+                .map_err(RenderError::ffmpeg("encode audio"))?;
+            self.drain(octx)?;
+        }
+        Ok(())
+    }
 }
 
 /// Renders one segment into exactly `seg.frames` output frames.

@@ -1,5 +1,5 @@
 //! The subtitle pass: the ASS file burned into the output frames by
-//! libass, once over the whole timeline.
+//! libass, once over each piece of the output (`pieces`).
 
 use std::path::Path;
 
@@ -9,8 +9,8 @@ use super::plan::Output;
 use crate::error::RenderError;
 use crate::media::graph::VideoGraph;
 
-/// The subtitle pass: one `subtitles` filter over the whole output, so
-/// events that span segment boundaries render continuously.
+/// The subtitle pass: one `subtitles` filter over a run of frames (a
+/// piece: its own ASS file holds what shows over it, in its own times).
 pub struct Tail {
     graph: Option<VideoGraph>,
 }

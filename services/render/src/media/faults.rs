@@ -20,6 +20,8 @@ mod injected {
     static DECODE_LEFT: AtomicI64 = AtomicI64::new(-1);
     /// Frames after which the simulated GPU encoder fails; 0: no fault.
     static ENCODE_AFTER: AtomicU64 = AtomicU64::new(0);
+    /// Frames the simulated GPU encoder has encoded in this process.
+    static ENCODED: AtomicU64 = AtomicU64::new(0);
     /// Compose attempts left to fail.
     static COMPOSE_FAILURES: AtomicU32 = AtomicU32::new(0);
 
@@ -29,6 +31,7 @@ mod injected {
         let left = i64::try_from(f.gpu_decode_after_packets).unwrap_or(i64::MAX);
         DECODE_LEFT.store(if on { left } else { -1 }, Ordering::SeqCst);
         ENCODE_AFTER.store(f.gpu_encode_after_frames, Ordering::SeqCst);
+        ENCODED.store(0, Ordering::SeqCst);
         COMPOSE_FAILURES.store(f.compose_fail_attempts, Ordering::SeqCst);
     }
 
@@ -62,6 +65,19 @@ mod injected {
             n => Some(n),
         }
     }
+
+    pub fn encoded_frame_fails() -> bool {
+        let n = ENCODE_AFTER.load(Ordering::SeqCst);
+        if n == 0 {
+            return false;
+        }
+        if ENCODED.fetch_add(1, Ordering::SeqCst) + 1 > n {
+            // One failure; the work is redone on the CPU.
+            ENCODE_AFTER.store(0, Ordering::SeqCst);
+            return true;
+        }
+        false
+    }
 }
 
 /// Applies the `[faults]` section for this process.
@@ -94,6 +110,15 @@ pub fn encoder_fails_after() -> Option<u64> {
     return injected::encoder_fails_after();
     #[cfg(not(feature = "faults"))]
     None
+}
+
+/// Counts a frame sent to the simulated GPU encoder; true (once) when it
+/// must fail: the process's encoders have encoded the frames asked for.
+pub fn encoded_frame_fails() -> bool {
+    #[cfg(feature = "faults")]
+    return injected::encoded_frame_fails();
+    #[cfg(not(feature = "faults"))]
+    false
 }
 
 /// True when this compose attempt must fail (and counts it).

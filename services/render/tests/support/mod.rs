@@ -479,3 +479,28 @@ pub fn psnr(a: &[u8], b: &[u8]) -> f64 {
         10.0 * (255.0f64 * 255.0 / mse).log10()
     }
 }
+
+/// The lowest per-frame PSNR (dB, the average over planes) between the
+/// video streams of `a` and `b`, by FFmpeg's `psnr` filter.
+pub fn min_psnr(a: &Path, b: &Path) -> f64 {
+    let out = Command::new("ffmpeg")
+        .args(["-v", "info", "-i"])
+        .arg(a)
+        .arg("-i")
+        .arg(b)
+        .args(["-lavfi", "[0:v][1:v]psnr", "-f", "null", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    err.split("min:")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|v| {
+            if v == "inf" {
+                Some(f64::INFINITY)
+            } else {
+                v.parse().ok()
+            }
+        })
+        .unwrap_or_else(|| panic!("no PSNR in {err}"))
+}
