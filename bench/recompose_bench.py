@@ -56,6 +56,8 @@ def main():
     middle = len(edited) // 2
     edited[middle]["text"] = edited[middle]["text"].rstrip("。！") + "，真的值得专门跑一趟。"
     rest("PUT", f"{base}/api/v1/tasks/{task}/script", token, {"paragraphs": edited})
+    after = rest("GET", f"{base}/api/v1/tasks/{task}/script", token)["paragraphs"]
+    share = after[middle]["estimated_duration"] / max(sum(p["estimated_duration"] for p in after), 1e-9)
     one_paragraph, _ = compose(base, token, task, {})
     style_only, _ = compose(base, token, task, {"subtitle_style": "karaoke"})
     rows = [
@@ -85,6 +87,8 @@ def main():
         f"({'meets' if speedup >= 5 else 'misses'} the 5x target): the unchanged paragraphs' speech and "
         "encoded pieces are reused; what remains is the edited paragraph's speech and piece, fetching the "
         "clips and pieces, mixing and encoding the audio, and joining.",
+        f"- The edited paragraph (lengthened by the edit) is {share:.0%} of the video by the script's estimate, "
+        f"so re-encoding it alone bounds the speedup at about {1 / share:.1f}x before any fixed cost.",
         "- A style change re-encodes every piece with captions (all of them here); only speech is reused.",
     ]
     if first_preview is not None:

@@ -9,11 +9,14 @@
 //! the fault that stand-in's Annex B output muxes to the same spec. Also: the
 //! Capabilities of this node report its stage plans.
 
+#[path = "../services/render/tests/support/mod.rs"]
+mod media;
 mod support;
 
 use std::path::Path;
 use std::process::Command;
 
+use media::min_psnr;
 use support::scout_bin;
 
 fn run(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> (i32, String, String) {
@@ -39,33 +42,6 @@ fn ffprobe(path: &Path) -> serde_json::Value {
         .expect("ffprobe runs");
     assert!(out.status.success());
     serde_json::from_slice(&out.stdout).expect("json")
-}
-
-/// The lowest per-frame PSNR of `b` against `a` (ffmpeg's psnr filter).
-/// x264 with threads is not bit-exact run to run (about 45 dB between two
-/// CPU runs here), but a dropped or repeated frame shifts the picture and
-/// falls to about 25 dB.
-fn min_psnr(a: &Path, b: &Path) -> f64 {
-    let out = Command::new("ffmpeg")
-        .args(["-v", "info", "-i"])
-        .arg(a)
-        .arg("-i")
-        .arg(b)
-        .args(["-lavfi", "[0:v][1:v]psnr", "-f", "null", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    err.split("min:")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|v| {
-            if v == "inf" {
-                Some(f64::INFINITY)
-            } else {
-                v.parse().ok()
-            }
-        })
-        .unwrap_or_else(|| panic!("no PSNR in {err}"))
 }
 
 /// The output spec two video streams (ffprobe's JSON) must share, plus `more` keys.

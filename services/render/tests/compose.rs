@@ -886,6 +886,27 @@ async fn a_re_compose_encodes_only_the_edited_paragraph() {
     let kept = store.list("output/9/pieces/").await.expect("list");
     assert_eq!(kept.len(), 8, "{kept:?}");
 
+    // A kept piece damaged in the store (cut short) is encoded again, not
+    // joined: the compose still succeeds, with the same output.
+    let damaged = kept
+        .iter()
+        .find(|k| k.ends_with(".mp4"))
+        .expect("a kept piece");
+    let bytes = store.get(damaged).await.expect("piece");
+    store
+        .put(damaged, bytes.slice(..bytes.len() / 2), None)
+        .await
+        .expect("damage");
+    let (_, mended) = compose_job(&composer, "output/9/", &edited).await;
+    assert_eq!((mended.pieces, mended.reused_pieces), (4, 3));
+    let again = dir.path().join("mended.mp4");
+    std::fs::write(
+        &again,
+        store.get("output/9/final.mp4").await.expect("final"),
+    )
+    .expect("write");
+    assert_output_spec(&again, expected);
+
     // From scratch (another task, nothing kept), the same script gives the
     // same pictures: libx264 under a VBV on several threads is not bit
     // exact from run to run, so they are compared by PSNR, every frame.

@@ -306,8 +306,14 @@ impl WavWriter {
     }
 }
 
-/// Opens the AAC-LC encoder: 48 kHz stereo at the given bit rate.
-pub fn open_aac(bit_rate: u64, global_header: bool) -> Result<ff::encoder::Audio, RenderError> {
+/// Opens the AAC-LC encoder: 48 kHz stereo at the given bit rate. `fast`
+/// (drafts): FFmpeg's fast coefficient search, about 3x quicker, which
+/// holds the bit rate less closely.
+pub fn open_aac(
+    bit_rate: u64,
+    global_header: bool,
+    fast: bool,
+) -> Result<ff::encoder::Audio, RenderError> {
     let codec = ff::encoder::find(ff::codec::Id::AAC)
         .ok_or_else(|| RenderError::Init("FFmpeg has no AAC encoder".into()))?;
     let mut enc = ff::codec::context::Context::new_with_codec(codec)
@@ -325,6 +331,9 @@ pub fn open_aac(bit_rate: u64, global_header: bool) -> Result<ff::encoder::Audio
     }
     let mut opts = ff::Dictionary::new();
     opts.set("profile", "aac_low");
+    if fast {
+        opts.set("aac_coder", "fast");
+    }
     enc.open_with(opts)
         .map_err(RenderError::ffmpeg("open the aac encoder"))
 }

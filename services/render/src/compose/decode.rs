@@ -126,6 +126,9 @@ fn decode_window(
     threading.kind = ff::threading::Type::Frame;
     threading.count = 0;
     let mut decoder = hw::open_decoder(stream.parameters(), &seg.source, threading, allow_gpu)?;
+    if out.draft {
+        decoder.draft();
+    }
     seek(&mut input, seg, from, start)?;
     let mut before: Vec<String> = Vec::new();
     let turn = rotation::filter(rot);

@@ -471,6 +471,7 @@ mod tests {
             audio_bitrate: 128_000,
             sample_rate: 48_000,
             preset: "ultrafast".into(),
+            draft: false,
         };
         let path = std::env::temp_dir().join(format!("scout-annexb-{}.mp4", std::process::id()));
         // libx264 in place of the NVENC hardware this machine lacks.

@@ -296,6 +296,8 @@ pub async fn compose(
     let dir = scratch.join("pieces");
     std::fs::create_dir_all(&dir)?;
     let mut gpu = true;
+    let voice_wav = out_dir.join("voice.wav");
+    let mut audio = AudioTask::new(&plan, voice_wav.clone(), scratch.join("audio.m4a"));
     let pieces_started = std::time::Instant::now();
     let encoded = loop {
         let run = Run {
@@ -305,7 +307,7 @@ pub async fn compose(
             dir: &dir,
             gpu,
         };
-        match run.encode(timeline, &inputs, opts).await {
+        match run.encode(timeline, &inputs, opts, &mut audio).await {
             // A GPU encoder failing mid-way: every piece of this compose
             // is made again with libx264 (pieces of one file share one
             // encoder's headers).
@@ -325,8 +327,8 @@ pub async fn compose(
         phase: "package",
     });
     let video = out_dir.join(FINAL);
-    let voice_wav = out_dir.join("voice.wav");
-    let (plan_c, files, video_c, voice_c) = (
+    let audio_file = audio.ready().await?;
+    let (plan_c, files, video_c) = (
         plan.clone(),
         encoded
             .pieces
@@ -334,13 +336,11 @@ pub async fn compose(
             .map(|p| p.video.clone())
             .collect::<Vec<_>>(),
         video.clone(),
-        voice_wav.clone(),
     );
     let pieces_took = pieces_started.elapsed();
     let join_started = std::time::Instant::now();
     let joined =
-        crate::runtime::blocking(move || run::join(&plan_c, &files, Some(&voice_c), &video_c))
-            .await?;
+        crate::runtime::blocking(move || run::join(&plan_c, &files, &audio_file, &video_c)).await?;
     let cover = out_dir.join(COVER);
     if let Some(first) = encoded.pieces.first() {
         std::fs::copy(&first.still, &cover)?;
@@ -399,6 +399,64 @@ pub async fn compose(
     })
 }
 
+/// The compose's audio: mixed and encoded to AAC (and the voice-only
+/// track written) on the blocking pool, beside the pieces.
+struct AudioTask {
+    plan: Plan,
+    voice_wav: PathBuf,
+    file: PathBuf,
+    running: Option<tokio::task::JoinHandle<Result<(), RenderError>>>,
+    failed: Option<String>,
+    done: bool,
+}
+
+impl AudioTask {
+    /// The audio of `plan`, to go into `file` (the voice alone into `voice_wav`).
+    fn new(plan: &Plan, voice_wav: PathBuf, file: PathBuf) -> Self {
+        Self {
+            plan: plan.clone(),
+            voice_wav,
+            file,
+            running: None,
+            failed: None,
+            done: false,
+        }
+    }
+
+    /// Starts the work, unless it was started.
+    fn start(&mut self) {
+        if self.running.is_some() || self.done || self.failed.is_some() {
+            return;
+        }
+        let (plan, voice, file) = (self.plan.clone(), self.voice_wav.clone(), self.file.clone());
+        self.running = Some(tokio::spawn(crate::runtime::blocking(move || {
+            run::encode_audio(&plan, Some(&voice), &file)
+        })));
+    }
+
+    /// The encoded audio, once it is done (started now if it was not).
+    async fn ready(&mut self) -> Result<PathBuf, RenderError> {
+        self.start();
+        if let Some(handle) = self.running.take() {
+            let result = handle
+                .await
+                .map_err(|e| RenderError::Io(format!("audio task failed: {e}")))
+                .and_then(|r| r);
+            match result {
+                Ok(()) => self.done = true,
+                Err(e) => {
+                    self.failed = Some(e.to_string());
+                    return Err(e);
+                }
+            }
+        }
+        match &self.failed {
+            Some(why) => Err(RenderError::Io(why.clone())),
+            None => Ok(self.file.clone()),
+        }
+    }
+}
+
 /// The pieces of a compose, encoded or kept.
 struct Encoded {
     /// One per segment, in order.
@@ -430,6 +488,7 @@ impl Run<'_> {
         timeline: &Timeline,
         inputs: &Inputs,
         opts: &Options,
+        audio: &mut AudioTask,
     ) -> Result<Encoded, RenderError> {
         let plan = self.plan;
         let out = plan.output.clone();
@@ -444,11 +503,27 @@ impl Run<'_> {
             asses.push(ass);
         }
         let mut kept = Vec::with_capacity(keys.len());
-        for key in &keys {
-            kept.push(match &opts.pieces {
+        for (key, seg) in keys.iter().zip(&plan.segments) {
+            let piece = match &opts.pieces {
                 Some(store) => store.fetch(key, self.dir).await,
                 None => None,
-            });
+            };
+            // A kept piece that does not read back whole (a damaged object,
+            // an interrupted upload) is encoded again, not joined.
+            let piece = match piece {
+                Some(p) => {
+                    let (video, frames) = (p.video.clone(), seg.frames);
+                    let whole = crate::runtime::blocking(move || run::piece_frames(&video))
+                        .await
+                        .is_ok_and(|n| n == frames);
+                    if !whole {
+                        tracing::warn!(key = %key, "a kept piece is damaged; it is encoded again");
+                    }
+                    whole.then_some(p)
+                }
+                None => None,
+            };
+            kept.push(piece);
         }
         let reused = kept.iter().filter(|k| k.is_some()).count();
         let fresh: u64 = plan
@@ -467,6 +542,8 @@ impl Run<'_> {
             }
             _ => (3, 95),
         };
+        // The audio is mixed and encoded beside the pieces.
+        audio.start();
         let fps = f64::from(out.fps);
         let mut done = 0u64;
         let mut decoded = 0u64;
@@ -560,9 +637,10 @@ impl Run<'_> {
         spec.fps = PREVIEW_FPS;
         spec.video_bitrate_kbps = 1200;
         spec.video_maxrate_kbps = 1800;
-        spec.audio_bitrate_kbps = 96;
+        spec.audio_bitrate_kbps = 64;
         spec.preset = "ultrafast".into();
-        let plan = inputs.plan(&small, "ultrafast")?;
+        let mut plan = inputs.plan(&small, "ultrafast")?;
+        plan.output.draft = true;
         let dir = self.dir.join("preview");
         std::fs::create_dir_all(&dir)?;
         let mut files = Vec::with_capacity(plan.segments.len());
@@ -600,8 +678,12 @@ impl Run<'_> {
             files.push(path);
         }
         let out = dir.join("preview.mp4");
-        let o = out.clone();
-        crate::runtime::blocking(move || run::join(&plan, &files, None, &o)).await?;
+        let (o, a) = (out.clone(), dir.join("audio.m4a"));
+        crate::runtime::blocking(move || {
+            run::encode_audio(&plan, None, &a)?;
+            run::join(&plan, &files, &a, &o)
+        })
+        .await?;
         Ok(out)
     }
 }

@@ -36,6 +36,10 @@ pub struct Output {
     pub sample_rate: u32,
     /// x264 preset.
     pub preset: String,
+    /// A draft (the preview): sources are decoded without deblocking and
+    /// without their non-reference frames, which a low frame rate drops
+    /// anyway.
+    pub draft: bool,
 }
 
 impl Output {
@@ -56,6 +60,7 @@ impl Output {
             } else {
                 s.preset.clone()
             },
+            draft: false,
         };
         let maxrate = if s.video_maxrate_kbps > 0 {
             u64::from(s.video_maxrate_kbps as u32) * 1000

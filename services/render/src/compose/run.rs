@@ -185,6 +185,36 @@ impl PieceReader {
     }
 }
 
+/// The video frames a piece holds, reading every packet (a damaged or
+/// truncated piece fails or comes up short).
+pub fn piece_frames(path: &Path) -> Result<u64, RenderError> {
+    crate::runtime::init_ffmpeg()?;
+    let (mut reader, _) = PieceReader::open(path)?;
+    let mut frames = 0u64;
+    loop {
+        let mut packet = ff::Packet::empty();
+        match packet.read(&mut reader.ictx) {
+            Ok(()) if packet.stream() == reader.stream => {
+                if packet.is_corrupt() || packet.size() == 0 {
+                    return Err(RenderError::media(
+                        path.to_string_lossy().into_owned(),
+                        "has a damaged packet",
+                    ));
+                }
+                frames += 1;
+            }
+            Ok(()) => {}
+            Err(ff::Error::Eof) => return Ok(frames),
+            Err(e) => {
+                return Err(RenderError::media(
+                    path.to_string_lossy().into_owned(),
+                    e.to_string(),
+                ));
+            }
+        }
+    }
+}
+
 /// The extradata (`avcC`) of a stream's parameters.
 fn extradata(params: &ff::codec::Parameters) -> Vec<u8> {
     // SAFETY: reads the extradata the parameters own, by its recorded size.
@@ -208,14 +238,81 @@ pub struct Joined {
     pub duration: f64,
 }
 
+/// Mixes the audio of `plan` and encodes it to AAC into `out_m4a` (mp4,
+/// audio only), the voice-only track to `voice_wav` when given. Runs beside
+/// the encoding of the pieces; [`join`] copies it in.
+pub fn encode_audio(
+    plan: &Plan,
+    voice_wav: Option<&Path>,
+    out_m4a: &Path,
+) -> Result<(), RenderError> {
+    crate::runtime::init_ffmpeg()?;
+    let mut octx = ff::format::output_as(&out_m4a, "mp4")
+        .map_err(RenderError::ffmpeg("create the audio file"))?;
+    let global_header = octx
+        .format()
+        .flags()
+        .contains(ff::format::flag::Flags::GLOBAL_HEADER);
+    let aenc = open_aac(plan.output.audio_bitrate, global_header, plan.output.draft)?;
+    {
+        let mut st = octx
+            .add_stream(ff::encoder::find(ff::codec::Id::AAC))
+            .map_err(RenderError::ffmpeg("add the audio stream"))?;
+        st.set_parameters(&aenc);
+        st.set_time_base(ff::Rational(1, SAMPLE_RATE as i32));
+    }
+    octx.write_header()
+        .map_err(RenderError::ffmpeg("write the audio header"))?;
+    let a_tb = octx
+        .stream(0)
+        .map(|s| s.time_base())
+        .unwrap_or(ff::Rational(1, SAMPLE_RATE as i32));
+    let mut audio = AudioOut {
+        mixer: Mixer::new(plan, voice_wav)?,
+        aenc,
+        a_tb,
+        pts: 0,
+    };
+    let total = audio.mixer.total();
+    audio.encode_until(&mut octx, total)?;
+    audio
+        .aenc
+        .send_eof()
+        .map_err(RenderError::ffmpeg("finish audio"))?;
+    audio.drain(&mut octx)?;
+    audio.mixer.finish()?;
+    octx.write_trailer()
+        .map_err(RenderError::ffmpeg("finish the audio file"))
+}
+
+/// The encoded audio's packets, read as the joined file needs them.
+struct AudioIn {
+    ictx: ff::format::context::Input,
+    stream: usize,
+    tb: ff::Rational,
+}
+
+impl AudioIn {
+    fn next(&mut self) -> Result<Option<ff::Packet>, RenderError> {
+        loop {
+            let mut packet = ff::Packet::empty();
+            match packet.read(&mut self.ictx) {
+                Ok(()) if packet.stream() == self.stream => return Ok(Some(packet)),
+                Ok(()) => {}
+                Err(ff::Error::Eof) => return Ok(None),
+                Err(e) => return Err(RenderError::ffmpeg("read the audio")(e)),
+            }
+        }
+    }
+}
+
 /// Joins `pieces` (one per segment of `plan`, in order) with the audio
-/// mixed for `plan` into `out_mp4`, without re-encoding the video; the
-/// voice-only track goes to `voice_wav` when given. Pieces whose headers
-/// differ cannot share one file and are refused.
+/// [`encode_audio`] made into `out_mp4`, re-encoding neither. Pieces whose
+/// headers differ cannot share one file and are refused.
 pub fn join(
     plan: &Plan,
     pieces: &[PathBuf],
-    voice_wav: Option<&Path>,
+    audio: &Path,
     out_mp4: &Path,
 ) -> Result<Joined, RenderError> {
     crate::runtime::init_ffmpeg()?;
@@ -225,36 +322,37 @@ pub fn join(
         .ok_or_else(|| RenderError::InvalidArgument("no pieces to join".into()))?;
     let (_, params) = PieceReader::open(first)?;
     let header = extradata(&params);
+    let mut audio_in = {
+        let name = audio.to_string_lossy().into_owned();
+        let ictx =
+            ff::format::input(&audio).map_err(|e| RenderError::media(&name, e.to_string()))?;
+        let st = ictx
+            .streams()
+            .best(ff::media::Type::Audio)
+            .ok_or_else(|| RenderError::media(&name, "has no audio stream"))?;
+        let (stream, tb) = (st.index(), st.time_base());
+        AudioIn { ictx, stream, tb }
+    };
+    let audio_params = audio_in
+        .ictx
+        .stream(audio_in.stream)
+        .map(|s| s.parameters())
+        .ok_or_else(|| RenderError::Io("the audio stream went away".into()))?;
     let mut octx = ff::format::output_as(&out_mp4, "mp4")
         .map_err(RenderError::ffmpeg("create the output file"))?;
-    let global_header = octx
-        .format()
-        .flags()
-        .contains(ff::format::flag::Flags::GLOBAL_HEADER);
-    let aenc = open_aac(out.audio_bitrate, global_header)?;
-    let v_stream = {
+    let v_stream = add_copied(&mut octx, ff::codec::Id::H264, params)?;
+    {
         let mut st = octx
-            .add_stream(ff::encoder::find(ff::codec::Id::H264))
-            .map_err(RenderError::ffmpeg("add the video stream"))?;
-        st.set_parameters(params);
-        // SAFETY: clears the codec tag the piece's container chose, so the
-        // muxer picks its own (as it does for an encoder's parameters).
-        unsafe {
-            (*(*st.as_mut_ptr()).codecpar).codec_tag = 0;
-        }
+            .stream_mut(v_stream)
+            .ok_or_else(|| RenderError::Io("the video stream went away".into()))?;
         st.set_time_base(ff::Rational(1, out.fps as i32));
         st.set_avg_frame_rate(ff::Rational(out.fps as i32, 1));
         st.set_rate(ff::Rational(out.fps as i32, 1));
-        st.index()
-    };
-    let a_stream = {
-        let mut st = octx
-            .add_stream(ff::encoder::find(ff::codec::Id::AAC))
-            .map_err(RenderError::ffmpeg("add the audio stream"))?;
-        st.set_parameters(&aenc);
+    }
+    let a_stream = add_copied(&mut octx, ff::codec::Id::AAC, audio_params)?;
+    if let Some(mut st) = octx.stream_mut(a_stream) {
         st.set_time_base(ff::Rational(1, SAMPLE_RATE as i32));
-        st.index()
-    };
+    }
     let mut opts = ff::Dictionary::new();
     // The index goes first so players start before the whole file arrives;
     // keys beyond the standard ones (the AIGC label) go in as mdta tags.
@@ -270,20 +368,33 @@ pub fn join(
     }
     octx.write_header_with(opts)
         .map_err(RenderError::ffmpeg("write the output header"))?;
-    let v_tb = octx
-        .stream(v_stream)
-        .map(|s| s.time_base())
-        .unwrap_or(ff::Rational(1, out.fps as i32));
-    let a_tb = octx
-        .stream(a_stream)
-        .map(|s| s.time_base())
-        .unwrap_or(ff::Rational(1, SAMPLE_RATE as i32));
-    let mut audio = AudioOut {
-        mixer: Mixer::new(plan, voice_wav)?,
-        aenc,
-        a_stream,
-        a_tb,
-        pts: 0,
+    let tb_of = |octx: &ff::format::context::Output, i: usize, d: ff::Rational| {
+        octx.stream(i).map(|s| s.time_base()).unwrap_or(d)
+    };
+    let v_tb = tb_of(&octx, v_stream, ff::Rational(1, out.fps as i32));
+    let a_tb = tb_of(&octx, a_stream, ff::Rational(1, SAMPLE_RATE as i32));
+    let seconds = |ts: i64, tb: ff::Rational| {
+        ts as f64 * f64::from(tb.numerator()) / f64::from(tb.denominator())
+    };
+    // Audio goes in as far as the video has, so the muxer interleaves tightly.
+    let mut pending = audio_in.next()?;
+    let mut audio_upto = |octx: &mut ff::format::context::Output,
+                          until: f64,
+                          pending: &mut Option<ff::Packet>|
+     -> Result<(), RenderError> {
+        while let Some(mut p) = pending.take() {
+            if seconds(p.pts().unwrap_or(0), audio_in.tb) > until {
+                *pending = Some(p);
+                break;
+            }
+            p.rescale_ts(audio_in.tb, a_tb);
+            p.set_stream(a_stream);
+            p.set_position(-1);
+            p.write_interleaved(octx)
+                .map_err(RenderError::ffmpeg("write audio"))?;
+            *pending = audio_in.next()?;
+        }
+        Ok(())
     };
     let frame_tb = ff::Rational(1, out.fps as i32);
     let mut last_dts = i64::MIN;
@@ -316,13 +427,11 @@ pub fn join(
             packet.set_stream(v_stream);
             packet.set_position(-1);
             count += 1;
-            let upto = packet.pts().unwrap_or(0);
+            let at = seconds(packet.pts().unwrap_or(0), v_tb);
             packet
                 .write_interleaved(&mut octx)
                 .map_err(RenderError::ffmpeg("write video"))?;
-            // Keep audio in step with video so the muxer interleaves tightly.
-            let secs = upto as f64 * f64::from(v_tb.numerator()) / f64::from(v_tb.denominator());
-            audio.encode_until(&mut octx, (secs * f64::from(SAMPLE_RATE)) as u64)?;
+            audio_upto(&mut octx, at, &mut pending)?;
         }
         if count != seg.frames {
             return Err(RenderError::Io(format!(
@@ -332,14 +441,7 @@ pub fn join(
         }
         frames += count;
     }
-    let total = audio.mixer.total();
-    audio.encode_until(&mut octx, total)?;
-    audio
-        .aenc
-        .send_eof()
-        .map_err(RenderError::ffmpeg("finish audio"))?;
-    audio.drain(&mut octx)?;
-    audio.mixer.finish()?;
+    audio_upto(&mut octx, f64::INFINITY, &mut pending)?;
     octx.write_trailer()
         .map_err(RenderError::ffmpeg("finish the output file"))?;
     Ok(Joined {
@@ -348,17 +450,34 @@ pub fn join(
     })
 }
 
+/// Adds a stream of `codec` with `params` copied from another file.
+fn add_copied(
+    octx: &mut ff::format::context::Output,
+    codec: ff::codec::Id,
+    params: ff::codec::Parameters,
+) -> Result<usize, RenderError> {
+    let mut st = octx
+        .add_stream(ff::encoder::find(codec))
+        .map_err(RenderError::ffmpeg("add a stream"))?;
+    st.set_parameters(params);
+    // SAFETY: clears the codec tag the other container chose, so the muxer
+    // picks its own (as it does for an encoder's parameters).
+    unsafe {
+        (*(*st.as_mut_ptr()).codecpar).codec_tag = 0;
+    }
+    Ok(st.index())
+}
+
 /// `frames` output frames (time base `frame_tb`) in time base `tb`.
 fn offset_in(frames: u64, frame_tb: ff::Rational, tb: ff::Rational) -> i64 {
     // SAFETY: av_rescale_q is a pure function of its arguments.
     unsafe { ff::ffi::av_rescale_q(frames as i64, frame_tb.into(), tb.into()) }
 }
 
-/// The audio of the joined file: mixed and encoded as the video is written.
+/// The audio being mixed and encoded into its own file.
 struct AudioOut {
     mixer: Mixer,
     aenc: ff::encoder::Audio,
-    a_stream: usize,
     a_tb: ff::Rational,
     pts: i64,
 }
@@ -367,7 +486,7 @@ impl AudioOut {
     fn drain(&mut self, octx: &mut ff::format::context::Output) -> Result<(), RenderError> {
         let mut packet = ff::Packet::empty();
         while self.aenc.receive_packet(&mut packet).is_ok() {
-            packet.set_stream(self.a_stream);
+            packet.set_stream(0);
             packet.rescale_ts(ff::Rational(1, SAMPLE_RATE as i32), self.a_tb);
             packet
                 .write_interleaved(octx)

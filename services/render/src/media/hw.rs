@@ -136,6 +136,19 @@ pub struct VideoDecoder {
 }
 
 impl VideoDecoder {
+    /// Decodes for a draft: no deblocking, and the frames no other frame
+    /// refers to are skipped (about half of a phone clip's). Only FFmpeg's
+    /// software decoders honour it.
+    pub fn draft(&mut self) {
+        // SAFETY: plain field writes on the decoder's own context, which
+        // FFmpeg reads at each decode call.
+        unsafe {
+            let c = self.decoder.as_mut_ptr();
+            (*c).skip_loop_filter = ff::ffi::AVDiscard::AVDISCARD_ALL;
+            (*c).skip_frame = ff::ffi::AVDiscard::AVDISCARD_NONREF;
+        }
+    }
+
     /// Whether it runs on the GPU.
     pub fn on_gpu(&self) -> bool {
         self.path != DecodePath::Cpu
