@@ -168,6 +168,30 @@ try {
   await shoot(page, "07-failed");
   await page.click('[data-test="retry-task"]');
   await page.waitForSelector('[data-test="progress"]', { timeout: LONG });
+  // While the video renders, its low-resolution preview is offered; it is
+  // loaded apart from the page (the panel goes once the video is done).
+  const previewSrc = await (
+    await page.waitForFunction(() => document.querySelector('[data-test="preview"] video')?.getAttribute("src"), null, {
+      timeout: LONG,
+    })
+  ).jsonValue();
+  const previewSize = await page.evaluate(async (src) => {
+    const v = document.createElement("video");
+    v.muted = true;
+    v.preload = "metadata";
+    v.src = src;
+    await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`preview: no metadata in 60 s, error ${v.error?.code ?? "none"}`)), 60_000);
+      v.addEventListener("loadedmetadata", () => (clearTimeout(timer), resolve()), { once: true });
+      v.addEventListener("error", () => (clearTimeout(timer), reject(new Error(`preview: error ${v.error?.code}`))), {
+        once: true,
+      });
+    });
+    return [v.videoWidth, v.videoHeight];
+  }, previewSrc);
+  check(previewSize[0] === 540 && previewSize[1] === 960, "a 540x960 preview plays while the video renders", {
+    previewSize,
+  });
   await page.waitForSelector('[data-test="player"]', { timeout: LONG * 2 });
   check(true, "retried from the page, the video is composed");
 
