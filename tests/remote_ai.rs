@@ -162,11 +162,42 @@ fn good_answer(body: &Value) -> Option<String> {
             ("优惠", format!("现在{promo}，性价比真的很高")),
             ("结尾互动", "你最想和谁一起来？评论区告诉我吧！".to_string()),
         ];
+        // Asked to resize ("请改写为总共约N字", possibly before a repair
+        // turn), it writes about N characters, as a compliant model would.
+        let asked = body["messages"]
+            .as_array()
+            .and_then(|m| {
+                m.iter()
+                    .rev()
+                    .filter(|m| m["role"] == "user")
+                    .map(text_of)
+                    .find(|t| t.contains("请改写为总共约"))
+            })
+            .unwrap_or_default();
+        let resize_to: Option<usize> = asked
+            .split("请改写为总共约")
+            .nth(1)
+            .and_then(|s| s.split('字').next())
+            .and_then(|n| n.trim().parse().ok());
+        let lengthen = |text: &str| -> String {
+            let Some(n) = resize_to else {
+                return text.to_string();
+            };
+            let mut out = text.to_string();
+            let fillers = ["真的值得专门来一趟", "味道在线价格也实在", "强烈推荐给大家"];
+            let mut i = 0;
+            while out.chars().count() < n / sections.len() {
+                out.push('，');
+                out.push_str(fillers[i % fillers.len()]);
+                i += 1;
+            }
+            out
+        };
         let paragraphs: Vec<Value> = sections
             .iter()
             .enumerate()
             .map(|(i, (section, text))| {
-                json!({"section": section, "shot_id": ids.get(i % ids.len().max(1)), "text": text, "estimated_duration": 8})
+                json!({"section": section, "shot_id": ids.get(i % ids.len().max(1)), "text": lengthen(text), "estimated_duration": 8})
             })
             .collect();
         return Some(json!({"paragraphs": paragraphs, "total_duration": 40}).to_string());
@@ -412,6 +443,17 @@ async fn remote_models_analyse_write_and_suggest_and_the_video_is_made() {
         .expect("script");
     assert_eq!(script.provider, format!("remote:{TEXT}"));
     assert_eq!(script.paragraphs.len(), 5);
+    // The first script was short for this voice: sent back once with the
+    // characters to aim for, the model's longer one is kept, and it lands
+    // within 60 ± 6 s at the voice's rate.
+    assert!(
+        text_calls
+            .iter()
+            .any(|b| text_of(&b["messages"][3]).contains("请改写为总共约")),
+        "no resize turn"
+    );
+    let total: f64 = script.paragraphs.iter().map(|p| p.estimated_duration).sum();
+    assert!((54.0..=66.0).contains(&total), "script of {total:.1} s");
     assert!(script.paragraphs.iter().all(|p| clips.contains(&p.shot_id)));
     assert!(
         script

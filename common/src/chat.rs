@@ -391,6 +391,11 @@ pub fn user(text: &str) -> Value {
     json!({"role": "user", "content": text})
 }
 
+/// An assistant message (the model's earlier answer, for a follow-up turn).
+pub fn assistant(text: &str) -> Value {
+    json!({"role": "assistant", "content": text})
+}
+
 /// A user message of JPEG images followed by text (the multimodal form).
 pub fn user_with_jpegs(text: &str, jpegs: &[&[u8]]) -> Value {
     let mut parts: Vec<Value> = jpegs

@@ -283,26 +283,75 @@ pub fn check_script(v: &Value, brief: &Brief<'_>) -> Result<Vec<DraftParagraph>,
         .collect()
 }
 
-/// Writes the script with the model.
+/// Seconds of video a draft makes at the brief's rate.
+fn draft_seconds(paragraphs: &[DraftParagraph]) -> f64 {
+    paragraphs.iter().map(|p| p.estimated_duration).sum()
+}
+
+/// The follow-up turn when a script's length misses the target: how long
+/// it came out, how many characters to write instead, what to keep.
+pub fn resize_prompt(seconds: f64, chars: usize, brief: &Brief<'_>) -> String {
+    format!(
+        "这版脚本按配音语速约{seconds:.0}秒（{chars}字），目标是60秒左右。请改写为总共约{target}字：         保持段落数、每段的section和shot_id不变，优惠信息原样保留，只调整文字长短。只输出同样格式的JSON。",
+        target = target_chars(brief),
+    )
+}
+
+/// Writes the script with the model. An answer whose length at the voice's
+/// rate misses 60 ± 6 s is sent back once with the character count to aim
+/// for; the answer closer to the target is kept (and a script past the
+/// platform limit still gets the API's length warning).
 pub async fn write_script(
     client: &ChatClient,
     brief: &Brief<'_>,
 ) -> Result<Vec<DraftParagraph>, ChatError> {
+    use scout_common::speech::{TARGET_SECONDS, TOLERANCE_SECONDS};
     if brief.shots.is_empty() {
         return Err(ChatError::Invalid {
             model: client.model().to_string(),
             detail: "the task has no analysed shots to write over".into(),
         });
     }
-    client
-        .json(
-            vec![
-                chat::system("你是专业的探店短视频文案作者，只输出JSON。"),
-                chat::user(&script_prompt(brief)),
-            ],
-            |v| check_script(v, brief),
-        )
-        .await
+    let mut messages = vec![
+        chat::system("你是专业的探店短视频文案作者，只输出JSON。"),
+        chat::user(&script_prompt(brief)),
+    ];
+    let first = client
+        .json(messages.clone(), |v| check_script(v, brief))
+        .await?;
+    let seconds = draft_seconds(&first);
+    if (seconds - TARGET_SECONDS).abs() <= TOLERANCE_SECONDS {
+        return Ok(first);
+    }
+    let answer = serde_json::json!({
+        "paragraphs": first
+            .iter()
+            .map(|p| serde_json::json!({"section": p.section, "shot_id": p.shot_id, "text": p.text}))
+            .collect::<Vec<_>>(),
+    });
+    let chars = first.iter().map(|p| p.text.chars().count()).sum();
+    messages.push(chat::assistant(&answer.to_string()));
+    messages.push(chat::user(&resize_prompt(seconds, chars, brief)));
+    match client.json(messages, |v| check_script(v, brief)).await {
+        Ok(second)
+            if (draft_seconds(&second) - TARGET_SECONDS).abs()
+                < (seconds - TARGET_SECONDS).abs() =>
+        {
+            tracing::info!(
+                model = client.model(),
+                before_s = seconds,
+                after_s = draft_seconds(&second),
+                "the model resized its script"
+            );
+            Ok(second)
+        }
+        Ok(_) => Ok(first),
+        // The first answer is a script; a failed resize does not lose it.
+        Err(e) => {
+            tracing::warn!(model = client.model(), error = %e, "the script was not resized");
+            Ok(first)
+        }
+    }
 }
 
 #[cfg(test)]
