@@ -270,7 +270,7 @@ impl JobHandler for ComposeWorker {
             );
         }
 
-        // 2. The narrated timeline, rendered in one pass.
+        // 2. The narrated timeline, rendered in pieces (unchanged ones reused).
         let style = cj.subtitles_enabled.then(|| {
             SubtitleStyle::try_from(cj.subtitle_style).unwrap_or(SubtitleStyle::SimpleWhite)
         });

@@ -946,3 +946,66 @@ async fn a_re_compose_encodes_only_the_edited_paragraph() {
         "the edited caption does not show"
     );
 }
+
+/// A segment of one frame between two ordinary ones: the encoder has no
+/// reorder delay in so short a piece, and the join still gives rising
+/// decode times and every frame.
+#[tokio::test]
+async fn a_one_frame_segment_joins_with_its_neighbours() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let seg = |clip: PathBuf, d: f64| Segment {
+        id: String::new(),
+        source: Some(Source::Clip(ClipSource {
+            media: Some(local(&clip)),
+            in_seconds: 0.0,
+            out_seconds: 0.0,
+            focus: Vec::new(),
+        })),
+        duration_seconds: d,
+        fit: FitMode::BlurPad as i32,
+        short_source: ShortSourcePolicy::SlowThenHold as i32,
+        audio: Some(SegmentAudio {
+            mix: false,
+            volume: 0.0,
+        }),
+    };
+    let still = |d: f64| Segment {
+        source: Some(Source::Still(StillSource {
+            media: Some(local(&still_jpeg())),
+            ken_burns: false,
+        })),
+        ..seg(portrait(4), d)
+    };
+    let timeline = Timeline {
+        segments: vec![
+            seg(portrait(4), 1.0),
+            still(1.0 / 30.0),
+            still(2.0 / 30.0),
+            seg(landscape(4), 1.0),
+        ],
+        ..Default::default()
+    };
+    let out = compose(dir.path(), &timeline).await.expect("compose");
+    assert_eq!(out.frames, 63);
+    assert_eq!(frame_hashes(&out.video).len(), 63);
+    let packets = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-select_streams",
+            "v",
+            "-show_entries",
+            "packet=dts",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(&out.video)
+        .output()
+        .expect("ffprobe runs");
+    let dts: Vec<i64> = String::from_utf8_lossy(&packets.stdout)
+        .lines()
+        .filter_map(|l| l.trim().parse().ok())
+        .collect();
+    assert_eq!(dts.len(), 63);
+    assert!(dts.windows(2).all(|w| w[0] < w[1]), "{dts:?}");
+}

@@ -226,15 +226,15 @@ pub fn script_prompt(brief: &Brief<'_>) -> String {
             brief.promotion
         },
         shots = shots.join("\n"),
-        chars = target_chars(brief),
+        chars = target_chars(brief, 6),
     )
 }
 
 /// How many CJK characters make about a minute of video at the brief's rate
-/// (six paragraphs' pauses left out).
-fn target_chars(brief: &Brief<'_>) -> f64 {
+/// in `paragraphs` paragraphs (their lead-ins and pauses left out).
+fn target_chars(brief: &Brief<'_>, paragraphs: usize) -> f64 {
     let rate = scout_common::speech::usable(Some(&brief.rate));
-    ((scout_common::speech::TARGET_SECONDS - 6.0 * rate.paragraph_seconds)
+    ((scout_common::speech::TARGET_SECONDS - paragraphs as f64 * rate.paragraph_seconds)
         * rate.cjk_chars_per_second)
         .max(60.0)
         .round()
@@ -290,10 +290,10 @@ fn draft_seconds(paragraphs: &[DraftParagraph]) -> f64 {
 
 /// The follow-up turn when a script's length misses the target: how long
 /// it came out, how many characters to write instead, what to keep.
-pub fn resize_prompt(seconds: f64, chars: usize, brief: &Brief<'_>) -> String {
+pub fn resize_prompt(seconds: f64, chars: usize, paragraphs: usize, brief: &Brief<'_>) -> String {
     format!(
         "这版脚本按配音语速约{seconds:.0}秒（{chars}字），目标是60秒左右。请改写为总共约{target}字：         保持段落数、每段的section和shot_id不变，优惠信息原样保留，只调整文字长短。只输出同样格式的JSON。",
-        target = target_chars(brief),
+        target = target_chars(brief, paragraphs),
     )
 }
 
@@ -331,7 +331,12 @@ pub async fn write_script(
     });
     let chars = first.iter().map(|p| p.text.chars().count()).sum();
     messages.push(chat::assistant(&answer.to_string()));
-    messages.push(chat::user(&resize_prompt(seconds, chars, brief)));
+    messages.push(chat::user(&resize_prompt(
+        seconds,
+        chars,
+        first.len(),
+        brief,
+    )));
     match client.json(messages, |v| check_script(v, brief)).await {
         Ok(second)
             if (draft_seconds(&second) - TARGET_SECONDS).abs()

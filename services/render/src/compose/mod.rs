@@ -8,8 +8,10 @@
 //! Every input is fetched and probed first, so a corrupt or truncated clip
 //! fails the job before any encoding, naming the clip. Outputs are built in
 //! a scratch directory and published only when all of them exist: a failed
-//! job leaves nothing behind, and a repeated job (same job id) overwrites
-//! its outputs instead of adding more.
+//! job leaves no outputs behind (the pieces it kept and a preview it
+//! published stay for the next attempt, which reuses or replaces them), and
+//! a repeated job (same job id) overwrites its outputs instead of adding
+//! more.
 
 pub mod aigc;
 pub mod audio;
@@ -196,10 +198,8 @@ pub struct Options {
     pub preview: Option<PreviewSink>,
 }
 
-/// The preview: a quarter of the pixels, half the frame rate, encoded as
-/// fast as libx264 goes.
-pub const PREVIEW_SIZE: (u32, u32) = (540, 960);
-/// Preview frame rate.
+/// The preview's frame rate; it is half the output's width and height
+/// (540x960 for the 1080x1920 default), encoded as fast as libx264 goes.
 pub const PREVIEW_FPS: i32 = 15;
 
 /// Renders `timeline` into `out_dir` (which must exist): every piece is
@@ -235,6 +235,22 @@ pub async fn compose(
     out_dir: &Path,
     opts: &Options,
 ) -> Result<LocalOutputs, RenderError> {
+    // Progress never goes back (a redo after a GPU failure reports again
+    // once it passes where the failed attempt had got to).
+    let opts = &Options {
+        progress: {
+            let (inner, reached) = (
+                opts.progress.clone(),
+                Arc::new(std::sync::atomic::AtomicI32::new(-1)),
+            );
+            Arc::new(move |p: Progress| {
+                if reached.fetch_max(p.percent, Ordering::Relaxed) <= p.percent {
+                    inner(p);
+                }
+            })
+        },
+        ..opts.clone()
+    };
     let progress = &opts.progress;
     progress(Progress {
         percent: 0,
@@ -296,6 +312,7 @@ pub async fn compose(
     let dir = scratch.join("pieces");
     std::fs::create_dir_all(&dir)?;
     let mut gpu = true;
+    let mut previewed = false;
     let voice_wav = out_dir.join("voice.wav");
     let mut audio = AudioTask::new(&plan, voice_wav.clone(), scratch.join("audio.m4a"));
     let pieces_started = std::time::Instant::now();
@@ -307,7 +324,10 @@ pub async fn compose(
             dir: &dir,
             gpu,
         };
-        match run.encode(timeline, &inputs, opts, &mut audio).await {
+        match run
+            .encode(timeline, &inputs, opts, &mut audio, &mut previewed)
+            .await
+        {
             // A GPU encoder failing mid-way: every piece of this compose
             // is made again with libx264 (pieces of one file share one
             // encoder's headers).
@@ -408,6 +428,14 @@ struct AudioTask {
     running: Option<tokio::task::JoinHandle<Result<(), RenderError>>>,
     failed: Option<String>,
     done: bool,
+    /// Set when the compose is over, whatever its end: the work stops.
+    stop: Arc<AtomicBool>,
+}
+
+impl Drop for AudioTask {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
 }
 
 impl AudioTask {
@@ -420,6 +448,7 @@ impl AudioTask {
             running: None,
             failed: None,
             done: false,
+            stop: Arc::new(AtomicBool::new(false)),
         }
     }
 
@@ -428,9 +457,14 @@ impl AudioTask {
         if self.running.is_some() || self.done || self.failed.is_some() {
             return;
         }
-        let (plan, voice, file) = (self.plan.clone(), self.voice_wav.clone(), self.file.clone());
+        let (plan, voice, file, stop) = (
+            self.plan.clone(),
+            self.voice_wav.clone(),
+            self.file.clone(),
+            self.stop.clone(),
+        );
         self.running = Some(tokio::spawn(crate::runtime::blocking(move || {
-            run::encode_audio(&plan, Some(&voice), &file)
+            run::encode_audio(&plan, Some(&voice), &file, &stop)
         })));
     }
 
@@ -489,6 +523,7 @@ impl Run<'_> {
         inputs: &Inputs,
         opts: &Options,
         audio: &mut AudioTask,
+        previewed: &mut bool,
     ) -> Result<Encoded, RenderError> {
         let plan = self.plan;
         let out = plan.output.clone();
@@ -534,11 +569,21 @@ impl Run<'_> {
             .map(|(s, _)| s.frames)
             .sum();
         let (from, to) = match &opts.preview {
-            // Most of the video is new: a preview first, while the rest renders.
-            Some(sink) if fresh * 2 > plan.total_frames => {
-                let preview = self.preview(timeline, inputs, opts).await?;
-                sink(preview).await;
-                (15, 95)
+            // Most of the video is new: a preview first (once), while the
+            // rest renders. It is a convenience: failing, it costs nothing.
+            Some(sink) if !*previewed && fresh * 2 > plan.total_frames => {
+                *previewed = true;
+                match self.preview(timeline, inputs, opts).await {
+                    Ok(preview) => {
+                        sink(preview).await;
+                        (15, 95)
+                    }
+                    Err(RenderError::Cancelled) => return Err(RenderError::Cancelled),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "no preview; the full render goes on");
+                        (3, 95)
+                    }
+                }
             }
             _ => (3, 95),
         };
@@ -594,6 +639,15 @@ impl Run<'_> {
                 )
             })
             .await?;
+            // A GPU encoder that did not open for this piece (libx264 in its
+            // place) made a piece the others cannot join: the compose is
+            // made again on libx264, and this piece is not kept.
+            if piece.encoder != encoder {
+                return Err(RenderError::GpuEncode(format!(
+                    "{} encoded piece {} in place of {encoder}",
+                    piece.encoder, seg.id
+                )));
+            }
             std::fs::write(&local.still, &piece.still_jpeg)?;
             done += piece.frames;
             decoded += piece.decoded;
@@ -622,8 +676,8 @@ impl Run<'_> {
     }
 
     /// The low-resolution preview of the whole timeline, captions and mark
-    /// burned in, with its audio: the same pieces at [`PREVIEW_SIZE`] and
-    /// [`PREVIEW_FPS`], joined.
+    /// burned in, with its audio: the same pieces at half the output's size
+    /// and [`PREVIEW_FPS`], joined.
     async fn preview(
         &self,
         timeline: &Timeline,
@@ -632,8 +686,8 @@ impl Run<'_> {
     ) -> Result<PathBuf, RenderError> {
         let mut small = timeline.clone();
         let spec = small.output.get_or_insert_with(Default::default);
-        spec.width = PREVIEW_SIZE.0 as i32;
-        spec.height = PREVIEW_SIZE.1 as i32;
+        spec.width = ((self.plan.output.width / 2) & !1).max(64) as i32;
+        spec.height = ((self.plan.output.height / 2) & !1).max(64) as i32;
         spec.fps = PREVIEW_FPS;
         spec.video_bitrate_kbps = 1200;
         spec.video_maxrate_kbps = 1800;
@@ -678,9 +732,9 @@ impl Run<'_> {
             files.push(path);
         }
         let out = dir.join("preview.mp4");
-        let (o, a) = (out.clone(), dir.join("audio.m4a"));
+        let (o, a, stop) = (out.clone(), dir.join("audio.m4a"), opts.cancel.clone());
         crate::runtime::blocking(move || {
-            run::encode_audio(&plan, None, &a)?;
+            run::encode_audio(&plan, None, &a, &stop)?;
             run::join(&plan, &files, &a, &o)
         })
         .await?;
@@ -824,9 +878,14 @@ impl Composer {
         // The preview is published as soon as it exists and announced on
         // the stream; the full render goes on meanwhile.
         let preview: PreviewSink = {
-            let (store, key, tx) = (store.clone(), format!("{prefix}{PREVIEW}"), tx.clone());
+            let (store, key, tx, gone) = (
+                store.clone(),
+                format!("{prefix}{PREVIEW}"),
+                tx.clone(),
+                cancel.clone(),
+            );
             Arc::new(move |path: PathBuf| {
-                let (store, key, tx) = (store.clone(), key.clone(), tx.clone());
+                let (store, key, tx, gone) = (store.clone(), key.clone(), tx.clone(), gone.clone());
                 Box::pin(async move {
                     if let Err(e) = store.put_file(&key, &path, Some("video/mp4")).await {
                         tracing::warn!(error = %e, "the preview was not stored");
@@ -840,7 +899,10 @@ impl Composer {
                             preview_key: key,
                         })),
                     };
-                    let _ = tx.send(Ok(msg)).await;
+                    // A caller that went away cancels the job.
+                    if tx.send(Ok(msg)).await.is_err() {
+                        gone.store(true, Ordering::Relaxed);
+                    }
                 })
             })
         };

@@ -63,7 +63,8 @@ fn local(t: f64, t0: f64) -> f64 {
     LEAD + ((t - t0) * 1000.0).round() / 1000.0
 }
 
-/// Where a piece sits in the output: its first frame and frame count.
+/// Where a piece sits in the output, in seconds: from its first frame to
+/// the end of its last.
 #[derive(Debug, Clone, Copy)]
 pub struct Window {
     /// Start, seconds (a frame time).
@@ -150,10 +151,24 @@ pub fn key(
 ) -> Result<String, RenderError> {
     let mut shape = serde_json::to_value(seg).map_err(|e| RenderError::Io(e.to_string()))?;
     if let Some(o) = shape.as_object_mut() {
-        // Where the piece falls and what the caller calls it change nothing
-        // in its pictures.
-        for moved in ["id", "first_frame", "start"] {
+        // Where the piece falls, what the caller calls it, its length in
+        // seconds (its frames say it) and its sound change nothing in its
+        // pictures.
+        for moved in ["id", "first_frame", "start", "duration"] {
             o.remove(moved);
+        }
+        if let Some(clip) = o
+            .get_mut("play")
+            .and_then(|p| p.get_mut("Clip"))
+            .and_then(|c| c.as_object_mut())
+        {
+            clip.remove("audio_gain");
+        }
+    }
+    let mut picture = serde_json::to_value(out).map_err(|e| RenderError::Io(e.to_string()))?;
+    if let Some(o) = picture.as_object_mut() {
+        for sound in ["audio_bitrate", "sample_rate"] {
+            o.remove(sound);
         }
     }
     let mut h = sha2::Sha256::new();
@@ -162,7 +177,13 @@ pub fn key(
         source,
         &shape.to_string(),
         &format!("{:?}", seg.focus),
-        &serde_json::to_string(out).map_err(|e| RenderError::Io(e.to_string()))?,
+        &picture.to_string(),
+        // Decoding and fitting on the device or on the CPU differ slightly.
+        if crate::media::hw::hardware().enabled && crate::media::hw::hardware().probe.present {
+            "device"
+        } else {
+            "cpu"
+        },
         encoder,
         ass.unwrap_or(""),
     ] {

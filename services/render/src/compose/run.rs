@@ -245,6 +245,7 @@ pub fn encode_audio(
     plan: &Plan,
     voice_wav: Option<&Path>,
     out_m4a: &Path,
+    stop: &AtomicBool,
 ) -> Result<(), RenderError> {
     crate::runtime::init_ffmpeg()?;
     let mut octx = ff::format::output_as(&out_m4a, "mp4")
@@ -273,8 +274,16 @@ pub fn encode_audio(
         a_tb,
         pts: 0,
     };
+    // A second at a time, so a compose that stops stops this too.
     let total = audio.mixer.total();
-    audio.encode_until(&mut octx, total)?;
+    let mut at = 0;
+    while at < total {
+        if stop.load(Ordering::Relaxed) {
+            return Err(RenderError::Cancelled);
+        }
+        at = (at + u64::from(SAMPLE_RATE)).min(total);
+        audio.encode_until(&mut octx, at)?;
+    }
     audio
         .aenc
         .send_eof()
@@ -397,9 +406,18 @@ pub fn join(
         Ok(())
     };
     let frame_tb = ff::Rational(1, out.fps as i32);
+    // Every piece's decode times trail its presentation times by the
+    // encoder's reorder delay, except a piece too short for the encoder to
+    // have reordered (one or two frames): its decode times are moved back
+    // to the longest delay, so they keep rising across the joins.
+    let delays = pieces
+        .iter()
+        .map(|p| first_delay(p, v_tb))
+        .collect::<Result<Vec<_>, _>>()?;
+    let longest = delays.iter().copied().max().unwrap_or(0);
     let mut last_dts = i64::MIN;
     let mut frames = 0u64;
-    for (seg, path) in plan.segments.iter().zip(pieces) {
+    for ((seg, path), delay) in plan.segments.iter().zip(pieces).zip(&delays) {
         let (mut reader, params) = PieceReader::open(path)?;
         if extradata(&params) != header {
             return Err(RenderError::Io(format!(
@@ -415,7 +433,7 @@ pub fn join(
             }
             packet.rescale_ts(reader.tb, v_tb);
             packet.set_pts(packet.pts().map(|p| p + shift));
-            packet.set_dts(packet.dts().map(|d| d + shift));
+            packet.set_dts(packet.dts().map(|d| d + shift - (longest - delay)));
             let dts = packet.dts().unwrap_or(i64::MIN);
             if dts <= last_dts {
                 return Err(RenderError::Io(format!(
@@ -466,6 +484,32 @@ fn add_copied(
         (*(*st.as_mut_ptr()).codecpar).codec_tag = 0;
     }
     Ok(st.index())
+}
+
+/// How far the first packet's decode time trails its presentation time,
+/// in time base `tb`.
+fn first_delay(path: &Path, tb: ff::Rational) -> Result<i64, RenderError> {
+    let (mut reader, _) = PieceReader::open(path)?;
+    loop {
+        let mut packet = ff::Packet::empty();
+        match packet.read(&mut reader.ictx) {
+            Ok(()) if packet.stream() == reader.stream => {
+                packet.rescale_ts(reader.tb, tb);
+                return Ok(match (packet.pts(), packet.dts()) {
+                    (Some(p), Some(d)) => (p - d).max(0),
+                    _ => 0,
+                });
+            }
+            Ok(()) => {}
+            Err(ff::Error::Eof) => return Ok(0),
+            Err(e) => {
+                return Err(RenderError::media(
+                    path.to_string_lossy().into_owned(),
+                    e.to_string(),
+                ));
+            }
+        }
+    }
 }
 
 /// `frames` output frames (time base `frame_tb`) in time base `tb`.
