@@ -838,7 +838,7 @@ async fn a_re_compose_encodes_only_the_edited_paragraph() {
     let preview = preview.expect("a preview before the result");
     assert_eq!(preview, "output/9/preview.mp4");
     let local_preview = dir.path().join("preview.mp4");
-    std::fs::write(&local_preview, store.get(&preview).await.expect("preview")).expect("write");
+    fetch(&store, &preview, &local_preview).await;
     let p = ffprobe(&local_preview);
     let streams = p["streams"].as_array().expect("streams");
     let v = streams
@@ -858,11 +858,7 @@ async fn a_re_compose_encodes_only_the_edited_paragraph() {
     );
 
     let original = dir.path().join("original.mp4");
-    std::fs::write(
-        &original,
-        store.get("output/9/final.mp4").await.expect("final"),
-    )
-    .expect("write");
+    fetch(&store, "output/9/final.mp4", &original).await;
 
     // One paragraph's words edited (a longer caption over the same speech).
     paragraphs[1].text = "一进门就是满满的烟火气，服务员小姐姐特别热情！".into();
@@ -875,11 +871,7 @@ async fn a_re_compose_encodes_only_the_edited_paragraph() {
     );
     assert!(preview.is_none(), "a mostly reused compose has no preview");
     let recomposed = dir.path().join("recomposed.mp4");
-    std::fs::write(
-        &recomposed,
-        store.get("output/9/final.mp4").await.expect("final"),
-    )
-    .expect("write");
+    fetch(&store, "output/9/final.mp4", &recomposed).await;
     let expected: f64 = speech.iter().map(|(_, s)| s + 0.5).sum();
     assert_output_spec(&recomposed, expected);
     // Only the pieces of this compose are kept.
@@ -900,11 +892,7 @@ async fn a_re_compose_encodes_only_the_edited_paragraph() {
     let (_, mended) = compose_job(&composer, "output/9/", &edited).await;
     assert_eq!((mended.pieces, mended.reused_pieces), (4, 3));
     let again = dir.path().join("mended.mp4");
-    std::fs::write(
-        &again,
-        store.get("output/9/final.mp4").await.expect("final"),
-    )
-    .expect("write");
+    fetch(&store, "output/9/final.mp4", &again).await;
     assert_output_spec(&again, expected);
 
     // From scratch (another task, nothing kept), the same script gives the
@@ -913,11 +901,7 @@ async fn a_re_compose_encodes_only_the_edited_paragraph() {
     let (_, fresh) = compose_job(&composer, "output/10/", &edited).await;
     assert_eq!(fresh.reused_pieces, 0);
     let scratch = dir.path().join("scratch.mp4");
-    std::fs::write(
-        &scratch,
-        store.get("output/10/final.mp4").await.expect("final"),
-    )
-    .expect("write");
+    fetch(&store, "output/10/final.mp4", &scratch).await;
     assert_output_spec(&scratch, expected);
     let (a, b) = (frame_hashes(&recomposed), frame_hashes(&scratch));
     assert_eq!(a.len(), b.len());
@@ -1008,4 +992,9 @@ async fn a_one_frame_segment_joins_with_its_neighbours() {
         .collect();
     assert_eq!(dts.len(), 63);
     assert!(dts.windows(2).all(|w| w[0] < w[1]), "{dts:?}");
+}
+
+/// Copies blob `key` of `store` to the local file `to`.
+async fn fetch(store: &LocalBlobStore, key: &str, to: &Path) {
+    std::fs::write(to, store.get(key).await.expect("blob")).expect("write");
 }
