@@ -117,7 +117,7 @@ fn resolve_paths(timeline: &mut Timeline, base: &Path) -> anyhow::Result<()> {
 
 /// `scout compose TIMELINE.json -o OUT.mp4`: renders with a progress bar.
 /// Next to OUT.mp4 go OUT.ass (when there are subtitles), OUT.jpg (the
-/// cover) and OUT.assets.zip.
+/// cover), OUT.assets.zip and OUT.jianying-draft.zip (the editable draft).
 pub async fn compose(config: &Config, timeline_file: &Path, out: &Path) -> anyhow::Result<()> {
     gpu_mode(config);
     let text = std::fs::read_to_string(timeline_file)
@@ -166,6 +166,12 @@ pub async fn compose(config: &Config, timeline_file: &Path, out: &Path) -> anyho
         &result.assets,
         &PathBuf::from(format!("{}.assets.zip", stem.display())),
     )?;
+    if let Some(draft) = &result.editor_draft {
+        move_file(
+            draft,
+            &PathBuf::from(format!("{}.jianying-draft.zip", stem.display())),
+        )?;
+    }
     gpu_note();
     println!(
         "{} written: {}x{}, {:.2} s, {:.1} MB ({} source frames decoded for {} output frames, encoded by {})",

@@ -16,9 +16,10 @@ use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
     ConfirmVideoRequest, CreateTaskRequest, GetAssetsPackRequest, GetDownloadUrlRequest,
-    GetOutputRequest, GetProgressRequest, GetScriptRequest, GetTaskRequest, Paragraph,
-    ParagraphEdit, ReportScriptRequest, SetVoiceRequest, StartAnalysisRequest, StartComposeRequest,
-    TaskStatus, UpdateScriptRequest, VoiceSettings, WatchProgressRequest,
+    GetEditableDraftRequest, GetOutputRequest, GetProgressRequest, GetScriptRequest,
+    GetTaskRequest, Paragraph, ParagraphEdit, ReportScriptRequest, SetVoiceRequest,
+    StartAnalysisRequest, StartComposeRequest, TaskStatus, UpdateScriptRequest, VoiceSettings,
+    WatchProgressRequest,
 };
 use support::*;
 
@@ -350,6 +351,48 @@ async fn whole_flow(production: bool) {
         .await
         .expect("zip");
     assert_eq!(&zip[..2], b"PK");
+    // The editable 剪映 draft: one folder named after the shop whose
+    // timeline holds together and is as long as the video.
+    let draft = tasks
+        .get_editable_draft(GetEditableDraftRequest { task_id: task.id })
+        .await
+        .expect("editable draft")
+        .into_inner();
+    assert_eq!(draft.format, "jianying");
+    let zip = reqwest::get(&draft.url)
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("zip");
+    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("a zip");
+    let entries: Vec<String> = archive
+        .file_names()
+        .map(|n| n.expect("an entry name").to_string())
+        .collect();
+    let read = |archive: &mut zip::ZipArchive<_>, name: &str| -> serde_json::Value {
+        serde_json::from_reader(
+            archive
+                .by_name(&format!("海底捞火锅(望京店)/{name}"))
+                .expect(name),
+        )
+        .expect("JSON")
+    };
+    let content = read(&mut archive, "draft_content.json");
+    let meta = read(&mut archive, "draft_meta_info.json");
+    let problems = scout_render::compose::draft::validate(
+        &content,
+        &meta,
+        "海底捞火锅(望京店)",
+        &|p| entries.contains(&format!("海底捞火锅(望京店)/{p}")),
+    );
+    assert!(problems.is_empty(), "{problems:?}");
+    let length = probe["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse::<f64>().ok())
+        .expect("duration");
+    let drafted = content["duration"].as_f64().expect("duration") / 1e6;
+    assert!((drafted - length).abs() < 0.1, "{drafted} vs {length}");
     // Exactly one final.mp4 for the task.
     let outputs = ctx
         .adapters
@@ -395,6 +438,10 @@ async fn whole_flow(production: bool) {
             .map(|_| ()),
         theirs
             .get_assets_pack(GetAssetsPackRequest { task_id: id })
+            .await
+            .map(|_| ()),
+        theirs
+            .get_editable_draft(GetEditableDraftRequest { task_id: id })
             .await
             .map(|_| ()),
         theirs

@@ -87,7 +87,13 @@ fn probe_frames_say_and_compose_from_the_command_line() {
     let (code, out, err) = run(&["compose", "timeline.json", "-o", "out.mp4"], dir.path());
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("out.mp4 written: 1080x1920"), "{out}");
-    for f in ["out.mp4", "out.ass", "out.jpg", "out.assets.zip"] {
+    for f in [
+        "out.mp4",
+        "out.ass",
+        "out.jpg",
+        "out.assets.zip",
+        "out.jianying-draft.zip",
+    ] {
         assert!(dir.path().join(f).exists(), "{f} missing");
     }
 }

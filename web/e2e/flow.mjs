@@ -238,10 +238,11 @@ try {
     { label: await page.textContent('[data-test="ai-label"]') },
   );
 
-  // Downloads: the video and the assets pack.
+  // Downloads: the video, the assets pack and the editable draft.
   for (const [button, file, magic] of [
     ["download-video", "final.mp4", "ftyp"],
     ["download-assets", "assets.zip", "PK"],
+    ["download-draft", "jianying-draft.zip", "PK"],
   ]) {
     const [download] = await Promise.all([page.waitForEvent("download"), page.click(`[data-test="${button}"]`)]);
     const path = join(SHOTS, `downloaded-${file}`);

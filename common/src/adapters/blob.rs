@@ -411,14 +411,28 @@ impl BlobStore for LocalBlobStore {
         _content_type: Option<&str>,
     ) -> Result<(), BlobError> {
         validate_key(key)?;
-        let file = tokio::fs::File::open(path)
-            .await
-            .map_err(|e| BlobError::Other(format!("{}: {e}", path.display())))?;
-        let stream = tokio_util::io::ReaderStream::new(file).map(|r| r.map_err(|e| e.to_string()));
-        self.write(key, stream, u64::MAX)
-            .await
-            .map(|_| ())
-            .map_err(|e| BlobError::Other(e.message))
+        // One copy in the kernel (copy_file_range), synced, then renamed
+        // into place: a reader sees the whole object or none, and a large
+        // file does not cross the async runtime in small chunks.
+        let (dest, from) = (self.path(key)?, path.to_path_buf());
+        let parent = dest
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| self.root.clone());
+        tokio::task::spawn_blocking(move || {
+            std::fs::create_dir_all(&parent)?;
+            let tmp = parent.join(format!(".upload-{}", uuid::Uuid::new_v4()));
+            let copied = std::fs::copy(&from, &tmp)
+                .and_then(|_| std::fs::File::open(&tmp)?.sync_all())
+                .and_then(|()| std::fs::rename(&tmp, &dest));
+            if copied.is_err() {
+                let _ = std::fs::remove_file(&tmp);
+            }
+            copied
+        })
+        .await
+        .map_err(|e| BlobError::Other(format!("{key}: {e}")))?
+        .map_err(|e| BlobError::Other(format!("{}: {e}", path.display())))
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {

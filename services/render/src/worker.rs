@@ -276,6 +276,7 @@ impl JobHandler for ComposeWorker {
         });
         let mut timeline = narration::timeline(&paragraphs, style, None, cj.output.clone());
         timeline.aigc = cj.aigc.clone();
+        timeline.title = cj.title.clone();
         self.reporter
             .progress(&cj, WorkStep::WriteSubtitles, 0.0, 0)
             .await;

@@ -515,6 +515,7 @@ async fn a_truncated_clip_fails_naming_it_and_leaves_nothing_behind() {
             "output/7/assets.zip",
             "output/7/cover.jpg",
             "output/7/final.mp4",
+            "output/7/jianying-draft.zip",
             "output/7/preview.mp4",
             "output/7/subtitle.ass"
         ]
@@ -997,4 +998,326 @@ async fn a_one_frame_segment_joins_with_its_neighbours() {
 /// Copies blob `key` of `store` to the local file `to`.
 async fn fetch(store: &LocalBlobStore, key: &str, to: &Path) {
     std::fs::write(to, store.get(key).await.expect("blob")).expect("write");
+}
+
+/// Reads a zip entry as JSON.
+fn zip_json(archive: &mut zip::ZipArchive<std::fs::File>, name: &str) -> serde_json::Value {
+    serde_json::from_reader(
+        archive
+            .by_name(name)
+            .unwrap_or_else(|e| panic!("{name}: {e}")),
+    )
+    .unwrap_or_else(|e| panic!("{name} is not JSON: {e}"))
+}
+
+#[tokio::test]
+async fn the_editable_draft_holds_the_timeline() {
+    use scout_proto::scout::render::v1::{AigcLabel, AigcMark, Corner};
+    use scout_render::compose::draft;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let texts = [
+        "家人们！今天探店望京的海底捞，人均八十九，招牌毛肚七上八下，服务也是一如既往的贴心。",
+        "喜欢记得点赞关注哦！",
+    ];
+    let speech = speak(dir.path(), &texts).await;
+    let (wide, tall) = (landscape(6), portrait(4));
+    let paragraphs: Vec<Paragraph> = speech
+        .iter()
+        .zip([(&wide, FitMode::CropCenter), (&tall, FitMode::BlurPad)])
+        .zip(texts)
+        .enumerate()
+        .map(|(i, (((wav, secs), (clip, fit)), text))| Paragraph {
+            id: format!("para_{}", i + 1),
+            clip: local(clip),
+            voice: local(wav),
+            voice_seconds: *secs,
+            text: text.into(),
+            words: Vec::new(),
+            fit,
+            focus: Vec::new(),
+        })
+        .collect();
+    let mut timeline = narration::timeline(
+        &paragraphs,
+        Some(SubtitleStyle::VibrantYellow),
+        Some(MusicTrack {
+            media: Some(local(&one_second())),
+            volume: 0.3,
+            duck_under_voice: true,
+            fade_seconds: 0.5,
+        }),
+        None,
+    );
+    // A looped one-second clip and a still after the narration.
+    timeline.segments.push(Segment {
+        id: "loop".into(),
+        source: Some(Source::Clip(ClipSource {
+            media: Some(local(&one_second())),
+            in_seconds: 0.0,
+            out_seconds: 0.0,
+            focus: Vec::new(),
+        })),
+        duration_seconds: 2.5,
+        fit: FitMode::BlurPad as i32,
+        short_source: ShortSourcePolicy::Loop as i32,
+        audio: None,
+    });
+    timeline.segments.push(Segment {
+        id: "still".into(),
+        source: Some(Source::Still(StillSource {
+            media: Some(local(&still_jpeg())),
+            ken_burns: false,
+        })),
+        duration_seconds: 1.0,
+        fit: FitMode::BlurPad as i32,
+        short_source: 0,
+        audio: None,
+    });
+    timeline.aigc = Some(AigcLabel {
+        mark: Some(AigcMark {
+            text: "AI生成".into(),
+            corner: Corner::TopLeft as i32,
+            seconds: 1.5,
+        }),
+        producer: "Shop Video Scout".into(),
+        content_id: "scout-task-1-job".into(),
+        generated: vec!["voice".into()],
+    });
+    // A title with a path separator still names one folder.
+    timeline.title = "海底捞/望京店".into();
+    let out = compose(dir.path(), &timeline).await.expect("compose");
+    let name = "海底捞_望京店";
+
+    let mut archive = zip::ZipArchive::new(
+        std::fs::File::open(out.editor_draft.as_ref().expect("a draft")).expect("draft"),
+    )
+    .expect("zip");
+    let entries: Vec<String> = archive
+        .file_names()
+        .map(|n| n.expect("an entry name").to_string())
+        .collect();
+    assert!(
+        entries.iter().all(|e| e.starts_with(&format!("{name}/"))),
+        "one folder named after the title: {entries:?}"
+    );
+    for file in [
+        "draft_content.json",
+        "draft_meta_info.json",
+        "draft_cover.jpg",
+    ] {
+        assert!(
+            entries.contains(&format!("{name}/{file}")),
+            "{file}: {entries:?}"
+        );
+    }
+    let content = zip_json(&mut archive, &format!("{name}/draft_content.json"));
+    let meta = zip_json(&mut archive, &format!("{name}/draft_meta_info.json"));
+    let inside = |p: &str| entries.contains(&format!("{name}/{p}"));
+    let problems = draft::validate(&content, &meta, name, &inside);
+    assert!(problems.is_empty(), "{problems:#?}");
+
+    // Times add up to the video's length (µs, within a frame).
+    let duration = content["duration"].as_i64().expect("duration");
+    assert!(
+        (duration as f64 - out.duration * 1e6).abs() <= 34_000.0,
+        "draft {duration} µs vs video {} s",
+        out.duration
+    );
+    assert_eq!(
+        (
+            content["canvas_config"]["width"].as_i64(),
+            content["canvas_config"]["height"].as_i64()
+        ),
+        (Some(1080), Some(1920))
+    );
+    let tracks = content["tracks"].as_array().expect("tracks");
+    let of_kind =
+        |k: &str| -> Vec<&serde_json::Value> { tracks.iter().filter(|t| t["type"] == k).collect() };
+    let segs = |t: &serde_json::Value| t["segments"].as_array().cloned().unwrap_or_default();
+    let materials = &content["materials"];
+    let material = |id: &serde_json::Value| -> serde_json::Value {
+        ["videos", "audios", "texts"]
+            .iter()
+            .flat_map(|l| materials[*l].as_array().cloned().unwrap_or_default())
+            .find(|m| &m["id"] == id)
+            .unwrap_or_else(|| panic!("material {id}"))
+    };
+
+    // The main track: the two paragraphs, the loop repeated, the still.
+    let video = segs(of_kind("video")[0]);
+    let sources: Vec<String> = video
+        .iter()
+        .map(|s| {
+            material(&s["material_id"])["material_name"]
+                .as_str()
+                .unwrap_or("")
+                .to_string()
+        })
+        .collect();
+    let name_of = |p: &Path| p.file_name().expect("name").to_string_lossy().into_owned();
+    assert_eq!(sources[0], name_of(&wide));
+    assert_eq!(sources[1], name_of(&tall));
+    assert!(
+        sources[2..sources.len() - 1]
+            .iter()
+            .all(|s| *s == name_of(&one_second()))
+            && sources.len() >= 5,
+        "{sources:?}"
+    );
+    assert_eq!(
+        material(&video[video.len() - 1]["material_id"])["type"],
+        "photo"
+    );
+    // The cropped landscape clip covers the canvas; the blurred one fits inside it.
+    assert!(
+        video[0]["clip"]["scale"]["x"].as_f64().expect("scale") > 2.0,
+        "{}",
+        video[0]["clip"]
+    );
+    assert_eq!(video[1]["clip"]["scale"]["x"].as_f64(), Some(1.0));
+    assert!(
+        !video[1]["extra_material_refs"]
+            .as_array()
+            .expect("refs")
+            .is_empty()
+    );
+
+    // The media is in the folder, byte for byte.
+    for (file, local_path) in [
+        (&wide, &wide),
+        (&tall, &tall),
+        (&still_jpeg(), &still_jpeg()),
+    ] {
+        let m = ["videos"]
+            .iter()
+            .flat_map(|l| materials[*l].as_array().cloned().unwrap_or_default())
+            .find(|m| m["material_name"] == name_of(file))
+            .expect("material");
+        let at = m["path"]
+            .as_str()
+            .expect("path")
+            .strip_prefix(draft::PLACEHOLDER)
+            .expect("in the folder");
+        let entry = archive
+            .by_name(&format!("{name}{at}"))
+            .expect("media entry");
+        assert_eq!(
+            entry.size(),
+            std::fs::metadata(local_path).expect("size").len()
+        );
+    }
+
+    // Narration: one segment per paragraph where the video speaks it.
+    let pack = zip_json(
+        &mut zip::ZipArchive::new(std::fs::File::open(&out.assets).expect("assets")).expect("zip"),
+        "segments.json",
+    );
+    let audio = of_kind("audio");
+    let voice = segs(audio[0]);
+    assert_eq!(voice.len(), 2);
+    for (seg, planned) in voice.iter().zip(pack["voice"].as_array().expect("voice")) {
+        let start = seg["target_timerange"]["start"].as_i64().expect("start") as f64;
+        assert!((start - planned["offset"].as_f64().expect("offset") * 1e6).abs() <= 1.0);
+    }
+    // Music: repeated to the video's length.
+    let music = segs(audio[1]);
+    assert!(music.len() > 1);
+    let music_end = music
+        .iter()
+        .map(|s| {
+            s["target_timerange"]["start"].as_i64().unwrap_or(0)
+                + s["target_timerange"]["duration"].as_i64().unwrap_or(0)
+        })
+        .max();
+    assert_eq!(music_end, Some(duration));
+
+    // Captions as burned in: the subtitle file's events, in order, with
+    // their words; the AI mark on a text track of its own.
+    let texts_of = |t: &serde_json::Value| -> Vec<(i64, String)> {
+        segs(t)
+            .iter()
+            .map(|s| {
+                let c: serde_json::Value = serde_json::from_str(
+                    material(&s["material_id"])["content"]
+                        .as_str()
+                        .expect("content"),
+                )
+                .expect("content JSON");
+                (
+                    s["target_timerange"]["start"].as_i64().expect("start"),
+                    c["text"].as_str().expect("text").to_string(),
+                )
+            })
+            .collect()
+    };
+    let text_tracks = of_kind("text");
+    let captions = texts_of(text_tracks[0]);
+    let ass = std::fs::read_to_string(out.subtitle.as_ref().expect("subtitle")).expect("ass");
+    let dialogue: Vec<&str> = ass.lines().filter(|l| l.starts_with("Dialogue:")).collect();
+    assert_eq!(captions.len(), dialogue.len(), "{captions:?}\n{ass}");
+    for ((start, text), line) in captions.iter().zip(&dialogue) {
+        let at: Vec<f64> = line
+            .split(',')
+            .nth(1)
+            .expect("start")
+            .split(':')
+            .map(|p| p.parse().expect("time"))
+            .collect();
+        let ass_start = (at[0] * 3600.0 + at[1] * 60.0 + at[2]) * 1e6;
+        assert!(
+            (*start as f64 - ass_start).abs() <= 10_001.0,
+            "{start} vs {line}"
+        );
+        assert!(
+            text.split('\n').all(|l| line.contains(l.trim())),
+            "{text:?} vs {line}"
+        );
+    }
+    let spoken: String = captions.iter().map(|(_, t)| t.replace('\n', "")).collect();
+    assert_eq!(spoken.replace(' ', ""), texts.concat());
+    let mark = texts_of(text_tracks[1]);
+    assert_eq!(mark, vec![(0, "AI生成".to_string())]);
+    assert_eq!(meta["draft_name"], name);
+    assert_eq!(meta["tm_duration"].as_i64(), Some(duration));
+
+    // The validator is not blind: each kind of break is reported.
+    let broken = |f: &dyn Fn(&mut serde_json::Value)| {
+        let mut c = content.clone();
+        f(&mut c);
+        draft::validate(&c, &meta, name, &inside)
+    };
+    let said = |problems: Vec<String>, what: &str| {
+        assert!(
+            problems.iter().any(|p| p.contains(what)),
+            "{what}: {problems:?}"
+        )
+    };
+    said(
+        broken(&|c| c["materials"]["videos"][0]["id"] = "gone".into()),
+        "is not in videos",
+    );
+    said(
+        broken(&|c| c["tracks"][0]["segments"][1]["target_timerange"]["start"] = 1.into()),
+        "overlap",
+    );
+    said(
+        broken(&|c| c["duration"] = (duration + 1).into()),
+        "is not the end of the last segment",
+    );
+    said(
+        broken(&|c| c["materials"]["speeds"][0]["speed"] = 2.5.into()),
+        "speed material",
+    );
+    said(
+        broken(&|c| c["materials"]["texts"][0]["content"] = "plain".into()),
+        "not a JSON string",
+    );
+    said(
+        broken(&|c| c["materials"]["videos"][0]["path"] = "clip.mp4".into()),
+        "neither absolute",
+    );
+    said(
+        draft::validate(&content, &meta, name, &|_| false),
+        "is not in the draft folder",
+    );
 }

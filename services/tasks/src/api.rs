@@ -23,11 +23,11 @@ use scout_proto::scout::tasks::v1::{
     ConfirmVideoRequest, ConfirmVideoResponse, CreateTaskRequest, CreateTaskResponse,
     CreateVideoUploadUrlRequest, CreateVideoUploadUrlResponse, DeleteTaskRequest,
     DeleteTaskResponse, DeleteVideoRequest, DeleteVideoResponse, GetAssetsPackRequest,
-    GetAssetsPackResponse, GetDownloadUrlRequest, GetDownloadUrlResponse, GetOutputRequest,
-    GetOutputResponse, GetProgressRequest, GetProgressResponse, GetScriptRequest,
-    GetScriptResponse, GetSubtitlePreviewsRequest, GetSubtitlePreviewsResponse,
-    GetTaskContextRequest, GetTaskContextResponse, GetTaskRequest, GetTaskResponse,
-    ListTasksRequest, ListTasksResponse, ListVideosRequest, ListVideosResponse,
+    GetAssetsPackResponse, GetDownloadUrlRequest, GetDownloadUrlResponse, GetEditableDraftRequest,
+    GetEditableDraftResponse, GetOutputRequest, GetOutputResponse, GetProgressRequest,
+    GetProgressResponse, GetScriptRequest, GetScriptResponse, GetSubtitlePreviewsRequest,
+    GetSubtitlePreviewsResponse, GetTaskContextRequest, GetTaskContextResponse, GetTaskRequest,
+    GetTaskResponse, ListTasksRequest, ListTasksResponse, ListVideosRequest, ListVideosResponse,
     RegenerateScriptRequest, RegenerateScriptResponse, ReorderVideosRequest, ReorderVideosResponse,
     ReportClipAnalysisRequest, ReportClipAnalysisResponse, ReportComposeResultRequest,
     ReportComposeResultResponse, ReportJobFailureRequest, ReportJobFailureResponse,
@@ -404,6 +404,19 @@ impl TasksService for TasksApi {
         Ok(Response::new(GetAssetsPackResponse {
             url,
             expires_in: compose::DOWNLOAD_TTL.as_secs() as i32,
+        }))
+    }
+
+    async fn get_editable_draft(
+        &self,
+        req: Request<GetEditableDraftRequest>,
+    ) -> Result<Response<GetEditableDraftResponse>, Status> {
+        let user = caller(&req)?.user_id;
+        let url = compose::editable_draft(&self.state, user, req.get_ref().task_id).await?;
+        Ok(Response::new(GetEditableDraftResponse {
+            url,
+            expires_in: compose::DOWNLOAD_TTL.as_secs() as i32,
+            format: "jianying".into(),
         }))
     }
 }

@@ -264,6 +264,7 @@ async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<Compos
         output: None,
         requested_at: Some(tasks::timestamp(chrono::Utc::now().naive_utc())),
         aigc: aigc_label(&state.ctx.config.aigc, task, &script.provider, job_id),
+        title: task.shop_name.clone(),
     })
 }
 
@@ -482,6 +483,39 @@ pub async fn presign(state: &State, key: &str) -> Result<String, TasksError> {
             tracing::warn!(error = %e, "cannot presign a download");
             TasksError::Storage("object storage is unavailable".into())
         })
+}
+
+/// The editable draft render writes beside the video.
+const EDITOR_DRAFT: &str = "jianying-draft.zip";
+
+/// `GetEditableDraft`: a presigned GET of the output's editable draft.
+pub async fn editable_draft(
+    state: &State,
+    user_id: i64,
+    task_id: i64,
+) -> Result<String, TasksError> {
+    let task = tasks::load(state, user_id, task_id).await?;
+    if task.status() != Status::Completed {
+        return Err(not_ready(&task));
+    }
+    let video = task
+        .output_oss_key
+        .clone()
+        .ok_or_else(|| not_ready(&task))?;
+    let key = match video.rsplit_once('/') {
+        Some((dir, _)) => format!("{dir}/{EDITOR_DRAFT}"),
+        None => EDITOR_DRAFT.to_string(),
+    };
+    let kept = state.ctx.adapters.blobs.head(&key).await.map_err(|e| {
+        tracing::warn!(error = %e, "cannot look up the editable draft");
+        TasksError::Storage("object storage is unavailable".into())
+    })?;
+    if kept.is_none() {
+        return Err(TasksError::not_found(format!(
+            "an editable draft of task {task_id}'s video (made before drafts existed, or it could not be made: compose again)"
+        )));
+    }
+    presign(state, &key).await
 }
 
 fn not_ready(task: &TaskRow) -> TasksError {

@@ -1,5 +1,5 @@
 //! Compose: a general timeline in, `final.mp4`, `subtitle.ass`, a cover
-//! JPEG and `assets.zip` out. Each segment is decoded, filtered and encoded
+//! JPEG, `assets.zip` and the editable `jianying-draft.zip` (`draft`) out. Each segment is decoded, filtered and encoded
 //! once, on its own, into a piece that is kept under the output prefix
 //! (`pieces`); the pieces are joined with the mixed audio without
 //! re-encoding, so a re-compose encodes only what changed. When most of
@@ -17,6 +17,7 @@ pub mod aigc;
 pub mod audio;
 pub mod crop;
 pub mod decode;
+pub mod draft;
 pub mod encode;
 pub mod narration;
 pub mod pieces;
@@ -29,6 +30,7 @@ pub mod subtitles;
 #[cfg(test)]
 mod test_picture;
 
+use std::collections::HashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
@@ -39,8 +41,8 @@ use futures::Stream;
 use scout_common::config::MediaConfig;
 use scout_proto::scout::common::v1::SubtitleStyle;
 use scout_proto::scout::render::v1::{
-    ComposeProgress, ComposeRequest, ComposeResponse, ComposeResult, MediaRef, Timeline,
-    compose_response::Event, segment::Source,
+    ComposeProgress, ComposeRequest, ComposeResponse, ComposeResult, Corner, MediaInfo, MediaRef,
+    Timeline, compose_response::Event, segment::Source,
 };
 use tokio::sync::{Semaphore, mpsc};
 use tonic::Status;
@@ -60,6 +62,8 @@ pub const COVER: &str = "cover.jpg";
 pub const ASSETS: &str = "assets.zip";
 /// Low-resolution preview file name.
 pub const PREVIEW: &str = "preview.mp4";
+/// The timeline as an editable 剪映/CapCut draft folder, zipped.
+pub const EDITOR_DRAFT: &str = "jianying-draft.zip";
 
 /// Where a compose stands, for progress reports.
 #[derive(Debug, Clone)]
@@ -83,6 +87,9 @@ pub struct LocalOutputs {
     pub cover: PathBuf,
     /// assets.zip.
     pub assets: PathBuf,
+    /// jianying-draft.zip; `None` when it could not be made (the video
+    /// and the other outputs are kept all the same).
+    pub editor_draft: Option<PathBuf>,
     /// Seconds of output.
     pub duration: f64,
     /// Bytes of final.mp4.
@@ -384,8 +391,20 @@ pub async fn compose(
         voice_wav.clone(),
         assets.clone(),
     );
-    crate::runtime::blocking(move || write_assets(&a, &v, s.as_deref(), &w, &segments_json))
-        .await?;
+    let draft_path = out_dir.join(EDITOR_DRAFT);
+    let (assets_written, draft_written) = tokio::join!(
+        crate::runtime::blocking(move || write_assets(&a, &v, s.as_deref(), &w, &segments_json)),
+        write_editor_draft(timeline, &plan, &inputs, &burn, &cover, &draft_path),
+    );
+    assets_written?;
+    // The draft is an extra: a failure to make it loses no video.
+    let editor_draft = match draft_written {
+        Ok(()) => Some(draft_path),
+        Err(e) => {
+            tracing::warn!(error = %e, "no editable draft for this video");
+            None
+        }
+    };
     let _ = std::fs::remove_file(&voice_wav);
     let size = std::fs::metadata(&video)?.len();
     tracing::info!(
@@ -407,6 +426,7 @@ pub async fn compose(
         subtitle,
         cover,
         assets,
+        editor_draft,
         duration: joined.duration,
         size,
         width: plan.output.width,
@@ -744,6 +764,64 @@ impl Run<'_> {
 
 /// assets.zip: the video (stored, it is already compressed), the subtitle,
 /// the voice track and the list of segments used.
+/// Writes the editable 剪映/CapCut draft of what was composed: the
+/// segments, narration, music, captions as laid out and the mark.
+async fn write_editor_draft(
+    timeline: &Timeline,
+    plan: &Plan,
+    inputs: &Inputs,
+    burn: &pieces::Burn,
+    cover: &Path,
+    path: &Path,
+) -> Result<(), RenderError> {
+    let info: HashMap<PathBuf, MediaInfo> = inputs
+        .segments
+        .iter()
+        .chain(&inputs.voice)
+        .chain(inputs.music.iter())
+        .map(|r| (r.path.clone(), r.info.clone()))
+        .collect();
+    let name: String = match timeline.title.trim() {
+        "" => "探店宝视频".to_string(),
+        t => t.chars().take(40).collect(),
+    };
+    let (plan, events, style, font, cover, path) = (
+        plan.clone(),
+        burn.events.clone(),
+        burn.style,
+        burn.font.clone(),
+        cover.to_path_buf(),
+        path.to_path_buf(),
+    );
+    let mark = burn.mark.as_ref().map(|(m, span)| draft::Mark {
+        text: m.text.clone(),
+        corner: Corner::try_from(m.corner).unwrap_or(Corner::TopLeft),
+        span: *span,
+    });
+    let created = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    crate::runtime::blocking(move || {
+        let look = crate::subtitles::style(style);
+        let captions = if events.is_empty() {
+            Vec::new()
+        } else {
+            let metrics = crate::subtitles::metrics(&font, look.bold)?;
+            crate::subtitles::layout(&events, metrics, &look)
+        };
+        let sources = draft::Sources {
+            info: &info,
+            captions: &captions,
+            style: &look,
+            mark: mark.as_ref(),
+            cover: Some(&cover),
+        };
+        draft::write_zip(&draft::build(&plan, &sources, &name, created), &path)
+    })
+    .await
+}
+
 fn write_assets(
     zip_path: &Path,
     video: &Path,
@@ -942,22 +1020,40 @@ impl Composer {
                 format!("{prefix}{ASSETS}"),
                 "application/zip",
             ),
+            (
+                outputs.editor_draft.as_ref(),
+                format!("{prefix}{EDITOR_DRAFT}"),
+                "application/zip",
+            ),
         ];
-        let mut written: Vec<String> = Vec::new();
-        for (path, key, ct) in &keys {
-            let Some(path) = path else { continue };
-            if let Err(e) = store.put_file(key, path, Some(ct)).await {
-                // Publish all or nothing.
-                for k in &written {
-                    let _ = store.delete(k).await;
-                }
-                return Err(e.into());
+        // Published side by side; all or nothing.
+        let started = std::time::Instant::now();
+        let puts = keys.iter().filter_map(|(path, key, ct)| {
+            let path = (*path)?;
+            let store = store.clone();
+            Some(async move { (key, store.put_file(key, path, Some(ct)).await) })
+        });
+        let (stored, failed): (Vec<_>, Vec<_>) = futures::future::join_all(puts)
+            .await
+            .into_iter()
+            .partition(|(_, r)| r.is_ok());
+        if let Some((_, Err(e))) = failed.into_iter().next() {
+            for (k, _) in &stored {
+                let _ = store.delete(k).await;
             }
-            written.push(key.to_string());
+            return Err(e.into());
         }
+        tracing::info!(
+            publish_s = started.elapsed().as_secs_f64(),
+            "compose outputs published"
+        );
         if outputs.subtitle.is_none() {
             // A re-run without subtitles must not leave an old subtitle behind.
             let _ = store.delete(&format!("{prefix}{SUBTITLE}")).await;
+        }
+        if outputs.editor_draft.is_none() {
+            // Nor an old draft of another video.
+            let _ = store.delete(&format!("{prefix}{EDITOR_DRAFT}")).await;
         }
         Ok(ComposeResult {
             video_key: format!("{prefix}{FINAL}"),
@@ -975,6 +1071,11 @@ impl Composer {
             encoder: outputs.encoder.into(),
             reused_pieces: i32::try_from(outputs.reused_pieces).unwrap_or(i32::MAX),
             pieces: i32::try_from(outputs.pieces).unwrap_or(i32::MAX),
+            editor_draft_key: if outputs.editor_draft.is_some() {
+                format!("{prefix}{EDITOR_DRAFT}")
+            } else {
+                String::new()
+            },
         })
     }
 }

@@ -192,5 +192,6 @@ pub fn timeline(
         }),
         output,
         aigc: None,
+        title: String::new(),
     }
 }

@@ -244,10 +244,8 @@ impl PieceStore {
         let (video, still) = self.keys(key);
         let local = LocalPiece::in_dir(dir, key);
         // The still is written last: a piece with its still is whole.
-        let jpeg = self.store.get(&still).await.ok()?;
-        let bytes = self.store.get(&video).await.ok()?;
-        std::fs::write(&local.video, &bytes).ok()?;
-        std::fs::write(&local.still, &jpeg).ok()?;
+        self.store.get_to_file(&still, &local.still).await.ok()?;
+        self.store.get_to_file(&video, &local.video).await.ok()?;
         Some(local)
     }
 
