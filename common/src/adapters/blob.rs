@@ -432,7 +432,7 @@ impl BlobStore for LocalBlobStore {
         })
         .await
         .map_err(|e| BlobError::Other(format!("{key}: {e}")))?
-        .map_err(|e| BlobError::Other(format!("{}: {e}", path.display())))
+        .map_err(|e| BlobError::Other(format!("{} to {key}: {e}", path.display())))
     }
 
     async fn get(&self, key: &str) -> Result<Bytes, BlobError> {

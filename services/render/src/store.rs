@@ -163,6 +163,66 @@ impl MediaSource {
     }
 }
 
+/// A zip archive being written (an output pack): media that is compressed
+/// already is stored as is, the rest deflated.
+pub struct ZipOut {
+    zip: zip::ZipWriter<std::io::BufWriter<std::fs::File>>,
+    name: String,
+}
+
+impl ZipOut {
+    /// Starts the archive at `path`.
+    pub fn create(path: &Path) -> Result<Self, RenderError> {
+        let file = std::fs::File::create(path)?;
+        Ok(Self {
+            zip: zip::ZipWriter::new(std::io::BufWriter::new(file)),
+            name: path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default(),
+        })
+    }
+
+    fn error(&self, e: zip::result::ZipError) -> RenderError {
+        RenderError::Io(format!("{}: {e}", self.name))
+    }
+
+    /// Adds what `from` reads as the entry `entry`; `deflate` for what
+    /// compresses (text, WAV), not for what is compressed already.
+    pub fn add(
+        &mut self,
+        entry: &str,
+        from: &mut dyn std::io::Read,
+        deflate: bool,
+    ) -> Result<(), RenderError> {
+        let options = zip::write::SimpleFileOptions::default().large_file(true);
+        let options = if deflate {
+            options.compression_method(zip::CompressionMethod::Deflated)
+        } else {
+            options.compression_method(zip::CompressionMethod::Stored)
+        };
+        if let Err(e) = self.zip.start_file(entry, options) {
+            return Err(self.error(e));
+        }
+        std::io::copy(from, &mut self.zip)?;
+        Ok(())
+    }
+
+    /// Adds the file at `path` as the entry `entry`.
+    pub fn add_file(&mut self, entry: &str, path: &Path, deflate: bool) -> Result<(), RenderError> {
+        self.add(entry, &mut std::fs::File::open(path)?, deflate)
+    }
+
+    /// Writes the central directory.
+    pub fn finish(self) -> Result<(), RenderError> {
+        let name = self.name;
+        self.zip
+            .finish()
+            .map(|_| ())
+            .map_err(|e| RenderError::Io(format!("{name}: {e}")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -555,6 +555,16 @@ pub const MARK_MARGIN_V: u32 = 170;
 /// Xiaohongshu's right-hand buttons when it sits on the left).
 pub const MARK_MARGIN_X: u32 = 48;
 
+/// The mark's words as burned: at most 20 characters, without ASS
+/// override braces, backslashes or control characters.
+pub fn mark_text(mark: &AigcMark) -> String {
+    mark.text
+        .chars()
+        .filter(|c| !matches!(c, '{' | '}' | '\\') && !c.is_control())
+        .take(20)
+        .collect()
+}
+
 /// When the AI-generated mark shows in a video of `until` seconds: from
 /// the start for its seconds (0: to the end).
 pub fn mark_span(mark: &AigcMark, until: f64) -> (f64, f64) {
@@ -609,12 +619,7 @@ pub fn write_ass_with_mark(
     s.push('\n');
     s.push_str("[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n");
     if let Some((m, (start, end))) = mark {
-        let text: String = m
-            .text
-            .chars()
-            .filter(|c| !matches!(c, '{' | '}' | '\\') && !c.is_control())
-            .take(20)
-            .collect();
+        let text = mark_text(m);
         s.push_str(&format!(
             "Dialogue: 1,{},{},AigcMark,,0,0,0,,{text}\n",
             ass_time(start),

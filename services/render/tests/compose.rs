@@ -1175,19 +1175,25 @@ async fn the_editable_draft_holds_the_timeline() {
         video[0]["clip"]
     );
     assert_eq!(video[1]["clip"]["scale"]["x"].as_f64(), Some(1.0));
-    assert!(
-        !video[1]["extra_material_refs"]
+    let canvases = materials["canvases"].as_array().expect("canvases");
+    let blurred = |seg: &serde_json::Value| {
+        seg["extra_material_refs"]
             .as_array()
             .expect("refs")
-            .is_empty()
+            .iter()
+            .any(|r| {
+                canvases
+                    .iter()
+                    .any(|c| &c["id"] == r && c["type"] == "canvas_blur")
+            })
+    };
+    assert!(
+        blurred(&video[1]) && !blurred(&video[0]),
+        "BLUR_PAD sits on a blurred canvas, a crop on none"
     );
 
     // The media is in the folder, byte for byte.
-    for (file, local_path) in [
-        (&wide, &wide),
-        (&tall, &tall),
-        (&still_jpeg(), &still_jpeg()),
-    ] {
+    for file in [&wide, &tall, &still_jpeg()] {
         let m = ["videos"]
             .iter()
             .flat_map(|l| materials[*l].as_array().cloned().unwrap_or_default())
@@ -1198,12 +1204,14 @@ async fn the_editable_draft_holds_the_timeline() {
             .expect("path")
             .strip_prefix(draft::PLACEHOLDER)
             .expect("in the folder");
-        let entry = archive
+        let mut entry = archive
             .by_name(&format!("{name}{at}"))
             .expect("media entry");
-        assert_eq!(
-            entry.size(),
-            std::fs::metadata(local_path).expect("size").len()
+        let mut bytes = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut bytes).expect("read");
+        assert!(
+            bytes == std::fs::read(file).expect("source"),
+            "{at} is a copy of its source"
         );
     }
 

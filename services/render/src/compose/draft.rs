@@ -17,7 +17,6 @@
 //! outline of the style) and one for the visible AI-generated mark.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
@@ -29,6 +28,8 @@ use scout_proto::scout::render::v1::{Corner, FitMode, MediaInfo};
 
 /// What JianYing writes for "the draft's own folder" in a media path.
 pub const PLACEHOLDER: &str = "##_draftpath_placeholder_0E685133-18CE-45ED-8CB8-2904A212EC80_##";
+/// The slowest the editor plays a segment.
+const MIN_SPEED: f64 = 0.1;
 /// A photo's material length ("infinite"), µs.
 const PHOTO_US: i64 = 10_800_000_000;
 /// Render index of the text tracks (pyJianYingDraft's order).
@@ -214,10 +215,12 @@ impl Builder<'_> {
             );
         } else {
             let photo = kind == "photo";
-            let (w, h) = (
-                info.display_width.max(info.width),
-                info.display_height.max(info.height),
-            );
+            // The size as shown (a phone clip's rotation applied).
+            let (w, h) = if info.display_width > 0 && info.display_height > 0 {
+                (info.display_width, info.display_height)
+            } else {
+                (info.width, info.height)
+            };
             self.push(
                 "videos",
                 json!({"audio_fade": null, "category_id": "", "category_name": "local",
@@ -369,8 +372,8 @@ fn placement(
 pub fn build(plan: &Plan, sources: &Sources<'_>, name: &str, created_us: i64) -> Draft {
     // One folder whatever the title holds.
     let name = &match safe(name.trim()).trim_matches(['.', ' ']) {
-        "" => "探店宝视频".to_string(),
-        n => n.to_string(),
+        n if n.chars().any(char::is_alphanumeric) => n.to_string(),
+        _ => "探店宝视频".to_string(),
     };
     let mut materials = serde_json::Map::new();
     for list in MATERIAL_LISTS {
@@ -389,18 +392,9 @@ pub fn build(plan: &Plan, sources: &Sources<'_>, name: &str, created_us: i64) ->
     // The main track: the segments back to back on the frame grid.
     let mut video = Vec::new();
     for s in &plan.segments {
-        let (t0, t1) = (at(s.first_frame), at(s.first_frame + s.frames));
-        let mut extra = Vec::new();
-        if matches!(s.fit, FitMode::BlurPad | FitMode::Unspecified) {
-            let id = b.ids.next();
-            b.push(
-                "canvases",
-                json!({"album_image": "", "blur": 0.375, "color": "", "id": id, "image": "",
-                       "image_id": "", "image_name": "", "source_platform": 0, "team_id": "",
-                       "type": "canvas_blur"}),
-            );
-            extra.push(id);
-        }
+        let (f0, f1) = (s.first_frame, s.first_frame + s.frames);
+        let (t0, t1) = (at(f0), at(f1));
+        let blur = matches!(s.fit, FitMode::BlurPad | FitMode::Unspecified);
         let focus = (!s.focus.is_empty()).then(|| {
             let n = s.focus.len() as f64;
             (
@@ -409,19 +403,31 @@ pub fn build(plan: &Plan, sources: &Sources<'_>, name: &str, created_us: i64) ->
             )
         });
         let (scale, x, y) = placement(s.fit, s.source_size, canvas, focus);
+        // One segment: its own canvas (blurred for BLUR_PAD) and speed.
+        let mut place = |b: &mut Builder<'_>,
+                         m: &str,
+                         src: (i64, i64),
+                         at: (i64, i64),
+                         speed: f64,
+                         volume: f64| {
+            let mut extra = Vec::new();
+            if blur {
+                let id = b.ids.next();
+                b.push(
+                    "canvases",
+                    json!({"album_image": "", "blur": 0.375, "color": "", "id": id, "image": "",
+                           "image_id": "", "image_name": "", "source_platform": 0, "team_id": "",
+                           "type": "canvas_blur"}),
+                );
+                extra.push(id);
+            }
+            let seg = b.media_segment(m, src, at, speed, volume, extra, Some(clip(scale, x, y)));
+            video.push(seg);
+        };
         match &s.play {
             Play::Still { .. } => {
                 let m = b.material(&s.path, "photo");
-                let seg = b.media_segment(
-                    &m,
-                    (0, t1 - t0),
-                    (t0, t1 - t0),
-                    1.0,
-                    1.0,
-                    extra,
-                    Some(clip(scale, x, y)),
-                );
-                video.push(seg);
+                place(&mut b, &m, (0, t1 - t0), (t0, t1 - t0), 1.0, 1.0);
             }
             Play::Clip {
                 from,
@@ -432,41 +438,35 @@ pub fn build(plan: &Plan, sources: &Sources<'_>, name: &str, created_us: i64) ->
                 ..
             } => {
                 let m = b.material(&s.path, "video");
-                let volume = audio_gain.unwrap_or(0.0);
                 let (src0, window) = (us(*from), (us(*to) - us(*from)).max(1));
-                if *looped && us((to - from) / speed) < t1 - t0 {
-                    // The window again and again, the last time cut short.
-                    let each = us((to - from) / speed).max(1);
-                    let mut start = t0;
-                    while start < t1 {
-                        let len = each.min(t1 - start);
-                        let src = ((len as f64) * speed).round() as i64;
-                        let seg = b.media_segment(
-                            &m,
-                            (src0, src.min(window).max(1)),
-                            (start, len),
-                            *speed,
-                            volume,
-                            extra.clone(),
-                            Some(clip(scale, x, y)),
-                        );
-                        video.push(seg);
-                        start += len;
-                    }
+                // The window slowed to fill its slot, as far as the editor
+                // slows (a window held on its last frame plays slower
+                // instead); what even that cannot fill, and a looped
+                // window, repeats the window at its speed, frame by frame.
+                let fill = window as f64 / (t1 - t0).max(1) as f64;
+                if !*looped && fill >= MIN_SPEED {
+                    // Sound only at normal speed, as the render mixes it.
+                    let volume = match audio_gain {
+                        Some(g) if (fill - 1.0).abs() < 1e-3 => *g,
+                        _ => 0.0,
+                    };
+                    place(&mut b, &m, (src0, window), (t0, t1 - t0), fill, volume);
                 } else {
-                    // A window held on its last frame is played slower
-                    // instead, so the segment fills its slot.
-                    let speed = window as f64 / (t1 - t0).max(1) as f64;
-                    let seg = b.media_segment(
-                        &m,
-                        (src0, window),
-                        (t0, t1 - t0),
-                        speed,
-                        volume,
-                        extra,
-                        Some(clip(scale, x, y)),
-                    );
-                    video.push(seg);
+                    let speed = speed.max(MIN_SPEED);
+                    let each = (((to - from) / speed * fps).floor() as u64).max(1);
+                    let mut f = f0;
+                    while f < f1 {
+                        let n = each.min(f1 - f);
+                        let len = at(f + n) - at(f);
+                        let src = ((len as f64 * speed).round() as i64).clamp(1, window);
+                        let played = src as f64 / len as f64;
+                        let volume = match audio_gain {
+                            Some(g) if (played - 1.0).abs() < 1e-3 => *g,
+                            _ => 0.0,
+                        };
+                        place(&mut b, &m, (src0, src), (at(f), len), played, volume);
+                        f += n;
+                    }
                 }
             }
         }
@@ -479,12 +479,12 @@ pub fn build(plan: &Plan, sources: &Sources<'_>, name: &str, created_us: i64) ->
     let mut order: Vec<&super::plan::PlannedAudio> = plan.voice.iter().collect();
     order.sort_by(|a, b| a.offset.total_cmp(&b.offset));
     for v in order {
-        let m = b.material(&v.path, "audio");
         let start = us(v.offset);
         let len = us(v.duration).min(total - start);
         if len <= 0 {
             continue;
         }
+        let m = b.material(&v.path, "audio");
         let seg = b.media_segment(&m, (0, len), (start, len), 1.0, v.gain, vec![], None);
         match lane_ends.iter().position(|end| *end <= start) {
             Some(i) => {
@@ -497,16 +497,18 @@ pub fn build(plan: &Plan, sources: &Sources<'_>, name: &str, created_us: i64) ->
             }
         }
     }
-    // Music: as long as the video, repeated when shorter.
+    // Music: as long as the video, repeated when shorter (a file whose
+    // length is unknown, or under a second, is left to the editor).
     let mut music = Vec::new();
-    if let Some(mu) = &plan.music {
+    let music_length = plan
+        .music
+        .as_ref()
+        .and_then(|mu| sources.info.get(&mu.path))
+        .map(|i| us(i.duration_seconds))
+        .unwrap_or(0);
+    if let Some(mu) = plan.music.as_ref().filter(|_| music_length >= 1_000_000) {
         let m = b.material(&mu.path, "audio");
-        let each = sources
-            .info
-            .get(&mu.path)
-            .map(|i| us(i.duration_seconds))
-            .unwrap_or(total)
-            .max(1);
+        let each = music_length;
         let mut start = 0;
         while start < total {
             let len = each.min(total - start);
@@ -543,7 +545,7 @@ pub fn build(plan: &Plan, sources: &Sources<'_>, name: &str, created_us: i64) ->
         captions.push(b.text(&text, (start, end - start), &look, y, 0.0));
     }
     let mut mark = Vec::new();
-    if let Some(mk) = sources.mark {
+    if let Some(mk) = sources.mark.filter(|m| !m.text.trim().is_empty()) {
         let (start, end) = (us(mk.span.0), us(mk.span.1).min(total));
         if end > start {
             let look = TextLook {
@@ -797,8 +799,12 @@ pub fn validate(
             }
             for r in s["extra_material_refs"].as_array().into_iter().flatten() {
                 let r = r.as_str().unwrap_or("");
-                if !in_list.contains_key(r) {
-                    bad.push(format!("{at}: extra material {r:?} does not resolve"));
+                match in_list.get(r).map(String::as_str) {
+                    Some("videos" | "audios" | "texts" | "images") => bad.push(format!(
+                        "{at}: extra material {r:?} is media, not an auxiliary material"
+                    )),
+                    Some(_) => {}
+                    None => bad.push(format!("{at}: extra material {r:?} does not resolve")),
                 }
             }
             let target = &s["target_timerange"];
@@ -924,12 +930,11 @@ pub fn validate(
             meta["draft_name"]
         ));
     }
-    for list in ["videos", "audios"] {
+    for list in ["videos", "audios", "images"] {
         for m in materials[list].as_array().into_iter().flatten() {
             let path = m["path"].as_str().unwrap_or("");
-            match path.strip_prefix(PLACEHOLDER) {
+            match in_draft_folder(path) {
                 Some(rest) => {
-                    let rest = rest.trim_start_matches(['/', '\\']);
                     if !exists(rest) {
                         bad.push(format!("{path} is not in the draft folder"));
                     }
@@ -944,6 +949,18 @@ pub fn validate(
         }
     }
     bad
+}
+
+/// The path inside the draft folder of a media path written with the
+/// draft-folder placeholder (`##_draftpath_placeholder_<GUID>_##/…`, any
+/// GUID, either slash); `None` for any other path.
+fn in_draft_folder(path: &str) -> Option<&str> {
+    let rest = path.strip_prefix("##_draftpath_placeholder_")?;
+    let (guid, rest) = rest.split_once("_##")?;
+    if guid.is_empty() || !guid.chars().all(|c| c.is_ascii_hexdigit() || c == '-') {
+        return None;
+    }
+    rest.strip_prefix(['/', '\\'])
 }
 
 fn text_problems(m: &Value, at: &str) -> Vec<String> {
@@ -999,33 +1016,204 @@ pub fn write_zip(draft: &Draft, zip_path: &Path) -> Result<(), RenderError> {
             problems.join("; ")
         )));
     }
-    let file = std::fs::File::create(zip_path)?;
-    let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
-    let stored = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .large_file(true);
-    let deflated = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    let zerr = |e: zip::result::ZipError| RenderError::Io(format!("draft.zip: {e}"));
+    let mut zip = crate::store::ZipOut::create(zip_path)?;
     let dir = &draft.name;
     for (file, value) in [
         ("draft_content.json", &draft.content),
         ("draft_meta_info.json", &draft.meta),
     ] {
-        zip.start_file(format!("{dir}/{file}"), deflated)
-            .map_err(zerr)?;
         let text = serde_json::to_vec(value).map_err(|e| RenderError::Io(e.to_string()))?;
-        zip.write_all(&text)?;
+        zip.add(&format!("{dir}/{file}"), &mut &text[..], true)?;
     }
     for (inside, local) in &draft.files {
-        let wav = inside.ends_with(".wav");
-        zip.start_file(
-            format!("{dir}/{inside}"),
-            if wav { deflated } else { stored },
-        )
-        .map_err(zerr)?;
-        std::io::copy(&mut std::fs::File::open(local)?, &mut zip)?;
+        zip.add_file(&format!("{dir}/{inside}"), local, inside.ends_with(".wav"))?;
     }
-    zip.finish().map_err(zerr)?;
-    Ok(())
+    zip.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::plan::{Output, PlannedAudio, PlannedMusic, PlannedSegment};
+    use super::*;
+
+    fn clip(path: &str, first: u64, frames: u64, play: Play) -> PlannedSegment {
+        PlannedSegment {
+            id: path.into(),
+            source: path.into(),
+            path: PathBuf::from(path),
+            first_frame: first,
+            frames,
+            start: first as f64 / 30.0,
+            duration: frames as f64 / 30.0,
+            source_size: (1080, 1920),
+            fit: FitMode::BlurPad,
+            play,
+            held_seconds: 0.0,
+            focus: Vec::new(),
+        }
+    }
+
+    fn window(from: f64, to: f64, speed: f64, looped: bool) -> Play {
+        Play::Clip {
+            from,
+            to,
+            speed,
+            looped,
+            rotation: 0,
+            audio_gain: Some(1.0),
+        }
+    }
+
+    /// A plan of every awkward shape: a window held far past what slowing
+    /// fills, a sub-frame looped window, one clip used twice, a rotated
+    /// source, voice past the end, music of unknown length.
+    #[test]
+    fn awkward_plans_make_drafts_that_hold_together() {
+        let segments = vec![
+            clip("a.mp4", 0, 300, window(2.0, 2.2, 0.5, false)),
+            clip("b.mov", 300, 45, window(0.0, 0.01, 1.0, true)),
+            clip("a.mp4", 345, 30, window(0.0, 1.0, 1.0, false)),
+        ];
+        let total_frames = 375;
+        let plan = Plan {
+            output: Output {
+                width: 1080,
+                height: 1920,
+                fps: 30,
+                video_bitrate: 4_000_000,
+                video_maxrate: 0,
+                audio_bitrate: 128_000,
+                sample_rate: 48_000,
+                preset: "veryfast".into(),
+                draft: false,
+            },
+            segments,
+            voice: vec![
+                PlannedAudio {
+                    id: "v1".into(),
+                    source: "v1.wav".into(),
+                    path: "v1.wav".into(),
+                    offset: 0.0,
+                    duration: 5.0,
+                    gain: 1.0,
+                },
+                // Over the first: a second lane.
+                PlannedAudio {
+                    id: "v2".into(),
+                    source: "v2.wav".into(),
+                    path: "v2.wav".into(),
+                    offset: 4.0,
+                    duration: 3.0,
+                    gain: 1.0,
+                },
+                // After the end: left out, file and all.
+                PlannedAudio {
+                    id: "v3".into(),
+                    source: "v3.wav".into(),
+                    path: "v3.wav".into(),
+                    offset: 20.0,
+                    duration: 3.0,
+                    gain: 1.0,
+                },
+            ],
+            music: Some(PlannedMusic {
+                path: "unknown.mp3".into(),
+                source: "unknown.mp3".into(),
+                gain: 0.3,
+                duck: true,
+                fade: 0.5,
+            }),
+            total_frames,
+            duration: total_frames as f64 / 30.0,
+            metadata: Vec::new(),
+        };
+        let info: HashMap<PathBuf, MediaInfo> = [
+            ("a.mp4", 10.0, 1920, 1080, 90),
+            ("b.mov", 0.01, 1080, 1920, 0),
+            ("v1.wav", 5.0, 0, 0, 0),
+            ("v2.wav", 3.0, 0, 0, 0),
+            ("v3.wav", 3.0, 0, 0, 0),
+        ]
+        .into_iter()
+        .map(|(p, d, w, h, rot)| {
+            let (dw, dh) = if rot == 90 { (h, w) } else { (w, h) };
+            (
+                PathBuf::from(p),
+                MediaInfo {
+                    duration_seconds: d,
+                    width: w,
+                    height: h,
+                    rotation: rot,
+                    display_width: dw,
+                    display_height: dh,
+                    ..MediaInfo::default()
+                },
+            )
+        })
+        .collect();
+        let style = subtitles::style(scout_proto::scout::common::v1::SubtitleStyle::SimpleWhite);
+        let mark = Mark {
+            text: "  ".into(),
+            corner: Corner::TopLeft,
+            span: (0.0, 3.0),
+        };
+        let sources = Sources {
+            info: &info,
+            captions: &[],
+            style: &style,
+            mark: Some(&mark),
+            cover: None,
+        };
+        let d = build(&plan, &sources, "../..", 1);
+        assert_eq!(
+            d.name, "探店宝视频",
+            "a title of dots names no parent folder"
+        );
+        let inside: Vec<&str> = d.files.iter().map(|(p, _)| p.as_str()).collect();
+        let problems = validate(&d.content, &d.meta, &d.name, &|p| inside.contains(&p));
+        assert!(problems.is_empty(), "{problems:#?}");
+        assert_eq!(d.content["duration"], json!(12_500_000));
+        // a.mp4 once, b.mov, two voices; not the voice past the end, not
+        // music of unknown length.
+        assert_eq!(inside.len(), 4, "{inside:?}");
+        let videos = d.content["materials"]["videos"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        let a = videos
+            .iter()
+            .find(|m| m["material_name"] == "a.mp4")
+            .expect("a.mp4");
+        assert_eq!(
+            (&a["width"], &a["height"]),
+            (&json!(1080), &json!(1920)),
+            "the size as shown"
+        );
+        let tracks = d.content["tracks"].as_array().cloned().unwrap_or_default();
+        let kinds: Vec<&str> = tracks.iter().filter_map(|t| t["type"].as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["video", "audio", "audio"],
+            "two voice lanes, no music, no blank mark"
+        );
+        let main = tracks[0]["segments"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        for seg in &main {
+            let speed = seg["speed"].as_f64().unwrap_or(0.0);
+            assert!(speed >= MIN_SPEED, "{seg}");
+            if (speed - 1.0).abs() > 1e-3 {
+                assert_eq!(
+                    seg["volume"],
+                    json!(0.0),
+                    "no sound off normal speed: {seg}"
+                );
+            }
+            let n = seg["target_timerange"]["duration"].as_i64().unwrap_or(0);
+            assert!(n >= 33_333, "never under a frame: {seg}");
+        }
+        // The held window repeats; the sub-frame loop is one frame a time.
+        assert!(main.len() > 3 + 45, "{}", main.len());
+    }
 }

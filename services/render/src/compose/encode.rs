@@ -122,16 +122,9 @@ impl VideoEncoder {
     /// is [`RenderError::GpuEncode`]: the caller redoes the job with libx264.
     pub fn send_frame(&mut self, frame: &ff::frame::Video) -> Result<(), RenderError> {
         match self {
-            VideoEncoder::Ffmpeg(enc, name) => {
-                let on_gpu = *name != "libx264";
-                enc.send_frame(frame).map_err(|e| {
-                    if on_gpu {
-                        RenderError::GpuEncode(format!("{name}: {e}"))
-                    } else {
-                        RenderError::ffmpeg("encode video")(e)
-                    }
-                })
-            }
+            VideoEncoder::Ffmpeg(enc, name) => enc
+                .send_frame(frame)
+                .map_err(|e| ffmpeg_encode_error(name, e)),
             VideoEncoder::Annexb(enc, pending) => {
                 let planes = [0, 1, 2].map(|p| (frame.data(p), frame.stride(p)));
                 let name = enc.name();
@@ -158,14 +151,22 @@ impl VideoEncoder {
         }
     }
 
-    /// The next encoded packet, if one is ready.
-    pub fn receive_packet(&mut self) -> Option<ff::Packet> {
+    /// The next encoded packet, `None` when none is ready (the encoder
+    /// wants more frames, or has given all after the end). Any other
+    /// answer is the encoder failing, and is said, never taken for "no
+    /// packet".
+    pub fn receive_packet(&mut self) -> Result<Option<ff::Packet>, RenderError> {
         match self {
-            VideoEncoder::Ffmpeg(enc, _) => {
+            VideoEncoder::Ffmpeg(enc, name) => {
                 let mut packet = ff::Packet::empty();
-                enc.receive_packet(&mut packet).ok().map(|()| packet)
+                match enc.receive_packet(&mut packet) {
+                    Ok(()) => Ok(Some(packet)),
+                    Err(ff::Error::Eof) => Ok(None),
+                    Err(ff::Error::Other { errno }) if errno == ff::ffi::EAGAIN => Ok(None),
+                    Err(e) => Err(ffmpeg_encode_error(name, e)),
+                }
             }
-            VideoEncoder::Annexb(_, pending) => pending.pop_front().map(|p| {
+            VideoEncoder::Annexb(_, pending) => Ok(pending.pop_front().map(|p| {
                 let mut packet = ff::Packet::copy(&p.data);
                 packet.set_pts(Some(p.pts));
                 packet.set_dts(Some(p.pts));
@@ -174,8 +175,18 @@ impl VideoEncoder {
                     packet.set_flags(ff::packet::Flags::KEY);
                 }
                 packet
-            }),
+            })),
         }
+    }
+}
+
+/// An FFmpeg encoder's failure: on a GPU encoder, [`RenderError::GpuEncode`]
+/// (the caller redoes the job with libx264).
+fn ffmpeg_encode_error(name: &str, e: ff::Error) -> RenderError {
+    if name != "libx264" {
+        RenderError::GpuEncode(format!("{name}: {e}"))
+    } else {
+        RenderError::ffmpeg("encode video")(e)
     }
 }
 
@@ -518,7 +529,7 @@ mod tests {
             }
             frame.set_pts(Some(i));
             enc.send_frame(&frame).expect("encode");
-            while let Some(mut p) = enc.receive_packet() {
+            while let Some(mut p) = enc.receive_packet().expect("a packet or none") {
                 p.set_stream(index);
                 p.rescale_ts(enc.time_base(&out), tb);
                 p.write_interleaved(&mut octx).expect("write");

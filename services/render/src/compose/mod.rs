@@ -31,7 +31,6 @@ pub mod subtitles;
 mod test_picture;
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -762,8 +761,6 @@ impl Run<'_> {
     }
 }
 
-/// assets.zip: the video (stored, it is already compressed), the subtitle,
-/// the voice track and the list of segments used.
 /// Writes the editable 剪映/CapCut draft of what was composed: the
 /// segments, narration, music, captions as laid out and the mark.
 async fn write_editor_draft(
@@ -794,7 +791,7 @@ async fn write_editor_draft(
         path.to_path_buf(),
     );
     let mark = burn.mark.as_ref().map(|(m, span)| draft::Mark {
-        text: m.text.clone(),
+        text: crate::subtitles::mark_text(m),
         corner: Corner::try_from(m.corner).unwrap_or(Corner::TopLeft),
         span: *span,
     });
@@ -822,6 +819,8 @@ async fn write_editor_draft(
     .await
 }
 
+/// assets.zip: the video (stored, it is already compressed), the subtitle,
+/// the voice track and the list of segments used.
 fn write_assets(
     zip_path: &Path,
     video: &Path,
@@ -829,26 +828,14 @@ fn write_assets(
     voice: &Path,
     segments_json: &[u8],
 ) -> Result<(), RenderError> {
-    let file = std::fs::File::create(zip_path)?;
-    let mut zip = zip::ZipWriter::new(std::io::BufWriter::new(file));
-    let stored = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Stored)
-        .large_file(true);
-    let deflated = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
-    let zerr = |e: zip::result::ZipError| RenderError::Io(format!("assets.zip: {e}"));
-    zip.start_file(FINAL, stored).map_err(zerr)?;
-    std::io::copy(&mut std::fs::File::open(video)?, &mut zip)?;
+    let mut zip = crate::store::ZipOut::create(zip_path)?;
+    zip.add_file(FINAL, video, false)?;
     if let Some(sub) = subtitle {
-        zip.start_file(SUBTITLE, deflated).map_err(zerr)?;
-        std::io::copy(&mut std::fs::File::open(sub)?, &mut zip)?;
+        zip.add_file(SUBTITLE, sub, true)?;
     }
-    zip.start_file("voice.wav", deflated).map_err(zerr)?;
-    std::io::copy(&mut std::fs::File::open(voice)?, &mut zip)?;
-    zip.start_file("segments.json", deflated).map_err(zerr)?;
-    zip.write_all(segments_json)?;
-    zip.finish().map_err(zerr)?;
-    Ok(())
+    zip.add_file("voice.wav", voice, true)?;
+    zip.add("segments.json", &mut &segments_json[..], true)?;
+    zip.finish()
 }
 
 type ComposeStream = Pin<Box<dyn Stream<Item = Result<ComposeResponse, Status>> + Send + 'static>>;
@@ -1020,11 +1007,6 @@ impl Composer {
                 format!("{prefix}{ASSETS}"),
                 "application/zip",
             ),
-            (
-                outputs.editor_draft.as_ref(),
-                format!("{prefix}{EDITOR_DRAFT}"),
-                "application/zip",
-            ),
         ];
         // Published side by side; all or nothing.
         let started = std::time::Instant::now();
@@ -1051,9 +1033,24 @@ impl Composer {
             // A re-run without subtitles must not leave an old subtitle behind.
             let _ = store.delete(&format!("{prefix}{SUBTITLE}")).await;
         }
-        if outputs.editor_draft.is_none() {
-            // Nor an old draft of another video.
-            let _ = store.delete(&format!("{prefix}{EDITOR_DRAFT}")).await;
+        // The draft is an extra: one that cannot be stored costs no video,
+        // and an old draft of another video does not stay behind.
+        let draft_key = format!("{prefix}{EDITOR_DRAFT}");
+        let draft_stored = match &outputs.editor_draft {
+            Some(path) => match store
+                .put_file(&draft_key, path, Some("application/zip"))
+                .await
+            {
+                Ok(()) => true,
+                Err(e) => {
+                    tracing::warn!(error = %e, "the editable draft was not stored");
+                    false
+                }
+            },
+            None => false,
+        };
+        if !draft_stored {
+            let _ = store.delete(&draft_key).await;
         }
         Ok(ComposeResult {
             video_key: format!("{prefix}{FINAL}"),
@@ -1071,8 +1068,8 @@ impl Composer {
             encoder: outputs.encoder.into(),
             reused_pieces: i32::try_from(outputs.reused_pieces).unwrap_or(i32::MAX),
             pieces: i32::try_from(outputs.pieces).unwrap_or(i32::MAX),
-            editor_draft_key: if outputs.editor_draft.is_some() {
-                format!("{prefix}{EDITOR_DRAFT}")
+            editor_draft_key: if draft_stored {
+                draft_key
             } else {
                 String::new()
             },

@@ -243,7 +243,7 @@ impl PieceStore {
     pub async fn fetch(&self, key: &str, dir: &Path) -> Option<LocalPiece> {
         let (video, still) = self.keys(key);
         let local = LocalPiece::in_dir(dir, key);
-        // The still is written last: a piece with its still is whole.
+        // The still is kept last: a piece whose still is there is whole.
         self.store.get_to_file(&still, &local.still).await.ok()?;
         self.store.get_to_file(&video, &local.video).await.ok()?;
         Some(local)

@@ -58,7 +58,7 @@ struct PieceWriter {
 
 impl PieceWriter {
     fn drain(&mut self) -> Result<(), RenderError> {
-        while let Some(mut packet) = self.venc.receive_packet() {
+        while let Some(mut packet) = self.venc.receive_packet()? {
             packet.set_stream(0);
             packet.rescale_ts(self.venc_tb, self.v_tb);
             packet
