@@ -344,28 +344,19 @@ async fn whole_flow(production: bool) {
         .await
         .expect("assets")
         .into_inner();
-    let zip = reqwest::get(&assets.url)
-        .await
-        .expect("get")
-        .bytes()
-        .await
-        .expect("zip");
-    assert_eq!(&zip[..2], b"PK");
+    fetch_zip(&assets.url).await;
     // The editable 剪映 draft: one folder named after the shop whose
     // timeline holds together and is as long as the video.
     let draft = tasks
-        .get_editable_draft(GetEditableDraftRequest { task_id: task.id })
+        .get_editable_draft(GetEditableDraftRequest {
+            task_id: task.id,
+            ..Default::default()
+        })
         .await
         .expect("editable draft")
         .into_inner();
     assert_eq!(draft.format, "jianying");
-    let zip = reqwest::get(&draft.url)
-        .await
-        .expect("get")
-        .bytes()
-        .await
-        .expect("zip");
-    let mut archive = zip::ZipArchive::new(std::io::Cursor::new(zip)).expect("a zip");
+    let mut archive = fetch_zip(&draft.url).await;
     let entries: Vec<String> = archive
         .file_names()
         .map(|n| n.expect("an entry name").to_string())
@@ -393,6 +384,44 @@ async fn whole_flow(production: bool) {
         .expect("duration");
     let drafted = content["duration"].as_f64().expect("duration") / 1e6;
     assert!((drafted - length).abs() < 0.1, "{drafted} vs {length}");
+    // Pointed at the user's drafts folder: the same draft with its media
+    // paths absolute under it; a folder that is not absolute is refused.
+    let rooted = tasks
+        .get_editable_draft(GetEditableDraftRequest {
+            task_id: task.id,
+            drafts_root: r"D:\JianyingPro Drafts\".into(),
+        })
+        .await
+        .expect("a draft for a folder")
+        .into_inner();
+    let mut archive = fetch_zip(&rooted.url).await;
+    let content = read(&mut archive, "draft_content.json");
+    let meta = read(&mut archive, "draft_meta_info.json");
+    assert!(
+        scout_render::compose::draft::validate(&content, &meta, "海底捞火锅(望京店)", &|_| false)
+            .is_empty()
+    );
+    let folder = "D:/JianyingPro Drafts/海底捞火锅(望京店)";
+    assert_eq!(meta["draft_fold_path"], folder);
+    for list in ["videos", "audios"] {
+        for m in content["materials"][list].as_array().expect("materials") {
+            let path = m["path"].as_str().expect("path");
+            assert!(path.starts_with(&format!("{folder}/materials/")), "{path}");
+            let inside = path.trim_start_matches("D:/JianyingPro Drafts/");
+            assert!(
+                entries.contains(&inside.to_string()),
+                "{inside} is in the zip"
+            );
+        }
+    }
+    let refused = tasks
+        .get_editable_draft(GetEditableDraftRequest {
+            task_id: task.id,
+            drafts_root: "JianyingPro Drafts".into(),
+        })
+        .await
+        .expect_err("a relative folder");
+    assert_eq!(refused.code(), tonic::Code::InvalidArgument, "{refused:?}");
     // Exactly one final.mp4 for the task.
     let outputs = ctx
         .adapters
@@ -441,7 +470,10 @@ async fn whole_flow(production: bool) {
             .await
             .map(|_| ()),
         theirs
-            .get_editable_draft(GetEditableDraftRequest { task_id: id })
+            .get_editable_draft(GetEditableDraftRequest {
+                task_id: id,
+                ..Default::default()
+            })
             .await
             .map(|_| ()),
         theirs
@@ -457,6 +489,19 @@ async fn whole_flow(production: bool) {
         assert_eq!(status.code(), tonic::Code::NotFound, "call {i}: {status:?}");
     }
     mesh.shutdown().await.expect("clean shutdown");
+}
+
+/// The zip at a presigned URL, opened.
+async fn fetch_zip(url: &str) -> zip::ZipArchive<std::io::Cursor<bytes::Bytes>> {
+    let body = reqwest::get(url)
+        .await
+        .expect("get")
+        .error_for_status()
+        .expect("200")
+        .bytes()
+        .await
+        .expect("body");
+    zip::ZipArchive::new(std::io::Cursor::new(body)).expect("a zip")
 }
 
 async fn status_of(tasks: &mut TasksServiceClient<AuthedChannel>, id: i64) -> TaskStatus {

@@ -1329,3 +1329,111 @@ async fn the_editable_draft_holds_the_timeline() {
         "is not in the draft folder",
     );
 }
+
+/// Mean grey level of `frame` inside `(x0, y0, x1, y1)`.
+fn region_mean(frame: &(u32, u32, Vec<u8>), (x0, y0, x1, y1): (u32, u32, u32, u32)) -> f64 {
+    let w = frame.0 as usize;
+    let mut sum = 0.0;
+    for y in y0 as usize..y1 as usize {
+        for x in x0 as usize..x1 as usize {
+            sum += f64::from(frame.2[y * w + x]);
+        }
+    }
+    sum / f64::from((x1 - x0) * (y1 - y0))
+}
+
+#[tokio::test]
+async fn the_logo_is_drawn_where_and_as_see_through_as_asked() {
+    use scout_proto::scout::render::v1::{Branding, Corner};
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A 2:1 white logo.
+    let logo = dir.path().join("logo.png");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=white:s=200x100",
+        "-frames:v",
+        "1",
+        logo.to_str().expect("utf-8"),
+    ]);
+    let clip = portrait(2);
+    let with_logo = |opacity: f64| Timeline {
+        segments: vec![Segment {
+            id: "shot".into(),
+            source: Some(Source::Clip(ClipSource {
+                media: Some(local(&clip)),
+                in_seconds: 0.0,
+                out_seconds: 0.0,
+                focus: Vec::new(),
+            })),
+            duration_seconds: 2.0,
+            fit: FitMode::BlurPad as i32,
+            short_source: 0,
+            audio: None,
+        }],
+        branding: (opacity > 0.0).then(|| Branding {
+            logo: Some(local(&logo)),
+            logo_corner: Corner::TopRight as i32,
+            logo_scale: 0.25,
+            logo_opacity: opacity,
+        }),
+        ..Default::default()
+    };
+    let plain = compose(&dir.path().join("plain"), &with_logo(0.0))
+        .await
+        .expect("plain");
+    let opaque = compose(&dir.path().join("opaque"), &with_logo(1.0))
+        .await
+        .expect("opaque");
+    let half = compose(&dir.path().join("half"), &with_logo(0.5))
+        .await
+        .expect("half");
+    assert_eq!((half.width, half.height), (1080, 1920));
+    assert!((half.duration - 2.0).abs() < 0.05, "{}", half.duration);
+    let check = dir.path().join("check");
+    std::fs::create_dir_all(&check).expect("dir");
+    let frames: Vec<(u32, u32, Vec<u8>)> = [&plain, &opaque, &half]
+        .iter()
+        .enumerate()
+        .map(|(i, o)| frame_at(&o.video, 1.0, &check.join(format!("{i}.png"))))
+        .collect();
+    // A quarter of the width (270x136), 48 px from the right, 170 from the
+    // top: inside it (a few pixels in from its edges), the opaque logo is
+    // white and the half one halfway between it and the picture.
+    let inside = (762 + 6, 170 + 6, 762 + 270 - 6, 170 + 136 - 6);
+    let (p, o, h) = (
+        region_mean(&frames[0], inside),
+        region_mean(&frames[1], inside),
+        region_mean(&frames[2], inside),
+    );
+    assert!(o > 230.0, "the opaque logo is there: {o:.1}");
+    assert!(
+        (h - (p + o) / 2.0).abs() < 8.0,
+        "half see-through: {h:.1} between {p:.1} and {o:.1}"
+    );
+    // Around it, nothing changed.
+    for outside in [(600, 170, 740, 306), (762, 330, 1032, 420)] {
+        let d = region_difference(&frames[0], &frames[2], outside);
+        assert!(d < 3.0, "{outside:?} differs by {d:.1}");
+    }
+    // The editable draft has it: a see-through photo on a second video track.
+    let mut archive = zip::ZipArchive::new(
+        std::fs::File::open(half.editor_draft.as_ref().expect("a draft")).expect("draft"),
+    )
+    .expect("zip");
+    let content = zip_json(&mut archive, "探店宝视频/draft_content.json");
+    let overlay = &content["tracks"][1];
+    assert_eq!(overlay["type"], "video");
+    assert_eq!(overlay["segments"][0]["clip"]["alpha"].as_f64(), Some(0.5));
+
+    // A logo that is not a picture is refused, naming it.
+    let mut moving = with_logo(1.0);
+    if let Some(b) = moving.branding.as_mut() {
+        b.logo = Some(local(&portrait(2)));
+    }
+    let e = compose(&dir.path().join("moving"), &moving)
+        .await
+        .expect_err("a clip as the logo");
+    assert!(e.to_string().contains("branding logo"), "{e}");
+}

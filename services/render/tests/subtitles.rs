@@ -5,7 +5,7 @@ use ffmpeg_next as ff;
 use scout_proto::scout::common::v1::SubtitleStyle;
 use scout_proto::scout::render::v1::SubtitleEvent;
 use scout_render::compose::plan::Output;
-use scout_render::compose::subtitles::Tail;
+use scout_render::compose::subtitles::{Overlays, Tail};
 use scout_render::subtitles::{self, PLAY_RES_X, write_ass};
 
 fn output() -> Output {
@@ -30,7 +30,14 @@ fn render(text: &str, style: SubtitleStyle) -> Vec<u8> {
     let path = dir.path().join("sub.ass");
     std::fs::write(&path, ass).expect("write");
     let out = output();
-    let mut tail = Tail::new(&out, Some(&path)).expect("tail");
+    let mut tail = Tail::new(
+        &out,
+        Overlays {
+            ass: Some(&path),
+            logo: None,
+        },
+    )
+    .expect("tail");
     let mut frame = ff::frame::Video::new(ff::format::Pixel::YUV420P, out.width, out.height);
     for plane in 0..3 {
         let fill = if plane == 0 { 16 } else { 128 };

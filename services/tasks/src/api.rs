@@ -412,7 +412,8 @@ impl TasksService for TasksApi {
         req: Request<GetEditableDraftRequest>,
     ) -> Result<Response<GetEditableDraftResponse>, Status> {
         let user = caller(&req)?.user_id;
-        let url = compose::editable_draft(&self.state, user, req.get_ref().task_id).await?;
+        let r = req.get_ref();
+        let url = compose::editable_draft(&self.state, user, r.task_id, &r.drafts_root).await?;
         Ok(Response::new(GetEditableDraftResponse {
             url,
             expires_in: compose::DOWNLOAD_TTL.as_secs() as i32,

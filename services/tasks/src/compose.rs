@@ -488,12 +488,20 @@ pub async fn presign(state: &State, key: &str) -> Result<String, TasksError> {
 /// The editable draft render writes beside the video.
 const EDITOR_DRAFT: &str = "jianying-draft.zip";
 
-/// `GetEditableDraft`: a presigned GET of the output's editable draft.
+/// `GetEditableDraft`: a presigned GET of the output's editable draft;
+/// with `drafts_root`, a copy whose media paths are absolute under that
+/// folder (kept beside the draft, one per folder asked for).
 pub async fn editable_draft(
     state: &State,
     user_id: i64,
     task_id: i64,
+    drafts_root: &str,
 ) -> Result<String, TasksError> {
+    let root = if drafts_root.trim().is_empty() {
+        None
+    } else {
+        Some(crate::drafts::drafts_root(drafts_root)?)
+    };
     let task = tasks::load(state, user_id, task_id).await?;
     if task.status() != Status::Completed {
         return Err(not_ready(&task));
@@ -515,7 +523,28 @@ pub async fn editable_draft(
             "an editable draft of task {task_id}'s video (made before drafts existed, or it could not be made: compose again)"
         )));
     }
-    presign(state, &key).await
+    let Some(root) = root else {
+        return presign(state, &key).await;
+    };
+    let blobs = &state.ctx.adapters.blobs;
+    let unavailable = |e: scout_common::adapters::blob::BlobError| {
+        tracing::warn!(error = %e, "cannot make the editable draft for a folder");
+        TasksError::Storage("object storage is unavailable".into())
+    };
+    let made = blobs.get(&key).await.map_err(unavailable)?;
+    let rooted = tokio::task::spawn_blocking(move || crate::drafts::for_folder(&made, &root))
+        .await
+        .map_err(|e| TasksError::Api(scout_common::ApiError::internal(e.to_string())))??;
+    // One copy per folder asked for, named by it (a stable FNV-1a hash).
+    let hash = drafts_root.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
+    let copy = key.replace(EDITOR_DRAFT, &format!("jianying-draft-{hash:016x}.zip"));
+    blobs
+        .put(&copy, rooted.into(), Some("application/zip"))
+        .await
+        .map_err(unavailable)?;
+    presign(state, &copy).await
 }
 
 fn not_ready(task: &TaskRow) -> TasksError {

@@ -9,6 +9,7 @@ pub mod analysis;
 mod api;
 pub mod compose;
 pub mod deadletters;
+pub mod drafts;
 mod error;
 pub mod machine;
 pub mod nodes;

@@ -14,7 +14,8 @@
 //! track for the narration (a segment per paragraph), one for the music
 //! (repeated to the video's length), the clips' own sound as their volume;
 //! a text track for the captions as they were laid out (lines, colours and
-//! outline of the style) and one for the visible AI-generated mark.
+//! outline of the style) and one for the visible AI-generated mark; the
+//! brand's logo as a see-through photo on a second video track.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -564,7 +565,30 @@ pub fn build(plan: &Plan, sources: &Sources<'_>, name: &str, created_us: i64) ->
             mark.push(b.text(&mk.text, (start, end - start), &look, y, x));
         }
     }
+    // The brand's logo: a photo over the whole video, where the render
+    // draws it, as see-through.
+    let mut logo = Vec::new();
+    if let Some(l) = &plan.logo {
+        let m = b.material(&l.path, "photo");
+        let (lw, lh, x, y) = l.placement(canvas.0, canvas.1);
+        let (cw, ch) = (f64::from(canvas.0), f64::from(canvas.1));
+        let (sw, sh) = (f64::from(l.size.0.max(1)), f64::from(l.size.1.max(1)));
+        let inside = (cw / sw).min(ch / sh);
+        let scale = f64::from(lw) / (sw * inside);
+        let cx = f64::from(x) + f64::from(lw) / 2.0;
+        let cy = f64::from(y) + f64::from(lh) / 2.0;
+        let mut look = clip(
+            scale,
+            (cx - cw / 2.0) / (cw / 2.0),
+            (ch / 2.0 - cy) / (ch / 2.0),
+        );
+        look["alpha"] = json!(l.opacity);
+        logo.push(b.media_segment(&m, (0, total), (0, total), 1.0, 1.0, vec![], Some(look)));
+    }
     let mut tracks = vec![track("video", &mut b.ids, video)];
+    if !logo.is_empty() {
+        tracks.push(track("video", &mut b.ids, logo));
+    }
     let audio = voice.into_iter().chain([music]).map(|segs| ("audio", segs));
     let text = [("text", captions), ("text", mark)];
     for (kind, segs) in audio.chain(text) {
@@ -1126,6 +1150,7 @@ mod tests {
             total_frames,
             duration: total_frames as f64 / 30.0,
             metadata: Vec::new(),
+            logo: None,
         };
         let info: HashMap<PathBuf, MediaInfo> = [
             ("a.mp4", 10.0, 1920, 1080, 90),

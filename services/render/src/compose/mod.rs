@@ -119,18 +119,21 @@ struct Inputs {
     segments: Vec<Resolved>,
     voice: Vec<Resolved>,
     music: Option<Resolved>,
+    logo: Option<Resolved>,
 }
 
 impl Inputs {
     /// The plan of `timeline` over these inputs.
     fn plan(&self, timeline: &Timeline, preset: &str) -> Result<Plan, RenderError> {
-        plan::plan(
+        let mut p = plan::plan(
             timeline,
             preset,
             &self.segments,
             &self.voice,
             self.music.as_ref(),
-        )
+        )?;
+        p.logo = plan::logo(timeline.branding.as_ref(), self.logo.as_ref())?;
+        Ok(p)
     }
 }
 
@@ -179,10 +182,15 @@ async fn prepare(
         Some(m) => Some(resolve(source, media_of(&m.media, "music")?, scratch).await?),
         None => None,
     };
+    let logo = match timeline.branding.as_ref().and_then(|b| b.logo.clone()) {
+        Some(m) => Some(resolve(source, m, scratch).await?),
+        None => None,
+    };
     Ok(Inputs {
         segments,
         voice,
         music,
+        logo,
     })
 }
 
@@ -315,6 +323,17 @@ pub async fn compose(
         })
         .await?
     };
+    // The logo's part in every piece's key: its image and placement.
+    let logo = match plan.logo.clone() {
+        Some(l) => Some(
+            crate::runtime::blocking(move || {
+                let image = pieces::source_identity(&l.path, &l.source)?;
+                Ok(format!("{image}|{:?}|{}|{}", l.corner, l.scale, l.opacity))
+            })
+            .await?,
+        ),
+        None => None,
+    };
     let dir = scratch.join("pieces");
     std::fs::create_dir_all(&dir)?;
     let mut gpu = true;
@@ -327,6 +346,7 @@ pub async fn compose(
             plan: &plan,
             burn: &burn,
             sources: &sources,
+            logo: logo.as_deref(),
             dir: &dir,
             gpu,
         };
@@ -529,6 +549,8 @@ struct Run<'a> {
     plan: &'a Plan,
     burn: &'a pieces::Burn,
     sources: &'a [String],
+    /// The logo's identity and placement, when there is one.
+    logo: Option<&'a str>,
     dir: &'a Path,
     gpu: bool,
 }
@@ -553,7 +575,14 @@ impl Run<'_> {
         let mut asses = Vec::with_capacity(plan.segments.len());
         for (seg, source) in plan.segments.iter().zip(self.sources) {
             let ass = self.burn.piece_ass(pieces::Window::of(seg, out.fps))?;
-            keys.push(pieces::key(seg, source, &out, &identity, ass.as_deref())?);
+            keys.push(pieces::key(
+                seg,
+                source,
+                &out,
+                &identity,
+                ass.as_deref(),
+                self.logo,
+            )?);
             asses.push(ass);
         }
         let mut kept = Vec::with_capacity(keys.len());
@@ -629,12 +658,13 @@ impl Run<'_> {
                 }
                 None => None,
             };
-            let (seg_c, out_c, video, cancel, progress) = (
+            let (seg_c, out_c, video, cancel, progress, logo) = (
                 seg.clone(),
                 out.clone(),
                 local.video.clone(),
                 opts.cancel.clone(),
                 opts.progress.clone(),
+                plan.logo.clone(),
             );
             let total = fresh.max(1);
             let before = done;
@@ -642,7 +672,10 @@ impl Run<'_> {
                 run::encode_piece(
                     &seg_c,
                     &out_c,
-                    ass.as_deref(),
+                    subtitles::Overlays {
+                        ass: ass.as_deref(),
+                        logo: logo.as_ref(),
+                    },
                     &video,
                     gpu,
                     &mut |frames| {
@@ -730,17 +763,21 @@ impl Run<'_> {
                 None => None,
             };
             let path = dir.join(format!("{i}.mp4"));
-            let (seg_c, out_c, p, cancel) = (
+            let (seg_c, out_c, p, cancel, logo) = (
                 seg.clone(),
                 plan.output.clone(),
                 path.clone(),
                 opts.cancel.clone(),
+                plan.logo.clone(),
             );
             crate::runtime::blocking(move || {
                 run::encode_piece(
                     &seg_c,
                     &out_c,
-                    ass.as_deref(),
+                    subtitles::Overlays {
+                        ass: ass.as_deref(),
+                        logo: logo.as_ref(),
+                    },
                     &p,
                     false,
                     &mut |_| {},

@@ -193,5 +193,6 @@ pub fn timeline(
         output,
         aigc: None,
         title: String::new(),
+        branding: None,
     }
 }

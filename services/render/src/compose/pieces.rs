@@ -141,13 +141,15 @@ impl Burn {
 
 /// A piece's key: everything that goes into its pictures. `encoder` names
 /// the encoder that will make it with its headers (the SPS/PPS every piece
-/// of one file must share).
+/// of one file must share); `logo` the brand's logo drawn over it (its
+/// image's identity and placement).
 pub fn key(
     seg: &PlannedSegment,
     source: &str,
     out: &Output,
     encoder: &str,
     ass: Option<&str>,
+    logo: Option<&str>,
 ) -> Result<String, RenderError> {
     let mut shape = serde_json::to_value(seg).map_err(|e| RenderError::Io(e.to_string()))?;
     if let Some(o) = shape.as_object_mut() {
@@ -186,6 +188,7 @@ pub fn key(
         },
         encoder,
         ass.unwrap_or(""),
+        logo.unwrap_or(""),
     ] {
         h.update(part.as_bytes());
         h.update([0u8]);

@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use scout_proto::scout::render::v1::{
-    FitMode, MediaInfo, OutputSpec, ShortSourcePolicy, Timeline, segment::Source,
+    Branding, Corner, FitMode, MediaInfo, OutputSpec, ShortSourcePolicy, Timeline, segment::Source,
 };
 use serde::Serialize;
 
@@ -215,6 +215,99 @@ pub struct PlannedMusic {
     pub fade: f64,
 }
 
+/// The logo drawn over every frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PlannedLogo {
+    /// The local image.
+    pub path: PathBuf,
+    /// The source as named.
+    pub source: String,
+    /// Its size as probed (upright).
+    pub size: (u32, u32),
+    /// Its corner.
+    pub corner: Corner,
+    /// Its width as a share of the frame's width.
+    pub scale: f64,
+    /// Its opacity, 0–1.
+    pub opacity: f64,
+}
+
+impl PlannedLogo {
+    /// Its size and top-left corner on a `w`x`h` frame, in pixels: the
+    /// width `scale` of the frame's (even), clear of the platforms' bars
+    /// by the AI mark's margins (scaled to the frame).
+    pub fn placement(&self, w: u32, h: u32) -> (u32, u32, u32, u32) {
+        let lw = ((f64::from(w) * self.scale / 2.0).round() as u32).max(1) * 2;
+        let (sw, sh) = (f64::from(self.size.0.max(1)), f64::from(self.size.1.max(1)));
+        let lh = ((f64::from(lw) * sh / sw / 2.0).round() as u32).max(1) * 2;
+        let mx = (f64::from(w) * f64::from(crate::subtitles::MARK_MARGIN_X)
+            / f64::from(crate::subtitles::PLAY_RES_X))
+        .round() as u32;
+        let my = (f64::from(h) * f64::from(crate::subtitles::MARK_MARGIN_V)
+            / f64::from(crate::subtitles::PLAY_RES_Y))
+        .round() as u32;
+        let right = w.saturating_sub(lw + mx);
+        let bottom = h.saturating_sub(lh + my);
+        let (x, y) = match self.corner {
+            Corner::TopLeft => (mx, my),
+            Corner::BottomLeft => (mx, bottom),
+            Corner::BottomRight => (right, bottom),
+            Corner::TopRight | Corner::Unspecified => (right, my),
+        };
+        (lw, lh, x, y)
+    }
+}
+
+/// The logo of `branding` over `image` (its probe), checked.
+pub fn logo(
+    branding: Option<&Branding>,
+    image: Option<&Resolved>,
+) -> Result<Option<PlannedLogo>, RenderError> {
+    let (Some(b), Some(src)) = (branding, image) else {
+        return Ok(None);
+    };
+    let scale = if b.logo_scale == 0.0 {
+        0.18
+    } else {
+        b.logo_scale
+    };
+    if !(0.05..=0.5).contains(&scale) {
+        return Err(RenderError::InvalidArgument(format!(
+            "branding.logo_scale must be 0.05–0.5 of the frame's width, got {}",
+            b.logo_scale
+        )));
+    }
+    let opacity = if b.logo_opacity == 0.0 {
+        0.85
+    } else {
+        b.logo_opacity
+    };
+    if !(opacity > 0.0 && opacity <= 1.0) {
+        return Err(RenderError::InvalidArgument(format!(
+            "branding.logo_opacity must be above 0 and at most 1, got {}",
+            b.logo_opacity
+        )));
+    }
+    let (w, h) = (
+        u32::try_from(src.info.display_width.max(src.info.width)).unwrap_or(0),
+        u32::try_from(src.info.display_height.max(src.info.height)).unwrap_or(0),
+    );
+    if w == 0 || h == 0 || src.info.duration_seconds > 0.5 {
+        return Err(RenderError::media(
+            &src.name,
+            "is not a still image (branding logo)",
+        ));
+    }
+    Ok(Some(PlannedLogo {
+        path: src.path.clone(),
+        source: src.name.clone(),
+        size: (w, h),
+        corner: Corner::try_from(b.logo_corner).unwrap_or(Corner::TopRight),
+        scale,
+        opacity,
+    }))
+}
+
 /// The whole plan.
 #[derive(Debug, Clone)]
 pub struct Plan {
@@ -232,6 +325,8 @@ pub struct Plan {
     pub duration: f64,
     /// Container metadata to write (the implicit AI-generated label).
     pub metadata: Vec<(String, String)>,
+    /// The brand's logo over every frame.
+    pub logo: Option<PlannedLogo>,
 }
 
 /// A source resolved to a local file, with its probe.
@@ -461,6 +556,7 @@ pub fn plan(
             .as_ref()
             .map(super::aigc::metadata)
             .unwrap_or_default(),
+        logo: None,
     })
 }
 

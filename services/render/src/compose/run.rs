@@ -15,7 +15,7 @@ use super::pieces::LEAD;
 use super::plan::{Output, Plan, PlannedSegment, Play};
 use super::segment::SegmentStats;
 use super::stills::render_still;
-use super::subtitles::Tail;
+use super::subtitles::{Overlays, Tail};
 use crate::error::RenderError;
 use crate::media::audio::SAMPLE_RATE;
 
@@ -76,7 +76,7 @@ impl PieceWriter {
 pub fn encode_piece(
     seg: &PlannedSegment,
     out: &Output,
-    ass: Option<&Path>,
+    over: Overlays<'_>,
     path: &Path,
     gpu: bool,
     progress: &mut dyn FnMut(u64),
@@ -113,7 +113,7 @@ pub fn encode_piece(
         v_tb,
     };
     let lead = (LEAD * f64::from(out.fps)).round() as i64;
-    let mut tail = Tail::new(out, ass)?;
+    let mut tail = Tail::new(out, over)?;
     let middle = seg.frames / 2;
     let mut still: Option<ff::frame::Video> = None;
     let mut index: u64 = 0;

@@ -1,13 +1,23 @@
 //! The subtitle pass: the ASS file burned into the output frames by
-//! libass, once over each piece of the output (`pieces`).
+//! libass, and the brand's logo drawn over them, once over each piece of
+//! the output (`pieces`).
 
 use std::path::Path;
 
 use ffmpeg_next as ff;
 
-use super::plan::Output;
+use super::plan::{Output, PlannedLogo};
 use crate::error::RenderError;
 use crate::media::graph::VideoGraph;
+
+/// What the pass draws over a piece's frames.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Overlays<'a> {
+    /// The piece's ASS file (captions, the AI mark).
+    pub ass: Option<&'a Path>,
+    /// The brand's logo.
+    pub logo: Option<&'a PlannedLogo>,
+}
 
 /// The subtitle pass: one `subtitles` filter over a run of frames (a
 /// piece: its own ASS file holds what shows over it, in its own times).
@@ -16,12 +26,28 @@ pub struct Tail {
 }
 
 impl Tail {
-    /// Burns `ass` into frames of the output shape; `None` passes frames through.
-    pub fn new(out: &Output, ass: Option<&Path>) -> Result<Self, RenderError> {
-        let Some(path) = ass else {
-            return Ok(Self { graph: None });
+    /// Burns `over.ass` into frames of the output shape and draws
+    /// `over.logo` on them; with neither, frames pass through.
+    pub fn new(out: &Output, over: Overlays<'_>) -> Result<Self, RenderError> {
+        let chain = match (over.ass, over.logo) {
+            (None, None) => return Ok(Self { graph: None }),
+            (Some(path), None) => format!("{},format=yuv420p", burn_filter(path)?),
+            (ass, Some(logo)) => {
+                // The image read once by `movie`, sized, made see-through,
+                // and laid over every frame (overlay repeats its one frame).
+                let (w, h, x, y) = logo.placement(out.width, out.height);
+                let base = match ass {
+                    Some(path) => burn_filter(path)?,
+                    None => "null".into(),
+                };
+                format!(
+                    "movie=filename={},format=rgba,scale={w}:{h},colorchannelmixer=aa={:.3}[logo];\
+                     [in]{base}[base];[base][logo]overlay=x={x}:y={y}:format=auto,format=yuv420p[out]",
+                    filter_path(&logo.path)?,
+                    logo.opacity,
+                )
+            }
         };
-        let chain = format!("{},format=yuv420p", burn_filter(path)?);
         let graph = VideoGraph::new(
             out.width,
             out.height,
@@ -66,17 +92,22 @@ impl Tail {
     }
 }
 
-/// The libass filter burning the ASS file at `path`. Paths with characters
-/// the filter syntax reserves are refused rather than escaped: ours are
-/// scratch paths and never need them.
+/// The libass filter burning the ASS file at `path`.
 pub fn burn_filter(path: &Path) -> Result<String, RenderError> {
+    Ok(format!("subtitles=filename={}", filter_path(path)?))
+}
+
+/// A path as a filter option's value. Paths with characters the filter
+/// syntax reserves are refused rather than escaped: ours are scratch
+/// paths and never need them.
+fn filter_path(path: &Path) -> Result<String, RenderError> {
     let p = path.to_string_lossy();
     if p.chars()
         .any(|c| matches!(c, ':' | '\\' | '\'' | ',' | '[' | ']' | ';' | '='))
     {
         return Err(RenderError::Io(format!(
-            "subtitle path {p} has characters the filter syntax reserves"
+            "path {p} has characters the filter syntax reserves"
         )));
     }
-    Ok(format!("subtitles=filename={p}"))
+    Ok(p.into_owned())
 }

@@ -84,6 +84,11 @@ pub fn probe(path: &Path, name: &str) -> Result<MediaInfo, RenderError> {
     if video_index.is_none() && !info.has_audio {
         return Err(RenderError::media(name, "holds neither video nor audio"));
     }
+    // A single picture (PNG, WebP, … read by their `*_pipe` demuxers) has
+    // no duration; it is one frame, as image2 says of a JPEG.
+    if info.duration_seconds <= 0.0 && video_index.is_some() && info.container.ends_with("_pipe") {
+        info.duration_seconds = 0.04;
+    }
     if info.duration_seconds <= 0.0 {
         return Err(RenderError::media(
             name,
