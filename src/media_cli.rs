@@ -112,6 +112,9 @@ fn resolve_paths(timeline: &mut Timeline, base: &Path) -> anyhow::Result<()> {
     if let Some(m) = timeline.music.as_mut() {
         fix(&mut m.media)?;
     }
+    if let Some(b) = timeline.branding.as_mut() {
+        fix(&mut b.logo)?;
+    }
     Ok(())
 }
 

@@ -81,7 +81,8 @@ fn probe_frames_say_and_compose_from_the_command_line() {
     let timeline = serde_json::json!({
         "segments": [{"id": "p1", "clip": {"media": {"local_path": "clip.mp4"}}, "duration_seconds": seconds + 0.5}],
         "voice": [{"media": {"local_path": "hello.wav"}, "offset_seconds": 0}],
-        "subtitles": {"style": "vibrant_yellow", "events": [{"start_seconds": 0, "end_seconds": seconds, "text": "你好，欢迎光临"}]}
+        "subtitles": {"style": "vibrant_yellow", "events": [{"start_seconds": 0, "end_seconds": seconds, "text": "你好，欢迎光临"}]},
+        "branding": {"logo": {"local_path": "frames/thumb.jpg"}, "logo_scale": 0.2}
     });
     std::fs::write(dir.path().join("timeline.json"), timeline.to_string()).expect("write");
     let (code, out, err) = run(&["compose", "timeline.json", "-o", "out.mp4"], dir.path());
