@@ -29,6 +29,47 @@ fn local(path: &Path) -> MediaRef {
     }
 }
 
+/// A segment playing `clip` for `seconds` (its window centred in the clip).
+fn clip_segment(
+    clip: &Path,
+    seconds: f64,
+    fit: FitMode,
+    policy: ShortSourcePolicy,
+    audio: Option<SegmentAudio>,
+) -> Segment {
+    Segment {
+        id: clip
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+        source: Some(Source::Clip(ClipSource {
+            media: Some(local(clip)),
+            in_seconds: 0.0,
+            out_seconds: 0.0,
+            focus: Vec::new(),
+        })),
+        duration_seconds: seconds,
+        fit: fit as i32,
+        short_source: policy as i32,
+        audio,
+    }
+}
+
+/// A second of the sample JPEG, blur-padded.
+fn still_segment(ken_burns: bool) -> Segment {
+    Segment {
+        id: "still".into(),
+        source: Some(Source::Still(StillSource {
+            media: Some(local(&still_jpeg())),
+            ken_burns,
+        })),
+        duration_seconds: 1.0,
+        fit: FitMode::BlurPad as i32,
+        short_source: 0,
+        audio: None,
+    }
+}
+
 fn media_config(dir: &Path) -> MediaConfig {
     MediaConfig {
         work_dir: dir.join("work"),
@@ -270,21 +311,14 @@ async fn a_narrated_video_meets_the_output_spec() {
 async fn every_kind_of_phone_input_composes() {
     let dir = tempfile::tempdir().expect("tempdir");
     let speech = speak(dir.path(), &["六十帧的画面。", "可变帧率的画面。"]).await;
-    let seg = |clip: PathBuf, d: f64, fit: FitMode, policy: ShortSourcePolicy, mix: bool| Segment {
-        id: clip
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default(),
-        source: Some(Source::Clip(ClipSource {
-            media: Some(local(&clip)),
-            in_seconds: 0.0,
-            out_seconds: 0.0,
-            focus: Vec::new(),
-        })),
-        duration_seconds: d,
-        fit: fit as i32,
-        short_source: policy as i32,
-        audio: Some(SegmentAudio { mix, volume: 0.8 }),
+    let seg = |clip: PathBuf, d: f64, fit: FitMode, policy: ShortSourcePolicy, mix: bool| {
+        clip_segment(
+            &clip,
+            d,
+            fit,
+            policy,
+            Some(SegmentAudio { mix, volume: 0.8 }),
+        )
     };
     let mut timeline = Timeline {
         segments: vec![
@@ -340,17 +374,7 @@ async fn every_kind_of_phone_input_composes() {
         ],
         ..Default::default()
     };
-    timeline.segments.push(Segment {
-        id: "still".into(),
-        source: Some(Source::Still(StillSource {
-            media: Some(local(&still_jpeg())),
-            ken_burns: true,
-        })),
-        duration_seconds: 1.0,
-        fit: FitMode::BlurPad as i32,
-        short_source: 0,
-        audio: None,
-    });
+    timeline.segments.push(still_segment(true));
     timeline.voice = speech
         .iter()
         .enumerate()
@@ -938,27 +962,21 @@ async fn a_re_compose_encodes_only_the_edited_paragraph() {
 #[tokio::test]
 async fn a_one_frame_segment_joins_with_its_neighbours() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let seg = |clip: PathBuf, d: f64| Segment {
-        id: String::new(),
-        source: Some(Source::Clip(ClipSource {
-            media: Some(local(&clip)),
-            in_seconds: 0.0,
-            out_seconds: 0.0,
-            focus: Vec::new(),
-        })),
-        duration_seconds: d,
-        fit: FitMode::BlurPad as i32,
-        short_source: ShortSourcePolicy::SlowThenHold as i32,
-        audio: Some(SegmentAudio {
+    let seg = |clip: PathBuf, d: f64| {
+        let silent = SegmentAudio {
             mix: false,
             volume: 0.0,
-        }),
+        };
+        clip_segment(
+            &clip,
+            d,
+            FitMode::BlurPad,
+            ShortSourcePolicy::SlowThenHold,
+            Some(silent),
+        )
     };
     let still = |d: f64| Segment {
-        source: Some(Source::Still(StillSource {
-            media: Some(local(&still_jpeg())),
-            ken_burns: false,
-        })),
+        source: still_segment(false).source,
         ..seg(portrait(4), d)
     };
     let timeline = Timeline {
@@ -1049,30 +1067,14 @@ async fn the_editable_draft_holds_the_timeline() {
         None,
     );
     // A looped one-second clip and a still after the narration.
-    timeline.segments.push(Segment {
-        id: "loop".into(),
-        source: Some(Source::Clip(ClipSource {
-            media: Some(local(&one_second())),
-            in_seconds: 0.0,
-            out_seconds: 0.0,
-            focus: Vec::new(),
-        })),
-        duration_seconds: 2.5,
-        fit: FitMode::BlurPad as i32,
-        short_source: ShortSourcePolicy::Loop as i32,
-        audio: None,
-    });
-    timeline.segments.push(Segment {
-        id: "still".into(),
-        source: Some(Source::Still(StillSource {
-            media: Some(local(&still_jpeg())),
-            ken_burns: false,
-        })),
-        duration_seconds: 1.0,
-        fit: FitMode::BlurPad as i32,
-        short_source: 0,
-        audio: None,
-    });
+    timeline.segments.push(clip_segment(
+        &one_second(),
+        2.5,
+        FitMode::BlurPad,
+        ShortSourcePolicy::Loop,
+        None,
+    ));
+    timeline.segments.push(still_segment(false));
     timeline.aigc = Some(AigcLabel {
         mark: Some(AigcMark {
             text: "AI生成".into(),
@@ -1359,19 +1361,13 @@ async fn the_logo_is_drawn_where_and_as_see_through_as_asked() {
     ]);
     let clip = portrait(2);
     let with_logo = |opacity: f64| Timeline {
-        segments: vec![Segment {
-            id: "shot".into(),
-            source: Some(Source::Clip(ClipSource {
-                media: Some(local(&clip)),
-                in_seconds: 0.0,
-                out_seconds: 0.0,
-                focus: Vec::new(),
-            })),
-            duration_seconds: 2.0,
-            fit: FitMode::BlurPad as i32,
-            short_source: 0,
-            audio: None,
-        }],
+        segments: vec![clip_segment(
+            &clip,
+            2.0,
+            FitMode::BlurPad,
+            ShortSourcePolicy::Unspecified,
+            None,
+        )],
         branding: (opacity > 0.0).then(|| Branding {
             logo: Some(local(&logo)),
             logo_corner: Corner::TopRight as i32,
