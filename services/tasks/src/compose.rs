@@ -532,13 +532,14 @@ pub async fn editable_draft(
         TasksError::Storage("object storage is unavailable".into())
     };
     let made = blobs.get(&key).await.map_err(unavailable)?;
+    // One copy per folder as normalised (`D:\x\` and `D:/x` are one),
+    // named by a stable FNV-1a hash of it.
+    let hash = root.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+    });
     let rooted = tokio::task::spawn_blocking(move || crate::drafts::for_folder(&made, &root))
         .await
         .map_err(|e| TasksError::Api(scout_common::ApiError::internal(e.to_string())))??;
-    // One copy per folder asked for, named by it (a stable FNV-1a hash).
-    let hash = drafts_root.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-    });
     let copy = key.replace(EDITOR_DRAFT, &format!("jianying-draft-{hash:016x}.zip"));
     blobs
         .put(&copy, rooted.into(), Some("application/zip"))
