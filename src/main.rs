@@ -15,6 +15,7 @@ use clap::builder::TypedValueParser as _;
 use clap::{Parser, Subcommand};
 use scout_common::ServiceName;
 
+mod extract_bench;
 mod media_cli;
 
 /// Shop Video Scout (探店宝): phone clips and shop info in, a finished
@@ -180,6 +181,10 @@ enum Command {
         /// this PSNR (dB, luma) against the CPU.
         #[arg(long)]
         require_psnr: Option<f64>,
+        /// Also extract frames from this many copies of the last clip on
+        /// the CPU, on one NVDEC engine and on all (0: skip).
+        #[arg(long, default_value_t = 0)]
+        extract_copies: usize,
     },
     /// Speak a line with the configured voice provider into a 48 kHz WAV.
     Say {
@@ -350,7 +355,8 @@ fn main() -> ExitCode {
             files,
             sample_every,
             require_psnr,
-        } => plain(|| media_cli::gpu_bench(&files, sample_every, require_psnr)),
+            extract_copies,
+        } => plain(|| media_cli::gpu_bench(&files, sample_every, require_psnr, extract_copies)),
         Command::Frames {
             file,
             every,

@@ -38,6 +38,7 @@ fn gpu_note() {
 /// CPU, `always` decodes on NVDEC wherever the device can).
 pub fn gpu_mode(config: &Config) {
     scout_render::media::hw::configure(config.media.gpu, &config.faults());
+    scout_render::media::hw::set_nvdec_sessions(config.media.nvdec_sessions);
 }
 
 /// `scout frames FILE --every N -o DIR`: JPEGs and a thumbnail; prints how many.
@@ -223,6 +224,7 @@ pub fn gpu_bench(
     files: &[PathBuf],
     sample_every: u64,
     require_psnr: Option<f64>,
+    extract_copies: usize,
 ) -> anyhow::Result<()> {
     let mut problems: Vec<String> = Vec::new();
     use scout_render::media::decode::decode_all;
@@ -355,6 +357,12 @@ pub fn gpu_bench(
             }
         }
         println!("| {} | {:.2} | {:.2} |", clip_name(f), best[0], best[1]);
+    }
+    crate::extract_bench::compare(files, require_psnr, &mut problems);
+    if extract_copies > 0
+        && let Some(last) = files.last()
+    {
+        crate::extract_bench::many_clips(last, extract_copies, 2)?;
     }
     println!();
     println!("gpu fallbacks: {}", hw::fallbacks());

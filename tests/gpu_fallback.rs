@@ -63,6 +63,121 @@ fn same_spec(a: &serde_json::Value, b: &serde_json::Value, more: &[&str]) {
     }
 }
 
+/// Every GPU decode session leases one of the node's NVDEC slots: six
+/// clips extracted at once (the simulated GPU decoder, which leases like
+/// a real one) with `media.nvdec_sessions = 2` never run more than two
+/// sessions at once, the others wait their turn; every session and its
+/// frames are counted per slot, and the frames are the CPU's.
+#[test]
+fn decode_sessions_share_the_nodes_slots_and_are_counted() {
+    use scout_common::config::{FaultsConfig, GpuMode};
+    use scout_render::media::{frames, hw};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clip = dir.path().join("clip.mp4");
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=480x854:rate=30:duration=6")
+        .args(["-c:v", "libx264", "-preset", "ultrafast", "-g", "30"])
+        .arg(&clip)
+        .status()
+        .expect("ffmpeg");
+    assert!(ok.success());
+    let extract = |gpu: bool| {
+        let mut jpegs = Vec::new();
+        frames::extract_with(
+            &clip,
+            "clip.mp4",
+            frames::ExtractOptions::default(),
+            480,
+            gpu,
+            &mut |f| {
+                jpegs.push(f.jpeg);
+                Ok(())
+            },
+        )
+        .expect("frames");
+        jpegs
+    };
+    let cpu = extract(false);
+    hw::configure(
+        GpuMode::Auto,
+        &FaultsConfig {
+            gpu_decode_after_packets: 1_000_000,
+            ..FaultsConfig::default()
+        },
+    );
+    hw::set_nvdec_sessions(2);
+    let results: Vec<Vec<Vec<u8>>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6).map(|_| s.spawn(|| extract(true))).collect();
+        handles
+            .into_iter()
+            .map(|h| h.join().expect("an extraction"))
+            .collect()
+    });
+    for r in &results {
+        assert!(r == &cpu, "the GPU-labelled frames differ from the CPU's");
+    }
+    let pool = hw::nvdec_pool();
+    assert_eq!(pool.limit(), 2);
+    assert_eq!(pool.peak(), 2, "two sessions at once, never more");
+    let usage = pool.usage();
+    assert_eq!(usage.len(), 2);
+    // Each extraction runs a seeking worker per core (at most two), a
+    // session each.
+    let sessions: u64 = usage.iter().map(|u| u.sessions).sum();
+    assert!(sessions == 6 || sessions == 12, "{usage:?}");
+    assert!(
+        usage
+            .iter()
+            .all(|u| u.sessions > 0 && u.frames > 0 && !u.busy),
+        "{usage:?}"
+    );
+    assert!(pool.waits().0 > 0, "some sessions waited for a slot");
+    assert_eq!(hw::fallbacks(), 0);
+}
+
+/// A clip whose keyframes are far apart is extracted in one pass (one
+/// decode session, as our NVDEC path does it): the GPU failing in the
+/// middle of that pass costs nothing but time, the same JPEGs come out.
+#[test]
+fn a_gpu_failing_in_a_one_pass_extraction_falls_back_with_the_same_frames() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ok = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg("testsrc2=size=480x854:rate=30:duration=10")
+        .args([
+            "-c:v", "libx264", "-preset", "veryfast", "-g", "150", "-bf", "3",
+        ])
+        .arg(dir.path().join("long.mp4"))
+        .status()
+        .expect("ffmpeg");
+    assert!(ok.success());
+    let (code, cpu_out, err) = run(
+        &["frames", "long.mp4", "--every", "2", "-o", "cpu"],
+        dir.path(),
+        &[("SCOUT_MEDIA_GPU", "off")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(cpu_out.starts_with("5 frames"), "{cpu_out}");
+    // The pass fails after 70 packets: past the second mark, before the end.
+    let (code, out, err) = run(
+        &["frames", "long.mp4", "--every", "2", "-o", "fault"],
+        dir.path(),
+        &[("SCOUT_FAULTS_GPU_DECODE_AFTER_PACKETS", "70")],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("the GPU failed 1 time(s); that work was redone on the CPU"),
+        "{err}"
+    );
+    assert!(out.starts_with("5 frames"), "{out}");
+    for i in 1..=5 {
+        let a = std::fs::read(dir.path().join(format!("cpu/frame_{i}.jpg"))).expect("cpu frame");
+        let b = std::fs::read(dir.path().join(format!("fault/frame_{i}.jpg"))).expect("frame");
+        assert_eq!(a, b, "frame {i} differs");
+    }
+}
+
 #[test]
 fn a_gpu_failing_mid_job_falls_back_and_the_output_is_the_cpu_one() {
     let dir = tempfile::tempdir().expect("tempdir");

@@ -754,6 +754,10 @@ pub struct MediaConfig {
     /// host's cores measured faster (a host busy with other work); `off`:
     /// CPU only.
     pub gpu: GpuMode,
+    /// NVDEC decode sessions at once on this node, shared by every job
+    /// (compose and frame extraction); 0: one per NVDEC engine the probe
+    /// reports (7 on an H100/H200).
+    pub nvdec_sessions: usize,
 }
 
 /// Whether render may use an NVIDIA GPU.
@@ -776,6 +780,7 @@ impl Default for MediaConfig {
             subtitle_font: "Noto Sans CJK SC".into(),
             max_concurrent_composes: 1,
             gpu: GpuMode::Auto,
+            nvdec_sessions: 0,
         }
     }
 }

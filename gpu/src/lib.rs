@@ -14,6 +14,7 @@ mod cuda;
 /// The fit kernels on the device (the `nvidia` feature).
 #[cfg(feature = "nvidia")]
 pub mod device_fit;
+pub mod engines;
 pub mod fit;
 pub mod nvdec;
 pub mod nvenc;
@@ -26,6 +27,7 @@ mod probe;
 #[cfg(feature = "nvidia")]
 pub mod sdk;
 
+pub use engines::{EngineLease, EnginePool, EngineUse};
 pub use nvdec::{NvdecCaps, NvdecCodecCaps};
 pub use nvenc::{NvencOutcome, NvencProbe};
 pub use plan::{

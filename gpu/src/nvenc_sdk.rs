@@ -507,25 +507,77 @@ impl Drop for NvencEncoder {
 mod tests {
     use super::*;
 
-    #[test]
-    fn without_an_encoder_the_session_fails_cleanly() {
-        if crate::probe().present {
-            return;
-        }
-        let e = NvencEncoder::new(EncoderSpec {
-            width: 1080,
-            height: 1920,
+    fn spec(width: u32, height: u32) -> EncoderSpec {
+        EncoderSpec {
+            width,
+            height,
             fps: 30,
             bitrate: 4_000_000,
             maxrate: 6_000_000,
             vbv: 12_000_000,
             gop: 60,
-        })
-        .err()
-        .expect("no device here");
+        }
+    }
+
+    /// Without a device the session fails naming what is missing; on a
+    /// device without an encoder (H100/H200) it fails as the probe says,
+    /// "no encoder"; on an encoder card it encodes: a header with the SPS
+    /// and PPS, and a keyframe first.
+    #[test]
+    fn a_session_encodes_where_the_card_has_an_encoder_and_says_why_not_elsewhere() {
+        let probe = crate::probe_all();
+        let encoder_present = probe
+            .devices
+            .first()
+            .and_then(|d| d.nvenc.as_ref())
+            .is_some_and(|n| n.encoder_present);
+        let session = NvencEncoder::new(spec(256, 144));
+        if !probe.present {
+            let e = session.err().expect("no device here");
+            assert!(
+                e.0.contains("libnvidia-encode") || e.0.contains("device"),
+                "{e}"
+            );
+            return;
+        }
+        if !encoder_present {
+            let e = session
+                .err()
+                .expect("the probe found no encoder on this card");
+            assert!(
+                e.0.contains("UNSUPPORTED") || e.0.contains("encoder"),
+                "the failure should say there is no encoder: {e}"
+            );
+            return;
+        }
+        let mut enc = session.expect("the probe opened a session on this card");
+        // SPS (type 7) and PPS (type 8) NAL units in the Annex B header.
+        let header = enc.header().to_vec();
+        let nal_types: Vec<u8> = header
+            .windows(4)
+            .filter(|w| w[..3] == [0, 0, 1])
+            .map(|w| w[3] & 0x1f)
+            .collect();
         assert!(
-            e.0.contains("libnvidia-encode") || e.0.contains("device"),
-            "{e}"
+            nal_types.contains(&7) && nal_types.contains(&8),
+            "{nal_types:?}"
         );
+        let (w, h) = (256usize, 144usize);
+        let y = vec![120u8; w * h];
+        let uv = vec![128u8; w * h / 4];
+        let mut bytes = 0usize;
+        let mut first_key = None;
+        for pts in 0..10 {
+            let p = enc
+                .encode([(&y, w), (&uv, w / 2), (&uv, w / 2)], pts)
+                .expect("a frame encodes");
+            bytes += p.data.len();
+            if first_key.is_none() && !p.data.is_empty() {
+                first_key = Some(p.keyframe);
+            }
+        }
+        enc.finish().expect("the session ends");
+        assert!(bytes > 0, "ten frames gave no bytes");
+        assert_eq!(first_key, Some(true), "the first packet is a keyframe");
     }
 }

@@ -133,6 +133,10 @@ spec:
               value: /var/lib/scout/work
             - name: SCOUT_MEDIA_GPU
               value: {{ ternary $root.Values.render.gpu.mode "off" $w.gpu | quote }}
+            {{- if $w.gpu }}
+            - name: SCOUT_MEDIA_NVDEC_SESSIONS
+              value: {{ $root.Values.render.gpu.nvdecSessions | default 0 | quote }}
+            {{- end }}
             {{- end }}
             {{- with $v.extraEnv }}
             {{- toYaml . | nindent 12 }}

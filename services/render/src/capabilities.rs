@@ -4,7 +4,7 @@ use std::ffi::CStr;
 
 use ffmpeg_next::ffi;
 use scout_proto::scout::render::v1::{
-    CapabilitiesResponse, CodecInfo, GpuDevice, NvdecCodec, NvidiaInfo, StagePlan,
+    CapabilitiesResponse, CodecInfo, GpuDevice, NvdecCodec, NvdecEngineUse, NvidiaInfo, StagePlan,
 };
 
 /// Names of hardware codec wrappers FFmpeg does not flag as hardware.
@@ -85,6 +85,8 @@ pub fn capabilities() -> CapabilitiesResponse {
     let h264_encoders = codecs(ffi::AVCodecID::AV_CODEC_ID_H264, true);
     let hw = crate::media::hw::hardware();
     let gpu = hw.probe.clone();
+    let pool = crate::media::hw::nvdec_pool();
+    let (waits, waited) = pool.waits();
     let compose_encoder = match crate::media::hw::encode_path() {
         scout_gpu::EncodePath::Libx264 if h264_encoders.iter().any(|c| c.name == "libx264") => {
             "libx264"
@@ -171,6 +173,20 @@ pub fn capabilities() -> CapabilitiesResponse {
         compose_decoder,
         stage_plans: plans,
         gpu_fallbacks: crate::media::hw::fallbacks(),
+        nvdec_session_limit: i32::try_from(pool.limit()).unwrap_or(i32::MAX),
+        nvdec_engines: pool
+            .usage()
+            .into_iter()
+            .map(|u| NvdecEngineUse {
+                engine: u.engine as i32,
+                busy: u.busy,
+                sessions: u.sessions,
+                frames: u.frames,
+                busy_seconds: u.busy_seconds,
+            })
+            .collect(),
+        nvdec_waits: waits,
+        nvdec_wait_seconds: waited.as_secs_f64(),
     }
 }
 
@@ -236,5 +252,20 @@ mod tests {
             );
         }
         assert_eq!(caps.gpu_fallbacks, 0);
+        // One slot per NVDEC engine (one, never used, without a device).
+        let engines = nv
+            .devices
+            .first()
+            .and_then(|d| d.nvdec_codecs.iter().map(|c| c.engines).max())
+            .unwrap_or(0)
+            .max(1);
+        assert_eq!(caps.nvdec_session_limit, engines);
+        assert_eq!(caps.nvdec_engines.len(), engines as usize);
+        assert!(
+            caps.nvdec_engines
+                .iter()
+                .enumerate()
+                .all(|(i, e)| e.engine == i as i32)
+        );
     }
 }

@@ -75,6 +75,7 @@ pub async fn serve(
     // FFmpeg's global init (codec registration, log level) once, up front.
     runtime::init_ffmpeg()?;
     media::hw::configure(settings.media.gpu, &settings.faults);
+    media::hw::set_nvdec_sessions(settings.media.nvdec_sessions);
     // Probe the hardware once at start-up, off the runtime (it loads driver
     // libraries and may create a CUDA context).
     let caps = tokio::task::spawn_blocking(capabilities::capabilities).await?;

@@ -2,7 +2,9 @@
 
 mod support;
 
-use scout_render::media::frames::{ExtractOptions, extract_frames, thumbnail};
+use scout_render::media::frames::{
+    ExtractOptions, ExtractStats, ExtractedFrame, Pass, extract_frames, extract_with, thumbnail,
+};
 use scout_render::media::probe::probe;
 use support::*;
 
@@ -270,5 +272,94 @@ fn frames_are_at_least_as_faithful_as_ffmpegs_q2_jpeg() {
     assert!(
         ours_db >= theirs_db,
         "our JPEG ({ours_db:.2} dB) is less faithful than ffmpeg -q:v 2 ({theirs_db:.2} dB)"
+    );
+}
+
+/// Every frame of one extraction on the CPU, the thumbnail and the cost.
+fn extract_all(
+    clip: &std::path::Path,
+    name: &str,
+    pass: Pass,
+) -> (Vec<ExtractedFrame>, ExtractedFrame, ExtractStats) {
+    let mut frames = Vec::new();
+    let opts = ExtractOptions {
+        max_dimension: 360,
+        pass,
+        ..ExtractOptions::default()
+    };
+    let (stats, thumb) = extract_with(clip, name, opts, 480, false, &mut |f| {
+        frames.push(f);
+        Ok(())
+    })
+    .unwrap_or_else(|e| panic!("{name} ({pass:?}): {e}"));
+    (frames, thumb, stats)
+}
+
+/// The one-pass extraction (which our NVDEC path uses, and the CPU where
+/// keyframes are far apart) takes exactly the frames the seek per mark
+/// takes: the same marks, times and JPEG bytes, and the same thumbnail, on
+/// short and long GOPs, B-frames, HEVC 10-bit rotated, 60 fps and a
+/// variable frame rate.
+#[test]
+fn one_pass_takes_exactly_the_frames_seeking_takes() {
+    for (clip, name) in [
+        (long_gop(), "long-gop"),
+        (hevc10_long_gop(), "hevc10-long-gop"),
+        (portrait(10), "portrait"),
+        (hevc10_rotated(), "hevc10-rotated"),
+        (fps60(), "60fps"),
+        (vfr(), "vfr"),
+    ] {
+        let (seek, seek_thumb, _) = extract_all(&clip, name, Pass::Seek);
+        let (sweep, sweep_thumb, _) = extract_all(&clip, name, Pass::Sweep);
+        assert!(!seek.is_empty(), "{name}: no frames");
+        let times = |v: &[ExtractedFrame]| -> Vec<(u32, String)> {
+            v.iter()
+                .map(|f| (f.index, format!("{:.4}", f.time)))
+                .collect()
+        };
+        assert_eq!(times(&sweep), times(&seek), "{name}: other frames taken");
+        for (a, b) in seek.iter().zip(&sweep) {
+            assert!(
+                a.jpeg == b.jpeg && (a.width, a.height) == (b.width, b.height),
+                "{name}: frame {} differs",
+                a.index
+            );
+        }
+        assert!(
+            sweep_thumb.jpeg == seek_thumb.jpeg && sweep_thumb.time == seek_thumb.time,
+            "{name}: another thumbnail ({} s vs {} s)",
+            sweep_thumb.time,
+            seek_thumb.time
+        );
+    }
+}
+
+/// Where keyframes are far apart, seeking to each mark decodes the start
+/// of a GOP again and again: the default pass then decodes each frame at
+/// most once, and where they are close it still seeks (a frame or two per
+/// mark).
+#[test]
+fn far_apart_keyframes_are_decoded_once_short_gops_are_sought() {
+    let clip = long_gop();
+    let (_, _, seek) = extract_all(&clip, "long-gop", Pass::Seek);
+    let (frames, _, auto) = extract_all(&clip, "long-gop", Pass::Auto);
+    assert_eq!(frames.len(), 6);
+    assert_eq!(auto.total, 360);
+    // Keyframes at 0, 5 and 10 s, marks every 2 s: one pass decodes 0-4 s,
+    // 5-8 s and the keyframe at 10 s, about half the clip; seeking decodes
+    // 0-1.5, 0-3.5, 5-5.5, 5-7.5 and 10 s.
+    assert!(
+        auto.decoded < seek.decoded && auto.decoded <= auto.total / 2 + 30,
+        "one pass decoded {}, seeking {}, of {} frames",
+        auto.decoded,
+        seek.decoded,
+        auto.total
+    );
+    let (_, _, short) = extract_all(&portrait(10), "portrait", Pass::Auto);
+    assert!(
+        short.decoded <= 10,
+        "decoded {} frames for 5 marks",
+        short.decoded
     );
 }

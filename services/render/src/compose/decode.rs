@@ -166,7 +166,7 @@ fn decode_window(
                 ));
             }
         };
-        while decoder.decoder.receive_frame(&mut frame).is_ok() {
+        while decoder.receive(&mut frame) {
             decoded += 1;
             if !window.frame(&mut frame, decoder.decoder.aspect_ratio())? {
                 break;
@@ -349,6 +349,8 @@ fn decode_window_sdk(
         ff::Rational(1, den) if den > 0 => den as u32,
         _ => 0,
     };
+    // One session per engine on this node, whatever job asks.
+    let mut lease = hw::nvdec_lease();
     let mut nvdec = NvdecDecoder::with_fit(
         codec,
         FitRequest {
@@ -365,6 +367,7 @@ fn decode_window_sdk(
      -> Result<bool, RenderError> {
         for f in frames {
             decoded += 1;
+            lease.add_frames(1);
             let mut frame = fitted_frame(&f)?;
             if !window.frame(&mut frame, ff::Rational(1, 1))? {
                 return Ok(false);

@@ -34,9 +34,9 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
-use futures::Stream;
+use futures::{Stream, StreamExt};
 use scout_common::config::MediaConfig;
 use scout_proto::scout::common::v1::SubtitleStyle;
 use scout_proto::scout::render::v1::{
@@ -638,15 +638,15 @@ impl Run<'_> {
         // The audio is mixed and encoded beside the pieces.
         audio.start();
         let fps = f64::from(out.fps);
-        let mut done = 0u64;
-        let mut decoded = 0u64;
-        let mut pieces_out = Vec::with_capacity(keys.len());
+        let total = fresh.max(1);
+        // Frames encoded so far, over every piece running.
+        let done = Arc::new(AtomicU64::new(0));
+        // Set when the compose is cancelled or a piece failed: the pieces
+        // still running stop at their next frame.
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut jobs = Vec::new();
         for (i, seg) in plan.segments.iter().enumerate() {
-            if opts.cancel.load(Ordering::Relaxed) {
-                return Err(RenderError::Cancelled);
-            }
-            if let Some(piece) = kept[i].take() {
-                pieces_out.push(piece);
+            if kept[i].is_some() {
                 continue;
             }
             let local = pieces::LocalPiece::in_dir(self.dir, &keys[i]);
@@ -658,17 +658,21 @@ impl Run<'_> {
                 }
                 None => None,
             };
-            let (seg_c, out_c, video, cancel, progress, logo) = (
+            let (seg_c, out_c, video, cancel, stop, progress, logo, done) = (
                 seg.clone(),
                 out.clone(),
                 local.video.clone(),
                 opts.cancel.clone(),
+                stop.clone(),
                 opts.progress.clone(),
                 plan.logo.clone(),
+                done.clone(),
             );
-            let total = fresh.max(1);
-            let before = done;
-            let piece = crate::runtime::blocking(move || {
+            let job = crate::runtime::blocking(move || {
+                if cancel.load(Ordering::Relaxed) || stop.load(Ordering::Relaxed) {
+                    return Err(RenderError::Cancelled);
+                }
+                let mut reported = 0u64;
                 run::encode_piece(
                     &seg_c,
                     &out_c,
@@ -679,7 +683,12 @@ impl Run<'_> {
                     &video,
                     gpu,
                     &mut |frames| {
-                        let at = before + frames;
+                        if cancel.load(Ordering::Relaxed) {
+                            stop.store(true, Ordering::Relaxed);
+                        }
+                        let at = done.fetch_add(frames - reported, Ordering::Relaxed) + frames
+                            - reported;
+                        reported = frames;
                         let pct = from + (at as f64 / total as f64 * f64::from(to - from)) as i32;
                         progress(Progress {
                             percent: pct.min(to),
@@ -687,21 +696,41 @@ impl Run<'_> {
                             phase: "encode",
                         });
                     },
-                    &cancel,
+                    &stop,
                 )
-            })
-            .await?;
+            });
+            jobs.push(async move { (i, local, job.await) });
+        }
+        // Pieces whose clips decode on NVDEC run side by side, one NVDEC
+        // session each (the node's slots bound them); on the CPU one at a
+        // time, the encoder's threads already use every core.
+        let at_once = pieces_at_once(inputs, jobs.len());
+        let mut running = futures::stream::iter(jobs).buffer_unordered(at_once);
+        let mut decoded = 0u64;
+        let mut fresh_pieces: Vec<Option<pieces::LocalPiece>> =
+            (0..plan.segments.len()).map(|_| None).collect();
+        while let Some((i, local, piece)) = running.next().await {
+            let piece = match piece {
+                Ok(piece) => piece,
+                Err(e) => {
+                    stop.store(true, Ordering::Relaxed);
+                    if opts.cancel.load(Ordering::Relaxed) {
+                        return Err(RenderError::Cancelled);
+                    }
+                    return Err(e);
+                }
+            };
             // A GPU encoder that did not open for this piece (libx264 in its
             // place) made a piece the others cannot join: the compose is
             // made again on libx264, and this piece is not kept.
             if piece.encoder != encoder {
+                stop.store(true, Ordering::Relaxed);
                 return Err(RenderError::GpuEncode(format!(
                     "{} encoded piece {} in place of {encoder}",
-                    piece.encoder, seg.id
+                    piece.encoder, plan.segments[i].id
                 )));
             }
             std::fs::write(&local.still, &piece.still_jpeg)?;
-            done += piece.frames;
             decoded += piece.decoded;
             if let Some(store) = &opts.pieces {
                 // A piece that cannot be kept is encoded again next time.
@@ -709,7 +738,17 @@ impl Run<'_> {
                     tracing::warn!(error = %e, "an encoded piece was not kept");
                 }
             }
-            pieces_out.push(local);
+            fresh_pieces[i] = Some(local);
+        }
+        if opts.cancel.load(Ordering::Relaxed) {
+            return Err(RenderError::Cancelled);
+        }
+        let mut pieces_out = Vec::with_capacity(keys.len());
+        for (i, fresh) in fresh_pieces.into_iter().enumerate() {
+            match kept[i].take().or(fresh) {
+                Some(piece) => pieces_out.push(piece),
+                None => return Err(RenderError::Io(format!("piece {i} was not made"))),
+            }
         }
         if reused > 0 {
             tracing::info!(
@@ -796,6 +835,29 @@ impl Run<'_> {
         .await?;
         Ok(out)
     }
+}
+
+/// How many pieces encode at once: where this node decodes the plan's
+/// clips on NVDEC, one per NVDEC slot (each piece's window holds one
+/// session) and at most one per two cores (the encoders share them);
+/// otherwise one, since a software decode and libx264 already use every
+/// core.
+fn pieces_at_once(inputs: &Inputs, pieces: usize) -> usize {
+    let on_nvdec = inputs
+        .segments
+        .iter()
+        .any(|r| crate::media::hw::decodes_on_gpu(&r.info.video_codec, r.info.bit_depth));
+    if !on_nvdec || pieces <= 1 {
+        return 1;
+    }
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    crate::media::hw::nvdec_pool()
+        .limit()
+        .min((cores / 2).max(1))
+        .min(pieces)
+        .max(1)
 }
 
 /// Writes the editable 剪映/CapCut draft of what was composed: the

@@ -126,7 +126,7 @@ pub fn decode_all(path: &Path, gpu: bool, sample_every: u64) -> Result<DecodeRun
             }
             Err(e) => return Err(RenderError::media(&name, format!("is damaged: {e}"))),
         };
-        while decoder.decoder.receive_frame(&mut frame).is_ok() {
+        while decoder.receive(&mut frame) {
             size = (frame.width(), frame.height());
             take(&frame, &mut frames)?;
         }
@@ -196,12 +196,14 @@ pub fn decode_sdk(
     let index = stream.index();
     let mut bsf = AnnexB::for_stream(&stream.parameters(), &name)?;
     let codec = bsf.codec;
+    let mut lease = hw::nvdec_lease();
     let mut nvdec = open_session(codec).map_err(|e| RenderError::Gpu(e.to_string()))?;
     let mut frames = 0u64;
     let mut take = |batch: Vec<scout_gpu::sdk::HostFrame>| {
         for f in &batch {
             each(frames, f);
             frames += 1;
+            lease.add_frames(1);
         }
     };
     loop {

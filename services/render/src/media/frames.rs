@@ -12,6 +12,7 @@ use ffmpeg_next as ff;
 
 use super::hw::{self, SendError, VideoDecoder};
 use super::jpeg::JpegWriter;
+use super::sweep::{self, Frames};
 use super::{open_light, rotation, seconds};
 use crate::error::RenderError;
 
@@ -26,6 +27,21 @@ pub struct ExtractOptions {
     pub max_dimension: u32,
     /// JPEG quality, libjpeg scale (1-100).
     pub quality: i32,
+    /// How the marks' frames are reached.
+    pub pass: Pass,
+}
+
+/// How extraction reaches each mark's frame. Both take the same frames.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Pass {
+    /// One pass where it decodes fewer frames (keyframes far apart) or where
+    /// our own NVDEC path decodes the clip; else a seek per mark.
+    #[default]
+    Auto,
+    /// A seek to the keyframe before each mark, two workers.
+    Seek,
+    /// One pass through the clip ([`super::sweep`]).
+    Sweep,
 }
 
 impl Default for ExtractOptions {
@@ -35,6 +51,7 @@ impl Default for ExtractOptions {
             tolerance: 0.5,
             max_dimension: 0,
             quality: super::jpeg::DEFAULT_QUALITY,
+            pass: Pass::Auto,
         }
     }
 }
@@ -205,7 +222,7 @@ impl FramePicker {
         let mut first_packet = true;
         loop {
             // Drain what the decoder has before feeding it more.
-            while self.decoder.decoder.receive_frame(&mut frame).is_ok() {
+            while self.decoder.receive(&mut frame) {
                 self.decoded += 1;
                 let t = self.frame_time(&frame);
                 if t >= earliest {
@@ -231,7 +248,7 @@ impl FramePicker {
                     if t >= earliest && t <= target + tolerance {
                         if self.send(&packet)?
                             && self.decoder.decoder.send_eof().is_ok()
-                            && self.decoder.decoder.receive_frame(&mut frame).is_ok()
+                            && self.decoder.receive(&mut frame)
                         {
                             self.decoded += 1;
                             return Ok(Some((self.frame_time(&frame), frame)));
@@ -337,6 +354,110 @@ fn pick_marks(
     Ok((picker.stats(), thumb))
 }
 
+/// Whether our own NVDEC path decodes this clip here (the `nvidia`
+/// feature and an NVDEC plan for its codec).
+fn sdk_decodes(demux: &sweep::Demux) -> Result<bool, RenderError> {
+    #[cfg(feature = "nvidia")]
+    return Ok(hw::sdk_decode(&demux.parameters()?).is_some());
+    #[cfg(not(feature = "nvidia"))]
+    {
+        let _ = demux;
+        Ok(false)
+    }
+}
+
+/// The decoder a sweep runs on: our own NVDEC session, or FFmpeg's (NVDEC
+/// through cuvid or software, as `allow_gpu` and the plan say).
+fn open_sweep(
+    demux: sweep::Demux,
+    on_sdk: bool,
+    allow_gpu: bool,
+) -> Result<Box<dyn Frames>, RenderError> {
+    #[cfg(feature = "nvidia")]
+    if on_sdk {
+        return match sweep::SdkFrames::open(demux)? {
+            Some(frames) => Ok(Box::new(frames)),
+            None => Err(RenderError::Gpu(
+                "the NVDEC plan changed while the clip was opened".into(),
+            )),
+        };
+    }
+    let _ = on_sdk;
+    Ok(Box::new(sweep::FfmpegFrames::open(demux, allow_gpu)?))
+}
+
+/// The sweep's worker: every mark's frame (in mark order) encoded and sent
+/// on; a frame two marks share is encoded once. Returns the decode cost
+/// and the best thumbnail candidate.
+fn sweep_marks(
+    frames: &mut dyn Frames,
+    plan: &sweep::SweepPlan,
+    rotation: i32,
+    total: u64,
+    opts: ExtractOptions,
+    thumbnail: (f64, u32),
+    tx: std::sync::mpsc::SyncSender<Picked>,
+) -> Result<(ExtractStats, Option<Encoded>), RenderError> {
+    let (thumb_at, thumbnail_max) = thumbnail;
+    let tb = frames.time_base();
+    let mut writer: Option<JpegWriter> = None;
+    let mut best: Option<(f64, ff::frame::Video)> = None;
+    let mut previous: Option<Encoded> = None;
+    sweep::sweep(frames, &plan.wants, &mut |mark, got| {
+        let picked = match got {
+            Some((time, _)) if previous.as_ref().is_some_and(|p| p.0 == time) => previous.clone(),
+            Some((time, frame)) => {
+                if best
+                    .as_ref()
+                    .is_none_or(|(t, _)| (time - thumb_at).abs() < (t - thumb_at).abs())
+                {
+                    best = Some((time, frame.clone()));
+                }
+                let w = match writer.as_mut() {
+                    Some(w) => w,
+                    None => writer.insert(JpegWriter::for_decoded(
+                        frame,
+                        tb,
+                        rotation,
+                        opts.max_dimension,
+                        opts.quality,
+                    )?),
+                };
+                let encoded = (time, w.encode(frame)?, w.size());
+                previous = Some(encoded.clone());
+                Some(encoded)
+            }
+            None => None,
+        };
+        Ok(tx
+            .send(Picked {
+                mark,
+                frame: picked,
+            })
+            .is_ok())
+    })?;
+    let thumb = match best {
+        Some((t, f)) => {
+            let mut w = JpegWriter::for_decoded(
+                &f,
+                tb,
+                rotation,
+                thumbnail_max,
+                super::turbo::QUALITY_THUMBNAIL,
+            )?;
+            Some((t, w.encode(&f)?, w.size()))
+        }
+        None => None,
+    };
+    Ok((
+        ExtractStats {
+            decoded: frames.decoded(),
+            total,
+        },
+        thumb,
+    ))
+}
+
 /// Extracts one frame every `opts.every` seconds, calling `sink` for each
 /// in order, and returns the thumbnail (longest side `thumbnail_max`) cut
 /// from the decoded frame nearest the thumbnail time.
@@ -372,6 +493,10 @@ pub fn extract_frames(
 
 /// [`extract_frames`] with the GPU allowed or not, and no fallback (for
 /// measurements that compare the two).
+///
+/// One pass through the clip ([`super::sweep`]) where our own NVDEC path
+/// decodes it, or where seeking per mark would decode more frames than the
+/// clip has (keyframes far apart); otherwise the seeking pickers.
 pub fn extract_with(
     path: &Path,
     name: &str,
@@ -380,47 +505,74 @@ pub fn extract_with(
     allow_gpu: bool,
     sink: &mut dyn FnMut(ExtractedFrame) -> Result<(), RenderError>,
 ) -> Result<(ExtractStats, ExtractedFrame), RenderError> {
-    let first = FramePicker::open(path, name, allow_gpu)?;
-    let duration = first.duration();
+    let mut demux = sweep::Demux::open(path, name)?;
+    let duration = demux.duration();
     let marks: Vec<f64> = (0..)
         .map(|k| k as f64 * opts.every)
         .take_while(|m| *m < duration.max(0.001))
         .collect();
     let thumbnail = (thumbnail_time(duration), thumbnail_max);
-    let workers = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .clamp(1, 2)
-        .min(marks.len().max(1));
+    let plan = demux.plan(&marks, opts.tolerance)?;
+    let on_sdk = allow_gpu && sdk_decodes(&demux)?;
+    let sweeping = match opts.pass {
+        Pass::Auto => on_sdk || plan.sweeping_is_cheaper(),
+        Pass::Seek => false,
+        Pass::Sweep => true,
+    };
+    let on_sdk = on_sdk && sweeping;
+    let workers = if sweeping {
+        1
+    } else {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .clamp(1, 2)
+            .min(marks.len().max(1))
+    };
     let (tx, rx) = std::sync::mpsc::sync_channel::<Picked>(2 * workers);
     let mut handles = Vec::with_capacity(workers);
-    let mut first = Some(first);
-    for w in 0..workers {
-        let share: Vec<(usize, f64)> = marks
-            .iter()
-            .copied()
-            .enumerate()
-            .skip(w)
-            .step_by(workers)
-            .collect();
-        let (tx, path, name, picker) = (
-            tx.clone(),
-            path.to_path_buf(),
-            name.to_string(),
-            first.take(),
-        );
+    if sweeping {
+        let tx = tx.clone();
         let handle = std::thread::Builder::new()
-            .name(format!("frames-{w}"))
+            .name("frames-sweep".into())
             .spawn(move || {
-                // Later workers open their own copy here, in parallel with the first.
-                let picker = match picker {
-                    Some(p) => p,
-                    None => FramePicker::open(&path, &name, allow_gpu)?,
-                };
-                pick_marks(picker, share, opts, thumbnail, tx)
+                let total = demux.total_frames();
+                let rotation = demux.rotation();
+                let mut frames = open_sweep(demux, on_sdk, allow_gpu)?;
+                sweep_marks(&mut *frames, &plan, rotation, total, opts, thumbnail, tx)
             })
             .map_err(|e| RenderError::Io(format!("cannot start a frame worker: {e}")))?;
         handles.push(handle);
+    } else {
+        drop(demux);
+        let mut first = Some(FramePicker::open(path, name, allow_gpu)?);
+        for w in 0..workers {
+            let share: Vec<(usize, f64)> = marks
+                .iter()
+                .copied()
+                .enumerate()
+                .skip(w)
+                .step_by(workers)
+                .collect();
+            let (tx, path, name, picker) = (
+                tx.clone(),
+                path.to_path_buf(),
+                name.to_string(),
+                first.take(),
+            );
+            let handle = std::thread::Builder::new()
+                .name(format!("frames-{w}"))
+                .spawn(move || {
+                    // Later workers open their own copy here, in parallel with the first.
+                    let picker = match picker {
+                        Some(p) => p,
+                        None => FramePicker::open(&path, &name, allow_gpu)?,
+                    };
+                    pick_marks(picker, share, opts, thumbnail, tx)
+                })
+                .map_err(|e| RenderError::Io(format!("cannot start a frame worker: {e}")))?;
+            handles.push(handle);
+        }
     }
     drop(tx);
 
@@ -457,10 +609,16 @@ pub fn extract_with(
             .map_err(|_| RenderError::Io("a frame worker panicked".into()))??;
         stats.decoded += s.decoded;
         stats.total = stats.total.max(s.total);
+        // The frame nearest the thumbnail time; of two as near, the earlier
+        // (whichever worker found it).
         if let Some(candidate) = t
-            && thumb
-                .as_ref()
-                .is_none_or(|best| (candidate.0 - thumbnail.0).abs() < (best.0 - thumbnail.0).abs())
+            && thumb.as_ref().is_none_or(|best| {
+                let (c, b) = (
+                    (candidate.0 - thumbnail.0).abs(),
+                    (best.0 - thumbnail.0).abs(),
+                );
+                c < b || (c == b && candidate.0 < best.0)
+            })
         {
             thumb = Some(candidate);
         }

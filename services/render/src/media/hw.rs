@@ -12,13 +12,20 @@
 //! stops answering, an Xid) surfaces as [`RenderError::Gpu`]; the callers
 //! redo that piece of work on the CPU, and the fallback is logged once per
 //! process and counted in `scout_render_gpu_fallbacks_total`.
+//!
+//! Every NVDEC session (ours or FFmpeg's cuvid) first takes a lease on the
+//! node's [`nvdec_pool`]: at most one session per engine (or
+//! `media.nvdec_sessions`) runs at once, whichever job asks, and each
+//! engine's use is counted for `Capabilities` and the metrics.
 
 use std::sync::OnceLock;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use ffmpeg_next as ff;
+use scout_gpu::engines::EngineEvent;
 use scout_gpu::{
-    DecodePath, DeviceDescription, EncodePath, FfmpegGpuCodecs, StagePlan, VideoCodec,
+    DecodePath, DeviceDescription, EncodePath, EngineLease, EnginePool, FfmpegGpuCodecs, StagePlan,
+    VideoCodec,
 };
 
 use super::faults;
@@ -37,6 +44,9 @@ pub struct Hardware {
 static HARDWARE: OnceLock<Hardware> = OnceLock::new();
 static DISABLED: AtomicBool = AtomicBool::new(false);
 static ALWAYS: AtomicBool = AtomicBool::new(false);
+/// `media.nvdec_sessions` (0: one per engine).
+static NVDEC_SESSIONS: AtomicUsize = AtomicUsize::new(0);
+static POOL: OnceLock<EnginePool> = OnceLock::new();
 
 /// Applies `media.gpu` (and any injected faults) for this process. Call
 /// before the first media work.
@@ -54,6 +64,68 @@ fn has_codec(name: &str, encoder: bool) -> bool {
     } else {
         ff::decoder::find_by_name(name).is_some()
     }
+}
+
+/// Applies `media.nvdec_sessions`: how many NVDEC sessions run at once on
+/// this node (0: one per engine). Takes effect at once, also after the
+/// pool was made (sessions running past a lower limit finish).
+pub fn set_nvdec_sessions(n: usize) {
+    NVDEC_SESSIONS.store(n, Ordering::SeqCst);
+    if let Some(pool) = POOL.get() {
+        pool.set_limit(nvdec_limit());
+    }
+}
+
+fn nvdec_limit() -> usize {
+    match NVDEC_SESSIONS.load(Ordering::SeqCst) {
+        0 => (hardware().description.nvdec.engines as usize).max(1),
+        n => n,
+    }
+}
+
+/// The node's NVDEC slots, shared by every job (made on first use, sized
+/// by `media.nvdec_sessions` or the engine count).
+pub fn nvdec_pool() -> &'static EnginePool {
+    POOL.get_or_init(|| {
+        let limit = nvdec_limit();
+        for engine in 0..limit {
+            // Every slot shows in the metrics from the start, idle.
+            metrics::gauge!("scout_render_nvdec_sessions_active", "engine" => engine.to_string())
+                .set(0.0);
+        }
+        EnginePool::observed(
+            limit,
+            Box::new(|engine, event| {
+                let engine = engine.to_string();
+                match event {
+                    EngineEvent::Taken { waited } => {
+                        metrics::gauge!("scout_render_nvdec_sessions_active", "engine" => engine.clone())
+                            .increment(1.0);
+                        metrics::counter!("scout_render_nvdec_sessions_total", "engine" => engine)
+                            .increment(1);
+                        if !waited.is_zero() {
+                            metrics::histogram!("scout_render_nvdec_wait_seconds")
+                                .record(waited.as_secs_f64());
+                        }
+                    }
+                    EngineEvent::Released { held, frames } => {
+                        metrics::gauge!("scout_render_nvdec_sessions_active", "engine" => engine.clone())
+                            .decrement(1.0);
+                        metrics::counter!("scout_render_nvdec_busy_milliseconds_total", "engine" => engine.clone())
+                            .increment(held.as_millis() as u64);
+                        metrics::counter!("scout_render_nvdec_frames_total", "engine" => engine)
+                            .increment(frames);
+                    }
+                }
+            }),
+        )
+    })
+}
+
+/// A lease on an NVDEC slot for one decode session (waits while every
+/// slot is busy).
+pub fn nvdec_lease() -> EngineLease {
+    nvdec_pool().acquire()
 }
 
 /// The FFmpeg NVIDIA wrappers this build of FFmpeg has.
@@ -133,6 +205,8 @@ pub struct VideoDecoder {
     pub decoder: ff::decoder::Video,
     /// Where it runs.
     pub path: DecodePath,
+    /// The NVDEC slot a GPU decoder holds.
+    lease: Option<EngineLease>,
 }
 
 impl VideoDecoder {
@@ -152,6 +226,15 @@ impl VideoDecoder {
     /// Whether it runs on the GPU.
     pub fn on_gpu(&self) -> bool {
         self.path != DecodePath::Cpu
+    }
+
+    /// The next decoded frame, if one is ready (counted on the NVDEC slot).
+    pub fn receive(&mut self, frame: &mut ff::frame::Video) -> bool {
+        let got = self.decoder.receive_frame(frame).is_ok();
+        if got && let Some(lease) = &mut self.lease {
+            lease.add_frames(1);
+        }
+        got
     }
 }
 
@@ -175,11 +258,13 @@ pub fn open_decoder(
                 VideoCodec::H264 => "h264_cuvid",
                 VideoCodec::Hevc => "hevc_cuvid",
             };
+            let lease = nvdec_lease();
             match open_cuvid(params.clone(), cuvid) {
                 Ok(decoder) => {
                     return Ok(VideoDecoder {
                         decoder,
                         path: DecodePath::FfmpegCuvid,
+                        lease: Some(lease),
                     });
                 }
                 Err(e) => fell_back("decode", &format!("{cuvid} did not open for {name}: {e}")),
@@ -187,15 +272,20 @@ pub fn open_decoder(
         }
     }
     if allow_gpu && faults::simulate_gpu_decoder() {
+        // A simulated GPU decoder holds a slot like a real one, so the
+        // sharing is tested on any machine.
+        let lease = nvdec_lease();
         let decoder = open_cpu(params, name, threading)?;
         return Ok(VideoDecoder {
             decoder,
             path: DecodePath::FfmpegCuvid,
+            lease: Some(lease),
         });
     }
     Ok(VideoDecoder {
         decoder: open_cpu(params, name, threading)?,
         path: DecodePath::Cpu,
+        lease: None,
     })
 }
 
@@ -219,6 +309,18 @@ fn open_cpu(
     ctx.decoder()
         .video()
         .map_err(|e| RenderError::media(name, format!("cannot decode its video: {e}")))
+}
+
+/// Whether this node decodes a source of `codec` (a probe's name: "h264",
+/// "hevc") and `bit_depth` on NVDEC (either path).
+pub fn decodes_on_gpu(codec: &str, bit_depth: i32) -> bool {
+    let codec = match codec {
+        "h264" => VideoCodec::H264,
+        "hevc" => VideoCodec::Hevc,
+        _ => return false,
+    };
+    let hw = hardware();
+    hw.enabled && hw.plan(codec, u8::try_from(bit_depth).unwrap_or(8)).decode != DecodePath::Cpu
 }
 
 /// Where compose encodes H.264 on this node.

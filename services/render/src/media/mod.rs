@@ -11,6 +11,7 @@ pub mod hw;
 pub mod jpeg;
 pub mod probe;
 pub mod rotation;
+pub(crate) mod sweep;
 pub mod turbo;
 
 use std::path::Path;

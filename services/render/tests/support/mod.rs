@@ -163,6 +163,56 @@ pub fn fps60() -> PathBuf {
     })
 }
 
+/// Keyframes far apart, as a camera or an encoder's defaults make them:
+/// 720x1280 H.264 30 fps, 12 s, a keyframe every 5 s, three B-frames.
+pub fn long_gop() -> PathBuf {
+    cached("long-gop.mp4", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &lavfi_video("720x1280", 30, 12.0),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "veryfast",
+            "-g",
+            "150",
+            "-bf",
+            "3",
+            "-pix_fmt",
+            "yuv420p",
+            "-an",
+            p,
+        ]);
+    })
+}
+
+/// HEVC Main 10 with x265's default keyframe distance (250 frames) and
+/// B-frames: 720x1280, 10 s.
+pub fn hevc10_long_gop() -> PathBuf {
+    cached("hevc10-long-gop.mp4", |p| {
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &lavfi_video("720x1280", 30, 10.0),
+            "-c:v",
+            "libx265",
+            "-preset",
+            "ultrafast",
+            "-x265-params",
+            "log-level=error:bframes=3",
+            "-pix_fmt",
+            "yuv420p10le",
+            "-tag:v",
+            "hvc1",
+            "-an",
+            p,
+        ]);
+    })
+}
+
 /// Variable frame rate: frames dropped irregularly, timestamps kept.
 pub fn vfr() -> PathBuf {
     cached("vfr.mp4", |p| {
