@@ -116,6 +116,7 @@ async fn compose(dir: &Path, clip: &Path, fit: FitMode, focus: &[FocusPoint]) ->
             fit: fit as i32,
             short_source: ShortSourcePolicy::SlowThenHold as i32,
             audio: None,
+            transition_in: None,
         }],
         ..Default::default()
     };

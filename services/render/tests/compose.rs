@@ -52,6 +52,7 @@ fn clip_segment(
         fit: fit as i32,
         short_source: policy as i32,
         audio,
+        transition_in: None,
     }
 }
 
@@ -67,6 +68,7 @@ fn still_segment(ken_burns: bool) -> Segment {
         fit: FitMode::BlurPad as i32,
         short_source: 0,
         audio: None,
+        transition_in: None,
     }
 }
 
@@ -1432,4 +1434,147 @@ async fn the_logo_is_drawn_where_and_as_see_through_as_asked() {
         .await
         .expect_err("a clip as the logo");
     assert!(e.to_string().contains("branding logo"), "{e}");
+}
+
+/// Output frame `n` of `video`, as gray pixels.
+fn frame_number(video: &Path, n: u64, png: &Path) -> (u32, u32, Vec<u8>) {
+    ffmpeg(&[
+        "-i",
+        video.to_str().expect("utf-8"),
+        "-vf",
+        &format!("select=eq(n\\,{n})"),
+        "-fps_mode",
+        "passthrough",
+        "-frames:v",
+        "1",
+        png.to_str().expect("utf-8"),
+    ]);
+    gray_pixels(png)
+}
+
+/// Transitions take the first frames of the incoming segment's slot, the
+/// segment before playing on under them: a crossfade's middle frame is the
+/// mean of its two neighbours (measured), fade through black is black in
+/// its middle, a slide has the old picture left of its edge and the new
+/// right of it. Frames outside the transition are untouched, and the video
+/// is exactly as long as its slots.
+#[tokio::test]
+async fn transitions_blend_the_neighbours_and_keep_the_length() {
+    use scout_proto::scout::render::v1::{Transition, TransitionKind};
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A light and a dark clip, each with a little motion.
+    let make = |name: &str, colour: &str| {
+        let path = dir.path().join(name);
+        ffmpeg(&[
+            "-f",
+            "lavfi",
+            "-i",
+            &format!("color=c={colour}:s=540x960:r=30:d=3,noise=alls=2:allf=t"),
+            "-c:v",
+            "libx264",
+            "-preset",
+            "ultrafast",
+            "-pix_fmt",
+            "yuv420p",
+            path.to_str().expect("utf-8"),
+        ]);
+        path
+    };
+    let (light, dark) = (make("light.mp4", "0xD0D0D0"), make("dark.mp4", "0x303030"));
+    let with = |kind: TransitionKind| Timeline {
+        segments: vec![
+            clip_segment(
+                &light,
+                2.0,
+                FitMode::BlurPad,
+                ShortSourcePolicy::Unspecified,
+                None,
+            ),
+            Segment {
+                transition_in: Some(Transition {
+                    kind: kind as i32,
+                    // 15 frames: the middle one (7) is exactly half way.
+                    duration_seconds: 0.5,
+                }),
+                ..clip_segment(
+                    &dark,
+                    2.0,
+                    FitMode::BlurPad,
+                    ShortSourcePolicy::Unspecified,
+                    None,
+                )
+            },
+        ],
+        ..Default::default()
+    };
+    let check = dir.path().join("check");
+    std::fs::create_dir_all(&check).expect("dir");
+    let whole = (0, 0, 1080, 1920);
+    let mut light_y = None;
+    let mut dark_y = None;
+    for (kind, name) in [
+        (TransitionKind::Crossfade, "crossfade"),
+        (TransitionKind::FadeBlack, "fade"),
+        (TransitionKind::Slide, "slide"),
+    ] {
+        let out = compose(&dir.path().join(name), &with(kind))
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(
+            (out.duration - 4.0).abs() < 0.02,
+            "{name}: {}",
+            out.duration
+        );
+        let probe = ffprobe(&out.video);
+        let video = probe["streams"]
+            .as_array()
+            .and_then(|s| s.iter().find(|s| s["codec_type"] == "video"))
+            .expect("a video stream");
+        assert_eq!(
+            video["nb_frames"].as_str(),
+            Some("120"),
+            "{name}: 2 + 2 s of frames"
+        );
+        let frame = |n: u64| frame_number(&out.video, n, &check.join(format!("{name}-{n}.png")));
+        let (before, first, middle, after) = (frame(59), frame(60), frame(67), frame(75));
+        let (a, b) = (region_mean(&before, whole), region_mean(&after, whole));
+        let (a, b) = (*light_y.get_or_insert(a), *dark_y.get_or_insert(b));
+        assert!(a > 180.0 && b < 70.0, "{name}: light {a:.1}, dark {b:.1}");
+        // Outside the transition, each segment as it is.
+        assert!(
+            (region_mean(&before, whole) - a).abs() < 2.0,
+            "{name}: frame 59"
+        );
+        assert!(
+            (region_mean(&after, whole) - b).abs() < 2.0,
+            "{name}: frame 75"
+        );
+        let m = region_mean(&middle, whole);
+        match kind {
+            TransitionKind::Crossfade => {
+                assert!(
+                    (m - (a + b) / 2.0).abs() < 3.0,
+                    "crossfade middle {m:.1}: not the mean of {a:.1} and {b:.1}"
+                );
+                let f = region_mean(&first, whole);
+                assert!(
+                    f > (a + b) / 2.0 && f < a,
+                    "the first frame is mostly the old picture: {f:.1}"
+                );
+            }
+            TransitionKind::FadeBlack => {
+                assert!(m < 6.0, "fade through black: the middle frame is {m:.1}");
+            }
+            _ => {
+                let (left, right) = (
+                    region_mean(&middle, (0, 0, 530, 1920)),
+                    region_mean(&middle, (550, 0, 1080, 1920)),
+                );
+                assert!(
+                    (left - a).abs() < 3.0 && (right - b).abs() < 3.0,
+                    "slide middle: left {left:.1} (old {a:.1}), right {right:.1} (new {b:.1})"
+                );
+            }
+        }
+    }
 }

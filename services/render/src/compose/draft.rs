@@ -1074,6 +1074,7 @@ mod tests {
             play,
             held_seconds: 0.0,
             focus: Vec::new(),
+            transition: None,
         }
     }
 

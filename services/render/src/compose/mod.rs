@@ -29,6 +29,7 @@ pub mod stills;
 pub mod subtitles;
 #[cfg(test)]
 mod test_picture;
+pub mod transition;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -573,11 +574,17 @@ impl Run<'_> {
             crate::runtime::blocking(move || run::encoder_identity(&o, gpu)).await?;
         let mut keys = Vec::with_capacity(plan.segments.len());
         let mut asses = Vec::with_capacity(plan.segments.len());
-        for (seg, source) in plan.segments.iter().zip(self.sources) {
+        for (i, (seg, source)) in plan.segments.iter().zip(self.sources).enumerate() {
             let ass = self.burn.piece_ass(pieces::Window::of(seg, out.fps))?;
+            // A transition shows the segment before too.
+            let under = match (&seg.transition, i.checked_sub(1)) {
+                (Some(_), Some(before)) => self.sources.get(before).map(String::as_str),
+                _ => None,
+            };
             keys.push(pieces::key(
                 seg,
                 source,
+                under,
                 &out,
                 &identity,
                 ass.as_deref(),

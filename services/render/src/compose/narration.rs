@@ -171,6 +171,7 @@ pub fn timeline(
                 mix: false,
                 volume: 0.0,
             }),
+            transition_in: None,
         });
         voice.push(AudioTrack {
             media: Some(p.voice.clone()),

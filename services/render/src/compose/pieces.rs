@@ -143,9 +143,11 @@ impl Burn {
 /// the encoder that will make it with its headers (the SPS/PPS every piece
 /// of one file must share); `logo` the brand's logo drawn over it (its
 /// image's identity and placement).
+#[allow(clippy::too_many_arguments)]
 pub fn key(
     seg: &PlannedSegment,
     source: &str,
+    under: Option<&str>,
     out: &Output,
     encoder: &str,
     ass: Option<&str>,
@@ -158,6 +160,16 @@ pub fn key(
         // pictures.
         for moved in ["id", "first_frame", "start", "duration"] {
             o.remove(moved);
+        }
+        // Likewise for the segment a transition plays on under this one.
+        if let Some(u) = o
+            .get_mut("transition")
+            .and_then(|t| t.get_mut("under"))
+            .and_then(|u| u.as_object_mut())
+        {
+            for moved in ["id", "first_frame", "start", "duration"] {
+                u.remove(moved);
+            }
         }
         if let Some(clip) = o
             .get_mut("play")
@@ -189,6 +201,7 @@ pub fn key(
         encoder,
         ass.unwrap_or(""),
         logo.unwrap_or(""),
+        under.unwrap_or(""),
     ] {
         h.update(part.as_bytes());
         h.update([0u8]);

@@ -5,7 +5,8 @@
 use std::path::PathBuf;
 
 use scout_proto::scout::render::v1::{
-    Branding, Corner, FitMode, MediaInfo, OutputSpec, ShortSourcePolicy, Timeline, segment::Source,
+    Branding, Corner, FitMode, MediaInfo, OutputSpec, ShortSourcePolicy, Timeline, TransitionKind,
+    segment::Source,
 };
 use serde::Serialize;
 
@@ -13,6 +14,10 @@ use crate::error::RenderError;
 
 /// Slowest a short clip is slowed to before it is held.
 pub const MIN_SPEED: f64 = 0.5;
+/// A transition's length when the caller gives none, seconds.
+pub const DEFAULT_TRANSITION: f64 = 0.5;
+/// The longest transition, seconds (and at most half its segment's slot).
+pub const MAX_TRANSITION: f64 = 2.0;
 /// Longest output accepted, in seconds (memory stays bounded regardless;
 /// this guards against a timeline that is plainly a mistake).
 pub const MAX_DURATION: f64 = 30.0 * 60.0;
@@ -171,6 +176,74 @@ pub struct PlannedSegment {
     /// Where the subject is (clip seconds, x 0-1, y 0-1), for CROP_FACE.
     #[serde(skip)]
     pub focus: Vec<(f64, f64, f64)>,
+    /// How it comes in over the segment before it (none: a cut).
+    pub transition: Option<PlannedTransition>,
+}
+
+/// How a segment comes in: over its first `frames` frames the segment
+/// before it plays on under it (`under`: that segment continued past its
+/// slot) and the two are blended by `kind`.
+#[derive(Debug, Clone, Serialize)]
+pub struct PlannedTransition {
+    /// The blend.
+    pub kind: TransitionStyle,
+    /// Output frames it takes, from the segment's first.
+    pub frames: u64,
+    /// The segment before, continued over those frames.
+    pub under: Box<PlannedSegment>,
+}
+
+/// How two pictures are blended over a transition.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TransitionStyle {
+    /// One fades into the other.
+    Crossfade,
+    /// The first fades to black, the second fades in.
+    FadeBlack,
+    /// The second slides in from the right over the first.
+    Slide,
+}
+
+impl PlannedSegment {
+    /// This segment continued past its slot for `frames` frames from
+    /// `first_frame`: a clip plays on past its window (holding its last
+    /// frame where the file ends), a loop keeps looping, a still stays.
+    fn continued(&self, first_frame: u64, frames: u64, fps: f64, source_end: f64) -> Self {
+        let mut next = self.clone();
+        next.transition = None;
+        next.first_frame = first_frame;
+        next.frames = frames;
+        next.start = first_frame as f64 / fps;
+        next.duration = frames as f64 / fps;
+        next.held_seconds = 0.0;
+        if let Play::Clip {
+            from,
+            to,
+            speed,
+            looped,
+            ..
+        } = &mut next.play
+        {
+            let played = self.frames as f64 / fps * *speed;
+            if *looped {
+                // Where the loop is when the slot ends.
+                let window = (*to - *from).max(1e-3);
+                *from += played % window;
+            } else {
+                let last_frame = (source_end - 1.0 / fps).max(0.0);
+                let at = (*from + played).min(last_frame);
+                let until = (at + frames as f64 / fps * *speed).min(source_end);
+                *from = at;
+                *to = until.max(at + 1.0 / fps);
+            }
+        }
+        if let Play::Still { ken_burns } = &mut next.play {
+            // The zoom is timed by the slot: a still goes on as it ended.
+            *ken_burns = false;
+        }
+        next
+    }
 }
 
 fn fit_name<S: serde::Serializer>(fit: &FitMode, s: S) -> Result<S::Ok, S::Error> {
@@ -340,6 +413,52 @@ pub struct Resolved {
     pub info: MediaInfo,
 }
 
+/// The planned transition into a segment of `frames` frames that follows
+/// `before` (whose source is `before_info`); `None` for a cut.
+fn transition(
+    tr: &scout_proto::scout::render::v1::Transition,
+    label: &str,
+    frames: u64,
+    fps: f64,
+    before: &PlannedSegment,
+    before_info: &MediaInfo,
+) -> Result<Option<PlannedTransition>, RenderError> {
+    let kind = match TransitionKind::try_from(tr.kind) {
+        Ok(TransitionKind::Unspecified | TransitionKind::Cut) => return Ok(None),
+        Ok(TransitionKind::Crossfade) => TransitionStyle::Crossfade,
+        Ok(TransitionKind::FadeBlack) => TransitionStyle::FadeBlack,
+        Ok(TransitionKind::Slide) => TransitionStyle::Slide,
+        Err(_) => {
+            return Err(RenderError::InvalidArgument(format!(
+                "{label}: unknown transition kind {}",
+                tr.kind
+            )));
+        }
+    };
+    let seconds = match tr.duration_seconds {
+        0.0 => DEFAULT_TRANSITION,
+        d if d.is_finite() && d > 0.0 && d <= MAX_TRANSITION => d,
+        d => {
+            return Err(RenderError::InvalidArgument(format!(
+                "{label}: a transition lasts more than 0 and at most {MAX_TRANSITION} s, got {d}"
+            )));
+        }
+    };
+    // At most half the slot, at least one frame.
+    let frames_in = ((seconds * fps).round() as u64).clamp(1, (frames / 2).max(1));
+    let under = before.continued(
+        before.first_frame + before.frames,
+        frames_in,
+        fps,
+        before_info.duration_seconds,
+    );
+    Ok(Some(PlannedTransition {
+        kind,
+        frames: frames_in,
+        under: Box::new(under),
+    }))
+}
+
 /// Builds the plan. `resolve(i)` gives segment `i`'s probed source;
 /// `voice(i)` voice track `i`'s; `music()` the music's.
 pub fn plan(
@@ -475,6 +594,12 @@ pub fn plan(
             ),
             None => return Err(RenderError::InvalidArgument(format!("{label}: no source"))),
         };
+        let transition = match (&seg.transition_in, planned.last()) {
+            (Some(tr), Some(before)) => {
+                transition(tr, &label, frames, fps, before, &segments[i - 1].info)?
+            }
+            _ => None,
+        };
         planned.push(PlannedSegment {
             id: seg.id.clone(),
             source: src.name.clone(),
@@ -488,6 +613,7 @@ pub fn plan(
             play,
             held_seconds: held,
             focus,
+            transition,
         });
         t = end;
     }
@@ -626,6 +752,7 @@ mod tests {
                 mix: true,
                 volume: 0.0,
             }),
+            transition_in: None,
         }
     }
 
@@ -744,5 +871,100 @@ mod tests {
         assert!(
             fit_chain(FitMode::CropCenter, (1920, 1080), (1080, 1920)).contains("crop=1080:1920")
         );
+    }
+
+    #[test]
+    fn transitions_take_the_incoming_slot_and_the_one_before_plays_on() {
+        use scout_proto::scout::render::v1::{Transition, TransitionKind};
+        let with = |kind: TransitionKind, seconds: f64| Timeline {
+            segments: vec![
+                Segment {
+                    transition_in: Some(Transition {
+                        kind: TransitionKind::Crossfade as i32,
+                        duration_seconds: 0.5,
+                    }),
+                    ..seg(2.0, ShortSourcePolicy::Unspecified)
+                },
+                Segment {
+                    transition_in: Some(Transition {
+                        kind: kind as i32,
+                        duration_seconds: seconds,
+                    }),
+                    ..seg(1.0, ShortSourcePolicy::Unspecified)
+                },
+            ],
+            ..Default::default()
+        };
+        let sources = [clip(2.5), clip(10.0)];
+        let p = plan(
+            &with(TransitionKind::Slide, 0.0),
+            "veryfast",
+            &sources,
+            &[],
+            None,
+        )
+        .expect("plan");
+        assert!(
+            p.segments[0].transition.is_none(),
+            "nothing comes before the first"
+        );
+        let t = p.segments[1].transition.as_ref().expect("a transition");
+        assert_eq!(t.kind, TransitionStyle::Slide);
+        assert_eq!(t.frames, 15, "0 means 0.5 s");
+        assert_eq!(
+            (p.segments[1].first_frame, p.total_frames),
+            (60, 90),
+            "nothing moved"
+        );
+        // The first clip (2.5 s, its 2 s window centred: 0.25-2.25) plays on
+        // past its window: from 2.25 s, at most to the end of the file.
+        assert_eq!(t.under.first_frame, 60);
+        assert_eq!(t.under.frames, 15);
+        match t.under.play {
+            Play::Clip { from, to, .. } => {
+                assert!(
+                    (from - 2.25).abs() < 1e-9 && (to - 2.5).abs() < 1e-9,
+                    "{from}-{to}"
+                )
+            }
+            _ => panic!("a clip"),
+        }
+        // At most half the slot; a cut is none; too long or unknown is refused.
+        let half = plan(
+            &with(TransitionKind::FadeBlack, 2.0),
+            "veryfast",
+            &sources,
+            &[],
+            None,
+        )
+        .expect("plan");
+        assert_eq!(
+            half.segments[1].transition.as_ref().map(|t| t.frames),
+            Some(15)
+        );
+        let cut = plan(
+            &with(TransitionKind::Cut, 1.0),
+            "veryfast",
+            &sources,
+            &[],
+            None,
+        )
+        .expect("plan");
+        assert!(cut.segments[1].transition.is_none());
+        let long = plan(
+            &with(TransitionKind::Crossfade, 2.5),
+            "veryfast",
+            &sources,
+            &[],
+            None,
+        )
+        .expect_err("too long");
+        assert!(long.to_string().contains("at most 2 s"), "{long}");
+        let mut unknown = with(TransitionKind::Crossfade, 0.5);
+        if let Some(t) = unknown.segments[1].transition_in.as_mut() {
+            t.kind = 99;
+        }
+        let e = plan(&unknown, "veryfast", &sources, &[], None).expect_err("unknown");
+        assert!(e.to_string().contains("unknown transition kind 99"), "{e}");
     }
 }

@@ -16,6 +16,7 @@ use super::plan::{Output, Plan, PlannedSegment, Play};
 use super::segment::SegmentStats;
 use super::stills::render_still;
 use super::subtitles::{Overlays, Tail};
+use super::transition;
 use crate::error::RenderError;
 use crate::media::audio::SAMPLE_RATE;
 
@@ -123,10 +124,32 @@ pub fn encode_piece(
         w.venc.send_frame(&f)?;
         w.drain()
     };
+    // The segment before, played on under this one's first frames.
+    let under = match &seg.transition {
+        Some(t) => {
+            let mut frames = Vec::with_capacity(t.frames as usize);
+            render_segment(&t.under, out, &mut |f| {
+                frames.push(f);
+                Ok(())
+            })?;
+            frames
+        }
+        None => Vec::new(),
+    };
     let stats = {
         let mut emit = |mut frame: ff::frame::Video| -> Result<(), RenderError> {
             if cancel.load(Ordering::Relaxed) {
                 return Err(RenderError::Cancelled);
+            }
+            if let Some(t) = &seg.transition
+                && let Some(below) = under.get(index as usize)
+            {
+                transition::blend(
+                    t.kind,
+                    below,
+                    &mut frame,
+                    transition::progress(index, t.frames),
+                )?;
             }
             frame.set_pts(Some(lead + index as i64));
             if index == middle {
