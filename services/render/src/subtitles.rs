@@ -41,11 +41,11 @@ pub struct StyleDef {
     /// Bold face.
     pub bold: bool,
     /// Fill colour, `&HAABBGGRR`.
-    pub primary: &'static str,
+    pub primary: String,
     /// Outline colour.
-    pub outline_colour: &'static str,
+    pub outline_colour: String,
     /// Shadow colour.
-    pub back_colour: &'static str,
+    pub back_colour: String,
     /// Outline width in pixels.
     pub outline: f32,
     /// Shadow depth in pixels.
@@ -66,9 +66,9 @@ pub fn style(style: SubtitleStyle) -> StyleDef {
         SubtitleStyle::VibrantYellow => StyleDef {
             name: "VibrantYellow",
             bold: true,
-            primary: "&H0000D7FF",
-            outline_colour: "&H00000000",
-            back_colour: "&H80000000",
+            primary: "&H0000D7FF".into(),
+            outline_colour: "&H00000000".into(),
+            back_colour: "&H80000000".into(),
             outline: 3.0,
             shadow: 2.0,
             event_prefix: "",
@@ -79,9 +79,9 @@ pub fn style(style: SubtitleStyle) -> StyleDef {
         SubtitleStyle::Xiaohongshu => StyleDef {
             name: "Xiaohongshu",
             bold: false,
-            primary: "&H00FFFFFF",
-            outline_colour: "&H005747FF",
-            back_colour: "&H00000000",
+            primary: "&H00FFFFFF".into(),
+            outline_colour: "&H005747FF".into(),
+            back_colour: "&H00000000".into(),
             outline: 4.0,
             shadow: 0.0,
             event_prefix: "",
@@ -92,9 +92,9 @@ pub fn style(style: SubtitleStyle) -> StyleDef {
         SubtitleStyle::DouyinHot => StyleDef {
             name: "DouyinHot",
             bold: true,
-            primary: "&H00FFFFFF",
-            outline_colour: "&H00000000",
-            back_colour: "&H60000000",
+            primary: "&H00FFFFFF".into(),
+            outline_colour: "&H00000000".into(),
+            back_colour: "&H60000000".into(),
             outline: 3.0,
             shadow: 3.0,
             event_prefix: "{\\blur3}",
@@ -105,9 +105,9 @@ pub fn style(style: SubtitleStyle) -> StyleDef {
         SubtitleStyle::Neon => StyleDef {
             name: "Neon",
             bold: true,
-            primary: "&H00FF66FF",
-            outline_colour: "&H00FFFF00",
-            back_colour: "&H40FF00FF",
+            primary: "&H00FF66FF".into(),
+            outline_colour: "&H00FFFF00".into(),
+            back_colour: "&H40FF00FF".into(),
             outline: 4.0,
             shadow: 2.0,
             event_prefix: "{\\blur6}",
@@ -125,9 +125,9 @@ pub fn style(style: SubtitleStyle) -> StyleDef {
         SubtitleStyle::Karaoke => StyleDef {
             name: "Karaoke",
             bold: true,
-            primary: "&H0000D7FF",
-            outline_colour: "&H00000000",
-            back_colour: "&H80000000",
+            primary: "&H0000D7FF".into(),
+            outline_colour: "&H00000000".into(),
+            back_colour: "&H80000000".into(),
             outline: 3.0,
             shadow: 1.5,
             event_prefix: "",
@@ -138,9 +138,9 @@ pub fn style(style: SubtitleStyle) -> StyleDef {
         SubtitleStyle::SimpleWhite | SubtitleStyle::Unspecified => StyleDef {
             name: "SimpleWhite",
             bold: false,
-            primary: "&H00FFFFFF",
-            outline_colour: "&H00000000",
-            back_colour: "&H80000000",
+            primary: "&H00FFFFFF".into(),
+            outline_colour: "&H00000000".into(),
+            back_colour: "&H80000000".into(),
             outline: 3.0,
             shadow: 1.5,
             event_prefix: "",
@@ -148,6 +148,31 @@ pub fn style(style: SubtitleStyle) -> StyleDef {
             gradient: &[],
         },
     }
+}
+
+/// `#RRGGBB` (a brand colour) as an ASS colour, `&H00BBGGRR`.
+pub fn ass_colour_of(hex: &str, what: &str) -> Result<String, RenderError> {
+    let digits = hex.strip_prefix('#').unwrap_or(hex);
+    if digits.len() != 6 || !digits.chars().all(|c| c.is_ascii_hexdigit()) {
+        return Err(RenderError::InvalidArgument(format!(
+            "{what} must be a colour as #RRGGBB, got {hex:?}"
+        )));
+    }
+    let d = digits.to_ascii_uppercase();
+    Ok(format!("&H00{}{}{}", &d[4..6], &d[2..4], &d[0..2]))
+}
+
+/// `st` in a brand's colours: the fill (the sung colour in karaoke; a
+/// gradient gives way to it) and the outline, where given as `#RRGGBB`.
+pub fn branded(mut st: StyleDef, fill: &str, outline: &str) -> Result<StyleDef, RenderError> {
+    if !fill.is_empty() {
+        st.primary = ass_colour_of(fill, "branding.caption_colour")?;
+        st.gradient = &[];
+    }
+    if !outline.is_empty() {
+        st.outline_colour = ass_colour_of(outline, "branding.caption_outline_colour")?;
+    }
+    Ok(st)
 }
 
 /// Glyph advances of one face, scaled to script pixels.
@@ -585,9 +610,18 @@ pub fn write_ass_with_mark(
     font: &str,
     mark: Option<(&AigcMark, (f64, f64))>,
 ) -> Result<String, RenderError> {
-    let st = style(style_kind);
+    write_ass_in(events, &style(style_kind), font, mark)
+}
+
+/// [`write_ass_with_mark`] in a given look (a style, branded or not).
+pub fn write_ass_in(
+    events: &[SubtitleEvent],
+    st: &StyleDef,
+    font: &str,
+    mark: Option<(&AigcMark, (f64, f64))>,
+) -> Result<String, RenderError> {
     let metrics = metrics(font, st.bold)?;
-    let laid = layout(events, metrics, &st);
+    let laid = layout(events, metrics, st);
     let mut s = String::new();
     s.push_str("[Script Info]\n; Written by Shop Video Scout\nScriptType: v4.00+\n");
     s.push_str(&format!("PlayResX: {PLAY_RES_X}\nPlayResY: {PLAY_RES_Y}\nWrapStyle: 2\nScaledBorderAndShadow: yes\nYCbCr Matrix: TV.709\n\n"));
@@ -753,5 +787,32 @@ mod tests {
             assert!(!st.name.is_empty());
         }
         assert_eq!(ass_time(3725.456), "1:02:05.46");
+    }
+
+    #[test]
+    fn brand_colours_become_ass_colours_and_replace_a_gradient() {
+        assert_eq!(ass_colour_of("#FF3366", "x").expect("colour"), "&H006633FF");
+        assert_eq!(ass_colour_of("a0b1c2", "x").expect("colour"), "&H00C2B1A0");
+        for bad in ["red", "#FFF", "#GG0000", "#FF00000"] {
+            let e = ass_colour_of(bad, "branding.caption_colour").expect_err(bad);
+            assert!(e.to_string().contains("branding.caption_colour"), "{e}");
+        }
+        let neon = branded(style(SubtitleStyle::Neon), "#00FF00", "").expect("branded");
+        assert_eq!(neon.primary, "&H0000FF00");
+        assert!(
+            neon.gradient.is_empty(),
+            "the brand colour replaces the gradient"
+        );
+        assert_eq!(
+            neon.outline_colour,
+            style(SubtitleStyle::Neon).outline_colour
+        );
+        let karaoke = branded(style(SubtitleStyle::Karaoke), "", "#102030").expect("branded");
+        assert_eq!(karaoke.primary, style(SubtitleStyle::Karaoke).primary);
+        assert_eq!(karaoke.outline_colour, "&H00302010");
+        assert_eq!(
+            branded(style(SubtitleStyle::DouyinHot), "", "").expect("unchanged"),
+            style(SubtitleStyle::DouyinHot)
+        );
     }
 }

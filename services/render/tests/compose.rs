@@ -1375,6 +1375,7 @@ async fn the_logo_is_drawn_where_and_as_see_through_as_asked() {
             logo_corner: Corner::TopRight as i32,
             logo_scale: 0.25,
             logo_opacity: opacity,
+            ..Default::default()
         }),
         ..Default::default()
     };
@@ -1577,4 +1578,136 @@ async fn transitions_blend_the_neighbours_and_keep_the_length() {
             }
         }
     }
+}
+
+/// The frame at `t` seconds of `video` as RGB (width, height, bytes).
+fn rgb_frame_at(video: &Path, t: f64, raw: &Path) -> Vec<u8> {
+    ffmpeg(&[
+        "-ss",
+        &format!("{t:.2}"),
+        "-i",
+        video.to_str().expect("utf-8"),
+        "-frames:v",
+        "1",
+        "-f",
+        "rawvideo",
+        "-pix_fmt",
+        "rgb24",
+        raw.to_str().expect("utf-8"),
+    ]);
+    std::fs::read(raw).expect("raw frame")
+}
+
+/// A brand's colours and font go onto the captions: the style's white
+/// fill turns the brand's red in the picture (counted pixel by pixel in
+/// the caption band), the ASS names the brand's outline colour and font,
+/// and a colour that is not #RRGGBB is refused naming the field.
+#[tokio::test]
+async fn captions_take_the_brands_colours_and_font() {
+    use scout_proto::scout::render::v1::{Branding, SubtitleEvent, Subtitles};
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A dark clip, so neither white nor red comes from the picture.
+    let clip = dir.path().join("dark.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x202020:s=540x960:r=30:d=2",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        clip.to_str().expect("utf-8"),
+    ]);
+    let timeline = |brand: Option<Branding>| Timeline {
+        segments: vec![clip_segment(
+            &clip,
+            2.0,
+            FitMode::BlurPad,
+            ShortSourcePolicy::Unspecified,
+            None,
+        )],
+        subtitles: Some(Subtitles {
+            style: SubtitleStyle::SimpleWhite as i32,
+            events: vec![SubtitleEvent {
+                start_seconds: 0.0,
+                end_seconds: 2.0,
+                text: "品牌红色字幕 Brand red".into(),
+                words: Vec::new(),
+            }],
+            font_family: String::new(),
+        }),
+        branding: brand,
+        ..Default::default()
+    };
+    let red = Branding {
+        caption_colour: "#E01010".into(),
+        caption_outline_colour: "#FFFFFF".into(),
+        caption_font: "Noto Sans CJK TC".into(),
+        ..Default::default()
+    };
+    let plain = compose(&dir.path().join("plain"), &timeline(None))
+        .await
+        .expect("plain");
+    let branded = compose(&dir.path().join("branded"), &timeline(Some(red.clone())))
+        .await
+        .expect("branded");
+    // Red pixels (and white ones) in the lower third, where captions sit.
+    let count = |video: &Path, name: &str| {
+        let rgb = rgb_frame_at(video, 1.0, &dir.path().join(name));
+        let (w, h) = (1080usize, 1920usize);
+        assert_eq!(rgb.len(), w * h * 3);
+        let (mut reds, mut whites) = (0, 0);
+        for y in h * 2 / 3..h {
+            for x in 0..w {
+                let p = &rgb[(y * w + x) * 3..(y * w + x) * 3 + 3];
+                if p[0] > 170 && p[1] < 80 && p[2] < 80 {
+                    reds += 1;
+                }
+                if p[0] > 200 && p[1] > 200 && p[2] > 200 {
+                    whites += 1;
+                }
+            }
+        }
+        (reds, whites)
+    };
+    let (plain_red, plain_white) = count(&plain.video, "plain.rgb");
+    let (brand_red, _) = count(&branded.video, "branded.rgb");
+    assert!(
+        plain_white > 2000 && plain_red == 0,
+        "the style's own white captions: {plain_white} white, {plain_red} red"
+    );
+    assert!(
+        brand_red > 2000,
+        "the brand's red captions: {brand_red} red pixels"
+    );
+    let ass =
+        std::fs::read_to_string(branded.subtitle.as_ref().expect("subtitle.ass")).expect("ass");
+    let style = ass
+        .lines()
+        .find(|l| l.starts_with("Style: SimpleWhite,"))
+        .expect("the caption style");
+    assert!(
+        style.starts_with("Style: SimpleWhite,Noto Sans CJK TC,")
+            && style.contains("&H001010E0")
+            && style.contains("&H00FFFFFF"),
+        "{style}"
+    );
+    // Not a colour: refused before anything is encoded, naming the field.
+    let e = compose(
+        &dir.path().join("bad"),
+        &timeline(Some(Branding {
+            caption_colour: "red".into(),
+            ..red
+        })),
+    )
+    .await
+    .expect_err("refused");
+    assert!(
+        e.to_string()
+            .contains("branding.caption_colour must be a colour as #RRGGBB"),
+        "{e}"
+    );
 }

@@ -519,8 +519,8 @@ pub fn build(plan: &Plan, sources: &Sources<'_>, name: &str, created_us: i64) ->
     }
     // Captions as laid out for the burn: their lines, at the bottom margin.
     let style = sources.style;
-    let (fill, _) = ass_colour(style.primary);
-    let (outline, _) = ass_colour(style.outline_colour);
+    let (fill, _) = ass_colour(&style.primary);
+    let (outline, _) = ass_colour(&style.outline_colour);
     let look = TextLook {
         fill,
         stroke_colour: outline,

@@ -280,19 +280,31 @@ pub async fn compose(
     let style = subs
         .and_then(|s| SubtitleStyle::try_from(s.style).ok())
         .unwrap_or(SubtitleStyle::SimpleWhite);
-    let font = match subs {
-        Some(s) if !s.font_family.is_empty() => s.font_family.clone(),
+    let brand = timeline.branding.as_ref();
+    let font = match (subs, brand) {
+        (Some(s), _) if !s.font_family.is_empty() => s.font_family.clone(),
+        (_, Some(b)) if !b.caption_font.is_empty() => b.caption_font.clone(),
         _ => media.subtitle_font.clone(),
+    };
+    // The style in the brand's colours, where it has them.
+    let look = match brand {
+        Some(b) => crate::subtitles::branded(
+            crate::subtitles::style(style),
+            &b.caption_colour,
+            &b.caption_outline_colour,
+        )?,
+        None => crate::subtitles::style(style),
     };
     let events = subs.map(|s| s.events.clone()).unwrap_or_default();
     // subtitle.ass, for the user: the captions alone.
     let subtitle = if events.is_empty() {
         None
     } else {
-        let (events, font) = (events.clone(), font.clone());
-        let text =
-            crate::runtime::blocking(move || crate::subtitles::write_ass(&events, style, &font))
-                .await?;
+        let (events, font, look) = (events.clone(), font.clone(), look.clone());
+        let text = crate::runtime::blocking(move || {
+            crate::subtitles::write_ass_in(&events, &look, &font, None)
+        })
+        .await?;
         let path = out_dir.join(SUBTITLE);
         std::fs::write(&path, text)?;
         Some(path)
@@ -300,7 +312,7 @@ pub async fn compose(
     // What is burned in: the captions and the visible AI-generated mark.
     let burn = pieces::Burn {
         events,
-        style,
+        look,
         font,
         mark: timeline
             .aigc
@@ -888,10 +900,10 @@ async fn write_editor_draft(
         "" => "探店宝视频".to_string(),
         t => t.chars().take(40).collect(),
     };
-    let (plan, events, style, font, cover, path) = (
+    let (plan, events, look, font, cover, path) = (
         plan.clone(),
         burn.events.clone(),
-        burn.style,
+        burn.look.clone(),
         burn.font.clone(),
         cover.to_path_buf(),
         path.to_path_buf(),
@@ -906,7 +918,6 @@ async fn write_editor_draft(
         .map(|d| i64::try_from(d.as_micros()).unwrap_or(i64::MAX))
         .unwrap_or(0);
     crate::runtime::blocking(move || {
-        let look = crate::subtitles::style(style);
         let captions = if events.is_empty() {
             Vec::new()
         } else {

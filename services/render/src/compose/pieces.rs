@@ -16,7 +16,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use scout_common::adapters::blob::BlobStore;
-use scout_proto::scout::common::v1::SubtitleStyle;
 use scout_proto::scout::render::v1::{AigcMark, SubtitleEvent, WordTiming};
 use sha2::Digest as _;
 
@@ -90,8 +89,8 @@ impl Window {
 pub struct Burn {
     /// Caption events, output times.
     pub events: Vec<SubtitleEvent>,
-    /// Caption style.
-    pub style: SubtitleStyle,
+    /// Caption look: the style, in the brand's colours where it has them.
+    pub look: crate::subtitles::StyleDef,
     /// Font family.
     pub font: String,
     /// The visible mark and its span, output seconds.
@@ -135,7 +134,7 @@ impl Burn {
         if events.is_empty() && mark.is_none() {
             return Ok(None);
         }
-        crate::subtitles::write_ass_with_mark(&events, self.style, &self.font, mark).map(Some)
+        crate::subtitles::write_ass_in(&events, &self.look, &self.font, mark).map(Some)
     }
 }
 
@@ -300,7 +299,9 @@ mod tests {
     fn burn(events: Vec<SubtitleEvent>) -> Burn {
         Burn {
             events,
-            style: SubtitleStyle::SimpleWhite,
+            look: crate::subtitles::style(
+                scout_proto::scout::common::v1::SubtitleStyle::SimpleWhite,
+            ),
             font: "Noto Sans CJK SC".into(),
             mark: Some((
                 AigcMark {
