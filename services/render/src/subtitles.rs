@@ -601,6 +601,95 @@ pub fn mark_span(mark: &AigcMark, until: f64) -> (f64, f64) {
     (0.0, end)
 }
 
+/// A card's title size in script pixels (it shrinks to fit, down to
+/// [`CARD_LINE_SIZE`]).
+pub const CARD_TITLE_SIZE: u32 = 110;
+/// A card's second line's size.
+pub const CARD_LINE_SIZE: u32 = 60;
+/// The widest a card's text runs, script pixels (60 px from each side).
+pub const CARD_TEXT_WIDTH: u32 = PLAY_RES_X - 120;
+/// Lines a card's title takes at most.
+pub const CARD_TITLE_LINES: usize = 3;
+
+/// A full-frame card over a span of the video (an intro or an outro): a
+/// box of its colour over the picture, its title and line centred on it,
+/// faded in and out. The AI-generated mark stays above it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Card {
+    /// The big words.
+    pub title: String,
+    /// A smaller line under them; may be empty.
+    pub line: String,
+    /// The box colour, `&H00BBGGRR`.
+    pub background: String,
+    /// From and to, seconds.
+    pub span: (f64, f64),
+    /// Fade in and out, milliseconds (none where the span was cut at a
+    /// piece's edge: the card goes on in the next piece).
+    pub fade_ms: (u32, u32),
+}
+
+impl Card {
+    /// A card over `span` with its fades: a fifth of it, at most 250 ms, each way.
+    pub fn new(title: String, line: String, background: String, span: (f64, f64)) -> Self {
+        let fade = ((span.1 - span.0) * 1000.0 / 5.0).clamp(0.0, 250.0) as u32;
+        Self {
+            title,
+            line,
+            background,
+            span,
+            fade_ms: (fade, fade),
+        }
+    }
+}
+
+/// A card's title laid out: its lines and the size that fits them.
+pub fn card_title(title: &str, font: &str) -> Result<(Vec<String>, u32), RenderError> {
+    let m = metrics(font, true)?;
+    let mut size = CARD_TITLE_SIZE;
+    loop {
+        // The metrics are at FONT_SIZE; widths scale with the size.
+        let max = CARD_TEXT_WIDTH as f32 * FONT_SIZE as f32 / size as f32;
+        let lines = wrap(title, m, max);
+        if lines.len() <= CARD_TITLE_LINES || size <= CARD_LINE_SIZE {
+            return Ok((lines, size));
+        }
+        size -= 10;
+    }
+}
+
+/// The events of one card: the box, the title, the line.
+fn card_events(s: &mut String, card: &Card, font: &str) -> Result<(), RenderError> {
+    let (start, end) = (ass_time(card.span.0), ass_time(card.span.1));
+    let (fin, fout) = card.fade_ms;
+    let colour = card.background.trim_start_matches("&H00");
+    s.push_str(&format!(
+        "Dialogue: 3,{start},{end},Card,,0,0,0,,{{\\an7\\pos(0,0)\\bord0\\shad0\\1c&H{colour}&\\1a&H00&\\fad({fin},{fout})\\p1}}m 0 0 l {w} 0 {w} {h} 0 {h}{{\\p0}}\n",
+        w = PLAY_RES_X,
+        h = PLAY_RES_Y,
+    ));
+    let (lines, size) = card_title(&card.title, font)?;
+    let title: Vec<String> = lines.iter().map(|l| escape(l)).collect();
+    let centre = PLAY_RES_Y / 2 - if card.line.is_empty() { 0 } else { 60 };
+    s.push_str(&format!(
+        "Dialogue: 4,{start},{end},Card,,0,0,0,,{{\\an5\\pos({x},{centre})\\fs{size}\\fad({fin},{fout})}}{}\n",
+        title.join("\\N"),
+        x = PLAY_RES_X / 2,
+    ));
+    if !card.line.is_empty() {
+        let m = metrics(font, false)?;
+        let max = CARD_TEXT_WIDTH as f32 * FONT_SIZE as f32 / CARD_LINE_SIZE as f32;
+        let line: Vec<String> = wrap(&card.line, m, max).iter().map(|l| escape(l)).collect();
+        let below = centre + (lines.len() as u32 * size) / 2 + 40 + CARD_LINE_SIZE / 2;
+        s.push_str(&format!(
+            "Dialogue: 4,{start},{end},CardLine,,0,0,0,,{{\\an8\\pos({x},{below})\\fad({fin},{fout})}}{}\n",
+            line.join("\\N"),
+            x = PLAY_RES_X / 2,
+        ));
+    }
+    Ok(())
+}
+
 /// `write_ass` plus the visible AI-generated mark: small words on a
 /// translucent box in its corner, shown over `span` (seconds, from and to;
 /// see [`mark_span`]).
@@ -610,15 +699,17 @@ pub fn write_ass_with_mark(
     font: &str,
     mark: Option<(&AigcMark, (f64, f64))>,
 ) -> Result<String, RenderError> {
-    write_ass_in(events, &style(style_kind), font, mark)
+    write_ass_in(events, &style(style_kind), font, mark, &[])
 }
 
-/// [`write_ass_with_mark`] in a given look (a style, branded or not).
+/// [`write_ass_with_mark`] in a given look (a style, branded or not),
+/// with the brand's cards over their spans.
 pub fn write_ass_in(
     events: &[SubtitleEvent],
     st: &StyleDef,
     font: &str,
     mark: Option<(&AigcMark, (f64, f64))>,
+    cards: &[Card],
 ) -> Result<String, RenderError> {
     let metrics = metrics(font, st.bold)?;
     let laid = layout(events, metrics, st);
@@ -650,12 +741,24 @@ pub fn write_ass_in(
             "Style: AigcMark,{font},{MARK_FONT_SIZE},&H1AFFFFFF,&H000000FF,&H99000000,&H99000000,0,0,0,0,100,100,1,0,3,8,0,{alignment},{MARK_MARGIN_X},{MARK_MARGIN_X},{MARK_MARGIN_V},1\n",
         ));
     }
+    if !cards.is_empty() {
+        s.push_str(&format!(
+            "Style: Card,{font},{CARD_TITLE_SIZE},&H00FFFFFF,&H000000FF,&H00000000,&H00000000,-1,0,0,0,100,100,0,0,1,0,0,5,60,60,0,1\n",
+        ));
+        s.push_str(&format!(
+            "Style: CardLine,{font},{CARD_LINE_SIZE},&H00FFFFFF,&H000000FF,&H00000000,&H00000000,0,0,0,0,100,100,0,0,1,0,0,5,60,60,0,1\n",
+        ));
+    }
     s.push('\n');
     s.push_str("[Events]\nFormat: Layer, Start, End, Style, Name, MarginL, MarginR, MarginV, Effect, Text\n");
+    for card in cards {
+        card_events(&mut s, card, font)?;
+    }
     if let Some((m, (start, end))) = mark {
         let text = mark_text(m);
+        // Above everything, cards included: the mark is never hidden.
         s.push_str(&format!(
-            "Dialogue: 1,{},{},AigcMark,,0,0,0,,{text}\n",
+            "Dialogue: 5,{},{},AigcMark,,0,0,0,,{text}\n",
             ass_time(start),
             ass_time(end)
         ));
@@ -813,6 +916,30 @@ mod tests {
         assert_eq!(
             branded(style(SubtitleStyle::DouyinHot), "", "").expect("unchanged"),
             style(SubtitleStyle::DouyinHot)
+        );
+    }
+
+    #[test]
+    fn card_titles_wrap_and_shrink_to_stay_inside_the_frame() {
+        let bold = metrics("Noto Sans CJK SC", true).expect("font");
+        for title in [
+            "海底捞",
+            "海底捞火锅望京店开业大酬宾全场八折起欢迎品尝",
+            "Supercalifragilistic Noodle House Wangjing",
+            "四十个字的标题四十个字的标题四十个字的标题四十个字的标题四十个字的标",
+        ] {
+            let (lines, size) = card_title(title, "Noto Sans CJK SC").expect("laid out");
+            assert!(lines.len() <= CARD_TITLE_LINES, "{title}: {lines:?}");
+            assert!((CARD_LINE_SIZE..=CARD_TITLE_SIZE).contains(&size));
+            for l in &lines {
+                let px = bold.width(l) * size as f32 / FONT_SIZE as f32;
+                assert!(px <= CARD_TEXT_WIDTH as f32, "{title}: {l:?} is {px} px");
+            }
+            assert_eq!(lines.concat().replace(' ', ""), title.replace(' ', ""));
+        }
+        assert_eq!(
+            card_title("海底捞", "Noto Sans CJK SC").expect("short").1,
+            CARD_TITLE_SIZE
         );
     }
 }

@@ -1711,3 +1711,136 @@ async fn captions_take_the_brands_colours_and_font() {
         "{e}"
     );
 }
+
+/// Share of the frame's pixels near an RGB colour (each channel within 40).
+fn share_near(rgb: &[u8], colour: [u8; 3]) -> f64 {
+    let near = rgb
+        .chunks_exact(3)
+        .filter(|p| {
+            p.iter()
+                .zip(colour)
+                .all(|(a, b)| (i32::from(*a) - i32::from(b)).abs() <= 40)
+        })
+        .count();
+    near as f64 / (rgb.len() / 3) as f64
+}
+
+/// The brand's intro and outro cards cover the start and the end of the
+/// video in their colours with their words in white (measured), the AI
+/// mark stays visible over them, the middle is untouched and the length
+/// stays; a card without a title, or longer than half the video, is
+/// refused naming it.
+#[tokio::test]
+async fn intro_and_outro_cards_cover_the_ends_and_nothing_else() {
+    use scout_proto::scout::render::v1::{AigcLabel, AigcMark, Branding, Card};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let clip = dir.path().join("grey.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x606060:s=540x960:r=30:d=6",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        clip.to_str().expect("utf-8"),
+    ]);
+    let card = |title: &str, line: &str, seconds: f64, colour: &str| Card {
+        title: title.into(),
+        line: line.into(),
+        seconds,
+        background_colour: colour.into(),
+    };
+    let timeline = |intro: Card, outro: Option<Card>| Timeline {
+        segments: vec![clip_segment(
+            &clip,
+            6.0,
+            FitMode::BlurPad,
+            ShortSourcePolicy::Unspecified,
+            None,
+        )],
+        branding: Some(Branding {
+            intro: Some(intro),
+            outro,
+            ..Default::default()
+        }),
+        aigc: Some(AigcLabel {
+            mark: Some(AigcMark {
+                text: "AI生成".into(),
+                corner: 0,
+                seconds: 0.0,
+            }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let out = compose(
+        &dir.path().join("cards"),
+        &timeline(
+            card("海底捞火锅", "望京店 人均 89 元", 1.5, "#C01818"),
+            Some(card("快来打卡", "", 1.5, "#1830C0")),
+        ),
+    )
+    .await
+    .expect("composed");
+    assert!((out.duration - 6.0).abs() < 0.02, "{}", out.duration);
+    let frame = |t: f64| rgb_frame_at(&out.video, t, &dir.path().join(format!("{t}.rgb")));
+    let (intro, middle, outro) = (frame(0.75), frame(3.0), frame(5.25));
+    let (red, blue, grey, white) = ([0xC0, 0x18, 0x18], [0x18, 0x30, 0xC0], [0x60; 3], [255; 3]);
+    assert!(
+        share_near(&intro, red) > 0.8,
+        "the intro's colour: {:.2}",
+        share_near(&intro, red)
+    );
+    assert!(
+        share_near(&outro, blue) > 0.8,
+        "the outro's colour: {:.2}",
+        share_near(&outro, blue)
+    );
+    assert!(
+        share_near(&middle, grey) > 0.95,
+        "the middle is the picture: {:.2}",
+        share_near(&middle, grey)
+    );
+    assert!(share_near(&middle, red) < 0.01 && share_near(&middle, blue) < 0.01);
+    // The words, white, in the middle band of the card.
+    let band = |rgb: &[u8]| rgb[1080 * 3 * 700..1080 * 3 * 1220].to_vec();
+    assert!(share_near(&band(&intro), white) > 0.01, "the intro's title");
+    assert!(share_near(&band(&outro), white) > 0.01, "the outro's title");
+    // The mark (top left, white words on a dark box) stays over the card.
+    // (Its box spans about x 40-140, y 160-218: 48 px in, 170 px down.)
+    let corner: Vec<u8> = (165..215)
+        .flat_map(|y| intro[(y * 1080 + 45) * 3..(y * 1080 + 135) * 3].to_vec())
+        .collect();
+    assert!(
+        share_near(&corner, red) < 0.7,
+        "the AI mark is hidden by the card"
+    );
+    assert!(
+        share_near(&corner, white) > 0.02,
+        "the mark's words are over the card"
+    );
+    // Refused, naming the card.
+    for (bad, says) in [
+        (
+            card("", "", 1.0, ""),
+            "branding.intro: the title must be 1-40 characters",
+        ),
+        (
+            card("标题", "", 4.0, ""),
+            "more than half of the 6.0 s video",
+        ),
+        (
+            card("标题", "", 1.0, "blue"),
+            "branding.intro.background_colour",
+        ),
+    ] {
+        let e = compose(&dir.path().join("bad"), &timeline(bad, None))
+            .await
+            .expect_err("refused");
+        assert!(e.to_string().contains(says), "{e}");
+    }
+}

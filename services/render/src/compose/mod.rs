@@ -302,7 +302,7 @@ pub async fn compose(
     } else {
         let (events, font, look) = (events.clone(), font.clone(), look.clone());
         let text = crate::runtime::blocking(move || {
-            crate::subtitles::write_ass_in(&events, &look, &font, None)
+            crate::subtitles::write_ass_in(&events, &look, &font, None, &[])
         })
         .await?;
         let path = out_dir.join(SUBTITLE);
@@ -310,10 +310,12 @@ pub async fn compose(
         Some(path)
     };
     // What is burned in: the captions and the visible AI-generated mark.
+    let cards = brand_cards(brand, plan.duration)?;
     let burn = pieces::Burn {
         events,
         look,
         font,
+        cards,
         mark: timeline
             .aigc
             .as_ref()
@@ -854,6 +856,69 @@ impl Run<'_> {
         .await?;
         Ok(out)
     }
+}
+
+/// The brand's intro and outro cards over the start and the end of a
+/// video of `duration` seconds, checked.
+fn brand_cards(
+    brand: Option<&scout_proto::scout::render::v1::Branding>,
+    duration: f64,
+) -> Result<Vec<crate::subtitles::Card>, RenderError> {
+    let Some(brand) = brand else {
+        return Ok(Vec::new());
+    };
+    let mut cards = Vec::new();
+    for (card, which, at_start) in [
+        (&brand.intro, "intro", true),
+        (&brand.outro, "outro", false),
+    ] {
+        let Some(card) = card else { continue };
+        let bad = |why: String| RenderError::InvalidArgument(format!("branding.{which}: {why}"));
+        let title = card.title.trim();
+        if title.is_empty() || title.chars().count() > 40 {
+            return Err(bad(format!(
+                "the title must be 1-40 characters, got {}",
+                title.chars().count()
+            )));
+        }
+        if card.line.chars().count() > 60 {
+            return Err(bad("the line must be at most 60 characters".into()));
+        }
+        let seconds = match card.seconds {
+            0.0 => 2.0,
+            s if s.is_finite() && s > 0.0 && s <= 5.0 => s,
+            s => {
+                return Err(bad(format!(
+                    "seconds must be above 0 and at most 5, got {s}"
+                )));
+            }
+        };
+        if seconds > duration / 2.0 {
+            return Err(bad(format!(
+                "{seconds} s is more than half of the {duration:.1} s video"
+            )));
+        }
+        let background = if card.background_colour.is_empty() {
+            "&H00000000".to_string()
+        } else {
+            crate::subtitles::ass_colour_of(
+                &card.background_colour,
+                &format!("branding.{which}.background_colour"),
+            )?
+        };
+        let span = if at_start {
+            (0.0, seconds)
+        } else {
+            (duration - seconds, duration)
+        };
+        cards.push(crate::subtitles::Card::new(
+            title.to_string(),
+            card.line.trim().to_string(),
+            background,
+            span,
+        ));
+    }
+    Ok(cards)
 }
 
 /// How many pieces encode at once: where this node decodes the plan's

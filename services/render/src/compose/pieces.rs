@@ -95,6 +95,8 @@ pub struct Burn {
     pub font: String,
     /// The visible mark and its span, output seconds.
     pub mark: Option<(AigcMark, (f64, f64))>,
+    /// The brand's intro and outro cards, spans in output seconds.
+    pub cards: Vec<crate::subtitles::Card>,
 }
 
 impl Burn {
@@ -131,10 +133,28 @@ impl Burn {
                     (local(a.max(w.from), w.from), local(b.min(w.to), w.from)),
                 )
             });
-        if events.is_empty() && mark.is_none() {
+        // A card too: the part inside the piece, in piece times.
+        let cards: Vec<crate::subtitles::Card> = self
+            .cards
+            .iter()
+            .filter(|c| c.span.0 < w.to && c.span.1 > w.from)
+            .map(|c| crate::subtitles::Card {
+                span: (
+                    local(c.span.0.max(w.from), w.from),
+                    local(c.span.1.min(w.to), w.from),
+                ),
+                // It fades where it starts and ends, not at a piece's edge.
+                fade_ms: (
+                    if c.span.0 >= w.from { c.fade_ms.0 } else { 0 },
+                    if c.span.1 <= w.to { c.fade_ms.1 } else { 0 },
+                ),
+                ..c.clone()
+            })
+            .collect();
+        if events.is_empty() && mark.is_none() && cards.is_empty() {
             return Ok(None);
         }
-        crate::subtitles::write_ass_in(&events, &self.look, &self.font, mark).map(Some)
+        crate::subtitles::write_ass_in(&events, &self.look, &self.font, mark, &cards).map(Some)
     }
 }
 
@@ -311,6 +331,7 @@ mod tests {
                 },
                 (0.0, 30.0),
             )),
+            cards: Vec::new(),
         }
     }
 
@@ -359,6 +380,28 @@ mod tests {
             bare.piece_ass(Window { from: 0.0, to: 1.0 })
                 .expect("ass")
                 .is_none()
+        );
+    }
+
+    #[test]
+    fn a_card_across_pieces_fades_only_where_it_starts_and_ends() {
+        let mut b = burn(Vec::new());
+        b.mark = None;
+        b.cards = vec![crate::subtitles::Card::new(
+            "海底捞火锅".into(),
+            "望京店".into(),
+            "&H00202020".into(),
+            (0.0, 2.0),
+        )];
+        let window = |from: f64, to: f64| Window { from, to };
+        let first = b.piece_ass(window(0.0, 1.0)).expect("ass").expect("a card");
+        let second = b.piece_ass(window(1.0, 3.0)).expect("ass").expect("a card");
+        assert!(first.contains("\\fad(250,0)"), "{first}");
+        assert!(second.contains("\\fad(0,250)"), "{second}");
+        assert!(first.contains("海底捞火锅") && second.contains("望京店"));
+        assert!(
+            b.piece_ass(window(2.0, 3.0)).expect("ass").is_none(),
+            "past the card"
         );
     }
 }
