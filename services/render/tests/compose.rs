@@ -1437,6 +1437,27 @@ async fn the_logo_is_drawn_where_and_as_see_through_as_asked() {
     assert!(e.to_string().contains("branding logo"), "{e}");
 }
 
+/// A 540x960 30 fps clip of one colour (`0xRRGGBB`), `seconds` long, with
+/// a little moving grain when `grain`, under `dir`.
+fn colour_clip(dir: &Path, name: &str, colour: &str, seconds: u32, grain: bool) -> PathBuf {
+    let path = dir.join(name);
+    let grain = if grain { ",noise=alls=2:allf=t" } else { "" };
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        &format!("color=c={colour}:s=540x960:r=30:d={seconds}{grain}"),
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        path.to_str().expect("utf-8"),
+    ]);
+    path
+}
+
 /// Output frame `n` of `video`, as gray pixels.
 fn frame_number(video: &Path, n: u64, png: &Path) -> (u32, u32, Vec<u8>) {
     ffmpeg(&[
@@ -1464,24 +1485,10 @@ async fn transitions_blend_the_neighbours_and_keep_the_length() {
     use scout_proto::scout::render::v1::{Transition, TransitionKind};
     let dir = tempfile::tempdir().expect("tempdir");
     // A light and a dark clip, each with a little motion.
-    let make = |name: &str, colour: &str| {
-        let path = dir.path().join(name);
-        ffmpeg(&[
-            "-f",
-            "lavfi",
-            "-i",
-            &format!("color=c={colour}:s=540x960:r=30:d=3,noise=alls=2:allf=t"),
-            "-c:v",
-            "libx264",
-            "-preset",
-            "ultrafast",
-            "-pix_fmt",
-            "yuv420p",
-            path.to_str().expect("utf-8"),
-        ]);
-        path
-    };
-    let (light, dark) = (make("light.mp4", "0xD0D0D0"), make("dark.mp4", "0x303030"));
+    let (light, dark) = (
+        colour_clip(dir.path(), "light.mp4", "0xD0D0D0", 3, true),
+        colour_clip(dir.path(), "dark.mp4", "0x303030", 3, true),
+    );
     let with = |kind: TransitionKind| Timeline {
         segments: vec![
             clip_segment(
@@ -1607,20 +1614,7 @@ async fn captions_take_the_brands_colours_and_font() {
     use scout_proto::scout::render::v1::{Branding, SubtitleEvent, Subtitles};
     let dir = tempfile::tempdir().expect("tempdir");
     // A dark clip, so neither white nor red comes from the picture.
-    let clip = dir.path().join("dark.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=0x202020:s=540x960:r=30:d=2",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        clip.to_str().expect("utf-8"),
-    ]);
+    let clip = colour_clip(dir.path(), "dark.mp4", "0x202020", 2, false);
     let timeline = |brand: Option<Branding>| Timeline {
         segments: vec![clip_segment(
             &clip,
@@ -1734,20 +1728,7 @@ fn share_near(rgb: &[u8], colour: [u8; 3]) -> f64 {
 async fn intro_and_outro_cards_cover_the_ends_and_nothing_else() {
     use scout_proto::scout::render::v1::{AigcLabel, AigcMark, Branding, Card};
     let dir = tempfile::tempdir().expect("tempdir");
-    let clip = dir.path().join("grey.mp4");
-    ffmpeg(&[
-        "-f",
-        "lavfi",
-        "-i",
-        "color=c=0x606060:s=540x960:r=30:d=6",
-        "-c:v",
-        "libx264",
-        "-preset",
-        "ultrafast",
-        "-pix_fmt",
-        "yuv420p",
-        clip.to_str().expect("utf-8"),
-    ]);
+    let clip = colour_clip(dir.path(), "grey.mp4", "0x606060", 6, false);
     let card = |title: &str, line: &str, seconds: f64, colour: &str| Card {
         title: title.into(),
         line: line.into(),

@@ -411,21 +411,13 @@ fn decode_window_sdk(
 #[cfg(feature = "nvidia")]
 fn fitted_frame(f: &scout_gpu::sdk::HostFrame) -> Result<ff::frame::Video, RenderError> {
     let (w, h) = (f.width as usize, f.height as usize);
-    let mut frame = ff::frame::Video::new(ff::format::Pixel::YUV420P, f.width, f.height);
     let (u, v) = f.chroma.split_at(f.chroma.len() / 2);
-    for (p, (src, pw, ph)) in [(&f.luma[..], w, h), (u, w / 2, h / 2), (v, w / 2, h / 2)]
-        .into_iter()
-        .enumerate()
-    {
-        if src.len() < pw * ph {
-            return Err(RenderError::Gpu("a fitted frame came back short".into()));
-        }
-        let stride = frame.stride(p);
-        let dst = frame.data_mut(p);
-        for r in 0..ph {
-            dst[r * stride..r * stride + pw].copy_from_slice(&src[r * pw..(r + 1) * pw]);
-        }
-    }
+    let mut frame = crate::media::decode::frame_from_packed(
+        ff::format::Pixel::YUV420P,
+        (f.width, f.height),
+        &[(&f.luma, w, h), (u, w / 2, h / 2), (v, w / 2, h / 2)],
+        "a fitted frame",
+    )?;
     frame.set_pts(Some(f.pts));
     Ok(frame)
 }

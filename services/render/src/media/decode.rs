@@ -239,6 +239,30 @@ fn host_planes(f: &scout_gpu::sdk::HostFrame) -> Vec<u8> {
     out
 }
 
+/// An FFmpeg frame of `format` and size from planes that come packed (no
+/// row padding): each `(bytes, row bytes, rows)`; a short plane is a GPU
+/// failure (`what` names it).
+#[cfg(feature = "nvidia")]
+pub(crate) fn frame_from_packed(
+    format: ff::format::Pixel,
+    (width, height): (u32, u32),
+    planes: &[(&[u8], usize, usize)],
+    what: &str,
+) -> Result<ff::frame::Video, RenderError> {
+    let mut frame = ff::frame::Video::new(format, width, height);
+    for (p, &(src, row, rows)) in planes.iter().enumerate() {
+        if src.len() < row * rows {
+            return Err(RenderError::Gpu(format!("{what} came back short")));
+        }
+        let stride = frame.stride(p);
+        let dst = frame.data_mut(p);
+        for r in 0..rows {
+            dst[r * stride..r * stride + row].copy_from_slice(&src[r * row..(r + 1) * row]);
+        }
+    }
+    Ok(frame)
+}
+
 /// An Annex B access unit and its timestamp, when it has one.
 #[cfg(feature = "nvidia")]
 pub(crate) type AnnexbUnit = (Vec<u8>, Option<i64>);

@@ -370,24 +370,14 @@ impl SdkFrames {
         } else {
             ff::format::Pixel::NV12
         };
-        let mut frame = ff::frame::Video::new(format, f.width, f.height);
         let row = (f.width * f.bytes_per_sample) as usize;
-        for (p, (src, rows)) in [
-            (&f.luma[..], f.height as usize),
-            (&f.chroma[..], f.height as usize / 2),
-        ]
-        .into_iter()
-        .enumerate()
-        {
-            if src.len() < row * rows {
-                return Err(RenderError::Gpu("a decoded frame came back short".into()));
-            }
-            let stride = frame.stride(p);
-            let dst = frame.data_mut(p);
-            for r in 0..rows {
-                dst[r * stride..r * stride + row].copy_from_slice(&src[r * row..(r + 1) * row]);
-            }
-        }
+        let rows = f.height as usize;
+        let mut frame = super::decode::frame_from_packed(
+            format,
+            (f.width, f.height),
+            &[(&f.luma, row, rows), (&f.chroma, row, rows / 2)],
+            "a decoded frame",
+        )?;
         // SAFETY: plain field writes on a frame this function owns.
         unsafe {
             (*frame.as_mut_ptr()).sample_aspect_ratio = ff::ffi::AVRational {
