@@ -106,11 +106,7 @@ fn decode_window(
         .ok_or_else(|| RenderError::media(&seg.source, "has no video stream"))?;
     let index = stream.index();
     let tb = stream.time_base();
-    let start = if stream.start_time() == ff::ffi::AV_NOPTS_VALUE {
-        0.0
-    } else {
-        seconds(stream.start_time(), tb)
-    };
+    let start = crate::media::stream_start(&stream);
     // The device fits the three fixed fits; the face crop's moving window
     // is FFmpeg's.
     #[cfg(feature = "nvidia")]

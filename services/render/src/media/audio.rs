@@ -40,11 +40,7 @@ impl PcmReader {
             .ok_or_else(|| RenderError::media(name, "has no audio stream"))?;
         let stream_index = stream.index();
         let tb = stream.time_base();
-        let stream_start = if stream.start_time() == ff::ffi::AV_NOPTS_VALUE {
-            0.0
-        } else {
-            seconds(stream.start_time(), tb)
-        };
+        let stream_start = super::stream_start(&stream);
         let ctx = ff::codec::context::Context::from_parameters(stream.parameters())
             .map_err(RenderError::ffmpeg("audio decoder"))?;
         let decoder = ctx

@@ -105,11 +105,7 @@ impl FramePicker {
             .ok_or_else(|| RenderError::media(name, "has no video stream"))?;
         let stream_index = stream.index();
         let time_base = stream.time_base();
-        let start = if stream.start_time() == ff::ffi::AV_NOPTS_VALUE {
-            0.0
-        } else {
-            seconds(stream.start_time(), time_base)
-        };
+        let start = super::stream_start(&stream);
         let rotation = rotation::display_rotation(&stream);
         let total = stream.frames().max(0) as u64;
         // One frame per mark: frame threads would only add latency, and phone
@@ -119,11 +115,7 @@ impl FramePicker {
         threading.kind = ff::threading::Type::Slice;
         threading.count = 1;
         let decoder = hw::open_decoder(stream.parameters(), name, threading, allow_gpu)?;
-        let duration = if input.duration() > 0 {
-            input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE)
-        } else {
-            seconds(stream.duration().max(0), time_base)
-        };
+        let duration = super::clip_duration(&input, &stream);
         Ok(Self {
             input,
             decoder,

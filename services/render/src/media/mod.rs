@@ -112,6 +112,27 @@ pub fn seconds(ts: i64, tb: ff::Rational) -> f64 {
     ts as f64 * f64::from(tb)
 }
 
+/// Where a stream's times start, seconds (0 when the container says nothing).
+pub fn stream_start(stream: &ff::format::stream::Stream<'_>) -> f64 {
+    if stream.start_time() == ff::ffi::AV_NOPTS_VALUE {
+        0.0
+    } else {
+        seconds(stream.start_time(), stream.time_base())
+    }
+}
+
+/// A clip's duration in seconds: the container's, else its stream's.
+pub fn clip_duration(
+    input: &ff::format::context::Input,
+    stream: &ff::format::stream::Stream<'_>,
+) -> f64 {
+    if input.duration() > 0 {
+        input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE)
+    } else {
+        seconds(stream.duration().max(0), stream.time_base())
+    }
+}
+
 /// A timestamp in a time base from seconds.
 pub fn timestamp(secs: f64, tb: ff::Rational) -> i64 {
     let tb = f64::from(tb);

@@ -84,11 +84,7 @@ impl Demux {
             .ok_or_else(|| RenderError::media(name, "has no video stream"))?;
         let index = stream.index();
         let tb = stream.time_base();
-        let start = if stream.start_time() == ff::ffi::AV_NOPTS_VALUE {
-            0.0
-        } else {
-            seconds(stream.start_time(), tb)
-        };
+        let start = super::stream_start(&stream);
         Ok(Self {
             input,
             index,
@@ -123,14 +119,10 @@ impl Demux {
 
     /// The clip's duration in seconds (the container's, else the stream's).
     pub fn duration(&self) -> f64 {
-        if self.input.duration() > 0 {
-            self.input.duration() as f64 / f64::from(ff::ffi::AV_TIME_BASE)
-        } else {
-            self.input
-                .stream(self.index)
-                .map(|s| seconds(s.duration().max(0), self.tb))
-                .unwrap_or(0.0)
-        }
+        self.input
+            .stream(self.index)
+            .map(|s| super::clip_duration(&self.input, &s))
+            .unwrap_or(0.0)
     }
 
     /// The rotation (degrees clockwise) that turns the frames upright.
