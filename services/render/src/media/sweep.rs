@@ -334,7 +334,7 @@ impl SdkFrames {
         let sar = unsafe { (*params.as_ptr()).sample_aspect_ratio };
         let sar = ff::Rational(sar.num, sar.den);
         let lease = hw::nvdec_lease();
-        let nvdec = Self::session(codec, demux.tb)?;
+        let nvdec = Self::session(codec)?;
         Ok(Some(Self {
             demux,
             codec,
@@ -348,11 +348,7 @@ impl SdkFrames {
         }))
     }
 
-    fn session(
-        codec: scout_gpu::VideoCodec,
-        tb: ff::Rational,
-    ) -> Result<scout_gpu::sdk::NvdecDecoder, RenderError> {
-        let _ = tb;
+    fn session(codec: scout_gpu::VideoCodec) -> Result<scout_gpu::sdk::NvdecDecoder, RenderError> {
         scout_gpu::sdk::NvdecDecoder::new(codec, None).map_err(|e| RenderError::Gpu(e.to_string()))
     }
 
@@ -389,7 +385,7 @@ impl Frames for SdkFrames {
         self.demux.seek(at)?;
         self.earlier += self.nvdec.shown();
         // A fresh session and filter: nothing of the old position stays.
-        self.nvdec = Self::session(self.codec, self.demux.tb)?;
+        self.nvdec = Self::session(self.codec)?;
         self.bsf = super::decode::AnnexB::for_stream(&self.demux.parameters()?, &self.demux.name)?;
         self.ready.clear();
         self.eof = false;
