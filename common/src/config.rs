@@ -712,6 +712,22 @@ pub struct VoiceConfig {
     pub seed_tts_cluster: String,
     /// Seed-TTS cluster for cloned (Seed-ICL) voices.
     pub seed_tts_clone_cluster: String,
+    /// Seed-ICL's `Resource-Id` header for training (`volc.megatts.voiceclone`;
+    /// `seed-icl-2.0` on accounts of the 2.0 offering).
+    pub seed_icl_resource_id: String,
+    /// Seed-ICL's `model_type` (1: ICL 2.0; 4 with `seed-icl-2.0`).
+    pub seed_icl_model_type: u32,
+    /// Starts every speaker id this deployment trains (`{prefix}u{user}s{sample}`),
+    /// so deployments sharing one vendor account never collide; letters and
+    /// digits.
+    pub seed_icl_speaker_prefix: String,
+    /// How often a clone's training status is asked for.
+    #[serde(with = "humantime_serde")]
+    pub clone_poll_interval: Duration,
+    /// How long one clone attempt waits for training before giving the job
+    /// back to be retried (the speaker stays; the retry asks again first).
+    #[serde(with = "humantime_serde")]
+    pub clone_timeout: Duration,
     /// Upper bound on one synthesis request.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -730,6 +746,11 @@ impl Default for VoiceConfig {
             seed_tts_token: String::new(),
             seed_tts_cluster: "volcano_tts".into(),
             seed_tts_clone_cluster: "volcano_icl".into(),
+            seed_icl_resource_id: "volc.megatts.voiceclone".into(),
+            seed_icl_model_type: 1,
+            seed_icl_speaker_prefix: "scout".into(),
+            clone_poll_interval: Duration::from_secs(3),
+            clone_timeout: Duration::from_secs(180),
             timeout: Duration::from_secs(30),
             max_retries: 3,
         }

@@ -515,6 +515,20 @@ pub fn wav_tone(rate: u32, seconds: f64, hz: f64) -> Vec<u8> {
     out
 }
 
+/// A WAV of someone talking (espeak-ng reading a shop review, about 13 s):
+/// a voice sample that passes the speech check.
+pub fn speech_wav(dir: &Path) -> Vec<u8> {
+    let path = dir.join(format!("speech-{}.wav", scout_common::testing::unique()));
+    let status = std::process::Command::new("espeak-ng")
+        .args(["-v", "cmn", "-w"])
+        .arg(&path)
+        .arg("大家好，今天带你们来吃这家开了二十年的老字号面馆，汤头很浓，面条也很劲道。")
+        .status()
+        .expect("espeak-ng runs");
+    assert!(status.success(), "espeak-ng failed");
+    std::fs::read(&path).expect("espeak-ng's wav")
+}
+
 /// The tasks API as a logged-in user.
 pub type UserTasks =
     scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient<AuthedChannel>;

@@ -233,7 +233,7 @@ impl IdentityService for IdentityApi {
     ) -> Result<Response<CreateVoiceSampleResponse>, Status> {
         let id = caller(&req)?.user_id;
         let r = req.into_inner();
-        let row = voice::create(&self.state, id, &r.oss_key, &r.name).await?;
+        let row = voice::create(&self.state, id, &r.oss_key, &r.name, r.consent).await?;
         Ok(Response::new(CreateVoiceSampleResponse {
             sample: Some(voice::to_proto(&row)),
         }))

@@ -134,6 +134,27 @@ pub enum IdentityError {
     /// The upload has no audio (deleted).
     #[error("the upload has no audio stream (deleted)")]
     NoAudio,
+    /// The recording is not someone talking (deleted).
+    #[error(
+        "the recording has too little speech to clone a voice from: {speech:.1} s of voice in \
+         {seconds:.1} s, in {bursts} bursts (needs {min_speech:.0} s, spoken, not a tone or \
+         noise); record yourself talking in a quiet room (deleted)"
+    )]
+    NotSpeech {
+        /// Seconds of voiced speech found.
+        speech: f64,
+        /// The recording's length.
+        seconds: f64,
+        /// Voiced stretches found.
+        bursts: i32,
+        /// Least speech accepted.
+        min_speech: f64,
+    },
+    /// Cloning was asked for without the owner's consent.
+    #[error(
+        "consent is required: confirm that the recording is your own voice and that you agree to it being cloned for your videos"
+    )]
+    NoConsent,
     /// The upload cannot be read as audio (deleted).
     #[error("the upload is not readable audio: {0} (deleted)")]
     UnreadableAudio(String),
@@ -173,6 +194,8 @@ impl IdentityError {
             Self::SampleTooLarge { .. } => "file_size",
             Self::NotUploaded | Self::UnknownUpload => "oss_key",
             Self::BadDuration { .. } => "duration_seconds",
+            Self::NotSpeech { .. } => "oss_key",
+            Self::NoConsent => "consent",
             _ => return None,
         })
     }
@@ -198,9 +221,11 @@ impl IdentityError {
             Self::NotAudio { .. } => ErrorCode::UnsupportedMediaType,
             Self::SampleTooLarge { .. } | Self::UploadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             Self::NotUploaded => ErrorCode::FailedPrecondition,
-            Self::BadDuration { .. } | Self::NoAudio | Self::UnreadableAudio(_) => {
-                ErrorCode::InvalidMedia
-            }
+            Self::BadDuration { .. }
+            | Self::NoAudio
+            | Self::UnreadableAudio(_)
+            | Self::NotSpeech { .. } => ErrorCode::InvalidMedia,
+            Self::NoConsent => ErrorCode::InvalidArgument,
             Self::StorageDown => ErrorCode::StorageUnavailable,
             Self::Store(_) | Self::Api(_) => ErrorCode::Internal,
         }

@@ -33,6 +33,8 @@ diesel::table! {
         clone_job_id -> Nullable<Varchar>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        consented_at -> Nullable<Timestamp>,
+        speech_seconds -> Double,
     }
 }
 
@@ -83,6 +85,8 @@ pub struct SampleRow {
     pub clone_job_id: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    pub consented_at: Option<NaiveDateTime>,
+    pub speech_seconds: f64,
 }
 
 /// A refresh token row.
@@ -274,6 +278,7 @@ pub struct NewSample<'a> {
     pub name: &'a str,
     pub oss_key: &'a str,
     pub duration_seconds: f64,
+    pub speech_seconds: f64,
     pub clone_job_id: &'a str,
 }
 
@@ -286,6 +291,8 @@ pub fn insert_sample(conn: &mut AnyConnection, s: &NewSample<'_>) -> Result<Samp
             voice_samples::name.eq(s.name),
             voice_samples::oss_key.eq(s.oss_key),
             voice_samples::duration_seconds.eq(s.duration_seconds),
+            voice_samples::speech_seconds.eq(s.speech_seconds),
+            voice_samples::consented_at.eq(Some(at)),
             voice_samples::status.eq("processing"),
             voice_samples::clone_job_id.eq(s.clone_job_id),
             voice_samples::created_at.eq(at),

@@ -1,5 +1,7 @@
-//! Voice samples: a presigned upload, a confirm that checks the audio
-//! (type, size, 5-60 s through render's probe) and queues a clone job, and
+//! Voice samples: a presigned upload, a confirm that takes the owner's
+//! consent, checks the audio (type, size, 5-60 s through render's probe,
+//! enough speech through render's speech detection) and queues a clone job
+//! (render's clone worker reports back through [`report_clone`]), and
 //! list / delete. Every lookup is scoped to the caller, so another user's
 //! sample id is simply not found.
 
@@ -11,7 +13,7 @@ use scout_common::jobs;
 use scout_proto::scout::identity::v1::{ReportVoiceCloneRequest, VoiceSample, VoiceSampleStatus};
 use scout_proto::scout::jobs::v1::VoiceCloneJob;
 use scout_proto::scout::render::v1::media_ref::Location;
-use scout_proto::scout::render::v1::{MediaRef, ProbeRequest};
+use scout_proto::scout::render::v1::{DetectSpeechRequest, MediaRef, ProbeRequest};
 
 use crate::State;
 use crate::error::IdentityError;
@@ -23,6 +25,11 @@ pub const MAX_SAMPLE_BYTES: i64 = 20 * 1024 * 1024;
 pub const MIN_SECONDS: f64 = 5.0;
 /// Longest usable recording.
 pub const MAX_SECONDS: f64 = 60.0;
+/// Least voiced speech a sample must hold (seed 000: a 5 s sample is
+/// enough to clone from, so most of it must be talking).
+pub const MIN_SPEECH_SECONDS: f64 = 2.0;
+/// Fewest voiced bursts (syllables, words): a held tone is one.
+pub const MIN_SPEECH_BURSTS: i32 = 4;
 /// Longest sample name, in characters.
 pub const MAX_NAME_CHARS: usize = 100;
 /// How long an upload URL is valid.
@@ -153,7 +160,11 @@ pub async fn create(
     user_id: i64,
     oss_key: &str,
     name: &str,
+    consent: bool,
 ) -> Result<SampleRow, IdentityError> {
+    if !consent {
+        return Err(IdentityError::NoConsent);
+    }
     let name = check_name(name)?;
     let prefix = user_prefix(user_id);
     let file = oss_key.strip_prefix(&prefix).unwrap_or_default();
@@ -200,6 +211,7 @@ pub async fn create(
             max: MAX_SECONDS,
         });
     }
+    let speech_seconds = check_speech(state, oss_key).await?;
 
     let job_id = uuid::Uuid::new_v4().to_string();
     let new_key = oss_key.to_string();
@@ -214,6 +226,7 @@ pub async fn create(
                     name: &name,
                     oss_key: &new_key,
                     duration_seconds: duration,
+                    speech_seconds,
                     clone_job_id: &job,
                 },
             )
@@ -277,6 +290,39 @@ async fn probe_audio(state: &State, key: &str) -> Result<f64, IdentityError> {
             Err(IdentityError::ProbeUnavailable(s.message().to_string()))
         }
     }
+}
+
+/// Seconds of speech in the recording, through render's speech detection;
+/// a recording without enough is refused (and deleted).
+async fn check_speech(state: &State, key: &str) -> Result<f64, IdentityError> {
+    let mut req = state.ctx.auth.internal(DetectSpeechRequest {
+        media: Some(MediaRef {
+            location: Some(Location::BlobKey(key.to_string())),
+        }),
+    });
+    req.set_timeout(Duration::from_secs(30));
+    let mut render = state.render.clone();
+    let heard = match render.detect_speech(req).await {
+        Ok(resp) => resp.into_inner(),
+        Err(s) if s.code() == tonic::Code::InvalidArgument => {
+            discard(state, key).await;
+            return Err(IdentityError::UnreadableAudio(s.message().to_string()));
+        }
+        Err(s) => {
+            tracing::warn!(status = %s, "render speech detection failed");
+            return Err(IdentityError::ProbeUnavailable(s.message().to_string()));
+        }
+    };
+    if heard.speech_seconds < MIN_SPEECH_SECONDS || heard.bursts < MIN_SPEECH_BURSTS {
+        discard(state, key).await;
+        return Err(IdentityError::NotSpeech {
+            speech: heard.speech_seconds,
+            seconds: heard.duration_seconds,
+            bursts: heard.bursts,
+            min_speech: MIN_SPEECH_SECONDS,
+        });
+    }
+    Ok(heard.speech_seconds)
 }
 
 /// The caller's samples, newest first.
@@ -363,6 +409,8 @@ pub fn to_proto(row: &SampleRow) -> VoiceSample {
         clone_voice_id: row.clone_voice_id.clone().unwrap_or_default(),
         error_message: row.error_message.clone().unwrap_or_default(),
         created_at: Some(scout_common::proto_json::timestamp(row.created_at)),
+        consented_at: row.consented_at.map(scout_common::proto_json::timestamp),
+        speech_seconds: row.speech_seconds,
     }
 }
 

@@ -13,11 +13,11 @@ use scout_proto::scout::common::v1::SubtitleStyle;
 use scout_proto::scout::render::v1::render_service_server::RenderService;
 use scout_proto::scout::render::v1::{
     CapabilitiesRequest, CapabilitiesResponse, ComposeRequest, ComposeResponse,
-    ExtractFramesRequest, ExtractFramesResponse, Frame, ListVoicesRequest, ListVoicesResponse,
-    MeasureSpeechRateRequest, MeasureSpeechRateResponse, MediaRef, PreviewVoiceRequest,
-    PreviewVoiceResponse, ProbeRequest, ProbeResponse, RenderSubtitlePreviewRequest,
-    RenderSubtitlePreviewResponse, SynthesizeRequest, SynthesizeResponse, Voice, VoiceSpec,
-    media_ref::Location,
+    DetectSpeechRequest, DetectSpeechResponse, ExtractFramesRequest, ExtractFramesResponse, Frame,
+    ListVoicesRequest, ListVoicesResponse, MeasureSpeechRateRequest, MeasureSpeechRateResponse,
+    MediaRef, PreviewVoiceRequest, PreviewVoiceResponse, ProbeRequest, ProbeResponse,
+    RenderSubtitlePreviewRequest, RenderSubtitlePreviewResponse, SynthesizeRequest,
+    SynthesizeResponse, Voice, VoiceSpec, media_ref::Location,
 };
 use tonic::{Request, Response, Status};
 
@@ -234,6 +234,25 @@ impl RenderService for RenderApi {
         Ok(Response::new(MeasureSpeechRateResponse {
             rate: Some(crate::compose::narration::in_video(rate)),
         }))
+    }
+
+    async fn detect_speech(
+        &self,
+        req: Request<DetectSpeechRequest>,
+    ) -> Result<Response<DetectSpeechResponse>, Status> {
+        let req = req.into_inner();
+        let scratch = self.scratch()?;
+        let (path, name) = self
+            .source
+            .fetch(req.media.as_ref(), scratch.path())
+            .await?;
+        let heard = blocking(move || {
+            let samples = crate::media::audio::decode_mono(&path, &name)?;
+            Ok(crate::voice::detect::detect(&samples))
+        })
+        .await?;
+        drop(scratch);
+        Ok(Response::new(heard))
     }
 
     async fn list_voices(

@@ -124,6 +124,42 @@ impl VoiceError {
     }
 }
 
+/// Why a voice could not be cloned.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum CloneError {
+    /// The vendor refused the recording or its training failed (its
+    /// reason); the same audio would fail again.
+    #[error("{0}")]
+    Rejected(String),
+    /// This node cannot clone voices (no clone provider configured).
+    #[error("{0}")]
+    Unsupported(String),
+    /// The vendor is throttling us, after our own backoff.
+    #[error("voice-clone provider is rate-limiting: {0}")]
+    RateLimited(String),
+    /// The vendor failed, could not be reached, or training did not finish
+    /// in time.
+    #[error("voice-clone provider failed: {0}")]
+    Provider(String),
+}
+
+impl CloneError {
+    /// Worth retrying later.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CloneError::RateLimited(_) | CloneError::Provider(_))
+    }
+
+    /// The shared error code.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            CloneError::Rejected(_) => ErrorCode::InvalidMedia,
+            CloneError::Unsupported(_) => ErrorCode::FailedPrecondition,
+            CloneError::RateLimited(_) => ErrorCode::ProviderRateLimited,
+            CloneError::Provider(_) => ErrorCode::ProviderFailed,
+        }
+    }
+}
+
 impl From<VoiceError> for ApiError {
     fn from(e: VoiceError) -> Self {
         let code = match e {

@@ -9,11 +9,13 @@
 //! `error`, `runtime` (the blocking pool, FFmpeg's set-up), `media` (probe,
 //! decode, frames, JPEG, audio, the hardware plan), `subtitles`, `store`
 //! (blob keys to files), `voice`, `capabilities`, `compose` (a timeline to
-//! `final.mp4` in one pass), `worker` (compose jobs from the bus), `heartbeat`
+//! `final.mp4` in one pass), `worker` (compose jobs from the bus), `cloning`
+//! (voice-clone jobs from the bus, reported to identity), `heartbeat`
 //! (this node and its capabilities, reported to tasks for the admin panel).
 
 mod api;
 pub mod capabilities;
+pub mod cloning;
 pub mod compose;
 mod error;
 pub mod heartbeat;
@@ -26,7 +28,7 @@ pub mod worker;
 
 pub use api::RenderApi;
 pub use capabilities::capabilities;
-pub use error::{RenderError, VoiceError};
+pub use error::{CloneError, RenderError, VoiceError};
 
 use std::sync::Arc;
 
@@ -112,6 +114,22 @@ pub async fn serve(
         Arc::new(worker),
     )
     .await?;
+    // Voice-clone jobs from the bus (one consumer group, seed 000's
+    // single clone consumer per partition).
+    let cloner = cloning::CloneWorker::new(
+        voice::cloner_from_config(&settings.voice),
+        store.clone(),
+        work_dir.clone(),
+        &settings.voice.seed_icl_speaker_prefix,
+        &ctx.auth,
+        ctx.peers.url(ServiceName::Identity),
+    )?;
+    let clone_workers = Consumers::start(
+        ctx.adapters.bus.clone(),
+        ctx.jobs.voice_clone.clone(),
+        Arc::new(cloner),
+    )
+    .await?;
     let stop_beats = Shutdown::new();
     let beats = heartbeat::spawn(
         scout_common::report::TaskReporter::new(&ctx.auth, ctx.peers.url(ServiceName::Tasks))?,
@@ -135,6 +153,7 @@ pub async fn serve(
         .await;
     // The RPCs are drained; let the worker finish (or give back) its job.
     workers.stop().await;
+    clone_workers.stop().await;
     stop_beats.trigger();
     let _ = beats.await;
     served

@@ -4,10 +4,16 @@
 //! Volcengine Seed-TTS (standard voices and Seed-ICL cloned voices). A
 //! failing remote provider can fall back to espeak-ng; the answer says
 //! which provider spoke.
+//!
+//! Cloning: a [`VoiceCloner`] trains a speaker from a user's recording
+//! (Seed-ICL, beside Seed-TTS); [`detect`] says whether a recording is
+//! someone talking.
 
 pub mod align;
+pub mod detect;
 mod espeak;
 pub mod rate;
+mod seed_icl;
 mod seed_tts;
 
 use std::sync::Arc;
@@ -17,9 +23,10 @@ use async_trait::async_trait;
 use scout_common::config::{VoiceConfig, VoiceProviderKind};
 use scout_proto::scout::render::v1::VoiceSpec;
 
-pub use crate::error::VoiceError;
+pub use crate::error::{CloneError, VoiceError};
 pub use espeak::Espeak;
 pub use rate::SpeechRates;
+pub use seed_icl::SeedIcl;
 pub use seed_tts::SeedTts;
 
 /// Longest text one synthesis accepts, in characters.
@@ -138,6 +145,31 @@ pub trait VoiceProvider: Send + Sync {
     fn name(&self) -> &'static str;
     /// Speaks `text` with `voice`.
     async fn synthesize(&self, text: &str, voice: &VoiceSpec) -> Result<Speech, VoiceError>;
+}
+
+/// Trains a voice from a recording of someone talking.
+#[async_trait]
+pub trait VoiceCloner: Send + Sync {
+    /// Short name, for logs.
+    fn name(&self) -> &'static str;
+    /// Trains `speaker_id` on `audio` (in `format`: `wav`, `mp3`, ...) and
+    /// waits until it can speak; answers the id Seed-TTS speaks it by.
+    /// Idempotent: a speaker already trained is not trained again.
+    async fn clone_voice(
+        &self,
+        speaker_id: &str,
+        audio: &[u8],
+        format: &str,
+    ) -> Result<String, CloneError>;
+}
+
+/// The configured clone provider: Seed-ICL beside Seed-TTS; none with the
+/// offline espeak-ng voice, which cannot clone.
+pub fn cloner_from_config(config: &VoiceConfig) -> Option<Arc<dyn VoiceCloner>> {
+    match config.provider {
+        VoiceProviderKind::Espeak => None,
+        VoiceProviderKind::SeedTts => Some(Arc::new(SeedIcl::new(config))),
+    }
 }
 
 /// Checks text before any provider sees it.
