@@ -153,6 +153,22 @@ async fn the_whole_flow_works_in_a_real_browser() {
         clip(&clips, name, seconds);
     }
     std::fs::write(clips.join("not-a-video.txt"), "shop notes, not a video\n").expect("text file");
+    // The brand kit's logo.
+    let status = std::process::Command::new("ffmpeg")
+        .args([
+            "-v",
+            "error",
+            "-y",
+            "-f",
+            "lavfi",
+            "-i",
+            "color=c=0xFF00FF:s=200x100",
+        ])
+        .args(["-frames:v", "1"])
+        .arg(clips.join("logo.png"))
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success(), "ffmpeg made no logo");
     let (scout, base) = start_scout(
         dir.path(),
         // The first compose attempt fails, so the page's retry is exercised.

@@ -73,6 +73,32 @@ try {
   check(new URL(page.url()).pathname === "/tasks", "the session survives a reload");
   await shoot(page, "02-tasks-empty");
 
+  // The brand kit: a logo, an intro card (its empty title refused on its
+  // field first) and a crossfade, kept across a reload; every video composed
+  // from then on carries it.
+  await page.click('[data-test="brand-link"]');
+  await page.waitForSelector('[data-test="brand-form"]');
+  await page.setInputFiles('[data-test="logo-input"]', join(CLIPS, "logo.png"));
+  await page.waitForSelector('[data-test="logo-set"]', { timeout: LONG });
+  await page.check('[data-test="intro-on"]');
+  await page.check('[data-test="transition-crossfade"]');
+  await page.click('[data-test="brand-save"]');
+  await page.waitForSelector('[data-test="intro-title-error"]');
+  check(true, "an empty intro title is refused on its field", {
+    message: await page.textContent('[data-test="intro-title-error"]'),
+  });
+  await page.fill('[data-test="intro-title"]', "测试小馆");
+  await page.click('[data-test="brand-save"]');
+  await page.waitForSelector('[data-test="brand-saved"]');
+  await page.reload();
+  await page.waitForSelector('[data-test="brand-form"]');
+  check((await page.inputValue('[data-test="intro-title"]')) === "测试小馆", "the brand kit is kept");
+  check(await page.isVisible('[data-test="logo-set"]'), "the logo is kept");
+  check(await page.isChecked('[data-test="transition-crossfade"]'), "the transition is kept");
+  await shoot(page, "02b-brand");
+  await page.goto(`${BASE}/tasks`);
+  await page.waitForSelector('[data-test="new-task"], [data-test="shop-name"]');
+
   // Create a task: a validation error lands on its field first.
   if (await page.isVisible('[data-test="new-task"]')) await page.click('[data-test="new-task"]');
   await page.click('[data-test="create"]');

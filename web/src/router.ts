@@ -10,6 +10,7 @@ export const router = createRouter({
     { path: "/login", name: "login", component: () => import("./views/LoginView.vue") },
     { path: "/tasks", name: "tasks", component: () => import("./views/TasksView.vue") },
     { path: "/tasks/:id", name: "task", component: () => import("./views/TaskView.vue"), props: true },
+    { path: "/brand", name: "brand", component: () => import("./views/BrandView.vue") },
     { path: "/admin", name: "admin", component: () => import("./views/AdminView.vue") },
     { path: "/:rest(.*)*", redirect: "/tasks" },
   ],

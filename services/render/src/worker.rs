@@ -277,6 +277,10 @@ impl JobHandler for ComposeWorker {
         let mut timeline = narration::timeline(&paragraphs, style, None, cj.output.clone());
         timeline.aigc = cj.aigc.clone();
         timeline.title = cj.title.clone();
+        timeline.branding = cj.branding.clone();
+        if let Some(t) = &cj.transition {
+            narration::transitions(&mut timeline, t);
+        }
         self.reporter
             .progress(&cj, WorkStep::WriteSubtitles, 0.0, 0)
             .await;

@@ -1030,6 +1030,26 @@ fn zip_json(archive: &mut zip::ZipArchive<std::fs::File>, name: &str) -> serde_j
     .unwrap_or_else(|e| panic!("{name} is not JSON: {e}"))
 }
 
+/// An output's 剪映 draft (folder 探店宝视频): its content, checked to
+/// hold together, and its entries.
+fn untitled_draft(out: &scout_render::compose::LocalOutputs) -> (serde_json::Value, Vec<String>) {
+    let name = "探店宝视频";
+    let mut archive = zip::ZipArchive::new(
+        std::fs::File::open(out.editor_draft.as_ref().expect("a draft")).expect("draft"),
+    )
+    .expect("zip");
+    let entries: Vec<String> = archive
+        .file_names()
+        .map(|n| n.expect("an entry name").to_string())
+        .collect();
+    let content = zip_json(&mut archive, &format!("{name}/draft_content.json"));
+    let meta = zip_json(&mut archive, &format!("{name}/draft_meta_info.json"));
+    let inside = |p: &str| entries.contains(&format!("{name}/{p}"));
+    let problems = scout_render::compose::draft::validate(&content, &meta, name, &inside);
+    assert!(problems.is_empty(), "{problems:#?}");
+    (content, entries)
+}
+
 #[tokio::test]
 async fn the_editable_draft_holds_the_timeline() {
     use scout_proto::scout::render::v1::{AigcLabel, AigcMark, Corner};
@@ -1543,6 +1563,31 @@ async fn transitions_blend_the_neighbours_and_keep_the_length() {
             Some("120"),
             "{name}: 2 + 2 s of frames"
         );
+        // The draft has the editor's nearest transition, as long, on the
+        // segment before (the editor's rule).
+        let (content, _) = untitled_draft(&out);
+        let transitions = content["materials"]["transitions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
+        assert_eq!(transitions.len(), 1, "{name}: {transitions:?}");
+        let t = &transitions[0];
+        let editor_name = match kind {
+            TransitionKind::Crossfade => "叠化",
+            TransitionKind::FadeBlack => "闪黑",
+            _ => "左移",
+        };
+        assert_eq!(t["name"], editor_name);
+        assert_eq!(t["duration"], 500_000, "{name}: as long as ours");
+        let main = &content["tracks"][0]["segments"];
+        let refs = |i: usize| {
+            main[i]["extra_material_refs"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        };
+        assert!(refs(0).contains(&t["id"]), "{name}: on the segment before");
+        assert!(!refs(1).contains(&t["id"]));
         let frame = |n: u64| frame_number(&out.video, n, &check.join(format!("{name}-{n}.png")));
         let (before, first, middle, after) = (frame(59), frame(60), frame(67), frame(75));
         let (a, b) = (region_mean(&before, whole), region_mean(&after, whole));
@@ -1585,6 +1630,64 @@ async fn transitions_blend_the_neighbours_and_keep_the_length() {
             }
         }
     }
+}
+
+/// The earlier segment of a transition plays on under it; when its clip
+/// has ended (held on its last frame, in a file whose sound runs longer
+/// than its pictures) the last frame is what it plays on with.
+#[tokio::test]
+async fn a_transition_after_a_clip_that_has_ended_blends_its_last_frame() {
+    use scout_proto::scout::render::v1::{Transition, TransitionKind};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let short = dir.path().join("short.mp4");
+    ffmpeg(&[
+        "-f",
+        "lavfi",
+        "-i",
+        "color=c=0x303030:s=540x960:r=30:d=1",
+        "-f",
+        "lavfi",
+        "-i",
+        "sine=frequency=440:duration=1.3",
+        "-c:v",
+        "libx264",
+        "-preset",
+        "ultrafast",
+        "-pix_fmt",
+        "yuv420p",
+        "-c:a",
+        "aac",
+        short.to_str().expect("utf-8"),
+    ]);
+    let light = colour_clip(dir.path(), "light.mp4", "0xD0D0D0", 3, false);
+    let held =
+        |clip: &Path| clip_segment(clip, 2.0, FitMode::BlurPad, ShortSourcePolicy::Hold, None);
+    let timeline = Timeline {
+        segments: vec![
+            held(&short),
+            Segment {
+                transition_in: Some(Transition {
+                    kind: TransitionKind::Crossfade as i32,
+                    duration_seconds: 0.5,
+                }),
+                ..held(&light)
+            },
+        ],
+        ..Default::default()
+    };
+    let out = compose(dir.path(), &timeline).await.expect("composed");
+    assert!((out.duration - 4.0).abs() < 0.02, "{}", out.duration);
+    let whole = (0, 0, 1080, 1920);
+    let frame = |n: u64| frame_number(&out.video, n, &dir.path().join(format!("{n}.png")));
+    let (dark, middle, after) = (
+        region_mean(&frame(59), whole),
+        region_mean(&frame(67), whole),
+        region_mean(&frame(75), whole),
+    );
+    assert!(
+        (middle - (dark + after) / 2.0).abs() < 3.0,
+        "the middle {middle:.1} blends the held {dark:.1} and the new {after:.1}"
+    );
 }
 
 /// The frame at `t` seconds of `video` as RGB (width, height, bytes).
@@ -1804,6 +1907,57 @@ async fn intro_and_outro_cards_cover_the_ends_and_nothing_else() {
         share_near(&corner, white) > 0.02,
         "the mark's words are over the card"
     );
+    // The draft has them: a picture of the card's colour over the whole
+    // frame on a video track above the picture, the words over it.
+    let (content, entries) = untitled_draft(&out);
+    let tracks = content["tracks"].as_array().cloned().unwrap_or_default();
+    let videos = content["materials"]["videos"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let cards: Vec<serde_json::Value> = tracks
+        .iter()
+        .skip(1)
+        .filter(|t| t["type"] == "video")
+        .flat_map(|t| t["segments"].as_array().cloned().unwrap_or_default())
+        .collect();
+    assert_eq!(cards.len(), 2, "{tracks:?}");
+    let spans: Vec<(i64, i64)> = cards
+        .iter()
+        .map(|c| {
+            let r = &c["target_timerange"];
+            (
+                r["start"].as_i64().unwrap_or(-1),
+                r["duration"].as_i64().unwrap_or(-1),
+            )
+        })
+        .collect();
+    assert_eq!(spans, [(0, 1_500_000), (4_500_000, 1_500_000)]);
+    for c in &cards {
+        let m = videos
+            .iter()
+            .find(|m| m["id"] == c["material_id"])
+            .expect("the card's picture");
+        assert_eq!(m["type"], "photo");
+        let file = m["path"]
+            .as_str()
+            .and_then(|p| p.strip_prefix(scout_render::compose::draft::PLACEHOLDER))
+            .expect("in the draft folder");
+        assert!(
+            entries.contains(&format!("探店宝视频{file}")),
+            "{file} is in the zip: {entries:?}"
+        );
+        assert_eq!(
+            c["clip"]["scale"]["x"].as_f64(),
+            Some(1.0),
+            "the whole frame"
+        );
+    }
+    let texts = content["materials"]["texts"].to_string();
+    for words in ["海底捞火锅", "望京店 人均 89 元", "快来打卡"] {
+        assert!(texts.contains(words), "{words} in the draft's texts");
+    }
+
     // Refused, naming the card.
     for (bad, says) in [
         (

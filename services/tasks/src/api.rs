@@ -39,13 +39,18 @@ use scout_proto::scout::tasks::v1::{
     WatchProgressResponse, tasks_internal_service_server::TasksInternalService,
     tasks_service_server::TasksService,
 };
+use scout_proto::scout::tasks::v1::{
+    CreateBrandLogoUploadUrlRequest, CreateBrandLogoUploadUrlResponse, GetBrandKitRequest,
+    GetBrandKitResponse, UpdateBrandKitRequest, UpdateBrandKitResponse,
+};
 use tonic::{Request, Response, Status};
 
 use scout_common::auth::caller;
 
 use crate::State;
 use crate::{
-    admin, analysis, compose, deadletters, nodes, previews, progress, scripts, tasks, uploads,
+    admin, analysis, brand, compose, deadletters, nodes, previews, progress, scripts, tasks,
+    uploads,
 };
 
 type BoxStream<T> = Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -418,6 +423,40 @@ impl TasksService for TasksApi {
             url,
             expires_in: compose::DOWNLOAD_TTL.as_secs() as i32,
             format: "jianying".into(),
+        }))
+    }
+
+    async fn get_brand_kit(
+        &self,
+        req: Request<GetBrandKitRequest>,
+    ) -> Result<Response<GetBrandKitResponse>, Status> {
+        let user = caller(&req)?.user_id;
+        let kit = brand::get(&self.state, user).await?;
+        Ok(Response::new(GetBrandKitResponse { kit: Some(kit) }))
+    }
+
+    async fn update_brand_kit(
+        &self,
+        req: Request<UpdateBrandKitRequest>,
+    ) -> Result<Response<UpdateBrandKitResponse>, Status> {
+        let user = caller(&req)?.user_id;
+        let kit = req.into_inner().kit.unwrap_or_default();
+        let kit = brand::update(&self.state, user, kit).await?;
+        Ok(Response::new(UpdateBrandKitResponse { kit: Some(kit) }))
+    }
+
+    async fn create_brand_logo_upload_url(
+        &self,
+        req: Request<CreateBrandLogoUploadUrlRequest>,
+    ) -> Result<Response<CreateBrandLogoUploadUrlResponse>, Status> {
+        let user = caller(&req)?.user_id;
+        let r = req.get_ref();
+        let up = brand::logo_upload_url(&self.state, user, &r.content_type, r.file_size).await?;
+        Ok(Response::new(CreateBrandLogoUploadUrlResponse {
+            upload_url: up.url,
+            logo_key: up.key,
+            expires_in: brand::UPLOAD_URL_TTL.as_secs() as i32,
+            required_headers: up.headers.into_iter().collect(),
         }))
     }
 }

@@ -249,6 +249,7 @@ async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<Compos
             })
         })
         .collect::<Vec<_>>();
+    let (branding, transition) = crate::brand::for_compose(state, task.user_id).await?;
     Ok(ComposeJob {
         job_id: job_id.to_string(),
         task_id,
@@ -265,6 +266,8 @@ async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<Compos
         requested_at: Some(tasks::timestamp(chrono::Utc::now().naive_utc())),
         aigc: aigc_label(&state.ctx.config.aigc, task, &script.provider, job_id),
         title: task.shop_name.clone(),
+        branding,
+        transition,
     })
 }
 

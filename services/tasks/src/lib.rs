@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod analysis;
 mod api;
+pub mod brand;
 pub mod compose;
 pub mod deadletters;
 pub mod drafts;

@@ -1275,3 +1275,51 @@ pub fn forget_render_nodes(conn: &mut AnyConnection, before: NaiveDateTime) -> R
         .execute(conn)?;
     Ok(())
 }
+
+diesel::table! {
+    brand_kits (user_id) {
+        user_id -> BigInt,
+        kit -> Text,
+        updated_at -> Timestamp,
+    }
+}
+
+/// A user's brand kit (JSON) and when it was set.
+pub fn brand_kit(
+    conn: &mut AnyConnection,
+    user_id: i64,
+) -> Result<Option<(String, NaiveDateTime)>, DbError> {
+    use brand_kits::dsl as b;
+    Ok(b::brand_kits
+        .filter(b::user_id.eq(user_id))
+        .select((b::kit, b::updated_at))
+        .first(conn)
+        .optional()?)
+}
+
+/// Replaces a user's brand kit (JSON).
+pub fn set_brand_kit(conn: &mut AnyConnection, user_id: i64, kit: &str) -> Result<(), DbError> {
+    use brand_kits::dsl as b;
+    let at = now();
+    for _ in 0..2 {
+        let updated = diesel::update(b::brand_kits.filter(b::user_id.eq(user_id)))
+            .set((b::kit.eq(kit), b::updated_at.eq(at)))
+            .execute(conn)?;
+        if updated == 1 {
+            return Ok(());
+        }
+        match diesel::insert_into(b::brand_kits)
+            .values((b::user_id.eq(user_id), b::kit.eq(kit), b::updated_at.eq(at)))
+            .execute(conn)
+        {
+            Ok(_) => return Ok(()),
+            // Set at the same time by another request: update that row.
+            Err(diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            )) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(())
+}

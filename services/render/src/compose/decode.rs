@@ -66,6 +66,16 @@ pub fn render_clip(
             break;
         }
     }
+    // A window past the last frame (a transition's earlier clip played on
+    // to a file end its container's length overstates): the frame before
+    // it, held.
+    if last.is_none() && from > 0.0 {
+        let back = (from - 1.0).max(0.0);
+        stats.decoded += decode_window(seg, out, back, to, speed, rot, allow_gpu, &mut |frame| {
+            last = Some(frame);
+            Ok(true)
+        })?;
+    }
     // A source shorter than its slot is held on its last frame, never black.
     let last = last.ok_or_else(|| {
         RenderError::media(

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
 
-use super::plan::{Plan, Play};
+use super::plan::{Plan, Play, TransitionStyle};
 use crate::error::RenderError;
 use crate::subtitles::{self, LaidOut, StyleDef};
 use scout_proto::scout::render::v1::{Corner, FitMode, MediaInfo};
@@ -38,6 +38,8 @@ const TEXT_RENDER_INDEX: i64 = 15_000;
 /// JianYing's font size for a caption of [`subtitles::FONT_SIZE`] px on a
 /// 1920 px high canvas (its size 15 is about 100 px there).
 const CAPTION_SIZE: f64 = 10.0;
+/// JianYing's font size for a card's title.
+const CARD_TITLE_SIZE: f64 = 16.0;
 
 /// A draft ready to be zipped.
 #[derive(Debug)]
@@ -63,6 +65,79 @@ pub struct Mark {
     pub span: (f64, f64),
 }
 
+/// An intro or outro card as the draft shows it: a picture of the card's
+/// colour over the frame, its title and line over that.
+#[derive(Debug, Clone)]
+pub struct DraftCard {
+    /// The big words.
+    pub title: String,
+    /// The smaller line; may be empty.
+    pub line: String,
+    /// Output seconds it covers.
+    pub span: (f64, f64),
+    /// A JPEG of the card's colour in the canvas's shape (its size in
+    /// `Sources::info`).
+    pub picture: PathBuf,
+}
+
+/// The draft's cards from the burned ones: a JPEG of each card's colour,
+/// in the canvas's shape, written to `dir` (and its size to `info`).
+pub fn cards(
+    burned: &[subtitles::Card],
+    canvas: (u32, u32),
+    dir: &Path,
+    info: &mut HashMap<PathBuf, MediaInfo>,
+) -> Result<Vec<DraftCard>, RenderError> {
+    let (cw, ch) = (canvas.0.max(1), canvas.1.max(1));
+    let even = |v: u32| v.max(2).div_ceil(2) * 2;
+    let (w, h) = if cw >= ch {
+        (128, even(128 * ch / cw))
+    } else {
+        (even(128 * cw / ch), 128)
+    };
+    burned
+        .iter()
+        .enumerate()
+        .map(|(i, c)| {
+            let (rgb, _) = ass_colour(&c.background);
+            let jpeg = crate::media::jpeg::solid(
+                rgb.map(|v| (v * 255.0).round().clamp(0.0, 255.0) as u8),
+                w,
+                h,
+            )?;
+            let picture = dir.join(format!("card-{}.jpg", i + 1));
+            std::fs::write(&picture, jpeg)?;
+            info.insert(
+                picture.clone(),
+                MediaInfo {
+                    width: w as i32,
+                    height: h as i32,
+                    display_width: w as i32,
+                    display_height: h as i32,
+                    ..MediaInfo::default()
+                },
+            );
+            Ok(DraftCard {
+                title: c.title.clone(),
+                line: c.line.clone(),
+                span: c.span,
+                picture,
+            })
+        })
+        .collect()
+}
+
+/// JianYing's own transition nearest each of ours: its name, resource id,
+/// effect id and whether it overlaps the neighbours (pyJianYingDraft's
+/// catalogue of the editor's free transitions).
+fn editor_transition(kind: TransitionStyle) -> (&'static str, &'static str, &'static str, bool) {
+    match kind {
+        TransitionStyle::Crossfade => ("叠化", "6724845717472416269", "322577", true),
+        TransitionStyle::FadeBlack => ("闪黑", "6724239388189921806", "321493", false),
+        TransitionStyle::Slide => ("左移", "6726711499676455435", "2917286", true),
+    }
+}
+
 /// What a draft is made of besides the plan.
 #[derive(Debug)]
 pub struct Sources<'a> {
@@ -76,6 +151,8 @@ pub struct Sources<'a> {
     pub mark: Option<&'a Mark>,
     /// The cover JPEG.
     pub cover: Option<&'a Path>,
+    /// The brand's intro and outro cards.
+    pub cards: &'a [DraftCard],
 }
 
 fn us(seconds: f64) -> i64 {
@@ -241,6 +318,20 @@ impl Builder<'_> {
         id
     }
 
+    /// A transition material: `kind` over `duration` µs.
+    fn transition(&mut self, kind: TransitionStyle, duration: i64) -> String {
+        let (name, resource, effect, overlap) = editor_transition(kind);
+        let id = self.ids.next();
+        self.push(
+            "transitions",
+            json!({"category_id": "", "category_name": "", "duration": duration,
+                   "effect_id": effect, "id": id, "is_overlap": overlap, "name": name,
+                   "path": "", "platform": "all", "request_id": "", "resource_id": resource,
+                   "third_resource_id": "0", "type": "transition"}),
+        );
+        id
+    }
+
     /// A speed material of its own for one segment.
     fn speed(&mut self, speed: f64) -> String {
         let id = self.ids.next();
@@ -395,6 +486,17 @@ pub fn build(plan: &Plan, sources: &Sources<'_>, name: &str, created_us: i64) ->
     for s in &plan.segments {
         let (f0, f1) = (s.first_frame, s.first_frame + s.frames);
         let (t0, t1) = (at(f0), at(f1));
+        // A transition into this segment sits on the segment before it (the
+        // editor's rule), as long as ours.
+        if let Some(t) = &s.transition {
+            let id = b.transition(t.kind, at(f0 + t.frames) - t0);
+            if let Some(Value::Array(refs)) = video
+                .last_mut()
+                .map(|seg: &mut Value| &mut seg["extra_material_refs"])
+            {
+                refs.push(json!(id));
+            }
+        }
         let blur = matches!(s.fit, FitMode::BlurPad | FitMode::Unspecified);
         let focus = (!s.focus.is_empty()).then(|| {
             let n = s.focus.len() as f64;
@@ -585,12 +687,65 @@ pub fn build(plan: &Plan, sources: &Sources<'_>, name: &str, created_us: i64) ->
         look["alpha"] = json!(l.opacity);
         logo.push(b.media_segment(&m, (0, total), (0, total), 1.0, 1.0, vec![], Some(look)));
     }
+    // The brand's cards: their colour over the whole frame (above the
+    // picture and the logo), their words over that (under the mark).
+    // (Titles and lines on tracks of their own: a track's segments never
+    // overlap.)
+    let (mut card_pictures, mut card_titles, mut card_lines) = (Vec::new(), Vec::new(), Vec::new());
+    for c in sources.cards {
+        let (start, end) = (us(c.span.0), us(c.span.1).min(total));
+        if end <= start {
+            continue;
+        }
+        let m = b.material(&c.picture, "photo");
+        let full = clip(1.0, 0.0, 0.0);
+        card_pictures.push(b.media_segment(
+            &m,
+            (0, end - start),
+            (start, end - start),
+            1.0,
+            1.0,
+            vec![],
+            Some(full),
+        ));
+        let words = |size: f64, bold: bool| TextLook {
+            fill: [1.0, 1.0, 1.0],
+            stroke_colour: [0.0, 0.0, 0.0],
+            stroke: 0.0,
+            size,
+            bold,
+        };
+        let title_y = if c.line.trim().is_empty() { 0.0 } else { 0.08 };
+        card_titles.push(b.text(
+            &c.title,
+            (start, end - start),
+            &words(CARD_TITLE_SIZE, true),
+            title_y,
+            0.0,
+        ));
+        if !c.line.trim().is_empty() {
+            card_lines.push(b.text(
+                &c.line,
+                (start, end - start),
+                &words(CAPTION_SIZE, false),
+                -0.08,
+                0.0,
+            ));
+        }
+    }
     let mut tracks = vec![track("video", &mut b.ids, video)];
-    if !logo.is_empty() {
-        tracks.push(track("video", &mut b.ids, logo));
+    for overlay in [logo, card_pictures] {
+        if !overlay.is_empty() {
+            tracks.push(track("video", &mut b.ids, overlay));
+        }
     }
     let audio = voice.into_iter().chain([music]).map(|segs| ("audio", segs));
-    let text = [("text", captions), ("text", mark)];
+    let text = [
+        ("text", captions),
+        ("text", card_titles),
+        ("text", card_lines),
+        ("text", mark),
+    ];
     for (kind, segs) in audio.chain(text) {
         if !segs.is_empty() {
             tracks.push(track(kind, &mut b.ids, segs));
@@ -1089,6 +1244,106 @@ mod tests {
         }
     }
 
+    /// Transitions sit on the segment before theirs, as long as ours; the
+    /// brand's cards are a picture of their colour over the frame and their
+    /// words; the draft holds together.
+    #[test]
+    fn transitions_and_cards_are_in_the_draft() {
+        use super::super::plan::PlannedTransition;
+        let _ = ffmpeg_next::init();
+        let mut second = clip("b.mp4", 60, 60, window(0.0, 2.0, 1.0, false));
+        second.transition = Some(PlannedTransition {
+            kind: TransitionStyle::Crossfade,
+            frames: 15,
+            under: Box::new(clip("a.mp4", 60, 15, window(2.0, 2.5, 1.0, false))),
+        });
+        let plan = Plan {
+            output: Output {
+                width: 1080,
+                height: 1920,
+                fps: 30,
+                video_bitrate: 4_000_000,
+                video_maxrate: 0,
+                audio_bitrate: 128_000,
+                sample_rate: 48_000,
+                preset: "veryfast".into(),
+                draft: false,
+            },
+            segments: vec![clip("a.mp4", 0, 60, window(0.0, 2.0, 1.0, false)), second],
+            voice: Vec::new(),
+            music: None,
+            total_frames: 120,
+            duration: 4.0,
+            metadata: Vec::new(),
+            logo: None,
+        };
+        let mut info: HashMap<PathBuf, MediaInfo> = ["a.mp4", "b.mp4"]
+            .into_iter()
+            .map(|p| {
+                (
+                    PathBuf::from(p),
+                    MediaInfo {
+                        duration_seconds: 5.0,
+                        width: 1080,
+                        height: 1920,
+                        display_width: 1080,
+                        display_height: 1920,
+                        ..MediaInfo::default()
+                    },
+                )
+            })
+            .collect();
+        let dir = tempfile::tempdir().expect("dir");
+        let burned = [subtitles::Card::new(
+            "老王面馆".into(),
+            "三十年老店".into(),
+            "&H001818C0".into(),
+            (0.0, 1.0),
+        )];
+        let cards = cards(&burned, (1080, 1920), dir.path(), &mut info).expect("cards");
+        let style = subtitles::style(scout_proto::scout::common::v1::SubtitleStyle::SimpleWhite);
+        let sources = Sources {
+            info: &info,
+            captions: &[],
+            style: &style,
+            mark: None,
+            cover: None,
+            cards: &cards,
+        };
+        let d = build(&plan, &sources, "店", 1);
+        let inside: Vec<&str> = d.files.iter().map(|(p, _)| p.as_str()).collect();
+        let problems = validate(&d.content, &d.meta, &d.name, &|p| inside.contains(&p));
+        assert!(problems.is_empty(), "{problems:#?}");
+        let t = &d.content["materials"]["transitions"][0];
+        assert_eq!(
+            (&t["name"], &t["duration"]),
+            (&json!("叠化"), &json!(500_000))
+        );
+        let main = &d.content["tracks"][0]["segments"];
+        assert!(
+            main[0]["extra_material_refs"]
+                .as_array()
+                .is_some_and(|r| r.contains(&t["id"]))
+        );
+        let kinds: Vec<&str> = d.content["tracks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t["type"].as_str())
+            .collect();
+        assert_eq!(kinds, ["video", "video", "text", "text"]);
+        let card = &d.content["tracks"][1]["segments"][0];
+        assert_eq!(
+            card["target_timerange"],
+            json!({"start": 0, "duration": 1_000_000})
+        );
+        let texts = d.content["materials"]["texts"].to_string();
+        assert!(
+            texts.contains("老王面馆") && texts.contains("三十年老店"),
+            "{texts}"
+        );
+    }
+
     /// A plan of every awkward shape: a window held far past what slowing
     /// fills, a sub-frame looped window, one clip used twice, a rotated
     /// source, voice past the end, music of unknown length.
@@ -1189,6 +1444,7 @@ mod tests {
             style: &style,
             mark: Some(&mark),
             cover: None,
+            cards: &[],
         };
         let d = build(&plan, &sources, "../..", 1);
         assert_eq!(

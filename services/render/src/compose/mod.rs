@@ -965,13 +965,14 @@ async fn write_editor_draft(
         "" => "探店宝视频".to_string(),
         t => t.chars().take(40).collect(),
     };
-    let (plan, events, look, font, cover, path) = (
+    let (plan, events, look, font, cover, path, burned) = (
         plan.clone(),
         burn.events.clone(),
         burn.look.clone(),
         burn.font.clone(),
         cover.to_path_buf(),
         path.to_path_buf(),
+        burn.cards.clone(),
     );
     let mark = burn.mark.as_ref().map(|(m, span)| draft::Mark {
         text: crate::subtitles::mark_text(m),
@@ -989,12 +990,18 @@ async fn write_editor_draft(
             let metrics = crate::subtitles::metrics(&font, look.bold)?;
             crate::subtitles::layout(&events, metrics, &look)
         };
+        // The cards' pictures live until the zip has them.
+        let pictures = tempfile::tempdir()?;
+        let mut info = info;
+        let canvas = (plan.output.width, plan.output.height);
+        let cards = draft::cards(&burned, canvas, pictures.path(), &mut info)?;
         let sources = draft::Sources {
             info: &info,
             captions: &captions,
             style: &look,
             mark: mark.as_ref(),
             cover: Some(&cover),
+            cards: &cards,
         };
         draft::write_zip(&draft::build(&plan, &sources, &name, created), &path)
     })

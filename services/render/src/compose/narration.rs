@@ -8,7 +8,7 @@
 use scout_proto::scout::common::v1::{FocusPoint, ShotCategory, SpeechRate, SubtitleStyle};
 use scout_proto::scout::render::v1::{
     AudioTrack, ClipSource, FitMode, MediaRef, MusicTrack, OutputSpec, Segment, SegmentAudio,
-    ShortSourcePolicy, SubtitleEvent, Subtitles, Timeline, WordTiming, segment::Source,
+    ShortSourcePolicy, SubtitleEvent, Subtitles, Timeline, Transition, WordTiming, segment::Source,
 };
 
 use crate::voice::align::{self, Word};
@@ -124,6 +124,23 @@ fn captions(p: &Paragraph, offset: f64) -> Vec<SubtitleEvent> {
         events[i - 1].end_seconds = next.max(events[i - 1].start_seconds + 0.1);
     }
     events
+}
+
+/// Every shot after the first comes in with `transition`, shortened to
+/// half its slot where the slot is short (the timeline's rule); a cut stays
+/// a cut.
+pub fn transitions(timeline: &mut Timeline, transition: &Transition) {
+    let wanted = if transition.duration_seconds > 0.0 {
+        transition.duration_seconds
+    } else {
+        0.5
+    };
+    for s in timeline.segments.iter_mut().skip(1) {
+        s.transition_in = Some(Transition {
+            kind: transition.kind,
+            duration_seconds: wanted.min(s.duration_seconds / 2.0),
+        });
+    }
 }
 
 /// The timeline for `paragraphs`; captions in `style` when given.

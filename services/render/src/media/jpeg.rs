@@ -125,3 +125,35 @@ impl JpegWriter {
         self.encoder.encode(&filtered)
     }
 }
+
+/// A JPEG of one colour (`rgb`), `width` x `height` (even): a card's
+/// background where a file is needed (the editable draft).
+pub fn solid(rgb: [u8; 3], width: u32, height: u32) -> Result<Vec<u8>, RenderError> {
+    let mut frame = ff::frame::Video::new(ff::format::Pixel::YUVJ420P, width, height);
+    let [r, g, b] = rgb.map(f64::from);
+    // JPEG's full-range BT.601.
+    let y = 0.299 * r + 0.587 * g + 0.114 * b;
+    let u = 128.0 - 0.168_736 * r - 0.331_264 * g + 0.5 * b;
+    let v = 128.0 + 0.5 * r - 0.418_688 * g - 0.081_312 * b;
+    for (plane, value) in [(0, y), (1, u), (2, v)] {
+        frame
+            .data_mut(plane)
+            .fill(value.round().clamp(0.0, 255.0) as u8);
+    }
+    super::turbo::TurboJpeg::new(95)?.encode(&frame)
+}
+
+#[cfg(test)]
+mod solid_tests {
+    #[test]
+    fn a_solid_jpeg_decodes_to_its_colour() {
+        let _ = ffmpeg_next::init();
+        let bytes = super::solid([200, 30, 60], 72, 128).expect("jpeg");
+        assert!(bytes.starts_with(&[0xFF, 0xD8]), "a JPEG");
+        let dir = tempfile::tempdir().expect("dir");
+        let path = dir.path().join("card.jpg");
+        std::fs::write(&path, &bytes).expect("write");
+        let info = crate::media::probe::probe(&path, "card").expect("probe");
+        assert_eq!((info.width, info.height), (72, 128));
+    }
+}
