@@ -93,6 +93,17 @@ async fn fetch(url: &str) -> bytes::Bytes {
         .expect("body")
 }
 
+/// The user's brand kit.
+async fn kit_of(tasks: &mut UserTasks) -> BrandKit {
+    tasks
+        .get_brand_kit(GetBrandKitRequest {})
+        .await
+        .expect("get")
+        .into_inner()
+        .kit
+        .expect("kit")
+}
+
 /// The name of the zip's entry ending in `end`.
 fn entry_ending(zip: &zip::ZipArchive<std::io::Cursor<bytes::Bytes>>, end: &str) -> String {
     zip.file_names()
@@ -121,14 +132,7 @@ async fn a_brand_kit_is_checked_kept_per_user_and_put_on_every_video() {
     let mut theirs = TasksServiceClient::new(authed_channel(&base, &other.access));
 
     // Empty until set.
-    let empty = tasks
-        .get_brand_kit(GetBrandKitRequest {})
-        .await
-        .expect("get")
-        .into_inner()
-        .kit
-        .expect("kit");
-    assert_eq!(empty, BrandKit::default());
+    assert_eq!(kit_of(&mut tasks).await, BrandKit::default());
 
     // A logo: only pictures, and it must be one.
     let err = tasks
@@ -254,13 +258,7 @@ async fn a_brand_kit_is_checked_kept_per_user_and_put_on_every_video() {
     let rest = get_json(&format!("{base}/api/v1/brand-kit"), &me.access).await;
     assert_eq!(rest["data"]["caption_colour"], "#FF0000", "{rest}");
     assert_eq!(rest["data"]["intro"]["title"], "老王面馆", "{rest}");
-    let theirs_kit = theirs
-        .get_brand_kit(GetBrandKitRequest {})
-        .await
-        .expect("get")
-        .into_inner()
-        .kit
-        .expect("kit");
+    let theirs_kit = kit_of(&mut theirs).await;
     assert!(theirs_kit.logo_key.is_empty() && theirs_kit.intro.is_none());
 
     // A task of two shots, composed: the kit is on the video.

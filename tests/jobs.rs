@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 
 use scout::mesh::Mesh;
-use scout_common::config::{Config, VoiceProviderKind};
+use scout_common::config::Config;
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
     ConfirmVideoRequest, CreateTaskRequest, GetTaskRequest, Paragraph, ReportScriptRequest,
@@ -143,24 +143,10 @@ async fn tts(
 /// Serves `fake` on loopback; the embedded config for `dir` with Seed-TTS
 /// pointed at it and no local fallback.
 async fn speaking_with(fake: &FlakyTts, dir: &std::path::Path) -> Config {
-    let app = axum::Router::new()
+    let vendor = axum::Router::new()
         .route("/api/v1/tts", axum::routing::post(tts))
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut config = embedded_config(dir);
-    config.voice.provider = VoiceProviderKind::SeedTts;
-    config.voice.seed_tts_endpoint = endpoint;
-    config.voice.seed_tts_appid = "app".into();
-    config.voice.seed_tts_token = "token".into();
-    config.voice.fallback_to_local = false;
-    // These tests poll the task and its progress more often than a user
-    // may (100 requests a minute), for as long as a loaded machine takes.
-    config.edge.rate_limits.default.limit = 100_000;
-    config
+    speaking_through(vendor, dir).await
 }
 
 /// A mono 24 kHz WAV tone, as Seed-TTS answers.

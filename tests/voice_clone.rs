@@ -17,7 +17,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::IntoResponse as _;
 use base64::Engine as _;
 use scout::mesh::Mesh;
-use scout_common::config::{Config, VoiceProviderKind};
+use scout_common::config::Config;
 use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::identity::v1::identity_service_client::IdentityServiceClient;
 use scout_proto::scout::identity::v1::{
@@ -194,26 +194,15 @@ async fn tts(
 
 /// The fake vendor on loopback; the embedded config speaking through it.
 async fn with_vendor(fake: &Fake, dir: &std::path::Path) -> Config {
-    let app = axum::Router::new()
+    let vendor = axum::Router::new()
         .route("/api/v1/tts", axum::routing::post(tts))
         .route("/api/v1/mega_tts/audio/upload", axum::routing::post(upload))
         .route("/api/v1/mega_tts/status", axum::routing::post(status))
         .with_state(fake.clone());
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    let mut config = embedded_config(dir);
-    config.voice.provider = VoiceProviderKind::SeedTts;
-    config.voice.seed_tts_endpoint = endpoint;
-    config.voice.seed_tts_appid = "app".into();
-    config.voice.seed_tts_token = "token".into();
-    config.voice.fallback_to_local = false;
+    let mut config = speaking_through(vendor, dir).await;
     config.voice.clone_poll_interval = Duration::from_millis(50);
     config.voice.max_retries = 3;
     config.bus.clone_retry_delays = vec![Duration::from_millis(200); 3];
-    config.edge.rate_limits.default.limit = 100_000;
     config
 }
 
@@ -253,6 +242,16 @@ async fn put_sample(ids: &mut Ids, bytes: Vec<u8>) -> String {
     let resp = put.send().await.expect("put");
     assert!(resp.status().is_success(), "PUT answered {}", resp.status());
     up.oss_key
+}
+
+/// The mesh on `config` (no vision worker), a signed-in user, the edge's
+/// address and the user's identity client.
+async fn signed_in(config: Config, dir: &std::path::Path) -> (Mesh, Tokens, String, Ids) {
+    let mesh = mesh_without_vision(config).await;
+    let base = mesh.edge_url();
+    let me = login(&base, dir).await;
+    let ids = IdentityServiceClient::new(authed_channel(&base, &me.access));
+    (mesh, me, base, ids)
 }
 
 /// Waits until sample `id` leaves processing.
@@ -315,10 +314,7 @@ async fn cloned_and_spoken(production: bool) {
         config.bus.clone_retry_delays = vec![Duration::from_millis(200); 3];
         config.blobs = scout_common::testing::s3_config();
     }
-    let mesh = mesh_without_vision(config).await;
-    let base = mesh.edge_url();
-    let me = login(&base, dir.path()).await;
-    let mut ids = IdentityServiceClient::new(authed_channel(&base, &me.access));
+    let (mesh, me, base, mut ids) = signed_in(config, dir.path()).await;
 
     let created = sample(&mut ids, speech_wav(files.path()), true)
         .await
@@ -389,10 +385,8 @@ async fn a_failed_training_fails_the_sample_with_the_vendors_reason_and_is_not_r
     let files = tempfile::tempdir().expect("files");
     let fake = Fake::default();
     lock(&fake).training = Some(Training::Fails);
-    let mesh = mesh_without_vision(with_vendor(&fake, dir.path()).await).await;
-    let base = mesh.edge_url();
-    let me = login(&base, dir.path()).await;
-    let mut ids = IdentityServiceClient::new(authed_channel(&base, &me.access));
+    let config = with_vendor(&fake, dir.path()).await;
+    let (mesh, me, base, mut ids) = signed_in(config, dir.path()).await;
     let created = sample(&mut ids, speech_wav(files.path()), true)
         .await
         .expect("taken");
@@ -434,7 +428,7 @@ async fn a_vendor_outage_is_retried_on_the_schedule_then_dead_lettered_with_the_
     lock(&fake).down = true;
     let mut config = with_vendor(&fake, dir.path()).await;
     config.voice.max_retries = 0;
-    let mesh = mesh_without_vision(config).await;
+    let (mesh, me, _, mut ids) = signed_in(config, dir.path()).await;
     let ctx = mesh.context().clone();
     let mut dlq = ctx
         .adapters
@@ -445,9 +439,6 @@ async fn a_vendor_outage_is_retried_on_the_schedule_then_dead_lettered_with_the_
         )
         .await
         .expect("subscribe");
-    let base = mesh.edge_url();
-    let me = login(&base, dir.path()).await;
-    let mut ids = IdentityServiceClient::new(authed_channel(&base, &me.access));
     let created = sample(&mut ids, speech_wav(files.path()), true)
         .await
         .expect("taken");
@@ -480,10 +471,7 @@ async fn a_training_that_outlasts_an_attempt_is_asked_for_again_not_trained_twic
     let mut config = with_vendor(&fake, dir.path()).await;
     config.voice.clone_timeout = Duration::from_millis(400);
     config.bus.clone_retry_delays = vec![Duration::from_millis(500); 3];
-    let mesh = mesh_without_vision(config).await;
-    let base = mesh.edge_url();
-    let me = login(&base, dir.path()).await;
-    let mut ids = IdentityServiceClient::new(authed_channel(&base, &me.access));
+    let (mesh, _, _, mut ids) = signed_in(config, dir.path()).await;
     let created = sample(&mut ids, speech_wav(files.path()), true)
         .await
         .expect("taken");

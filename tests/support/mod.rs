@@ -529,6 +529,26 @@ pub fn speech_wav(dir: &Path) -> Vec<u8> {
     std::fs::read(&path).expect("espeak-ng's wav")
 }
 
+/// Serves `vendor` (a local server speaking Volcengine's speech API) on
+/// loopback; the embedded config for `dir` speaking through it with
+/// Seed-TTS (appid `app`, token `token`), no local fallback, and the edge's
+/// rate limits lifted (these tests poll more often than a user may).
+pub async fn speaking_through(vendor: axum::Router, dir: &Path) -> Config {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, vendor).await });
+    let mut config = embedded_config(dir);
+    config.voice.provider = scout_common::config::VoiceProviderKind::SeedTts;
+    config.voice.seed_tts_endpoint = endpoint;
+    config.voice.seed_tts_appid = "app".into();
+    config.voice.seed_tts_token = "token".into();
+    config.voice.fallback_to_local = false;
+    config.edge.rate_limits.default.limit = 100_000;
+    config
+}
+
 /// The tasks API as a logged-in user.
 pub type UserTasks =
     scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient<AuthedChannel>;

@@ -1233,6 +1233,30 @@ mod tests {
         }
     }
 
+    /// A 1080x1920 30 fps plan of `segments`, nothing else on it.
+    fn plan_of(segments: Vec<PlannedSegment>, total_frames: u64) -> Plan {
+        Plan {
+            output: Output {
+                width: 1080,
+                height: 1920,
+                fps: 30,
+                video_bitrate: 4_000_000,
+                video_maxrate: 0,
+                audio_bitrate: 128_000,
+                sample_rate: 48_000,
+                preset: "veryfast".into(),
+                draft: false,
+            },
+            segments,
+            voice: Vec::new(),
+            music: None,
+            total_frames,
+            duration: total_frames as f64 / 30.0,
+            metadata: Vec::new(),
+            logo: None,
+        }
+    }
+
     fn window(from: f64, to: f64, speed: f64, looped: bool) -> Play {
         Play::Clip {
             from,
@@ -1257,26 +1281,10 @@ mod tests {
             frames: 15,
             under: Box::new(clip("a.mp4", 60, 15, window(2.0, 2.5, 1.0, false))),
         });
-        let plan = Plan {
-            output: Output {
-                width: 1080,
-                height: 1920,
-                fps: 30,
-                video_bitrate: 4_000_000,
-                video_maxrate: 0,
-                audio_bitrate: 128_000,
-                sample_rate: 48_000,
-                preset: "veryfast".into(),
-                draft: false,
-            },
-            segments: vec![clip("a.mp4", 0, 60, window(0.0, 2.0, 1.0, false)), second],
-            voice: Vec::new(),
-            music: None,
-            total_frames: 120,
-            duration: 4.0,
-            metadata: Vec::new(),
-            logo: None,
-        };
+        let plan = plan_of(
+            vec![clip("a.mp4", 0, 60, window(0.0, 2.0, 1.0, false)), second],
+            120,
+        );
         let mut info: HashMap<PathBuf, MediaInfo> = ["a.mp4", "b.mp4"]
             .into_iter()
             .map(|p| {
@@ -1356,18 +1364,6 @@ mod tests {
         ];
         let total_frames = 375;
         let plan = Plan {
-            output: Output {
-                width: 1080,
-                height: 1920,
-                fps: 30,
-                video_bitrate: 4_000_000,
-                video_maxrate: 0,
-                audio_bitrate: 128_000,
-                sample_rate: 48_000,
-                preset: "veryfast".into(),
-                draft: false,
-            },
-            segments,
             voice: vec![
                 PlannedAudio {
                     id: "v1".into(),
@@ -1403,10 +1399,7 @@ mod tests {
                 duck: true,
                 fade: 0.5,
             }),
-            total_frames,
-            duration: total_frames as f64 / 30.0,
-            metadata: Vec::new(),
-            logo: None,
+            ..plan_of(segments, total_frames)
         };
         let info: HashMap<PathBuf, MediaInfo> = [
             ("a.mp4", 10.0, 1920, 1080, 90),

@@ -237,6 +237,32 @@ impl VoiceProvider for WithFallback {
     }
 }
 
+/// Sends `request` to a remote `vendor` and reads the answer's status and
+/// text; why not, in words naming the vendor.
+pub(crate) async fn exchange(
+    request: reqwest::RequestBuilder,
+    vendor: &str,
+) -> Result<(reqwest::StatusCode, String), String> {
+    let resp = request.send().await.map_err(|e| {
+        if e.is_timeout() {
+            format!("{vendor} did not answer in time")
+        } else {
+            format!("{vendor} unreachable: {e}")
+        }
+    })?;
+    let status = resp.status();
+    let text = resp
+        .text()
+        .await
+        .map_err(|e| format!("{vendor} answer interrupted: {e}"))?;
+    Ok((status, text))
+}
+
+/// The start of an answer, for an error message.
+pub(crate) fn snippet(s: &str) -> String {
+    s.chars().take(200).collect()
+}
+
 /// Backoff before retry `attempt` (1-based): 200 ms, 400 ms, 800 ms, … capped at 5 s.
 pub(crate) fn backoff(attempt: u32) -> Duration {
     Duration::from_millis((200u64 << attempt.saturating_sub(1).min(5)).min(5000))

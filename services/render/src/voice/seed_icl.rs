@@ -25,7 +25,7 @@ use base64::Engine as _;
 use scout_common::config::VoiceConfig;
 use serde::{Deserialize, Serialize};
 
-use super::{CloneError, VoiceCloner, backoff};
+use super::{CloneError, VoiceCloner, backoff, exchange, snippet};
 
 /// The status the vendor gives a speaker.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,10 +91,6 @@ struct Answer {
 /// The vendor's code for a speaker it does not know.
 const SPEAKER_NOT_FOUND: i64 = 1107;
 
-fn snippet(s: &str) -> String {
-    s.chars().take(200).collect()
-}
-
 impl SeedIcl {
     /// A client from the voice config.
     pub fn new(config: &VoiceConfig) -> Self {
@@ -130,26 +126,15 @@ impl SeedIcl {
     }
 
     async fn post_once<T: Serialize>(&self, path: &str, body: &T) -> Result<Answer, CloneError> {
-        let resp = self
+        let request = self
             .http
             .post(format!("{}{path}", self.endpoint))
             .header("Authorization", format!("Bearer;{}", self.token))
             .header("Resource-Id", &self.resource_id)
-            .json(body)
-            .send()
+            .json(body);
+        let (status, text) = exchange(request, "Seed-ICL")
             .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    CloneError::Provider("Seed-ICL did not answer in time".into())
-                } else {
-                    CloneError::Provider(format!("Seed-ICL unreachable: {e}"))
-                }
-            })?;
-        let status = resp.status();
-        let text = resp
-            .text()
-            .await
-            .map_err(|e| CloneError::Provider(format!("Seed-ICL answer interrupted: {e}")))?;
+            .map_err(CloneError::Provider)?;
         if status.as_u16() == 429 {
             return Err(CloneError::RateLimited(format!(
                 "HTTP 429: {}",

@@ -16,7 +16,7 @@ use scout_proto::scout::render::v1::VoiceSpec;
 use serde::{Deserialize, Serialize};
 
 use super::align::Word;
-use super::{Speech, VoiceError, VoiceProvider, backoff, validate_text};
+use super::{Speech, VoiceError, VoiceProvider, backoff, exchange, snippet, validate_text};
 
 /// Seed-TTS's success code.
 const CODE_OK: i64 = 3000;
@@ -203,26 +203,15 @@ impl SeedTts {
                 frontend_type: "unitTson",
             },
         };
-        let resp = self
+        let request = self
             .http
             .post(format!("{}/api/v1/tts", self.endpoint))
             // Seed-TTS's documented form: "Bearer;" then the token, no space.
             .header("Authorization", format!("Bearer;{}", self.token))
-            .json(&body)
-            .send()
+            .json(&body);
+        let (status, text_body) = exchange(request, "Seed-TTS")
             .await
-            .map_err(|e| {
-                if e.is_timeout() {
-                    VoiceError::Provider("Seed-TTS did not answer in time".into())
-                } else {
-                    VoiceError::Provider(format!("Seed-TTS unreachable: {e}"))
-                }
-            })?;
-        let status = resp.status();
-        let text_body = resp
-            .text()
-            .await
-            .map_err(|e| VoiceError::Provider(format!("Seed-TTS answer interrupted: {e}")))?;
+            .map_err(VoiceError::Provider)?;
         let parsed: Option<TtsResponse> = serde_json::from_str(&text_body).ok();
         match parsed {
             Some(r) if r.code == CODE_OK => {
@@ -256,10 +245,6 @@ impl SeedTts {
             ))),
         }
     }
-}
-
-fn snippet(s: &str) -> String {
-    s.chars().take(200).collect()
 }
 
 #[async_trait]
