@@ -67,6 +67,7 @@ async fn the_mesh_runs_on_production_adapters() {
             &tasks_db.url,
             vec![
                 "admin_audit",
+                "brand_kits",
                 "daily_usage",
                 "dead_letters",
                 "output_labels",
