@@ -47,11 +47,7 @@ async fn upload_logo(tasks: &mut UserTasks, bytes: Vec<u8>) -> String {
         .expect("logo upload url")
         .into_inner();
     assert_eq!(up.expires_in, 900);
-    let mut put = reqwest::Client::new().put(&up.upload_url).body(bytes);
-    for (k, v) in &up.required_headers {
-        put = put.header(k, v);
-    }
-    assert!(put.send().await.expect("put").status().is_success());
+    put_presigned(&up.upload_url, &up.required_headers, bytes).await;
     up.logo_key
 }
 

@@ -21,8 +21,7 @@ use scout_common::config::Config;
 use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::identity::v1::identity_service_client::IdentityServiceClient;
 use scout_proto::scout::identity::v1::{
-    CreateVoiceSampleRequest, CreateVoiceSampleUploadUrlRequest, ListVoiceSamplesRequest,
-    VoiceSample, VoiceSampleStatus,
+    CreateVoiceSampleRequest, ListVoiceSamplesRequest, VoiceSample, VoiceSampleStatus,
 };
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{StartComposeRequest, TaskStatus};
@@ -206,7 +205,7 @@ async fn with_vendor(fake: &Fake, dir: &std::path::Path) -> Config {
     config
 }
 
-type Ids = IdentityServiceClient<AuthedChannel>;
+type Ids = UserIdentity;
 
 /// Uploads `bytes` as a WAV sample and confirms it.
 async fn sample(
@@ -214,7 +213,7 @@ async fn sample(
     bytes: Vec<u8>,
     consent: bool,
 ) -> Result<VoiceSample, tonic::Status> {
-    let oss_key = put_sample(ids, bytes).await;
+    let oss_key = upload_voice_sample(ids, bytes, "audio/wav").await;
     ids.create_voice_sample(CreateVoiceSampleRequest {
         oss_key,
         name: "我的声音".into(),
@@ -222,26 +221,6 @@ async fn sample(
     })
     .await
     .map(|r| r.into_inner().sample.expect("sample"))
-}
-
-/// Uploads `bytes` as a WAV sample; its key.
-async fn put_sample(ids: &mut Ids, bytes: Vec<u8>) -> String {
-    let up = ids
-        .create_voice_sample_upload_url(CreateVoiceSampleUploadUrlRequest {
-            filename: "me.wav".into(),
-            file_size: bytes.len() as i64,
-            content_type: "audio/wav".into(),
-        })
-        .await
-        .expect("upload url")
-        .into_inner();
-    let mut put = reqwest::Client::new().put(&up.upload_url).body(bytes);
-    for (k, v) in &up.required_headers {
-        put = put.header(k, v);
-    }
-    let resp = put.send().await.expect("put");
-    assert!(resp.status().is_success(), "PUT answered {}", resp.status());
-    up.oss_key
 }
 
 /// The mesh on `config` (no vision worker), a signed-in user, the edge's
@@ -511,7 +490,7 @@ async fn samples_without_consent_or_speech_are_refused_and_espeak_says_it_cannot
     let mut ids = IdentityServiceClient::new(authed_channel(&base, &me.access));
 
     // Without consent: refused, and the recording kept to confirm again.
-    let key = put_sample(&mut ids, speech_wav(files.path())).await;
+    let key = upload_voice_sample(&mut ids, speech_wav(files.path()), "audio/wav").await;
     let confirm = |consent| CreateVoiceSampleRequest {
         oss_key: key.clone(),
         name: "我的声音".into(),

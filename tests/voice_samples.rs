@@ -26,34 +26,6 @@ fn wav(seconds: f64) -> Vec<u8> {
     wav_tone(16_000, seconds, 220.0)
 }
 
-type Ids = IdentityServiceClient<AuthedChannel>;
-
-/// Gets an upload URL, PUTs the bytes with a plain HTTP client, returns the key.
-async fn upload(ids: &mut Ids, bytes: Vec<u8>, content_type: &str) -> String {
-    let up = ids
-        .create_voice_sample_upload_url(CreateVoiceSampleUploadUrlRequest {
-            filename: "sample.wav".into(),
-            file_size: bytes.len() as i64,
-            content_type: content_type.into(),
-        })
-        .await
-        .expect("upload url")
-        .into_inner();
-    assert_eq!(up.expires_in, 900);
-    let mut put = reqwest::Client::new().put(&up.upload_url).body(bytes);
-    for (k, v) in &up.required_headers {
-        put = put.header(k, v);
-    }
-    let resp = put.send().await.expect("put");
-    assert!(
-        resp.status().is_success(),
-        "PUT answered {}: {}",
-        resp.status(),
-        resp.text().await.unwrap_or_default()
-    );
-    up.oss_key
-}
-
 async fn voice_samples(production: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let mut config = embedded_config(dir.path());
@@ -101,7 +73,7 @@ async fn voice_samples(production: bool) {
     }
 
     // A good sample: someone talking.
-    let key = upload(&mut ids_a, speech_wav(dir.path()), "audio/wav").await;
+    let key = upload_voice_sample(&mut ids_a, speech_wav(dir.path()), "audio/wav").await;
     assert!(key.starts_with(&format!("voice/{}/", a.user_id)), "{key}");
     // B cannot confirm A's upload: it does not exist for B.
     let err = ids_b
@@ -274,7 +246,7 @@ async fn voice_samples(production: bool) {
         (wav(2.0), "must be 5-60 s"),
         (b"this is not audio at all".to_vec(), "not readable audio"),
     ] {
-        let key = upload(&mut ids_a, bytes, "audio/wav").await;
+        let key = upload_voice_sample(&mut ids_a, bytes, "audio/wav").await;
         let err = ids_a
             .create_voice_sample(CreateVoiceSampleRequest {
                 oss_key: key.clone(),

@@ -549,6 +549,52 @@ pub async fn speaking_through(vendor: axum::Router, dir: &Path) -> Config {
     config
 }
 
+/// PUTs `bytes` to a presigned URL with the headers it requires, with a
+/// plain HTTP client, and checks the store took them.
+pub async fn put_presigned(
+    url: &str,
+    headers: &std::collections::HashMap<String, String>,
+    bytes: Vec<u8>,
+) {
+    let mut put = reqwest::Client::new().put(url).body(bytes);
+    for (k, v) in headers {
+        put = put.header(k, v);
+    }
+    let resp = put.send().await.expect("put");
+    assert!(
+        resp.status().is_success(),
+        "PUT answered {}: {}",
+        resp.status(),
+        resp.text().await.unwrap_or_default()
+    );
+}
+
+/// The identity API as a logged-in user.
+pub type UserIdentity =
+    scout_proto::scout::identity::v1::identity_service_client::IdentityServiceClient<AuthedChannel>;
+
+/// Gets a voice sample upload URL (valid 900 s), PUTs `bytes`; the key.
+pub async fn upload_voice_sample(
+    ids: &mut UserIdentity,
+    bytes: Vec<u8>,
+    content_type: &str,
+) -> String {
+    let up = ids
+        .create_voice_sample_upload_url(
+            scout_proto::scout::identity::v1::CreateVoiceSampleUploadUrlRequest {
+                filename: "sample.wav".into(),
+                file_size: bytes.len() as i64,
+                content_type: content_type.into(),
+            },
+        )
+        .await
+        .expect("upload url")
+        .into_inner();
+    assert_eq!(up.expires_in, 900);
+    put_presigned(&up.upload_url, &up.required_headers, bytes).await;
+    up.oss_key
+}
+
 /// The tasks API as a logged-in user.
 pub type UserTasks =
     scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient<AuthedChannel>;
