@@ -169,18 +169,20 @@ async fn scenario(mut config: scout_common::config::Config, dir: &std::path::Pat
     assert_eq!(after.regenerate_remaining, 0);
     assert!(after.topics.contains(&"#烤鸭".to_string()), "{after:?}");
 
-    // Publishing itself is not built, and says so.
+    // The suggestions post as they are; the task has no video yet, so
+    // publishing says so (tests/publishing.rs posts finished ones).
     let s = publish
         .publish(PublishRequest {
             task_id: task,
-            platform: 1,
+            platforms: vec![2],
             title: after.titles[0].clone(),
             topics: after.topics.clone(),
+            ..Default::default()
         })
         .await
-        .expect_err("not built");
-    assert_eq!(s.code(), tonic::Code::Unimplemented);
-    assert!(s.message().contains("open-platform"), "{}", s.message());
+        .expect_err("no video yet");
+    assert_eq!(s.code(), tonic::Code::FailedPrecondition);
+    assert!(s.message().contains("no finished video"), "{}", s.message());
     mesh.shutdown().await.expect("shutdown");
 }
 

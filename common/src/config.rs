@@ -75,6 +75,9 @@ pub struct Config {
     pub costs: CostsConfig,
     /// The AI-generated-content labels every output carries (tasks).
     pub aigc: AigcConfig,
+    /// Publishing to the platforms: their apps, the token keys, the
+    /// schedule of attempts and analytics (publish).
+    pub platforms: PlatformsConfig,
 }
 
 impl Default for Config {
@@ -99,6 +102,7 @@ impl Default for Config {
             quotas: QuotasConfig::default(),
             costs: CostsConfig::default(),
             aigc: AigcConfig::default(),
+            platforms: PlatformsConfig::default(),
             #[cfg(feature = "faults")]
             faults: FaultsConfig::default(),
             data_dir,
@@ -271,6 +275,129 @@ impl Default for AigcConfig {
             mark_corner: MarkCorner::TopLeft,
             mark_seconds: 0.0,
             producer: "Shop Video Scout".into(),
+        }
+    }
+}
+
+/// Publishing (publish): one OAuth app per platform, the keys that encrypt
+/// the accounts' tokens at rest, and the schedule of attempts and fetches.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PlatformsConfig {
+    /// Keys that encrypt the platforms' tokens at rest, each
+    /// `ID:BASE64` of 32 random bytes (`openssl rand -base64 32`), from the
+    /// secret store. The first encrypts; every one decrypts. To rotate, put
+    /// a new key first and keep the old ones: publish re-encrypts every token
+    /// with the first key at start, after which the old key can go. Empty:
+    /// one key generated under the data directory (one machine).
+    pub token_keys: Vec<String>,
+    /// Where the platforms send the user back after authorising: the web
+    /// app's `/accounts/callback`. Empty: the edge's public URL + that path.
+    pub redirect_url: String,
+    /// How often the publisher looks for publications that are due.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Delays between a publication's attempts after a failure the platform
+    /// may recover from (an outage, a rate limit, a dropped connection);
+    /// when they are spent it fails with the last reason.
+    #[serde(with = "duration_list")]
+    pub retry_delays: Vec<Duration>,
+    /// How long a publisher owns a publication it took; a node killed while
+    /// uploading gives it back after this.
+    #[serde(with = "humantime_serde")]
+    pub lease: Duration,
+    /// How long to wait for a platform to finish processing an upload.
+    #[serde(with = "humantime_serde")]
+    pub processing_timeout: Duration,
+    /// Tokens are refreshed this long before they expire.
+    #[serde(with = "humantime_serde")]
+    pub refresh_margin: Duration,
+    /// How often each publication's figures are fetched (seed 002: hourly).
+    #[serde(with = "humantime_serde")]
+    pub stats_interval: Duration,
+    /// Upload chunk size in bytes (resumable uploads resume from the last
+    /// chunk the platform has).
+    pub chunk_bytes: u64,
+    /// Douyin open platform (open.douyin.com).
+    pub douyin: PlatformApp,
+    /// YouTube Data API v3 (Google OAuth).
+    pub youtube: PlatformApp,
+    /// TikTok Content Posting API.
+    pub tiktok: PlatformApp,
+}
+
+/// A platform's OAuth app and where its API is. Keys left out keep the
+/// platform's own defaults (the config's layers merge key by key).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct PlatformApp {
+    /// The app's client id (client_key on Douyin and TikTok); empty: the
+    /// platform is not offered.
+    pub client_id: String,
+    /// Its secret, from the secret store.
+    pub client_secret: String,
+    /// The authorization page users are sent to.
+    pub authorize_url: String,
+    /// The token endpoint (code and refresh grants).
+    pub token_url: String,
+    /// The API's base URL.
+    pub api_url: String,
+    /// Scopes asked for.
+    pub scopes: Vec<String>,
+}
+
+impl PlatformApp {
+    fn new(authorize_url: &str, token_url: &str, api_url: &str, scopes: &[&str]) -> Self {
+        Self {
+            client_id: String::new(),
+            client_secret: String::new(),
+            authorize_url: authorize_url.into(),
+            token_url: token_url.into(),
+            api_url: api_url.into(),
+            scopes: scopes.iter().map(|s| (*s).into()).collect(),
+        }
+    }
+
+    /// Whether the deployment has an app on this platform.
+    pub fn configured(&self) -> bool {
+        !self.client_id.is_empty()
+    }
+}
+
+impl Default for PlatformsConfig {
+    fn default() -> Self {
+        let s = Duration::from_secs;
+        Self {
+            token_keys: Vec::new(),
+            redirect_url: String::new(),
+            poll_interval: s(5),
+            retry_delays: vec![s(60), s(300), s(900)],
+            lease: s(600),
+            processing_timeout: s(2 * 3600),
+            refresh_margin: s(600),
+            stats_interval: s(3600),
+            chunk_bytes: 8 * 1024 * 1024,
+            douyin: PlatformApp::new(
+                "https://open.douyin.com/platform/oauth/connect/",
+                "https://open.douyin.com/oauth/access_token/",
+                "https://open.douyin.com",
+                &["user_info", "video.create.bind", "video.data.bind"],
+            ),
+            youtube: PlatformApp::new(
+                "https://accounts.google.com/o/oauth2/v2/auth",
+                "https://oauth2.googleapis.com/token",
+                "https://www.googleapis.com",
+                &[
+                    "https://www.googleapis.com/auth/youtube.upload",
+                    "https://www.googleapis.com/auth/youtube.readonly",
+                ],
+            ),
+            tiktok: PlatformApp::new(
+                "https://www.tiktok.com/v2/auth/authorize/",
+                "https://open.tiktokapis.com/v2/oauth/token/",
+                "https://open.tiktokapis.com",
+                &["user.info.basic", "video.publish", "video.list"],
+            ),
         }
     }
 }
@@ -1193,6 +1320,17 @@ impl Config {
         if !(self.aigc.mark_seconds.is_finite() && self.aigc.mark_seconds >= 0.0) {
             return Err(ConfigError::Invalid(
                 "`aigc.mark_seconds` must be 0 (the whole video) or more".into(),
+            ));
+        }
+        if self.platforms.retry_delays.is_empty() {
+            return Err(ConfigError::Invalid(
+                "`platforms.retry_delays` needs at least one delay".into(),
+            ));
+        }
+        if self.platforms.chunk_bytes == 0 || !self.platforms.chunk_bytes.is_multiple_of(256 * 1024)
+        {
+            return Err(ConfigError::Invalid(
+                "`platforms.chunk_bytes` must be a multiple of 262144 (YouTube takes chunks in multiples of 256 KiB)".into(),
             ));
         }
         let mut seen: BTreeMap<SocketAddr, ServiceName> = BTreeMap::new();

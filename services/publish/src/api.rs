@@ -1,22 +1,24 @@
-//! The gRPC surface of the publish service. `GetPublishAssist` and
-//! `RegeneratePublishAssist` serve topics and titles (seed 000 §4.6);
-//! publishing to the platforms themselves (`Publish`, `ListPublications`)
-//! needs Douyin and Xiaohongshu open-platform accounts and is not built yet:
-//! those answer UNIMPLEMENTED naming what is missing.
+//! The gRPC surface of the publish service: topics and titles (seed 000
+//! §4.6), publications, linked accounts and the figures. Thin: each RPC
+//! names the caller and hands over to its domain module.
 
 use std::sync::Arc;
 
 use scout_common::auth::caller;
 use scout_proto::scout::publish::v1::{
-    GetPublishAssistRequest, GetPublishAssistResponse, ListPublicationsRequest,
-    ListPublicationsResponse, PublishRequest, PublishResponse, RegeneratePublishAssistRequest,
-    RegeneratePublishAssistResponse, publish_service_server::PublishService,
+    CancelPublicationRequest, CancelPublicationResponse, CompleteAccountLinkRequest,
+    CompleteAccountLinkResponse, GetPublicationStatsRequest, GetPublicationStatsResponse,
+    GetPublishAssistRequest, GetPublishAssistResponse, ListAccountsRequest, ListAccountsResponse,
+    ListPublicationsRequest, ListPublicationsResponse, Platform, PublishRequest, PublishResponse,
+    RegeneratePublishAssistRequest, RegeneratePublishAssistResponse, StartAccountLinkRequest,
+    StartAccountLinkResponse, UnlinkAccountRequest, UnlinkAccountResponse,
+    publish_service_server::PublishService,
 };
 use tonic::{Request, Response, Status};
 
 use crate::State;
-use crate::error::PublishError;
 use crate::suggest;
+use crate::{accounts, analytics, publications};
 
 /// `scout.publish.v1.PublishService`.
 #[derive(Clone)]
@@ -57,15 +59,86 @@ impl PublishService for PublishApi {
 
     async fn publish(
         &self,
-        _req: Request<PublishRequest>,
+        req: Request<PublishRequest>,
     ) -> Result<Response<PublishResponse>, Status> {
-        Err(PublishError::NotBuilt("PublishService/Publish").into())
+        let user = caller(&req)?;
+        let publications = publications::publish(&self.state, user.user_id, req.get_ref()).await?;
+        Ok(Response::new(PublishResponse { publications }))
     }
 
     async fn list_publications(
         &self,
-        _req: Request<ListPublicationsRequest>,
+        req: Request<ListPublicationsRequest>,
     ) -> Result<Response<ListPublicationsResponse>, Status> {
-        Err(PublishError::NotBuilt("PublishService/ListPublications").into())
+        let user = caller(&req)?;
+        let items = publications::list(&self.state, user.user_id, req.get_ref().task_id).await?;
+        Ok(Response::new(ListPublicationsResponse { items }))
+    }
+
+    async fn cancel_publication(
+        &self,
+        req: Request<CancelPublicationRequest>,
+    ) -> Result<Response<CancelPublicationResponse>, Status> {
+        let user = caller(&req)?;
+        let publication =
+            publications::cancel(&self.state, user.user_id, req.get_ref().publication_id).await?;
+        Ok(Response::new(CancelPublicationResponse {
+            publication: Some(publication),
+        }))
+    }
+
+    async fn start_account_link(
+        &self,
+        req: Request<StartAccountLinkRequest>,
+    ) -> Result<Response<StartAccountLinkResponse>, Status> {
+        let user = caller(&req)?;
+        let platform = Platform::try_from(req.get_ref().platform).unwrap_or_default();
+        let (authorize_url, state) = accounts::start(&self.state, user.user_id, platform).await?;
+        Ok(Response::new(StartAccountLinkResponse {
+            authorize_url,
+            state,
+        }))
+    }
+
+    async fn complete_account_link(
+        &self,
+        req: Request<CompleteAccountLinkRequest>,
+    ) -> Result<Response<CompleteAccountLinkResponse>, Status> {
+        let user = caller(&req)?;
+        let r = req.get_ref();
+        let account =
+            accounts::complete(&self.state, user.user_id, &r.code, &r.state, &r.error).await?;
+        Ok(Response::new(CompleteAccountLinkResponse {
+            account: Some(account),
+        }))
+    }
+
+    async fn list_accounts(
+        &self,
+        req: Request<ListAccountsRequest>,
+    ) -> Result<Response<ListAccountsResponse>, Status> {
+        let user = caller(&req)?;
+        let items = accounts::list(&self.state, user.user_id).await?;
+        Ok(Response::new(ListAccountsResponse { items }))
+    }
+
+    async fn unlink_account(
+        &self,
+        req: Request<UnlinkAccountRequest>,
+    ) -> Result<Response<UnlinkAccountResponse>, Status> {
+        let user = caller(&req)?;
+        let platform = Platform::try_from(req.get_ref().platform).unwrap_or_default();
+        accounts::unlink(&self.state, user.user_id, platform).await?;
+        Ok(Response::new(UnlinkAccountResponse {}))
+    }
+
+    async fn get_publication_stats(
+        &self,
+        req: Request<GetPublicationStatsRequest>,
+    ) -> Result<Response<GetPublicationStatsResponse>, Status> {
+        let user = caller(&req)?;
+        Ok(Response::new(
+            analytics::get(&self.state, user.user_id, req.get_ref()).await?,
+        ))
     }
 }

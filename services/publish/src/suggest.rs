@@ -5,12 +5,11 @@
 
 use std::time::Duration;
 
-use scout_common::ApiError;
 use scout_common::chat::{self, ChatClient, ChatError};
 use scout_common::config::{AiConfig, WriterKind};
 use scout_proto::scout::common::v1::{ShopType, VideoStyle};
 use scout_proto::scout::publish::v1::PublishAssist;
-use scout_proto::scout::tasks::v1::{GetTaskContextRequest, GetTaskContextResponse};
+use scout_proto::scout::tasks::v1::GetTaskContextResponse;
 use serde::{Deserialize, Serialize};
 
 use crate::State;
@@ -111,19 +110,7 @@ async fn context(
     user_id: i64,
     task_id: i64,
 ) -> Result<(GetTaskContextResponse, i32), PublishError> {
-    let mut req = state.ctx.auth.internal(GetTaskContextRequest { task_id });
-    req.set_timeout(Duration::from_secs(10));
-    let ctx = match state.tasks.clone().get_task_context(req).await {
-        Ok(r) => r.into_inner(),
-        Err(s) if s.code() == tonic::Code::NotFound => {
-            return Err(PublishError::TaskNotFound(task_id));
-        }
-        Err(s) => return Err(PublishError::Tasks(ApiError::from_status(&s))),
-    };
-    // Another user's task does not exist for this one.
-    if ctx.user_id != user_id {
-        return Err(PublishError::TaskNotFound(task_id));
-    }
+    let ctx = crate::task_context(state, user_id, task_id).await?;
     let version = match &ctx.script {
         Some(s) if !s.paragraphs.is_empty() => s.version,
         _ => return Err(PublishError::NoScript(task_id)),

@@ -211,6 +211,7 @@ pub async fn context(state: &State, task_id: i64) -> Result<GetTaskContextRespon
         user_id: task.user_id,
         videos: out,
         script,
+        output: crate::compose::output_files(state, &task).await?,
     })
 }
 

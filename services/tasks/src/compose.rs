@@ -18,7 +18,8 @@ use scout_proto::scout::common::v1::{FocusPoint, SubtitleStyle};
 use scout_proto::scout::jobs::v1::{ComposeJob, Narration};
 use scout_proto::scout::render::v1::{AigcLabel, AigcMark, Corner};
 use scout_proto::scout::tasks::v1::{
-    ComposeOutput, GetOutputResponse, OutputVideo, ShotUsed, SubtitleSettings, VoiceSettings,
+    ComposeOutput, GetOutputResponse, OutputVideo, ShotUsed, SubtitleSettings, TaskOutputFiles,
+    VoiceSettings,
 };
 use serde::{Deserialize, Serialize};
 
@@ -555,6 +556,37 @@ fn not_ready(task: &TaskRow) -> TasksError {
     TasksError::VideoNotReady {
         current: task.status().upper(),
     }
+}
+
+/// Where a completed task's outputs are stored, for a service that reads
+/// them (publish); `None` unless the task is COMPLETED.
+pub async fn output_files(
+    state: &State,
+    task: &TaskRow,
+) -> Result<Option<TaskOutputFiles>, TasksError> {
+    let (Some(video_key), Some(cover_key)) =
+        (task.output_oss_key.clone(), task.output_cover_key.clone())
+    else {
+        return Ok(None);
+    };
+    if task.status() != Status::Completed {
+        return Ok(None);
+    }
+    let task_id = task.id;
+    let aigc = state
+        .db
+        .run(move |c| store::output_aigc(c, task_id))
+        .await?;
+    let aigc: StoredAigc = serde_json::from_str(&aigc).unwrap_or_default();
+    Ok(Some(TaskOutputFiles {
+        video_key,
+        cover_key,
+        duration_seconds: task.output_duration_seconds.unwrap_or_default(),
+        width: task.output_width.unwrap_or_default(),
+        height: task.output_height.unwrap_or_default(),
+        file_size: task.output_file_size.unwrap_or_default(),
+        ai_generated: aigc.generated,
+    }))
 }
 
 /// `GetOutput` (seed 000 `GET /tasks/{id}/output`).
