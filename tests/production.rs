@@ -79,7 +79,15 @@ async fn the_mesh_runs_on_production_adapters() {
                 "videos",
             ],
         ),
-        (&publish_db.url, vec!["publications", "publish_assists"]),
+        (
+            &publish_db.url,
+            vec![
+                "platform_accounts",
+                "publication_stats",
+                "publications",
+                "publish_assists",
+            ],
+        ),
     ] {
         let found: Vec<String> = tables(url)
             .into_iter()

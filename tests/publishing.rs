@@ -1039,3 +1039,52 @@ async fn refusals_outages_schedules_and_revoked_links() {
     assert!(e.message.contains("link the account again"), "{e}");
     mesh.shutdown().await.expect("shutdown");
 }
+
+/// Rotating the key that seals the tokens: with a new key first and the old
+/// one kept, every token is sealed again with the new one at start; then
+/// the old key can go.
+#[tokio::test]
+async fn rotating_the_token_key_reseals_every_account() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (_fake, base) = youtube().await;
+    let old = "k2026:QUJDREVGR0hJSktMTU5PUFFSU1RVVldYWVphYmNkZWY=".to_string();
+    let new = "k2027:MDEyMzQ1Njc4OWFiY2RlZmdoaWprbG1ub3BxcnN0dXY=".to_string();
+    let db = dir.path().join("publish.sqlite");
+    let sealed_with = |kid: &str| {
+        let mut raw = std::fs::read(&db).expect("database");
+        raw.extend(std::fs::read(db.with_extension("sqlite-wal")).unwrap_or_default());
+        let needle = format!("{kid}:");
+        raw.windows(needle.len()).filter(|w| *w == needle.as_bytes()).count()
+    };
+    let mut config = publishing_config(dir.path(), &base);
+    config.platforms.token_keys = vec![old.clone()];
+    let mesh = Mesh::start(config.clone()).await.expect("mesh");
+    // One login: identity's signing key is in the data directory, so the
+    // token outlives the restarts.
+    let me = login(&mesh.edge_url(), dir.path()).await;
+    let mut publish: Publish = PublishServiceClient::new(authed_channel(&mesh.edge_url(), &me.access));
+    link(&mut publish).await;
+    mesh.shutdown().await.expect("shutdown");
+    assert!(sealed_with("k2026") >= 2, "both tokens sealed with the first key");
+
+    // The new key first, the old kept: re-sealed at start.
+    config.platforms.token_keys = vec![new.clone(), old.clone()];
+    let mesh = Mesh::start(config.clone()).await.expect("mesh");
+    mesh.shutdown().await.expect("shutdown");
+    assert!(sealed_with("k2027") >= 2, "re-sealed with the new key");
+
+    // The old key gone: the account is still there, its tokens sealed with
+    // the key that remains (that they open is `vault`'s unit test).
+    config.platforms.token_keys = vec![new];
+    let mesh = Mesh::start(config).await.expect("mesh");
+    let mut publish: Publish = PublishServiceClient::new(authed_channel(&mesh.edge_url(), &me.access));
+    let accounts = publish
+        .list_accounts(ListAccountsRequest {})
+        .await
+        .expect("accounts")
+        .into_inner()
+        .items;
+    assert_eq!(accounts.len(), 1, "{accounts:?}");
+    assert!(accounts[0].problem.is_empty(), "{accounts:?}");
+    mesh.shutdown().await.expect("shutdown");
+}

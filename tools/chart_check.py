@@ -68,7 +68,8 @@ SECRET_ENV = {
     "SCOUT_IDENTITY_DATABASE_URL", "SCOUT_TASKS_DATABASE_URL", "SCOUT_PUBLISH_DATABASE_URL",
     "SCOUT_SMS_ALIYUN_ACCESS_KEY_ID", "SCOUT_SMS_ALIYUN_ACCESS_KEY_SECRET",
     "SCOUT_AI_VISION_MODEL_API_KEY", "SCOUT_AI_TEXT_MODEL_API_KEY", "SCOUT_VOICE_SEED_TTS_TOKEN",
-    "SCOUT_BLOBS_SIGNING_KEY",
+    "SCOUT_BLOBS_SIGNING_KEY", "SCOUT_PLATFORMS_TOKEN_KEYS", "SCOUT_PLATFORMS_DOUYIN_CLIENT_SECRET",
+    "SCOUT_PLATFORMS_YOUTUBE_CLIENT_SECRET", "SCOUT_PLATFORMS_TIKTOK_CLIENT_SECRET",
 }
 # Keys of the config file that would be secrets if set.
 SECRET_KEYS = {
@@ -76,6 +77,8 @@ SECRET_KEYS = {
     ("auth", "service_token"), ("identity", "database_url"), ("tasks", "database_url"),
     ("publish", "database_url"), ("sms", "aliyun_access_key_id"), ("sms", "aliyun_access_key_secret"),
     ("ai", "vision_model", "api_key"), ("ai", "text_model", "api_key"), ("voice", "seed_tts_token"),
+    ("platforms", "token_keys"), ("platforms", "douyin", "client_secret"),
+    ("platforms", "youtube", "client_secret"), ("platforms", "tiktok", "client_secret"),
 }
 CUSTOM_KINDS = {
     ("keda.sh/v1alpha1", "ScaledObject"): "scaledobject-keda-v1alpha1.json",

@@ -289,7 +289,9 @@ pub struct PlatformsConfig {
     /// secret store. The first encrypts; every one decrypts. To rotate, put
     /// a new key first and keep the old ones: publish re-encrypts every token
     /// with the first key at start, after which the old key can go. Empty:
-    /// one key generated under the data directory (one machine).
+    /// one key generated under the data directory (one machine). In the
+    /// environment: `SCOUT_PLATFORMS_TOKEN_KEYS="new:BASE64,old:BASE64"`.
+    #[serde(deserialize_with = "string_or_list::deserialize")]
     pub token_keys: Vec<String>,
     /// Where the platforms send the user back after authorising: the web
     /// app's `/accounts/callback`. Empty: the edge's public URL + that path.
@@ -1157,6 +1159,31 @@ impl Default for AiConfig {
 }
 
 /// Lists of durations in humantime form: `["30s", "1m"]`.
+/// A list given as a list, or as one string of entries separated by commas
+/// or spaces (how a secret store hands it to an environment variable).
+mod string_or_list {
+    use serde::{Deserialize, Deserializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List(Vec<String>),
+        One(String),
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        Ok(match Either::deserialize(d)? {
+            Either::List(l) => l,
+            Either::One(s) => s
+                .split([',', ' ', '\n'])
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+                .collect(),
+        })
+    }
+}
+
 mod duration_list {
     use std::time::Duration;
 

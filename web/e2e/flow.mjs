@@ -289,6 +289,40 @@ try {
   check(topics.length >= 8 && topics.every((t) => t.startsWith("#")), "topics to post with", { topics });
   await shoot(page, "08-result");
 
+  // Publishing: no platform app is set up here, so Xiaohongshu (by hand) is
+  // the one to choose; its publication is the package for posting by hand.
+  await page.waitForSelector('[data-test="publications"]');
+  check(await page.isDisabled('[data-test="platform-youtube"]'), "a platform not set up cannot be chosen");
+  check(
+    (await page.inputValue('[data-test="publish-title"]')).length >= 20,
+    "the title comes from the publish assist",
+  );
+  await page.check('[data-test="platform-xiaohongshu"]');
+  await page.click('[data-test="publish-submit"]');
+  await page.waitForSelector('[data-test="publication-xiaohongshu"] [data-test="manual-post"]', { timeout: LONG });
+  const manual = await page.getAttribute('[data-test="manual-video"]', "href");
+  const got = await page.evaluate(async (u) => {
+    const r = await fetch(u);
+    const b = new Uint8Array(await r.arrayBuffer());
+    return { status: r.status, bytes: b.length, head: String.fromCharCode(...b.slice(4, 8)) };
+  }, manual);
+  check(got.status === 200 && got.head === "ftyp" && got.bytes > 10_000, "the package's video downloads", got);
+  await shoot(page, "08b-publications");
+
+  // The accounts page: nothing offered here; a stale link says so.
+  await page.click('[data-test="accounts-link"]');
+  await page.waitForSelector('[data-test="account-douyin"]');
+  check(!(await page.isVisible('[data-test="link-douyin"]')), "no link button for a platform not set up");
+  await page.goto(`${BASE}/accounts/callback?code=abc&state=stale`);
+  await page.waitForSelector('[data-test="accounts-error"]');
+  check(
+    (await page.textContent('[data-test="accounts-error"]')).length > 10,
+    "a stale account link is refused with a reason",
+    { message: await page.textContent('[data-test="accounts-error"]') },
+  );
+  check(new URL(page.url()).pathname === "/accounts", "the callback lands on the accounts page");
+  await shoot(page, "08c-accounts");
+
   // English, then the task list with its badge.
   await page.click('[data-test="locale"]');
   await page.goto(`${BASE}/tasks`);

@@ -11,6 +11,9 @@ export const router = createRouter({
     { path: "/tasks", name: "tasks", component: () => import("./views/TasksView.vue") },
     { path: "/tasks/:id", name: "task", component: () => import("./views/TaskView.vue"), props: true },
     { path: "/brand", name: "brand", component: () => import("./views/BrandView.vue") },
+    { path: "/accounts", name: "accounts", component: () => import("./views/AccountsView.vue") },
+    // Where the platforms send the user back after authorising a link.
+    { path: "/accounts/callback", name: "accounts-callback", component: () => import("./views/AccountsView.vue") },
     { path: "/admin", name: "admin", component: () => import("./views/AdminView.vue") },
     { path: "/:rest(.*)*", redirect: "/tasks" },
   ],

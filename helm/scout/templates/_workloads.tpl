@@ -127,6 +127,12 @@ spec:
             {{- include "scout.secretEnv" (dict "root" $root "env" "SCOUT_AI_VISION_MODEL_API_KEY" "ref" $root.Values.secrets.visionModelApiKey) | nindent 12 }}
             {{- include "scout.secretEnv" (dict "root" $root "env" "SCOUT_AI_TEXT_MODEL_API_KEY" "ref" $root.Values.secrets.textModelApiKey) | nindent 12 }}
             {{- end }}
+            {{- if eq $w.service "publish" }}
+            {{- include "scout.secretEnv" (dict "root" $root "env" "SCOUT_PLATFORMS_TOKEN_KEYS" "ref" $root.Values.secrets.platformTokenKeys) | nindent 12 }}
+            {{- include "scout.secretEnv" (dict "root" $root "env" "SCOUT_PLATFORMS_DOUYIN_CLIENT_SECRET" "ref" $root.Values.secrets.douyinClientSecret) | nindent 12 }}
+            {{- include "scout.secretEnv" (dict "root" $root "env" "SCOUT_PLATFORMS_YOUTUBE_CLIENT_SECRET" "ref" $root.Values.secrets.youtubeClientSecret) | nindent 12 }}
+            {{- include "scout.secretEnv" (dict "root" $root "env" "SCOUT_PLATFORMS_TIKTOK_CLIENT_SECRET" "ref" $root.Values.secrets.tiktokClientSecret) | nindent 12 }}
+            {{- end }}
             {{- if eq $w.service "render" }}
             {{- include "scout.secretEnv" (dict "root" $root "env" "SCOUT_VOICE_SEED_TTS_TOKEN" "ref" $root.Values.secrets.seedTtsToken) | nindent 12 }}
             - name: SCOUT_MEDIA_WORK_DIR

@@ -119,7 +119,10 @@ impl PublishService for PublishApi {
     ) -> Result<Response<ListAccountsResponse>, Status> {
         let user = caller(&req)?;
         let items = accounts::list(&self.state, user.user_id).await?;
-        Ok(Response::new(ListAccountsResponse { items }))
+        Ok(Response::new(ListAccountsResponse {
+            items,
+            available: self.state.platforms.available(),
+        }))
     }
 
     async fn unlink_account(

@@ -254,6 +254,14 @@ impl Platforms {
         Ok(Self { clients })
     }
 
+    /// The platforms a user can post to here: those configured, then
+    /// Xiaohongshu (by hand).
+    pub fn available(&self) -> Vec<i32> {
+        let mut out: Vec<i32> = self.clients.keys().copied().collect();
+        out.push(Platform::Xiaohongshu as i32);
+        out
+    }
+
     /// The client of `platform`, if configured.
     pub fn get(&self, platform: Platform) -> Option<Arc<dyn PlatformClient>> {
         self.clients.get(&(platform as i32)).cloned()
