@@ -766,7 +766,7 @@ async fn a_task_is_posted_to_douyin_and_tiktok_in_one_request() {
                 s.items
                     .iter()
                     .find(|i| i.platform == p as i32)
-                    .and_then(|i| i.latest.clone())
+                    .and_then(|i| i.latest)
                     .expect("latest")
             };
             let (d, k) = (by(Platform::Douyin), by(Platform::Tiktok));

@@ -25,8 +25,15 @@ fn require_built_app() {
     );
 }
 
-async fn start_scout(dir: &std::path::Path, faults: &[(&str, &str)]) -> (ScoutProcess, String) {
+async fn start_scout(
+    dir: &std::path::Path,
+    faults: &[(&str, &str)],
+    youtube_at: Option<&str>,
+) -> (ScoutProcess, String) {
     let mut config = embedded_config(dir);
+    if let Some(base) = youtube_at {
+        support::youtube::configure(&mut config, base);
+    }
     config.edge.addr = std::net::SocketAddr::from(([127, 0, 0, 1], free_port()));
     // No retries: a failed compose fails the task at once (the page retries it).
     config.bus.compose_retry_delays = Vec::new();
@@ -59,7 +66,7 @@ async fn start_scout(dir: &std::path::Path, faults: &[(&str, &str)]) -> (ScoutPr
 async fn the_app_is_served_with_the_right_headers() {
     require_built_app();
     let dir = tempfile::tempdir().expect("tempdir");
-    let (_scout, base) = start_scout(dir.path(), &[]).await;
+    let (_scout, base) = start_scout(dir.path(), &[], None).await;
     let http = reqwest::Client::new();
 
     // Pages: index.html for / and for any app route, never cached, with a CSP.
@@ -169,10 +176,14 @@ async fn the_whole_flow_works_in_a_real_browser() {
         .status()
         .expect("ffmpeg runs");
     assert!(status.success(), "ffmpeg made no logo");
+    // A local YouTube: the page links an account through its consent page
+    // and posts the finished video to it.
+    let (youtube, youtube_base) = support::youtube::youtube().await;
     let (scout, base) = start_scout(
         dir.path(),
         // The first compose attempt fails, so the page's retry is exercised.
         &[("SCOUT_FAULTS_COMPOSE_FAIL_ATTEMPTS", "1")],
+        Some(&youtube_base),
     )
     .await;
     let shots = root().join("target/web-screenshots");
@@ -198,6 +209,9 @@ async fn the_whole_flow_works_in_a_real_browser() {
     );
     let passed = stdout.lines().filter(|l| l.contains("\"ok\":true")).count();
     assert!(passed >= 30, "only {passed} checkpoints passed:\n{stdout}");
+    // YouTube has the video the page posted.
+    let posted = support::youtube::lock(&youtube).videos.len();
+    assert_eq!(posted, 1, "the page posted one video to YouTube");
     for page in ["01-login", "05-script", "08-result"] {
         for width in ["phone", "desktop"] {
             let png = shots.join(format!("{page}-{width}.png"));
@@ -228,6 +242,7 @@ async fn the_admin_panel_works_in_a_real_browser() {
             // This test polls the task as fast as it likes.
             ("SCOUT_EDGE_RATE_LIMITS_DEFAULT_LIMIT", "100000"),
         ],
+        None,
     )
     .await;
     let boss = login(&base, dir.path()).await;

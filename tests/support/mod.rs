@@ -10,6 +10,8 @@ use std::time::{Duration, Instant};
 
 use scout_common::config::{Config, LogFormat};
 
+pub mod youtube;
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))

@@ -289,10 +289,12 @@ try {
   check(topics.length >= 8 && topics.every((t) => t.startsWith("#")), "topics to post with", { topics });
   await shoot(page, "08-result");
 
-  // Publishing: no platform app is set up here, so Xiaohongshu (by hand) is
-  // the one to choose; its publication is the package for posting by hand.
+  // Publishing: YouTube is set up (a local server speaking its API) but not
+  // linked yet, TikTok is not set up; Xiaohongshu is by hand: its
+  // publication is the package for posting by hand.
   await page.waitForSelector('[data-test="publications"]');
-  check(await page.isDisabled('[data-test="platform-youtube"]'), "a platform not set up cannot be chosen");
+  check(await page.isDisabled('[data-test="platform-tiktok"]'), "a platform not set up cannot be chosen");
+  check(await page.isDisabled('[data-test="platform-youtube"]'), "a platform not linked cannot be chosen");
   check(
     (await page.inputValue('[data-test="publish-title"]')).length >= 20,
     "the title comes from the publish assist",
@@ -309,7 +311,8 @@ try {
   check(got.status === 200 && got.head === "ftyp" && got.bytes > 10_000, "the package's video downloads", got);
   await shoot(page, "08b-publications");
 
-  // The accounts page: nothing offered here; a stale link says so.
+  // The accounts page: a stale link is refused; YouTube is linked through
+  // its consent page and back.
   await page.click('[data-test="accounts-link"]');
   await page.waitForSelector('[data-test="account-douyin"]');
   check(!(await page.isVisible('[data-test="link-douyin"]')), "no link button for a platform not set up");
@@ -321,7 +324,31 @@ try {
     { message: await page.textContent('[data-test="accounts-error"]') },
   );
   check(new URL(page.url()).pathname === "/accounts", "the callback lands on the accounts page");
+  await page.click('[data-test="link-youtube"]');
+  await page.waitForSelector('[data-test="accounts-notice"]', { timeout: LONG });
+  await page.waitForFunction(() =>
+    document.querySelector('[data-test="account-youtube"]')?.textContent?.includes("探店小王"),
+  );
+  check(new URL(page.url()).pathname === "/accounts", "linked through YouTube's page and back");
   await shoot(page, "08c-accounts");
+
+  // Post to YouTube: uploaded, published, and its figures drawn.
+  await page.goto(taskUrl);
+  await page.waitForSelector('[data-test="publications"]');
+  await page.waitForSelector('[data-test="platform-youtube"]:not([disabled])');
+  await page.check('[data-test="platform-youtube"]');
+  await page.click('[data-test="publish-submit"]');
+  await page.waitForFunction(
+    () =>
+      document.querySelector('[data-test="publication-youtube"] [data-test="publication-status"]')?.textContent?.trim() ===
+      "已发布",
+    null,
+    { timeout: LONG },
+  );
+  check(true, "the YouTube publication is published");
+  await page.waitForSelector('[data-test="publication-stats"] svg polyline', { timeout: LONG });
+  check(true, "its figures are drawn");
+  await shoot(page, "08d-published");
 
   // English, then the task list with its badge.
   await page.click('[data-test="locale"]');
