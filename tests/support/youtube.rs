@@ -43,6 +43,11 @@ pub struct Yt {
     /// Video id → (metadata, bytes, verdict).
     pub videos: HashMap<String, Stored>,
     pub views: i64,
+    /// A data PUT arriving once a session holds this many bytes hangs (as
+    /// a stalled connection does) and then fails.
+    pub hang_at: Option<usize>,
+    /// Data PUTs that hung.
+    pub hung: u32,
 }
 
 /// The shared state.
@@ -182,6 +187,19 @@ async fn chunk(fake: Fake, UrlPath(id): UrlPath<u32>, headers: HeaderMap, body: 
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
+    let hang = {
+        let mut y = lock(&fake);
+        let have = y.sessions.get(&id).map_or(0, |(_, b, _)| b.len());
+        let hang = !range.starts_with("bytes */") && y.hang_at.is_some_and(|n| have >= n);
+        if hang {
+            y.hung += 1;
+        }
+        hang
+    };
+    if hang {
+        tokio::time::sleep(std::time::Duration::from_secs(120)).await;
+        return StatusCode::GATEWAY_TIMEOUT.into_response();
+    }
     let mut y = lock(&fake);
     if y.uploads_down {
         return google_error(

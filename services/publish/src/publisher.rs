@@ -68,22 +68,9 @@ async fn round(state: &Arc<State>, slots: &Arc<Semaphore>) -> Result<(), Publish
             let id = row.id;
             if let Err(e) = step(&state, row).await {
                 tracing::warn!(publication = id, error = %e, "publication step failed; retried next round");
-                // Give it back at once rather than after the lease.
-                let _ = state
-                    .db
-                    .run(move |c| {
-                        store::record(
-                            c,
-                            id,
-                            &["scheduled", "uploading", "processing"],
-                            &Outcome {
-                                status: "scheduled",
-                                release: true,
-                                ..Default::default()
-                            },
-                        )
-                    })
-                    .await;
+                // Give it back at once, as it stands, rather than after
+                // the lease: the next round takes it from there.
+                let _ = state.db.run(move |c| store::release(c, id)).await;
             }
             drop(permit);
         });
@@ -403,16 +390,15 @@ async fn follow(
     let since = row.processing_since.unwrap_or(row.updated_at);
     let timed_out = now() - since
         > chrono::Duration::from_std(c.processing_timeout).unwrap_or(chrono::Duration::hours(2));
-    let checked = match accounts::token(state, row.user_id, platform, false).await {
-        Ok((token, _)) => match accounts::client(state, platform)?
+    let checked = async {
+        let client = accounts::client(state, platform)?;
+        let (token, _) = accounts::token(state, row.user_id, platform, false).await?;
+        client
             .check(&token, &post_id, row.is_short)
             .await
-        {
-            Ok(c) => Ok(c),
-            Err(e) => Err(PublishError::Platform(platform, e)),
-        },
-        Err(e) => Err(e),
-    };
+            .map_err(|e| PublishError::Platform(platform, e))
+    }
+    .await;
     let o = match checked {
         Ok(Check::Published { url, post_id: live }) => {
             let account = row.account_name.clone();

@@ -590,6 +590,14 @@ pub fn record(
     Ok(n == 1)
 }
 
+/// Gives a held publication back as it stands (its lease cleared).
+pub fn release(conn: &mut AnyConnection, id: i64) -> Result<(), DbError> {
+    diesel::update(publications::table.filter(publications::id.eq(id)))
+        .set(publications::lease_until.eq(None::<chrono::NaiveDateTime>))
+        .execute(conn)?;
+    Ok(())
+}
+
 /// Saves the upload's resumable session and renews the lease.
 pub fn save_session(
     conn: &mut AnyConnection,
