@@ -160,22 +160,23 @@ async fn a_publish_node_killed_mid_upload_is_resumed_by_another() {
         tokio::time::sleep(Duration::from_millis(300)).await;
     };
     assert_eq!(done.attempts, 2, "{done:?}");
-    let y = lock(&fake);
-    assert_eq!(
-        y.sessions.len(),
-        1,
-        "the second node resumed the first one's session"
-    );
-    assert!(
-        !y.queries.is_empty(),
-        "it asked YouTube how much had arrived"
-    );
-    assert_eq!(y.videos.len(), 1, "posted once");
-    let (_, bytes, _) = &y.videos[&done.post_id];
-    assert!(
-        bytes == &video,
-        "YouTube has the task's video, byte for byte"
-    );
-    drop(y);
+    {
+        let y = lock(&fake);
+        assert_eq!(
+            y.sessions.len(),
+            1,
+            "the second node resumed the first one's session"
+        );
+        assert!(
+            !y.queries.is_empty(),
+            "it asked YouTube how much had arrived"
+        );
+        assert_eq!(y.videos.len(), 1, "posted once");
+        let (_, bytes, _) = &y.videos[&done.post_id];
+        assert!(
+            bytes == &video,
+            "YouTube has the task's video, byte for byte"
+        );
+    }
     mesh.shutdown().await.expect("shutdown");
 }
