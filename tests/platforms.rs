@@ -22,10 +22,9 @@ use axum::response::{IntoResponse as _, Response};
 use scout::mesh::Mesh;
 use scout_proto::scout::publish::v1::publish_service_client::PublishServiceClient;
 use scout_proto::scout::publish::v1::{
-    CompleteAccountLinkRequest, GetPublicationStatsRequest, ListPublicationsRequest, Platform,
-    Privacy, Publication, PublicationStatus, PublishRequest, StartAccountLinkRequest,
+    GetPublicationStatsRequest, ListPublicationsRequest, Platform, Privacy, Publication,
+    PublicationStatus, PublishRequest, StartAccountLinkRequest,
 };
-use scout_proto::scout::tasks::v1::{GetDownloadUrlRequest, StartAnalysisRequest, TaskStatus};
 use serde_json::{Value, json};
 use support::*;
 
@@ -480,31 +479,6 @@ async fn platforms() -> (Fake, String) {
     (fake, base)
 }
 
-async fn link(
-    publish: &mut Publish,
-    platform: Platform,
-    code: &str,
-) -> scout_proto::scout::publish::v1::Account {
-    let start = publish
-        .start_account_link(StartAccountLinkRequest {
-            platform: platform as i32,
-        })
-        .await
-        .expect("start")
-        .into_inner();
-    publish
-        .complete_account_link(CompleteAccountLinkRequest {
-            code: code.into(),
-            state: start.state,
-            error: String::new(),
-        })
-        .await
-        .expect("complete")
-        .into_inner()
-        .account
-        .expect("account")
-}
-
 async fn wait_both(
     publish: &mut Publish,
     task_id: i64,
@@ -573,51 +547,19 @@ async fn a_task_is_posted_to_douyin_and_tiktok_in_one_request() {
         page.contains("scope=user_info%2Cvideo.create.bind"),
         "{page}"
     );
-    let dy = link(&mut publish, Platform::Douyin, "dy-code").await;
+    let dy = link_account(&mut publish, Platform::Douyin, "dy-code").await;
     assert_eq!(
         (dy.external_id.as_str(), dy.display_name.as_str()),
         ("dy-open-1", "探店阿花")
     );
-    let tt = link(&mut publish, Platform::Tiktok, "tt-code").await;
+    let tt = link_account(&mut publish, Platform::Tiktok, "tt-code").await;
     assert_eq!(
         (tt.external_id.as_str(), tt.display_name.as_str()),
         ("tt-open-1", "shop.scout")
     );
 
-    let (task, _) =
-        task_with_clips(&mut tasks, files.path(), "老北京涮肉(簋街店)", &[2.0, 2.0]).await;
-    tasks
-        .start_analysis(StartAnalysisRequest { task_id: task })
-        .await
-        .expect("analyse");
-    wait_status(
-        &mut tasks,
-        task,
-        TaskStatus::ScriptReady,
-        Duration::from_secs(120),
-    )
-    .await;
-    compose(&mut tasks, task).await.expect("compose");
-    wait_status(
-        &mut tasks,
-        task,
-        TaskStatus::Completed,
-        Duration::from_secs(180),
-    )
-    .await;
-    let url = tasks
-        .get_download_url(GetDownloadUrlRequest { task_id: task })
-        .await
-        .expect("url")
-        .into_inner()
-        .url;
-    let video = reqwest::get(&url)
-        .await
-        .expect("get")
-        .bytes()
-        .await
-        .expect("bytes")
-        .to_vec();
+    let task = completed_task(&mut tasks, files.path(), "老北京涮肉(簋街店)").await;
+    let video = final_video(&mut tasks, task).await;
 
     // TikTok refuses a privacy the account does not offer, in its words.
     let mut private = PublishRequest {

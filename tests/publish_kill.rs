@@ -13,11 +13,9 @@ use std::time::{Duration, Instant};
 use scout::mesh::{Mesh, MeshOptions};
 use scout_proto::scout::publish::v1::publish_service_client::PublishServiceClient;
 use scout_proto::scout::publish::v1::{
-    CompleteAccountLinkRequest, ListPublicationsRequest, Platform, PublicationStatus,
-    PublishRequest, StartAccountLinkRequest,
+    ListPublicationsRequest, Platform, PublicationStatus, PublishRequest,
 };
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
-use scout_proto::scout::tasks::v1::{GetDownloadUrlRequest, StartAnalysisRequest, TaskStatus};
 use support::youtube::{self, lock};
 use support::*;
 
@@ -51,56 +49,9 @@ async fn a_publish_node_killed_mid_upload_is_resumed_by_another() {
     let me = login(&base, dir.path()).await;
     let mut tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
     let mut publish = PublishServiceClient::new(authed_channel(&base, &me.access));
-    let (task, _) =
-        task_with_clips(&mut tasks, files.path(), "南京大牌档(西单店)", &[2.0, 2.0]).await;
-    tasks
-        .start_analysis(StartAnalysisRequest { task_id: task })
-        .await
-        .expect("analyse");
-    wait_status(
-        &mut tasks,
-        task,
-        TaskStatus::ScriptReady,
-        Duration::from_secs(120),
-    )
-    .await;
-    compose(&mut tasks, task).await.expect("compose");
-    wait_status(
-        &mut tasks,
-        task,
-        TaskStatus::Completed,
-        Duration::from_secs(180),
-    )
-    .await;
-    let url = tasks
-        .get_download_url(GetDownloadUrlRequest { task_id: task })
-        .await
-        .expect("url")
-        .into_inner()
-        .url;
-    let video = reqwest::get(&url)
-        .await
-        .expect("get")
-        .bytes()
-        .await
-        .expect("bytes")
-        .to_vec();
-
-    let start = publish
-        .start_account_link(StartAccountLinkRequest {
-            platform: Platform::Youtube as i32,
-        })
-        .await
-        .expect("start link")
-        .into_inner();
-    publish
-        .complete_account_link(CompleteAccountLinkRequest {
-            code: "good-code".into(),
-            state: start.state,
-            error: String::new(),
-        })
-        .await
-        .expect("link");
+    let task = completed_task(&mut tasks, files.path(), "南京大牌档(西单店)").await;
+    let video = final_video(&mut tasks, task).await;
+    link_account(&mut publish, Platform::Youtube, "good-code").await;
 
     // The upload stalls a third of the way in; the node is killed there.
     let third = video.len() / 3;

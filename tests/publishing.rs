@@ -22,7 +22,6 @@ use scout_proto::scout::publish::v1::{
     ListAccountsRequest, ListPublicationsRequest, Platform, Privacy, Publication,
     PublicationStatus, PublishRequest, StartAccountLinkRequest, UnlinkAccountRequest,
 };
-use scout_proto::scout::tasks::v1::{GetDownloadUrlRequest, StartAnalysisRequest, TaskStatus};
 use serde_json::json;
 use support::youtube::{self, Fake, lock};
 use support::*;
@@ -39,40 +38,6 @@ fn publishing_config(dir: &std::path::Path, base: &str) -> Config {
     )];
     config.edge.rate_limits.default.limit = 100_000;
     config
-}
-
-/// A task of the caller's, analysed and composed on embedded defaults.
-async fn completed_task(tasks: &mut UserTasks, files: &std::path::Path, shop: &str) -> i64 {
-    let (id, _) = task_with_clips(tasks, files, shop, &[2.0, 2.0]).await;
-    tasks
-        .start_analysis(StartAnalysisRequest { task_id: id })
-        .await
-        .expect("analyse");
-    wait_status(tasks, id, TaskStatus::ScriptReady, Duration::from_secs(120)).await;
-    compose(tasks, id).await.expect("compose");
-    wait_status(tasks, id, TaskStatus::Completed, Duration::from_secs(180)).await;
-    id
-}
-
-async fn link(publish: &mut Publish) -> scout_proto::scout::publish::v1::Account {
-    let start = publish
-        .start_account_link(StartAccountLinkRequest {
-            platform: Platform::Youtube as i32,
-        })
-        .await
-        .expect("start link")
-        .into_inner();
-    publish
-        .complete_account_link(CompleteAccountLinkRequest {
-            code: "good-code".into(),
-            state: start.state,
-            error: String::new(),
-        })
-        .await
-        .expect("complete link")
-        .into_inner()
-        .account
-        .expect("account")
 }
 
 async fn publications(publish: &mut Publish, task_id: i64) -> Vec<Publication> {
@@ -123,22 +88,6 @@ fn request(task_id: i64, platforms: &[Platform]) -> PublishRequest {
         privacy: Privacy::Unlisted as i32,
         ..Default::default()
     }
-}
-
-async fn final_video(tasks: &mut UserTasks, task_id: i64) -> Vec<u8> {
-    let url = tasks
-        .get_download_url(GetDownloadUrlRequest { task_id })
-        .await
-        .expect("download")
-        .into_inner()
-        .url;
-    reqwest::get(&url)
-        .await
-        .expect("get")
-        .bytes()
-        .await
-        .expect("bytes")
-        .to_vec()
 }
 
 async fn scenario(
@@ -238,7 +187,7 @@ async fn scenario(
         .await
         .expect_err("bad code"));
     assert!(e.message.contains("invalid_grant"), "{e}");
-    let account = link(&mut publish).await;
+    let account = link_account(&mut publish, Platform::Youtube, "good-code").await;
     assert_eq!(account.platform, Platform::Youtube as i32);
     assert_eq!(account.external_id, "UCshopscout");
     assert_eq!(account.display_name, "探店小王");
@@ -573,7 +522,7 @@ async fn refusals_outages_schedules_and_revoked_links() {
         );
     let mut publish: Publish = PublishServiceClient::new(authed_channel(&edge, &me.access));
     let task = completed_task(&mut tasks, files.path(), "老王面馆").await;
-    link(&mut publish).await;
+    link_account(&mut publish, Platform::Youtube, "good-code").await;
 
     // YouTube down through every attempt: failed, saying why and how often.
     lock(&fake).uploads_down = true;
@@ -746,7 +695,7 @@ async fn rotating_the_token_key_reseals_every_account() {
     let me = login(&mesh.edge_url(), dir.path()).await;
     let mut publish: Publish =
         PublishServiceClient::new(authed_channel(&mesh.edge_url(), &me.access));
-    link(&mut publish).await;
+    link_account(&mut publish, Platform::Youtube, "good-code").await;
     mesh.shutdown().await.expect("shutdown");
     assert!(
         sealed_with("k2026") >= 2,

@@ -823,3 +823,65 @@ pub async fn rest_call(
     let status = resp.status().as_u16();
     (status, resp.json().await.expect("envelope"))
 }
+
+/// A task of the caller's (two clips), analysed and composed on the
+/// mesh's own vision and render.
+pub async fn completed_task(tasks: &mut UserTasks, files: &Path, shop: &str) -> i64 {
+    use scout_proto::scout::tasks::v1::{StartAnalysisRequest, TaskStatus};
+    let (id, _) = task_with_clips(tasks, files, shop, &[2.0, 2.0]).await;
+    tasks
+        .start_analysis(StartAnalysisRequest { task_id: id })
+        .await
+        .expect("analyse");
+    wait_status(tasks, id, TaskStatus::ScriptReady, Duration::from_secs(120)).await;
+    compose(tasks, id).await.expect("compose");
+    wait_status(tasks, id, TaskStatus::Completed, Duration::from_secs(180)).await;
+    id
+}
+
+/// The bytes of a completed task's final.mp4.
+pub async fn final_video(tasks: &mut UserTasks, task_id: i64) -> Vec<u8> {
+    let url = tasks
+        .get_download_url(scout_proto::scout::tasks::v1::GetDownloadUrlRequest { task_id })
+        .await
+        .expect("download")
+        .into_inner()
+        .url;
+    reqwest::get(&url)
+        .await
+        .expect("get")
+        .bytes()
+        .await
+        .expect("bytes")
+        .to_vec()
+}
+
+/// Links the caller's account on `platform` as the web app does: the
+/// state from StartAccountLink, the code the platform sends back.
+pub async fn link_account(
+    publish: &mut scout_proto::scout::publish::v1::publish_service_client::PublishServiceClient<
+        AuthedChannel,
+    >,
+    platform: scout_proto::scout::publish::v1::Platform,
+    code: &str,
+) -> scout_proto::scout::publish::v1::Account {
+    use scout_proto::scout::publish::v1::{CompleteAccountLinkRequest, StartAccountLinkRequest};
+    let start = publish
+        .start_account_link(StartAccountLinkRequest {
+            platform: platform as i32,
+        })
+        .await
+        .expect("start link")
+        .into_inner();
+    publish
+        .complete_account_link(CompleteAccountLinkRequest {
+            code: code.into(),
+            state: start.state,
+            error: String::new(),
+        })
+        .await
+        .expect("complete link")
+        .into_inner()
+        .account
+        .expect("account")
+}

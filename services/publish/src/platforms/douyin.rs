@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use super::{
     Answer, Check, Checkpoint, Figures, Grant, PlatformClient, PlatformError, Posted, Profile,
-    Token, Video, authorize, read_chunk, send,
+    Token, Video, authorize, count, interrupted, profile_at, read_chunk, send,
 };
 
 /// Douyin's smallest part.
@@ -147,10 +147,6 @@ fn multipart(bytes: Vec<u8>) -> (String, Vec<u8>) {
     (format!("multipart/form-data; boundary={boundary}"), body)
 }
 
-fn count(s: &Value, key: &str) -> i64 {
-    s.get(key).and_then(Value::as_i64).unwrap_or(0)
-}
-
 /// An item's review state (`video_status`: 1 published, 2 not suitable
 /// for public view, 4 in review).
 fn judge(item: &Value) -> Check {
@@ -226,18 +222,7 @@ impl PlatformClient for Douyin {
                 "reading the Douyin account",
             )
             .await?;
-        Ok(Profile {
-            external_id: d
-                .get("open_id")
-                .and_then(Value::as_str)
-                .unwrap_or(&token.external_id)
-                .into(),
-            display_name: d
-                .get("nickname")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .into(),
-        })
+        Ok(profile_at(&d, "/open_id", "/nickname", token))
     }
 
     async fn upload(
@@ -298,9 +283,7 @@ impl PlatformClient for Douyin {
                 match self.call(req, "uploading a part to Douyin").await {
                     Ok(_) => {}
                     Err(PlatformError::Transient(why)) => {
-                        return Err(PlatformError::Transient(format!(
-                            "{why}; {done} of {parts} parts confirmed, the upload resumes from there"
-                        )));
+                        return Err(interrupted(&why, done, parts, "parts"));
                     }
                     Err(e) => return Err(e),
                 }

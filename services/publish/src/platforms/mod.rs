@@ -300,6 +300,33 @@ pub fn parse(name: &str) -> Platform {
     }
 }
 
+/// A count in a platform's JSON, a number or a decimal string (YouTube's).
+pub(crate) fn count(v: &Value, key: &str) -> i64 {
+    match v.get(key) {
+        Some(Value::String(s)) => s.parse().unwrap_or(0),
+        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
+        _ => 0,
+    }
+}
+
+/// The account a profile answer names: the id at `id_at` (the token's
+/// when absent) and the name at `name_at`.
+pub(crate) fn profile_at(v: &Value, id_at: &str, name_at: &str, token: &Token) -> Profile {
+    let text = |at: &str| v.pointer(at).and_then(Value::as_str).map(str::to_string);
+    Profile {
+        external_id: text(id_at).unwrap_or_else(|| token.external_id.clone()),
+        display_name: text(name_at).unwrap_or_default(),
+    }
+}
+
+/// A transient failure mid-upload, saying how far the platform's copy got
+/// (the next attempt resumes from there).
+pub(crate) fn interrupted(why: &str, done: u64, total: u64, unit: &str) -> PlatformError {
+    PlatformError::Transient(format!(
+        "{why}; {done} of {total} {unit} confirmed, the upload resumes from there"
+    ))
+}
+
 /// An answer from a platform: status, headers and body.
 pub(crate) struct Answer {
     pub status: reqwest::StatusCode,

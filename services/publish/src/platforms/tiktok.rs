@@ -20,7 +20,7 @@ use serde_json::{Value, json};
 
 use super::{
     Answer, Check, Checkpoint, Figures, Grant, PlatformClient, PlatformError, Posted, Profile,
-    Token, Video, authorize, oauth_grant, read_chunk, send,
+    Token, Video, authorize, count, interrupted, oauth_grant, profile_at, read_chunk, send,
 };
 
 /// TikTok's smallest chunk.
@@ -175,10 +175,6 @@ fn data(a: &Answer, what: &str) -> Result<Value, PlatformError> {
     })
 }
 
-fn count(v: &Value, key: &str) -> i64 {
-    v.get(key).and_then(Value::as_i64).unwrap_or(0)
-}
-
 #[async_trait::async_trait]
 impl PlatformClient for TikTok {
     fn platform(&self) -> Platform {
@@ -236,18 +232,7 @@ impl PlatformClient for TikTok {
                 "reading the TikTok account",
             )
             .await?;
-        Ok(Profile {
-            external_id: d
-                .pointer("/user/open_id")
-                .and_then(Value::as_str)
-                .unwrap_or(&token.external_id)
-                .into(),
-            display_name: d
-                .pointer("/user/display_name")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .into(),
-        })
+        Ok(profile_at(&d, "/user/open_id", "/user/display_name", token))
     }
 
     async fn upload(
@@ -313,9 +298,7 @@ impl PlatformClient for TikTok {
             let a = match send(req, "uploading to TikTok").await {
                 Ok(a) => a,
                 Err(PlatformError::Transient(why)) => {
-                    return Err(PlatformError::Transient(format!(
-                        "{why}; {done} of {chunks} chunks confirmed, the upload resumes from there"
-                    )));
+                    return Err(interrupted(&why, done, chunks, "chunks"));
                 }
                 Err(e) => return Err(e),
             };
@@ -330,10 +313,12 @@ impl PlatformClient for TikTok {
                     )));
                 }
                 s if s >= 500 || s == 408 => {
-                    return Err(PlatformError::Transient(format!(
-                        "uploading to TikTok: HTTP {}; {done} of {chunks} chunks confirmed, the upload resumes from there",
-                        a.status
-                    )));
+                    return Err(interrupted(
+                        &format!("uploading to TikTok: HTTP {}", a.status),
+                        done,
+                        chunks,
+                        "chunks",
+                    ));
                 }
                 _ => {
                     return Err(data(&a, "uploading to TikTok").err().unwrap_or_else(|| {

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::{
     Answer, Check, Checkpoint, Figures, Grant, PlatformClient, PlatformError, Posted, Profile,
-    Token, Video, authorize, by_status, oauth_grant, read_chunk, send,
+    Token, Video, authorize, by_status, count, interrupted, oauth_grant, read_chunk, send,
 };
 
 /// People & Blogs.
@@ -202,14 +202,6 @@ fn watch_url(id: &str, short: bool) -> String {
     }
 }
 
-fn count(v: &Value, key: &str) -> i64 {
-    match v.get(key) {
-        Some(Value::String(s)) => s.parse().unwrap_or(0),
-        Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
-        _ => 0,
-    }
-}
-
 /// What a finished upload's video resource says.
 fn posted(v: &Value, short: bool) -> Result<Posted, PlatformError> {
     let id = v
@@ -382,9 +374,7 @@ impl PlatformClient for YouTube {
             let a = match send(req, "uploading to YouTube").await {
                 Ok(a) => a,
                 Err(PlatformError::Transient(why)) => {
-                    return Err(PlatformError::Transient(format!(
-                        "{why}; {offset} of {size} bytes confirmed, the upload resumes from there"
-                    )));
+                    return Err(interrupted(&why, offset, size, "bytes"));
                 }
                 Err(e) => return Err(e),
             };
@@ -399,9 +389,7 @@ impl PlatformClient for YouTube {
                 _ => {
                     let e = api_error(&a, "uploading to YouTube");
                     return Err(match e {
-                        PlatformError::Transient(why) => PlatformError::Transient(format!(
-                            "{why}; {offset} of {size} bytes confirmed, the upload resumes from there"
-                        )),
+                        PlatformError::Transient(why) => interrupted(&why, offset, size, "bytes"),
                         other => other,
                     });
                 }
