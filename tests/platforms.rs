@@ -39,6 +39,8 @@ struct Platforms {
     dy_refreshes: u32,
     /// The next part upload with this number fails (system busy).
     dy_fail_part: Option<u32>,
+    /// Douyin's review finds the posts not suitable for public view.
+    dy_reject: bool,
     /// (upload_id, part_number) of every part received.
     dy_parts: Vec<(String, u32)>,
     dy_uploads: HashMap<String, Vec<(u32, Vec<u8>)>>,
@@ -223,6 +225,7 @@ async fn dy_data(f: Fake, h: HeaderMap, body: Bytes) -> Response {
     }
     let v: Value = serde_json::from_slice(&body).expect("JSON");
     let mut y = lock(&f);
+    let reject = y.dy_reject;
     let mut list = Vec::new();
     for id in v["item_ids"]
         .as_array()
@@ -233,7 +236,13 @@ async fn dy_data(f: Fake, h: HeaderMap, body: Bytes) -> Response {
         if let Some((_, reads)) = y.dy_posts.get_mut(id) {
             *reads += 1;
             // In review at first, then published.
-            let status = if *reads < 2 { 4 } else { 1 };
+            let status = if *reads < 2 {
+                4
+            } else if reject {
+                2
+            } else {
+                1
+            };
             list.push(json!({"item_id": id, "video_status": status, "is_reviewed": status == 1,
                 "share_url": format!("https://www.iesdouyin.com/share/video/{}/", id.trim_start_matches('@')),
                 "statistics": {"play_count": 300 * *reads, "digg_count": 20, "comment_count": 4,
@@ -586,6 +595,39 @@ async fn a_task_is_posted_to_douyin_and_tiktok_in_one_request() {
         refused[0]
     );
 
+    // Douyin's review refuses a post: the publication says so, in Douyin's
+    // words, after the upload and the create went through.
+    lock(&fake).dy_reject = true;
+    private.platforms = vec![Platform::Douyin as i32];
+    private.privacy = Privacy::Public as i32;
+    let p = publish
+        .publish(private.clone())
+        .await
+        .expect("publish")
+        .into_inner()
+        .publications;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let refused = loop {
+        let items = publish
+            .list_publications(ListPublicationsRequest { task_id: task })
+            .await
+            .expect("list")
+            .into_inner()
+            .items;
+        let it = items.into_iter().find(|x| x.id == p[0].id).expect("listed");
+        if it.status == PublicationStatus::Failed as i32 {
+            break it;
+        }
+        assert!(Instant::now() < deadline, "never refused: {it:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert!(refused.error_message.contains("不适宜公开"), "{refused:?}");
+    let uploads_before = {
+        let mut y = lock(&fake);
+        y.dy_reject = false;
+        y.dy_uploads.len()
+    };
+
     // Both tokens have expired; Douyin is busy on the second part; TikTok
     // drops the second chunk. Each resumes where it was.
     {
@@ -635,14 +677,23 @@ async fn a_task_is_posted_to_douyin_and_tiktok_in_one_request() {
             "both tokens refreshed"
         );
         // Douyin: one upload, part 1 sent once, the failed part 2 sent again.
-        assert_eq!(y.dy_uploads.len(), 1, "the retry resumed the same upload");
-        let ones = y.dy_parts.iter().filter(|(_, n)| *n == 1).count();
+        assert_eq!(
+            y.dy_uploads.len(),
+            uploads_before + 1,
+            "the retry resumed the same upload"
+        );
+        let last = format!("up{}", uploads_before + 1);
+        let ones = y
+            .dy_parts
+            .iter()
+            .filter(|(id, n)| *id == last && *n == 1)
+            .count();
         assert_eq!(ones, 1, "part 1 was not sent again: {:?}", y.dy_parts);
         assert!(
             y.dy_videos.values().any(|b| b == &video),
             "Douyin has the task's video, byte for byte"
         );
-        let (post, _) = y.dy_posts.values().next().expect("post");
+        let (post, _) = &y.dy_posts[&dy_post.post_id];
         assert_eq!(
             post["text"], "簋街涮肉，铜锅炭火真香 #涮肉 #北京美食",
             "{post}"
