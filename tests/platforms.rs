@@ -606,21 +606,7 @@ async fn a_task_is_posted_to_douyin_and_tiktok_in_one_request() {
         .expect("publish")
         .into_inner()
         .publications;
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let refused = loop {
-        let items = publish
-            .list_publications(ListPublicationsRequest { task_id: task })
-            .await
-            .expect("list")
-            .into_inner()
-            .items;
-        let it = items.into_iter().find(|x| x.id == p[0].id).expect("listed");
-        if it.status == PublicationStatus::Failed as i32 {
-            break it;
-        }
-        assert!(Instant::now() < deadline, "never refused: {it:?}");
-        tokio::time::sleep(Duration::from_millis(250)).await;
-    };
+    let refused = wait_publication(&mut publish, task, p[0].id, PublicationStatus::Failed).await;
     assert!(refused.error_message.contains("不适宜公开"), "{refused:?}");
     let uploads_before = {
         let mut y = lock(&fake);

@@ -49,31 +49,6 @@ async fn publications(publish: &mut Publish, task_id: i64) -> Vec<Publication> {
         .items
 }
 
-/// Waits until the publication is in `want`; panics naming where it stands.
-async fn wait_publication(
-    publish: &mut Publish,
-    task_id: i64,
-    id: i64,
-    want: PublicationStatus,
-) -> Publication {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let p = publications(publish, task_id)
-            .await
-            .into_iter()
-            .find(|p| p.id == id)
-            .expect("publication listed");
-        if p.status == want as i32 {
-            return p;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "publication never {want:?}: {p:?}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
 fn err(s: tonic::Status) -> ApiError {
     ApiError::from_status(&s)
 }

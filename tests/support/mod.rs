@@ -885,3 +885,35 @@ pub async fn link_account(
         .account
         .expect("account")
 }
+
+/// Waits until a task's publication is in `want`; panics naming where it
+/// stands.
+pub async fn wait_publication(
+    publish: &mut scout_proto::scout::publish::v1::publish_service_client::PublishServiceClient<
+        AuthedChannel,
+    >,
+    task_id: i64,
+    id: i64,
+    want: scout_proto::scout::publish::v1::PublicationStatus,
+) -> scout_proto::scout::publish::v1::Publication {
+    let deadline = Instant::now() + Duration::from_secs(90);
+    loop {
+        let p = publish
+            .list_publications(scout_proto::scout::publish::v1::ListPublicationsRequest { task_id })
+            .await
+            .expect("list")
+            .into_inner()
+            .items
+            .into_iter()
+            .find(|p| p.id == id)
+            .expect("publication listed");
+        if p.status == want as i32 {
+            return p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "publication never {want:?}: {p:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}

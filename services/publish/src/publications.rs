@@ -57,7 +57,8 @@ fn privacy_name(p: Privacy) -> &'static str {
     }
 }
 
-fn privacy_of(name: &str) -> Privacy {
+/// A privacy as stored.
+pub fn privacy_of(name: &str) -> Privacy {
     match name {
         "unlisted" => Privacy::Unlisted,
         "private" => Privacy::Private,

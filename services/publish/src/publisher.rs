@@ -283,11 +283,7 @@ async fn upload(
         title: &row.title,
         topics: &topics,
         description: &row.description,
-        privacy: match row.privacy.as_str() {
-            "unlisted" => scout_proto::scout::publish::v1::Privacy::Unlisted,
-            "private" => scout_proto::scout::publish::v1::Privacy::Private,
-            _ => scout_proto::scout::publish::v1::Privacy::Public,
-        },
+        privacy: crate::publications::privacy_of(&row.privacy),
         poi_id: &row.poi_id,
         ai_generated: row.ai_generated,
         short: row.is_short,

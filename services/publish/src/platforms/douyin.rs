@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 
 use super::{
     Answer, Check, Checkpoint, Figures, Grant, PlatformClient, PlatformError, Posted, Profile,
-    Token, Video, authorize, count, interrupted, profile_at, read_chunk, send,
+    Token, Video, authorize, count, interrupted, items, profile_at, read_chunk, send,
 };
 
 /// Douyin's smallest part.
@@ -370,12 +370,7 @@ impl PlatformClient for Douyin {
                     "reading the posts' figures on Douyin",
                 )
                 .await?;
-            for item in d
-                .get("list")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for item in items(&d, "/list") {
                 let Some(id) = item.get("item_id").and_then(Value::as_str) else {
                     continue;
                 };

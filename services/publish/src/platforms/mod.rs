@@ -207,6 +207,10 @@ pub trait PlatformClient: Send + Sync {
     ) -> Result<Vec<Figures>, PlatformError>;
 }
 
+/// Builds a platform's client over the shared HTTP client, its app and
+/// the chunk size.
+type Maker = fn(reqwest::Client, PlatformApp, u64) -> Arc<dyn PlatformClient>;
+
 /// The configured platforms (those with a client id).
 #[derive(Clone, Default)]
 pub struct Platforms {
@@ -220,37 +224,23 @@ impl Platforms {
             .connect_timeout(Duration::from_secs(10))
             .timeout(Duration::from_secs(300))
             .build()?;
-        let mut clients: BTreeMap<i32, Arc<dyn PlatformClient>> = BTreeMap::new();
-        if config.youtube.configured() {
-            clients.insert(
-                Platform::Youtube as i32,
-                Arc::new(youtube::YouTube::new(
-                    http.clone(),
-                    config.youtube.clone(),
-                    config.chunk_bytes,
-                )),
-            );
-        }
-        if config.douyin.configured() {
-            clients.insert(
-                Platform::Douyin as i32,
-                Arc::new(douyin::Douyin::new(
-                    http.clone(),
-                    config.douyin.clone(),
-                    config.chunk_bytes,
-                )),
-            );
-        }
-        if config.tiktok.configured() {
-            clients.insert(
-                Platform::Tiktok as i32,
-                Arc::new(tiktok::TikTok::new(
-                    http.clone(),
-                    config.tiktok.clone(),
-                    config.chunk_bytes,
-                )),
-            );
-        }
+        let chunk = config.chunk_bytes;
+        let apps: [(Platform, &PlatformApp, Maker); 3] = [
+            (Platform::Youtube, &config.youtube, |h, a, c| {
+                Arc::new(youtube::YouTube::new(h, a, c))
+            }),
+            (Platform::Douyin, &config.douyin, |h, a, c| {
+                Arc::new(douyin::Douyin::new(h, a, c))
+            }),
+            (Platform::Tiktok, &config.tiktok, |h, a, c| {
+                Arc::new(tiktok::TikTok::new(h, a, c))
+            }),
+        ];
+        let clients = apps
+            .into_iter()
+            .filter(|(_, app, _)| app.configured())
+            .map(|(p, app, make)| (p as i32, make(http.clone(), app.clone(), chunk)))
+            .collect();
         Ok(Self { clients })
     }
 
@@ -306,6 +296,22 @@ pub(crate) fn count(v: &Value, key: &str) -> i64 {
         Some(Value::String(s)) => s.parse().unwrap_or(0),
         Some(Value::Number(n)) => n.as_i64().unwrap_or(0),
         _ => 0,
+    }
+}
+
+/// The elements of the array at `at` (none when it is missing).
+pub(crate) fn items<'a>(v: &'a Value, at: &str) -> impl Iterator<Item = &'a Value> {
+    v.pointer(at)
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+}
+
+/// An id given as a string or a number (TikTok's 64-bit ids come as both).
+pub(crate) fn id_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
     }
 }
 

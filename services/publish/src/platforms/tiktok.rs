@@ -20,7 +20,8 @@ use serde_json::{Value, json};
 
 use super::{
     Answer, Check, Checkpoint, Figures, Grant, PlatformClient, PlatformError, Posted, Profile,
-    Token, Video, authorize, count, interrupted, oauth_grant, profile_at, read_chunk, send,
+    Token, Video, authorize, count, id_text, interrupted, items, oauth_grant, profile_at,
+    read_chunk, send,
 };
 
 /// TikTok's smallest chunk.
@@ -357,10 +358,7 @@ impl PlatformClient for TikTok {
             Some("PUBLISH_COMPLETE") => {
                 let id = d
                     .pointer("/publicaly_available_post_id/0")
-                    .map(|v| match v {
-                        Value::String(s) => s.clone(),
-                        other => other.to_string(),
-                    })
+                    .map(id_text)
                     .unwrap_or_default();
                 Check::Published {
                     url: if id.is_empty() {
@@ -401,16 +399,8 @@ impl PlatformClient for TikTok {
                     "reading the videos' figures on TikTok",
                 )
                 .await?;
-            for v in d
-                .get("videos")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
-                let Some(id) = v.get("id").map(|i| match i {
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                }) else {
+            for v in items(&d, "/videos") {
+                let Some(id) = v.get("id").map(id_text) else {
                     continue;
                 };
                 out.push(Figures {

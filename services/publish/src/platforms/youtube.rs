@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 
 use super::{
     Answer, Check, Checkpoint, Figures, Grant, PlatformClient, PlatformError, Posted, Profile,
-    Token, Video, authorize, by_status, count, interrupted, oauth_grant, read_chunk, send,
+    Token, Video, authorize, by_status, count, interrupted, items, oauth_grant, read_chunk, send,
 };
 
 /// People & Blogs.
@@ -437,12 +437,7 @@ impl PlatformClient for YouTube {
                 return Err(api_error(&a, "reading the videos' statistics on YouTube"));
             }
             let v = a.json();
-            for item in v
-                .get("items")
-                .and_then(Value::as_array)
-                .into_iter()
-                .flatten()
-            {
+            for item in items(&v, "/items") {
                 let Some(id) = item.get("id").and_then(Value::as_str) else {
                     continue;
                 };
