@@ -105,10 +105,30 @@ enum Command {
     },
     /// The main job: clips and shop info in, a finished 1080x1920 video out
     /// (through the public API; starts the mesh here unless --edge is given).
+    /// `--recipe music_video` or `ad_creative`: product images in, cut to the
+    /// beats of `--track`.
     Make {
-        /// Shop name, e.g. 海底捞火锅(望京店).
-        #[arg(long)]
+        /// What to make: shop_review, music_video or ad_creative.
+        #[arg(long, default_value = "shop_review")]
+        recipe: String,
+        /// Shop name, e.g. 海底捞火锅(望京店) (shop_review; else the title).
+        #[arg(long, default_value = "")]
         shop: String,
+        /// The backing track, mp3 or wav (music_video, ad_creative).
+        #[arg(long)]
+        track: Option<PathBuf>,
+        /// The product's name, on the ad's end card (ad_creative).
+        #[arg(long, default_value = "")]
+        product: String,
+        /// The call to action on the ad's end card, e.g. 立即购买.
+        #[arg(long, default_value = "")]
+        cta: String,
+        /// A line shown over the images (music_video, ad_creative).
+        #[arg(long, default_value = "")]
+        tagline: String,
+        /// Video length in seconds (music_video, ad_creative); 0 for the default.
+        #[arg(long, default_value_t = 0.0)]
+        seconds: f64,
         /// food, beauty, entertainment or other.
         #[arg(long = "type", default_value = "food")]
         shop_type: String,
@@ -118,7 +138,8 @@ enum Command {
         /// Promotion text, used verbatim.
         #[arg(long, default_value = "")]
         promo: String,
-        /// The clips, in order.
+        /// The clips (shop_review) or product images (music_video,
+        /// ad_creative), in order.
         #[arg(required = true)]
         clips: Vec<PathBuf>,
         /// Output MP4.
@@ -258,7 +279,13 @@ fn main() -> ExitCode {
             Ok(())
         }),
         Command::Make {
+            recipe,
             shop,
+            track,
+            product,
+            cta,
+            tagline,
+            seconds,
             shop_type,
             style,
             promo,
@@ -288,7 +315,13 @@ fn main() -> ExitCode {
             }
             scout_common::telemetry::init_logging(&config.telemetry);
             let args = scout::make::MakeArgs {
+                recipe,
                 shop,
+                track,
+                product,
+                cta,
+                tagline,
+                seconds,
                 shop_type,
                 style,
                 promo,

@@ -15,8 +15,8 @@ use scout_proto::scout::publish::v1::publish_service_client::PublishServiceClien
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
     ConfirmVideoRequest, CreateTaskRequest, CreateVideoUploadUrlRequest, GetDownloadUrlRequest,
-    GetOutputRequest, GetScriptRequest, GetTaskRequest, Progress, StartAnalysisRequest,
-    StartComposeRequest, TaskStatus, WatchProgressRequest,
+    GetOutputRequest, GetScriptRequest, GetTaskRequest, MontageInput, OutputVideo, Progress,
+    Recipe, StartAnalysisRequest, StartComposeRequest, TaskStatus, WatchProgressRequest,
 };
 use tonic::transport::Channel;
 
@@ -25,15 +25,27 @@ use crate::client::{self, Session};
 /// What to make.
 #[derive(Debug, Clone)]
 pub struct MakeArgs {
-    /// Shop name.
+    /// shop_review, music_video or ad_creative.
+    pub recipe: String,
+    /// Shop name (shop_review; the title otherwise).
     pub shop: String,
+    /// The backing track (music_video, ad_creative).
+    pub track: Option<PathBuf>,
+    /// The product's name (ad_creative).
+    pub product: String,
+    /// The ad's call to action.
+    pub cta: String,
+    /// A line over the images.
+    pub tagline: String,
+    /// Video length, seconds; 0 for the default.
+    pub seconds: f64,
     /// food, beauty, entertainment or other.
     pub shop_type: String,
     /// recommend, review or vlog.
     pub style: String,
     /// Promotion text, used verbatim.
     pub promo: String,
-    /// The clips, in order.
+    /// The clips (shop_review) or the product images, in order.
     pub clips: Vec<PathBuf>,
     /// Where the video goes.
     pub out: PathBuf,
@@ -70,11 +82,29 @@ fn content_type(path: &Path) -> anyhow::Result<&'static str> {
         "3gp" => "video/3gpp",
         "webm" => "video/webm",
         "mkv" => "video/x-matroska",
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "webp" => "image/webp",
+        "mp3" => "audio/mpeg",
+        "wav" => "audio/wav",
         other => bail!(
-            "{}: .{other} is not a video file Scout takes (mp4, mov, m4v, 3gp, webm, mkv)",
+            "{}: .{other} is not a video file, image or track Scout takes (videos: mp4, mov, m4v, 3gp, webm, mkv; images: jpg, png, webp; tracks: mp3, wav)",
             path.display()
         ),
     })
+}
+
+/// The recipe's API value and whether it composes from images and a track.
+fn recipe_value(name: &str) -> anyhow::Result<(i32, bool)> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "shop_review" => Ok((Recipe::ShopReview as i32, false)),
+        "music_video" => Ok((Recipe::MusicVideo as i32, true)),
+        "ad_creative" => Ok((Recipe::AdCreative as i32, true)),
+        "doc_explainer" | "topic_short" => {
+            bail!("--recipe {name}: not available yet (shop_review, music_video, ad_creative)")
+        }
+        other => bail!("--recipe {other:?}: one of shop_review, music_video, ad_creative"),
+    }
 }
 
 fn api(e: tonic::Status) -> anyhow::Error {
@@ -153,14 +183,24 @@ impl Marks {
 
 /// Runs the main job; returns the output path.
 pub async fn make(args: MakeArgs, config: scout_common::config::Config) -> anyhow::Result<PathBuf> {
+    let (_, montage) = recipe_value(&args.recipe)?;
     if args.clips.is_empty() {
         bail!("give at least one clip: scout make --shop NAME clip1.mp4 … -o out.mp4");
     }
-    for c in &args.clips {
+    for c in args.clips.iter().chain(&args.track) {
         if !c.is_file() {
             bail!("{}: no such file", c.display());
         }
         content_type(c)?;
+    }
+    if montage && args.track.is_none() {
+        bail!(
+            "--recipe {} needs a backing track: --track song.mp3",
+            args.recipe
+        );
+    }
+    if !montage && args.shop.trim().is_empty() {
+        bail!("give the shop's name: scout make --shop NAME clip1.mp4 … -o out.mp4");
     }
     let shop_type = enum_value(
         "shop type",
@@ -229,14 +269,22 @@ async fn run(
     let channel = scout_common::grpc::channel(edge)?;
     let mut tasks = TasksServiceClient::new(channel.clone());
     let mut publish = PublishServiceClient::new(channel.clone());
+    let (recipe, montage) = recipe_value(&args.recipe)?;
     let task = tasks
         .create_task(authorized(
             &session,
             CreateTaskRequest {
                 shop_name: args.shop.clone(),
-                shop_type,
+                shop_type: if montage { 0 } else { shop_type },
                 promotion_text: args.promo.clone(),
                 video_style: style,
+                recipe,
+                montage: montage.then(|| MontageInput {
+                    product_name: args.product.clone(),
+                    call_to_action: args.cta.clone(),
+                    tagline: args.tagline.clone(),
+                    target_seconds: args.seconds,
+                }),
             },
         )?)
         .await
@@ -244,7 +292,12 @@ async fn run(
         .into_inner()
         .task
         .context("the edge answered no task")?;
-    eprintln!("task {} created for {}", task.id, args.shop);
+    let title = task
+        .shop
+        .as_ref()
+        .map(|s| s.name.clone())
+        .unwrap_or_default();
+    eprintln!("task {} ({}) created for {title}", task.id, args.recipe);
 
     // Upload: presigned PUT per clip, then confirm.
     let http = reqwest::Client::builder()
@@ -253,7 +306,8 @@ async fn run(
     let mut bar = Bar::new();
     let mut marks = Marks::default();
     let upload_start = Instant::now();
-    for (i, path) in args.clips.iter().enumerate() {
+    let files: Vec<&PathBuf> = args.clips.iter().chain(&args.track).collect();
+    for (i, path) in files.iter().enumerate() {
         let size = std::fs::metadata(path)?.len();
         let ct = content_type(path)?;
         let up = tasks
@@ -304,11 +358,23 @@ async fn run(
             .map_err(|e| anyhow::anyhow!("{}: {}", path.display(), ApiError::from_status(&e)))?;
         bar.show(
             "upload",
-            ((i + 1) * 100 / args.clips.len()) as i32,
-            &format!("{} of {} clips", i + 1, args.clips.len()),
+            ((i + 1) * 100 / files.len()) as i32,
+            &format!("{} of {} files", i + 1, files.len()),
         );
     }
     bar.done();
+    if montage {
+        return compose_montage(
+            args,
+            task.id,
+            &session,
+            &mut tasks,
+            &http,
+            started,
+            upload_start,
+        )
+        .await;
+    }
 
     // Analysis and script.
     let analysis_start = Instant::now();
@@ -372,33 +438,7 @@ async fn run(
     .await?;
     let compose_end = Instant::now();
 
-    // Download.
-    let url = tasks
-        .get_download_url(authorized(
-            &session,
-            GetDownloadUrlRequest { task_id: task.id },
-        )?)
-        .await
-        .map_err(api)?
-        .into_inner()
-        .url;
-    let bytes = http
-        .get(&url)
-        .send()
-        .await?
-        .error_for_status()?
-        .bytes()
-        .await?;
-    if let Some(dir) = args.out.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir)?;
-    }
-    std::fs::write(&args.out, &bytes).with_context(|| format!("writing {}", args.out.display()))?;
-    let output = tasks
-        .get_output(authorized(&session, GetOutputRequest { task_id: task.id })?)
-        .await
-        .map_err(api)?
-        .into_inner();
-    let video = output.video.unwrap_or_default();
+    let (size, video) = download(&mut tasks, &session, &http, task.id, &args.out).await?;
     let done = Instant::now();
     let secs = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64();
     let script_start = marks.script.unwrap_or(script_end).max(analysis_start);
@@ -419,7 +459,7 @@ async fn run(
         video.width,
         video.height,
         video.duration_seconds,
-        bytes.len() as f64 / 1e6,
+        size as f64 / 1e6,
         task.id,
         started.elapsed().as_secs_f64()
     );
@@ -446,6 +486,95 @@ async fn run(
         ),
     }
     Ok(args.out.clone())
+}
+
+/// A music video or ad creative: composed straight from its uploads, then
+/// downloaded.
+async fn compose_montage(
+    args: &MakeArgs,
+    task: i64,
+    session: &Session,
+    tasks: &mut TasksServiceClient<Channel>,
+    http: &reqwest::Client,
+    started: Instant,
+    upload_start: Instant,
+) -> anyhow::Result<PathBuf> {
+    let (mut bar, mut marks) = (Bar::new(), Marks::default());
+    let compose_start = Instant::now();
+    tasks
+        .start_compose(authorized(
+            session,
+            StartComposeRequest {
+                task_id: task,
+                subtitle_enabled: Some(!args.tagline.trim().is_empty()),
+                ..StartComposeRequest::default()
+            },
+        )?)
+        .await
+        .map_err(api)?;
+    watch(
+        tasks,
+        session,
+        task,
+        TaskStatus::Completed,
+        &mut bar,
+        &mut marks,
+    )
+    .await?;
+    let compose_end = Instant::now();
+    let (bytes, video) = download(tasks, session, http, task, &args.out).await?;
+    let secs = |a: Instant, b: Instant| b.saturating_duration_since(a).as_secs_f64();
+    eprintln!(
+        "phase-seconds: upload={:.1} compose={:.1} download={:.1} total={:.1}",
+        secs(upload_start, compose_start),
+        secs(compose_start, compose_end),
+        compose_end.elapsed().as_secs_f64(),
+        started.elapsed().as_secs_f64(),
+    );
+    println!(
+        "{}  {}x{}, {:.1} s, {:.1} MB  (task {task}, {} , {:.0} s end to end)",
+        args.out.display(),
+        video.width,
+        video.height,
+        video.duration_seconds,
+        bytes as f64 / 1e6,
+        args.recipe,
+        started.elapsed().as_secs_f64()
+    );
+    Ok(args.out.clone())
+}
+
+/// Downloads a completed task's video to `out`: its size and description.
+async fn download(
+    tasks: &mut TasksServiceClient<Channel>,
+    session: &Session,
+    http: &reqwest::Client,
+    task_id: i64,
+    out: &Path,
+) -> anyhow::Result<(usize, OutputVideo)> {
+    let url = tasks
+        .get_download_url(authorized(session, GetDownloadUrlRequest { task_id })?)
+        .await
+        .map_err(api)?
+        .into_inner()
+        .url;
+    let bytes = http
+        .get(&url)
+        .send()
+        .await?
+        .error_for_status()?
+        .bytes()
+        .await?;
+    if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(out, &bytes).with_context(|| format!("writing {}", out.display()))?;
+    let output = tasks
+        .get_output(authorized(session, GetOutputRequest { task_id })?)
+        .await
+        .map_err(api)?
+        .into_inner();
+    Ok((bytes.len(), output.video.unwrap_or_default()))
 }
 
 /// Streams progress until the task reaches `until` (or fails).

@@ -110,6 +110,7 @@ async fn analysis_flow(production: bool) {
             shop_type: 1,
             promotion_text: "人均89".into(),
             video_style: 1,
+            ..CreateTaskRequest::default()
         })
         .await
         .expect("create")

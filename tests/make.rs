@@ -173,6 +173,68 @@ async fn scout_make_turns_clips_into_a_finished_video() {
     );
 }
 
+/// `scout make --recipe ad_creative`: product images and a backing track in,
+/// the ad out, through the same API (no analysis, no script).
+#[test]
+fn scout_make_makes_an_ad_creative_from_images_and_a_track() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut images = Vec::new();
+    for colour in ["red", "blue"] {
+        let path = dir.path().join(format!("{colour}.png"));
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("color=c={colour}:s=640x480"))
+            .args(["-frames:v", "1"])
+            .arg(&path)
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success());
+        images.push(path);
+    }
+    let track = dir.path().join("track.wav");
+    std::fs::write(&track, wav_tone(44_100, 3.0, 440.0)).expect("track");
+    let out = dir.path().join("ad.mp4");
+    let result = Command::new(scout_bin())
+        .args(["make", "--recipe", "ad_creative", "--product", "冷萃乌龙"])
+        .args([
+            "--cta",
+            "立即购买",
+            "--tagline",
+            "一口回甘",
+            "--seconds",
+            "9",
+        ])
+        .arg("--track")
+        .arg(&track)
+        .args(&images)
+        .arg("-o")
+        .arg(&out)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_remove("SCOUT_CONFIG")
+        .env_remove("SCOUT_EDGE_URL")
+        .output()
+        .expect("scout runs");
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        result.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("(ad_creative) created for 冷萃乌龙"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("analyse"), "no analysis: {stderr}");
+    assert!(stdout.contains("1080x1920, 9.0 s"), "{stdout}");
+    let probe = ffprobe(&out);
+    let seconds: f64 = probe["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("duration");
+    assert!((seconds - 9.0).abs() < 0.1, "{seconds}");
+}
+
 #[test]
 fn scout_make_refuses_bad_input_clearly() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -200,6 +262,19 @@ fn scout_make_refuses_bad_input_clearly() {
             vec!["make", "--shop", "x", "--style", "epic", good.as_str()],
             "--style \"epic\": one of recommend, review, vlog",
         ),
+        (
+            vec!["make", "--recipe", "music_video", good.as_str()],
+            "--recipe music_video needs a backing track: --track song.mp3",
+        ),
+        (
+            vec!["make", "--recipe", "doc_explainer", good.as_str()],
+            "--recipe doc_explainer: not available yet",
+        ),
+        (
+            vec!["make", "--recipe", "opera", good.as_str()],
+            "--recipe \"opera\": one of shop_review, music_video, ad_creative",
+        ),
+        (vec!["make", good.as_str()], "give the shop's name"),
     ] {
         let out = Command::new(scout_bin())
             .args(&args)

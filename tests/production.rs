@@ -74,6 +74,7 @@ async fn the_mesh_runs_on_production_adapters() {
                 "prepaid_videos",
                 "render_nodes",
                 "scripts",
+                "task_recipes",
                 "task_usage",
                 "tasks",
                 "videos",

@@ -142,6 +142,7 @@ async fn batches_take_the_quota_all_or_none_and_per_task_limits_name_the_tier() 
         shop_type: 1,
         promotion_text: String::new(),
         video_style: 1,
+        ..CreateTaskRequest::default()
     };
     let batch = |items: Vec<CreateTaskRequest>| BatchCreateTasksRequest { tasks: items };
 

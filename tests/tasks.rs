@@ -21,6 +21,7 @@ fn request(name: &str) -> CreateTaskRequest {
         shop_type: 1,
         promotion_text: "人均89，招牌毛肚七上八下".into(),
         video_style: 1,
+        ..CreateTaskRequest::default()
     }
 }
 

@@ -60,6 +60,7 @@ async fn uploads(production: bool) {
             shop_type: 1,
             promotion_text: String::new(),
             video_style: 1,
+            ..CreateTaskRequest::default()
         })
         .await
         .expect("task")

@@ -318,6 +318,53 @@ async fn the_admin_panel_works_in_a_real_browser() {
     .await;
 }
 
+/// The product recipes in the browser (`web/e2e/recipes.mjs`): an ad
+/// creative made from the form, its images and track uploaded, composed
+/// without a script, played and downloaded.
+#[tokio::test]
+async fn the_product_recipes_work_in_a_real_browser() {
+    require_built_app();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let media = tempfile::tempdir().expect("media");
+    for (i, colour) in ["orange", "teal", "purple"].iter().enumerate() {
+        let status = Command::new("ffmpeg")
+            .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+            .arg(format!("color=c={colour}:s=600x800"))
+            .args(["-frames:v", "1"])
+            .arg(media.path().join(format!("{i}-{colour}.png")))
+            .status()
+            .expect("ffmpeg runs");
+        assert!(status.success());
+    }
+    std::fs::write(media.path().join("track.wav"), wav_tone(48_000, 4.0, 330.0)).expect("track");
+    clip(media.path(), "clip.mp4", 1.5);
+    let (scout, base) = start_scout(dir.path(), &[], None).await;
+    let shots = root().join("target/web-screenshots");
+    let outbox = dir.path().join("sms-outbox.log");
+    let run = browser_script(
+        dir.path(),
+        "recipes.mjs",
+        &[
+            ("BASE_URL", base.as_str().as_ref()),
+            ("OUTBOX", outbox.as_os_str()),
+            ("MEDIA", media.path().as_os_str()),
+            ("SCREENSHOTS", shots.as_os_str()),
+        ],
+    )
+    .await;
+    let stdout = &run.stdout;
+    assert!(
+        run.passed,
+        "the recipes flow failed ({}):\n{stdout}\n{}\n--- scout stderr ---\n{}",
+        run.outcome,
+        run.stderr,
+        scout.stderr()
+    );
+    let passed = stdout.lines().filter(|l| l.contains("\"ok\":true")).count();
+    assert!(passed >= 10, "only {passed} checkpoints passed:\n{stdout}");
+    assert!(shots.join("recipe-03-result-phone.png").is_file());
+}
+
 /// How long one browser script may run before it is stopped: each step in
 /// it has its own, shorter, deadline; this one catches a script that hangs
 /// where none applies, so the test fails with what it printed so far

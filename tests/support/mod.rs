@@ -623,6 +623,7 @@ pub async fn create_task(tasks: &mut UserTasks, shop: &str) -> scout_proto::scou
             shop_type: 1,
             promotion_text: "人均89，招牌毛肚七上八下".into(),
             video_style: 1,
+            ..CreateTaskRequest::default()
         })
         .await
         .expect("create")

@@ -37,6 +37,9 @@ pub struct Input<'a> {
     pub script: &'a [String],
     /// Variation: 0 for the first suggestions, then one more per regeneration.
     pub seed: u64,
+    /// A product video (music video, ad creative), not a shop review:
+    /// `name` is the product's.
+    pub product: bool,
 }
 
 /// Topics and titles.
@@ -274,6 +277,9 @@ fn rotated<'a>(items: &[&'a str], seed: u64) -> Vec<&'a str> {
 
 /// The template writer.
 pub fn template(input: &Input<'_>) -> Assist {
+    if input.product {
+        return product_template(input);
+    }
     let (brand, branch) = brand_and_branch(input.name);
     let brand = if brand.is_empty() {
         "这家店".to_string()
@@ -402,6 +408,74 @@ pub fn template(input: &Input<'_>) -> Assist {
     Assist { topics, titles }
 }
 
+/// Topics a product video is found by.
+const PRODUCT_TOPICS: [&str; 10] = [
+    "#好物推荐",
+    "#好物分享",
+    "#种草",
+    "#新品上市",
+    "#今日好物",
+    "#宝藏好物",
+    "#买它",
+    "#生活好物",
+    "#值得买",
+    "#好物种草",
+];
+
+/// Topics and titles of a product video: the product's name, its line
+/// and call to action, the product topics.
+fn product_template(input: &Input<'_>) -> Assist {
+    let name = clean(input.name, TOPIC_CHARS);
+    let name = if name.is_empty() {
+        "这款好物".to_string()
+    } else {
+        name
+    };
+    let mut topics = vec![format!("#{name}")];
+    for t in rotated(&PRODUCT_TOPICS, input.seed) {
+        if topics.len() >= 8 + (input.seed as usize % 3) {
+            break;
+        }
+        if !topics.iter().any(|x| x == t) {
+            topics.push(t.to_string());
+        }
+    }
+    let line = input
+        .script
+        .first()
+        .map(|l| l.trim().chars().take(18).collect::<String>())
+        .unwrap_or_default();
+    let call = input
+        .script
+        .get(1)
+        .map(|l| l.trim().to_string())
+        .unwrap_or_default();
+    let mut candidates = vec![
+        format!("挖到宝了！{name}真的让人一用就爱上"),
+        format!("今日好物分享：{name}，用过就回不去了"),
+        format!("按头安利{name}，这波真的值得入手"),
+        format!("{name}上新了！颜值和实力都在线"),
+        format!("闭眼入不踩雷：{name}实力种草"),
+    ];
+    if !line.is_empty() {
+        candidates.insert(0, format!("{name}｜{line}"));
+    }
+    if !call.is_empty() {
+        candidates.insert(1, format!("{name}来了，{call}！"));
+    }
+    let mut titles: Vec<String> = Vec::new();
+    for t in rotated(
+        &candidates.iter().map(String::as_str).collect::<Vec<_>>(),
+        input.seed,
+    ) {
+        let t = fit_title(t);
+        if titles.len() < TITLES && !titles.contains(&t) {
+            titles.push(t);
+        }
+    }
+    Assist { topics, titles }
+}
+
 /// Brings a title into 20-50 characters: padded with a closing phrase,
 /// or cut at the last pause that fits.
 fn fit_title(t: &str) -> String {
@@ -433,6 +507,22 @@ fn fit_title(t: &str) -> String {
 /// Seed 000 §4.6's prompt, filled in.
 pub fn prompt(input: &Input<'_>, previous: Option<&Assist>) -> String {
     let summary: String = input.script.join("").chars().take(300).collect();
+    if input.product {
+        return format!(
+            "基于以下产品短视频信息，生成发布辅助内容：\n\n产品：{}\n文案：{}\n\n\
+             请生成：\n1. 8-10个相关话题标签（以#开头，符合抖音/小红书规范，只含文字和数字，不含空格和标点，每个不超过20字）\n\
+             2. 4个吸引眼球的视频标题（20-50字）\n\n输出JSON：\n{{\n  \"topics\": [\"#话题1\", ...],\n  \"titles\": [\"标题1\", ...]\n}}{}",
+            input.name,
+            summary,
+            previous
+                .map(|prev| format!(
+                    "\n\n请换一批与上次不同的话题和标题。上次的是：{}；{}",
+                    prev.topics.join(" "),
+                    prev.titles.join(" / ")
+                ))
+                .unwrap_or_default()
+        );
+    }
     let mut p = format!(
         "基于以下探店视频信息，生成发布辅助内容：\n\n店铺：{}\n类型：{}\n脚本摘要：{}\n\n\
          请生成：\n1. 8-10个相关话题标签（以#开头，符合抖音/小红书规范，只含文字和数字，不含空格和标点，每个不超过20字）\n\
@@ -525,6 +615,7 @@ mod tests {
                     ] {
                         for seed in 0..6 {
                             let a = template(&Input {
+                                product: false,
                                 name,
                                 shop_type: t,
                                 style: s,
@@ -546,6 +637,7 @@ mod tests {
     fn suggestions_use_the_shop_and_change_on_regeneration() {
         let script = vec!["毛肚七上八下".to_string()];
         let input = |seed| Input {
+            product: false,
             name: "海底捞火锅(望京店)",
             shop_type: ShopType::Food,
             style: VideoStyle::Recommend,
@@ -560,6 +652,30 @@ mod tests {
         assert!(a.titles.iter().any(|t| t.contains("海底捞火锅")));
         let b = template(&input(1));
         assert_ne!(a, b);
+    }
+
+    #[test]
+    fn a_product_video_gets_product_topics_and_titles() {
+        let lines = ["一口回甘".to_string(), "立即购买".to_string()];
+        for seed in 0..4 {
+            let a = template(&Input {
+                name: "冷萃乌龙",
+                shop_type: ShopType::Other,
+                style: VideoStyle::Recommend,
+                promotion: "",
+                script: &lines,
+                seed,
+                product: true,
+            });
+            check(&a).expect("valid");
+            assert_eq!(a.topics[0], "#冷萃乌龙");
+            assert!(a.topics.iter().all(|t| !t.contains("店")), "{:?}", a.topics);
+            assert!(
+                a.titles.iter().all(|t| t.contains("冷萃乌龙")),
+                "{:?}",
+                a.titles
+            );
+        }
     }
 
     #[test]

@@ -111,8 +111,11 @@ async fn context(
     task_id: i64,
 ) -> Result<(GetTaskContextResponse, i32), PublishError> {
     let ctx = crate::task_context(state, user_id, task_id).await?;
+    // A music video or ad creative has no script: its words are its inputs.
+    let montage = ctx.task.as_ref().is_some_and(|t| t.montage.is_some());
     let version = match &ctx.script {
         Some(s) if !s.paragraphs.is_empty() => s.version,
+        _ if montage => 0,
         _ => return Err(PublishError::NoScript(task_id)),
     };
     Ok((ctx, version))
@@ -126,11 +129,20 @@ async fn write(
 ) -> Result<(Assist, String), PublishError> {
     let task = ctx.task.clone().unwrap_or_default();
     let shop = task.shop.unwrap_or_default();
-    let script: Vec<String> = ctx
+    let mut script: Vec<String> = ctx
         .script
         .iter()
         .flat_map(|s| s.paragraphs.iter().map(|p| p.text.clone()))
         .collect();
+    // A montage's lines stand for its script.
+    if let Some(m) = &task.montage {
+        script.extend(
+            [&m.tagline, &m.call_to_action]
+                .into_iter()
+                .filter(|l| !l.trim().is_empty())
+                .cloned(),
+        );
+    }
     let input = Input {
         name: &shop.name,
         shop_type: ShopType::try_from(shop.r#type).unwrap_or(ShopType::Other),
@@ -138,6 +150,7 @@ async fn write(
         promotion: &shop.promotion_text,
         script: &script,
         seed,
+        product: task.montage.is_some(),
     };
     state.writer.write(&input, previous).await
 }

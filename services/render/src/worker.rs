@@ -17,15 +17,16 @@ use scout_common::auth::MeshAuth;
 use scout_common::jobs::{Job, JobError, JobHandler};
 use scout_common::report::TaskReporter;
 use scout_proto::scout::common::v1::{ShotCategory, SubtitleStyle};
-use scout_proto::scout::jobs::v1::ComposeJob;
+use scout_proto::scout::jobs::v1::{ComposeJob, Montage};
 use scout_proto::scout::render::v1::compose_response::Event;
 use scout_proto::scout::render::v1::media_ref::Location;
-use scout_proto::scout::render::v1::{ComposeRequest, MediaRef};
+use scout_proto::scout::render::v1::{ComposeRequest, MediaRef, Timeline};
 use scout_proto::scout::tasks::v1::{
     ComposeOutput, JobUsage, ReportComposeResultRequest, ReportProgressRequest, ShotUsed, WorkStep,
 };
 
 use crate::compose::Composer;
+use crate::compose::montage;
 use crate::compose::narration::{self, PARAGRAPH_GAP};
 use crate::store::Scratch;
 use crate::voice::VoiceProvider;
@@ -87,6 +88,204 @@ impl ComposeWorker {
             work_dir,
             reporter: TaskReporter::new(&auth, tasks_url)?,
         })
+    }
+
+    /// A narrated video's timeline: every paragraph spoken (speech kept per
+    /// task, so a re-compose speaks only what changed), over its shot.
+    async fn narrated_timeline(
+        &self,
+        cj: &ComposeJob,
+        started: Instant,
+    ) -> Result<(Timeline, Vec<ShotUsed>, JobUsage), JobError> {
+        if cj.narration.is_empty() {
+            return Err(JobError::permanent(
+                ErrorCode::FailedPrecondition,
+                "the script has no paragraphs",
+            ));
+        }
+        self.reporter
+            .progress(cj, WorkStep::SynthesizeSpeech, 0.0, 0)
+            .await;
+
+        // 1. Speech, one file per paragraph under audio/{task}/.
+        let voice = cj.voice.clone().unwrap_or_default();
+        let scratch = Scratch::new(&self.work_dir)
+            .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
+        let mut paragraphs = Vec::with_capacity(cj.narration.len());
+        let mut usage = JobUsage::default();
+        let mut reused = 0;
+        for (i, n) in cj.narration.iter().enumerate() {
+            // Speech is content-addressed by everything that goes into it:
+            // an unchanged paragraph of a re-compose is not spoken again.
+            let mut key = speech_key(cj.task_id, self.voice.name(), &voice, &n.text);
+            let (seconds, words) = match self.kept_speech(&key).await {
+                Some(kept) => {
+                    reused += 1;
+                    (kept.seconds, kept.words)
+                }
+                None => {
+                    let speech = self.voice.synthesize(&n.text, &voice).await.map_err(|e| {
+                        let message = format!("speech for {}: {e}", n.paragraph_id);
+                        let code = scout_common::ApiError::from(e.clone()).code;
+                        if e.is_transient() {
+                            JobError::retryable(code, message)
+                        } else {
+                            JobError::permanent(code, message)
+                        }
+                    })?;
+                    let spoken = n.text.trim().chars().count() as i64;
+                    if speech.provider.starts_with("espeak") {
+                        usage.local_tts_characters += spoken;
+                    } else {
+                        usage.tts_characters += spoken;
+                    }
+                    let wav = scratch.path().join(format!("tts_{i}.wav"));
+                    let text = n.text.clone();
+                    let (speech, words) = crate::runtime::blocking(move || {
+                        let words = speech.word_times(&text);
+                        Ok((speech, words))
+                    })
+                    .await
+                    .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
+                    let (samples, path) = (speech.samples, wav.clone());
+                    crate::runtime::blocking(move || {
+                        crate::media::audio::write_wav(&path, &samples)
+                    })
+                    .await
+                    .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
+                    let kept = KeptSpeech {
+                        seconds: speech.duration,
+                        words,
+                    };
+                    // Spoken by the fallback (the remote voice failing):
+                    // kept under the fallback's own key, so the next
+                    // compose asks the configured voice again.
+                    if speech.provider != self.voice.name() {
+                        key = speech_key(cj.task_id, &speech.provider, &voice, &n.text);
+                    }
+                    self.keep_speech(&key, &wav, &kept).await?;
+                    (kept.seconds, kept.words)
+                }
+            };
+            paragraphs.push(narration::Paragraph {
+                id: n.paragraph_id.clone(),
+                clip: blob(&n.shot_key),
+                voice: blob(&format!("{key}.wav")),
+                voice_seconds: seconds,
+                text: n.text.clone(),
+                words,
+                fit: narration::Paragraph::fit_for(
+                    ShotCategory::try_from(n.shot_category).unwrap_or(ShotCategory::Unspecified),
+                    &n.focus,
+                ),
+                focus: n.focus.clone(),
+            });
+            let done = (i + 1) as f64 / cj.narration.len() as f64;
+            self.reporter
+                .progress(cj, WorkStep::SynthesizeSpeech, done, 0)
+                .await;
+        }
+        drop(scratch);
+        tracing::info!(
+            task_id = cj.task_id,
+            seconds = started.elapsed().as_secs_f64(),
+            "compose speech ready"
+        );
+        if reused > 0 {
+            tracing::info!(
+                task_id = cj.task_id,
+                reused,
+                spoken = cj.narration.len() - reused,
+                "unchanged paragraphs' speech reused"
+            );
+        }
+
+        // 2. The narrated timeline.
+        let style = cj.subtitles_enabled.then(|| {
+            SubtitleStyle::try_from(cj.subtitle_style).unwrap_or(SubtitleStyle::SimpleWhite)
+        });
+        let mut timeline = narration::timeline(&paragraphs, style, None, cj.output.clone());
+        timeline.aigc = cj.aigc.clone();
+        timeline.title = cj.title.clone();
+        timeline.branding = cj.branding.clone();
+        if let Some(t) = &cj.transition {
+            narration::transitions(&mut timeline, t);
+        }
+        let shots_used = paragraphs
+            .iter()
+            .zip(&cj.narration)
+            .map(|(p, n)| ShotUsed {
+                id: n.shot_id,
+                duration_seconds: p.voice_seconds + PARAGRAPH_GAP,
+                ..ShotUsed::default()
+            })
+            .collect();
+        Ok((timeline, shots_used, usage))
+    }
+
+    /// A music video's or ad creative's timeline: the backing track's
+    /// beats found, the images cut to them.
+    async fn montage_timeline(
+        &self,
+        cj: &ComposeJob,
+        m: &Montage,
+    ) -> Result<(Timeline, Vec<ShotUsed>, JobUsage), JobError> {
+        tracing::info!(task_id = cj.task_id, job_id = %cj.job_id, images = m.images.len(), "montage compose started");
+        if m.images.is_empty() {
+            return Err(JobError::permanent(
+                ErrorCode::FailedPrecondition,
+                "the montage has no images",
+            ));
+        }
+        self.reporter
+            .progress(cj, WorkStep::DetectBeats, 0.0, 0)
+            .await;
+        let scratch = Scratch::new(&self.work_dir)
+            .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
+        let source = crate::store::MediaSource::blobs(self.store.clone());
+        let (path, name) = source
+            .fetch(m.track.as_ref(), scratch.path())
+            .await
+            .map_err(|e| JobError::from_status(&tonic::Status::from(e), "backing track"))?;
+        let target = m.target_seconds;
+        let found = crate::runtime::blocking(move || {
+            let info = crate::media::probe::probe(&path, &name)?;
+            let track = info.duration_seconds;
+            // Only what the video plays of the track is listened to.
+            let listen = crate::compose::montage::length(target, track).min(track) + 1.0;
+            let mut reader = crate::media::audio::PcmReader::open(&path, &name, 0.0, 1)?;
+            let mut samples = Vec::new();
+            reader.read(
+                &mut samples,
+                (listen * f64::from(crate::media::audio::SAMPLE_RATE)) as usize,
+            )?;
+            let beats = crate::media::beats::detect(&samples, crate::media::audio::SAMPLE_RATE);
+            Ok((track, beats))
+        })
+        .await;
+        drop(scratch);
+        let (track, beats) =
+            found.map_err(|e| JobError::from_status(&tonic::Status::from(e), "backing track"))?;
+        tracing::info!(
+            task_id = cj.task_id,
+            track_seconds = track,
+            bpm = beats.bpm,
+            beats = beats.times.len(),
+            "backing track's beats found"
+        );
+        self.reporter
+            .progress(cj, WorkStep::DetectBeats, 1.0, 0)
+            .await;
+        let style = cj.subtitles_enabled.then(|| {
+            SubtitleStyle::try_from(cj.subtitle_style).unwrap_or(SubtitleStyle::SimpleWhite)
+        });
+        let mut timeline = montage::timeline(m, track, &beats.times, style, cj.output.clone());
+        timeline.title = cj.title.clone();
+        montage::with_brand(&mut timeline, cj.branding.clone());
+        if let Some(t) = &cj.transition {
+            narration::transitions(&mut timeline, t);
+        }
+        Ok((timeline, Vec::new(), JobUsage::default()))
     }
 
     /// Speech kept under `key` by an earlier compose, when both its WAV and
@@ -165,122 +364,12 @@ impl JobHandler for ComposeWorker {
                 "injected compose failure (faults.compose_fail_attempts)",
             ));
         }
-        if cj.narration.is_empty() {
-            return Err(JobError::permanent(
-                ErrorCode::FailedPrecondition,
-                "the script has no paragraphs",
-            ));
-        }
         let started = Instant::now();
-        tracing::info!(task_id = cj.task_id, job_id = %cj.job_id, attempt = job.attempt, paragraphs = cj.narration.len(), "compose job started");
-        self.reporter
-            .progress(&cj, WorkStep::SynthesizeSpeech, 0.0, 0)
-            .await;
-
-        // 1. Speech, one file per paragraph under audio/{task}/.
-        let voice = cj.voice.clone().unwrap_or_default();
-        let scratch = Scratch::new(&self.work_dir)
-            .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
-        let mut paragraphs = Vec::with_capacity(cj.narration.len());
-        let mut usage = JobUsage::default();
-        let mut reused = 0;
-        for (i, n) in cj.narration.iter().enumerate() {
-            // Speech is content-addressed by everything that goes into it:
-            // an unchanged paragraph of a re-compose is not spoken again.
-            let mut key = speech_key(cj.task_id, self.voice.name(), &voice, &n.text);
-            let (seconds, words) = match self.kept_speech(&key).await {
-                Some(kept) => {
-                    reused += 1;
-                    (kept.seconds, kept.words)
-                }
-                None => {
-                    let speech = self.voice.synthesize(&n.text, &voice).await.map_err(|e| {
-                        let message = format!("speech for {}: {e}", n.paragraph_id);
-                        let code = scout_common::ApiError::from(e.clone()).code;
-                        if e.is_transient() {
-                            JobError::retryable(code, message)
-                        } else {
-                            JobError::permanent(code, message)
-                        }
-                    })?;
-                    let spoken = n.text.trim().chars().count() as i64;
-                    if speech.provider.starts_with("espeak") {
-                        usage.local_tts_characters += spoken;
-                    } else {
-                        usage.tts_characters += spoken;
-                    }
-                    let wav = scratch.path().join(format!("tts_{i}.wav"));
-                    let text = n.text.clone();
-                    let (speech, words) = crate::runtime::blocking(move || {
-                        let words = speech.word_times(&text);
-                        Ok((speech, words))
-                    })
-                    .await
-                    .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
-                    let (samples, path) = (speech.samples, wav.clone());
-                    crate::runtime::blocking(move || {
-                        crate::media::audio::write_wav(&path, &samples)
-                    })
-                    .await
-                    .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
-                    let kept = KeptSpeech {
-                        seconds: speech.duration,
-                        words,
-                    };
-                    // Spoken by the fallback (the remote voice failing):
-                    // kept under the fallback's own key, so the next
-                    // compose asks the configured voice again.
-                    if speech.provider != self.voice.name() {
-                        key = speech_key(cj.task_id, &speech.provider, &voice, &n.text);
-                    }
-                    self.keep_speech(&key, &wav, &kept).await?;
-                    (kept.seconds, kept.words)
-                }
-            };
-            paragraphs.push(narration::Paragraph {
-                id: n.paragraph_id.clone(),
-                clip: blob(&n.shot_key),
-                voice: blob(&format!("{key}.wav")),
-                voice_seconds: seconds,
-                text: n.text.clone(),
-                words,
-                fit: narration::Paragraph::fit_for(
-                    ShotCategory::try_from(n.shot_category).unwrap_or(ShotCategory::Unspecified),
-                    &n.focus,
-                ),
-                focus: n.focus.clone(),
-            });
-            let done = (i + 1) as f64 / cj.narration.len() as f64;
-            self.reporter
-                .progress(&cj, WorkStep::SynthesizeSpeech, done, 0)
-                .await;
-        }
-        drop(scratch);
-        tracing::info!(
-            task_id = cj.task_id,
-            seconds = started.elapsed().as_secs_f64(),
-            "compose speech ready"
-        );
-        if reused > 0 {
-            tracing::info!(
-                task_id = cj.task_id,
-                reused,
-                spoken = cj.narration.len() - reused,
-                "unchanged paragraphs' speech reused"
-            );
-        }
-
-        // 2. The narrated timeline, rendered in pieces (unchanged ones reused).
-        let style = cj.subtitles_enabled.then(|| {
-            SubtitleStyle::try_from(cj.subtitle_style).unwrap_or(SubtitleStyle::SimpleWhite)
-        });
-        let mut timeline = narration::timeline(&paragraphs, style, None, cj.output.clone());
-        timeline.aigc = cj.aigc.clone();
-        timeline.title = cj.title.clone();
-        timeline.branding = cj.branding.clone();
-        if let Some(t) = &cj.transition {
-            narration::transitions(&mut timeline, t);
-        }
+        tracing::info!(task_id = cj.task_id, job_id = %cj.job_id, attempt = job.attempt, paragraphs = cj.narration.len(), montage = cj.montage.is_some(), "compose job started");
+        let (timeline, shots_used, usage) = match &cj.montage {
+            Some(m) => self.montage_timeline(&cj, m).await?,
+            None => self.narrated_timeline(&cj, started).await?,
+        };
         self.reporter
             .progress(&cj, WorkStep::WriteSubtitles, 0.0, 0)
             .await;
@@ -335,15 +424,6 @@ impl JobHandler for ComposeWorker {
         let (pieces, reused_pieces) = (r.pieces, r.reused_pieces);
 
         // 3. Report; only then is the job done.
-        let shots_used = paragraphs
-            .iter()
-            .zip(&cj.narration)
-            .map(|(p, n)| ShotUsed {
-                id: n.shot_id,
-                duration_seconds: p.voice_seconds + PARAGRAPH_GAP,
-                ..ShotUsed::default()
-            })
-            .collect();
         let req = self.reporter.request(
             ReportComposeResultRequest {
                 job_id: cj.job_id.clone(),

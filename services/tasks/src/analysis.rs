@@ -120,6 +120,13 @@ pub async fn requeue(state: &State, task: &TaskRow) -> Result<(), TasksError> {
 /// `StartAnalysis`.
 pub async fn start(state: &State, user_id: i64, task_id: i64) -> Result<i32, TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
+    let recipe = crate::recipes::Recipe::of(crate::recipes::of(state, task_id).await?.as_ref());
+    if recipe.is_montage() {
+        return Err(TasksError::NotReady(format!(
+            "a {} has no analysis or script: start composing once its images and backing track are uploaded",
+            recipe.as_str()
+        )));
+    }
     dispatch(state, &task, Event::StartAnalysis).await
 }
 
@@ -206,8 +213,12 @@ pub async fn context(state: &State, task_id: i64) -> Result<GetTaskContextRespon
         Some(row) => Some(scripts::to_proto(state, row, &videos, &task).await),
         None => None,
     };
+    let recipe = crate::recipes::of(state, task_id).await?;
     Ok(GetTaskContextResponse {
-        task: Some(tasks::to_proto(&task, videos.len() as i64)),
+        task: Some(crate::recipes::with_recipe(
+            tasks::to_proto(&task, videos.len() as i64),
+            recipe.as_ref(),
+        )),
         user_id: task.user_id,
         videos: out,
         script,

@@ -27,6 +27,7 @@ use crate::State;
 use crate::error::TasksError;
 use crate::machine::{self, Event, Status};
 use crate::quotas;
+use crate::recipes::{self, Recipe};
 use crate::scripts;
 use crate::speech;
 use crate::store::{self, TaskRow};
@@ -146,8 +147,23 @@ pub async fn start(
 ) -> Result<i32, TasksError> {
     let user_id = caller.user_id;
     let task = tasks::load(state, user_id, task_id).await?;
-    machine::next(task.status(), Event::StartCompose)?;
-    if voice.is_some() || subtitle.is_some() {
+    let montage = Recipe::of(recipes::of(state, task_id).await?.as_ref()).is_montage();
+    let event = if montage {
+        Event::ComposeMedia
+    } else {
+        Event::StartCompose
+    };
+    machine::next(task.status(), event)?;
+    if montage {
+        // No narration: only the tagline's look is the user's to choose.
+        if let Some(s) = subtitle {
+            let (style, enabled) = (style_name(s.style)?, s.enabled);
+            state
+                .db
+                .run(move |c| store::set_subtitles(c, task_id, enabled, &style))
+                .await?;
+        }
+    } else if voice.is_some() || subtitle.is_some() {
         apply(state, &task, voice, subtitle, true).await?;
     }
     let task = tasks::load(state, user_id, task_id).await?;
@@ -160,7 +176,7 @@ pub async fn start(
         Some(_) => None,
         None => quotas::take_videos(state, user_id, &caller.membership, 1).await?,
     };
-    let queued = dispatch(state, &task, Event::StartCompose).await;
+    let queued = dispatch(state, &task, event).await;
     if queued.is_err() {
         if let Some(day) = taken {
             quotas::give_back_videos(state, user_id, day, 1).await;
@@ -202,7 +218,10 @@ pub async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32
     }
     enqueue(state, task_id, &payload, from, to).await?;
     tracing::info!(task_id, job_id, "compose job queued");
-    Ok(60 + 20 * payload.narration.len() as i32)
+    Ok(match &payload.montage {
+        Some(m) => 30 + 5 * m.images.len() as i32,
+        None => 60 + 20 * payload.narration.len() as i32,
+    })
 }
 
 /// Puts the job a COMPOSING task waits for on the bus again (after a
@@ -226,6 +245,12 @@ pub async fn requeue(state: &State, task: &TaskRow) -> Result<(), TasksError> {
 /// its voice and subtitle choice.
 async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<ComposeJob, TasksError> {
     let task_id = task.id;
+    if let Some(recipe) = recipes::of(state, task_id)
+        .await?
+        .filter(|r| Recipe::of(Some(r)).is_montage())
+    {
+        return montage_job(state, task, &recipe, job_id).await;
+    }
     let (script, videos) = state
         .db
         .run(move |c| Ok((store::script_of(c, task_id)?, store::videos_of(c, task_id)?)))
@@ -258,18 +283,52 @@ async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<Compos
         narration,
         voice: Some(voice),
         subtitles_enabled: task.subtitle_enabled,
-        subtitle_style: SubtitleStyle::from_str_name(&format!(
-            "SUBTITLE_STYLE_{}",
-            task.subtitle_style.to_ascii_uppercase()
-        ))
-        .unwrap_or(SubtitleStyle::SimpleWhite) as i32,
+        subtitle_style: subtitle_style_of(task),
         output: None,
         requested_at: Some(tasks::timestamp(chrono::Utc::now().naive_utc())),
         aigc: aigc_label(&state.ctx.config.aigc, task, &script.provider, job_id),
         title: task.shop_name.clone(),
         branding,
         transition,
+        montage: None,
     })
+}
+
+/// The compose job of a music video or ad creative: its images and track,
+/// the tagline in the task's subtitle style, the owner's brand. Nothing in
+/// it is machine-made (the user's images and music, cut by rule), so it
+/// carries no AI label.
+async fn montage_job(
+    state: &State,
+    task: &TaskRow,
+    recipe: &store::RecipeRow,
+    job_id: &str,
+) -> Result<ComposeJob, TasksError> {
+    let task_id = task.id;
+    let uploads = state.db.run(move |c| store::videos_of(c, task_id)).await?;
+    let montage = recipes::montage(recipe, &uploads)?;
+    let (branding, transition) = crate::brand::for_compose(state, task.user_id).await?;
+    Ok(ComposeJob {
+        job_id: job_id.to_string(),
+        task_id,
+        user_id: task.user_id,
+        subtitles_enabled: task.subtitle_enabled,
+        subtitle_style: subtitle_style_of(task),
+        requested_at: Some(tasks::timestamp(chrono::Utc::now().naive_utc())),
+        title: task.shop_name.clone(),
+        branding,
+        transition,
+        montage: Some(montage),
+        ..ComposeJob::default()
+    })
+}
+
+fn subtitle_style_of(task: &TaskRow) -> i32 {
+    SubtitleStyle::from_str_name(&format!(
+        "SUBTITLE_STYLE_{}",
+        task.subtitle_style.to_ascii_uppercase()
+    ))
+    .unwrap_or(SubtitleStyle::SimpleWhite) as i32
 }
 
 /// The AI-generated-content labels of a task's next output: what in it is

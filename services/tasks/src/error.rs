@@ -88,9 +88,11 @@ pub enum TasksError {
         /// What is at its limit.
         message: String,
     },
-    /// A clip that is not a video type.
-    #[error("content_type: clips must be video ({allowed})")]
+    /// An upload of a type the task does not take.
+    #[error("content_type: {what} ({allowed})")]
     NotVideo {
+        /// What the task takes.
+        what: &'static str,
         /// The accepted types.
         allowed: String,
     },
@@ -100,6 +102,12 @@ pub enum TasksError {
     /// The upload cannot be read as video (deleted).
     #[error("the upload is not a readable video: {0} (deleted)")]
     UnreadableClip(String),
+    /// An image or backing track that cannot be used (deleted); says why.
+    #[error("{0} (deleted)")]
+    BadMedia(String),
+    /// A recipe this build cannot make yet.
+    #[error("recipe: {0} is not available yet; choose shop_review, music_video or ad_creative")]
+    RecipeUnavailable(&'static str),
     /// A dependency (job bus, render, identity) cannot serve now; says what
     /// and when to try again.
     #[error("{0}")]
@@ -145,6 +153,7 @@ impl TasksError {
             Self::UnknownUpload | Self::NotUploaded => "oss_key",
             Self::VoiceNotCloned(_) | Self::UnknownVoiceSample(_) => "voice.voice_sample_id",
             Self::NotVideo { .. } => "content_type",
+            Self::RecipeUnavailable(_) => "recipe",
             _ => return None,
         })
     }
@@ -165,7 +174,10 @@ impl TasksError {
             | Self::QuotaExceeded { .. }
             | Self::TierLimit { .. } => ErrorCode::QuotaExceeded,
             Self::NotVideo { .. } => ErrorCode::UnsupportedMediaType,
-            Self::NoVideoStream | Self::UnreadableClip(_) => ErrorCode::InvalidMedia,
+            Self::NoVideoStream | Self::UnreadableClip(_) | Self::BadMedia(_) => {
+                ErrorCode::InvalidMedia
+            }
+            Self::RecipeUnavailable(_) => ErrorCode::NotImplemented,
             Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
             Self::Storage(_) => ErrorCode::StorageUnavailable,
             Self::Store(_) | Self::Api(_) => ErrorCode::Internal,

@@ -17,6 +17,7 @@ pub mod nodes;
 pub mod previews;
 pub mod progress;
 pub mod quotas;
+pub mod recipes;
 pub mod scripts;
 pub mod speech;
 mod store;

@@ -13,7 +13,9 @@
 //! SCRIPT_READY or SCRIPT_EDITED uses the default voice and subtitles; a
 //! completed task may be edited and composed again; deleting its last clip
 //! takes an UPLOADING task back to CREATED; regenerating the script runs the
-//! script step again (ANALYZING until the new script arrives).
+//! script step again (ANALYZING until the new script arrives). A recipe
+//! without a script (music video, ad creative) composes straight from
+//! UPLOADING ([`Event::ComposeMedia`]).
 
 use crate::error::TasksError;
 
@@ -59,6 +61,9 @@ pub enum Event {
     SetVoice,
     /// The user started composing.
     StartCompose,
+    /// The user started composing a recipe without a script (music video,
+    /// ad creative): straight from its uploads, or again once done.
+    ComposeMedia,
     /// The render worker delivered the video.
     ComposeReported,
     /// A step failed for good.
@@ -156,7 +161,7 @@ fn describe(event: Event) -> &'static str {
         Event::ScriptReported => "store a script",
         Event::EditScript => "edit the script",
         Event::SetVoice => "change voice or subtitles",
-        Event::StartCompose => "start composing",
+        Event::StartCompose | Event::ComposeMedia => "start composing",
         Event::ComposeReported => "store the video",
         Event::Fail(_) => "fail",
         Event::Retry(_) => "retry",
@@ -179,6 +184,7 @@ pub fn target(from: Status, event: Event) -> Option<Status> {
         Event::EditScript if editable => S::ScriptEdited,
         Event::SetVoice if editable => S::VoiceSet,
         Event::StartCompose if editable => S::Composing,
+        Event::ComposeMedia if matches!(from, S::Uploading | S::Completed) => S::Composing,
         Event::ComposeReported if from == S::Composing => S::Completed,
         Event::Fail(_) if !matches!(from, S::Completed | S::Failed) => S::Failed,
         Event::Retry(step) if from == S::Failed => match step {

@@ -85,6 +85,19 @@ const COMPOSE: [StepView; 4] = [
     view(WorkStep::StoreOutputs, "上传成片", "compose", 97, 99),
 ];
 
+/// A music video's or ad creative's compose (10-99 %): the beats, the
+/// render, storing.
+const MONTAGE: [StepView; 3] = [
+    view(WorkStep::DetectBeats, "节拍检测", "compose", 10, 20),
+    view(WorkStep::RenderVideo, "视频合成", "compose", 20, 95),
+    view(WorkStep::StoreOutputs, "上传成片", "compose", 95, 99),
+];
+
+/// The compose steps of a task.
+fn compose_views(montage: bool) -> &'static [StepView] {
+    if montage { &MONTAGE } else { &COMPOSE }
+}
+
 fn names(views: &[StepView]) -> Vec<&'static str> {
     views.iter().map(|v| v.name).collect()
 }
@@ -113,10 +126,11 @@ fn from_report(
     status: Status,
     r: &ReportProgressRequest,
     videos: usize,
+    montage: bool,
 ) -> Option<(usize, &'static StepView, i32)> {
     let views: &'static [StepView] = match status {
         Status::Analyzing => &ANALYSIS,
-        Status::Composing => &COMPOSE,
+        Status::Composing => compose_views(montage),
         _ => return None,
     };
     let step = WorkStep::try_from(r.step).ok()?;
@@ -161,9 +175,11 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, TasksError> 
     let task_id = task.id;
     let job = task.current_job_id.clone();
     let analysing = task.status() == Status::Analyzing;
-    let (videos, analysed) = state
+    let (videos, analysed, montage) = state
         .db
         .run(move |c| {
+            let montage =
+                crate::recipes::Recipe::of(store::recipe_of(c, task_id)?.as_ref()).is_montage();
             let videos = store::videos_of(c, task_id)?;
             // While analysing: the clips this job has analysed; after: every
             // clip with an analysis.
@@ -177,9 +193,10 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, TasksError> 
                     }
                 })
                 .count();
-            Ok((videos.len(), analysed))
+            Ok((videos.len(), analysed, montage))
         })
         .await?;
+    let compose = compose_views(montage);
     let reported = match state.ctx.adapters.cache.get(&key(task_id)).await {
         Ok(Some(bytes)) => ReportProgressRequest::decode(bytes.as_slice())
             .ok()
@@ -206,7 +223,12 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, TasksError> 
         Status::Created | Status::Uploading => {
             p.phase = "upload".into();
             p.progress = if videos > 0 { 10 } else { 0 };
-            p.details = Some(details("上传视频", steps(&["上传视频"], 0, Some(0), false)));
+            let name = if montage {
+                "上传素材"
+            } else {
+                "上传视频"
+            };
+            p.details = Some(details(name, steps(&[name], 0, Some(0), false)));
         }
         Status::Analyzing => {
             p.phase = if analysed < videos {
@@ -241,17 +263,20 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, TasksError> 
         }
         Status::Composing => {
             p.phase = "compose".into();
-            p.progress = 70;
+            p.progress = compose[0].from;
             p.details = Some(details(
-                COMPOSE[0].name,
-                steps(&names(&COMPOSE), 0, Some(0), false),
+                compose[0].name,
+                steps(&names(compose), 0, Some(0), false),
             ));
             p.estimated_remaining_seconds = (60 + 30 * videos as i32 - elapsed).max(1);
         }
         Status::Completed => {
             p.phase = "done".into();
             p.progress = 100;
-            p.details = Some(details("", steps(&names(&COMPOSE), 4, None, false)));
+            p.details = Some(details(
+                "",
+                steps(&names(compose), compose.len(), None, false),
+            ));
         }
         Status::Failed => {
             let t = tasks::to_proto(task, videos as i64);
@@ -273,12 +298,12 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, TasksError> 
     }
     // A running worker knows better where it is now.
     if let Some(r) = reported
-        && let Some((index, view, percent)) = from_report(status, &r, videos)
+        && let Some((index, view, percent)) = from_report(status, &r, videos, montage)
     {
         let all: &[StepView] = if status == Status::Analyzing {
             &ANALYSIS
         } else {
-            &COMPOSE
+            compose
         };
         p.phase = view.phase.into();
         p.progress = percent.clamp(p.progress, 99);

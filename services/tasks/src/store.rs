@@ -46,6 +46,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    task_recipes (task_id) {
+        task_id -> BigInt,
+        recipe -> Varchar,
+        product_name -> Varchar,
+        call_to_action -> Varchar,
+        tagline -> Varchar,
+        target_seconds -> Double,
+    }
+}
+
+diesel::table! {
     output_labels (task_id) {
         task_id -> BigInt,
         aigc -> Text,
@@ -80,6 +91,7 @@ diesel::table! {
         analysis_provider -> Varchar,
         analysis_job_id -> Nullable<Varchar>,
         focus -> Text,
+        kind -> Varchar,
     }
 }
 
@@ -98,7 +110,7 @@ diesel::table! {
     }
 }
 
-diesel::allow_tables_to_appear_in_same_query!(tasks, videos, scripts);
+diesel::allow_tables_to_appear_in_same_query!(tasks, videos, scripts, task_recipes);
 
 /// A task row.
 #[derive(Debug, Clone, Queryable, Selectable)]
@@ -290,6 +302,8 @@ pub struct VideoRow {
     pub analysis_job_id: Option<String>,
     /// JSON list of the clip's focus points (shot analysis).
     pub focus: String,
+    /// clip, image or audio.
+    pub kind: String,
 }
 
 /// A probed clip to record.
@@ -302,6 +316,8 @@ pub struct NewVideo<'a> {
     pub file_size: i64,
     pub width: i32,
     pub height: i32,
+    /// clip, image or audio.
+    pub kind: &'a str,
 }
 
 /// A task's clips in upload order.
@@ -378,6 +394,7 @@ pub fn insert_video(conn: &mut AnyConnection, v: &NewVideo<'_>) -> Result<VideoR
             videos::width.eq(v.width),
             videos::height.eq(v.height),
             videos::status.eq("uploaded"),
+            videos::kind.eq(v.kind),
             videos::tags.eq("[]"),
             videos::is_recommended.eq(false),
             videos::sort_order.eq(order.map_or(0, |o| o + 1)),
@@ -732,6 +749,54 @@ pub fn complete(
 }
 
 /// Records what the output's AI-generated-content labels say (JSON).
+/// A task's recipe and its words (absent: a shop review).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = task_recipes)]
+pub struct RecipeRow {
+    pub task_id: i64,
+    pub recipe: String,
+    pub product_name: String,
+    pub call_to_action: String,
+    pub tagline: String,
+    pub target_seconds: f64,
+}
+
+/// Records a task's recipe.
+pub fn insert_recipe(conn: &mut AnyConnection, r: &RecipeRow) -> Result<(), DbError> {
+    diesel::insert_into(task_recipes::table)
+        .values(r)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// A task's recipe, if it is not a shop review.
+pub fn recipe_of(conn: &mut AnyConnection, task_id: i64) -> Result<Option<RecipeRow>, DbError> {
+    Ok(task_recipes::table
+        .filter(task_recipes::task_id.eq(task_id))
+        .select(RecipeRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The recipes of some tasks (those that have one).
+pub fn recipes_of(conn: &mut AnyConnection, task_ids: &[i64]) -> Result<Vec<RecipeRow>, DbError> {
+    Ok(task_recipes::table
+        .filter(task_recipes::task_id.eq_any(task_ids))
+        .select(RecipeRow::as_select())
+        .load(conn)?)
+}
+
+/// Deletes one upload of a task (a replaced backing track).
+pub fn delete_video_row(conn: &mut AnyConnection, task_id: i64, id: i64) -> Result<(), DbError> {
+    diesel::delete(
+        videos::table
+            .filter(videos::task_id.eq(task_id))
+            .filter(videos::id.eq(id)),
+    )
+    .execute(conn)?;
+    Ok(())
+}
+
 pub fn set_output_aigc(conn: &mut AnyConnection, task_id: i64, aigc: &str) -> Result<(), DbError> {
     let updated = diesel::update(output_labels::table.filter(output_labels::task_id.eq(task_id)))
         .set(output_labels::aigc.eq(aigc))

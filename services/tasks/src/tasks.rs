@@ -51,26 +51,44 @@ fn check_text(field: &str, value: &str, max: usize, required: bool) -> Result<()
     Ok(())
 }
 
-/// A checked create request: its shop type and style by name.
+/// A checked create request: its shop type and style by name, its recipe
+/// (none for a shop review).
 struct Checked {
     shop_name: String,
     promotion_text: String,
     shop_type: String,
     style: String,
+    recipe: Option<store::RecipeRow>,
 }
 
 /// Checks one create request; fields are named under `prefix` (a batch
 /// names the item: `tasks[2].shop_name`).
 fn check(prefix: &str, r: &CreateTaskRequest) -> Result<Checked, TasksError> {
     let field = |name: &str| format!("{prefix}{name}");
-    check_text(&field("shop_name"), &r.shop_name, MAX_SHOP_NAME, true)?;
+    let recipe = crate::recipes::check(prefix, r.recipe, r.montage.as_ref())?;
+    // A montage is named by its product unless given a title.
+    let shop_name = match &recipe {
+        Some(m) if r.shop_name.trim().is_empty() => {
+            if m.product_name.is_empty() {
+                "音乐视频".to_string()
+            } else {
+                m.product_name.clone()
+            }
+        }
+        _ => r.shop_name.clone(),
+    };
+    check_text(&field("shop_name"), &shop_name, MAX_SHOP_NAME, true)?;
     check_text(
         &field("promotion_text"),
         &r.promotion_text,
         MAX_PROMOTION,
         false,
     )?;
-    let shop_type = shop_type_name(r.shop_type).ok_or_else(|| {
+    let shop_type = match r.shop_type {
+        0 if recipe.is_some() => Some("other".to_string()),
+        t => shop_type_name(t),
+    }
+    .ok_or_else(|| {
         TasksError::invalid(
             field("shop_type"),
             "one of food, beauty, entertainment, other",
@@ -80,19 +98,21 @@ fn check(prefix: &str, r: &CreateTaskRequest) -> Result<Checked, TasksError> {
         TasksError::invalid(field("video_style"), "one of recommend, review, vlog")
     })?;
     Ok(Checked {
-        shop_name: r.shop_name.clone(),
+        shop_name,
         promotion_text: r.promotion_text.clone(),
         shop_type,
         style,
+        recipe,
     })
 }
 
+/// Inserts a checked task (with its recipe row): the task as answered.
 fn insert(
     c: &mut scout_common::adapters::db::AnyConnection,
     user_id: i64,
     t: &Checked,
-) -> Result<TaskRow, scout_common::adapters::db::DbError> {
-    store::insert_task(
+) -> Result<(TaskRow, Task), scout_common::adapters::db::DbError> {
+    let row = store::insert_task(
         c,
         &NewTask {
             user_id,
@@ -101,7 +121,16 @@ fn insert(
             promotion_text: &t.promotion_text,
             video_style: &t.style,
         },
-    )
+    )?;
+    let recipe = t.recipe.clone().map(|r| store::RecipeRow {
+        task_id: row.id,
+        ..r
+    });
+    if let Some(r) = &recipe {
+        store::insert_recipe(c, r)?;
+    }
+    let task = crate::recipes::with_recipe(to_proto(&row, 0), recipe.as_ref());
+    Ok((row, task))
 }
 
 /// Creates a task in CREATED.
@@ -111,9 +140,12 @@ pub async fn create(
     r: &CreateTaskRequest,
 ) -> Result<Task, TasksError> {
     let t = check("", r)?;
-    let row = state.db.run(move |c| insert(c, user_id, &t)).await?;
+    let (row, task) = state
+        .db
+        .transaction(move |c| insert(c, user_id, &t))
+        .await?;
     scout_common::telemetry::record_task_created(&row.shop_type, &row.video_style);
-    Ok(to_proto(&row, 0))
+    Ok(task)
 }
 
 /// Most tasks one batch makes (seed 002).
@@ -150,7 +182,7 @@ pub async fn create_batch(
                 .map(|t| insert(c, user_id, t))
                 .collect::<Result<Vec<_>, _>>()?;
             if let Some(day) = &paid {
-                let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
+                let ids: Vec<i64> = rows.iter().map(|(r, _)| r.id).collect();
                 store::prepay_videos(c, &ids, day)?;
             }
             Ok(rows)
@@ -159,10 +191,10 @@ pub async fn create_batch(
     match made {
         Ok(rows) => {
             tracing::info!(user_id, tasks = rows.len(), "batch of tasks created");
-            for r in &rows {
+            for (r, _) in &rows {
                 scout_common::telemetry::record_task_created(&r.shop_type, &r.video_style);
             }
-            Ok(rows.iter().map(|r| to_proto(r, 0)).collect())
+            Ok(rows.into_iter().map(|(_, t)| t).collect())
         }
         Err(e) => {
             if let Some(day) = day {
@@ -185,11 +217,17 @@ pub async fn load(state: &State, user_id: i64, task_id: i64) -> Result<TaskRow, 
 /// The task with its clip count.
 pub async fn get(state: &State, user_id: i64, task_id: i64) -> Result<Task, TasksError> {
     let row = load(state, user_id, task_id).await?;
-    let counts = state
+    let (counts, recipe) = state
         .db
-        .run(move |c| store::video_counts(c, &[task_id]))
+        .run(move |c| {
+            Ok((
+                store::video_counts(c, &[task_id])?,
+                store::recipe_of(c, task_id)?,
+            ))
+        })
         .await?;
-    Ok(to_proto(&row, counts.first().map(|(_, n)| *n).unwrap_or(0)))
+    let task = to_proto(&row, counts.first().map(|(_, n)| *n).unwrap_or(0));
+    Ok(crate::recipes::with_recipe(task, recipe.as_ref()))
 }
 
 /// A page of the caller's tasks, newest first (seed 000 pagination).
@@ -219,6 +257,7 @@ pub async fn list(
                 store::tasks_page(c, user_id, status, i64::from(page), i64::from(size))?;
             let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
             let counts = store::video_counts(c, &ids)?;
+            let recipes = store::recipes_of(c, &ids)?;
             Ok((
                 rows.into_iter()
                     .map(|r| {
@@ -227,7 +266,8 @@ pub async fn list(
                             .find(|(id, _)| *id == r.id)
                             .map(|(_, n)| *n)
                             .unwrap_or(0);
-                        (r, n)
+                        let recipe = recipes.iter().find(|x| x.task_id == r.id).cloned();
+                        (r, n, recipe)
                     })
                     .collect::<Vec<_>>(),
                 total,
@@ -235,7 +275,9 @@ pub async fn list(
         })
         .await?;
     Ok((
-        rows.iter().map(|(r, n)| to_proto(r, *n)).collect(),
+        rows.iter()
+            .map(|(r, n, recipe)| crate::recipes::with_recipe(to_proto(r, *n), recipe.as_ref()))
+            .collect(),
         scout_common::paging::pagination(page, size, total),
     ))
 }
@@ -344,5 +386,8 @@ pub fn to_proto(row: &TaskRow, video_count: i64) -> Task {
         provider_note: row.provider_note.clone(),
         created_at: Some(timestamp(row.created_at)),
         updated_at: Some(timestamp(row.updated_at)),
+        // The recipe is on its own row: `recipes::with_recipe` adds it.
+        recipe: scout_proto::scout::tasks::v1::Recipe::ShopReview as i32,
+        montage: None,
     }
 }

@@ -5,7 +5,9 @@
 //! the caller's tier (`quotas`; seed 000's 500 MB, 10 min and 30 by
 //! default). A clip that breaks one is deleted from storage and the answer
 //! names the limit (INVALID_ARGUMENT on the field; QUOTA_EXCEEDED for the
-//! count).
+//! count). A music video or ad creative takes product images and one
+//! backing track instead (`recipes`: their types and limits; a new track
+//! replaces the old one).
 
 use std::time::Duration;
 
@@ -20,6 +22,7 @@ use scout_proto::scout::tasks::v1::{Video, VideoStatus};
 use crate::State;
 use crate::error::TasksError;
 use crate::machine::{self, Event};
+use crate::recipes::{self, Kind, Recipe};
 use crate::store::{self, NewVideo, VideoRow};
 use crate::tasks;
 
@@ -121,23 +124,47 @@ pub async fn upload_url(
 ) -> Result<UploadUrl, TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
     machine::next(task.status(), Event::ClipConfirmed)?;
-    let ext = extension_for(content_type).ok_or_else(|| TasksError::NotVideo {
-        allowed: VIDEO_TYPES.map(|(t, _)| t).join(", "),
-    })?;
+    let recipe = Recipe::of(recipes::of(state, task_id).await?.as_ref());
+    let (ext, kind) = if recipe.is_montage() {
+        recipes::montage_type(content_type).ok_or_else(|| TasksError::NotVideo {
+            what: "a music video or ad creative takes images or a backing track",
+            allowed: recipes::montage_types(),
+        })?
+    } else {
+        let ext = extension_for(content_type).ok_or_else(|| TasksError::NotVideo {
+            what: "clips must be video",
+            allowed: VIDEO_TYPES.map(|(t, _)| t).join(", "),
+        })?;
+        (ext, Kind::Clip)
+    };
     if file_size <= 0 {
         return Err(limit(
             "file_size",
-            "must be the clip's size in bytes".into(),
+            format!("must be the {}'s size in bytes", kind.noun()),
         ));
     }
-    if file_size > limits.bytes() {
-        return Err(limit("file_size", limits.too_large()));
+    match kind.max_bytes() {
+        Some(max) if file_size > max => {
+            return Err(limit(
+                "file_size",
+                format!(
+                    "the {} may be at most {} MB (got {:.1} MB)",
+                    kind.noun(),
+                    max / (1024 * 1024),
+                    file_size as f64 / (1024.0 * 1024.0)
+                ),
+            ));
+        }
+        None if file_size > limits.bytes() => {
+            return Err(limit("file_size", limits.too_large()));
+        }
+        _ => {}
     }
     let count = state
         .db
         .run(move |c| store::video_count(c, task_id))
         .await?;
-    if count >= limits.clips() {
+    if count >= limits.clips() + i64::from(kind == Kind::Audio) {
         return Err(limits.too_many());
     }
     let key = format!(
@@ -164,7 +191,7 @@ fn storage_down(e: impl std::fmt::Display) -> TasksError {
 }
 
 async fn discard(state: &State, keys: &[&str]) {
-    for key in keys {
+    for key in keys.iter().filter(|k| !k.is_empty()) {
         if let Err(e) = state.ctx.adapters.blobs.delete(key).await {
             tracing::warn!(key, error = %e, "cannot delete a rejected clip");
         }
@@ -213,6 +240,14 @@ pub async fn confirm(
         return Ok(existing);
     }
     machine::next(task.status(), Event::ClipConfirmed)?;
+    let recipe = Recipe::of(recipes::of(state, task_id).await?.as_ref());
+    let kind = if recipe.is_montage() {
+        recipes::kind_of_key(oss_key).ok_or(TasksError::UnknownUpload)?
+    } else if recipes::kind_of_key(oss_key).is_some() {
+        return Err(TasksError::UnknownUpload);
+    } else {
+        Kind::Clip
+    };
     let meta = state
         .ctx
         .adapters
@@ -221,7 +256,21 @@ pub async fn confirm(
         .await
         .map_err(storage_down)?
         .ok_or(TasksError::NotUploaded)?;
-    if meta.size as i64 > limits.bytes() {
+    if let Some(max) = kind.max_bytes()
+        && meta.size as i64 > max
+    {
+        discard(state, &[oss_key]).await;
+        return Err(limit(
+            "file_size",
+            format!(
+                "the upload is {} bytes; the {} may be at most {} MB (deleted)",
+                meta.size,
+                kind.noun(),
+                max / (1024 * 1024)
+            ),
+        ));
+    }
+    if kind == Kind::Clip && meta.size as i64 > limits.bytes() {
         discard(state, &[oss_key]).await;
         return Err(limit(
             "file_size",
@@ -236,12 +285,31 @@ pub async fn confirm(
         .db
         .run(move |c| store::video_count(c, task_id))
         .await?;
-    if count >= limits.clips() {
+    if kind != Kind::Audio && count >= limits.clips() {
         discard(state, &[oss_key]).await;
         return Err(limits.too_many());
     }
-    let thumb = thumb_key(oss_key);
-    let info = probe(state, oss_key, &thumb).await?;
+    // A track has no picture to make a thumbnail of.
+    let thumb = if kind == Kind::Audio {
+        String::new()
+    } else {
+        thumb_key(oss_key)
+    };
+    let info = probe(state, oss_key, &thumb, kind).await?;
+    if kind != Kind::Clip {
+        if let Err(why) = recipes::check_probed(kind, &info) {
+            discard(state, &[oss_key, &thumb]).await;
+            return Err(TasksError::BadMedia(why));
+        }
+        let upload = Upload {
+            key: oss_key,
+            filename: original_filename,
+            kind,
+            size: meta.size as i64,
+            thumb: &thumb,
+        };
+        return record(state, limits, user_id, task_id, &upload, &info).await;
+    }
     let reject = |message: String| limit("duration_seconds", message);
     if info.video_codec.is_empty() {
         discard(state, &[oss_key]).await;
@@ -261,18 +329,52 @@ pub async fn confirm(
         )));
     }
 
-    let (key, name, thumb_stored) = (
-        oss_key.to_string(),
-        original_filename.to_string(),
-        thumb.clone(),
+    let upload = Upload {
+        key: oss_key,
+        filename: original_filename,
+        kind,
+        size: meta.size as i64,
+        thumb: &thumb,
+    };
+    record(state, limits, user_id, task_id, &upload, &info).await
+}
+
+/// A checked upload to record.
+struct Upload<'a> {
+    key: &'a str,
+    filename: &'a str,
+    kind: Kind,
+    size: i64,
+    thumb: &'a str,
+}
+
+/// Records a checked upload and moves the task to UPLOADING, in one
+/// transaction that re-reads the status and the count it is decided on. A
+/// backing track replaces the task's earlier one (its object deleted).
+async fn record(
+    state: &State,
+    limits: &Limits,
+    user_id: i64,
+    task_id: i64,
+    u: &Upload<'_>,
+    info: &MediaInfo,
+) -> Result<VideoRow, TasksError> {
+    let (key, name, thumb_stored, kind) = (
+        u.key.to_string(),
+        u.filename.to_string(),
+        (!u.thumb.is_empty()).then(|| u.thumb.to_string()),
+        u.kind,
     );
-    let size = meta.size as i64;
+    let size = u.size;
     let (max_clips, too_many) = (limits.clips(), limits.too_many());
+    let (duration, width, height) = (
+        info.duration_seconds,
+        info.display_width,
+        info.display_height,
+    );
     let recorded = state
         .db
         .transaction(move |c| {
-            // Re-read inside the transaction: the status and the count are
-            // what this insert is decided on.
             let Some(task) = store::task_of(c, user_id, task_id)? else {
                 return Ok(Err(TasksError::not_found(format!("task {task_id}"))));
             };
@@ -280,8 +382,17 @@ pub async fn confirm(
                 Ok(to) => to,
                 Err(e) => return Ok(Err(e)),
             };
-            if store::video_count(c, task_id)? >= max_clips {
+            let existing = store::videos_of(c, task_id)?;
+            let replaced: Vec<VideoRow> = existing
+                .iter()
+                .filter(|v| kind == Kind::Audio && v.kind == Kind::Audio.as_str())
+                .cloned()
+                .collect();
+            if kind != Kind::Audio && (existing.len() - replaced.len()) as i64 >= max_clips {
                 return Ok(Err(too_many));
+            }
+            for old in &replaced {
+                store::delete_video_row(c, task_id, old.id)?;
             }
             let row = store::insert_video(
                 c,
@@ -289,31 +400,42 @@ pub async fn confirm(
                     task_id,
                     original_filename: &name,
                     oss_key: &key,
-                    thumbnail_oss_key: Some(&thumb_stored),
-                    duration_seconds: info.duration_seconds,
+                    thumbnail_oss_key: thumb_stored.as_deref(),
+                    duration_seconds: duration,
                     file_size: size,
-                    width: info.display_width,
-                    height: info.display_height,
+                    width,
+                    height,
+                    kind: kind.as_str(),
                 },
             )?;
             if !store::set_status(c, task_id, task.status(), to)? {
                 return Err(scout_common::adapters::db::DbError::Conflict(
-                    "the task changed while the clip was recorded; confirm again".into(),
+                    "the task changed while the upload was recorded; confirm again".into(),
                 ));
             }
-            Ok(Ok(row))
+            Ok(Ok((row, replaced)))
         })
         .await?;
     match recorded {
-        Ok(row) => Ok(row),
+        Ok((row, replaced)) => {
+            for old in replaced {
+                discard(state, &[&old.oss_key]).await;
+            }
+            Ok(row)
+        }
         Err(e) => {
-            discard(state, &[oss_key, &thumb]).await;
+            discard(state, &[u.key, u.thumb]).await;
             Err(e)
         }
     }
 }
 
-async fn probe(state: &State, key: &str, thumbnail_key: &str) -> Result<MediaInfo, TasksError> {
+async fn probe(
+    state: &State,
+    key: &str,
+    thumbnail_key: &str,
+    kind: Kind,
+) -> Result<MediaInfo, TasksError> {
     let mut req = state.ctx.auth.internal(ProbeRequest {
         media: Some(MediaRef {
             location: Some(Location::BlobKey(key.to_string())),
@@ -327,7 +449,14 @@ async fn probe(state: &State, key: &str, thumbnail_key: &str) -> Result<MediaInf
         Ok(resp) => Ok(resp.into_inner().info.unwrap_or_default()),
         Err(s) if s.code() == tonic::Code::InvalidArgument => {
             discard(state, &[key, thumbnail_key]).await;
-            Err(TasksError::UnreadableClip(s.message().to_string()))
+            Err(match kind {
+                Kind::Clip => TasksError::UnreadableClip(s.message().to_string()),
+                other => TasksError::BadMedia(format!(
+                    "the upload is not a readable {}: {}",
+                    other.noun(),
+                    s.message()
+                )),
+            })
         }
         Err(s) => {
             tracing::warn!(status = %s, "render probe failed");
@@ -471,5 +600,6 @@ pub async fn to_proto(state: &State, row: &VideoRow) -> Video {
         is_recommended: row.is_recommended,
         sort_order: row.sort_order,
         created_at: Some(crate::tasks::timestamp(row.created_at)),
+        kind: Kind::parse(&row.kind).api() as i32,
     }
 }

@@ -1,7 +1,7 @@
 // The generated enums as the short names the API and the translations use
 // (TaskStatus.SCRIPT_READY → "script_ready"), and which badge a status wears.
 import { ShopType, ShotCategory, SubtitleStyle, VideoStyle } from "../gen/scout/common/v1/common_pb";
-import { TaskStatus, TaskStep } from "../gen/scout/tasks/v1/tasks_pb";
+import { Recipe, TaskStatus, TaskStep } from "../gen/scout/tasks/v1/tasks_pb";
 
 export function short<E extends Record<string | number, string | number>>(e: E, value: number): string {
   const name = e[value];
@@ -14,6 +14,12 @@ export const styleName = (s: VideoStyle) => short(VideoStyle, s);
 export const categoryName = (c: ShotCategory) => short(ShotCategory, c);
 export const subtitleStyleName = (s: SubtitleStyle) => short(SubtitleStyle, s);
 export const stepName = (s: TaskStep) => short(TaskStep, s);
+export const recipeName = (r: Recipe) => short(Recipe, r) || "shop_review";
+
+/** The recipes a user can start, in the order the form offers them. */
+export const RECIPES = [Recipe.SHOP_REVIEW, Recipe.MUSIC_VIDEO, Recipe.AD_CREATIVE];
+/** Whether a recipe composes from images and a backing track (no script). */
+export const isMontage = (r: Recipe) => r === Recipe.MUSIC_VIDEO || r === Recipe.AD_CREATIVE;
 
 /** The badge of a status: busy (a job runs), ready (the user acts), done, failed. */
 export function badgeOf(s: TaskStatus): string {

@@ -19,6 +19,7 @@ pub mod crop;
 pub mod decode;
 pub mod draft;
 pub mod encode;
+pub mod montage;
 pub mod narration;
 pub mod pieces;
 pub mod plan;

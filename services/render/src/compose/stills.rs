@@ -7,7 +7,6 @@ use super::plan::{Output, PlannedSegment, fit_chain};
 use super::segment::SegmentStats;
 use crate::error::RenderError;
 use crate::media::graph::VideoGraph;
-use crate::media::open;
 
 /// Renders a still segment into exactly `seg.frames` output frames.
 pub fn render_still(
@@ -16,45 +15,17 @@ pub fn render_still(
     ken_burns: bool,
     emit: &mut dyn FnMut(ff::frame::Video) -> Result<(), RenderError>,
 ) -> Result<SegmentStats, RenderError> {
-    let mut input = open(&seg.path, &seg.source)?;
-    let stream = input
-        .streams()
-        .best(ff::media::Type::Video)
-        .ok_or_else(|| RenderError::media(&seg.source, "is not an image"))?;
-    let index = stream.index();
-    let tb = stream.time_base();
-    let ctx = ff::codec::context::Context::from_parameters(stream.parameters())
-        .map_err(RenderError::ffmpeg("image decoder"))?;
-    let mut decoder = ctx
-        .decoder()
-        .video()
-        .map_err(|e| RenderError::media(&seg.source, format!("cannot decode the image: {e}")))?;
-    let mut image = None;
-    let mut frame = ff::frame::Video::empty();
-    for (stream, packet) in input.packets() {
-        if stream.index() != index {
-            continue;
-        }
-        decoder.send_packet(&packet).map_err(|e| {
-            RenderError::media(&seg.source, format!("cannot decode the image: {e}"))
-        })?;
-        if decoder.receive_frame(&mut frame).is_ok() {
-            image = Some(frame.clone());
-            break;
-        }
-    }
-    if image.is_none() {
-        let _ = decoder.send_eof();
-        if decoder.receive_frame(&mut frame).is_ok() {
-            image = Some(frame.clone());
-        }
-    }
-    let mut image =
-        image.ok_or_else(|| RenderError::media(&seg.source, "holds no decodable image"))?;
-    image.set_pts(Some(0));
+    let picture = crate::media::picture::decode(&seg.path, &seg.source)?;
+    let image = picture.frame;
     let (w, h) = (out.width, out.height);
+    // A photo turned upright first, as its EXIF says (`source_size` is its
+    // upright size already).
+    let upright = match crate::media::exif::filter(crate::media::exif::orientation(&seg.path)) {
+        "" => String::new(),
+        f => format!("{f},"),
+    };
     let mut chain = format!(
-        "format=yuv420p,{}",
+        "{upright}format=yuv420p,{}",
         fit_chain(seg.fit, seg.source_size, (w, h))
     );
     if ken_burns {
@@ -70,8 +41,8 @@ pub fn render_still(
         image.width(),
         image.height(),
         image.format(),
-        tb,
-        decoder.aspect_ratio(),
+        picture.time_base,
+        picture.aspect_ratio,
         &chain,
     )?;
     graph.push(Some(&image))?;

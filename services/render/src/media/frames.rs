@@ -640,8 +640,27 @@ pub fn thumbnail(
 ) -> Result<ExtractedFrame, RenderError> {
     // One frame: not worth opening a GPU decoder session for.
     let mut picker = FramePicker::open(path, name, false)?;
-    let (time, frame) = picker.representative(name)?;
-    let mut writer = picker.writer(&frame, max_dimension, super::turbo::QUALITY_THUMBNAIL)?;
+    let (time, frame, mut writer) = match picker.representative(name) {
+        Ok((time, frame)) => {
+            let writer = picker.writer(&frame, max_dimension, super::turbo::QUALITY_THUMBNAIL)?;
+            (time, frame, writer)
+        }
+        // A single picture the clip path cannot seek in (a JPEG): decoded
+        // whole, turned as its EXIF says.
+        Err(e) if picker.duration() <= 0.1 => {
+            let p = super::picture::decode(path, name).map_err(|_| e)?;
+            let rotation = super::exif::rotation(super::exif::orientation(path));
+            let writer = JpegWriter::for_decoded(
+                &p.frame,
+                p.time_base,
+                rotation,
+                max_dimension,
+                super::turbo::QUALITY_THUMBNAIL,
+            )?;
+            (0.0, p.frame, writer)
+        }
+        Err(e) => return Err(e),
+    };
     let (width, height) = writer.size();
     Ok(ExtractedFrame {
         index: 0,

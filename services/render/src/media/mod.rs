@@ -3,12 +3,15 @@
 //! it from `spawn_blocking` or a dedicated thread, never on the runtime.
 
 pub mod audio;
+pub mod beats;
 pub mod decode;
+pub mod exif;
 pub mod faults;
 pub mod frames;
 pub mod graph;
 pub mod hw;
 pub mod jpeg;
+pub mod picture;
 pub mod probe;
 pub mod rotation;
 pub(crate) mod sweep;

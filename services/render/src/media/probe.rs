@@ -49,6 +49,16 @@ pub fn probe(path: &Path, name: &str) -> Result<MediaInfo, RenderError> {
             rotation::display_size(width.max(0) as u32, height.max(0) as u32, info.rotation);
         info.display_width = dw as i32;
         info.display_height = dh as i32;
+        // A photo says in EXIF how to turn it (stills are turned so).
+        if info.video_codec == "mjpeg" && matches!(info.container.as_str(), "image2" | "jpeg_pipe")
+        {
+            let o = super::exif::orientation(path);
+            info.rotation = super::exif::rotation(o);
+            if super::exif::swaps(o) {
+                info.display_width = height;
+                info.display_height = width;
+            }
+        }
         if format >= 0 {
             // SAFETY: `format` is an AVPixelFormat value from FFmpeg itself.
             let pix = unsafe { std::mem::transmute::<i32, ff::ffi::AVPixelFormat>(format) };

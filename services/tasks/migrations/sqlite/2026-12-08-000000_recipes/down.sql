@@ -1,0 +1,2 @@
+ALTER TABLE videos DROP COLUMN kind;
+DROP TABLE task_recipes;
