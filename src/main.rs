@@ -108,7 +108,8 @@ enum Command {
     /// `--recipe music_video` or `ad_creative`: product images in, cut to the
     /// beats of `--track`.
     Make {
-        /// What to make: shop_review, music_video or ad_creative.
+        /// What to make: shop_review, doc_explainer (one document: md, txt,
+        /// pdf or docx), music_video or ad_creative.
         #[arg(long, default_value = "shop_review")]
         recipe: String,
         /// Shop name, e.g. 海底捞火锅(望京店) (shop_review; else the title).
@@ -129,6 +130,10 @@ enum Command {
         /// Video length in seconds (music_video, ad_creative); 0 for the default.
         #[arg(long, default_value_t = 0.0)]
         seconds: f64,
+        /// The slides' accent colour (doc_explainer): blue, orange, purple,
+        /// green, pink or cyan.
+        #[arg(long, default_value = "")]
+        accent: String,
         /// food, beauty, entertainment or other.
         #[arg(long = "type", default_value = "food")]
         shop_type: String,
@@ -286,6 +291,7 @@ fn main() -> ExitCode {
             cta,
             tagline,
             seconds,
+            accent,
             shop_type,
             style,
             promo,
@@ -322,6 +328,7 @@ fn main() -> ExitCode {
                 cta,
                 tagline,
                 seconds,
+                accent,
                 shop_type,
                 style,
                 promo,

@@ -39,6 +39,8 @@ pub struct MakeArgs {
     pub tagline: String,
     /// Video length, seconds; 0 for the default.
     pub seconds: f64,
+    /// The slides' accent colour (doc_explainer).
+    pub accent: String,
     /// food, beauty, entertainment or other.
     pub shop_type: String,
     /// recommend, review or vlog.
@@ -87,8 +89,12 @@ fn content_type(path: &Path) -> anyhow::Result<&'static str> {
         "webp" => "image/webp",
         "mp3" => "audio/mpeg",
         "wav" => "audio/wav",
+        "md" | "markdown" => "text/markdown",
+        "txt" => "text/plain",
+        "pdf" => "application/pdf",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
         other => bail!(
-            "{}: .{other} is not a video file, image or track Scout takes (videos: mp4, mov, m4v, 3gp, webm, mkv; images: jpg, png, webp; tracks: mp3, wav)",
+            "{}: .{other} is not a video file, image or track Scout takes (videos: mp4, mov, m4v, 3gp, webm, mkv; images: jpg, png, webp; tracks: mp3, wav; documents: md, txt, pdf, docx)",
             path.display()
         ),
     })
@@ -100,10 +106,15 @@ fn recipe_value(name: &str) -> anyhow::Result<(i32, bool)> {
         "shop_review" => Ok((Recipe::ShopReview as i32, false)),
         "music_video" => Ok((Recipe::MusicVideo as i32, true)),
         "ad_creative" => Ok((Recipe::AdCreative as i32, true)),
-        "doc_explainer" | "topic_short" => {
-            bail!("--recipe {name}: not available yet (shop_review, music_video, ad_creative)")
+        "doc_explainer" => Ok((Recipe::DocExplainer as i32, false)),
+        "topic_short" => {
+            bail!(
+                "--recipe {name}: not available yet (shop_review, doc_explainer, music_video, ad_creative)"
+            )
         }
-        other => bail!("--recipe {other:?}: one of shop_review, music_video, ad_creative"),
+        other => {
+            bail!("--recipe {other:?}: one of shop_review, doc_explainer, music_video, ad_creative")
+        }
     }
 }
 
@@ -187,19 +198,53 @@ pub async fn make(args: MakeArgs, config: scout_common::config::Config) -> anyho
     if args.clips.is_empty() {
         bail!("give at least one clip: scout make --shop NAME clip1.mp4 … -o out.mp4");
     }
-    for c in args.clips.iter().chain(&args.track) {
-        if !c.is_file() {
-            bail!("{}: no such file", c.display());
-        }
-        content_type(c)?;
-    }
     if montage && args.track.is_none() {
         bail!(
             "--recipe {} needs a backing track: --track song.mp3",
             args.recipe
         );
     }
-    if !montage && args.shop.trim().is_empty() {
+    let document = args.recipe.trim().eq_ignore_ascii_case("doc_explainer");
+    for c in &args.clips {
+        if !c.is_file() {
+            bail!("{}: no such file", c.display());
+        }
+        let ct = content_type(c)?;
+        let (fits, what) = if montage {
+            (ct.starts_with("image/"), "an image (jpg, png, webp)")
+        } else if document {
+            (
+                ct.starts_with("text/") || ct.starts_with("application/"),
+                "a document (md, txt, pdf, docx)",
+            )
+        } else {
+            (
+                ct.starts_with("video/"),
+                "a video file Scout takes (mp4, mov, m4v, 3gp, webm, mkv)",
+            )
+        };
+        if !fits {
+            bail!(
+                "{}: is not {what} for --recipe {}",
+                c.display(),
+                args.recipe
+            );
+        }
+    }
+    if let Some(track) = &args.track {
+        if !track.is_file() {
+            bail!("{}: no such file", track.display());
+        }
+        if !content_type(track)?.starts_with("audio/") {
+            bail!("{}: --track takes an mp3 or wav", track.display());
+        }
+    }
+    if document && args.clips.len() != 1 {
+        bail!(
+            "--recipe doc_explainer explains one document: scout make --recipe doc_explainer notes.md -o out.mp4"
+        );
+    }
+    if !montage && !document && args.shop.trim().is_empty() {
         bail!("give the shop's name: scout make --shop NAME clip1.mp4 … -o out.mp4");
     }
     let shop_type = enum_value(
@@ -275,7 +320,12 @@ async fn run(
             &session,
             CreateTaskRequest {
                 shop_name: args.shop.clone(),
-                shop_type: if montage { 0 } else { shop_type },
+                shop_type: if montage || recipe == Recipe::DocExplainer as i32 {
+                    0
+                } else {
+                    shop_type
+                },
+                accent: args.accent.clone(),
                 promotion_text: args.promo.clone(),
                 video_style: style,
                 recipe,

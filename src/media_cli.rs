@@ -104,6 +104,11 @@ fn resolve_paths(timeline: &mut Timeline, base: &Path) -> anyhow::Result<()> {
         match s.source.as_mut() {
             Some(Source::Clip(c)) => fix(&mut c.media)?,
             Some(Source::Still(st)) => fix(&mut st.media)?,
+            Some(Source::Scene(sc)) => {
+                if let Some(scene) = sc.scene.as_mut() {
+                    fix(&mut scene.image)?;
+                }
+            }
             None => {}
         }
     }

@@ -267,12 +267,12 @@ fn scout_make_refuses_bad_input_clearly() {
             "--recipe music_video needs a backing track: --track song.mp3",
         ),
         (
-            vec!["make", "--recipe", "doc_explainer", good.as_str()],
-            "--recipe doc_explainer: not available yet",
+            vec!["make", "--recipe", "topic_short", good.as_str()],
+            "--recipe topic_short: not available yet",
         ),
         (
             vec!["make", "--recipe", "opera", good.as_str()],
-            "--recipe \"opera\": one of shop_review, music_video, ad_creative",
+            "--recipe \"opera\": one of shop_review, doc_explainer, music_video, ad_creative",
         ),
         (vec!["make", good.as_str()], "give the shop's name"),
     ] {

@@ -489,14 +489,12 @@ async fn an_ad_creative_turns_photos_upright_ends_on_its_card_and_refuses_bad_me
     assert!(refusal(&err, ErrorCode::InvalidArgument).starts_with("montage.target_seconds"));
     let err = tasks
         .create_task(CreateTaskRequest {
-            recipe: Recipe::DocExplainer as i32,
+            recipe: Recipe::TopicShort as i32,
             ..CreateTaskRequest::default()
         })
         .await
         .expect_err("not built");
-    assert!(
-        refusal(&err, ErrorCode::NotImplemented).contains("doc_explainer is not available yet")
-    );
+    assert!(refusal(&err, ErrorCode::InvalidArgument).contains("topic_short is not available yet"));
     let task = tasks
         .create_task(ad(MontageInput {
             product_name: "冷萃乌龙".into(),

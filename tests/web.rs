@@ -318,9 +318,10 @@ async fn the_admin_panel_works_in_a_real_browser() {
     .await;
 }
 
-/// The product recipes in the browser (`web/e2e/recipes.mjs`): an ad
-/// creative made from the form, its images and track uploaded, composed
-/// without a script, played and downloaded.
+/// The recipes in the browser (`web/e2e/recipes.mjs`): an ad creative made
+/// from the form, its images and track uploaded, composed without a
+/// script, played and downloaded; a document explainer from a Markdown
+/// file, its slides as the script, composed.
 #[tokio::test]
 async fn the_product_recipes_work_in_a_real_browser() {
     require_built_app();
@@ -338,6 +339,11 @@ async fn the_product_recipes_work_in_a_real_browser() {
     }
     std::fs::write(media.path().join("track.wav"), wav_tone(48_000, 4.0, 330.0)).expect("track");
     clip(media.path(), "clip.mp4", 1.5);
+    std::fs::write(
+        media.path().join("guide.md"),
+        "# Rust 入门\n\n安全又快。\n\n## 要点\n\n- 所有权\n- 借用\n\n## 代码\n\n```rust\nfn main() {}\n```\n",
+    )
+    .expect("guide");
     let (scout, base) = start_scout(dir.path(), &[], None).await;
     let shots = root().join("target/web-screenshots");
     let outbox = dir.path().join("sms-outbox.log");

@@ -4,12 +4,14 @@
 // is refused on its field, then uploads product images and a backing track
 // (a video is refused, saying what the recipe takes), composes straight
 // from them (no analysis, no script) and plays and downloads the finished
-// video; the task list says which recipe each task is. Screenshots go to
+// video; then a document explainer: a Markdown file read into slides that
+// are the script, composed; the task list says which recipe each task is.
+// Screenshots go to
 // SCREENSHOTS (recipe-*.png).
 //
 //   BASE_URL     the edge, e.g. http://127.0.0.1:18080
 //   OUTBOX       the log SMS provider's outbox file (login codes)
-//   MEDIA        a directory with three .png images, track.wav and clip.mp4
+//   MEDIA        a directory with three .png images, track.wav, clip.mp4 and guide.md
 //   SCREENSHOTS  where to write PNGs
 //   CHROMIUM     the browser (default /usr/bin/chromium)
 // Prints one JSON line per checkpoint; exits non-zero on the first failure.
@@ -108,10 +110,33 @@ try {
   check(topics.includes("#"), "topics and titles to post it with, from the product's words", { topics });
   await shoot(page, "recipe-03-result");
 
-  // The list names the recipe.
+  // A document explainer: a Markdown file becomes slides, narrated.
+  await page.goto(`${BASE}/tasks`);
+  await page.click('[data-test="new-task"]');
+  await page.click('[data-test="recipe-doc_explainer"]');
+  await page.waitForSelector('[data-test="accent-purple"]');
+  await page.click('[data-test="accent-purple"]');
+  await page.fill('[data-test="doc-title"]', "Rust 入门");
+  await page.click('[data-test="create"]');
+  await page.waitForURL((u) => /^\/tasks\/\d+$/.test(u.pathname) && u.href !== taskUrl);
+  await page.setInputFiles('[data-test="file-input"]', join(MEDIA, "guide.md"));
+  await page.waitForSelector('[data-test="document"]', { timeout: LONG });
+  check(true, "the document is uploaded and read");
+  await page.click('[data-test="start-analysis"]');
+  await page.waitForSelector('[data-test="slide"]', { timeout: LONG });
+  const slides = await page.$$eval('[data-test="slide"]', (els) => els.map((e) => e.textContent));
+  check(slides.length >= 4 && slides.some((s) => s.includes("代码")), "its slides are the script", { slides });
+  await shoot(page, "recipe-04-slides");
+  await page.click('[data-test="compose"]');
+  await page.waitForSelector('[data-test="player"]', { timeout: LONG });
+  check(true, "the explainer is composed and playable");
+  await shoot(page, "recipe-05-explainer");
+
+  // The list names the recipes.
   await page.goto(`${BASE}/tasks`);
   await page.waitForSelector('[data-test="task-item"]');
-  check((await page.textContent('[data-test="task-item"]')).includes("产品广告"), "the task list names the recipe");
+  const listed = await page.textContent('[data-test="task-list"]');
+  check(listed.includes("产品广告") && listed.includes("文档讲解"), "the task list names the recipes");
   check(watched.scriptErrors().length === 0, "no script errors", { consoleErrors: watched.consoleErrors });
   stopWatchdog();
 } catch (e) {

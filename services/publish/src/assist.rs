@@ -37,9 +37,18 @@ pub struct Input<'a> {
     pub script: &'a [String],
     /// Variation: 0 for the first suggestions, then one more per regeneration.
     pub seed: u64,
-    /// A product video (music video, ad creative), not a shop review:
-    /// `name` is the product's.
-    pub product: bool,
+    /// What the video is about: a shop, a product (music video, ad
+    /// creative: `name` is the product's) or a lesson (a document
+    /// explainer: `name` is its title).
+    pub subject: Subject,
+}
+
+/// What a video is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Subject {
+    Shop,
+    Product,
+    Lesson,
 }
 
 /// Topics and titles.
@@ -277,8 +286,10 @@ fn rotated<'a>(items: &[&'a str], seed: u64) -> Vec<&'a str> {
 
 /// The template writer.
 pub fn template(input: &Input<'_>) -> Assist {
-    if input.product {
-        return product_template(input);
+    match input.subject {
+        Subject::Product => return product_template(input, &PRODUCT_TOPICS, &PRODUCT_TITLES),
+        Subject::Lesson => return product_template(input, &LESSON_TOPICS, &LESSON_TITLES),
+        Subject::Shop => {}
     }
     let (brand, branch) = brand_and_branch(input.name);
     let brand = if brand.is_empty() {
@@ -422,17 +433,57 @@ const PRODUCT_TOPICS: [&str; 10] = [
     "#好物种草",
 ];
 
-/// Topics and titles of a product video: the product's name, its line
-/// and call to action, the product topics.
-fn product_template(input: &Input<'_>) -> Assist {
-    let name = clean(input.name, TOPIC_CHARS);
+/// Topics an explainer is found by.
+const LESSON_TOPICS: [&str; 10] = [
+    "#干货分享",
+    "#知识分享",
+    "#涨知识",
+    "#学习",
+    "#教程",
+    "#每天学一点",
+    "#技能提升",
+    "#学习方法",
+    "#自我提升",
+    "#知识科普",
+];
+
+/// Title patterns of a product video (`{}` is the name).
+const PRODUCT_TITLES: [&str; 5] = [
+    "挖到宝了！{}真的让人一用就爱上",
+    "今日好物分享：{}，用过就回不去了",
+    "按头安利{}，这波真的值得入手",
+    "{}上新了！颜值和实力都在线",
+    "闭眼入不踩雷：{}实力种草",
+];
+
+/// Title patterns of an explainer (`{}` is the title).
+const LESSON_TITLES: [&str; 5] = [
+    "一口气看懂{}，核心要点全在这里",
+    "{}入门：这几点一定要知道",
+    "干货！{}从零到一讲清楚",
+    "收藏起来慢慢看：{}全梳理",
+    "几分钟讲透{}，新手也能听懂",
+];
+
+/// Topics and titles of a product video or an explainer: its name, its
+/// lines, the subject's topics and title patterns.
+fn product_template(
+    input: &Input<'_>,
+    subject_topics: &[&'static str],
+    patterns: &[&str],
+) -> Assist {
+    let tag = clean(input.name, TOPIC_CHARS);
+    let name: String = input.name.trim().chars().take(30).collect();
     let name = if name.is_empty() {
         "这款好物".to_string()
     } else {
         name
     };
-    let mut topics = vec![format!("#{name}")];
-    for t in rotated(&PRODUCT_TOPICS, input.seed) {
+    let mut topics = Vec::new();
+    if !tag.is_empty() {
+        topics.push(format!("#{tag}"));
+    }
+    for t in rotated(subject_topics, input.seed) {
         if topics.len() >= 8 + (input.seed as usize % 3) {
             break;
         }
@@ -450,18 +501,14 @@ fn product_template(input: &Input<'_>) -> Assist {
         .get(1)
         .map(|l| l.trim().to_string())
         .unwrap_or_default();
-    let mut candidates = vec![
-        format!("挖到宝了！{name}真的让人一用就爱上"),
-        format!("今日好物分享：{name}，用过就回不去了"),
-        format!("按头安利{name}，这波真的值得入手"),
-        format!("{name}上新了！颜值和实力都在线"),
-        format!("闭眼入不踩雷：{name}实力种草"),
-    ];
-    if !line.is_empty() {
-        candidates.insert(0, format!("{name}｜{line}"));
-    }
-    if !call.is_empty() {
-        candidates.insert(1, format!("{name}来了，{call}！"));
+    let mut candidates: Vec<String> = patterns.iter().map(|p| p.replace("{}", &name)).collect();
+    if input.subject == Subject::Product {
+        if !line.is_empty() {
+            candidates.insert(0, format!("{name}｜{line}"));
+        }
+        if !call.is_empty() {
+            candidates.insert(1, format!("{name}来了，{call}！"));
+        }
     }
     let mut titles: Vec<String> = Vec::new();
     for t in rotated(
@@ -507,11 +554,16 @@ fn fit_title(t: &str) -> String {
 /// Seed 000 §4.6's prompt, filled in.
 pub fn prompt(input: &Input<'_>, previous: Option<&Assist>) -> String {
     let summary: String = input.script.join("").chars().take(300).collect();
-    if input.product {
+    if input.subject != Subject::Shop {
         return format!(
-            "基于以下产品短视频信息，生成发布辅助内容：\n\n产品：{}\n文案：{}\n\n\
+            "基于以下{}短视频信息，生成发布辅助内容：\n\n主题：{}\n文案：{}\n\n\
              请生成：\n1. 8-10个相关话题标签（以#开头，符合抖音/小红书规范，只含文字和数字，不含空格和标点，每个不超过20字）\n\
              2. 4个吸引眼球的视频标题（20-50字）\n\n输出JSON：\n{{\n  \"topics\": [\"#话题1\", ...],\n  \"titles\": [\"标题1\", ...]\n}}{}",
+            if input.subject == Subject::Product {
+                "产品"
+            } else {
+                "知识讲解"
+            },
             input.name,
             summary,
             previous
@@ -615,7 +667,7 @@ mod tests {
                     ] {
                         for seed in 0..6 {
                             let a = template(&Input {
-                                product: false,
+                                subject: Subject::Shop,
                                 name,
                                 shop_type: t,
                                 style: s,
@@ -637,7 +689,7 @@ mod tests {
     fn suggestions_use_the_shop_and_change_on_regeneration() {
         let script = vec!["毛肚七上八下".to_string()];
         let input = |seed| Input {
-            product: false,
+            subject: Subject::Shop,
             name: "海底捞火锅(望京店)",
             shop_type: ShopType::Food,
             style: VideoStyle::Recommend,
@@ -665,7 +717,7 @@ mod tests {
                 promotion: "",
                 script: &lines,
                 seed,
-                product: true,
+                subject: Subject::Product,
             });
             check(&a).expect("valid");
             assert_eq!(a.topics[0], "#冷萃乌龙");

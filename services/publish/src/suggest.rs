@@ -9,11 +9,11 @@ use scout_common::chat::{self, ChatClient, ChatError};
 use scout_common::config::{AiConfig, WriterKind};
 use scout_proto::scout::common::v1::{ShopType, VideoStyle};
 use scout_proto::scout::publish::v1::PublishAssist;
-use scout_proto::scout::tasks::v1::GetTaskContextResponse;
+use scout_proto::scout::tasks::v1::{GetTaskContextResponse, Recipe};
 use serde::{Deserialize, Serialize};
 
 use crate::State;
-use crate::assist::{self, Assist, Input};
+use crate::assist::{self, Assist, Input, Subject};
 use crate::error::PublishError;
 use crate::store::{self, AssistRow};
 
@@ -150,7 +150,13 @@ async fn write(
         promotion: &shop.promotion_text,
         script: &script,
         seed,
-        product: task.montage.is_some(),
+        subject: if task.montage.is_some() {
+            Subject::Product
+        } else if task.recipe == Recipe::DocExplainer as i32 {
+            Subject::Lesson
+        } else {
+            Subject::Shop
+        },
     };
     state.writer.write(&input, previous).await
 }

@@ -179,6 +179,7 @@ impl ComposeWorker {
                     &n.focus,
                 ),
                 focus: n.focus.clone(),
+                scene: n.scene.clone(),
             });
             let done = (i + 1) as f64 / cj.narration.len() as f64;
             self.reporter

@@ -240,6 +240,7 @@ async fn a_narrated_video_meets_the_output_spec() {
             words: Vec::new(),
             fit: Default::default(),
             focus: Vec::new(),
+            scene: None,
         })
         .collect();
     let expected: f64 = speech.iter().map(|(_, s)| s + 0.5).sum();
@@ -445,6 +446,7 @@ async fn a_truncated_clip_fails_naming_it_and_leaves_nothing_behind() {
                 words: Vec::new(),
                 fit: Default::default(),
                 focus: Vec::new(),
+                scene: None,
             },
             Paragraph {
                 id: "p2".into(),
@@ -455,6 +457,7 @@ async fn a_truncated_clip_fails_naming_it_and_leaves_nothing_behind() {
                 words: Vec::new(),
                 fit: Default::default(),
                 focus: Vec::new(),
+                scene: None,
             },
         ],
         Some(SubtitleStyle::SimpleWhite),
@@ -504,6 +507,7 @@ async fn a_truncated_clip_fails_naming_it_and_leaves_nothing_behind() {
             words: Vec::new(),
             fit: Default::default(),
             focus: Vec::new(),
+            scene: None,
         }],
         Some(SubtitleStyle::SimpleWhite),
         None,
@@ -603,6 +607,7 @@ async fn the_ai_labels_are_in_the_picture_and_the_metadata() {
         words: Vec::new(),
         fit: Default::default(),
         focus: Vec::new(),
+        scene: None,
     }];
     let plain = narration::timeline(&paragraphs, Some(SubtitleStyle::SimpleWhite), None, None);
     let mut labelled = plain.clone();
@@ -707,6 +712,7 @@ async fn captions_start_with_their_words_in_the_output() {
             words: s.word_times(text),
             fit: Default::default(),
             focus: Vec::new(),
+            scene: None,
         });
     }
     let timeline = narration::timeline(&paragraphs, Some(SubtitleStyle::Karaoke), None, None);
@@ -844,6 +850,7 @@ async fn a_re_compose_encodes_only_the_edited_paragraph() {
             words: Vec::new(),
             fit: Default::default(),
             focus: Vec::new(),
+            scene: None,
         });
     }
     let labelled = |paragraphs: &[Paragraph]| {
@@ -1085,6 +1092,7 @@ async fn the_editable_draft_holds_the_timeline() {
             words: Vec::new(),
             fit,
             focus: Vec::new(),
+            scene: None,
         })
         .collect();
     let mut timeline = narration::timeline(

@@ -158,6 +158,7 @@ async fn probe_frames_speech_and_compose_by_blob_key() {
             words: Vec::new(),
             fit: Default::default(),
             focus: Vec::new(),
+            scene: None,
         }],
         Some(scout_proto::scout::common::v1::SubtitleStyle::Xiaohongshu),
         None,

@@ -392,6 +392,7 @@ async fn seed_tts_word_timestamps_drive_the_captions() {
             words,
             fit: Default::default(),
             focus: Vec::new(),
+            scene: None,
         }],
         Some(scout_proto::scout::common::v1::SubtitleStyle::Karaoke),
         None,

@@ -8,7 +8,6 @@
 //! a retry — is acknowledged and changes nothing (`applied: false`).
 
 use prost::Message as _;
-use scout_common::ApiError;
 use scout_common::jobs;
 use scout_proto::scout::common::v1::SpeechRate;
 use scout_proto::scout::jobs::v1::AnalyzeJob;
@@ -19,7 +18,7 @@ use scout_proto::scout::tasks::v1::{
 use crate::State;
 use crate::error::TasksError;
 use crate::machine::{self, Event, Status, Step};
-use crate::scripts::{self, StoredParagraph};
+use crate::scripts;
 use crate::store::{self, Analysis, TaskRow};
 use crate::tasks;
 use crate::uploads;
@@ -36,6 +35,9 @@ fn estimate_seconds(clips: usize) -> i32 {
 /// Moves the task to ANALYZING (from `from`, by `event`) and queues one job.
 /// Returns the estimated duration.
 async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32, TasksError> {
+    if crate::explainer::is_document(state, task.id).await? {
+        return crate::explainer::dispatch(state, task, event).await;
+    }
     let from = task.status();
     let to = machine::next(from, event)?;
     let task_id = task.id;
@@ -101,6 +103,9 @@ fn job_payload(
 /// Puts the job an ANALYZING task waits for on the bus again (after a
 /// restart of an in-process bus lost it).
 pub async fn requeue(state: &State, task: &TaskRow) -> Result<(), TasksError> {
+    if crate::explainer::is_document(state, task.id).await? {
+        return crate::explainer::requeue(state, task).await;
+    }
     let Some(job_id) = task.current_job_id.clone() else {
         return Ok(());
     };
@@ -320,68 +325,16 @@ pub async fn report_script(
     usage: Option<&JobUsage>,
 ) -> Result<bool, TasksError> {
     let task = task_for_worker(state, task_id).await?;
-    if !waits_for(&task, job_id, Status::Analyzing) {
-        return Ok(false);
-    }
-    let videos = state.db.run(move |c| store::videos_of(c, task_id)).await?;
-    let rate = crate::speech::rate(state, &task).await;
-    let stored: Vec<StoredParagraph> = paragraphs
-        .iter()
-        .enumerate()
-        .map(|(i, p)| StoredParagraph {
-            id: if p.id.is_empty() {
-                format!("para_{}", i + 1)
-            } else {
-                p.id.clone()
-            },
-            section: p.section.clone(),
-            shot_id: p.shot_id,
-            text: p.text.clone(),
-            // Estimated here, with the voice's measured rate, whatever
-            // the writer guessed.
-            estimated_duration: scout_common::speech::paragraph_seconds(&p.text, &rate),
-        })
-        .collect();
-    // A writer must never reference a clip that does not exist.
-    scripts::check(&stored, &videos)?;
-    let content = serde_json::to_string(&stored)
-        .map_err(|e| ApiError::internal(format!("cannot encode the script: {e}")))?;
-    let sum = scripts::total(&stored);
-    let used = usage.map(|u| crate::usage::row(task_id, u));
-    let (job, provider, note) = (
-        job_id.to_string(),
-        provider.to_string(),
-        provider_note.chars().take(200).collect::<String>(),
-    );
-    let started = task.job_started_at;
-    let applied = state
-        .db
-        .transaction(move |c| {
-            // Decided again inside the transaction: two deliveries of one
-            // job may race here; the loser changes nothing.
-            match store::task_by_id(c, task_id)? {
-                Some(t) if waits_for(&t, &job, Status::Analyzing) => {}
-                _ => return Ok(false),
-            }
-            store::save_script(c, task_id, &content, sum, false, &provider, Some(&job))?;
-            let done = store::finish_job(
-                c,
-                task_id,
-                Status::Analyzing,
-                Status::ScriptReady,
-                Some(&note),
-            )?;
-            if done && let Some(u) = &used {
-                store::add_usage(c, u)?;
-            }
-            Ok(done)
-        })
-        .await?;
-    if applied && let Some(at) = started {
-        let took = chrono::Utc::now().naive_utc() - at;
-        scout_common::telemetry::record_task_phase("analyze", took.as_seconds_f64());
-    }
-    Ok(applied)
+    scripts::store_generated(
+        state,
+        &task,
+        job_id,
+        paragraphs,
+        provider,
+        provider_note,
+        usage,
+    )
+    .await
 }
 
 /// `ReportJobFailure`: a final failure moves the task to FAILED with the

@@ -258,7 +258,8 @@ async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<Compos
     let script =
         script.ok_or_else(|| TasksError::NotReady("the task has no script to compose".into()))?;
     let paragraphs = scripts::parse(&script);
-    scripts::check(&paragraphs, &videos)?;
+    let document = paragraphs.iter().any(|p| p.scene.is_some());
+    scripts::check(&paragraphs, &videos, scripts::max_paragraphs(document))?;
     let voice = speech::voice_spec(state, task).await?;
     let narration = paragraphs
         .iter()
@@ -272,6 +273,7 @@ async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<Compos
                 shot_duration_seconds: v.duration_seconds.unwrap_or_default(),
                 shot_category: uploads::category(v.category.as_deref()) as i32,
                 focus: focus_from_json(&v.focus),
+                scene: p.scene.as_ref().map(scripts::StoredScene::to_proto),
             })
         })
         .collect::<Vec<_>>();

@@ -106,7 +106,9 @@ pub enum TasksError {
     #[error("{0} (deleted)")]
     BadMedia(String),
     /// A recipe this build cannot make yet.
-    #[error("recipe: {0} is not available yet; choose shop_review, music_video or ad_creative")]
+    #[error(
+        "recipe: {0} is not available yet; choose shop_review, doc_explainer, music_video or ad_creative"
+    )]
     RecipeUnavailable(&'static str),
     /// A dependency (job bus, render, identity) cannot serve now; says what
     /// and when to try again.
@@ -177,7 +179,9 @@ impl TasksError {
             Self::NoVideoStream | Self::UnreadableClip(_) | Self::BadMedia(_) => {
                 ErrorCode::InvalidMedia
             }
-            Self::RecipeUnavailable(_) => ErrorCode::NotImplemented,
+            // A choice the API lists but this build cannot make: the
+            // request is refused as it stands (never a server error).
+            Self::RecipeUnavailable(_) => ErrorCode::InvalidArgument,
             Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
             Self::Storage(_) => ErrorCode::StorageUnavailable,
             Self::Store(_) | Self::Api(_) => ErrorCode::Internal,

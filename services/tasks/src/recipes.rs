@@ -8,8 +8,12 @@
 //!   each, in order) and one backing track → a montage cut to the track's
 //!   beats, the ad ending on the product's name and call to action. No
 //!   analysis or script: they compose straight from their uploads.
-//! - `doc_explainer` (seed 001) and `topic_short` (seeds 002, 003) are named
-//!   in the contract but not built yet; asking for one says so.
+//! - `doc_explainer` (seed 001): one document (Markdown, plain text, PDF or
+//!   DOCX; `documents`) → its scenes and their narration as the script
+//!   (written here when the analysis starts: no analyze job) → the usual
+//!   voice, captions and compose, each slide drawn by render.
+//! - `topic_short` (seeds 002, 003) is named in the contract but not built
+//!   yet; asking for one says so.
 
 use scout_proto::scout::jobs::v1::Montage;
 use scout_proto::scout::render::v1::media_ref::Location;
@@ -85,6 +89,11 @@ impl Recipe {
     pub fn is_montage(self) -> bool {
         matches!(self, Recipe::MusicVideo | Recipe::AdCreative)
     }
+
+    /// A document's slides, narrated.
+    pub fn is_document(self) -> bool {
+        self == Recipe::DocExplainer
+    }
 }
 
 /// Longest product name, characters.
@@ -114,6 +123,7 @@ pub enum Kind {
     Clip,
     Image,
     Audio,
+    Document,
 }
 
 impl Kind {
@@ -123,6 +133,7 @@ impl Kind {
             Kind::Clip => "clip",
             Kind::Image => "image",
             Kind::Audio => "audio",
+            Kind::Document => "document",
         }
     }
 
@@ -131,8 +142,14 @@ impl Kind {
         match s {
             "image" => Kind::Image,
             "audio" => Kind::Audio,
+            "document" => Kind::Document,
             _ => Kind::Clip,
         }
+    }
+
+    /// One per task: a new one replaces the old.
+    pub fn single(self) -> bool {
+        matches!(self, Kind::Audio | Kind::Document)
     }
 
     /// The API value.
@@ -141,6 +158,7 @@ impl Kind {
             Kind::Clip => MediaKind::Clip,
             Kind::Image => MediaKind::Image,
             Kind::Audio => MediaKind::Audio,
+            Kind::Document => MediaKind::Document,
         }
     }
 
@@ -150,6 +168,7 @@ impl Kind {
             Kind::Clip => None,
             Kind::Image => Some(MAX_IMAGE_BYTES),
             Kind::Audio => Some(MAX_AUDIO_BYTES),
+            Kind::Document => Some(crate::documents::MAX_BYTES),
         }
     }
 
@@ -159,6 +178,7 @@ impl Kind {
             Kind::Clip => "clip",
             Kind::Image => "image",
             Kind::Audio => "backing track",
+            Kind::Document => "document",
         }
     }
 }
@@ -231,6 +251,7 @@ pub fn check(
     prefix: &str,
     recipe: i32,
     montage: Option<&MontageInput>,
+    accent: &str,
 ) -> Result<Option<RecipeRow>, TasksError> {
     let field = |name: &str| format!("{prefix}{name}");
     let recipe = Recipe::from_api(recipe).map_err(|_| {
@@ -249,10 +270,40 @@ pub fn check(
             }
             return Ok(None);
         }
-        Recipe::DocExplainer | Recipe::TopicShort => {
+        Recipe::TopicShort => {
             return Err(TasksError::RecipeUnavailable(recipe.as_str()));
         }
+        Recipe::DocExplainer => {
+            if montage.is_some() {
+                return Err(TasksError::invalid(
+                    field("montage"),
+                    "only for the music_video and ad_creative recipes",
+                ));
+            }
+            let accent = accent.trim().to_ascii_lowercase();
+            if !accent.is_empty() && !ACCENTS.contains(&accent.as_str()) {
+                return Err(TasksError::invalid(
+                    field("accent"),
+                    format!("one of {}", ACCENTS.join(", ")),
+                ));
+            }
+            return Ok(Some(RecipeRow {
+                task_id: 0,
+                recipe: recipe.as_str().to_string(),
+                product_name: String::new(),
+                call_to_action: String::new(),
+                tagline: String::new(),
+                target_seconds: 0.0,
+                accent,
+            }));
+        }
         Recipe::MusicVideo | Recipe::AdCreative => {}
+    }
+    if !accent.trim().is_empty() {
+        return Err(TasksError::invalid(
+            field("accent"),
+            "only for the doc_explainer recipe",
+        ));
     }
     let m = montage.cloned().unwrap_or_default();
     let ad = recipe == Recipe::AdCreative;
@@ -289,8 +340,15 @@ pub fn check(
         call_to_action: m.call_to_action.trim().to_string(),
         tagline: m.tagline.trim().to_string(),
         target_seconds: m.target_seconds,
+        accent: String::new(),
     }))
 }
+
+/// A document explainer's title until its document names it.
+pub const UNTITLED_DOCUMENT: &str = "文档讲解";
+
+/// Seed 001's accent colours.
+pub const ACCENTS: [&str; 6] = ["blue", "orange", "purple", "green", "pink", "cyan"];
 
 /// A task's recipe row (none for a shop review).
 pub async fn of(state: &State, task_id: i64) -> Result<Option<RecipeRow>, TasksError> {
@@ -308,13 +366,23 @@ pub fn with_recipe(mut task: Task, row: Option<&RecipeRow>) -> Task {
             tagline: r.tagline.clone(),
             target_seconds: r.target_seconds,
         });
+    task.accent = row
+        .filter(|r| Recipe::of(Some(r)).is_document())
+        .map(|r| {
+            if r.accent.is_empty() {
+                "blue".to_string()
+            } else {
+                r.accent.clone()
+            }
+        })
+        .unwrap_or_default();
     task
 }
 
 /// Whether a probed upload is a usable `kind`; the reason when not.
 pub fn check_probed(kind: Kind, info: &MediaInfo) -> Result<(), String> {
     match kind {
-        Kind::Clip => Ok(()),
+        Kind::Clip | Kind::Document => Ok(()),
         Kind::Image => {
             // (A track with cover art holds a JPEG too, beside its audio.)
             let still =
@@ -433,13 +501,13 @@ mod tests {
 
     #[test]
     fn a_shop_review_has_no_row_and_takes_no_montage() {
-        assert!(check("", 0, None).expect("ok").is_none());
+        assert!(check("", 0, None, "").expect("ok").is_none());
         assert!(
-            check("", ApiRecipe::ShopReview as i32, None)
+            check("", ApiRecipe::ShopReview as i32, None, "")
                 .expect("ok")
                 .is_none()
         );
-        let e = check("", 1, Some(&input("x", ""))).expect_err("refused");
+        let e = check("", 1, Some(&input("x", "")), "").expect_err("refused");
         assert!(e.to_string().starts_with("montage:"), "{e}");
     }
 
@@ -447,26 +515,36 @@ mod tests {
     fn every_montage_field_is_checked_by_name() {
         let ad = ApiRecipe::AdCreative as i32;
         let mv = ApiRecipe::MusicVideo as i32;
-        let e = check("", ad, None).expect_err("refused");
+        let e = check("", ad, None, "").expect_err("refused");
         assert_eq!(e.to_string(), "montage.product_name: required");
-        let e = check("", ad, Some(&input(&"好".repeat(41), ""))).expect_err("refused");
+        let e = check("", ad, Some(&input(&"好".repeat(41), "")), "").expect_err("refused");
         assert!(e.to_string().contains("at most 40"), "{e}");
-        let e = check("", mv, Some(&input("", "立即购买"))).expect_err("refused");
+        let e = check("", mv, Some(&input("", "立即购买")), "").expect_err("refused");
         assert!(e.to_string().starts_with("montage.call_to_action"), "{e}");
         let mut m = input("茶", "立即购买");
         m.target_seconds = 120.0;
-        let e = check("tasks[1].", ad, Some(&m)).expect_err("refused");
+        let e = check("tasks[1].", ad, Some(&m), "").expect_err("refused");
         assert!(
             e.to_string().starts_with("tasks[1].montage.target_seconds"),
             "{e}"
         );
         m.target_seconds = 20.0;
-        let row = check("", ad, Some(&m)).expect("ok").expect("a row");
+        let row = check("", ad, Some(&m), "").expect("ok").expect("a row");
         assert_eq!(row.recipe, "ad_creative");
-        assert!(check("", mv, None).expect("ok").is_some());
-        let e = check("", ApiRecipe::DocExplainer as i32, None).expect_err("refused");
+        assert!(check("", mv, None, "").expect("ok").is_some());
+        let e = check("", ApiRecipe::TopicShort as i32, None, "").expect_err("refused");
         assert!(e.to_string().contains("not available yet"), "{e}");
-        assert!(check("", 99, None).is_err());
+        let doc = ApiRecipe::DocExplainer as i32;
+        let row = check("", doc, None, "Purple").expect("ok").expect("a row");
+        assert_eq!(
+            (row.recipe.as_str(), row.accent.as_str()),
+            ("doc_explainer", "purple")
+        );
+        let e = check("", doc, None, "mauve").expect_err("refused");
+        assert!(e.to_string().starts_with("accent: one of blue"), "{e}");
+        let e = check("", ad, Some(&m), "blue").expect_err("refused");
+        assert!(e.to_string().starts_with("accent:"), "{e}");
+        assert!(check("", 99, None, "").is_err());
     }
 
     #[test]

@@ -4,8 +4,10 @@
 
 use scout_common::ApiError;
 use scout_common::speech;
+use scout_proto::scout::render::v1::media_ref::Location;
+use scout_proto::scout::render::v1::{MediaRef, Scene};
 use scout_proto::scout::tasks::v1::{
-    Paragraph, ParagraphEdit, Script, ScriptLength, ShotRef, SpeakingRate,
+    JobUsage, Paragraph, ParagraphEdit, Script, ScriptLength, ShotRef, SpeakingRate,
 };
 use serde::{Deserialize, Serialize};
 
@@ -18,6 +20,8 @@ use crate::uploads;
 
 /// Most paragraphs in a script.
 pub const MAX_PARAGRAPHS: usize = 12;
+/// Most paragraphs (scenes) in a document explainer's script (seed 001).
+pub const MAX_SCENES: usize = crate::documents::MAX_SCENES;
 /// Longest paragraph, in characters.
 pub const MAX_TEXT: usize = 300;
 /// Longest section label, in characters.
@@ -31,15 +35,88 @@ pub struct StoredParagraph {
     pub shot_id: i64,
     pub text: String,
     pub estimated_duration: f64,
+    /// The slide shown over it (doc_explainer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scene: Option<StoredScene>,
 }
 
-/// Checks paragraphs against the task's clips; errors name the paragraph and field.
-pub fn check(paragraphs: &[StoredParagraph], videos: &[VideoRow]) -> Result<(), TasksError> {
-    if paragraphs.is_empty() || paragraphs.len() > MAX_PARAGRAPHS {
+/// A slide as stored in the script (the `Scene` message's fields).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StoredScene {
+    pub kind: i32,
+    pub title: String,
+    #[serde(default)]
+    pub items: Vec<String>,
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub language: String,
+    #[serde(default)]
+    pub author: String,
+    #[serde(default)]
+    pub answer: i32,
+    #[serde(default)]
+    pub accent: String,
+    /// Blob key of the document's picture.
+    #[serde(default)]
+    pub image: String,
+}
+
+impl StoredScene {
+    /// The stored form of a slide.
+    pub fn of(s: &Scene) -> Self {
+        let image = match s.image.as_ref().and_then(|m| m.location.as_ref()) {
+            Some(Location::BlobKey(k)) => k.clone(),
+            _ => String::new(),
+        };
+        Self {
+            kind: s.kind,
+            title: s.title.clone(),
+            items: s.items.clone(),
+            code: s.code.clone(),
+            language: s.language.clone(),
+            author: s.author.clone(),
+            answer: s.answer,
+            accent: s.accent.clone(),
+            image,
+        }
+    }
+
+    /// The slide.
+    pub fn to_proto(&self) -> Scene {
+        Scene {
+            kind: self.kind,
+            title: self.title.clone(),
+            items: self.items.clone(),
+            code: self.code.clone(),
+            language: self.language.clone(),
+            author: self.author.clone(),
+            answer: self.answer,
+            accent: self.accent.clone(),
+            image: (!self.image.is_empty()).then(|| MediaRef {
+                location: Some(Location::BlobKey(self.image.clone())),
+            }),
+        }
+    }
+}
+
+/// Most paragraphs a script of this task may have.
+pub fn max_paragraphs(document: bool) -> usize {
+    if document { MAX_SCENES } else { MAX_PARAGRAPHS }
+}
+
+/// Checks paragraphs against the task's clips (at most `max` of them);
+/// errors name the paragraph and field.
+pub fn check(
+    paragraphs: &[StoredParagraph],
+    videos: &[VideoRow],
+    max: usize,
+) -> Result<(), TasksError> {
+    if paragraphs.is_empty() || paragraphs.len() > max {
         return Err(TasksError::invalid(
             "paragraphs",
             format!(
-                "a script has 1 to {MAX_PARAGRAPHS} paragraphs (got {})",
+                "a script has 1 to {max} paragraphs (got {})",
                 paragraphs.len()
             ),
         ));
@@ -125,7 +202,10 @@ pub async fn update(
         .run(move |c| Ok((store::script_of(c, task_id)?, store::videos_of(c, task_id)?)))
         .await?;
     let old = old.ok_or_else(|| TasksError::not_found(format!("the script of task {task_id}")))?;
-    let old_ids: Vec<String> = parse(&old).into_iter().map(|p| p.id).collect();
+    let old_paragraphs = parse(&old);
+    let old_ids: Vec<String> = old_paragraphs.iter().map(|p| p.id.clone()).collect();
+    let document = crate::recipes::Recipe::of(crate::recipes::of(state, task_id).await?.as_ref())
+        .is_document();
     let mut next_id = old_ids
         .iter()
         .filter_map(|id| id.strip_prefix("para_")?.parse::<u32>().ok())
@@ -134,13 +214,24 @@ pub async fn update(
     let rate = crate::speech::rate(state, &task).await;
     let mut paragraphs = Vec::with_capacity(edits.len());
     let mut seen = Vec::new();
-    for e in edits {
+    for (i, e) in edits.iter().enumerate() {
         let id = if !e.id.is_empty() && old_ids.contains(&e.id) && !seen.contains(&e.id) {
             e.id.clone()
+        } else if document {
+            // A document's paragraphs are its slides: words change, slides
+            // come only from the document.
+            return Err(TasksError::invalid(
+                format!("paragraphs[{i}].id"),
+                "a document explainer's paragraphs are its slides: edit their words or remove them (new slides come from the document)",
+            ));
         } else {
             next_id += 1;
             format!("para_{next_id}")
         };
+        let scene = old_paragraphs
+            .iter()
+            .find(|p| p.id == id)
+            .and_then(|p| p.scene.clone());
         seen.push(id.clone());
         paragraphs.push(StoredParagraph {
             id,
@@ -148,9 +239,10 @@ pub async fn update(
             shot_id: e.shot_id,
             text: e.text.clone(),
             estimated_duration: speech::paragraph_seconds(&e.text, &rate),
+            scene,
         });
     }
-    check(&paragraphs, &videos)?;
+    check(&paragraphs, &videos, max_paragraphs(document))?;
     let content = serde_json::to_string(&paragraphs)
         .map_err(|e| ApiError::internal(format!("cannot encode the script: {e}")))?;
     let sum = total(&paragraphs);
@@ -204,10 +296,14 @@ pub async fn to_proto(
             shot,
             estimated_duration: speech::paragraph_seconds(&p.text, &rate),
             text: p.text,
+            scene: p.scene.as_ref().map(StoredScene::to_proto),
         });
     }
     let total =
         (paragraphs.iter().map(|p| p.estimated_duration).sum::<f64>() * 10.0).round() / 10.0;
+    // An explainer is as long as its document needs: the short-video limit
+    // is not its own.
+    let slides = paragraphs.iter().any(|p| p.scene.is_some());
     let voice = crate::speech::voice_name(task);
     Script {
         id: row.id,
@@ -225,8 +321,102 @@ pub async fn to_proto(
             voice,
             provider: rate.provider,
         }),
-        length: Some(length(total)),
+        length: Some(if slides {
+            ScriptLength {
+                estimated_seconds: total,
+                ..ScriptLength::default()
+            }
+        } else {
+            length(total)
+        }),
     }
+}
+
+/// Stores a generated script (a writer's report, or a document read) as
+/// the next version and moves the task from ANALYZING to SCRIPT_READY, if
+/// it still waits for `job_id`. False when it does not (a redelivery, an
+/// old attempt): nothing changes.
+#[allow(clippy::too_many_arguments)]
+pub async fn store_generated(
+    state: &State,
+    task: &TaskRow,
+    job_id: &str,
+    paragraphs: &[Paragraph],
+    provider: &str,
+    provider_note: &str,
+    usage: Option<&JobUsage>,
+) -> Result<bool, TasksError> {
+    let waits = |t: &TaskRow, job: &str| {
+        t.status() == machine::Status::Analyzing && t.current_job_id.as_deref() == Some(job)
+    };
+    if !waits(task, job_id) {
+        return Ok(false);
+    }
+    let task_id = task.id;
+    let (videos, recipe) = state
+        .db
+        .run(move |c| Ok((store::videos_of(c, task_id)?, store::recipe_of(c, task_id)?)))
+        .await?;
+    let document = crate::recipes::Recipe::of(recipe.as_ref()).is_document();
+    let rate = crate::speech::rate(state, task).await;
+    let stored: Vec<StoredParagraph> = paragraphs
+        .iter()
+        .enumerate()
+        .map(|(i, p)| StoredParagraph {
+            id: if p.id.is_empty() {
+                format!("para_{}", i + 1)
+            } else {
+                p.id.clone()
+            },
+            section: p.section.clone(),
+            shot_id: p.shot_id,
+            text: p.text.clone(),
+            // Estimated here, with the voice's measured rate, whatever
+            // the writer guessed.
+            estimated_duration: speech::paragraph_seconds(&p.text, &rate),
+            scene: p.scene.as_ref().map(StoredScene::of),
+        })
+        .collect();
+    // A writer must never reference a clip that does not exist.
+    check(&stored, &videos, max_paragraphs(document))?;
+    let content = serde_json::to_string(&stored)
+        .map_err(|e| ApiError::internal(format!("cannot encode the script: {e}")))?;
+    let sum = total(&stored);
+    let used = usage.map(|u| crate::usage::row(task_id, u));
+    let (job, provider, note) = (
+        job_id.to_string(),
+        provider.to_string(),
+        provider_note.chars().take(200).collect::<String>(),
+    );
+    let started = task.job_started_at;
+    let applied = state
+        .db
+        .transaction(move |c| {
+            // Decided again inside the transaction: two deliveries of one
+            // job may race here; the loser changes nothing.
+            match store::task_by_id(c, task_id)? {
+                Some(t) if waits(&t, &job) => {}
+                _ => return Ok(false),
+            }
+            store::save_script(c, task_id, &content, sum, false, &provider, Some(&job))?;
+            let done = store::finish_job(
+                c,
+                task_id,
+                machine::Status::Analyzing,
+                machine::Status::ScriptReady,
+                Some(&note),
+            )?;
+            if done && let Some(u) = &used {
+                store::add_usage(c, u)?;
+            }
+            Ok(done)
+        })
+        .await?;
+    if applied && let Some(at) = started {
+        let took = chrono::Utc::now().naive_utc() - at;
+        scout_common::telemetry::record_task_phase("analyze", took.as_seconds_f64());
+    }
+    Ok(applied)
 }
 
 /// How `seconds` of video compare with the short-video format.

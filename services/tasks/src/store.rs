@@ -53,6 +53,7 @@ diesel::table! {
         call_to_action -> Varchar,
         tagline -> Varchar,
         target_seconds -> Double,
+        accent -> Varchar,
     }
 }
 
@@ -687,6 +688,14 @@ pub fn set_voice(
 }
 
 /// Stores the subtitle choice.
+/// Names a task (its title: the shop's name, the product's, the document's).
+pub fn rename_task(conn: &mut AnyConnection, task_id: i64, name: &str) -> Result<(), DbError> {
+    diesel::update(tasks::table.find(task_id))
+        .set((tasks::shop_name.eq(name), tasks::updated_at.eq(now())))
+        .execute(conn)?;
+    Ok(())
+}
+
 pub fn set_subtitles(
     conn: &mut AnyConnection,
     task_id: i64,
@@ -759,6 +768,7 @@ pub struct RecipeRow {
     pub call_to_action: String,
     pub tagline: String,
     pub target_seconds: f64,
+    pub accent: String,
 }
 
 /// Records a task's recipe.

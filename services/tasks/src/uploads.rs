@@ -20,6 +20,7 @@ use scout_proto::scout::render::v1::{MediaInfo, MediaRef, ProbeRequest};
 use scout_proto::scout::tasks::v1::{Video, VideoStatus};
 
 use crate::State;
+use crate::documents;
 use crate::error::TasksError;
 use crate::machine::{self, Event};
 use crate::recipes::{self, Kind, Recipe};
@@ -130,6 +131,12 @@ pub async fn upload_url(
             what: "a music video or ad creative takes images or a backing track",
             allowed: recipes::montage_types(),
         })?
+    } else if recipe.is_document() {
+        let ext = documents::extension_for(content_type).ok_or_else(|| TasksError::NotVideo {
+            what: "a document explainer takes one document",
+            allowed: documents::types(),
+        })?;
+        (ext, Kind::Document)
     } else {
         let ext = extension_for(content_type).ok_or_else(|| TasksError::NotVideo {
             what: "clips must be video",
@@ -164,7 +171,7 @@ pub async fn upload_url(
         .db
         .run(move |c| store::video_count(c, task_id))
         .await?;
-    if count >= limits.clips() + i64::from(kind == Kind::Audio) {
+    if count >= limits.clips() + i64::from(kind.single()) {
         return Err(limits.too_many());
     }
     let key = format!(
@@ -243,7 +250,11 @@ pub async fn confirm(
     let recipe = Recipe::of(recipes::of(state, task_id).await?.as_ref());
     let kind = if recipe.is_montage() {
         recipes::kind_of_key(oss_key).ok_or(TasksError::UnknownUpload)?
-    } else if recipes::kind_of_key(oss_key).is_some() {
+    } else if recipe.is_document() {
+        documents::format_of_key(oss_key).ok_or(TasksError::UnknownUpload)?;
+        Kind::Document
+    } else if recipes::kind_of_key(oss_key).is_some() || documents::format_of_key(oss_key).is_some()
+    {
         return Err(TasksError::UnknownUpload);
     } else {
         Kind::Clip
@@ -285,9 +296,38 @@ pub async fn confirm(
         .db
         .run(move |c| store::video_count(c, task_id))
         .await?;
-    if kind != Kind::Audio && count >= limits.clips() {
+    if !kind.single() && count >= limits.clips() {
         discard(state, &[oss_key]).await;
         return Err(limits.too_many());
+    }
+    if kind == Kind::Document {
+        // Read whole now, so a document that cannot be explained is
+        // refused here, saying why, not at the analysis.
+        let scenes = document_scenes(state, oss_key).await;
+        let count = match scenes {
+            Ok(n) => n,
+            Err(e) => {
+                discard(state, &[oss_key]).await;
+                return Err(e);
+            }
+        };
+        tracing::info!(task_id, scenes = count, "document confirmed");
+        let upload = Upload {
+            key: oss_key,
+            filename: original_filename,
+            kind,
+            size: meta.size as i64,
+            thumb: "",
+        };
+        return record(
+            state,
+            limits,
+            user_id,
+            task_id,
+            &upload,
+            &MediaInfo::default(),
+        )
+        .await;
     }
     // A track has no picture to make a thumbnail of.
     let thumb = if kind == Kind::Audio {
@@ -339,6 +379,25 @@ pub async fn confirm(
     record(state, limits, user_id, task_id, &upload, &info).await
 }
 
+/// How many scenes the document at `key` makes, or why it cannot be
+/// explained.
+async fn document_scenes(state: &State, key: &str) -> Result<usize, TasksError> {
+    let format = documents::format_of_key(key).ok_or(TasksError::UnknownUpload)?;
+    let bytes = state
+        .ctx
+        .adapters
+        .blobs
+        .get(key)
+        .await
+        .map_err(storage_down)?;
+    let planned = tokio::task::spawn_blocking(move || {
+        documents::parse(format, &bytes).and_then(|b| documents::scenes(&b, ""))
+    })
+    .await
+    .map_err(|e| TasksError::Unavailable(format!("the document could not be read now: {e}")))?;
+    planned.map(|p| p.len()).map_err(TasksError::BadMedia)
+}
+
 /// A checked upload to record.
 struct Upload<'a> {
     key: &'a str,
@@ -385,10 +444,10 @@ async fn record(
             let existing = store::videos_of(c, task_id)?;
             let replaced: Vec<VideoRow> = existing
                 .iter()
-                .filter(|v| kind == Kind::Audio && v.kind == Kind::Audio.as_str())
+                .filter(|v| kind.single() && v.kind == kind.as_str())
                 .cloned()
                 .collect();
-            if kind != Kind::Audio && (existing.len() - replaced.len()) as i64 >= max_clips {
+            if !kind.single() && (existing.len() - replaced.len()) as i64 >= max_clips {
                 return Ok(Err(too_many));
             }
             for old in &replaced {

@@ -196,6 +196,7 @@ impl JobHandler for AnalyzeWorker {
                 shot: None,
                 text: d.text,
                 estimated_duration: d.estimated_duration,
+                scene: None,
             })
             .collect();
         let req = self.reporter.request(

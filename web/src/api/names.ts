@@ -1,6 +1,7 @@
 // The generated enums as the short names the API and the translations use
 // (TaskStatus.SCRIPT_READY → "script_ready"), and which badge a status wears.
 import { ShopType, ShotCategory, SubtitleStyle, VideoStyle } from "../gen/scout/common/v1/common_pb";
+import { SceneKind } from "../gen/scout/render/v1/render_pb";
 import { Recipe, TaskStatus, TaskStep } from "../gen/scout/tasks/v1/tasks_pb";
 
 export function short<E extends Record<string | number, string | number>>(e: E, value: number): string {
@@ -15,9 +16,21 @@ export const categoryName = (c: ShotCategory) => short(ShotCategory, c);
 export const subtitleStyleName = (s: SubtitleStyle) => short(SubtitleStyle, s);
 export const stepName = (s: TaskStep) => short(TaskStep, s);
 export const recipeName = (r: Recipe) => short(Recipe, r) || "shop_review";
+export const sceneKindName = (k: SceneKind) => short(SceneKind, k);
 
 /** The recipes a user can start, in the order the form offers them. */
-export const RECIPES = [Recipe.SHOP_REVIEW, Recipe.MUSIC_VIDEO, Recipe.AD_CREATIVE];
+export const RECIPES = [Recipe.SHOP_REVIEW, Recipe.DOC_EXPLAINER, Recipe.MUSIC_VIDEO, Recipe.AD_CREATIVE];
+/** Whether a recipe explains a document (its script is the document's slides). */
+export const isDocument = (r: Recipe) => r === Recipe.DOC_EXPLAINER;
+/** Seed 001's accent colours, as the API names them, with their colour. */
+export const ACCENTS: [string, string][] = [
+  ["blue", "#3B82F6"],
+  ["orange", "#F97316"],
+  ["purple", "#8B5CF6"],
+  ["green", "#10B981"],
+  ["pink", "#EC4899"],
+  ["cyan", "#06B6D4"],
+];
 /** Whether a recipe composes from images and a backing track (no script). */
 export const isMontage = (r: Recipe) => r === Recipe.MUSIC_VIDEO || r === Recipe.AD_CREATIVE;
 

@@ -25,6 +25,7 @@ pub mod pieces;
 pub mod plan;
 pub mod preview;
 pub mod run;
+pub mod scenes;
 pub mod segment;
 pub mod stills;
 pub mod subtitles;
@@ -43,7 +44,7 @@ use scout_common::config::MediaConfig;
 use scout_proto::scout::common::v1::SubtitleStyle;
 use scout_proto::scout::render::v1::{
     ComposeProgress, ComposeRequest, ComposeResponse, ComposeResult, Corner, MediaInfo, MediaRef,
-    Timeline, compose_response::Event, segment::Source,
+    Scene, Timeline, compose_response::Event, segment::Source,
 };
 use tokio::sync::{Semaphore, mpsc};
 use tonic::Status;
@@ -160,6 +161,11 @@ async fn prepare(
         let m = match &seg.source {
             Some(Source::Clip(c)) => media_of(&c.media, &format!("segment {}", i + 1))?,
             Some(Source::Still(s)) => media_of(&s.media, &format!("segment {}", i + 1))?,
+            Some(Source::Scene(s)) => {
+                let scene = s.scene.clone().unwrap_or_default();
+                segments.push(slide(source, &scene, scratch).await?);
+                continue;
+            }
             None => {
                 return Err(RenderError::InvalidArgument(format!(
                     "segment {} has no source",
@@ -194,6 +200,48 @@ async fn prepare(
         music,
         logo,
     })
+}
+
+/// A slide drawn into a JPEG in `scratch`, named by what is on it (so an
+/// unchanged slide makes the same piece again), with its probe.
+async fn slide(
+    source: &MediaSource,
+    scene: &Scene,
+    scratch: &Path,
+) -> Result<Resolved, RenderError> {
+    use prost::Message as _;
+    use sha2::Digest as _;
+    let picture = match &scene.image {
+        Some(m) if m.location.is_some() => Some(source.fetch(Some(m), scratch).await?),
+        _ => None,
+    };
+    let mut h = sha2::Sha256::new();
+    h.update(scene.encode_to_vec());
+    if let Some((path, _)) = &picture {
+        h.update(
+            std::fs::read(path)
+                .map_err(|e| RenderError::Io(format!("the slide's picture: {e}")))?,
+        );
+    }
+    let name = format!("slide-{}.jpg", &hex::encode(h.finalize())[..24]);
+    let path = scratch.join(&name);
+    let (scene, dir, out, n) = (
+        scene.clone(),
+        scratch.to_path_buf(),
+        path.clone(),
+        name.clone(),
+    );
+    let info = crate::runtime::blocking(move || {
+        scenes::draw(
+            &scene,
+            picture.as_ref().map(|(p, _)| p.as_path()),
+            &dir,
+            &out,
+        )?;
+        crate::media::probe::probe(&out, &n)
+    })
+    .await?;
+    Ok(Resolved { path, name, info })
 }
 
 /// Called with the low-resolution preview once it exists.

@@ -7,8 +7,9 @@
 
 use scout_proto::scout::common::v1::{FocusPoint, ShotCategory, SpeechRate, SubtitleStyle};
 use scout_proto::scout::render::v1::{
-    AudioTrack, ClipSource, FitMode, MediaRef, MusicTrack, OutputSpec, Segment, SegmentAudio,
-    ShortSourcePolicy, SubtitleEvent, Subtitles, Timeline, Transition, WordTiming, segment::Source,
+    AudioTrack, ClipSource, FitMode, MediaRef, MusicTrack, OutputSpec, Scene, SceneSource, Segment,
+    SegmentAudio, ShortSourcePolicy, SubtitleEvent, Subtitles, Timeline, Transition, WordTiming,
+    segment::Source,
 };
 
 use crate::voice::align::{self, Word};
@@ -46,6 +47,8 @@ pub struct Paragraph {
     pub fit: FitMode,
     /// Where the shot's subject is (shot analysis).
     pub focus: Vec<FocusPoint>,
+    /// A slide shown instead of the shot (doc_explainer).
+    pub scene: Option<Scene>,
 }
 
 impl Paragraph {
@@ -169,14 +172,20 @@ pub fn timeline(
         let frames = ((p.voice_seconds + PARAGRAPH_GAP) * fps).round().max(1.0) as u64;
         let slot = frames as f64 / fps;
         let t = frame as f64 / fps;
-        segments.push(Segment {
-            id: p.id.clone(),
-            source: Some(Source::Clip(ClipSource {
+        let source = match &p.scene {
+            Some(scene) => Source::Scene(SceneSource {
+                scene: Some(scene.clone()),
+            }),
+            None => Source::Clip(ClipSource {
                 media: Some(p.clip.clone()),
                 in_seconds: 0.0,
                 out_seconds: 0.0,
                 focus: p.focus.clone(),
-            })),
+            }),
+        };
+        segments.push(Segment {
+            id: p.id.clone(),
+            source: Some(source),
             duration_seconds: slot,
             fit: match p.fit {
                 FitMode::CropFace if !p.focus.is_empty() => FitMode::CropFace,

@@ -592,6 +592,8 @@ pub fn plan(
                 },
                 0.0,
             ),
+            // A slide: drawn into a picture before planning, held still.
+            Some(Source::Scene(_)) => (Play::Still { ken_burns: false }, 0.0),
             None => return Err(RenderError::InvalidArgument(format!("{label}: no source"))),
         };
         let transition = match (&seg.transition_in, planned.last()) {
