@@ -51,19 +51,6 @@ async fn upload_logo(tasks: &mut UserTasks, bytes: Vec<u8>) -> String {
     up.logo_key
 }
 
-/// The RGB frame at `t` seconds of `video` (1080x1920).
-fn rgb_at(video: &std::path::Path, t: f64) -> Vec<u8> {
-    let raw = Command::new("ffmpeg")
-        .args(["-v", "error", "-ss", &format!("{t:.2}"), "-i"])
-        .arg(video)
-        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(raw.status.success());
-    assert_eq!(raw.stdout.len(), 1080 * 1920 * 3);
-    raw.stdout
-}
-
 /// Share of the pixels of `rgb` in the box (x0, y0, x1, y1) within 40 of `colour`.
 fn share_near(rgb: &[u8], (x0, y0, x1, y1): (usize, usize, usize, usize), colour: [u8; 3]) -> f64 {
     let mut near = 0;

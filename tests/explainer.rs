@@ -18,9 +18,8 @@ use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::render::v1::SceneKind;
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
-    ConfirmVideoRequest, CreateTaskRequest, CreateVideoUploadUrlRequest, GetScriptRequest,
-    ListVideosRequest, MediaKind, Recipe, Script, SetSubtitleSettingsRequest, StartAnalysisRequest,
-    SubtitleSettings, TaskStatus,
+    CreateTaskRequest, CreateVideoUploadUrlRequest, GetScriptRequest, ListVideosRequest, MediaKind,
+    Recipe, Script, SetSubtitleSettingsRequest, StartAnalysisRequest, SubtitleSettings, TaskStatus,
 };
 use support::*;
 
@@ -60,33 +59,18 @@ async fn explainer(tasks: &mut UserTasks, accent: &str) -> i64 {
         .id
 }
 
-async fn upload(
-    tasks: &mut UserTasks,
-    task_id: i64,
-    name: &str,
-    content_type: &str,
-    bytes: Vec<u8>,
-) -> Result<scout_proto::scout::tasks::v1::Video, tonic::Status> {
-    let up = tasks
-        .create_video_upload_url(CreateVideoUploadUrlRequest {
+/// Slides only: no captions over them, so every light pixel is a slide's.
+async fn no_captions(tasks: &mut UserTasks, task_id: i64) {
+    tasks
+        .set_subtitle_settings(SetSubtitleSettingsRequest {
             task_id,
-            filename: name.into(),
-            file_size: bytes.len() as i64,
-            content_type: content_type.into(),
+            subtitle: Some(SubtitleSettings {
+                enabled: false,
+                style: 0,
+            }),
         })
-        .await?
-        .into_inner();
-    put_presigned(&up.upload_url, &up.required_headers, bytes).await;
-    Ok(tasks
-        .confirm_video(ConfirmVideoRequest {
-            task_id,
-            oss_key: up.oss_key,
-            original_filename: name.into(),
-        })
-        .await?
-        .into_inner()
-        .video
-        .expect("video"))
+        .await
+        .expect("no captions");
 }
 
 async fn script_of(tasks: &mut UserTasks, task_id: i64) -> Script {
@@ -151,34 +135,6 @@ fn changes(video: &Path) -> (Vec<usize>, usize) {
     (cuts, n)
 }
 
-/// The RGB frame at `t` seconds (1080x1920).
-fn rgb_at(video: &Path, t: f64) -> Vec<u8> {
-    let raw = Command::new("ffmpeg")
-        .args(["-v", "error", "-ss", &format!("{t:.3}"), "-i"])
-        .arg(video)
-        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(raw.status.success());
-    assert_eq!(raw.stdout.len(), 1080 * 1920 * 3);
-    raw.stdout
-}
-
-/// The output's audio as mono 48 kHz samples.
-fn samples(video: &Path) -> Vec<f32> {
-    let raw = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(video)
-        .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(raw.status.success());
-    raw.stdout
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
 /// Where speech starts after a pause of at least 300 ms, seconds.
 fn speech_onsets(audio: &[f32]) -> Vec<f64> {
     let win = 240; // 5 ms
@@ -226,7 +182,7 @@ async fn a_markdown_document_becomes_narrated_slides_timed_to_their_speech() {
     let (mesh, mut tasks) = mesh(dir.path()).await;
     let id = explainer(&mut tasks, "green").await;
 
-    let doc = upload(
+    let doc = upload_bytes(
         &mut tasks,
         id,
         "rust.md",
@@ -276,16 +232,7 @@ async fn a_markdown_document_becomes_narrated_slides_timed_to_their_speech() {
     assert!(!script.length.as_ref().is_some_and(|l| l.over_limit));
 
     // Slides only: no captions over them, so every light pixel is a slide's.
-    tasks
-        .set_subtitle_settings(SetSubtitleSettingsRequest {
-            task_id: id,
-            subtitle: Some(SubtitleSettings {
-                enabled: false,
-                style: 0,
-            }),
-        })
-        .await
-        .expect("no captions");
+    no_captions(&mut tasks, id).await;
     compose(&mut tasks, id).await.expect("compose");
     wait_status(
         &mut tasks,
@@ -306,7 +253,7 @@ async fn a_markdown_document_becomes_narrated_slides_timed_to_their_speech() {
     );
     // Each scene's speech starts with its slide: the same lead everywhere
     // (the voice's own leading silence), within one frame, no drift.
-    let onsets = speech_onsets(&samples(&path));
+    let onsets = speech_onsets(&audio_samples(&path));
     let mut leads = Vec::new();
     for c in &cuts {
         let t = *c as f64 / 30.0;
@@ -521,7 +468,7 @@ async fn pdf_and_word_documents_are_explained_and_bad_documents_refused() {
             "not a readable Word file",
         ),
     ] {
-        let err = upload(&mut tasks, id, name, ct, bytes)
+        let err = upload_bytes(&mut tasks, id, name, ct, bytes)
             .await
             .expect_err(name);
         let e = ApiError::from_status(&err);
@@ -548,7 +495,7 @@ async fn pdf_and_word_documents_are_explained_and_bad_documents_refused() {
     );
 
     // A Word file, then a PDF that replaces it.
-    let word = upload(
+    let word = upload_bytes(
         &mut tasks,
         id,
         "weekly.docx",
@@ -577,7 +524,7 @@ async fn pdf_and_word_documents_are_explained_and_bad_documents_refused() {
         assert!(status.success());
         std::fs::read(&out).expect("jpeg")
     };
-    let pdf = upload(
+    let pdf = upload_bytes(
         &mut tasks,
         id,
         "guide.pdf",
@@ -631,16 +578,7 @@ async fn pdf_and_word_documents_are_explained_and_bad_documents_refused() {
             .as_ref()
             .is_some_and(|s| s.image.is_some())
     );
-    tasks
-        .set_subtitle_settings(SetSubtitleSettingsRequest {
-            task_id: id,
-            subtitle: Some(SubtitleSettings {
-                enabled: false,
-                style: 0,
-            }),
-        })
-        .await
-        .expect("no captions");
+    no_captions(&mut tasks, id).await;
     compose(&mut tasks, id).await.expect("compose");
     wait_status(
         &mut tasks,
@@ -672,7 +610,7 @@ async fn pdf_and_word_documents_are_explained_and_bad_documents_refused() {
 
     // The Word file on its own task reads into its slides.
     let other = explainer(&mut tasks, "pink").await;
-    upload(
+    upload_bytes(
         &mut tasks,
         other,
         "weekly.docx",

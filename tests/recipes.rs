@@ -12,13 +12,13 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-use scout_common::testing::{self, TestDatabase};
+use scout_common::testing::TestDatabase;
 use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
-    ConfirmVideoRequest, CreateTaskRequest, CreateVideoUploadUrlRequest, GetEditableDraftRequest,
-    GetOutputRequest, GetProgressRequest, ListVideosRequest, MediaKind, MontageInput, Recipe,
-    StartAnalysisRequest, StartComposeRequest, StepState, TaskStatus,
+    CreateTaskRequest, CreateVideoUploadUrlRequest, GetEditableDraftRequest, GetOutputRequest,
+    GetProgressRequest, ListVideosRequest, MediaKind, MontageInput, Recipe, StartAnalysisRequest,
+    StartComposeRequest, StepState, TaskStatus,
 };
 use support::*;
 
@@ -45,28 +45,7 @@ fn click_track(rate: u32, seconds: f64) -> Vec<u8> {
         }
         t += CLICK_PERIOD;
     }
-    wav(rate, &samples)
-}
-
-fn wav(rate: u32, samples: &[f64]) -> Vec<u8> {
-    let n = samples.len() as u32;
-    let mut out = Vec::with_capacity(44 + 2 * samples.len());
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + n * 2).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 2).to_le_bytes());
-    out.extend_from_slice(&2u16.to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&(n * 2).to_le_bytes());
-    for s in samples {
-        out.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32000.0) as i16).to_le_bytes());
-    }
-    out
+    wav_pcm(rate, &samples)
 }
 
 /// An image made by ffmpeg from a lavfi source (`-frames:v 1`).
@@ -99,36 +78,6 @@ fn with_exif(jpeg: &[u8], o: u16) -> Vec<u8> {
     out.extend_from_slice(&tiff);
     out.extend_from_slice(&jpeg[2..]);
     out
-}
-
-/// Uploads `bytes` as `name` of `content_type` and confirms it.
-async fn upload(
-    tasks: &mut UserTasks,
-    task_id: i64,
-    name: &str,
-    content_type: &str,
-    bytes: Vec<u8>,
-) -> Result<scout_proto::scout::tasks::v1::Video, tonic::Status> {
-    let up = tasks
-        .create_video_upload_url(CreateVideoUploadUrlRequest {
-            task_id,
-            filename: name.into(),
-            file_size: bytes.len() as i64,
-            content_type: content_type.into(),
-        })
-        .await?
-        .into_inner();
-    put_presigned(&up.upload_url, &up.required_headers, bytes).await;
-    Ok(tasks
-        .confirm_video(ConfirmVideoRequest {
-            task_id,
-            oss_key: up.oss_key,
-            original_filename: name.into(),
-        })
-        .await?
-        .into_inner()
-        .video
-        .expect("video"))
 }
 
 fn refusal(err: &tonic::Status, code: ErrorCode) -> String {
@@ -192,34 +141,6 @@ fn frame_colours(video: &Path) -> Vec<[f64; 3]> {
         .collect()
 }
 
-/// The output's audio as mono 48 kHz samples.
-fn samples(video: &Path) -> Vec<f32> {
-    let raw = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(video)
-        .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(raw.status.success());
-    raw.stdout
-        .chunks_exact(4)
-        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-        .collect()
-}
-
-/// The RGB frame at `t` seconds (1080x1920).
-fn rgb_at(video: &Path, t: f64) -> Vec<u8> {
-    let raw = Command::new("ffmpeg")
-        .args(["-v", "error", "-ss", &format!("{t:.2}"), "-i"])
-        .arg(video)
-        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(raw.status.success());
-    assert_eq!(raw.stdout.len(), 1080 * 1920 * 3);
-    raw.stdout
-}
-
 /// Share of the pixels in the box within 60 of `colour`.
 fn share_near(rgb: &[u8], (x0, y0, x1, y1): (usize, usize, usize, usize), colour: [u8; 3]) -> f64 {
     let mut near = 0;
@@ -243,16 +164,11 @@ async fn mesh_and_user(
     let mut config = embedded_config(dir);
     config.edge.rate_limits.default.limit = 100_000;
     config.edge.request_timeout = Duration::from_secs(60);
-    let mut dbs = Vec::new();
-    if production {
-        let (a, b) = (testing::postgres_database(), testing::postgres_database());
-        config.identity.database_url = a.url.clone();
-        config.tasks.database_url = b.url.clone();
-        dbs = vec![a, b];
-        config.cache = testing::redis_config();
-        config.bus = testing::kafka_config();
-        config.blobs = testing::s3_config();
-    }
+    let dbs = if production {
+        on_production_adapters(&mut config)
+    } else {
+        Vec::new()
+    };
     let mesh = mesh_without_vision(config).await;
     let base = mesh.edge_url();
     let me = login(&base, dir).await;
@@ -301,13 +217,13 @@ async fn music_video(production: bool) {
             &format!("{c}.png"),
             &format!("color=c={c}:s=600x800"),
         );
-        let v = upload(&mut tasks, id, &format!("{c}.png"), "image/png", png)
+        let v = upload_bytes(&mut tasks, id, &format!("{c}.png"), "image/png", png)
             .await
             .expect("image");
         assert_eq!(v.kind, MediaKind::Image as i32);
         assert_eq!((v.width, v.height), (600, 800));
     }
-    let track = upload(
+    let track = upload_bytes(
         &mut tasks,
         id,
         "clicks.wav",
@@ -416,7 +332,7 @@ async fn music_video(production: bool) {
     // The track plays throughout, looped at 5 s and 10 s without a gap:
     // no 10 ms window between the fades is near silence (the hum alone is
     // about -20 dBFS).
-    let audio = samples(&video);
+    let audio = audio_samples(&video);
     let window = 480;
     let (from, to) = (
         48_000 * 6 / 10 / window,
@@ -535,7 +451,7 @@ async fn an_ad_creative_turns_photos_upright_ends_on_its_card_and_refuses_bad_me
         .await
         .expect_err("too big");
     assert!(refusal(&err, ErrorCode::InvalidArgument).contains("at most 10 MB"));
-    let err = upload(
+    let err = upload_bytes(
         &mut tasks,
         id,
         "fake.png",
@@ -546,8 +462,8 @@ async fn an_ad_creative_turns_photos_upright_ends_on_its_card_and_refuses_bad_me
     .expect_err("not an image");
     let e = ApiError::from_status(&err);
     assert_eq!(e.code, ErrorCode::InvalidMedia, "{e}");
-    let long = wav(8000, &vec![0.1; 8000 * 601]);
-    let err = upload(&mut tasks, id, "long.wav", "audio/wav", long)
+    let long = wav_pcm(8000, &vec![0.1; 8000 * 601]);
+    let err = upload_bytes(&mut tasks, id, "long.wav", "audio/wav", long)
         .await
         .expect_err("too long");
     let message = refusal(&err, ErrorCode::InvalidMedia);
@@ -579,7 +495,7 @@ async fn an_ad_creative_turns_photos_upright_ends_on_its_card_and_refuses_bad_me
         "sideways.jpg",
         "color=c=red:s=300x400[a];color=c=blue:s=300x400[b];[a][b]hstack",
     );
-    let photo = upload(
+    let photo = upload_bytes(
         &mut tasks,
         id,
         "photo.jpg",
@@ -589,7 +505,7 @@ async fn an_ad_creative_turns_photos_upright_ends_on_its_card_and_refuses_bad_me
     .await
     .expect("photo");
     assert_eq!((photo.width, photo.height), (400, 600));
-    upload(
+    upload_bytes(
         &mut tasks,
         id,
         "green.webp",
@@ -602,7 +518,7 @@ async fn an_ad_creative_turns_photos_upright_ends_on_its_card_and_refuses_bad_me
     let err = compose(&mut tasks, id).await.expect_err("no track");
     assert!(refusal(&err, ErrorCode::FailedPrecondition).contains("backing track"));
     // A first track, then the one wanted: the second replaces the first.
-    upload(
+    upload_bytes(
         &mut tasks,
         id,
         "first.wav",
@@ -611,7 +527,7 @@ async fn an_ad_creative_turns_photos_upright_ends_on_its_card_and_refuses_bad_me
     )
     .await
     .expect("track");
-    upload(
+    upload_bytes(
         &mut tasks,
         id,
         "clicks.wav",

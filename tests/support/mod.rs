@@ -496,7 +496,18 @@ pub fn tasks_worker(
 /// A mono 16-bit PCM WAV of a sine tone.
 pub fn wav_tone(rate: u32, seconds: f64, hz: f64) -> Vec<u8> {
     let n = (seconds * f64::from(rate)) as u32;
-    let mut out = Vec::with_capacity(44 + 2 * n as usize);
+    let samples: Vec<f64> = (0..n)
+        .map(|i| {
+            (f64::from(i) / f64::from(rate) * hz * std::f64::consts::TAU).sin() * 7000.0 / 32000.0
+        })
+        .collect();
+    wav_pcm(rate, &samples)
+}
+
+/// A 16-bit mono WAV at `rate` of `samples` (-1 to 1).
+pub fn wav_pcm(rate: u32, samples: &[f64]) -> Vec<u8> {
+    let n = samples.len() as u32;
+    let mut out = Vec::with_capacity(44 + 2 * samples.len());
     out.extend_from_slice(b"RIFF");
     out.extend_from_slice(&(36 + n * 2).to_le_bytes());
     out.extend_from_slice(b"WAVEfmt ");
@@ -509,12 +520,83 @@ pub fn wav_tone(rate: u32, seconds: f64, hz: f64) -> Vec<u8> {
     out.extend_from_slice(&16u16.to_le_bytes());
     out.extend_from_slice(b"data");
     out.extend_from_slice(&(n * 2).to_le_bytes());
-    for i in 0..n {
-        let t = f64::from(i) / f64::from(rate);
-        let v = ((t * hz * std::f64::consts::TAU).sin() * 7000.0) as i16;
-        out.extend_from_slice(&v.to_le_bytes());
+    for s in samples {
+        out.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32000.0) as i16).to_le_bytes());
     }
     out
+}
+
+/// The RGB frame of `video` (1080x1920) at `t` seconds (ffmpeg, test tooling).
+pub fn rgb_at(video: &Path, t: f64) -> Vec<u8> {
+    let raw = Command::new("ffmpeg")
+        .args(["-v", "error", "-ss", &format!("{t:.3}"), "-i"])
+        .arg(video)
+        .args(["-frames:v", "1", "-f", "rawvideo", "-pix_fmt", "rgb24", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(raw.status.success());
+    assert_eq!(raw.stdout.len(), 1080 * 1920 * 3);
+    raw.stdout
+}
+
+/// The audio of `video` as mono 48 kHz samples (ffmpeg, test tooling).
+pub fn audio_samples(video: &Path) -> Vec<f32> {
+    let raw = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(video)
+        .args(["-vn", "-ac", "1", "-ar", "48000", "-f", "f32le", "-"])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(raw.status.success());
+    raw.stdout
+        .chunks_exact(4)
+        .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+        .collect()
+}
+
+/// Uploads `bytes` to a task as `name` of `content_type` (a presigned PUT)
+/// and confirms it: the recorded upload, or the API's refusal.
+pub async fn upload_bytes(
+    tasks: &mut UserTasks,
+    task_id: i64,
+    name: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> Result<scout_proto::scout::tasks::v1::Video, tonic::Status> {
+    use scout_proto::scout::tasks::v1::{ConfirmVideoRequest, CreateVideoUploadUrlRequest};
+    let up = tasks
+        .create_video_upload_url(CreateVideoUploadUrlRequest {
+            task_id,
+            filename: name.into(),
+            file_size: bytes.len() as i64,
+            content_type: content_type.into(),
+        })
+        .await?
+        .into_inner();
+    put_presigned(&up.upload_url, &up.required_headers, bytes).await;
+    Ok(tasks
+        .confirm_video(ConfirmVideoRequest {
+            task_id,
+            oss_key: up.oss_key,
+            original_filename: name.into(),
+        })
+        .await?
+        .into_inner()
+        .video
+        .expect("video"))
+}
+
+/// Points `config` at fresh PostgreSQL databases for identity and tasks,
+/// Redis, Kafka and S3; the databases live as long as the returned guards.
+pub fn on_production_adapters(config: &mut Config) -> Vec<scout_common::testing::TestDatabase> {
+    use scout_common::testing;
+    let (a, b) = (testing::postgres_database(), testing::postgres_database());
+    config.identity.database_url = a.url.clone();
+    config.tasks.database_url = b.url.clone();
+    config.cache = testing::redis_config();
+    config.bus = testing::kafka_config();
+    config.blobs = testing::s3_config();
+    vec![a, b]
 }
 
 /// A WAV of someone talking (espeak-ng reading a shop review, about 13 s):
