@@ -18,8 +18,9 @@ use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::render::v1::SceneKind;
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
-    CreateTaskRequest, CreateVideoUploadUrlRequest, GetScriptRequest, ListVideosRequest, MediaKind,
-    Recipe, Script, SetSubtitleSettingsRequest, StartAnalysisRequest, SubtitleSettings, TaskStatus,
+    CreateTaskRequest, CreateVideoUploadUrlRequest, GetProgressRequest, GetScriptRequest,
+    ListVideosRequest, MediaKind, Recipe, Script, SetSubtitleSettingsRequest, StartAnalysisRequest,
+    SubtitleSettings, TaskStatus,
 };
 use support::*;
 
@@ -243,6 +244,49 @@ async fn a_markdown_document_becomes_narrated_slides_timed_to_their_speech() {
     .await;
     let path = files.path().join("explainer.mp4");
     std::fs::write(&path, final_video(&mut tasks, id).await).expect("write");
+    // The spec: 1080x1920 H.264 with AAC, as long as the slides.
+    let probe = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-show_format",
+        ])
+        .arg(&path)
+        .output()
+        .expect("ffprobe runs");
+    let probe: serde_json::Value = serde_json::from_slice(&probe.stdout).expect("json");
+    let streams = probe["streams"].as_array().expect("streams");
+    let v = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("video");
+    assert_eq!(
+        (
+            v["codec_name"].as_str(),
+            v["width"].as_i64(),
+            v["height"].as_i64()
+        ),
+        (Some("h264"), Some(1080), Some(1920))
+    );
+    assert!(
+        streams
+            .iter()
+            .any(|s| s["codec_type"] == "audio" && s["codec_name"] == "aac")
+    );
+    // Its steps, as the progress names them.
+    let progress = tasks
+        .get_progress(GetProgressRequest { task_id: id })
+        .await
+        .expect("progress")
+        .into_inner()
+        .progress
+        .expect("progress");
+    let steps = progress.details.expect("details").steps;
+    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    assert_eq!(names, ["语音合成", "字幕生成", "视频合成", "上传成片"]);
 
     // One slide change per scene boundary.
     let (cuts, frames) = changes(&path);

@@ -6,8 +6,10 @@
 //! default). A clip that breaks one is deleted from storage and the answer
 //! names the limit (INVALID_ARGUMENT on the field; QUOTA_EXCEEDED for the
 //! count). A music video or ad creative takes product images and one
-//! backing track instead (`recipes`: their types and limits; a new track
-//! replaces the old one).
+//! backing track instead, a document explainer one document (`recipes`,
+//! `documents`: their types and limits; a new track or document replaces
+//! the old one; a document is read whole at confirm, so one that cannot be
+//! explained is refused there, saying why).
 
 use std::time::Duration;
 
