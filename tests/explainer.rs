@@ -245,19 +245,7 @@ async fn a_markdown_document_becomes_narrated_slides_timed_to_their_speech() {
     let path = files.path().join("explainer.mp4");
     std::fs::write(&path, final_video(&mut tasks, id).await).expect("write");
     // The spec: 1080x1920 H.264 with AAC, as long as the slides.
-    let probe = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_streams",
-            "-show_format",
-        ])
-        .arg(&path)
-        .output()
-        .expect("ffprobe runs");
-    let probe: serde_json::Value = serde_json::from_slice(&probe.stdout).expect("json");
+    let probe = ffprobe(&path);
     let streams = probe["streams"].as_array().expect("streams");
     let v = streams
         .iter()

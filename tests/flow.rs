@@ -23,28 +23,6 @@ use scout_proto::scout::tasks::v1::{
 };
 use support::*;
 
-/// ffprobe's view of a file (test tooling only).
-fn ffprobe(path: &std::path::Path) -> serde_json::Value {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_streams",
-            "-show_format",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json")
-}
-
 async fn whole_flow(production: bool) {
     let dir = tempfile::tempdir().expect("tempdir");
     let files = tempfile::tempdir().expect("files");

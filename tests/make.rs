@@ -8,27 +8,6 @@ use std::process::Command;
 
 use support::*;
 
-fn ffprobe(path: &std::path::Path) -> serde_json::Value {
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_streams",
-            "-show_format",
-        ])
-        .arg(path)
-        .output()
-        .expect("ffprobe runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("json")
-}
-
 #[tokio::test]
 async fn scout_make_turns_clips_into_a_finished_video() {
     let dir = tempfile::tempdir().expect("tempdir");

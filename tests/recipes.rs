@@ -94,20 +94,8 @@ async fn finished(
 ) -> (std::path::PathBuf, serde_json::Value) {
     let path = dir.join(format!("final-{task_id}.mp4"));
     std::fs::write(&path, final_video(tasks, task_id).await).expect("write");
-    let out = Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-print_format",
-            "json",
-            "-show_streams",
-            "-show_format",
-        ])
-        .arg(&path)
-        .output()
-        .expect("ffprobe runs");
-    assert!(out.status.success());
-    (path, serde_json::from_slice(&out.stdout).expect("json"))
+    let probe = ffprobe(&path);
+    (path, probe)
 }
 
 /// Every frame of `video` at 30 fps, as the mean RGB of a 54x96 thumbnail.

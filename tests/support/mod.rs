@@ -526,6 +526,28 @@ pub fn wav_pcm(rate: u32, samples: &[f64]) -> Vec<u8> {
     out
 }
 
+/// ffprobe's view of a file: its streams and format (test tooling).
+pub fn ffprobe(path: &Path) -> serde_json::Value {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-print_format",
+            "json",
+            "-show_streams",
+            "-show_format",
+        ])
+        .arg(path)
+        .output()
+        .expect("ffprobe runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
 /// The RGB frame of `video` (1080x1920) at `t` seconds (ffmpeg, test tooling).
 pub fn rgb_at(video: &Path, t: f64) -> Vec<u8> {
     let raw = Command::new("ffmpeg")

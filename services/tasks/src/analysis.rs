@@ -125,7 +125,7 @@ pub async fn requeue(state: &State, task: &TaskRow) -> Result<(), TasksError> {
 /// `StartAnalysis`.
 pub async fn start(state: &State, user_id: i64, task_id: i64) -> Result<i32, TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
-    let recipe = crate::recipes::Recipe::of(crate::recipes::of(state, task_id).await?.as_ref());
+    let recipe = crate::recipes::recipe_of(state, task_id).await?;
     if recipe.is_montage() {
         return Err(TasksError::NotReady(format!(
             "a {} has no analysis or script: start composing once its images and backing track are uploaded",

@@ -147,7 +147,7 @@ pub async fn start(
 ) -> Result<i32, TasksError> {
     let user_id = caller.user_id;
     let task = tasks::load(state, user_id, task_id).await?;
-    let montage = Recipe::of(recipes::of(state, task_id).await?.as_ref()).is_montage();
+    let montage = recipes::recipe_of(state, task_id).await?.is_montage();
     let event = if montage {
         Event::ComposeMedia
     } else {

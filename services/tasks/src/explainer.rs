@@ -171,5 +171,5 @@ async fn write(
 
 /// Whether the task is a doc_explainer.
 pub async fn is_document(state: &State, task_id: i64) -> Result<bool, TasksError> {
-    Ok(recipes::Recipe::of(recipes::of(state, task_id).await?.as_ref()).is_document())
+    Ok(recipes::recipe_of(state, task_id).await?.is_document())
 }

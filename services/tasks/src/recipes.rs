@@ -355,6 +355,11 @@ pub async fn of(state: &State, task_id: i64) -> Result<Option<RecipeRow>, TasksE
     Ok(state.db.run(move |c| store::recipe_of(c, task_id)).await?)
 }
 
+/// A task's recipe.
+pub async fn recipe_of(state: &State, task_id: i64) -> Result<Recipe, TasksError> {
+    Ok(Recipe::of(of(state, task_id).await?.as_ref()))
+}
+
 /// The task with its recipe and inputs.
 pub fn with_recipe(mut task: Task, row: Option<&RecipeRow>) -> Task {
     task.recipe = Recipe::of(row).api() as i32;

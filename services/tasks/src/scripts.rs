@@ -204,7 +204,8 @@ pub async fn update(
     let old = old.ok_or_else(|| TasksError::not_found(format!("the script of task {task_id}")))?;
     let old_paragraphs = parse(&old);
     let old_ids: Vec<String> = old_paragraphs.iter().map(|p| p.id.clone()).collect();
-    let document = crate::recipes::Recipe::of(crate::recipes::of(state, task_id).await?.as_ref())
+    let document = crate::recipes::recipe_of(state, task_id)
+        .await?
         .is_document();
     let mut next_id = old_ids
         .iter()

@@ -25,7 +25,7 @@ use crate::State;
 use crate::documents;
 use crate::error::TasksError;
 use crate::machine::{self, Event};
-use crate::recipes::{self, Kind, Recipe};
+use crate::recipes::{self, Kind};
 use crate::store::{self, NewVideo, VideoRow};
 use crate::tasks;
 
@@ -127,7 +127,7 @@ pub async fn upload_url(
 ) -> Result<UploadUrl, TasksError> {
     let task = tasks::load(state, user_id, task_id).await?;
     machine::next(task.status(), Event::ClipConfirmed)?;
-    let recipe = Recipe::of(recipes::of(state, task_id).await?.as_ref());
+    let recipe = recipes::recipe_of(state, task_id).await?;
     let (ext, kind) = if recipe.is_montage() {
         recipes::montage_type(content_type).ok_or_else(|| TasksError::NotVideo {
             what: "a music video or ad creative takes images or a backing track",
@@ -249,7 +249,7 @@ pub async fn confirm(
         return Ok(existing);
     }
     machine::next(task.status(), Event::ClipConfirmed)?;
-    let recipe = Recipe::of(recipes::of(state, task_id).await?.as_ref());
+    let recipe = recipes::recipe_of(state, task_id).await?;
     let kind = if recipe.is_montage() {
         recipes::kind_of_key(oss_key).ok_or(TasksError::UnknownUpload)?
     } else if recipe.is_document() {
