@@ -109,13 +109,25 @@ enum Command {
     /// beats of `--track`.
     Make {
         /// What to make: shop_review, doc_explainer (one document: md, txt,
-        /// pdf or docx), music_video or ad_creative.
+        /// pdf or docx), topic_short (--topic; clips optional, as its
+        /// library), music_video or ad_creative.
         #[arg(long, default_value = "shop_review")]
         recipe: String,
+        /// What the short is about (topic_short), e.g. 在家做拿铁.
+        #[arg(long, default_value = "")]
+        topic: String,
+        /// Its audience or niche (topic_short), e.g. 咖啡爱好者.
+        #[arg(long, default_value = "")]
+        niche: String,
+        /// Where a topic short's pictures come from: generated (the
+        /// configured images model), library (the clips given) or auto.
+        #[arg(long, default_value = "auto")]
+        visuals: String,
         /// Shop name, e.g. 海底捞火锅(望京店) (shop_review; else the title).
         #[arg(long, default_value = "")]
         shop: String,
-        /// The backing track, mp3 or wav (music_video, ad_creative).
+        /// The backing track, mp3 or wav (music_video, ad_creative; a topic
+        /// short's music, else render's own).
         #[arg(long)]
         track: Option<PathBuf>,
         /// The product's name, on the ad's end card (ad_creative).
@@ -127,7 +139,8 @@ enum Command {
         /// A line shown over the images (music_video, ad_creative).
         #[arg(long, default_value = "")]
         tagline: String,
-        /// Video length in seconds (music_video, ad_creative); 0 for the default.
+        /// Video length in seconds (topic_short 15-90, music_video,
+        /// ad_creative 8-90); 0 for the default.
         #[arg(long, default_value_t = 0.0)]
         seconds: f64,
         /// The slides' accent colour (doc_explainer): blue, orange, purple,
@@ -143,9 +156,8 @@ enum Command {
         /// Promotion text, used verbatim.
         #[arg(long, default_value = "")]
         promo: String,
-        /// The clips (shop_review) or product images (music_video,
-        /// ad_creative), in order.
-        #[arg(required = true)]
+        /// The clips (shop_review; a topic short's library) or product
+        /// images (music_video, ad_creative), in order.
         clips: Vec<PathBuf>,
         /// Output MP4.
         #[arg(short = 'o', long, default_value = "out.mp4")]
@@ -285,6 +297,9 @@ fn main() -> ExitCode {
         }),
         Command::Make {
             recipe,
+            topic,
+            niche,
+            visuals,
             shop,
             track,
             product,
@@ -322,6 +337,9 @@ fn main() -> ExitCode {
             scout_common::telemetry::init_logging(&config.telemetry);
             let args = scout::make::MakeArgs {
                 recipe,
+                topic,
+                niche,
+                visuals,
                 shop,
                 track,
                 product,

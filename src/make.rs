@@ -16,7 +16,8 @@ use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
     ConfirmVideoRequest, CreateTaskRequest, CreateVideoUploadUrlRequest, GetDownloadUrlRequest,
     GetOutputRequest, GetScriptRequest, GetTaskRequest, MontageInput, OutputVideo, Progress,
-    Recipe, StartAnalysisRequest, StartComposeRequest, TaskStatus, WatchProgressRequest,
+    Recipe, StartAnalysisRequest, StartComposeRequest, TaskStatus, TopicInput, TopicVisuals,
+    WatchProgressRequest,
 };
 use tonic::transport::Channel;
 
@@ -25,8 +26,14 @@ use crate::client::{self, Session};
 /// What to make.
 #[derive(Debug, Clone)]
 pub struct MakeArgs {
-    /// shop_review, music_video or ad_creative.
+    /// shop_review, doc_explainer, topic_short, music_video or ad_creative.
     pub recipe: String,
+    /// What a topic short is about.
+    pub topic: String,
+    /// A topic short's niche.
+    pub niche: String,
+    /// generated, library or auto (topic_short).
+    pub visuals: String,
     /// Shop name (shop_review; the title otherwise).
     pub shop: String,
     /// The backing track (music_video, ad_creative).
@@ -107,14 +114,22 @@ fn recipe_value(name: &str) -> anyhow::Result<(i32, bool)> {
         "music_video" => Ok((Recipe::MusicVideo as i32, true)),
         "ad_creative" => Ok((Recipe::AdCreative as i32, true)),
         "doc_explainer" => Ok((Recipe::DocExplainer as i32, false)),
-        "topic_short" => {
+        "topic_short" => Ok((Recipe::TopicShort as i32, false)),
+        other => {
             bail!(
-                "--recipe {name}: not available yet (shop_review, doc_explainer, music_video, ad_creative)"
+                "--recipe {other:?}: one of shop_review, doc_explainer, topic_short, music_video, ad_creative"
             )
         }
-        other => {
-            bail!("--recipe {other:?}: one of shop_review, doc_explainer, music_video, ad_creative")
-        }
+    }
+}
+
+/// A topic short's `--visuals`.
+fn visuals_value(name: &str) -> anyhow::Result<TopicVisuals> {
+    match name.trim().to_ascii_lowercase().as_str() {
+        "" | "auto" => Ok(TopicVisuals::Unspecified),
+        "generated" => Ok(TopicVisuals::Generated),
+        "library" => Ok(TopicVisuals::Library),
+        other => bail!("--visuals {other:?}: one of auto, generated, library"),
     }
 }
 
@@ -194,10 +209,20 @@ impl Marks {
 
 /// Runs the main job; returns the output path.
 pub async fn make(args: MakeArgs, config: scout_common::config::Config) -> anyhow::Result<PathBuf> {
-    let (_, montage) = recipe_value(&args.recipe)?;
-    if args.clips.is_empty() {
+    let (recipe, montage) = recipe_value(&args.recipe)?;
+    let topic = recipe == Recipe::TopicShort as i32;
+    if topic && args.topic.trim().is_empty() {
+        bail!(
+            "--recipe topic_short needs a topic: scout make --recipe topic_short --topic 在家做拿铁 -o out.mp4"
+        );
+    }
+    if !topic && !args.topic.trim().is_empty() {
+        bail!("--topic is for --recipe topic_short");
+    }
+    if args.clips.is_empty() && !topic {
         bail!("give at least one clip: scout make --shop NAME clip1.mp4 … -o out.mp4");
     }
+    visuals_value(&args.visuals)?;
     if montage && args.track.is_none() {
         bail!(
             "--recipe {} needs a backing track: --track song.mp3",
@@ -244,7 +269,7 @@ pub async fn make(args: MakeArgs, config: scout_common::config::Config) -> anyho
             "--recipe doc_explainer explains one document: scout make --recipe doc_explainer notes.md -o out.mp4"
         );
     }
-    if !montage && !document && args.shop.trim().is_empty() {
+    if !montage && !document && !topic && args.shop.trim().is_empty() {
         bail!("give the shop's name: scout make --shop NAME clip1.mp4 … -o out.mp4");
     }
     let shop_type = enum_value(
@@ -320,7 +345,10 @@ async fn run(
             &session,
             CreateTaskRequest {
                 shop_name: args.shop.clone(),
-                shop_type: if montage || recipe == Recipe::DocExplainer as i32 {
+                shop_type: if montage
+                    || recipe == Recipe::DocExplainer as i32
+                    || recipe == Recipe::TopicShort as i32
+                {
                     0
                 } else {
                     shop_type
@@ -334,6 +362,12 @@ async fn run(
                     call_to_action: args.cta.clone(),
                     tagline: args.tagline.clone(),
                     target_seconds: args.seconds,
+                }),
+                topic: (recipe == Recipe::TopicShort as i32).then(|| TopicInput {
+                    topic: args.topic.clone(),
+                    niche: args.niche.clone(),
+                    target_seconds: args.seconds,
+                    visuals: visuals_value(&args.visuals).unwrap_or_default() as i32,
                 }),
             },
         )?)

@@ -60,6 +60,7 @@ fn paragraphs(clips: &[i64]) -> Vec<Paragraph> {
 async fn report_script(worker: &mut Worker, job: &AnalyzeJob, clips: &[i64]) -> bool {
     worker
         .report_script(ReportScriptRequest {
+            pictures: Vec::new(),
             job_id: job.job_id.clone(),
             task_id: job.task_id,
             paragraphs: paragraphs(clips),
@@ -254,6 +255,7 @@ async fn analysis_flow(production: bool) {
     // A script that points at a clip of no task is refused, naming the paragraph.
     let err = worker
         .report_script(ReportScriptRequest {
+            pictures: Vec::new(),
             job_id: job.job_id.clone(),
             task_id: t.id,
             paragraphs: paragraphs(&[clips[0], 999_999]),

@@ -158,6 +158,7 @@ async fn a_broker_restart_between_steps_loses_nothing() {
     assert_eq!(job.task_id, t.id);
     tasks_worker(&mesh)
         .report_script(ReportScriptRequest {
+            pictures: Vec::new(),
             job_id: job.job_id,
             task_id: t.id,
             paragraphs: vec![Paragraph {

@@ -95,6 +95,7 @@ async fn a_render_node_killed_mid_compose_loses_nothing() {
         .collect();
     tasks_worker(&mesh)
         .report_script(ReportScriptRequest {
+            pictures: Vec::new(),
             job_id: job.job_id,
             task_id: task.id,
             paragraphs,

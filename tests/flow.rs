@@ -125,6 +125,7 @@ async fn whole_flow(production: bool) {
     let mut worker = tasks_worker(&mesh);
     worker
         .report_script(ReportScriptRequest {
+            pictures: Vec::new(),
             job_id: job.job_id,
             task_id: task.id,
             paragraphs: vec![

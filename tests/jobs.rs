@@ -87,6 +87,7 @@ async fn scripted_task_saying(
     let job = take_analyze_job(&mut sub, Duration::from_secs(30)).await;
     tasks_worker(mesh)
         .report_script(ReportScriptRequest {
+            pictures: Vec::new(),
             job_id: job.job_id,
             task_id: t.id,
             paragraphs: texts
@@ -422,6 +423,7 @@ async fn an_unfinished_job_survives_a_restart_of_the_embedded_mesh() {
     );
     let applied = tasks_worker(&mesh)
         .report_script(ReportScriptRequest {
+            pictures: Vec::new(),
             job_id: job.job_id,
             task_id: t.id,
             paragraphs: vec![Paragraph {

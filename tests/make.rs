@@ -214,6 +214,43 @@ fn scout_make_makes_an_ad_creative_from_images_and_a_track() {
     assert!((seconds - 9.0).abs() < 0.1, "{seconds}");
 }
 
+/// `scout make --recipe topic_short --topic …`: nothing uploaded, offline
+/// (no images model): the script written from the topic, each scene a
+/// slide of its words, music under the voice.
+#[test]
+fn scout_make_makes_a_topic_short_from_a_topic_alone() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("short.mp4");
+    let result = Command::new(scout_bin())
+        .args(["make", "--recipe", "topic_short", "--topic", "在家做拿铁"])
+        .args(["--niche", "咖啡爱好者", "--seconds", "20", "-o"])
+        .arg(&out)
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .env_remove("SCOUT_CONFIG")
+        .env_remove("SCOUT_EDGE_URL")
+        .output()
+        .expect("scout runs");
+    let stdout = String::from_utf8_lossy(&result.stdout);
+    let stderr = String::from_utf8_lossy(&result.stderr);
+    assert!(
+        result.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{stderr}"
+    );
+    assert!(
+        stderr.contains("(topic_short) created for 在家做拿铁"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("[钩子] 在家做拿铁"), "{stderr}");
+    assert!(stderr.contains("[行动号召]"), "{stderr}");
+    let probe = ffprobe(&out);
+    let seconds: f64 = probe["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("duration");
+    assert!((12.0..=26.0).contains(&seconds), "{seconds} s for 20 s");
+}
+
 #[test]
 fn scout_make_refuses_bad_input_clearly() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -247,11 +284,27 @@ fn scout_make_refuses_bad_input_clearly() {
         ),
         (
             vec!["make", "--recipe", "topic_short", good.as_str()],
-            "--recipe topic_short: not available yet",
+            "--recipe topic_short needs a topic",
+        ),
+        (
+            vec![
+                "make",
+                "--recipe",
+                "topic_short",
+                "--topic",
+                "拿铁",
+                "--visuals",
+                "ai",
+            ],
+            "--visuals \"ai\": one of auto, generated, library",
+        ),
+        (
+            vec!["make", "--topic", "拿铁", "--shop", "x", good.as_str()],
+            "--topic is for --recipe topic_short",
         ),
         (
             vec!["make", "--recipe", "opera", good.as_str()],
-            "--recipe \"opera\": one of shop_review, doc_explainer, music_video, ad_creative",
+            "--recipe \"opera\": one of shop_review, doc_explainer, topic_short, music_video, ad_creative",
         ),
         (vec!["make", good.as_str()], "give the shop's name"),
     ] {

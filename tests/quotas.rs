@@ -255,6 +255,7 @@ async fn batches_take_the_quota_all_or_none_and_per_task_limits_name_the_tier() 
     let job = take_analyze_job(&mut jobs, Duration::from_secs(60)).await;
     tasks_worker(&mesh)
         .report_script(scout_proto::scout::tasks::v1::ReportScriptRequest {
+            pictures: Vec::new(),
             job_id: job.job_id,
             task_id: id,
             paragraphs: vec![scout_proto::scout::tasks::v1::Paragraph {

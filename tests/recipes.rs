@@ -397,8 +397,11 @@ async fn an_ad_creative_turns_photos_upright_ends_on_its_card_and_refuses_bad_me
             ..CreateTaskRequest::default()
         })
         .await
-        .expect_err("not built");
-    assert!(refusal(&err, ErrorCode::InvalidArgument).contains("topic_short is not available yet"));
+        .expect_err("no topic");
+    assert_eq!(
+        refusal(&err, ErrorCode::InvalidArgument),
+        "topic.topic: required"
+    );
     let task = tasks
         .create_task(ad(MontageInput {
             product_name: "冷萃乌龙".into(),

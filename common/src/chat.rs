@@ -70,6 +70,15 @@ fn count_call(body: &Value, answer: &Value) {
     });
 }
 
+/// Counts one answered images call (a call, billed per picture).
+fn count_image_call() {
+    let _ = METER.try_with(|m| {
+        if let Ok(mut u) = m.lock() {
+            u.calls += 1;
+        }
+    });
+}
+
 /// Why a model call gave no usable answer.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum ChatError {
@@ -137,7 +146,8 @@ impl ChatError {
 #[derive(Clone)]
 pub struct ChatClient {
     http: reqwest::Client,
-    url: String,
+    /// The API base; `/chat/completions` or `/images/generations` is appended.
+    base: String,
     api_key: String,
     model: String,
     max_retries: u32,
@@ -150,7 +160,7 @@ pub struct ChatClient {
 impl std::fmt::Debug for ChatClient {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ChatClient")
-            .field("url", &self.url)
+            .field("base", &self.base)
             .field("model", &self.model)
             .finish_non_exhaustive()
     }
@@ -183,7 +193,7 @@ impl ChatClient {
             .map_err(|e| ChatError::NotConfigured(format!("HTTP client: {e}")))?;
         Ok(Self {
             http,
-            url: format!("{}/chat/completions", model.endpoint.trim_end_matches('/')),
+            base: model.endpoint.trim_end_matches('/').to_string(),
             api_key: model.api_key.clone(),
             model: model.model.clone(),
             max_retries: ai.max_retries,
@@ -206,6 +216,93 @@ impl ChatClient {
             "response_format": {"type": "json_object"},
             "temperature": 0.7,
         });
+        self.call("chat/completions", &body, |parsed| {
+            count_call(&body, parsed);
+            parsed
+                .pointer("/choices/0/message/content")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+                .ok_or_else(|| "the chat completion has no choices[0].message.content".to_string())
+        })
+        .await
+    }
+
+    /// One picture for `prompt` from an OpenAI-compatible images API (`POST
+    /// {endpoint}/images/generations`), `size` as `WxH`: the image file's
+    /// bytes (from `b64_json`, or fetched from `url`). A refusal (a 400 for
+    /// the content policy, say) is [`ChatError::Refused`]; rate limits and
+    /// outages are retried like chat calls.
+    pub async fn generate_image(&self, prompt: &str, size: &str) -> Result<Vec<u8>, ChatError> {
+        let body = json!({
+            "model": self.model,
+            "prompt": prompt,
+            "n": 1,
+            "size": size,
+            "quality": "hd",
+            "response_format": "b64_json",
+        });
+        enum Picture {
+            Bytes(Vec<u8>),
+            Url(String),
+        }
+        let picture = self
+            .call("images/generations", &body, |parsed| {
+                let first = parsed
+                    .pointer("/data/0")
+                    .ok_or("the answer has no data[0]")?;
+                if let Some(b64) = first.get("b64_json").and_then(Value::as_str) {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(b64.trim())
+                        .map_err(|e| format!("data[0].b64_json is not base64: {e}"))?;
+                    count_image_call();
+                    return Ok(Picture::Bytes(bytes));
+                }
+                if let Some(url) = first.get("url").and_then(Value::as_str) {
+                    count_image_call();
+                    return Ok(Picture::Url(url.to_string()));
+                }
+                Err("data[0] has neither b64_json nor url".to_string())
+            })
+            .await?;
+        match picture {
+            Picture::Bytes(b) => Ok(b),
+            Picture::Url(url) => {
+                let unavailable = |detail: String| ChatError::Unavailable {
+                    model: self.model.clone(),
+                    attempts: 1,
+                    detail,
+                };
+                let resp = self
+                    .http
+                    .get(&url)
+                    .send()
+                    .await
+                    .map_err(|e| unavailable(format!("the picture at its url: {e}")))?;
+                if !resp.status().is_success() {
+                    return Err(unavailable(format!(
+                        "the picture at its url: HTTP {}",
+                        resp.status()
+                    )));
+                }
+                Ok(resp
+                    .bytes()
+                    .await
+                    .map_err(|e| unavailable(format!("the picture at its url: {e}")))?
+                    .to_vec())
+            }
+        }
+    }
+
+    /// `POST {endpoint}/{path}` with `body`, retried on transient failures;
+    /// `extract` takes what is wanted from the JSON answer (an answer it
+    /// cannot use counts as a transient failure).
+    async fn call<T>(
+        &self,
+        path: &str,
+        body: &Value,
+        extract: impl Fn(&Value) -> Result<T, String>,
+    ) -> Result<T, ChatError> {
+        let url = format!("{}/{path}", self.base);
         let attempts = self.max_retries + 1;
         let mut last = String::new();
         let mut rate_limited = false;
@@ -215,7 +312,11 @@ impl ChatClient {
                     ChatError::NotConfigured("the model client is shutting down".into())
                 })?;
                 let started = std::time::Instant::now();
-                let outcome = self.once(&body).await;
+                let outcome = self.once(&url, body).await.and_then(|parsed| {
+                    extract(&parsed).map_err(|e| {
+                        Attempt::Transient(format!("{e}: {}", snippet(&parsed.to_string())))
+                    })
+                });
                 let status = match &outcome {
                     Ok(_) => "ok",
                     Err(Attempt::RateLimited { .. }) => "rate_limited",
@@ -225,7 +326,7 @@ impl ChatClient {
                 outcome
             };
             let wait = match outcome {
-                Ok(text) => return Ok(text),
+                Ok(t) => return Ok(t),
                 Err(Attempt::Fatal(e)) => return Err(e),
                 Err(Attempt::RateLimited {
                     detail,
@@ -261,10 +362,10 @@ impl ChatClient {
         })
     }
 
-    async fn once(&self, body: &Value) -> Result<String, Attempt> {
+    async fn once(&self, url: &str, body: &Value) -> Result<Value, Attempt> {
         let resp = self
             .http
-            .post(&self.url)
+            .post(url)
             .bearer_auth(&self.api_key)
             .json(body)
             .send()
@@ -314,23 +415,9 @@ impl ChatClient {
                 detail: format!("HTTP {status}: {}", snippet(&text)),
             }));
         }
-        let parsed: Value = serde_json::from_str(&text).map_err(|e| {
-            Attempt::Transient(format!(
-                "the answer is not a chat completion ({e}): {}",
-                snippet(&text)
-            ))
-        })?;
-        count_call(body, &parsed);
-        parsed
-            .pointer("/choices/0/message/content")
-            .and_then(Value::as_str)
-            .map(str::to_string)
-            .ok_or_else(|| {
-                Attempt::Transient(format!(
-                    "the chat completion has no choices[0].message.content: {}",
-                    snippet(&text)
-                ))
-            })
+        serde_json::from_str(&text).map_err(|e| {
+            Attempt::Transient(format!("the answer is not JSON ({e}): {}", snippet(&text)))
+        })
     }
 
     /// Asks for JSON and checks it with `check`; an answer that is not JSON

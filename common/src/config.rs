@@ -1095,6 +1095,17 @@ pub enum WriterKind {
     Remote,
 }
 
+/// Where topic_short's pictures come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ImagesKind {
+    /// No image provider (embedded default, offline): a topic short shows
+    /// the user's own clips, else a slide of each scene's words.
+    None,
+    /// An OpenAI-compatible images API (`ai.image_model`).
+    Remote,
+}
+
 /// One OpenAI-compatible chat-completions endpoint.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -1123,6 +1134,13 @@ pub struct AiConfig {
     pub vision_model: ChatModelConfig,
     /// The text model (seed 000: Doubao on Volcengine Ark).
     pub text_model: ChatModelConfig,
+    /// `none` or `remote`: topic_short's pictures.
+    pub images: ImagesKind,
+    /// The images model (seed 002: DALL-E 3 at 1024x1792); its endpoint is
+    /// the API base, `/images/generations` is appended.
+    pub image_model: ChatModelConfig,
+    /// The size asked of the images model, `WxH`.
+    pub image_size: String,
     /// Upper bound on one model call.
     #[serde(with = "humantime_serde")]
     pub timeout: Duration,
@@ -1150,6 +1168,13 @@ impl Default for AiConfig {
                 api_key: String::new(),
                 model: "doubao-1-5-pro-32k-250115".into(),
             },
+            images: ImagesKind::None,
+            image_model: ChatModelConfig {
+                endpoint: "https://api.openai.com/v1".into(),
+                api_key: String::new(),
+                model: "dall-e-3".into(),
+            },
+            image_size: "1024x1792".into(),
             timeout: Duration::from_secs(60),
             max_retries: 3,
             max_concurrency: 4,

@@ -5,7 +5,9 @@
 // (a video is refused, saying what the recipe takes), composes straight
 // from them (no analysis, no script) and plays and downloads the finished
 // video; then a document explainer: a Markdown file read into slides that
-// are the script, composed; the task list says which recipe each task is.
+// are the script, composed; a topic short written from its topic alone
+// (its scenes as slides, offline); the task list says which recipe each
+// task is.
 // Screenshots go to
 // SCREENSHOTS (recipe-*.png).
 //
@@ -132,11 +134,40 @@ try {
   check(true, "the explainer is composed and playable");
   await shoot(page, "recipe-05-explainer");
 
+  // A topic short: the topic is required on its field; no upload needed
+  // (offline, each scene is a slide of its words).
+  const explainerUrl = page.url();
+  await page.goto(`${BASE}/tasks`);
+  await page.click('[data-test="new-task"]');
+  await page.click('[data-test="recipe-topic_short"]');
+  await page.waitForSelector('[data-test="topic"]');
+  await page.click('[data-test="create"]');
+  await page.waitForSelector('[data-test="topic-error"]');
+  check(true, "a missing topic is refused on its field", {
+    message: await page.textContent('[data-test="topic-error"]'),
+  });
+  await page.fill('[data-test="topic"]', "在家做拿铁");
+  await page.fill('[data-test="niche"]', "咖啡爱好者");
+  await page.fill('[data-test="topic-seconds"]', "15");
+  await shoot(page, "recipe-06-topic-form");
+  await page.click('[data-test="create"]');
+  await page.waitForURL((u) => /^\/tasks\/\d+$/.test(u.pathname) && u.href !== taskUrl && u.href !== explainerUrl);
+  await page.waitForSelector('[data-test="start-analysis"]');
+  check(!(await page.isDisabled('[data-test="start-analysis"]')), "a topic short starts without uploads");
+  await page.click('[data-test="start-analysis"]');
+  await page.waitForSelector('[data-test="slide"]', { timeout: LONG });
+  const scenes = await page.$$eval('[data-test="slide"]', (els) => els.map((e) => e.textContent));
+  check(scenes.length === 5 && scenes[0].includes("在家做拿铁"), "hook, value, points and call to action", { scenes });
+  await shoot(page, "recipe-07-topic-script");
+
   // The list names the recipes.
   await page.goto(`${BASE}/tasks`);
   await page.waitForSelector('[data-test="task-item"]');
   const listed = await page.textContent('[data-test="task-list"]');
-  check(listed.includes("产品广告") && listed.includes("文档讲解"), "the task list names the recipes");
+  check(
+    listed.includes("产品广告") && listed.includes("文档讲解") && listed.includes("主题短视频"),
+    "the task list names the recipes",
+  );
   check(watched.scriptErrors().length === 0, "no script errors", { consoleErrors: watched.consoleErrors });
   stopWatchdog();
 } catch (e) {

@@ -126,6 +126,9 @@ spec:
             {{- if eq $w.service "vision" }}
             {{- include "scout.secretEnv" (dict "root" $root "env" "SCOUT_AI_VISION_MODEL_API_KEY" "ref" $root.Values.secrets.visionModelApiKey) | nindent 12 }}
             {{- include "scout.secretEnv" (dict "root" $root "env" "SCOUT_AI_TEXT_MODEL_API_KEY" "ref" $root.Values.secrets.textModelApiKey) | nindent 12 }}
+            {{- if $root.Values.secrets.imageModelApiKey }}
+            {{- include "scout.secretEnv" (dict "root" $root "env" "SCOUT_AI_IMAGE_MODEL_API_KEY" "ref" $root.Values.secrets.imageModelApiKey) | nindent 12 }}
+            {{- end }}
             {{- end }}
             {{- if eq $w.service "publish" }}
             {{- include "scout.secretEnv" (dict "root" $root "env" "SCOUT_PLATFORMS_TOKEN_KEYS" "ref" $root.Values.secrets.platformTokenKeys) | nindent 12 }}

@@ -152,7 +152,9 @@ async fn write(
         seed,
         subject: if task.montage.is_some() {
             Subject::Product
-        } else if task.recipe == Recipe::DocExplainer as i32 {
+        } else if task.recipe == Recipe::DocExplainer as i32
+            || task.recipe == Recipe::TopicShort as i32
+        {
             Subject::Lesson
         } else {
             Subject::Shop

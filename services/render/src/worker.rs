@@ -17,10 +17,10 @@ use scout_common::auth::MeshAuth;
 use scout_common::jobs::{Job, JobError, JobHandler};
 use scout_common::report::TaskReporter;
 use scout_proto::scout::common::v1::{ShotCategory, SubtitleStyle};
-use scout_proto::scout::jobs::v1::{ComposeJob, Montage};
+use scout_proto::scout::jobs::v1::{BackgroundMusic, ComposeJob, Montage};
 use scout_proto::scout::render::v1::compose_response::Event;
 use scout_proto::scout::render::v1::media_ref::Location;
-use scout_proto::scout::render::v1::{ComposeRequest, MediaRef, Timeline};
+use scout_proto::scout::render::v1::{ComposeRequest, MediaRef, MusicTrack, Timeline};
 use scout_proto::scout::tasks::v1::{
     ComposeOutput, JobUsage, ReportComposeResultRequest, ReportProgressRequest, ShotUsed, WorkStep,
 };
@@ -180,6 +180,7 @@ impl ComposeWorker {
                 ),
                 focus: n.focus.clone(),
                 scene: n.scene.clone(),
+                still: n.still,
             });
             let done = (i + 1) as f64 / cj.narration.len() as f64;
             self.reporter
@@ -205,7 +206,11 @@ impl ComposeWorker {
         let style = cj.subtitles_enabled.then(|| {
             SubtitleStyle::try_from(cj.subtitle_style).unwrap_or(SubtitleStyle::SimpleWhite)
         });
-        let mut timeline = narration::timeline(&paragraphs, style, None, cj.output.clone());
+        let music = match &cj.music {
+            Some(m) => Some(self.music_bed(m).await?),
+            None => None,
+        };
+        let mut timeline = narration::timeline(&paragraphs, style, music, cj.output.clone());
         timeline.aigc = cj.aigc.clone();
         timeline.title = cj.title.clone();
         timeline.branding = cj.branding.clone();
@@ -222,6 +227,41 @@ impl ComposeWorker {
             })
             .collect();
         Ok((timeline, shots_used, usage))
+    }
+
+    /// The music under a narrated video: the task's track, quieter, or
+    /// render's own bed (made once per blob store and kept); both lowered
+    /// while the voice speaks.
+    async fn music_bed(&self, m: &BackgroundMusic) -> Result<MusicTrack, JobError> {
+        let (media, volume) = match &m.track {
+            Some(track) => (track.clone(), 0.25),
+            None => {
+                let key = crate::media::bed::KEY;
+                if !matches!(self.store.head(key).await, Ok(Some(_))) {
+                    let bytes = tokio::task::spawn_blocking(|| {
+                        crate::media::audio::wav_bytes(&crate::media::bed::samples())
+                    })
+                    .await
+                    .map_err(|e| JobError::retryable(ErrorCode::Internal, e.to_string()))?;
+                    self.store
+                        .put(key, bytes.into(), Some("audio/wav"))
+                        .await
+                        .map_err(|e| {
+                            JobError::retryable(
+                                ErrorCode::StorageUnavailable,
+                                format!("storing the music bed: {e}"),
+                            )
+                        })?;
+                }
+                (blob(key), 0.6)
+            }
+        };
+        Ok(MusicTrack {
+            media: Some(media),
+            volume,
+            duck_under_voice: true,
+            fade_seconds: 1.0,
+        })
     }
 
     /// A music video's or ad creative's timeline: the backing track's

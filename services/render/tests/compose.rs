@@ -241,6 +241,7 @@ async fn a_narrated_video_meets_the_output_spec() {
             fit: Default::default(),
             focus: Vec::new(),
             scene: None,
+            still: false,
         })
         .collect();
     let expected: f64 = speech.iter().map(|(_, s)| s + 0.5).sum();
@@ -447,6 +448,7 @@ async fn a_truncated_clip_fails_naming_it_and_leaves_nothing_behind() {
                 fit: Default::default(),
                 focus: Vec::new(),
                 scene: None,
+                still: false,
             },
             Paragraph {
                 id: "p2".into(),
@@ -458,6 +460,7 @@ async fn a_truncated_clip_fails_naming_it_and_leaves_nothing_behind() {
                 fit: Default::default(),
                 focus: Vec::new(),
                 scene: None,
+                still: false,
             },
         ],
         Some(SubtitleStyle::SimpleWhite),
@@ -508,6 +511,7 @@ async fn a_truncated_clip_fails_naming_it_and_leaves_nothing_behind() {
             fit: Default::default(),
             focus: Vec::new(),
             scene: None,
+            still: false,
         }],
         Some(SubtitleStyle::SimpleWhite),
         None,
@@ -608,6 +612,7 @@ async fn the_ai_labels_are_in_the_picture_and_the_metadata() {
         fit: Default::default(),
         focus: Vec::new(),
         scene: None,
+        still: false,
     }];
     let plain = narration::timeline(&paragraphs, Some(SubtitleStyle::SimpleWhite), None, None);
     let mut labelled = plain.clone();
@@ -713,6 +718,7 @@ async fn captions_start_with_their_words_in_the_output() {
             fit: Default::default(),
             focus: Vec::new(),
             scene: None,
+            still: false,
         });
     }
     let timeline = narration::timeline(&paragraphs, Some(SubtitleStyle::Karaoke), None, None);
@@ -851,6 +857,7 @@ async fn a_re_compose_encodes_only_the_edited_paragraph() {
             fit: Default::default(),
             focus: Vec::new(),
             scene: None,
+            still: false,
         });
     }
     let labelled = |paragraphs: &[Paragraph]| {
@@ -1093,6 +1100,7 @@ async fn the_editable_draft_holds_the_timeline() {
             fit,
             focus: Vec::new(),
             scene: None,
+            still: false,
         })
         .collect();
     let mut timeline = narration::timeline(

@@ -159,6 +159,7 @@ async fn probe_frames_speech_and_compose_by_blob_key() {
             fit: Default::default(),
             focus: Vec::new(),
             scene: None,
+            still: false,
         }],
         Some(scout_proto::scout::common::v1::SubtitleStyle::Xiaohongshu),
         None,

@@ -393,6 +393,7 @@ async fn seed_tts_word_timestamps_drive_the_captions() {
             fit: Default::default(),
             focus: Vec::new(),
             scene: None,
+            still: false,
         }],
         Some(scout_proto::scout::common::v1::SubtitleStyle::Karaoke),
         None,

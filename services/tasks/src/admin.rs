@@ -26,9 +26,12 @@ fn time(t: &prost_types::Timestamp, field: &str) -> Result<chrono::NaiveDateTime
         .ok_or_else(|| TasksError::invalid(field, "not a valid time"))
 }
 
-fn admin_task(row: &TaskRow, videos: i64) -> AdminTask {
+fn admin_task(row: &TaskRow, videos: i64, recipe: Option<&store::RecipeRow>) -> AdminTask {
     AdminTask {
-        task: Some(tasks::to_proto(row, videos)),
+        task: Some(crate::recipes::with_recipe(
+            tasks::to_proto(row, videos),
+            recipe,
+        )),
         user_id: row.user_id,
         current_job_id: row.current_job_id.clone().unwrap_or_default(),
         job_started_at: row.job_started_at.map(tasks::timestamp),
@@ -70,13 +73,18 @@ pub async fn list(
             .transpose()?,
     };
     let (page, size) = page_and_size(r.page, r.page_size);
-    let (rows, counts, total) = state
+    let (rows, counts, recipes, total) = state
         .db
         .run(move |c| {
             let (rows, total) =
                 store::all_tasks_page(c, &filter, i64::from(page), i64::from(size))?;
             let ids: Vec<i64> = rows.iter().map(|r| r.id).collect();
-            Ok((rows, store::video_counts(c, &ids)?, total))
+            Ok((
+                rows,
+                store::video_counts(c, &ids)?,
+                store::recipes_of(c, &ids)?,
+                total,
+            ))
         })
         .await?;
     let count = |id: i64| {
@@ -87,7 +95,12 @@ pub async fn list(
             .unwrap_or(0)
     };
     Ok((
-        rows.iter().map(|r| admin_task(r, count(r.id))).collect(),
+        rows.iter()
+            .map(|r| {
+                let recipe = recipes.iter().find(|x| x.task_id == r.id);
+                admin_task(r, count(r.id), recipe)
+            })
+            .collect(),
         pagination(page, size, total),
     ))
 }
@@ -144,11 +157,16 @@ pub async fn retry(
     )
     .await?;
     let row = task(state, task_id).await?;
-    let videos = state
+    let (videos, recipe) = state
         .db
-        .run(move |c| store::video_count(c, task_id))
+        .run(move |c| {
+            Ok((
+                store::video_count(c, task_id)?,
+                store::recipe_of(c, task_id)?,
+            ))
+        })
         .await?;
-    Ok(admin_task(&row, videos))
+    Ok(admin_task(&row, videos, recipe.as_ref()))
 }
 
 /// `DeleteUserTask`: what the owner's DeleteTask does, on their behalf.

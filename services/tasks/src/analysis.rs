@@ -12,7 +12,7 @@ use scout_common::jobs;
 use scout_proto::scout::common::v1::SpeechRate;
 use scout_proto::scout::jobs::v1::AnalyzeJob;
 use scout_proto::scout::tasks::v1::{
-    ClipAnalysis, GetTaskContextResponse, JobUsage, Paragraph, ReportJobFailureRequest, TaskStep,
+    ClipAnalysis, GetTaskContextResponse, ReportJobFailureRequest, ReportScriptRequest, TaskStep,
 };
 
 use crate::State;
@@ -42,7 +42,9 @@ async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32, Ta
     let to = machine::next(from, event)?;
     let task_id = task.id;
     let videos = state.db.run(move |c| store::videos_of(c, task_id)).await?;
-    if videos.is_empty() {
+    // A topic short needs none: its clips, if any, are its library.
+    let topic = crate::recipes::recipe_of(state, task_id).await?.is_topic();
+    if videos.is_empty() && !topic {
         return Err(TasksError::NotReady(format!(
             "task {task_id} has no clips to analyse; upload at least one"
         )));
@@ -132,7 +134,12 @@ pub async fn start(state: &State, user_id: i64, task_id: i64) -> Result<i32, Tas
             recipe.as_str()
         )));
     }
-    dispatch(state, &task, Event::StartAnalysis).await
+    let event = if recipe.is_topic() {
+        Event::WriteTopic
+    } else {
+        Event::StartAnalysis
+    };
+    dispatch(state, &task, event).await
 }
 
 /// `RegenerateScript`: at most `max` per task (the caller's tier; seed 000: 5); the new script arrives like
@@ -315,24 +322,19 @@ pub async fn report_clip(
 }
 
 /// `ReportScript`: stores the script and moves the task to SCRIPT_READY.
-pub async fn report_script(
-    state: &State,
-    job_id: &str,
-    task_id: i64,
-    paragraphs: &[Paragraph],
-    provider: &str,
-    provider_note: &str,
-    usage: Option<&JobUsage>,
-) -> Result<bool, TasksError> {
-    let task = task_for_worker(state, task_id).await?;
+pub async fn report_script(state: &State, r: &ReportScriptRequest) -> Result<bool, TasksError> {
+    let task = task_for_worker(state, r.task_id).await?;
+    // A topic short's pictures become images of the task first.
+    let paragraphs =
+        crate::shorts::adopt_pictures(state, &task, &r.job_id, &r.paragraphs, &r.pictures).await?;
     scripts::store_generated(
         state,
         &task,
-        job_id,
-        paragraphs,
-        provider,
-        provider_note,
-        usage,
+        &r.job_id,
+        &paragraphs,
+        &r.provider,
+        &r.provider_note,
+        r.usage.as_ref(),
     )
     .await
 }

@@ -496,16 +496,7 @@ impl TasksInternalService for TasksInternalApi {
         req: Request<ReportScriptRequest>,
     ) -> Result<Response<ReportScriptResponse>, Status> {
         let r = req.into_inner();
-        let applied = analysis::report_script(
-            &self.state,
-            &r.job_id,
-            r.task_id,
-            &r.paragraphs,
-            &r.provider,
-            &r.provider_note,
-            r.usage.as_ref(),
-        )
-        .await?;
+        let applied = analysis::report_script(&self.state, &r).await?;
         Ok(Response::new(ReportScriptResponse { applied }))
     }
 

@@ -245,10 +245,9 @@ pub async fn requeue(state: &State, task: &TaskRow) -> Result<(), TasksError> {
 /// its voice and subtitle choice.
 async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<ComposeJob, TasksError> {
     let task_id = task.id;
-    if let Some(recipe) = recipes::of(state, task_id)
-        .await?
-        .filter(|r| Recipe::of(Some(r)).is_montage())
-    {
+    let recipe = recipes::of(state, task_id).await?;
+    let kind = Recipe::of(recipe.as_ref());
+    if let Some(recipe) = recipe.filter(|_| kind.is_montage()) {
         return montage_job(state, task, &recipe, job_id).await;
     }
     let (script, videos) = state
@@ -264,7 +263,16 @@ async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<Compos
     let narration = paragraphs
         .iter()
         .filter_map(|p| {
-            let v = videos.iter().find(|v| v.id == p.shot_id)?;
+            let scene = p.scene.as_ref().map(scripts::StoredScene::to_proto);
+            let Some(v) = videos.iter().find(|v| v.id == p.shot_id) else {
+                // A slide with no footage under it.
+                return scene.map(|scene| Narration {
+                    paragraph_id: p.id.clone(),
+                    text: p.text.clone(),
+                    scene: Some(scene),
+                    ..Narration::default()
+                });
+            };
             Some(Narration {
                 paragraph_id: p.id.clone(),
                 text: p.text.clone(),
@@ -273,7 +281,8 @@ async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<Compos
                 shot_duration_seconds: v.duration_seconds.unwrap_or_default(),
                 shot_category: uploads::category(v.category.as_deref()) as i32,
                 focus: focus_from_json(&v.focus),
-                scene: p.scene.as_ref().map(scripts::StoredScene::to_proto),
+                scene,
+                still: recipes::Kind::parse(&v.kind) == recipes::Kind::Image,
             })
         })
         .collect::<Vec<_>>();
@@ -288,11 +297,23 @@ async fn build_job(state: &State, task: &TaskRow, job_id: &str) -> Result<Compos
         subtitle_style: subtitle_style_of(task),
         output: None,
         requested_at: Some(tasks::timestamp(chrono::Utc::now().naive_utc())),
-        aigc: aigc_label(&state.ctx.config.aigc, task, &script.provider, job_id),
+        aigc: aigc_label(
+            &state.ctx.config.aigc,
+            task,
+            &script.provider,
+            job_id,
+            // A topic short's generated pictures are machine-made too.
+            videos.iter().any(|v| {
+                v.oss_key
+                    .starts_with(&crate::shorts::picture_prefix(task_id))
+                    && paragraphs.iter().any(|p| p.shot_id == v.id)
+            }),
+        ),
         title: task.shop_name.clone(),
         branding,
         transition,
         montage: None,
+        music: kind.is_topic().then(|| crate::shorts::music(&videos)),
     })
 }
 
@@ -342,6 +363,7 @@ fn aigc_label(
     task: &TaskRow,
     script_provider: &str,
     job_id: &str,
+    pictures: bool,
 ) -> Option<AigcLabel> {
     let mut generated = Vec::new();
     if !script_provider.is_empty() {
@@ -350,6 +372,9 @@ fn aigc_label(
     generated.push("voice".to_string());
     if task.voice_sample_id.is_some() {
         generated.push("cloned_voice".to_string());
+    }
+    if pictures {
+        generated.push("images".to_string());
     }
     let corner = match config.mark_corner {
         MarkCorner::TopLeft => Corner::TopLeft,

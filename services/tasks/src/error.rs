@@ -105,11 +105,6 @@ pub enum TasksError {
     /// An image or backing track that cannot be used (deleted); says why.
     #[error("{0} (deleted)")]
     BadMedia(String),
-    /// A recipe this build cannot make yet.
-    #[error(
-        "recipe: {0} is not available yet; choose shop_review, doc_explainer, music_video or ad_creative"
-    )]
-    RecipeUnavailable(&'static str),
     /// A dependency (job bus, render, identity) cannot serve now; says what
     /// and when to try again.
     #[error("{0}")]
@@ -155,7 +150,6 @@ impl TasksError {
             Self::UnknownUpload | Self::NotUploaded => "oss_key",
             Self::VoiceNotCloned(_) | Self::UnknownVoiceSample(_) => "voice.voice_sample_id",
             Self::NotVideo { .. } => "content_type",
-            Self::RecipeUnavailable(_) => "recipe",
             _ => return None,
         })
     }
@@ -179,9 +173,6 @@ impl TasksError {
             Self::NoVideoStream | Self::UnreadableClip(_) | Self::BadMedia(_) => {
                 ErrorCode::InvalidMedia
             }
-            // A choice the API lists but this build cannot make: the
-            // request is refused as it stands (never a server error).
-            Self::RecipeUnavailable(_) => ErrorCode::InvalidArgument,
             Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
             Self::Storage(_) => ErrorCode::StorageUnavailable,
             Self::Store(_) | Self::Api(_) => ErrorCode::Internal,

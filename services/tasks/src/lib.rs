@@ -21,6 +21,7 @@ pub mod progress;
 pub mod quotas;
 pub mod recipes;
 pub mod scripts;
+pub mod shorts;
 pub mod speech;
 mod store;
 pub mod tasks;

@@ -51,6 +51,9 @@ pub enum Event {
     LastClipDeleted,
     /// The user started the analysis.
     StartAnalysis,
+    /// The user started a topic short's script (no upload needed: its
+    /// clips, if any, are its library).
+    WriteTopic,
     /// The user asked for a new script.
     RegenerateScript,
     /// The writer delivered a script.
@@ -157,6 +160,7 @@ fn describe(event: Event) -> &'static str {
         Event::ClipConfirmed => "add a clip",
         Event::LastClipDeleted => "remove the last clip",
         Event::StartAnalysis => "start the analysis",
+        Event::WriteTopic => "write the topic short's script",
         Event::RegenerateScript => "regenerate the script",
         Event::ScriptReported => "store a script",
         Event::EditScript => "edit the script",
@@ -179,6 +183,7 @@ pub fn target(from: Status, event: Event) -> Option<Status> {
         Event::ClipConfirmed if matches!(from, S::Created | S::Uploading) => S::Uploading,
         Event::LastClipDeleted if from == S::Uploading => S::Created,
         Event::StartAnalysis if from == S::Uploading => S::Analyzing,
+        Event::WriteTopic if matches!(from, S::Created | S::Uploading) => S::Analyzing,
         Event::RegenerateScript if editable => S::Analyzing,
         Event::ScriptReported if from == S::Analyzing => S::ScriptReady,
         Event::EditScript if editable => S::ScriptEdited,

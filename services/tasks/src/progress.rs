@@ -93,9 +93,59 @@ const MONTAGE: [StepView; 3] = [
     view(WorkStep::StoreOutputs, "上传成片", "compose", 95, 99),
 ];
 
+/// A topic short's writing (10-65 %): its library clips recognised (when
+/// it has any), the script, each scene's picture.
+const TOPIC: [StepView; 3] = [
+    view(
+        WorkStep::RecognizeShots,
+        "素材识别",
+        "frame_analysis",
+        10,
+        30,
+    ),
+    view(WorkStep::WriteScript, "脚本生成", "script", 30, 40),
+    view(WorkStep::GenerateVisuals, "画面生成", "script", 40, 64),
+];
+
+/// What a task's steps look like.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Shape {
+    /// Clips analysed, a script, a narrated compose.
+    Narrated,
+    /// A topic short: a script and pictures, a narrated compose.
+    Topic,
+    /// A music video or ad creative: no script, a montage compose.
+    Montage,
+}
+
+impl Shape {
+    fn of(recipe: crate::recipes::Recipe) -> Shape {
+        if recipe.is_montage() {
+            Shape::Montage
+        } else if recipe.is_topic() {
+            Shape::Topic
+        } else {
+            Shape::Narrated
+        }
+    }
+}
+
 /// The compose steps of a task.
-fn compose_views(montage: bool) -> &'static [StepView] {
-    if montage { &MONTAGE } else { &COMPOSE }
+fn compose_views(shape: Shape) -> &'static [StepView] {
+    if shape == Shape::Montage {
+        &MONTAGE
+    } else {
+        &COMPOSE
+    }
+}
+
+/// The analysis steps of a task.
+fn analysis_views(shape: Shape) -> &'static [StepView] {
+    if shape == Shape::Topic {
+        &TOPIC
+    } else {
+        &ANALYSIS
+    }
 }
 
 fn names(views: &[StepView]) -> Vec<&'static str> {
@@ -126,16 +176,24 @@ fn from_report(
     status: Status,
     r: &ReportProgressRequest,
     videos: usize,
-    montage: bool,
+    shape: Shape,
 ) -> Option<(usize, &'static StepView, i32)> {
     let views: &'static [StepView] = match status {
-        Status::Analyzing => &ANALYSIS,
-        Status::Composing => compose_views(montage),
+        Status::Analyzing => analysis_views(shape),
+        Status::Composing => compose_views(shape),
         _ => return None,
     };
-    let step = WorkStep::try_from(r.step).ok()?;
+    let step = match WorkStep::try_from(r.step).ok()? {
+        // A topic short's library: one step for the clip work.
+        WorkStep::ExtractFrames | WorkStep::AssessQuality if shape == Shape::Topic => {
+            WorkStep::RecognizeShots
+        }
+        s => s,
+    };
     let (index, v) = views.iter().enumerate().find(|(_, v)| v.step == step)?;
-    let fraction = if status == Status::Analyzing && step != WorkStep::WriteScript {
+    let fraction = if status == Status::Analyzing
+        && !matches!(step, WorkStep::WriteScript | WorkStep::GenerateVisuals)
+    {
         f64::from(r.clips_done.max(0)) / videos.max(1) as f64
     } else {
         r.fraction
@@ -175,11 +233,12 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, TasksError> 
     let task_id = task.id;
     let job = task.current_job_id.clone();
     let analysing = task.status() == Status::Analyzing;
-    let (videos, analysed, montage) = state
+    let (videos, analysed, shape) = state
         .db
         .run(move |c| {
-            let montage =
-                crate::recipes::Recipe::of(store::recipe_of(c, task_id)?.as_ref()).is_montage();
+            let shape = Shape::of(crate::recipes::Recipe::of(
+                store::recipe_of(c, task_id)?.as_ref(),
+            ));
             let videos = store::videos_of(c, task_id)?;
             // While analysing: the clips this job has analysed; after: every
             // clip with an analysis.
@@ -193,10 +252,11 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, TasksError> 
                     }
                 })
                 .count();
-            Ok((videos.len(), analysed, montage))
+            Ok((videos.len(), analysed, shape))
         })
         .await?;
-    let compose = compose_views(montage);
+    let compose = compose_views(shape);
+    let analysis = analysis_views(shape);
     let reported = match state.ctx.adapters.cache.get(&key(task_id)).await {
         Ok(Some(bytes)) => ReportProgressRequest::decode(bytes.as_slice())
             .ok()
@@ -223,12 +283,23 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, TasksError> 
         Status::Created | Status::Uploading => {
             p.phase = "upload".into();
             p.progress = if videos > 0 { 10 } else { 0 };
-            let name = if montage {
+            let name = if shape != Shape::Narrated {
                 "上传素材"
             } else {
                 "上传视频"
             };
             p.details = Some(details(name, steps(&[name], 0, Some(0), false)));
+        }
+        Status::Analyzing if shape == Shape::Topic => {
+            let running = usize::from(analysed >= videos);
+            p.phase = analysis[running].phase.into();
+            p.progress = analysis[running].from;
+            p.details = Some(details(
+                analysis[running].name,
+                steps(&names(analysis), running, Some(running), false),
+            ));
+            let estimate = 40 + 10 * videos as i32;
+            p.estimated_remaining_seconds = (estimate - elapsed).max(1);
         }
         Status::Analyzing => {
             p.phase = if analysed < videos {
@@ -259,7 +330,10 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, TasksError> 
         Status::ScriptReady | Status::ScriptEdited | Status::VoiceSet => {
             p.phase = "script".into();
             p.progress = 65;
-            p.details = Some(details("", steps(&names(&ANALYSIS), 4, None, false)));
+            p.details = Some(details(
+                "",
+                steps(&names(analysis), analysis.len(), None, false),
+            ));
         }
         Status::Composing => {
             p.phase = "compose".into();
@@ -298,10 +372,10 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, TasksError> 
     }
     // A running worker knows better where it is now.
     if let Some(r) = reported
-        && let Some((index, view, percent)) = from_report(status, &r, videos, montage)
+        && let Some((index, view, percent)) = from_report(status, &r, videos, shape)
     {
         let all: &[StepView] = if status == Status::Analyzing {
-            &ANALYSIS
+            analysis
         } else {
             compose
         };

@@ -148,7 +148,9 @@ pub fn check(
                 format!("at most {MAX_SECTION} characters"),
             ));
         }
-        if !videos.iter().any(|v| v.id == p.shot_id) {
+        // A slide needs no footage (a topic short without pictures).
+        let slide = p.shot_id == 0 && p.scene.is_some();
+        if !slide && !videos.iter().any(|v| v.id == p.shot_id) {
             return Err(TasksError::invalid(
                 format!("paragraphs[{i}].shot_id"),
                 format!(
@@ -328,8 +330,21 @@ pub async fn to_proto(
                 ..ScriptLength::default()
             }
         } else {
-            length(total)
+            length(total, target_of(state, task).await)
         }),
+    }
+}
+
+/// The length a task's script aims at: a topic short's own, else the
+/// product's 60 s.
+async fn target_of(state: &State, task: &TaskRow) -> f64 {
+    match crate::recipes::of(state, task.id).await {
+        Ok(Some(r))
+            if crate::recipes::Recipe::of(Some(&r)).is_topic() && r.target_seconds > 0.0 =>
+        {
+            r.target_seconds
+        }
+        _ => speech::TARGET_SECONDS,
     }
 }
 
@@ -420,19 +435,19 @@ pub async fn store_generated(
     Ok(applied)
 }
 
-/// How `seconds` of video compare with the short-video format.
-pub fn length(seconds: f64) -> ScriptLength {
-    let over_limit = seconds > speech::LIMIT_SECONDS;
+/// How `seconds` of video compare with a short aiming at `target` seconds
+/// (the product's 60 s: at most 66).
+pub fn length(seconds: f64, target: f64) -> ScriptLength {
+    let limit = target * speech::LIMIT_SECONDS / speech::TARGET_SECONDS;
+    let over_limit = seconds > limit;
     ScriptLength {
         estimated_seconds: seconds,
-        target_seconds: speech::TARGET_SECONDS,
-        limit_seconds: speech::LIMIT_SECONDS,
+        target_seconds: target,
+        limit_seconds: limit,
         over_limit,
         warning: if over_limit {
             format!(
-                "the video will run about {seconds:.0} s: longer than the {:.0} s the short-video platforms take for this format (aim for about {:.0} s); shorten or remove a paragraph",
-                speech::LIMIT_SECONDS,
-                speech::TARGET_SECONDS
+                "the video will run about {seconds:.0} s: longer than the {limit:.0} s the short-video platforms take for this format (aim for about {target:.0} s); shorten or remove a paragraph"
             )
         } else {
             String::new()
@@ -446,10 +461,10 @@ mod tests {
 
     #[test]
     fn a_script_over_the_limit_is_warned_about() {
-        let fine = length(61.0);
+        let fine = length(61.0, speech::TARGET_SECONDS);
         assert!(!fine.over_limit && fine.warning.is_empty());
         assert_eq!((fine.target_seconds, fine.limit_seconds), (60.0, 66.0));
-        let long = length(75.4);
+        let long = length(75.4, speech::TARGET_SECONDS);
         assert!(long.over_limit);
         assert!(long.warning.contains("about 75 s"), "{}", long.warning);
     }

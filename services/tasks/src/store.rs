@@ -54,6 +54,9 @@ diesel::table! {
         tagline -> Varchar,
         target_seconds -> Double,
         accent -> Varchar,
+        topic -> Varchar,
+        niche -> Varchar,
+        visuals -> Varchar,
     }
 }
 
@@ -769,6 +772,12 @@ pub struct RecipeRow {
     pub tagline: String,
     pub target_seconds: f64,
     pub accent: String,
+    /// topic_short: what it is about.
+    pub topic: String,
+    /// topic_short: its audience or niche.
+    pub niche: String,
+    /// topic_short: generated, library or empty (either).
+    pub visuals: String,
 }
 
 /// Records a task's recipe.

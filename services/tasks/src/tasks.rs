@@ -65,12 +65,20 @@ struct Checked {
 /// names the item: `tasks[2].shop_name`).
 fn check(prefix: &str, r: &CreateTaskRequest) -> Result<Checked, TasksError> {
     let field = |name: &str| format!("{prefix}{name}");
-    let recipe = crate::recipes::check(prefix, r.recipe, r.montage.as_ref(), &r.accent)?;
+    let recipe = crate::recipes::check(
+        prefix,
+        r.recipe,
+        r.montage.as_ref(),
+        &r.accent,
+        r.topic.as_ref(),
+    )?;
     // A montage is named by its product unless given a title.
     let shop_name = match &recipe {
         Some(m) if r.shop_name.trim().is_empty() => {
             if m.recipe == "doc_explainer" {
                 crate::recipes::UNTITLED_DOCUMENT.to_string()
+            } else if !m.topic.is_empty() {
+                m.topic.chars().take(MAX_SHOP_NAME).collect()
             } else if m.product_name.is_empty() {
                 "音乐视频".to_string()
             } else {
@@ -392,5 +400,6 @@ pub fn to_proto(row: &TaskRow, video_count: i64) -> Task {
         recipe: scout_proto::scout::tasks::v1::Recipe::ShopReview as i32,
         montage: None,
         accent: String::new(),
+        topic: None,
     }
 }

@@ -9,7 +9,8 @@
 //! backing track instead, a document explainer one document (`recipes`,
 //! `documents`: their types and limits; a new track or document replaces
 //! the old one; a document is read whole at confirm, so one that cannot be
-//! explained is refused there, saying why).
+//! explained is refused there, saying why). A topic short takes clips (its
+//! library) and one backing track.
 
 use std::time::Duration;
 
@@ -139,9 +140,18 @@ pub async fn upload_url(
             allowed: documents::types(),
         })?;
         (ext, Kind::Document)
+    } else if let Some((ext, Kind::Audio)) =
+        recipes::montage_type(content_type).filter(|_| recipe.is_topic())
+    {
+        // A topic short's backing track.
+        (ext, Kind::Audio)
     } else {
         let ext = extension_for(content_type).ok_or_else(|| TasksError::NotVideo {
-            what: "clips must be video",
+            what: if recipe.is_topic() {
+                "a topic short takes clips (its library) and one backing track (audio/mpeg, audio/wav)"
+            } else {
+                "clips must be video"
+            },
             allowed: VIDEO_TYPES.map(|(t, _)| t).join(", "),
         })?;
         (ext, Kind::Clip)
@@ -255,6 +265,8 @@ pub async fn confirm(
     } else if recipe.is_document() {
         documents::format_of_key(oss_key).ok_or(TasksError::UnknownUpload)?;
         Kind::Document
+    } else if recipe.is_topic() && recipes::kind_of_key(oss_key) == Some(Kind::Audio) {
+        Kind::Audio
     } else if recipes::kind_of_key(oss_key).is_some() || documents::format_of_key(oss_key).is_some()
     {
         return Err(TasksError::UnknownUpload);

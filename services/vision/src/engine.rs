@@ -9,7 +9,7 @@ use scout_common::ErrorCode;
 use scout_common::adapters::blob::BlobStore;
 use scout_common::auth::{InternalChannel, MeshAuth};
 use scout_common::chat::{self, ChatClient, ChatError};
-use scout_common::config::{AiConfig, AnalyzerKind, WriterKind};
+use scout_common::config::{AiConfig, AnalyzerKind, ImagesKind, WriterKind};
 use scout_common::jobs::JobError;
 use scout_proto::scout::common::v1::{FocusPoint, QualityFactors};
 use scout_proto::scout::render::v1::media_ref::Location;
@@ -19,6 +19,8 @@ use scout_proto::scout::vision::v1::{DraftParagraph, FrameAnalysis};
 
 use crate::analyzer::{self, ClipResult, Frame, Metrics};
 use crate::remote;
+use crate::topic::{self, TopicBrief, TopicScene};
+use crate::visuals;
 use crate::writer::{self, Brief};
 
 /// Seconds between analysed frames (seed 000).
@@ -32,6 +34,10 @@ pub struct Providers {
     pub vision: Option<ChatClient>,
     /// The remote text model, when `ai.writer = "remote"`.
     pub text: Option<ChatClient>,
+    /// The images model, when `ai.images = "remote"`.
+    pub images: Option<ChatClient>,
+    /// The picture size asked of it, `WxH`.
+    pub image_size: String,
     /// Fall back to the local analyzer / template writer.
     pub fallback: bool,
     /// Frames of a clip sent to the remote analyzer.
@@ -54,13 +60,27 @@ impl Providers {
         };
         let text = match ai.writer {
             WriterKind::Template => None,
-            WriterKind::Remote => {
-                Some(ChatClient::new(&ai.text_model, ai, "ai.text_model", limit)?)
-            }
+            WriterKind::Remote => Some(ChatClient::new(
+                &ai.text_model,
+                ai,
+                "ai.text_model",
+                limit.clone(),
+            )?),
+        };
+        let images = match ai.images {
+            ImagesKind::None => None,
+            ImagesKind::Remote => Some(ChatClient::new(
+                &ai.image_model,
+                ai,
+                "ai.image_model",
+                limit,
+            )?),
         };
         Ok(Self {
             vision,
             text,
+            images,
+            image_size: ai.image_size.clone(),
             fallback: ai.fallback_to_local,
             frames_per_clip: ai.frames_per_clip.max(1),
         })
@@ -287,6 +307,123 @@ impl Engine {
             }
             Err(e) => Err(model_failure(e, "script writing")),
         }
+    }
+}
+
+/// A topic short's written scenes.
+#[derive(Debug, Clone)]
+pub struct TopicWritten {
+    /// Scenes in order.
+    pub scenes: Vec<TopicScene>,
+    /// `template` or `remote:{model}`.
+    pub provider: String,
+    /// Why the remote writer was not used, when it fell back.
+    pub fallback: Option<String>,
+}
+
+/// A picture made for a scene and stored.
+#[derive(Debug, Clone)]
+pub struct Picture {
+    /// Object key.
+    pub key: String,
+    /// Size.
+    pub width: u32,
+    /// Size.
+    pub height: u32,
+}
+
+impl Engine {
+    /// Writes a topic short's script with the configured writer.
+    pub async fn write_topic(&self, brief: &TopicBrief<'_>) -> Result<TopicWritten, JobError> {
+        let template = || topic::template(brief);
+        let Some(client) = &self.providers.text else {
+            return Ok(TopicWritten {
+                scenes: template(),
+                provider: "template".into(),
+                fallback: None,
+            });
+        };
+        match topic::write(client, brief).await {
+            Ok(scenes) => Ok(TopicWritten {
+                scenes,
+                provider: format!("remote:{}", client.model()),
+                fallback: None,
+            }),
+            Err(e) if self.providers.fallback => {
+                tracing::warn!(error = %e, "remote writer failed; using the topic templates");
+                Ok(TopicWritten {
+                    scenes: template(),
+                    provider: "template".into(),
+                    fallback: Some(e.short().into()),
+                })
+            }
+            Err(e) => Err(model_failure(e, "script writing")),
+        }
+    }
+
+    /// The images model's id, when one is configured.
+    pub fn image_model(&self) -> Option<&str> {
+        self.providers.images.as_ref().map(ChatClient::model)
+    }
+
+    /// The picture size asked of the images model, `WxH`.
+    pub fn image_size(&self) -> &str {
+        &self.providers.image_size
+    }
+
+    /// Whether a failed picture may be replaced by the user's clips or a
+    /// slide (`ai.fallback_to_local`).
+    pub fn falls_back(&self) -> bool {
+        self.providers.fallback
+    }
+
+    /// The picture for one scene at `key` (without extension): kept from an
+    /// earlier attempt of the same job when there, else asked of the images
+    /// model, checked and stored.
+    pub async fn picture(&self, key: &str, prompt: &str) -> Result<Picture, JobError> {
+        for ext in ["png", "jpg"] {
+            let at = format!("{key}.{ext}");
+            if let Ok(Some(_)) = self.blobs.head(&at).await
+                && let Ok(bytes) = self.blobs.get(&at).await
+                && let Some((_, width, height)) = visuals::size_of(&bytes)
+            {
+                return Ok(Picture {
+                    key: at,
+                    width,
+                    height,
+                });
+            }
+        }
+        let client = self.providers.images.as_ref().ok_or_else(|| {
+            JobError::permanent(
+                ErrorCode::FailedPrecondition,
+                "no image provider is configured (ai.images = \"remote\" and ai.image_model)",
+            )
+        })?;
+        let size = &self.providers.image_size;
+        let bytes = client
+            .generate_image(prompt, size)
+            .await
+            .map_err(|e| model_failure(e, "picture generation"))?;
+        let (ext, width, height) = visuals::check(&bytes, size)
+            .map_err(|e| JobError::permanent(ErrorCode::ProviderFailed, e))?;
+        let at = format!("{key}.{ext}");
+        let content_type = if ext == "png" {
+            "image/png"
+        } else {
+            "image/jpeg"
+        };
+        self.blobs
+            .put(&at, bytes.into(), Some(content_type))
+            .await
+            .map_err(|e| {
+                JobError::retryable(ErrorCode::StorageUnavailable, format!("storing {at}: {e}"))
+            })?;
+        Ok(Picture {
+            key: at,
+            width,
+            height,
+        })
     }
 }
 

@@ -10,6 +10,8 @@ pub mod engine;
 mod error;
 pub mod faces;
 pub mod remote;
+pub mod topic;
+pub mod visuals;
 pub mod worker;
 pub mod writer;
 

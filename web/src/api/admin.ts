@@ -134,6 +134,8 @@ export interface Task {
   provider_note?: string;
   created_at?: string | null;
   updated_at?: string | null;
+  /** What the task makes (shop_review, doc_explainer, topic_short, …). */
+  recipe?: string | null;
 }
 
 export interface AdminTask {

@@ -2,7 +2,7 @@
 // (TaskStatus.SCRIPT_READY → "script_ready"), and which badge a status wears.
 import { ShopType, ShotCategory, SubtitleStyle, VideoStyle } from "../gen/scout/common/v1/common_pb";
 import { SceneKind } from "../gen/scout/render/v1/render_pb";
-import { Recipe, TaskStatus, TaskStep } from "../gen/scout/tasks/v1/tasks_pb";
+import { Recipe, TaskStatus, TaskStep, TopicVisuals } from "../gen/scout/tasks/v1/tasks_pb";
 
 export function short<E extends Record<string | number, string | number>>(e: E, value: number): string {
   const name = e[value];
@@ -19,7 +19,18 @@ export const recipeName = (r: Recipe) => short(Recipe, r) || "shop_review";
 export const sceneKindName = (k: SceneKind) => short(SceneKind, k);
 
 /** The recipes a user can start, in the order the form offers them. */
-export const RECIPES = [Recipe.SHOP_REVIEW, Recipe.DOC_EXPLAINER, Recipe.MUSIC_VIDEO, Recipe.AD_CREATIVE];
+export const RECIPES = [
+  Recipe.SHOP_REVIEW,
+  Recipe.DOC_EXPLAINER,
+  Recipe.TOPIC_SHORT,
+  Recipe.MUSIC_VIDEO,
+  Recipe.AD_CREATIVE,
+];
+/** Whether a recipe writes a short from a topic (clips optional, as its library). */
+export const isTopic = (r: Recipe) => r === Recipe.TOPIC_SHORT;
+/** Where a topic short's pictures come from, as the translations name them. */
+export const TOPIC_VISUALS = [TopicVisuals.UNSPECIFIED, TopicVisuals.GENERATED, TopicVisuals.LIBRARY];
+export const topicVisualsName = (v: TopicVisuals) => short(TopicVisuals, v) || "auto";
 /** Whether a recipe explains a document (its script is the document's slides). */
 export const isDocument = (r: Recipe) => r === Recipe.DOC_EXPLAINER;
 /** Seed 001's accent colours, as the API names them, with their colour. */

@@ -8,8 +8,8 @@
 use scout_proto::scout::common::v1::{FocusPoint, ShotCategory, SpeechRate, SubtitleStyle};
 use scout_proto::scout::render::v1::{
     AudioTrack, ClipSource, FitMode, MediaRef, MusicTrack, OutputSpec, Scene, SceneSource, Segment,
-    SegmentAudio, ShortSourcePolicy, SubtitleEvent, Subtitles, Timeline, Transition, WordTiming,
-    segment::Source,
+    SegmentAudio, ShortSourcePolicy, StillSource, SubtitleEvent, Subtitles, Timeline, Transition,
+    WordTiming, segment::Source,
 };
 
 use crate::voice::align::{self, Word};
@@ -49,6 +49,9 @@ pub struct Paragraph {
     pub focus: Vec<FocusPoint>,
     /// A slide shown instead of the shot (doc_explainer).
     pub scene: Option<Scene>,
+    /// The shot is a picture: shown still with a slow zoom, filling the
+    /// frame (topic_short's generated pictures).
+    pub still: bool,
 }
 
 impl Paragraph {
@@ -176,6 +179,10 @@ pub fn timeline(
             Some(scene) => Source::Scene(SceneSource {
                 scene: Some(scene.clone()),
             }),
+            None if p.still => Source::Still(StillSource {
+                media: Some(p.clip.clone()),
+                ken_burns: true,
+            }),
             None => Source::Clip(ClipSource {
                 media: Some(p.clip.clone()),
                 in_seconds: 0.0,
@@ -188,6 +195,7 @@ pub fn timeline(
             source: Some(source),
             duration_seconds: slot,
             fit: match p.fit {
+                _ if p.still && p.scene.is_none() => FitMode::CropCenter,
                 FitMode::CropFace if !p.focus.is_empty() => FitMode::CropFace,
                 FitMode::Unspecified | FitMode::CropFace => FitMode::BlurPad,
                 other => other,

@@ -224,6 +224,12 @@ pub fn wav_seconds(bytes: u64) -> f64 {
 
 /// Writes 48 kHz mono samples as a 16-bit PCM WAV file.
 pub fn write_wav(path: &Path, samples: &[f32]) -> Result<(), RenderError> {
+    std::fs::write(path, wav_bytes(samples))?;
+    Ok(())
+}
+
+/// 48 kHz mono samples as the bytes of a 16-bit PCM WAV file.
+pub fn wav_bytes(samples: &[f32]) -> Vec<u8> {
     let data_len = (samples.len() * 2) as u32;
     let mut out = Vec::with_capacity(44 + samples.len() * 2);
     out.extend_from_slice(b"RIFF");
@@ -242,6 +248,5 @@ pub fn write_wav(path: &Path, samples: &[f32]) -> Result<(), RenderError> {
         let v = (s.clamp(-1.0, 1.0) * 32767.0).round() as i16;
         out.extend_from_slice(&v.to_le_bytes());
     }
-    std::fs::write(path, out)?;
-    Ok(())
+    out
 }

@@ -4,6 +4,7 @@
 
 pub mod audio;
 pub mod beats;
+pub mod bed;
 pub mod decode;
 pub mod exif;
 pub mod faults;

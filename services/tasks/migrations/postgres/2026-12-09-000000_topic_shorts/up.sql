@@ -1,0 +1,5 @@
+-- A topic short's words (seeds 002, 003): its topic, its niche and where
+-- its pictures come from (generated, library, or empty for either).
+ALTER TABLE task_recipes ADD COLUMN topic VARCHAR(100) NOT NULL DEFAULT '';
+ALTER TABLE task_recipes ADD COLUMN niche VARCHAR(40) NOT NULL DEFAULT '';
+ALTER TABLE task_recipes ADD COLUMN visuals VARCHAR(16) NOT NULL DEFAULT '';

@@ -1,0 +1,3 @@
+ALTER TABLE task_recipes DROP COLUMN visuals;
+ALTER TABLE task_recipes DROP COLUMN niche;
+ALTER TABLE task_recipes DROP COLUMN topic;

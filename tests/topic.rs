@@ -1,0 +1,826 @@
+//! The topic short (seeds 002, 003) end to end through the API on the real
+//! mesh: a topic in, a hook / value / content / call-to-action script at
+//! seed 002's marks, a picture per scene from an images model behind a
+//! local server speaking OpenAI's images API (1024x1792; its 429s, refusals
+//! and outages included), or the user's own clips, or slides; voice,
+//! captions and music under them. The output is checked from its pixels
+//! and samples: each scene's picture in the script's order, music in every
+//! pause. A picture that fails is retried alone; what was made is kept.
+
+mod support;
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::response::IntoResponse as _;
+use base64::Engine as _;
+use scout_common::config::{Config, ImagesKind, WriterKind};
+use scout_common::{ApiError, ErrorCode};
+use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
+use scout_proto::scout::tasks::v1::{
+    CreateTaskRequest, GetOutputRequest, GetProgressRequest, GetScriptRequest, GetTaskRequest,
+    ListVideosRequest, MediaKind, Recipe, RetryTaskRequest, Script, StartAnalysisRequest,
+    StepState, TaskStatus, TopicInput, TopicVisuals,
+};
+use serde_json::{Value, json};
+use support::*;
+
+const KEY: &str = "sk-images-test";
+const IMAGES: &str = "dall-e-3";
+const TEXT: &str = "gpt-4o-test";
+
+/// What the template writer's scenes show, and the colour the fake model
+/// paints each (so the output's frames say which picture is on screen).
+const PALETTE: [(&str, [u8; 3]); 6] = [
+    ("醒目的特写画面", [220, 40, 40]),
+    ("成品展示", [40, 200, 60]),
+    ("操作步骤1", [40, 80, 230]),
+    ("操作步骤2", [230, 210, 40]),
+    ("操作步骤3", [40, 210, 220]),
+    ("人物微笑", [210, 40, 210]),
+];
+
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Mode {
+    Good,
+    /// 429 with Retry-After on the first call, then good pictures.
+    RateLimitedOnce,
+    /// Square pictures (a model that ignores the size).
+    Square,
+    /// 503 for prompts containing this palette entry, good otherwise.
+    DownFor(usize),
+    /// A content-policy refusal (HTTP 400) for prompts containing this
+    /// palette entry, good otherwise.
+    RefuseFor(usize),
+}
+
+#[derive(Clone)]
+struct Fake {
+    mode: Arc<Mutex<Mode>>,
+    /// Prompts answered with a picture.
+    made: Arc<Mutex<Vec<String>>>,
+    /// Every images request body.
+    seen: Arc<Mutex<Vec<Value>>>,
+    pictures: Arc<HashMap<usize, Vec<u8>>>,
+    square: Arc<Vec<u8>>,
+}
+
+impl Fake {
+    fn set(&self, mode: Mode) {
+        *self.mode.lock().expect("lock") = mode;
+    }
+    fn made(&self) -> Vec<String> {
+        self.made.lock().expect("lock").clone()
+    }
+    fn seen(&self) -> Vec<Value> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+/// A solid PNG of `rgb`, `w`x`h` (ffmpeg, test tooling).
+fn png(dir: &Path, rgb: [u8; 3], w: u32, h: u32) -> Vec<u8> {
+    let out = dir.join(format!(
+        "{:02x}{:02x}{:02x}-{w}x{h}.png",
+        rgb[0], rgb[1], rgb[2]
+    ));
+    let status = Command::new("ffmpeg")
+        .args(["-v", "error", "-y", "-f", "lavfi", "-i"])
+        .arg(format!(
+            "color=c=0x{:02x}{:02x}{:02x}:s={w}x{h}",
+            rgb[0], rgb[1], rgb[2]
+        ))
+        .args(["-frames:v", "1"])
+        .arg(&out)
+        .status()
+        .expect("ffmpeg runs");
+    assert!(status.success());
+    std::fs::read(&out).expect("png")
+}
+
+/// OpenAI's error envelope.
+fn error(status: u16, message: &str, kind: &str, code: &str) -> axum::response::Response {
+    (
+        http::StatusCode::from_u16(status).expect("status"),
+        axum::Json(
+            json!({"error": {"message": message, "type": kind, "param": null, "code": code}}),
+        ),
+    )
+        .into_response()
+}
+
+async fn generations(
+    axum::extract::State(fake): axum::extract::State<Fake>,
+    headers: http::HeaderMap,
+    body: axum::body::Bytes,
+) -> axum::response::Response {
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(&format!("Bearer {KEY}"))
+    {
+        return error(
+            401,
+            "Incorrect API key provided",
+            "invalid_request_error",
+            "invalid_api_key",
+        );
+    }
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return error(
+            400,
+            "We could not parse the JSON body",
+            "invalid_request_error",
+            "",
+        );
+    };
+    fake.seen.lock().expect("lock").push(body.clone());
+    let prompt = body["prompt"].as_str().unwrap_or_default().to_string();
+    if body["model"] != IMAGES || prompt.is_empty() || body["n"] != 1 {
+        return error(400, "bad request", "invalid_request_error", "");
+    }
+    if body["size"] != "1024x1792" {
+        return error(
+            400,
+            "'size' must be one of 1024x1024, 1792x1024, 1024x1792",
+            "invalid_request_error",
+            "",
+        );
+    }
+    let entry = PALETTE.iter().position(|(k, _)| prompt.contains(k));
+    let mode = *fake.mode.lock().expect("lock");
+    match mode {
+        Mode::RateLimitedOnce => {
+            fake.set(Mode::Good);
+            let mut r = error(
+                429,
+                "Rate limit reached for images per minute. Limit: 5/1min.",
+                "requests",
+                "rate_limit_exceeded",
+            );
+            r.headers_mut()
+                .insert("retry-after", http::HeaderValue::from_static("1"));
+            return r;
+        }
+        Mode::DownFor(i) if entry == Some(i) => {
+            return error(503, "The server is overloaded", "server_error", "");
+        }
+        Mode::RefuseFor(i) if entry == Some(i) => {
+            return error(
+                400,
+                "Your request was rejected as a result of our safety system.",
+                "invalid_request_error",
+                "content_policy_violation",
+            );
+        }
+        _ => {}
+    }
+    let bytes = if mode == Mode::Square {
+        fake.square.to_vec()
+    } else {
+        fake.pictures
+            .get(&entry.unwrap_or(usize::MAX))
+            .or_else(|| fake.pictures.get(&usize::MAX))
+            .cloned()
+            .unwrap_or_default()
+    };
+    fake.made.lock().expect("lock").push(prompt.clone());
+    axum::Json(json!({
+        "created": 1_700_000_000,
+        "data": [{"b64_json": base64::engine::general_purpose::STANDARD.encode(bytes), "revised_prompt": prompt}]
+    }))
+    .into_response()
+}
+
+/// A topic script from the "text model": six scenes at the marks.
+async fn completions(body: axum::body::Bytes) -> axum::response::Response {
+    let Ok(body) = serde_json::from_slice::<Value>(&body) else {
+        return error(400, "bad json", "invalid_request_error", "");
+    };
+    let prompt = body["messages"].to_string();
+    if !prompt.contains("hook") || !prompt.contains("在家做拿铁") {
+        return error(400, "unexpected prompt", "invalid_request_error", "");
+    }
+    let scenes = json!({"scenes": [
+        {"part": "hook", "text": "拿铁在家就能做？", "visual": "一杯拿铁的醒目的特写画面", "keywords": ["人物"]},
+        {"part": "value", "text": "学会这三步，每天省下一杯咖啡钱，味道还不输咖啡店。", "visual": "咖啡成品展示，木质桌面", "keywords": ["环境"]},
+        {"part": "content", "text": "第一步，用摩卡壶或者浓缩咖啡机萃取一份浓缩，咖啡粉要细一点。", "visual": "萃取咖啡的操作步骤1", "keywords": ["细节"]},
+        {"part": "content", "text": "第二步，把牛奶加热到六十度左右，用打奶器打出细腻的奶泡。", "visual": "打奶泡的操作步骤2", "keywords": ["细节"]},
+        {"part": "content", "text": "第三步，先倒浓缩，再慢慢倒入牛奶，最后铺上一层奶泡。", "visual": "倒牛奶的操作步骤3", "keywords": ["细节"]},
+        {"part": "cta", "text": "学会了就点个赞，关注我，下期教你拉花！", "visual": "人物微笑举杯", "keywords": ["人物"]}
+    ]});
+    axum::Json(json!({
+        "id": "chatcmpl-topic",
+        "object": "chat.completion",
+        "created": 1_700_000_000,
+        "model": TEXT,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": scenes.to_string()}, "finish_reason": "stop"}],
+        "usage": {"prompt_tokens": 300, "completion_tokens": 200, "total_tokens": 500}
+    }))
+    .into_response()
+}
+
+/// The fake OpenAI server on loopback: its state and base URL (…/v1).
+async fn fake_openai(dir: &Path) -> (Fake, String) {
+    let mut pictures: HashMap<usize, Vec<u8>> = PALETTE
+        .iter()
+        .enumerate()
+        .map(|(i, (_, rgb))| (i, png(dir, *rgb, 1024, 1792)))
+        .collect();
+    pictures.insert(usize::MAX, png(dir, [128, 128, 128], 1024, 1792));
+    let fake = Fake {
+        mode: Arc::new(Mutex::new(Mode::Good)),
+        made: Arc::default(),
+        seen: Arc::default(),
+        pictures: Arc::new(pictures),
+        square: Arc::new(png(dir, [128, 128, 128], 1024, 1024)),
+    };
+    let app = axum::Router::new()
+        .route("/v1/images/generations", axum::routing::post(generations))
+        .route("/v1/chat/completions", axum::routing::post(completions))
+        .with_state(fake.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/v1", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (fake, url)
+}
+
+fn images_config(dir: &Path, url: &str) -> Config {
+    let mut config = embedded_config(dir);
+    config.edge.rate_limits.default.limit = 100_000;
+    config.edge.request_timeout = Duration::from_secs(60);
+    config.ai.images = ImagesKind::Remote;
+    config.ai.image_model.endpoint = url.into();
+    config.ai.image_model.api_key = KEY.into();
+    config.ai.image_model.model = IMAGES.into();
+    config.ai.timeout = Duration::from_secs(10);
+    config.ai.max_retries = 1;
+    config.bus.analyze_retry_delays = vec![Duration::from_millis(200)];
+    config
+}
+
+async fn start(config: Config, dir: &Path) -> (scout::mesh::Mesh, UserTasks) {
+    let mesh = scout::mesh::Mesh::start(config).await.expect("mesh starts");
+    let base = mesh.edge_url();
+    let me = login(&base, dir).await;
+    let tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
+    (mesh, tasks)
+}
+
+async fn topic_task(tasks: &mut UserTasks, seconds: f64, visuals: TopicVisuals) -> i64 {
+    tasks
+        .create_task(CreateTaskRequest {
+            recipe: Recipe::TopicShort as i32,
+            topic: Some(TopicInput {
+                topic: "在家做拿铁".into(),
+                niche: "咖啡爱好者".into(),
+                target_seconds: seconds,
+                visuals: visuals as i32,
+            }),
+            ..CreateTaskRequest::default()
+        })
+        .await
+        .expect("create")
+        .into_inner()
+        .task
+        .expect("task")
+        .id
+}
+
+async fn script_of(tasks: &mut UserTasks, task_id: i64) -> Script {
+    tasks
+        .get_script(GetScriptRequest { task_id })
+        .await
+        .expect("script")
+        .into_inner()
+        .script
+        .expect("script")
+}
+
+async fn task_of(tasks: &mut UserTasks, task_id: i64) -> scout_proto::scout::tasks::v1::Task {
+    tasks
+        .get_task(GetTaskRequest { task_id })
+        .await
+        .expect("task")
+        .into_inner()
+        .task
+        .expect("task")
+}
+
+fn sections(s: &Script) -> Vec<&str> {
+    s.paragraphs.iter().map(|p| p.section.as_str()).collect()
+}
+
+/// The colour at the top middle of every frame, on a 54x96 copy.
+fn top_colours(video: &Path) -> Vec<[u8; 3]> {
+    let raw = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(video)
+        .args([
+            "-vf",
+            "scale=54:96",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(raw.status.success());
+    raw.stdout
+        .chunks_exact(54 * 96 * 3)
+        .map(|f| {
+            let at = (20 * 54 + 27) * 3;
+            [f[at], f[at + 1], f[at + 2]]
+        })
+        .collect()
+}
+
+/// The palette entries seen in turn (runs of at least 5 frames).
+fn pictures_in_turn(colours: &[[u8; 3]]) -> Vec<usize> {
+    let nearest = |c: &[u8; 3]| {
+        PALETTE
+            .iter()
+            .enumerate()
+            .map(|(i, (_, p))| {
+                let d: i32 = (0..3)
+                    .map(|k| (i32::from(c[k]) - i32::from(p[k])).pow(2))
+                    .sum();
+                (i, d)
+            })
+            .min_by_key(|(_, d)| *d)
+            .filter(|(_, d)| *d < 40 * 40 * 3)
+            .map(|(i, _)| i)
+    };
+    let mut out: Vec<usize> = Vec::new();
+    let mut run: Option<(usize, usize)> = None;
+    for c in colours {
+        let now = nearest(c);
+        match (run, now) {
+            (Some((i, n)), Some(j)) if i == j => run = Some((i, n + 1)),
+            (_, Some(j)) => run = Some((j, 1)),
+            (_, None) => run = None,
+        }
+        if let Some((i, 5)) = run
+            && out.last() != Some(&i)
+        {
+            out.push(i);
+        }
+    }
+    out
+}
+
+/// The quietest 100 ms of `samples` between `from` and `to` seconds (RMS).
+fn quietest(samples: &[f32], from: f64, to: f64) -> f32 {
+    let win = 4800;
+    let a = (from * 48_000.0) as usize;
+    let b = ((to * 48_000.0) as usize).min(samples.len());
+    samples[a..b]
+        .chunks(win)
+        .filter(|c| c.len() == win)
+        .map(|c| (c.iter().map(|v| v * v).sum::<f32>() / win as f32).sqrt())
+        .fold(f32::MAX, f32::min)
+}
+
+#[tokio::test]
+async fn a_topic_becomes_a_pictured_narrated_short_with_music_on_production_adapters() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("files");
+    let (fake, url) = fake_openai(files.path()).await;
+    // The first call is rate limited: retried after its Retry-After.
+    fake.set(Mode::RateLimitedOnce);
+    let mut config = images_config(dir.path(), &url);
+    config.aigc.mark = false;
+    let _dbs = on_production_adapters(&mut config);
+    let (mesh, mut tasks) = start(config, dir.path()).await;
+
+    let id = topic_task(&mut tasks, 30.0, TopicVisuals::Unspecified).await;
+    let t = task_of(&mut tasks, id).await;
+    assert_eq!(t.recipe, Recipe::TopicShort as i32);
+    assert_eq!(t.shop.as_ref().map(|s| s.name.as_str()), Some("在家做拿铁"));
+    assert_eq!(
+        t.topic
+            .as_ref()
+            .map(|x| (x.niche.as_str(), x.target_seconds)),
+        Some(("咖啡爱好者", 30.0))
+    );
+    // No upload needed: the script is written from the topic.
+    tasks
+        .start_analysis(StartAnalysisRequest { task_id: id })
+        .await
+        .expect("write");
+    wait_status(
+        &mut tasks,
+        id,
+        TaskStatus::ScriptReady,
+        Duration::from_secs(120),
+    )
+    .await;
+    let script = script_of(&mut tasks, id).await;
+    assert_eq!(
+        sections(&script),
+        ["钩子", "价值", "内容", "内容", "行动号召"],
+        "seed 002's structure at 30 s"
+    );
+    assert!(script.paragraphs[0].text.contains("在家做拿铁"));
+    // Seed 002's marks: the hook in the first tenth, the call to action
+    // in the last fifth (estimated at the voice's rate).
+    let ends: Vec<f64> = script
+        .paragraphs
+        .iter()
+        .scan(0.0, |t, p| {
+            *t += p.estimated_duration;
+            Some(*t)
+        })
+        .collect();
+    let total = ends.last().copied().unwrap_or_default();
+    assert!((20.0..=36.0).contains(&total), "{total} s for 30 s");
+    assert!(ends[0] <= 4.0, "the hook ends at {} s", ends[0]);
+
+    // Each scene's picture: asked at 1024x1792 with seed 002's style,
+    // stored as an image of the task, its paragraph pointing at it.
+    let seen = fake.seen();
+    assert_eq!(seen.len(), 6, "five pictures and one rate-limited try");
+    for body in &seen {
+        assert_eq!(body["size"], "1024x1792");
+        assert_eq!(body["model"], IMAGES);
+        let prompt = body["prompt"].as_str().unwrap_or_default();
+        assert!(
+            prompt.contains("在家做拿铁") && prompt.contains("9:16 vertical"),
+            "{prompt}"
+        );
+    }
+    let videos = tasks
+        .list_videos(ListVideosRequest { task_id: id })
+        .await
+        .expect("videos")
+        .into_inner()
+        .items;
+    assert_eq!(videos.len(), 5);
+    for (p, v) in script.paragraphs.iter().zip(&videos) {
+        assert_eq!(v.kind, MediaKind::Image as i32);
+        assert_eq!((v.width, v.height), (1024, 1792));
+        assert_eq!(p.shot_id, v.id);
+    }
+    let t = task_of(&mut tasks, id).await;
+    assert!(
+        t.provider_note.contains(&format!("images=remote:{IMAGES}")),
+        "{}",
+        t.provider_note
+    );
+    let progress = tasks
+        .get_progress(GetProgressRequest { task_id: id })
+        .await
+        .expect("progress")
+        .into_inner()
+        .progress
+        .expect("progress");
+    let steps: Vec<(String, i32)> = progress
+        .details
+        .expect("details")
+        .steps
+        .into_iter()
+        .map(|s| (s.name, s.status))
+        .collect();
+    let done = StepState::Completed as i32;
+    assert_eq!(
+        steps,
+        [
+            ("素材识别".to_string(), done),
+            ("脚本生成".to_string(), done),
+            ("画面生成".to_string(), done)
+        ]
+    );
+
+    compose(&mut tasks, id).await.expect("compose");
+    wait_status(
+        &mut tasks,
+        id,
+        TaskStatus::Completed,
+        Duration::from_secs(300),
+    )
+    .await;
+    let output = tasks
+        .get_output(GetOutputRequest { task_id: id })
+        .await
+        .expect("output")
+        .into_inner();
+    let video = files.path().join("topic.mp4");
+    std::fs::write(&video, final_video(&mut tasks, id).await).expect("write");
+    let probe = ffprobe(&video);
+    let streams = probe["streams"].as_array().expect("streams");
+    let v = streams
+        .iter()
+        .find(|s| s["codec_type"] == "video")
+        .expect("video stream");
+    assert_eq!(
+        (v["width"].as_i64(), v["height"].as_i64()),
+        (Some(1080), Some(1920))
+    );
+    assert_eq!(v["codec_name"], "h264");
+    assert!(
+        streams
+            .iter()
+            .any(|s| s["codec_type"] == "audio" && s["codec_name"] == "aac")
+    );
+    let seconds: f64 = probe["format"]["duration"]
+        .as_str()
+        .and_then(|d| d.parse().ok())
+        .expect("duration");
+    assert!((18.0..=40.0).contains(&seconds), "{seconds} s");
+    // Every scene's picture, in the script's order, fills the frame.
+    assert_eq!(
+        pictures_in_turn(&top_colours(&video)),
+        [0, 1, 2, 3, 5],
+        "hook, value, two points, call to action"
+    );
+    // Music under everything: no pause between paragraphs is silent.
+    let samples = audio_samples(&video);
+    let floor = quietest(&samples, 1.5, seconds - 1.5);
+    assert!(floor > 0.004, "a silent 100 ms: rms {floor}");
+    // Captions follow the voice.
+    let ass = reqwest::get(&output.subtitle_url)
+        .await
+        .expect("subtitles")
+        .text()
+        .await
+        .expect("text");
+    assert!(ass.contains("Dialogue:") && ass.contains("拿铁"), "{ass}");
+    mesh.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn the_text_model_writes_the_scenes_and_a_refused_picture_falls_back_to_the_users_clip() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("files");
+    let (fake, url) = fake_openai(files.path()).await;
+    // The call to action's picture is refused by the content policy.
+    fake.set(Mode::RefuseFor(5));
+    let mut config = images_config(dir.path(), &url);
+    config.ai.writer = WriterKind::Remote;
+    config.ai.text_model.endpoint = url.clone();
+    config.ai.text_model.api_key = KEY.into();
+    config.ai.text_model.model = TEXT.into();
+    let (mesh, mut tasks) = start(config, dir.path()).await;
+    let id = topic_task(&mut tasks, 60.0, TopicVisuals::Generated).await;
+    // One clip of the user's own: the library a refused scene falls back to.
+    let path = clip(files.path(), "mine.mp4", 3.0);
+    let clip = upload_bytes(
+        &mut tasks,
+        id,
+        "mine.mp4",
+        "video/mp4",
+        std::fs::read(&path).expect("clip"),
+    )
+    .await
+    .expect("clip");
+    tasks
+        .start_analysis(StartAnalysisRequest { task_id: id })
+        .await
+        .expect("write");
+    wait_status(
+        &mut tasks,
+        id,
+        TaskStatus::ScriptReady,
+        Duration::from_secs(120),
+    )
+    .await;
+    let script = script_of(&mut tasks, id).await;
+    assert_eq!(script.paragraphs.len(), 6);
+    assert_eq!(script.paragraphs[0].text, "拿铁在家就能做？");
+    assert_eq!(script.paragraphs[5].section, "行动号召");
+    // Five pictures made; the refused one shows the user's clip.
+    assert_eq!(fake.made().len(), 5);
+    assert_eq!(script.paragraphs[5].shot_id, clip.id);
+    let t = task_of(&mut tasks, id).await;
+    assert!(
+        t.provider_note.contains(&format!("writer=remote:{TEXT}")),
+        "{}",
+        t.provider_note
+    );
+    assert!(
+        t.provider_note.contains("1 of 6 refused"),
+        "{}",
+        t.provider_note
+    );
+    mesh.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_failing_picture_is_retried_alone_and_nothing_made_is_lost() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("files");
+    let (fake, url) = fake_openai(files.path()).await;
+    // The second content point's picture cannot be made (503 throughout).
+    fake.set(Mode::DownFor(3));
+    let mut config = images_config(dir.path(), &url);
+    config.ai.fallback_to_local = false;
+    let (mesh, mut tasks) = start(config, dir.path()).await;
+    let id = topic_task(&mut tasks, 30.0, TopicVisuals::Generated).await;
+    tasks
+        .start_analysis(StartAnalysisRequest { task_id: id })
+        .await
+        .expect("write");
+    let t = wait_status(&mut tasks, id, TaskStatus::Failed, Duration::from_secs(120)).await;
+    let failure = t.failure.expect("failure");
+    assert!(
+        failure.message.contains("picture generation failed") && failure.message.contains("503"),
+        "{}",
+        failure.message
+    );
+    // Four scenes' pictures were made, once each, through every attempt.
+    let made = fake.made();
+    assert_eq!(made.len(), 4, "{made:?}");
+    // The provider recovers: the retry asks only for the missing one.
+    fake.set(Mode::Good);
+    tasks
+        .retry_task(RetryTaskRequest { task_id: id })
+        .await
+        .expect("retry");
+    wait_status(
+        &mut tasks,
+        id,
+        TaskStatus::ScriptReady,
+        Duration::from_secs(120),
+    )
+    .await;
+    let made = fake.made();
+    assert_eq!(made.len(), 5, "{made:?}");
+    assert_eq!(made.iter().filter(|p| p.contains(PALETTE[3].0)).count(), 1);
+    let videos = tasks
+        .list_videos(ListVideosRequest { task_id: id })
+        .await
+        .expect("videos")
+        .into_inner()
+        .items;
+    assert_eq!(videos.len(), 5);
+    mesh.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn bad_topics_and_pictures_get_clear_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("files");
+    let (fake, url) = fake_openai(files.path()).await;
+    fake.set(Mode::Square);
+    let mut config = images_config(dir.path(), &url);
+    config.ai.fallback_to_local = false;
+    let (mesh, mut tasks) = start(config, dir.path()).await;
+    let refusal = |e: tonic::Status| {
+        let api = ApiError::from_status(&e);
+        assert_eq!(api.code, ErrorCode::InvalidArgument, "{api:?}");
+        api.message
+    };
+    for (input, want) in [
+        (TopicInput::default(), "topic.topic: required"),
+        (
+            TopicInput {
+                topic: "拿".into(),
+                ..TopicInput::default()
+            },
+            "topic.topic: at least 2 characters",
+        ),
+        (
+            TopicInput {
+                topic: "在家做拿铁".into(),
+                target_seconds: 120.0,
+                ..TopicInput::default()
+            },
+            "topic.target_seconds: 15 to 90 seconds",
+        ),
+        (
+            TopicInput {
+                topic: "在家做拿铁".into(),
+                niche: "好".repeat(41),
+                ..TopicInput::default()
+            },
+            "topic.niche: at most 40 characters",
+        ),
+    ] {
+        let err = tasks
+            .create_task(CreateTaskRequest {
+                recipe: Recipe::TopicShort as i32,
+                topic: Some(input),
+                ..CreateTaskRequest::default()
+            })
+            .await
+            .expect_err("refused");
+        let message = refusal(err);
+        assert!(message.starts_with(want), "{message}");
+    }
+    // A topic on a shop review is refused, naming the field.
+    let err = tasks
+        .create_task(CreateTaskRequest {
+            shop_name: "店".into(),
+            topic: Some(TopicInput {
+                topic: "在家做拿铁".into(),
+                ..TopicInput::default()
+            }),
+            ..CreateTaskRequest::default()
+        })
+        .await
+        .expect_err("refused");
+    assert!(refusal(err).starts_with("topic: only for the topic_short recipe"));
+
+    // A topic short takes clips and a track, never a picture or document.
+    let id = topic_task(&mut tasks, 20.0, TopicVisuals::Library).await;
+    let err = upload_bytes(&mut tasks, id, "a.md", "text/markdown", b"# x".to_vec())
+        .await
+        .expect_err("refused");
+    let api = ApiError::from_status(&err);
+    assert_eq!(api.code, ErrorCode::UnsupportedMediaType);
+    assert!(
+        api.message.contains("a topic short takes clips"),
+        "{}",
+        api.message
+    );
+    // Library pictures without a library: the task fails saying what to
+    // upload; with a clip, a retry writes it.
+    tasks
+        .start_analysis(StartAnalysisRequest { task_id: id })
+        .await
+        .expect("write");
+    let t = wait_status(&mut tasks, id, TaskStatus::Failed, Duration::from_secs(60)).await;
+    assert!(
+        t.failure
+            .as_ref()
+            .is_some_and(|f| f.message.contains("needs clips uploaded to the task")),
+        "{:?}",
+        t.failure
+    );
+
+    // A model answering square pictures: refused, saying what came back.
+    let id = topic_task(&mut tasks, 20.0, TopicVisuals::Generated).await;
+    tasks
+        .start_analysis(StartAnalysisRequest { task_id: id })
+        .await
+        .expect("write");
+    let t = wait_status(&mut tasks, id, TaskStatus::Failed, Duration::from_secs(60)).await;
+    let message = t.failure.map(|f| f.message).unwrap_or_default();
+    assert!(
+        message.contains("1024x1024") && message.contains("portrait"),
+        "{message}"
+    );
+    let videos = tasks
+        .list_videos(ListVideosRequest { task_id: id })
+        .await
+        .expect("videos")
+        .into_inner()
+        .items;
+    assert!(videos.is_empty(), "nothing half-made: {videos:?}");
+    mesh.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn offline_a_topic_short_shows_slides_of_its_scenes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = embedded_config(dir.path());
+    config.edge.rate_limits.default.limit = 100_000;
+    let (mesh, mut tasks) = start(config, dir.path()).await;
+    let id = topic_task(&mut tasks, 15.0, TopicVisuals::Unspecified).await;
+    tasks
+        .start_analysis(StartAnalysisRequest { task_id: id })
+        .await
+        .expect("write");
+    wait_status(
+        &mut tasks,
+        id,
+        TaskStatus::ScriptReady,
+        Duration::from_secs(60),
+    )
+    .await;
+    let script = script_of(&mut tasks, id).await;
+    assert_eq!(
+        sections(&script),
+        ["钩子", "价值", "内容", "内容", "行动号召"]
+    );
+    for p in &script.paragraphs {
+        assert_eq!(p.shot_id, 0, "no footage");
+        let scene = p.scene.as_ref().expect("a slide");
+        assert!(!scene.title.is_empty());
+    }
+    assert_eq!(
+        script.paragraphs[0]
+            .scene
+            .as_ref()
+            .map(|s| s.title.as_str()),
+        Some("在家做拿铁")
+    );
+    let t = task_of(&mut tasks, id).await;
+    assert!(
+        t.provider_note.contains("images=slides"),
+        "{}",
+        t.provider_note
+    );
+    compose(&mut tasks, id).await.expect("compose");
+    wait_status(
+        &mut tasks,
+        id,
+        TaskStatus::Completed,
+        Duration::from_secs(300),
+    )
+    .await;
+    mesh.shutdown().await.expect("shutdown");
+}
