@@ -123,6 +123,10 @@ enum Command {
         /// configured images model), library (the clips given) or auto.
         #[arg(long, default_value = "auto")]
         visuals: String,
+        /// Make each image a moving clip with the configured generative
+        /// video model (music_video, ad_creative; `generative.provider`).
+        #[arg(long)]
+        animate: bool,
         /// Shop name, e.g. 海底捞火锅(望京店) (shop_review; else the title).
         #[arg(long, default_value = "")]
         shop: String,
@@ -300,6 +304,7 @@ fn main() -> ExitCode {
             topic,
             niche,
             visuals,
+            animate,
             shop,
             track,
             product,
@@ -340,6 +345,7 @@ fn main() -> ExitCode {
                 topic,
                 niche,
                 visuals,
+                animate,
                 shop,
                 track,
                 product,

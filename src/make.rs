@@ -34,6 +34,9 @@ pub struct MakeArgs {
     pub niche: String,
     /// generated, library or auto (topic_short).
     pub visuals: String,
+    /// A montage's images made into moving clips (the render nodes'
+    /// generative video model).
+    pub animate: bool,
     /// Shop name (shop_review; the title otherwise).
     pub shop: String,
     /// The backing track (music_video, ad_creative).
@@ -219,6 +222,9 @@ pub async fn make(args: MakeArgs, config: scout_common::config::Config) -> anyho
     if !topic && !args.topic.trim().is_empty() {
         bail!("--topic is for --recipe topic_short");
     }
+    if args.animate && !montage {
+        bail!("--animate is for --recipe music_video or ad_creative");
+    }
     if args.clips.is_empty() && !topic {
         bail!("give at least one clip: scout make --shop NAME clip1.mp4 … -o out.mp4");
     }
@@ -362,6 +368,7 @@ async fn run(
                     call_to_action: args.cta.clone(),
                     tagline: args.tagline.clone(),
                     target_seconds: args.seconds,
+                    animate: args.animate,
                 }),
                 topic: (recipe == Recipe::TopicShort as i32).then(|| TopicInput {
                     topic: args.topic.clone(),

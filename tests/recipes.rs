@@ -408,6 +408,7 @@ async fn an_ad_creative_turns_photos_upright_ends_on_its_card_and_refuses_bad_me
             call_to_action: "立即购买".into(),
             tagline: "一口回甘".into(),
             target_seconds: 10.0,
+            animate: false,
         }))
         .await
         .expect("create")

@@ -553,7 +553,7 @@ def check_config_roundtrip(rep: Report, binary: Path | None) -> None:
     refused = {"cache": {"url", "backend"}, "bus": {"backend", "brokers", "topic_prefix", "partitions", "replication"},
                "blobs": {"backend", "access_key", "secret_key", "endpoint", "region", "bucket", "force_path_style"},
                "auth": {"service_token", "signing_key_file"}, "sms": {"aliyun_access_key_id", "aliyun_access_key_secret"},
-               "voice": {"seed_tts_token"}}
+               "voice": {"seed_tts_token"}, "generative": {"api_token"}}
     config: dict[str, Any] = {}
     for section, body in example.items():
         if not isinstance(body, dict):
@@ -561,7 +561,7 @@ def check_config_roundtrip(rep: Report, binary: Path | None) -> None:
             continue
         drop = refused.get(section, set()) | (managed if section in PORTS else set())
         config[section] = {k: v for k, v in body.items() if k not in drop}
-    for model in ("vision_model", "text_model"):
+    for model in ("vision_model", "text_model", "image_model"):
         config["ai"][model].pop("api_key", None)
     try:
         objs = render({"config": config}).objects

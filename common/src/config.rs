@@ -57,6 +57,9 @@ pub struct Config {
     pub voice: VoiceConfig,
     /// Media work (render).
     pub media: MediaConfig,
+    /// Generative video (render): a hosted model making a montage's
+    /// images move (seed 004). Off by default.
+    pub generative: GenerativeConfig,
     /// Tokens: signing keys, lifetimes, the mesh's service credential.
     pub auth: AuthConfig,
     /// SMS login codes and their provider (identity).
@@ -96,6 +99,7 @@ impl Default for Config {
             blobs: BlobConfig::default(),
             voice: VoiceConfig::default(),
             media: MediaConfig::default(),
+            generative: GenerativeConfig::default(),
             auth: AuthConfig::default(),
             sms: SmsConfig::default(),
             ai: AiConfig::default(),
@@ -908,6 +912,58 @@ pub struct MediaConfig {
     /// (compose and frame extraction); 0: one per NVDEC engine the probe
     /// reports (7 on an H100/H200).
     pub nvdec_sessions: usize,
+}
+
+/// Which generative video provider render uses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GenerativeProvider {
+    /// None (embedded default, offline): a montage asking for moving
+    /// images fails saying so.
+    None,
+    /// Replicate's prediction API (or a server speaking it).
+    Replicate,
+}
+
+/// Generative video: where predictions run and how long they may take.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct GenerativeConfig {
+    /// `none` or `replicate`.
+    pub provider: GenerativeProvider,
+    /// API base, e.g. https://api.replicate.com (`/v1/...` is appended).
+    pub endpoint: String,
+    /// Bearer token (a secret: `SCOUT_GENERATIVE_API_TOKEN`).
+    pub api_token: String,
+    /// The image-to-video model: `owner/name` (its latest version) or a
+    /// version id.
+    pub animate_model: String,
+    /// How often a running prediction is polled.
+    #[serde(with = "humantime_serde")]
+    pub poll_interval: Duration,
+    /// Longest one prediction may run before it is canceled.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Upper bound on one HTTP request.
+    #[serde(with = "humantime_serde")]
+    pub request_timeout: Duration,
+    /// Retries of one request on 429, 5xx and transport errors.
+    pub max_retries: u32,
+}
+
+impl Default for GenerativeConfig {
+    fn default() -> Self {
+        Self {
+            provider: GenerativeProvider::None,
+            endpoint: "https://api.replicate.com".into(),
+            api_token: String::new(),
+            animate_model: "minimax/video-01-live".into(),
+            poll_interval: Duration::from_secs(2),
+            timeout: Duration::from_secs(600),
+            request_timeout: Duration::from_secs(60),
+            max_retries: 3,
+        }
+    }
 }
 
 /// Whether render may use an NVIDIA GPU.

@@ -130,6 +130,9 @@ spec:
             {{- include "scout.secretEnv" (dict "root" $root "env" "SCOUT_AI_IMAGE_MODEL_API_KEY" "ref" $root.Values.secrets.imageModelApiKey) | nindent 12 }}
             {{- end }}
             {{- end }}
+            {{- if and (eq $w.service "render") $root.Values.secrets.generativeApiToken }}
+            {{- include "scout.secretEnv" (dict "root" $root "env" "SCOUT_GENERATIVE_API_TOKEN" "ref" $root.Values.secrets.generativeApiToken) | nindent 12 }}
+            {{- end }}
             {{- if eq $w.service "publish" }}
             {{- include "scout.secretEnv" (dict "root" $root "env" "SCOUT_PLATFORMS_TOKEN_KEYS" "ref" $root.Values.secrets.platformTokenKeys) | nindent 12 }}
             {{- include "scout.secretEnv" (dict "root" $root "env" "SCOUT_PLATFORMS_DOUYIN_CLIENT_SECRET" "ref" $root.Values.secrets.douyinClientSecret) | nindent 12 }}

@@ -81,7 +81,10 @@ struct Prediction {
 }
 
 fn prediction(v: &Value) -> Result<Prediction, String> {
-    let id = v["id"].as_str().ok_or("the prediction has no id")?.to_string();
+    let id = v["id"]
+        .as_str()
+        .ok_or("the prediction has no id")?
+        .to_string();
     let output = match &v["output"] {
         Value::String(s) => Some(s.clone()),
         Value::Array(a) => a.iter().rev().find_map(Value::as_str).map(str::to_string),
@@ -241,7 +244,12 @@ impl Replicate {
             if started.elapsed() > self.timeout {
                 // Not left running (and billed) for nothing.
                 let cancel = format!("{}/v1/predictions/{}/cancel", self.base, p.id);
-                let _ = self.http.post(&cancel).bearer_auth(&self.token).send().await;
+                let _ = self
+                    .http
+                    .post(&cancel)
+                    .bearer_auth(&self.token)
+                    .send()
+                    .await;
                 return Err(GenError::Transient(format!(
                     "{}: prediction {} not done after {} s (canceled)",
                     self.name(),
@@ -256,7 +264,8 @@ impl Replicate {
                 p.get_url.clone()
             };
             let now = self.send(|| self.http.get(&get)).await?;
-            p = prediction(&now).map_err(|e| GenError::Transient(format!("{}: {e}", self.name())))?;
+            p = prediction(&now)
+                .map_err(|e| GenError::Transient(format!("{}: {e}", self.name())))?;
         }
     }
 
@@ -321,11 +330,17 @@ mod tests {
             "urls": {"get": "https://api.replicate.com/v1/predictions/gm3q", "cancel": "x"}
         }))
         .expect("prediction");
-        assert_eq!(p.output.as_deref(), Some("https://replicate.delivery/b.mp4"));
+        assert_eq!(
+            p.output.as_deref(),
+            Some("https://replicate.delivery/b.mp4")
+        );
         assert_eq!(p.get_url, "https://api.replicate.com/v1/predictions/gm3q");
         let failed = prediction(&json!({"id": "x", "status": "failed", "error": "NSFW content"}))
             .expect("prediction");
-        assert_eq!((failed.status.as_str(), failed.error.as_str()), ("failed", "NSFW content"));
+        assert_eq!(
+            (failed.status.as_str(), failed.error.as_str()),
+            ("failed", "NSFW content")
+        );
         assert!(prediction(&json!({"status": "starting"})).is_err());
     }
 }

@@ -9,7 +9,8 @@
 //! `error`, `runtime` (the blocking pool, FFmpeg's set-up), `media` (probe,
 //! decode, frames, JPEG, audio, the hardware plan), `subtitles`, `store`
 //! (blob keys to files), `voice`, `capabilities`, `compose` (a timeline to
-//! `final.mp4` in one pass), `worker` (compose jobs from the bus), `cloning`
+//! `final.mp4` in one pass), `generative` (a hosted image-to-video model
+//! behind a trait), `worker` (compose jobs from the bus), `cloning`
 //! (voice-clone jobs from the bus, reported to identity), `heartbeat`
 //! (this node and its capabilities, reported to tasks for the admin panel).
 
@@ -18,6 +19,7 @@ pub mod capabilities;
 pub mod cloning;
 pub mod compose;
 mod error;
+pub mod generative;
 pub mod heartbeat;
 pub mod media;
 pub mod runtime;
@@ -33,7 +35,9 @@ pub use error::{CloneError, RenderError, VoiceError};
 use std::sync::Arc;
 
 use scout_common::ServiceName;
-use scout_common::config::{Config, FaultsConfig, MediaConfig, ServiceConfig, VoiceConfig};
+use scout_common::config::{
+    Config, FaultsConfig, GenerativeConfig, MediaConfig, ServiceConfig, VoiceConfig,
+};
 use scout_common::jobs::Consumers;
 use scout_common::server::GrpcServer;
 use scout_common::service::{Section, ServiceContext};
@@ -50,6 +54,8 @@ pub struct Settings {
     pub media: MediaConfig,
     /// The speech provider.
     pub voice: VoiceConfig,
+    /// The generative video provider (montages whose images move).
+    pub generative: GenerativeConfig,
     /// Injected failures (test builds only; all off otherwise).
     pub faults: FaultsConfig,
 }
@@ -62,6 +68,7 @@ impl Section for Settings {
             server: config.render.clone(),
             media: config.media.clone(),
             voice: config.voice.clone(),
+            generative: config.generative.clone(),
             faults: config.faults(),
         }
     }
@@ -107,7 +114,8 @@ pub async fn serve(
         work_dir.clone(),
         ctx.auth.clone(),
         ctx.peers.url(ServiceName::Tasks),
-    )?;
+    )?
+    .with_generator(generative::from_config(&settings.generative)?);
     let workers = Consumers::start(
         ctx.adapters.bus.clone(),
         ctx.jobs.compose.clone(),

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use futures::StreamExt as _;
 use prost::Message as _;
 use scout_common::ErrorCode;
-use scout_common::adapters::blob::BlobStore;
+use scout_common::adapters::blob::{BlobStore, PresignOptions};
 use scout_common::auth::MeshAuth;
 use scout_common::jobs::{Job, JobError, JobHandler};
 use scout_common::report::TaskReporter;
@@ -28,6 +28,7 @@ use scout_proto::scout::tasks::v1::{
 use crate::compose::Composer;
 use crate::compose::montage;
 use crate::compose::narration::{self, PARAGRAPH_GAP};
+use crate::generative::VideoGenerator;
 use crate::store::Scratch;
 use crate::voice::VoiceProvider;
 
@@ -69,6 +70,8 @@ pub struct ComposeWorker {
     store: Arc<dyn BlobStore>,
     work_dir: std::path::PathBuf,
     reporter: TaskReporter,
+    /// Makes a montage's images move, when configured.
+    generator: Option<Arc<dyn VideoGenerator>>,
 }
 
 impl ComposeWorker {
@@ -87,7 +90,81 @@ impl ComposeWorker {
             store,
             work_dir,
             reporter: TaskReporter::new(&auth, tasks_url)?,
+            generator: None,
         })
+    }
+
+    /// The worker making a montage's images move with `generator`.
+    pub fn with_generator(mut self, generator: Option<Box<dyn VideoGenerator>>) -> Self {
+        self.generator = generator.map(Arc::from);
+        self
+    }
+
+    /// Each image of an animated montage as a moving clip (seed 004's
+    /// scenes): every scene its own prediction, two at a time, each clip
+    /// kept under `clips/{task}/animated-{hash}.mp4` (by image, model and
+    /// prompt), so a retry makes only the scenes still missing; the compose
+    /// waits for all of them. A scene that fails for good fails the job
+    /// naming it; a throttled or slow one is retried with the job.
+    async fn animated(&self, cj: &ComposeJob, m: &Montage) -> Result<Vec<MediaRef>, JobError> {
+        let generator = self.generator.clone().ok_or_else(|| {
+            JobError::permanent(
+                ErrorCode::FailedPrecondition,
+                "this montage asks for moving images, but no generative video provider is configured on the render nodes (generative.provider)",
+            )
+        })?;
+        let total = m.images.len();
+        self.reporter
+            .progress(cj, WorkStep::GenerateVisuals, 0.0, 0)
+            .await;
+        let scenes: Vec<(usize, String)> = m
+            .images
+            .iter()
+            .enumerate()
+            .filter_map(|(i, r)| match &r.location {
+                Some(Location::BlobKey(k)) => Some((i, k.clone())),
+                _ => None,
+            })
+            .collect();
+        if scenes.len() != total {
+            return Err(JobError::permanent(
+                ErrorCode::InvalidArgument,
+                "an animated montage's images must be stored objects",
+            ));
+        }
+        let (store, task_id, prompt) = (self.store.clone(), cj.task_id, m.prompt.clone());
+        let mut made = futures::stream::iter(scenes.into_iter().map(move |(i, image)| {
+            let (store, generator, prompt) = (store.clone(), generator.clone(), prompt.clone());
+            async move {
+                let key = animated_key(task_id, &image, &generator.name(), &prompt);
+                (
+                    i,
+                    animate_scene(store.as_ref(), generator.as_ref(), &image, &key, &prompt)
+                        .await
+                        .map(|_| key),
+                )
+            }
+        }))
+        .buffer_unordered(2);
+        let mut clips: Vec<Option<MediaRef>> = vec![None; total];
+        let (mut done, mut failed) = (0, None);
+        while let Some((i, clip)) = made.next().await {
+            match clip {
+                Ok(key) => clips[i] = Some(blob(&key)),
+                Err(e) => {
+                    tracing::warn!(task_id, scene = i + 1, error = %e, "scene not animated");
+                    failed.get_or_insert(e);
+                }
+            }
+            done += 1;
+            self.reporter
+                .progress(cj, WorkStep::GenerateVisuals, done as f64 / total as f64, 0)
+                .await;
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
+        Ok(clips.into_iter().flatten().collect())
     }
 
     /// A narrated video's timeline: every paragraph spoken (speech kept per
@@ -278,6 +355,12 @@ impl ComposeWorker {
                 "the montage has no images",
             ));
         }
+        // Every scene's clip made first: the compose waits for all.
+        let clips = if m.animate {
+            self.animated(cj, m).await?
+        } else {
+            Vec::new()
+        };
         self.reporter
             .progress(cj, WorkStep::DetectBeats, 0.0, 0)
             .await;
@@ -321,6 +404,7 @@ impl ComposeWorker {
             SubtitleStyle::try_from(cj.subtitle_style).unwrap_or(SubtitleStyle::SimpleWhite)
         });
         let mut timeline = montage::timeline(m, track, &beats.times, style, cj.output.clone());
+        montage::with_clips(&mut timeline, &m.images, &clips);
         timeline.title = cj.title.clone();
         montage::with_brand(&mut timeline, cj.branding.clone());
         if let Some(t) = &cj.transition {
@@ -382,6 +466,55 @@ fn compose_step(phase: &str, percent: i32) -> (WorkStep, f64) {
         "package" => (WorkStep::StoreOutputs, (p - 96.0) / 4.0),
         _ => (WorkStep::RenderVideo, (p - 3.0) / 92.0),
     }
+}
+
+/// Where a scene's moving clip is kept: by the image, the model and the
+/// prompt that make it.
+fn animated_key(task_id: i64, image: &str, model: &str, prompt: &str) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    for part in [image, model, prompt] {
+        h.update(part.as_bytes());
+        h.update([0u8]);
+    }
+    format!(
+        "clips/{task_id}/animated-{}.mp4",
+        &hex::encode(h.finalize())[..32]
+    )
+}
+
+/// One scene's clip at `key`: kept from before, or made from `image` (a
+/// presigned URL the provider fetches) and stored.
+async fn animate_scene(
+    store: &dyn BlobStore,
+    generator: &dyn VideoGenerator,
+    image: &str,
+    key: &str,
+    prompt: &str,
+) -> Result<(), JobError> {
+    if matches!(store.head(key).await, Ok(Some(_))) {
+        return Ok(());
+    }
+    let url = store
+        .presign_get(image, PresignOptions::expires_in(Duration::from_secs(3600)))
+        .await
+        .map_err(|e| JobError::retryable(ErrorCode::StorageUnavailable, e.to_string()))?;
+    let bytes = generator
+        .animate(&url.url, prompt, 5.0)
+        .await
+        .map_err(|e| {
+            let message = format!("moving image for {image}: {e}");
+            if e.is_transient() {
+                JobError::retryable(ErrorCode::ProviderFailed, message)
+            } else {
+                JobError::permanent(ErrorCode::ProviderFailed, message)
+            }
+        })?;
+    store
+        .put(key, bytes.into(), Some("video/mp4"))
+        .await
+        .map_err(|e| JobError::retryable(ErrorCode::StorageUnavailable, e.to_string()))?;
+    Ok(())
 }
 
 fn blob(key: &str) -> MediaRef {

@@ -93,6 +93,15 @@ const MONTAGE: [StepView; 3] = [
     view(WorkStep::StoreOutputs, "上传成片", "compose", 95, 99),
 ];
 
+/// A montage whose images are made to move first (10-99 %): each scene's
+/// clip, the beats, the render, storing.
+const ANIMATED: [StepView; 4] = [
+    view(WorkStep::GenerateVisuals, "画面生成", "compose", 10, 60),
+    view(WorkStep::DetectBeats, "节拍检测", "compose", 60, 65),
+    view(WorkStep::RenderVideo, "视频合成", "compose", 65, 95),
+    view(WorkStep::StoreOutputs, "上传成片", "compose", 95, 99),
+];
+
 /// A topic short's writing (10-65 %): its library clips recognised (when
 /// it has any), the script, each scene's picture.
 const TOPIC: [StepView; 3] = [
@@ -116,11 +125,16 @@ enum Shape {
     Topic,
     /// A music video or ad creative: no script, a montage compose.
     Montage,
+    /// A montage whose images are made to move before it is composed.
+    Animated,
 }
 
 impl Shape {
-    fn of(recipe: crate::recipes::Recipe) -> Shape {
-        if recipe.is_montage() {
+    fn of(row: Option<&store::RecipeRow>) -> Shape {
+        let recipe = crate::recipes::Recipe::of(row);
+        if recipe.is_montage() && row.is_some_and(|r| r.animate) {
+            Shape::Animated
+        } else if recipe.is_montage() {
             Shape::Montage
         } else if recipe.is_topic() {
             Shape::Topic
@@ -132,10 +146,10 @@ impl Shape {
 
 /// The compose steps of a task.
 fn compose_views(shape: Shape) -> &'static [StepView] {
-    if shape == Shape::Montage {
-        &MONTAGE
-    } else {
-        &COMPOSE
+    match shape {
+        Shape::Montage => &MONTAGE,
+        Shape::Animated => &ANIMATED,
+        Shape::Narrated | Shape::Topic => &COMPOSE,
     }
 }
 
@@ -236,9 +250,7 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, TasksError> 
     let (videos, analysed, shape) = state
         .db
         .run(move |c| {
-            let shape = Shape::of(crate::recipes::Recipe::of(
-                store::recipe_of(c, task_id)?.as_ref(),
-            ));
+            let shape = Shape::of(store::recipe_of(c, task_id)?.as_ref());
             let videos = store::videos_of(c, task_id)?;
             // While analysing: the clips this job has analysed; after: every
             // clip with an analysis.

@@ -6,8 +6,10 @@
 //!   a script → a narrated video. A task without a `task_recipes` row is one.
 //! - `music_video` and `ad_creative` (seed 004): product images (one scene
 //!   each, in order) and one backing track → a montage cut to the track's
-//!   beats, the ad ending on the product's name and call to action. No
-//!   analysis or script: they compose straight from their uploads.
+//!   beats, the ad ending on the product's name and call to action; with
+//!   `animate`, each image first made a moving clip by render's generative
+//!   video model. No analysis or script: they compose straight from their
+//!   uploads.
 //! - `doc_explainer` (seed 001): one document (Markdown, plain text, PDF or
 //!   DOCX; `documents`) → its scenes and their narration as the script
 //!   (written here when the analysis starts: no analyze job) → the usual
@@ -289,6 +291,7 @@ pub fn check(
         topic: String::new(),
         niche: String::new(),
         visuals: String::new(),
+        animate: false,
     };
     match recipe {
         Recipe::ShopReview => {
@@ -408,6 +411,7 @@ pub fn check(
         call_to_action: m.call_to_action.trim().to_string(),
         tagline: m.tagline.trim().to_string(),
         target_seconds: m.target_seconds,
+        animate: m.animate,
         ..row(recipe)
     }))
 }
@@ -445,6 +449,7 @@ pub fn with_recipe(mut task: Task, row: Option<&RecipeRow>) -> Task {
             call_to_action: r.call_to_action.clone(),
             tagline: r.tagline.clone(),
             target_seconds: r.target_seconds,
+            animate: r.animate,
         });
     task.accent = row
         .filter(|r| Recipe::of(Some(r)).is_document())
@@ -570,12 +575,21 @@ pub fn montage(recipe: &RecipeRow, uploads: &[VideoRow]) -> Result<Montage, Task
         (_, Recipe::AdCreative) => 15.0,
         _ => 0.0,
     };
+    // What the moving clips should show, besides each image.
+    let prompt = [recipe.product_name.as_str(), recipe.tagline.as_str()]
+        .iter()
+        .filter(|s| !s.trim().is_empty())
+        .copied()
+        .collect::<Vec<_>>()
+        .join("，");
     Ok(Montage {
         images,
         track: Some(blob(&track.oss_key)),
         target_seconds: target,
         tagline: recipe.tagline.clone(),
         end_card,
+        animate: recipe.animate,
+        prompt,
     })
 }
 

@@ -57,6 +57,7 @@ diesel::table! {
         topic -> Varchar,
         niche -> Varchar,
         visuals -> Varchar,
+        animate -> Bool,
     }
 }
 
@@ -778,6 +779,8 @@ pub struct RecipeRow {
     pub niche: String,
     /// topic_short: generated, library or empty (either).
     pub visuals: String,
+    /// music_video, ad_creative: the images made into moving clips.
+    pub animate: bool,
 }
 
 /// Records a task's recipe.

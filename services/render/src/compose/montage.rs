@@ -3,13 +3,15 @@
 //! in, cut on the backing track's beats; the track looped or trimmed to
 //! the video's length; the tagline over the images; an ad ends on a card
 //! with the product's name and call to action, over a held last scene.
+//! Animated (seed 004's generative video), each scene plays its image's
+//! moving clip instead.
 
 use scout_proto::scout::common::v1::SubtitleStyle;
 use scout_proto::scout::jobs::v1::Montage;
 use scout_proto::scout::render::v1::segment::Source;
 use scout_proto::scout::render::v1::{
-    Branding, FitMode, MusicTrack, OutputSpec, Segment, ShortSourcePolicy, StillSource,
-    SubtitleEvent, Subtitles, Timeline,
+    Branding, ClipSource, FitMode, MediaRef, MusicTrack, OutputSpec, Segment, SegmentAudio,
+    ShortSourcePolicy, StillSource, SubtitleEvent, Subtitles, Timeline,
 };
 
 /// A music video's length when none is asked for: the track's, up to this.
@@ -178,6 +180,38 @@ pub fn timeline(
     }
 }
 
+/// An animated montage (seed 004): each scene of image `i` plays
+/// `clips[i]`, the image made to move, looped should the scene outlast it;
+/// the end card keeps its still. `clips` in the images' order, one each
+/// (else nothing changes).
+pub fn with_clips(timeline: &mut Timeline, images: &[MediaRef], clips: &[MediaRef]) {
+    if clips.len() != images.len() || clips.is_empty() {
+        return;
+    }
+    for s in timeline.segments.iter_mut() {
+        let Some(Source::Still(still)) = &s.source else {
+            continue;
+        };
+        if !still.ken_burns {
+            continue;
+        }
+        let Some(i) = images.iter().position(|m| Some(m) == still.media.as_ref()) else {
+            continue;
+        };
+        s.source = Some(Source::Clip(ClipSource {
+            media: Some(clips[i].clone()),
+            in_seconds: 0.0,
+            out_seconds: 0.0,
+            focus: Vec::new(),
+        }));
+        s.short_source = ShortSourcePolicy::Loop as i32;
+        s.audio = Some(SegmentAudio {
+            mix: false,
+            volume: 0.0,
+        });
+    }
+}
+
 /// The brand's look over a montage's own end card: the card keeps the
 /// product's words, in the brand's card colour when it has one.
 pub fn with_brand(timeline: &mut Timeline, brand: Option<Branding>) {
@@ -228,7 +262,43 @@ mod tests {
                 seconds: 3.0,
                 background_colour: String::new(),
             }),
+            ..Montage::default()
         }
+    }
+
+    #[test]
+    fn an_animated_montage_plays_each_images_clip_and_keeps_the_card_still() {
+        let blob = |k: &str| MediaRef {
+            location: Some(scout_proto::scout::render::v1::media_ref::Location::BlobKey(k.into())),
+        };
+        let mut m = montage(0, 9.0, true);
+        m.images = vec![blob("a.png"), blob("b.png")];
+        let beats: Vec<f64> = (0..20).map(|i| 0.25 + 0.5 * f64::from(i)).collect();
+        let mut t = timeline(&m, 10.0, &beats, None, None);
+        with_clips(&mut t, &m.images, &[blob("a.mp4"), blob("b.mp4")]);
+        let sources: Vec<String> = t
+            .segments
+            .iter()
+            .map(|s| match &s.source {
+                Some(Source::Clip(c)) => format!("clip {:?}", c.media),
+                Some(Source::Still(_)) => "still".into(),
+                _ => "other".into(),
+            })
+            .collect();
+        let (clips, stills) = (
+            sources.iter().filter(|s| s.starts_with("clip")).count(),
+            sources.iter().filter(|s| *s == "still").count(),
+        );
+        assert_eq!((clips, stills), (t.segments.len() - 1, 1), "{sources:?}");
+        assert!(
+            sources[0].contains("a.mp4") && sources[1].contains("b.mp4"),
+            "{sources:?}"
+        );
+        assert!(
+            t.segments[..t.segments.len() - 1]
+                .iter()
+                .all(|s| s.short_source == ShortSourcePolicy::Loop as i32)
+        );
     }
 
     #[test]

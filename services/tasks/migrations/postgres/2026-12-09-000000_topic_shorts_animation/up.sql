@@ -3,3 +3,6 @@
 ALTER TABLE task_recipes ADD COLUMN topic VARCHAR(100) NOT NULL DEFAULT '';
 ALTER TABLE task_recipes ADD COLUMN niche VARCHAR(40) NOT NULL DEFAULT '';
 ALTER TABLE task_recipes ADD COLUMN visuals VARCHAR(16) NOT NULL DEFAULT '';
+-- A music video's or ad creative's images made into moving clips by the
+-- generative video model (seed 004).
+ALTER TABLE task_recipes ADD COLUMN animate BOOLEAN NOT NULL DEFAULT FALSE;
