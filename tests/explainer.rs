@@ -18,9 +18,8 @@ use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::render::v1::SceneKind;
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
-    CreateTaskRequest, CreateVideoUploadUrlRequest, GetProgressRequest, GetScriptRequest,
-    ListVideosRequest, MediaKind, Recipe, Script, SetSubtitleSettingsRequest, StartAnalysisRequest,
-    SubtitleSettings, TaskStatus,
+    CreateTaskRequest, CreateVideoUploadUrlRequest, GetScriptRequest, MediaKind, Recipe, Script,
+    SetSubtitleSettingsRequest, StartAnalysisRequest, SubtitleSettings, TaskStatus,
 };
 use support::*;
 
@@ -265,15 +264,8 @@ async fn a_markdown_document_becomes_narrated_slides_timed_to_their_speech() {
             .any(|s| s["codec_type"] == "audio" && s["codec_name"] == "aac")
     );
     // Its steps, as the progress names them.
-    let progress = tasks
-        .get_progress(GetProgressRequest { task_id: id })
-        .await
-        .expect("progress")
-        .into_inner()
-        .progress
-        .expect("progress");
-    let steps = progress.details.expect("details").steps;
-    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    let steps = progress_steps(&mut tasks, id).await;
+    let names: Vec<&str> = steps.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["语音合成", "字幕生成", "视频合成", "上传成片"]);
 
     // One slide change per scene boundary.
@@ -507,12 +499,7 @@ async fn pdf_and_word_documents_are_explained_and_bad_documents_refused() {
         assert_eq!(e.code, ErrorCode::InvalidMedia, "{name}: {e}");
         assert!(e.message.contains(needle), "{name}: {}", e.message);
     }
-    let listed = tasks
-        .list_videos(ListVideosRequest { task_id: id })
-        .await
-        .expect("list")
-        .into_inner()
-        .items;
+    let listed = uploads_of(&mut tasks, id).await;
     assert!(
         listed.is_empty(),
         "refused documents are not kept: {listed:?}"
@@ -565,12 +552,7 @@ async fn pdf_and_word_documents_are_explained_and_bad_documents_refused() {
     )
     .await
     .expect("pdf");
-    let listed = tasks
-        .list_videos(ListVideosRequest { task_id: id })
-        .await
-        .expect("list")
-        .into_inner()
-        .items;
+    let listed = uploads_of(&mut tasks, id).await;
     assert_eq!(
         listed.iter().map(|v| v.id).collect::<Vec<_>>(),
         [pdf.id],

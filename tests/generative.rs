@@ -20,8 +20,7 @@ use axum::response::IntoResponse as _;
 use scout_common::config::{Config, GenerativeProvider};
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
-    CreateTaskRequest, GetProgressRequest, MontageInput, Recipe, RetryTaskRequest, StepState,
-    TaskStatus,
+    CreateTaskRequest, MontageInput, Recipe, RetryTaskRequest, StepState, TaskStatus,
 };
 use serde_json::{Value, json};
 use support::*;
@@ -349,32 +348,6 @@ async fn animated_ad(tasks: &mut UserTasks, fake_dir: &Path) -> i64 {
     task.id
 }
 
-/// The colour at the top middle of every frame (54x96 copy).
-fn top_colours(video: &Path) -> Vec<[u8; 3]> {
-    let raw = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(video)
-        .args([
-            "-vf",
-            "scale=54:96",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(raw.status.success());
-    raw.stdout
-        .chunks_exact(54 * 96 * 3)
-        .map(|f| {
-            let at = (20 * 54 + 27) * 3;
-            [f[at], f[at + 1], f[at + 2]]
-        })
-        .collect()
-}
-
 fn near(a: [u8; 3], b: [u8; 3]) -> bool {
     (0..3).all(|k| a[k].abs_diff(b[k]) < 40)
 }
@@ -427,20 +400,7 @@ async fn an_animated_ad_shows_each_images_clip_made_by_the_model() {
         .count();
     // Only the end card holds a still (3 s at 30 fps).
     assert!(stills <= 95, "{stills} frames of stills");
-    let progress = tasks
-        .get_progress(GetProgressRequest { task_id: id })
-        .await
-        .expect("progress")
-        .into_inner()
-        .progress
-        .expect("progress");
-    let steps: Vec<(String, i32)> = progress
-        .details
-        .expect("details")
-        .steps
-        .into_iter()
-        .map(|s| (s.name, s.status))
-        .collect();
+    let steps = progress_steps(&mut tasks, id).await;
     let done = StepState::Completed as i32;
     assert_eq!(
         steps,

@@ -17,8 +17,8 @@ use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
     CreateTaskRequest, CreateVideoUploadUrlRequest, GetEditableDraftRequest, GetOutputRequest,
-    GetProgressRequest, ListVideosRequest, MediaKind, MontageInput, Recipe, StartAnalysisRequest,
-    StartComposeRequest, StepState, TaskStatus,
+    MediaKind, MontageInput, Recipe, StartAnalysisRequest, StartComposeRequest, StepState,
+    TaskStatus,
 };
 use support::*;
 
@@ -100,23 +100,8 @@ async fn finished(
 
 /// Every frame of `video` at 30 fps, as the mean RGB of a 54x96 thumbnail.
 fn frame_colours(video: &Path) -> Vec<[f64; 3]> {
-    let raw = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(video)
-        .args([
-            "-vf",
-            "scale=54:96",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(raw.status.success());
-    raw.stdout
-        .chunks_exact(54 * 96 * 3)
+    thumbnails(video)
+        .iter()
         .map(|f| {
             let mut sum = [0.0f64; 3];
             for p in f.chunks_exact(3) {
@@ -243,21 +228,10 @@ async fn music_video(production: bool) {
         Duration::from_secs(240),
     )
     .await;
-    let progress = tasks
-        .get_progress(GetProgressRequest { task_id: id })
-        .await
-        .expect("progress")
-        .into_inner()
-        .progress
-        .expect("progress");
-    let steps = progress.details.expect("details").steps;
-    let names: Vec<&str> = steps.iter().map(|s| s.name.as_str()).collect();
+    let steps = progress_steps(&mut tasks, id).await;
+    let names: Vec<&str> = steps.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["节拍检测", "视频合成", "上传成片"]);
-    assert!(
-        steps
-            .iter()
-            .all(|s| s.status == StepState::Completed as i32)
-    );
+    assert!(steps.iter().all(|(_, s)| *s == StepState::Completed as i32));
 
     let (video, probe) = finished(&mut tasks, id, files.path()).await;
     let v = probe["streams"]
@@ -463,12 +437,7 @@ async fn an_ad_creative_turns_photos_upright_ends_on_its_card_and_refuses_bad_me
         message.contains("601.0 s") && message.contains("10 min"),
         "{message}"
     );
-    let listed = tasks
-        .list_videos(ListVideosRequest { task_id: id })
-        .await
-        .expect("list")
-        .into_inner()
-        .items;
+    let listed = uploads_of(&mut tasks, id).await;
     assert!(
         listed.is_empty(),
         "refused uploads are not kept: {listed:?}"
@@ -528,12 +497,7 @@ async fn an_ad_creative_turns_photos_upright_ends_on_its_card_and_refuses_bad_me
     )
     .await
     .expect("track");
-    let listed = tasks
-        .list_videos(ListVideosRequest { task_id: id })
-        .await
-        .expect("list")
-        .into_inner()
-        .items;
+    let listed = uploads_of(&mut tasks, id).await;
     let tracks: Vec<&str> = listed
         .iter()
         .filter(|v| v.kind == MediaKind::Audio as i32)

@@ -21,9 +21,9 @@ use scout_common::config::{Config, ImagesKind, WriterKind};
 use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
-    CreateTaskRequest, GetOutputRequest, GetProgressRequest, GetScriptRequest, GetTaskRequest,
-    ListVideosRequest, MediaKind, Recipe, RetryTaskRequest, Script, StartAnalysisRequest,
-    StepState, TaskStatus, TopicInput, TopicVisuals,
+    CreateTaskRequest, GetOutputRequest, GetScriptRequest, GetTaskRequest, MediaKind, Recipe,
+    RetryTaskRequest, Script, StartAnalysisRequest, StepState, TaskStatus, TopicInput,
+    TopicVisuals,
 };
 use serde_json::{Value, json};
 use support::*;
@@ -312,32 +312,6 @@ fn sections(s: &Script) -> Vec<&str> {
     s.paragraphs.iter().map(|p| p.section.as_str()).collect()
 }
 
-/// The colour at the top middle of every frame, on a 54x96 copy.
-fn top_colours(video: &Path) -> Vec<[u8; 3]> {
-    let raw = Command::new("ffmpeg")
-        .args(["-v", "error", "-i"])
-        .arg(video)
-        .args([
-            "-vf",
-            "scale=54:96",
-            "-f",
-            "rawvideo",
-            "-pix_fmt",
-            "rgb24",
-            "-",
-        ])
-        .output()
-        .expect("ffmpeg runs");
-    assert!(raw.status.success());
-    raw.stdout
-        .chunks_exact(54 * 96 * 3)
-        .map(|f| {
-            let at = (20 * 54 + 27) * 3;
-            [f[at], f[at + 1], f[at + 2]]
-        })
-        .collect()
-}
-
 /// The palette entries seen in turn (runs of at least 5 frames).
 fn pictures_in_turn(colours: &[[u8; 3]]) -> Vec<usize> {
     let nearest = |c: &[u8; 3]| {
@@ -452,12 +426,7 @@ async fn a_topic_becomes_a_pictured_narrated_short_with_music_on_production_adap
             "{prompt}"
         );
     }
-    let videos = tasks
-        .list_videos(ListVideosRequest { task_id: id })
-        .await
-        .expect("videos")
-        .into_inner()
-        .items;
+    let videos = uploads_of(&mut tasks, id).await;
     assert_eq!(videos.len(), 5);
     for (p, v) in script.paragraphs.iter().zip(&videos) {
         assert_eq!(v.kind, MediaKind::Image as i32);
@@ -470,20 +439,7 @@ async fn a_topic_becomes_a_pictured_narrated_short_with_music_on_production_adap
         "{}",
         t.provider_note
     );
-    let progress = tasks
-        .get_progress(GetProgressRequest { task_id: id })
-        .await
-        .expect("progress")
-        .into_inner()
-        .progress
-        .expect("progress");
-    let steps: Vec<(String, i32)> = progress
-        .details
-        .expect("details")
-        .steps
-        .into_iter()
-        .map(|s| (s.name, s.status))
-        .collect();
+    let steps = progress_steps(&mut tasks, id).await;
     let done = StepState::Completed as i32;
     assert_eq!(
         steps,
@@ -649,12 +605,7 @@ async fn a_failing_picture_is_retried_alone_and_nothing_made_is_lost() {
     let made = fake.made();
     assert_eq!(made.len(), 5, "{made:?}");
     assert_eq!(made.iter().filter(|p| p.contains(PALETTE[3].0)).count(), 1);
-    let videos = tasks
-        .list_videos(ListVideosRequest { task_id: id })
-        .await
-        .expect("videos")
-        .into_inner()
-        .items;
+    let videos = uploads_of(&mut tasks, id).await;
     assert_eq!(videos.len(), 5);
     mesh.shutdown().await.expect("shutdown");
 }
@@ -763,12 +714,7 @@ async fn bad_topics_and_pictures_get_clear_errors() {
         message.contains("1024x1024") && message.contains("portrait"),
         "{message}"
     );
-    let videos = tasks
-        .list_videos(ListVideosRequest { task_id: id })
-        .await
-        .expect("videos")
-        .into_inner()
-        .items;
+    let videos = uploads_of(&mut tasks, id).await;
     assert!(videos.is_empty(), "nothing half-made: {videos:?}");
     mesh.shutdown().await.expect("shutdown");
 }

@@ -1023,3 +1023,66 @@ pub async fn wait_publication(
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
 }
+
+/// A task's uploads (clips, images, tracks, documents) as ListVideos answers.
+pub async fn uploads_of(
+    tasks: &mut UserTasks,
+    task_id: i64,
+) -> Vec<scout_proto::scout::tasks::v1::Video> {
+    tasks
+        .list_videos(scout_proto::scout::tasks::v1::ListVideosRequest { task_id })
+        .await
+        .expect("list videos")
+        .into_inner()
+        .items
+}
+
+/// The steps of a task's progress now: each name and its state.
+pub async fn progress_steps(tasks: &mut UserTasks, task_id: i64) -> Vec<(String, i32)> {
+    tasks
+        .get_progress(scout_proto::scout::tasks::v1::GetProgressRequest { task_id })
+        .await
+        .expect("progress")
+        .into_inner()
+        .progress
+        .expect("progress")
+        .details
+        .expect("details")
+        .steps
+        .into_iter()
+        .map(|s| (s.name, s.status))
+        .collect()
+}
+
+/// Every frame of `video` as a 54x96 RGB thumbnail (ffmpeg, test tooling).
+pub fn thumbnails(video: &Path) -> Vec<Vec<u8>> {
+    let raw = Command::new("ffmpeg")
+        .args(["-v", "error", "-i"])
+        .arg(video)
+        .args([
+            "-vf",
+            "scale=54:96",
+            "-f",
+            "rawvideo",
+            "-pix_fmt",
+            "rgb24",
+            "-",
+        ])
+        .output()
+        .expect("ffmpeg runs");
+    assert!(raw.status.success());
+    raw.stdout
+        .chunks_exact(54 * 96 * 3)
+        .map(<[u8]>::to_vec)
+        .collect()
+}
+
+/// The colour at the top middle of every frame of `video` (x 540, y 400
+/// of the 1080x1920 frame): clear of captions, marks and safe-area bars.
+pub fn top_colours(video: &Path) -> Vec<[u8; 3]> {
+    let at = (20 * 54 + 27) * 3;
+    thumbnails(video)
+        .iter()
+        .map(|f| [f[at], f[at + 1], f[at + 2]])
+        .collect()
+}
