@@ -127,6 +127,10 @@ enum Command {
         /// video model (music_video, ad_creative; `generative.provider`).
         #[arg(long)]
         animate: bool,
+        /// With --animate: each moving clip lip-synced to its part of the
+        /// track (the generative provider's lipsync model).
+        #[arg(long)]
+        lip_sync: bool,
         /// Shop name, e.g. 海底捞火锅(望京店) (shop_review; else the title).
         #[arg(long, default_value = "")]
         shop: String,
@@ -305,6 +309,7 @@ fn main() -> ExitCode {
             niche,
             visuals,
             animate,
+            lip_sync,
             shop,
             track,
             product,
@@ -346,6 +351,7 @@ fn main() -> ExitCode {
                 niche,
                 visuals,
                 animate,
+                lip_sync,
                 shop,
                 track,
                 product,

@@ -37,6 +37,8 @@ pub struct MakeArgs {
     /// A montage's images made into moving clips (the render nodes'
     /// generative video model).
     pub animate: bool,
+    /// Those clips lip-synced to the track (needs `animate`).
+    pub lip_sync: bool,
     /// Shop name (shop_review; the title otherwise).
     pub shop: String,
     /// The backing track (music_video, ad_creative).
@@ -225,6 +227,9 @@ pub async fn make(args: MakeArgs, config: scout_common::config::Config) -> anyho
     if args.animate && !montage {
         bail!("--animate is for --recipe music_video or ad_creative");
     }
+    if args.lip_sync && !args.animate {
+        bail!("--lip-sync needs --animate: the images must move before they can sing");
+    }
     if args.clips.is_empty() && !topic {
         bail!("give at least one clip: scout make --shop NAME clip1.mp4 … -o out.mp4");
     }
@@ -369,6 +374,7 @@ async fn run(
                     tagline: args.tagline.clone(),
                     target_seconds: args.seconds,
                     animate: args.animate,
+                    lip_sync: args.lip_sync,
                 }),
                 topic: (recipe == Recipe::TopicShort as i32).then(|| TopicInput {
                     topic: args.topic.clone(),

@@ -2,7 +2,7 @@
 //! logo uploaded with a presigned PUT and checked to be a picture, the kit
 //! kept per user (gRPC and REST), and every video the user composes carrying
 //! it: the intro card's colour over the first frames, the logo in its
-//! corner, the captions in the brand's colour (subtitle.ass), and the
+//! corner, the captions in the brand's colours and font (subtitle.ass), and the
 //! transition between shots (the editable draft).
 
 mod support;
@@ -137,6 +137,7 @@ async fn a_brand_kit_is_checked_kept_per_user_and_put_on_every_video() {
         logo_opacity: 1.0,
         caption_colour: "#FF0000".into(),
         caption_outline_colour: "#FFFFFF".into(),
+        caption_font: "Noto Serif CJK SC".into(),
         intro: Some(Card {
             title: "老王面馆".into(),
             line: "三十年老店".into(),
@@ -165,6 +166,13 @@ async fn a_brand_kit_is_checked_kept_per_user_and_put_on_every_video() {
                 ..kit.clone()
             },
             "logo_scale",
+        ),
+        (
+            BrandKit {
+                caption_font: "Comic Sans MS".into(),
+                ..kit.clone()
+            },
+            "caption_font",
         ),
         (
             BrandKit {
@@ -343,6 +351,7 @@ async fn a_brand_kit_is_checked_kept_per_user_and_put_on_every_video() {
         .expect("a style line")
         .split(',')
         .collect();
+    assert_eq!(style[1], "Noto Serif CJK SC", "the brand's font: {style:?}");
     assert_eq!(style[3], "&H000000FF", "red fill: {style:?}");
     assert_eq!(style[5], "&H00FFFFFF", "white outline: {style:?}");
     // The transition between the two shots, as the editor's own, 0.4 s.

@@ -654,3 +654,131 @@ async fn pdf_and_word_documents_are_explained_and_bad_documents_refused() {
     );
     mesh.shutdown().await.expect("shutdown");
 }
+
+/// A local server speaking OpenAI's chat completions: it narrates each
+/// slide it is shown ("讲解第N页：…"), or answers prose when `garbage`.
+async fn narrating_model(garbage: bool) -> (std::sync::Arc<std::sync::Mutex<Vec<String>>>, String) {
+    use axum::response::IntoResponse as _;
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let prompts = seen.clone();
+    let app = axum::Router::new().route(
+        "/v1/chat/completions",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let prompts = prompts.clone();
+            async move {
+                let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
+                let prompt = body["messages"][1]["content"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                prompts.lock().expect("lock").push(prompt.clone());
+                let n: usize = prompt
+                    .split("exactly ")
+                    .nth(1)
+                    .and_then(|r| r.split(' ').next())
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0);
+                let content = if garbage {
+                    "好的，下面是我为每一页写的讲解。".to_string()
+                } else {
+                    serde_json::json!({
+                        "narrations": (1..=n).map(|i| format!("讲解第{i}页：我们一起看看这一页。")).collect::<Vec<_>>()
+                    })
+                    .to_string()
+                };
+                axum::Json(serde_json::json!({
+                    "id": "chatcmpl-doc",
+                    "object": "chat.completion",
+                    "created": 1_700_000_000,
+                    "model": "doc-writer",
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": content}, "finish_reason": "stop"}],
+                    "usage": {"total_tokens": 120}
+                }))
+                .into_response()
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let url = format!("http://{}/v1", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (seen, url)
+}
+
+/// With a text model configured, it says each slide (seed 001: "the
+/// configured text model when set"): shown every slide and its draft,
+/// its narration becomes the script, the slides unchanged. A model that
+/// answers prose twice leaves the templates' words, and the note says so.
+#[tokio::test]
+async fn the_configured_text_model_narrates_each_slide() {
+    for garbage in [false, true] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (seen, url) = narrating_model(garbage).await;
+        let mut config = embedded_config(dir.path());
+        config.edge.rate_limits.default.limit = 100_000;
+        config.ai.writer = scout_common::config::WriterKind::Remote;
+        config.ai.text_model.endpoint = url;
+        config.ai.text_model.api_key = "sk-doc".into();
+        config.ai.text_model.model = "doc-writer".into();
+        config.ai.max_retries = 0;
+        let mesh = scout::mesh::Mesh::start(config).await.expect("mesh");
+        let base = mesh.edge_url();
+        let me = login(&base, dir.path()).await;
+        let mut tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
+        let id = explainer(&mut tasks, "blue").await;
+        upload_bytes(
+            &mut tasks,
+            id,
+            "rust.md",
+            "text/markdown",
+            DOC.as_bytes().to_vec(),
+        )
+        .await
+        .expect("document");
+        tasks
+            .start_analysis(StartAnalysisRequest { task_id: id })
+            .await
+            .expect("narrate");
+        let t = wait_status(
+            &mut tasks,
+            id,
+            TaskStatus::ScriptReady,
+            Duration::from_secs(60),
+        )
+        .await;
+        let script = script_of(&mut tasks, id).await;
+        assert_eq!(kinds(&script).len(), 9, "the slides are the document's");
+        let prompts = seen.lock().expect("lock").clone();
+        assert!(
+            prompts[0].contains("[list] 为什么选 Rust") && prompts[0].contains("draft: "),
+            "{}",
+            prompts[0]
+        );
+        if garbage {
+            assert!(
+                script
+                    .paragraphs
+                    .iter()
+                    .all(|p| !p.text.starts_with("讲解第")),
+                "the templates' words stand"
+            );
+            assert!(
+                t.provider_note
+                    .contains("writer=template (remote failed: invalid JSON)"),
+                "{}",
+                t.provider_note
+            );
+        } else {
+            for (i, p) in script.paragraphs.iter().enumerate() {
+                assert_eq!(p.text, format!("讲解第{}页：我们一起看看这一页。", i + 1));
+            }
+            assert!(
+                t.provider_note.contains("writer=remote:doc-writer"),
+                "{}",
+                t.provider_note
+            );
+        }
+        mesh.shutdown().await.expect("shutdown");
+    }
+}

@@ -27,6 +27,9 @@ use support::*;
 
 const TOKEN: &str = "r8_test_token";
 const MODEL: &str = "minimax/video-01-live";
+const LIPSYNC: &str = "sync/lipsync-2-pro";
+/// What the lipsync "model" answers (a clip of this colour).
+const SINGING: (&str, [u8; 3]) = ("0xd040d0", [208, 64, 208]);
 
 /// The stills uploaded, and the colour the "model" paints each one's clip.
 const SCENES: [(&str, &str, [u8; 3]); 2] = [
@@ -55,7 +58,13 @@ struct Fake {
     /// Scenes predicted, in order of creation (throttled tries not counted).
     created: Arc<Mutex<Vec<usize>>>,
     prompts: Arc<Mutex<Vec<String>>>,
+    /// The lipsync model's clip, and the seconds of each sound it was given.
+    singing: Arc<Vec<u8>>,
+    sounds: Arc<Mutex<Vec<f64>>>,
 }
+
+/// Marks a lipsync prediction's scene.
+const SYNCED: usize = 100;
 
 impl Fake {
     fn set(&self, mode: Mode) {
@@ -121,7 +130,8 @@ async fn create(
             "You did not pass a valid authentication token",
         );
     }
-    if format!("{owner}/{name}") != MODEL {
+    let model = format!("{owner}/{name}");
+    if model != MODEL && model != LIPSYNC {
         return problem(
             404,
             "Not found",
@@ -132,6 +142,9 @@ async fn create(
         return problem(400, "Bad request", "invalid JSON");
     };
     let input = &body["input"];
+    if model == LIPSYNC {
+        return lipsync(&fake, input).await;
+    }
     if input["aspect_ratio"] != "9:16" || input["prompt"].as_str().is_none() {
         return problem(
             422,
@@ -185,6 +198,47 @@ async fn create(
         .into_response()
 }
 
+/// A lipsync prediction: the clip must be one the model made, the sound a
+/// WAV whose length is recorded.
+async fn lipsync(fake: &Fake, input: &Value) -> axum::response::Response {
+    async fn fetch(url: &str) -> Option<axum::body::Bytes> {
+        match reqwest::get(url).await {
+            Ok(r) if r.status().is_success() => r.bytes().await.ok(),
+            _ => None,
+        }
+    }
+    let video = fetch(input["video"].as_str().unwrap_or_default()).await;
+    let audio = fetch(input["audio"].as_str().unwrap_or_default()).await;
+    let (Some(video), Some(audio)) = (video, audio) else {
+        return problem(
+            422,
+            "Input validation failed",
+            "input.video and input.audio must be fetchable URLs",
+        );
+    };
+    if !fake.clips.iter().any(|c| c.as_slice() == video.as_ref()) || !audio.starts_with(b"RIFF") {
+        return problem(
+            422,
+            "Input validation failed",
+            "input.video must be a video and input.audio a sound",
+        );
+    }
+    fake.sounds
+        .lock()
+        .expect("lock")
+        .push((audio.len() - 44) as f64 / 2.0 / 48_000.0);
+    let id = format!("pred{}", fake.predictions.lock().expect("lock").len() + 1);
+    fake.predictions
+        .lock()
+        .expect("lock")
+        .insert(id.clone(), (SYNCED, 0));
+    (
+        http::StatusCode::CREATED,
+        axum::Json(body_of(fake, &id, SYNCED, "starting")),
+    )
+        .into_response()
+}
+
 async fn get(
     axum::extract::State(fake): axum::extract::State<Fake>,
     axum::extract::Path(id): axum::extract::Path<String>,
@@ -224,7 +278,12 @@ async fn file(
 ) -> axum::response::Response {
     let id = name.trim_end_matches(".mp4");
     let scene = fake.predictions.lock().expect("lock").get(id).map(|p| p.0);
-    match scene.and_then(|s| fake.clips.get(s)) {
+    let clip = match scene {
+        Some(SYNCED) => Some(fake.singing.as_ref()),
+        Some(s) => fake.clips.get(s),
+        None => None,
+    };
+    match clip {
         Some(bytes) => ([("content-type", "video/mp4")], bytes.clone()).into_response(),
         None => problem(404, "Not found", "no such file"),
     }
@@ -274,6 +333,8 @@ async fn fake_replicate(dir: &Path) -> (Fake, String) {
         predictions: Arc::default(),
         created: Arc::default(),
         prompts: Arc::default(),
+        singing: Arc::new(moving(dir, SINGING.0)),
+        sounds: Arc::default(),
     };
     let app = axum::Router::new()
         .route(
@@ -311,6 +372,12 @@ fn config(dir: &Path, url: Option<&str>) -> Config {
 
 /// An animated ad with the two stills and a track, composing.
 async fn animated_ad(tasks: &mut UserTasks, fake_dir: &Path) -> i64 {
+    ad(tasks, fake_dir, false).await
+}
+
+/// An animated ad (lip-synced when `sings`) with the two stills and a
+/// track, composing.
+async fn ad(tasks: &mut UserTasks, fake_dir: &Path, sings: bool) -> i64 {
     let task = tasks
         .create_task(CreateTaskRequest {
             recipe: Recipe::AdCreative as i32,
@@ -319,6 +386,7 @@ async fn animated_ad(tasks: &mut UserTasks, fake_dir: &Path) -> i64 {
                 call_to_action: "立即购买".into(),
                 target_seconds: 8.0,
                 animate: true,
+                lip_sync: sings,
                 ..MontageInput::default()
             }),
             ..CreateTaskRequest::default()
@@ -405,8 +473,8 @@ async fn an_animated_ad_shows_each_images_clip_made_by_the_model() {
     assert_eq!(
         steps,
         [
-            ("画面生成".to_string(), done),
             ("节拍检测".to_string(), done),
+            ("画面生成".to_string(), done),
             ("视频合成".to_string(), done),
             ("上传成片".to_string(), done)
         ]
@@ -496,5 +564,64 @@ async fn without_a_provider_or_with_a_bad_token_the_task_says_why() {
         "{message}"
     );
     assert!(fake.created().is_empty());
+    mesh.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_lip_synced_ad_sings_each_scene_to_its_part_of_the_track() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("files");
+    let (fake, url) = fake_replicate(files.path()).await;
+    let mesh = scout::mesh::Mesh::start(config(dir.path(), Some(&url)))
+        .await
+        .expect("mesh");
+    let base = mesh.edge_url();
+    let me = login(&base, dir.path()).await;
+    let mut tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
+    // Lip sync without moving images is refused, naming the field.
+    let err = tasks
+        .create_task(CreateTaskRequest {
+            recipe: Recipe::MusicVideo as i32,
+            montage: Some(MontageInput {
+                lip_sync: true,
+                ..MontageInput::default()
+            }),
+            ..CreateTaskRequest::default()
+        })
+        .await
+        .expect_err("refused");
+    assert!(
+        scout_common::ApiError::from_status(&err)
+            .message
+            .starts_with("montage.lip_sync: only with animate"),
+        "{err:?}"
+    );
+    let id = ad(&mut tasks, files.path(), true).await;
+    wait_status(
+        &mut tasks,
+        id,
+        TaskStatus::Completed,
+        Duration::from_secs(240),
+    )
+    .await;
+    // Each scene (8 s less the 3 s end card) sang its own slice of the
+    // track: the slices add up to the scenes' time.
+    let sounds = fake.sounds.lock().expect("lock").clone();
+    assert!(!sounds.is_empty());
+    let sung: f64 = sounds.iter().sum();
+    assert!((sung - 5.0).abs() < 0.1, "{sounds:?}");
+    let video = files.path().join("sings.mp4");
+    std::fs::write(&video, final_video(&mut tasks, id).await).expect("write");
+    let singing = top_colours(&video)
+        .iter()
+        .filter(|c| near(**c, SINGING.1))
+        .count();
+    assert!(singing >= 120, "the lip-synced clips on {singing} frames");
+    let steps: Vec<String> = progress_steps(&mut tasks, id)
+        .await
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
+    assert_eq!(steps, ["节拍检测", "画面生成", "视频合成", "上传成片"]);
     mesh.shutdown().await.expect("shutdown");
 }

@@ -383,6 +383,7 @@ async fn an_ad_creative_turns_photos_upright_ends_on_its_card_and_refuses_bad_me
             tagline: "一口回甘".into(),
             target_seconds: 10.0,
             animate: false,
+            lip_sync: false,
         }))
         .await
         .expect("create")

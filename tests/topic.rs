@@ -21,9 +21,9 @@ use scout_common::config::{Config, ImagesKind, WriterKind};
 use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
-    CreateTaskRequest, GetOutputRequest, GetScriptRequest, GetTaskRequest, MediaKind, Recipe,
-    RetryTaskRequest, Script, StartAnalysisRequest, StepState, TaskStatus, TopicInput,
-    TopicVisuals,
+    CreateTaskRequest, GetOutputRequest, GetScriptRequest, GetTaskRequest, MediaKind,
+    ParagraphEdit, Recipe, RetryTaskRequest, Script, StartAnalysisRequest, StepState, TaskStatus,
+    TopicInput, TopicVisuals, UpdateScriptRequest,
 };
 use serde_json::{Value, json};
 use support::*;
@@ -463,6 +463,15 @@ async fn a_topic_becomes_a_pictured_narrated_short_with_music_on_production_adap
         .await
         .expect("output")
         .into_inner();
+    // Its pictures are labelled machine-made, as its words and voice are.
+    let generated = output
+        .video
+        .as_ref()
+        .map(|v| v.ai_generated.clone())
+        .unwrap_or_default();
+    for part in ["script", "voice", "images"] {
+        assert!(generated.iter().any(|g| g == part), "{generated:?}");
+    }
     let video = files.path().join("topic.mp4");
     std::fs::write(&video, final_video(&mut tasks, id).await).expect("write");
     let probe = ffprobe(&video);
@@ -532,6 +541,17 @@ async fn the_text_model_writes_the_scenes_and_a_refused_picture_falls_back_to_th
     )
     .await
     .expect("clip");
+    // And music of the user's own (never taken for a scene's picture).
+    let track = upload_bytes(
+        &mut tasks,
+        id,
+        "music.wav",
+        "audio/wav",
+        wav_tone(48_000, 4.0, 330.0),
+    )
+    .await
+    .expect("track");
+    assert_eq!(track.kind, MediaKind::Audio as i32);
     tasks
         .start_analysis(StartAnalysisRequest { task_id: id })
         .await
@@ -545,6 +565,33 @@ async fn the_text_model_writes_the_scenes_and_a_refused_picture_falls_back_to_th
     .await;
     let script = script_of(&mut tasks, id).await;
     assert_eq!(script.paragraphs.len(), 6);
+    // A paragraph cannot be put over the backing track.
+    let mut edits: Vec<ParagraphEdit> = script
+        .paragraphs
+        .iter()
+        .map(|p| ParagraphEdit {
+            id: p.id.clone(),
+            section: p.section.clone(),
+            shot_id: p.shot_id,
+            text: p.text.clone(),
+        })
+        .collect();
+    edits[1].shot_id = track.id;
+    let err = tasks
+        .update_script(UpdateScriptRequest {
+            task_id: id,
+            paragraphs: edits,
+        })
+        .await
+        .expect_err("refused");
+    let api = ApiError::from_status(&err);
+    assert_eq!(api.code, ErrorCode::InvalidArgument);
+    assert!(
+        api.message
+            .starts_with("paragraphs[1].shot_id: paragraph 2 points at the backing track"),
+        "{}",
+        api.message
+    );
     assert_eq!(script.paragraphs[0].text, "拿铁在家就能做？");
     assert_eq!(script.paragraphs[5].section, "行动号召");
     // Five pictures made; the refused one shows the user's clip.

@@ -938,6 +938,9 @@ pub struct GenerativeConfig {
     /// The image-to-video model: `owner/name` (its latest version) or a
     /// version id.
     pub animate_model: String,
+    /// The lipsync model (a clip and a voice or song in, the clip's mouth
+    /// moving to it out), `owner/name` or a version id.
+    pub lipsync_model: String,
     /// How often a running prediction is polled.
     #[serde(with = "humantime_serde")]
     pub poll_interval: Duration,
@@ -958,6 +961,7 @@ impl Default for GenerativeConfig {
             endpoint: "https://api.replicate.com".into(),
             api_token: String::new(),
             animate_model: "minimax/video-01-live".into(),
+            lipsync_model: "sync/lipsync-2-pro".into(),
             poll_interval: Duration::from_secs(2),
             timeout: Duration::from_secs(600),
             request_timeout: Duration::from_secs(60),

@@ -3,7 +3,9 @@
 //! Replicate's prediction API (`POST /v1/predictions` with the model's
 //! version, or `POST /v1/models/{owner}/{name}/predictions`; then `GET` the
 //! prediction until it has succeeded, failed or been canceled; its output
-//! is the clip's URL). Off by default (`generative.provider = "none"`).
+//! is the clip's URL), and lip-syncs a clip to a sound the same way (Sync
+//! Labs' model on Replicate, seed 004). Off by default
+//! (`generative.provider = "none"`).
 //!
 //! Every call is bounded: a timeout per request and per prediction, 429s
 //! retried after their `Retry-After` (Replicate's "Request was throttled"),
@@ -49,6 +51,10 @@ pub trait VideoGenerator: Send + Sync {
         prompt: &str,
         seconds: f64,
     ) -> Result<Vec<u8>, GenError>;
+
+    /// The clip at `video_url` with its subject's mouth moving to the
+    /// sound at `audio_url` (as long as the sound): the clip's bytes.
+    async fn lipsync(&self, video_url: &str, audio_url: &str) -> Result<Vec<u8>, GenError>;
 }
 
 /// The configured generator, if any.
@@ -65,6 +71,7 @@ pub struct Replicate {
     base: String,
     token: String,
     model: String,
+    lipsync_model: String,
     poll_every: Duration,
     timeout: Duration,
     max_retries: u32,
@@ -131,6 +138,7 @@ impl Replicate {
             base: c.endpoint.trim_end_matches('/').to_string(),
             token: c.api_token.clone(),
             model: c.animate_model.trim().to_string(),
+            lipsync_model: c.lipsync_model.trim().to_string(),
             poll_every: c.poll_interval,
             timeout: c.timeout,
             max_retries: c.max_retries,
@@ -193,11 +201,12 @@ impl Replicate {
         )))
     }
 
-    /// Starts a prediction with `input` and follows it to its end.
-    async fn run(&self, input: Value) -> Result<String, GenError> {
+    /// Starts a prediction of `model` with `input` and follows it to its
+    /// end: the output's URL.
+    async fn run(&self, model: &str, input: Value) -> Result<String, GenError> {
         // "owner/name" runs the model's latest version; anything else is
         // a version id.
-        let (url, body) = match self.model.split_once('/') {
+        let (url, body) = match model.split_once('/') {
             Some((owner, name)) if !name.contains(':') => (
                 format!("{}/v1/models/{owner}/{name}/predictions", self.base),
                 json!({ "input": input }),
@@ -205,7 +214,7 @@ impl Replicate {
             _ => (
                 format!("{}/v1/predictions", self.base),
                 json!({
-                    "version": self.model.rsplit(':').next().unwrap_or(&self.model),
+                    "version": model.rsplit(':').next().unwrap_or(model),
                     "input": input
                 }),
             ),
@@ -305,12 +314,30 @@ impl VideoGenerator for Replicate {
         seconds: f64,
     ) -> Result<Vec<u8>, GenError> {
         let output = self
-            .run(json!({
-                "image": image_url,
-                "prompt": prompt,
-                "duration": seconds.round().clamp(1.0, 10.0),
-                "aspect_ratio": "9:16",
-            }))
+            .run(
+                &self.model,
+                json!({
+                    "image": image_url,
+                    "prompt": prompt,
+                    "duration": seconds.round().clamp(1.0, 10.0),
+                    "aspect_ratio": "9:16",
+                }),
+            )
+            .await?;
+        self.fetch(&output).await
+    }
+
+    async fn lipsync(&self, video_url: &str, audio_url: &str) -> Result<Vec<u8>, GenError> {
+        if self.lipsync_model.is_empty() {
+            return Err(GenError::Final(
+                "no lipsync model is configured (generative.lipsync_model)".into(),
+            ));
+        }
+        let output = self
+            .run(
+                &self.lipsync_model,
+                json!({ "video": video_url, "audio": audio_url, "sync_mode": "cut_off" }),
+            )
             .await?;
         self.fetch(&output).await
     }

@@ -21,6 +21,7 @@ use scout_proto::scout::jobs::v1::{BackgroundMusic, ComposeJob, Montage};
 use scout_proto::scout::render::v1::compose_response::Event;
 use scout_proto::scout::render::v1::media_ref::Location;
 use scout_proto::scout::render::v1::{ComposeRequest, MediaRef, MusicTrack, Timeline};
+use scout_proto::scout::render::v1::{ShortSourcePolicy, segment};
 use scout_proto::scout::tasks::v1::{
     ComposeOutput, JobUsage, ReportComposeResultRequest, ReportProgressRequest, ShotUsed, WorkStep,
 };
@@ -157,8 +158,15 @@ impl ComposeWorker {
                 }
             }
             done += 1;
+            // Half the step when the clips are lip-synced after.
+            let share = if m.lip_sync { 0.5 } else { 1.0 };
             self.reporter
-                .progress(cj, WorkStep::GenerateVisuals, done as f64 / total as f64, 0)
+                .progress(
+                    cj,
+                    WorkStep::GenerateVisuals,
+                    share * done as f64 / total as f64,
+                    0,
+                )
                 .await;
         }
         if let Some(e) = failed {
@@ -355,12 +363,6 @@ impl ComposeWorker {
                 "the montage has no images",
             ));
         }
-        // Every scene's clip made first: the compose waits for all.
-        let clips = if m.animate {
-            self.animated(cj, m).await?
-        } else {
-            Vec::new()
-        };
         self.reporter
             .progress(cj, WorkStep::DetectBeats, 0.0, 0)
             .await;
@@ -384,11 +386,11 @@ impl ComposeWorker {
                 (listen * f64::from(crate::media::audio::SAMPLE_RATE)) as usize,
             )?;
             let beats = crate::media::beats::detect(&samples, crate::media::audio::SAMPLE_RATE);
-            Ok((track, beats))
+            Ok((track, beats, samples))
         })
         .await;
         drop(scratch);
-        let (track, beats) =
+        let (track, beats, samples) =
             found.map_err(|e| JobError::from_status(&tonic::Status::from(e), "backing track"))?;
         tracing::info!(
             task_id = cj.task_id,
@@ -404,7 +406,15 @@ impl ComposeWorker {
             SubtitleStyle::try_from(cj.subtitle_style).unwrap_or(SubtitleStyle::SimpleWhite)
         });
         let mut timeline = montage::timeline(m, track, &beats.times, style, cj.output.clone());
-        montage::with_clips(&mut timeline, &m.images, &clips);
+        // Every scene's clip made (and lip-synced) before the compose:
+        // it waits for all (seed 004).
+        if m.animate {
+            let clips = self.animated(cj, m).await?;
+            montage::with_clips(&mut timeline, &m.images, &clips);
+            if m.lip_sync {
+                self.lip_synced(cj, &mut timeline, &samples, track).await?;
+            }
+        }
         timeline.title = cj.title.clone();
         montage::with_brand(&mut timeline, cj.branding.clone());
         if let Some(t) = &cj.transition {
@@ -466,6 +476,144 @@ fn compose_step(phase: &str, percent: i32) -> (WorkStep, f64) {
         "package" => (WorkStep::StoreOutputs, (p - 96.0) / 4.0),
         _ => (WorkStep::RenderVideo, (p - 3.0) / 92.0),
     }
+}
+
+impl ComposeWorker {
+    /// Each scene of an animated montage lip-synced to the part of the
+    /// track it plays over (seed 004's needsLipSync): the scene's slice of
+    /// the track (looped as the mix loops it) stored as a WAV, the clip and
+    /// the slice given to the lipsync model by presigned URL, the result
+    /// kept under `clips/{task}/lipsynced-{hash}.mp4` (by clip and slice)
+    /// and played in the scene's place; two at a time, as the animation.
+    async fn lip_synced(
+        &self,
+        cj: &ComposeJob,
+        timeline: &mut Timeline,
+        samples: &[f32],
+        track_seconds: f64,
+    ) -> Result<(), JobError> {
+        let generator = self.generator.clone().ok_or_else(|| {
+            JobError::permanent(
+                ErrorCode::FailedPrecondition,
+                "no generative video provider is configured on the render nodes (generative.provider)",
+            )
+        })?;
+        let rate = f64::from(crate::media::audio::SAMPLE_RATE);
+        let mut work = Vec::new();
+        let mut at = 0.0;
+        for (i, s) in timeline.segments.iter().enumerate() {
+            if let Some(segment::Source::Clip(c)) = &s.source
+                && let Some(Location::BlobKey(clip)) =
+                    c.media.as_ref().and_then(|m| m.location.clone())
+            {
+                let slice =
+                    montage::track_slice(samples, rate, track_seconds, at, s.duration_seconds);
+                work.push((i, clip, slice));
+            }
+            at += s.duration_seconds;
+        }
+        let total = work.len();
+        let (store, task_id) = (self.store.clone(), cj.task_id);
+        let mut made = futures::stream::iter(work.into_iter().map(move |(i, clip, slice)| {
+            let (store, generator) = (store.clone(), generator.clone());
+            async move {
+                let wav = crate::media::audio::wav_bytes(&slice);
+                let key = lipsync_key(task_id, &clip, &wav, &generator.name());
+                let made =
+                    lipsync_scene(store.as_ref(), generator.as_ref(), &clip, &wav, &key).await;
+                (i, made.map(|_| key))
+            }
+        }))
+        .buffer_unordered(2);
+        let (mut done, mut failed) = (0, None);
+        while let Some((i, synced)) = made.next().await {
+            match synced {
+                Ok(key) => {
+                    if let Some(s) = timeline.segments.get_mut(i)
+                        && let Some(segment::Source::Clip(c)) = s.source.as_mut()
+                    {
+                        c.media = Some(blob(&key));
+                        s.short_source = ShortSourcePolicy::Hold as i32;
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(task_id, segment = i, error = %e, "scene not lip-synced");
+                    failed.get_or_insert(e);
+                }
+            }
+            done += 1;
+            let fraction = 0.5 + 0.5 * done as f64 / total.max(1) as f64;
+            self.reporter
+                .progress(cj, WorkStep::GenerateVisuals, fraction, 0)
+                .await;
+        }
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Where a scene's lip-synced clip is kept: by the clip, the sound and the
+/// model.
+fn lipsync_key(task_id: i64, clip: &str, wav: &[u8], model: &str) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(clip.as_bytes());
+    h.update([0u8]);
+    h.update(wav);
+    h.update([0u8]);
+    h.update(model.as_bytes());
+    format!(
+        "clips/{task_id}/lipsynced-{}.mp4",
+        &hex::encode(h.finalize())[..32]
+    )
+}
+
+/// One scene's lip-synced clip at `key`: kept from before, or made from
+/// `clip` and the sound `wav` (stored beside it) and stored.
+async fn lipsync_scene(
+    store: &dyn BlobStore,
+    generator: &dyn VideoGenerator,
+    clip: &str,
+    wav: &[u8],
+    key: &str,
+) -> Result<(), JobError> {
+    if matches!(store.head(key).await, Ok(Some(_))) {
+        return Ok(());
+    }
+    let storage = |e: scout_common::adapters::blob::BlobError| {
+        JobError::retryable(ErrorCode::StorageUnavailable, e.to_string())
+    };
+    let audio = key
+        .replace("lipsynced-", "lipsync-audio-")
+        .replace(".mp4", ".wav");
+    store
+        .put(&audio, wav.to_vec().into(), Some("audio/wav"))
+        .await
+        .map_err(storage)?;
+    let expires = || PresignOptions::expires_in(Duration::from_secs(3600));
+    let video_url = store.presign_get(clip, expires()).await.map_err(storage)?;
+    let audio_url = store
+        .presign_get(&audio, expires())
+        .await
+        .map_err(storage)?;
+    let bytes = generator
+        .lipsync(&video_url.url, &audio_url.url)
+        .await
+        .map_err(|e| {
+            let message = format!("lip sync for {clip}: {e}");
+            if e.is_transient() {
+                JobError::retryable(ErrorCode::ProviderFailed, message)
+            } else {
+                JobError::permanent(ErrorCode::ProviderFailed, message)
+            }
+        })?;
+    store
+        .put(key, bytes.into(), Some("video/mp4"))
+        .await
+        .map_err(storage)?;
+    Ok(())
 }
 
 /// Where a scene's moving clip is kept: by the image, the model and the

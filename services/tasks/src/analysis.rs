@@ -98,6 +98,7 @@ fn job_payload(
         shop: tasks::to_proto(task, videos.len() as i64).shop,
         requested_at: Some(tasks::timestamp(chrono::Utc::now().naive_utc())),
         speech_rate: Some(speech_rate),
+        document: Vec::new(),
     }
     .encode_to_vec()
 }

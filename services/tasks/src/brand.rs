@@ -97,6 +97,14 @@ fn card(field: &str, c: &Card) -> Result<(), TasksError> {
 }
 
 /// Checks a kit's fields, naming the first that is wrong.
+/// The caption fonts a kit may name: the families every render node ships
+/// (`fonts-noto-cjk`, installed by the project's scripts and image).
+pub const CAPTION_FONTS: [&str; 3] = [
+    "Noto Sans CJK SC",
+    "Noto Serif CJK SC",
+    "Noto Sans Mono CJK SC",
+];
+
 fn check(kit: &BrandKit, user_id: i64) -> Result<(), TasksError> {
     if !kit.logo_key.is_empty() {
         let file = kit
@@ -129,6 +137,15 @@ fn check(kit: &BrandKit, user_id: i64) -> Result<(), TasksError> {
     }
     colour("caption_colour", &kit.caption_colour)?;
     colour("caption_outline_colour", &kit.caption_outline_colour)?;
+    if !kit.caption_font.is_empty() && !CAPTION_FONTS.contains(&kit.caption_font.as_str()) {
+        return Err(TasksError::invalid(
+            "caption_font",
+            format!(
+                "one of {} (the fonts render ships)",
+                CAPTION_FONTS.join(", ")
+            ),
+        ));
+    }
     if let Some(c) = &kit.intro {
         card("intro", c)?;
     }
@@ -309,7 +326,7 @@ pub async fn for_compose(
         logo_opacity: kit.logo_opacity,
         caption_colour: kit.caption_colour.clone(),
         caption_outline_colour: kit.caption_outline_colour.clone(),
-        caption_font: String::new(),
+        caption_font: kit.caption_font.clone(),
         intro: kit.intro.clone(),
         outro: kit.outro.clone(),
     };

@@ -2,11 +2,17 @@
 //! its scenes and their narration (`documents`), the document's pictures
 //! stored for the slides that show them, and the result stored as the
 //! task's script exactly as a writer's report is (ANALYZING, then
-//! SCRIPT_READY). No analyze job: reading a document takes milliseconds.
+//! SCRIPT_READY). No analyze job: reading a document takes milliseconds;
+//! unless a text model writes scripts (`ai.writer = "remote"`), when the
+//! scenes go to vision in an analyze job for the model to say each slide
+//! (the templates' words kept as its fallback), and its report lands the
+//! same way.
 //! From there the task goes on as any other: the script edited, a voice
 //! chosen, composed (render speaks each scene first, then times each slide
 //! to its measured speech: seed 001's audio-first rule).
 
+use scout_common::jobs;
+use scout_proto::scout::jobs::v1::{AnalyzeJob, DocumentScene};
 use scout_proto::scout::render::v1::MediaRef;
 use scout_proto::scout::render::v1::media_ref::Location;
 use scout_proto::scout::tasks::v1::Paragraph;
@@ -130,9 +136,67 @@ pub async fn dispatch(state: &State, task: &TaskRow, event: Event) -> Result<i32
             "the task changed meanwhile; reload it and try again",
         ));
     }
+    if state.ctx.config.narrate_with_model {
+        // The text model says each slide: vision's writer reports it.
+        if let Err(e) = enqueue(state, task, &job_id, &script).await {
+            let _ = state
+                .db
+                .run(move |c| store::finish_job(c, task_id, to, from, None))
+                .await;
+            return Err(e);
+        }
+        tracing::info!(
+            task_id,
+            job_id,
+            scenes = script.len(),
+            "document read; narration queued"
+        );
+        return Ok(10 + script.len() as i32);
+    }
     write(state, task_id, &job_id, &script).await?;
     tracing::info!(task_id, job_id, scenes = script.len(), "document explained");
     Ok(0)
+}
+
+/// Queues the analyze job that has the text model narrate `script`'s
+/// scenes (their template narration kept as the fallback).
+async fn enqueue(
+    state: &State,
+    task: &TaskRow,
+    job_id: &str,
+    script: &[Paragraph],
+) -> Result<(), TasksError> {
+    use prost::Message as _;
+    let job = AnalyzeJob {
+        job_id: job_id.to_string(),
+        task_id: task.id,
+        user_id: task.user_id,
+        requested_at: Some(crate::tasks::timestamp(chrono::Utc::now().naive_utc())),
+        document: script
+            .iter()
+            .map(|p| DocumentScene {
+                paragraph_id: p.id.clone(),
+                section: p.section.clone(),
+                shot_id: p.shot_id,
+                scene: p.scene.clone(),
+                narration: p.text.clone(),
+            })
+            .collect(),
+        ..AnalyzeJob::default()
+    };
+    jobs::enqueue(
+        state.ctx.adapters.bus.as_ref(),
+        &state.analyze_jobs,
+        &task.id.to_string(),
+        job.encode_to_vec().into(),
+    )
+    .await
+    .map_err(|e| {
+        tracing::warn!(task_id = task.id, error = %e, "cannot queue a narration job");
+        TasksError::Unavailable(
+            "the narration could not be queued (job bus unavailable); try again shortly".into(),
+        )
+    })
 }
 
 /// Writes the script of a task left ANALYZING (a restart between the two
@@ -142,6 +206,9 @@ pub async fn requeue(state: &State, task: &TaskRow) -> Result<(), TasksError> {
         return Ok(());
     };
     let script = paragraphs(state, task).await?;
+    if state.ctx.config.narrate_with_model {
+        return enqueue(state, task, &job_id, &script).await;
+    }
     write(state, task.id, &job_id, &script).await
 }
 

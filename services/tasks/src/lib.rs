@@ -35,7 +35,9 @@ use scout_common::ServiceName;
 use scout_common::adapters::db::{Db, Migrations, open_for_service};
 use scout_common::adapters::db_readiness;
 use scout_common::auth::InternalChannel;
-use scout_common::config::{AigcConfig, Config, CostsConfig, QuotasConfig, ServiceConfig};
+use scout_common::config::{
+    AigcConfig, Config, CostsConfig, QuotasConfig, ServiceConfig, WriterKind,
+};
 use scout_common::jobs::{self, JobKind};
 use scout_common::server::GrpcServer;
 use scout_common::service::{Section, ServiceContext};
@@ -63,6 +65,9 @@ pub struct Settings {
     pub costs: CostsConfig,
     /// The AI-generated-content labels outputs carry.
     pub aigc: AigcConfig,
+    /// A text model writes scripts (`ai.writer = "remote"`): a document
+    /// explainer's narration goes through vision for it.
+    pub narrate_with_model: bool,
 }
 
 impl Section for Settings {
@@ -74,6 +79,7 @@ impl Section for Settings {
             quotas: config.quotas.clone(),
             costs: config.costs.clone(),
             aigc: config.aigc.clone(),
+            narrate_with_model: config.ai.writer == WriterKind::Remote,
         }
     }
 }

@@ -93,12 +93,12 @@ const MONTAGE: [StepView; 3] = [
     view(WorkStep::StoreOutputs, "上传成片", "compose", 95, 99),
 ];
 
-/// A montage whose images are made to move first (10-99 %): each scene's
-/// clip, the beats, the render, storing.
+/// A montage whose images are made to move (10-99 %): the beats, each
+/// scene's clip (and its lip sync), the render, storing.
 const ANIMATED: [StepView; 4] = [
-    view(WorkStep::GenerateVisuals, "画面生成", "compose", 10, 60),
-    view(WorkStep::DetectBeats, "节拍检测", "compose", 60, 65),
-    view(WorkStep::RenderVideo, "视频合成", "compose", 65, 95),
+    view(WorkStep::DetectBeats, "节拍检测", "compose", 10, 15),
+    view(WorkStep::GenerateVisuals, "画面生成", "compose", 15, 60),
+    view(WorkStep::RenderVideo, "视频合成", "compose", 60, 95),
     view(WorkStep::StoreOutputs, "上传成片", "compose", 95, 99),
 ];
 

@@ -292,6 +292,7 @@ pub fn check(
         niche: String::new(),
         visuals: String::new(),
         animate: false,
+        lip_sync: false,
     };
     match recipe {
         Recipe::ShopReview => {
@@ -399,6 +400,12 @@ pub fn check(
         ));
     }
     check_text(&field("montage.tagline"), &m.tagline, MAX_TAGLINE, false)?;
+    if m.lip_sync && !m.animate {
+        return Err(TasksError::invalid(
+            field("montage.lip_sync"),
+            "only with animate: the images must move before they can sing",
+        ));
+    }
     let (lo, hi) = TARGET_SECONDS;
     if m.target_seconds != 0.0 && !(lo..=hi).contains(&m.target_seconds) {
         return Err(TasksError::invalid(
@@ -412,6 +419,7 @@ pub fn check(
         tagline: m.tagline.trim().to_string(),
         target_seconds: m.target_seconds,
         animate: m.animate,
+        lip_sync: m.lip_sync,
         ..row(recipe)
     }))
 }
@@ -450,6 +458,7 @@ pub fn with_recipe(mut task: Task, row: Option<&RecipeRow>) -> Task {
             tagline: r.tagline.clone(),
             target_seconds: r.target_seconds,
             animate: r.animate,
+            lip_sync: r.lip_sync,
         });
     task.accent = row
         .filter(|r| Recipe::of(Some(r)).is_document())
@@ -590,6 +599,7 @@ pub fn montage(recipe: &RecipeRow, uploads: &[VideoRow]) -> Result<Montage, Task
         end_card,
         animate: recipe.animate,
         prompt,
+        lip_sync: recipe.lip_sync,
     })
 }
 
@@ -696,6 +706,19 @@ mod tests {
         );
         let e = check("", doc, None, "mauve", None).expect_err("refused");
         assert!(e.to_string().starts_with("accent: one of blue"), "{e}");
+        let mut sings = m.clone();
+        sings.lip_sync = true;
+        let e = check("", ad, Some(&sings), "", None).expect_err("refused");
+        assert!(
+            e.to_string()
+                .starts_with("montage.lip_sync: only with animate"),
+            "{e}"
+        );
+        sings.animate = true;
+        let row = check("", ad, Some(&sings), "", None)
+            .expect("ok")
+            .expect("a row");
+        assert!(row.animate && row.lip_sync);
         let e = check("", ad, Some(&m), "blue", None).expect_err("refused");
         assert!(e.to_string().starts_with("accent:"), "{e}");
         assert!(check("", 99, None, "", None).is_err());

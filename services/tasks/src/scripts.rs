@@ -150,7 +150,15 @@ pub fn check(
         }
         // A slide needs no footage (a topic short without pictures).
         let slide = p.shot_id == 0 && p.scene.is_some();
-        if !slide && !videos.iter().any(|v| v.id == p.shot_id) {
+        let shot = videos.iter().find(|v| v.id == p.shot_id);
+        if shot.is_some_and(|v| crate::recipes::Kind::parse(&v.kind) == crate::recipes::Kind::Audio)
+        {
+            return Err(TasksError::invalid(
+                format!("paragraphs[{i}].shot_id"),
+                format!("paragraph {n} points at the backing track; choose a clip or picture"),
+            ));
+        }
+        if !slide && shot.is_none() {
             return Err(TasksError::invalid(
                 format!("paragraphs[{i}].shot_id"),
                 format!(

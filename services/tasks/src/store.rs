@@ -58,6 +58,7 @@ diesel::table! {
         niche -> Varchar,
         visuals -> Varchar,
         animate -> Bool,
+        lip_sync -> Bool,
     }
 }
 
@@ -781,6 +782,8 @@ pub struct RecipeRow {
     pub visuals: String,
     /// music_video, ad_creative: the images made into moving clips.
     pub animate: bool,
+    /// music_video, ad_creative: those clips lip-synced to the track.
+    pub lip_sync: bool,
 }
 
 /// Records a task's recipe.

@@ -12,12 +12,14 @@ use scout_common::chat::{self, ChatClient, ChatError};
 use scout_common::config::{AiConfig, AnalyzerKind, ImagesKind, WriterKind};
 use scout_common::jobs::JobError;
 use scout_proto::scout::common::v1::{FocusPoint, QualityFactors};
+use scout_proto::scout::jobs::v1::DocumentScene;
 use scout_proto::scout::render::v1::media_ref::Location;
 use scout_proto::scout::render::v1::render_service_client::RenderServiceClient;
 use scout_proto::scout::render::v1::{ExtractFramesRequest, MediaRef};
 use scout_proto::scout::vision::v1::{DraftParagraph, FrameAnalysis};
 
 use crate::analyzer::{self, ClipResult, Frame, Metrics};
+use crate::narration;
 use crate::remote;
 use crate::topic::{self, TopicBrief, TopicScene};
 use crate::visuals;
@@ -424,6 +426,47 @@ impl Engine {
             width,
             height,
         })
+    }
+}
+
+/// A document's narration, one per scene.
+#[derive(Debug, Clone)]
+pub struct Narrated {
+    /// In the scenes' order.
+    pub texts: Vec<String>,
+    /// `template` or `remote:{model}`.
+    pub provider: String,
+    /// Why the remote writer was not used, when it fell back.
+    pub fallback: Option<String>,
+}
+
+impl Engine {
+    /// A document explainer's narration: the text model's when one is
+    /// configured, else (or, when allowed, on its failure) the templates'.
+    pub async fn narrate(&self, scenes: &[DocumentScene]) -> Result<Narrated, JobError> {
+        let template = || Narrated {
+            texts: scenes.iter().map(|s| s.narration.clone()).collect(),
+            provider: "template".into(),
+            fallback: None,
+        };
+        let Some(client) = &self.providers.text else {
+            return Ok(template());
+        };
+        match narration::write(client, scenes).await {
+            Ok(texts) => Ok(Narrated {
+                texts,
+                provider: format!("remote:{}", client.model()),
+                fallback: None,
+            }),
+            Err(e) if self.providers.fallback => {
+                tracing::warn!(error = %e, "remote narration failed; using the templates");
+                Ok(Narrated {
+                    fallback: Some(e.short().into()),
+                    ..template()
+                })
+            }
+            Err(e) => Err(model_failure(e, "narration")),
+        }
     }
 }
 

@@ -9,6 +9,7 @@ mod api;
 pub mod engine;
 mod error;
 pub mod faces;
+pub mod narration;
 pub mod remote;
 pub mod topic;
 pub mod visuals;

@@ -5,7 +5,10 @@
 //! it with a provider note saying which providers ran. Committed only after tasks has the
 //! script; a redelivered job repeats the work and its reports change
 //! nothing. A regeneration (clips already analysed) goes straight to the
-//! writer with a new variation seed.
+//! writer with a new variation seed. A topic short's job writes its script
+//! from the topic and makes each scene's picture (`topic`, `visuals`); a
+//! document explainer's job carries the scenes tasks read and only has the
+//! text model say each one (`narration`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -99,9 +102,9 @@ impl AnalyzeWorker {
     /// else a slide. Each scene's picture is its own piece of work: one
     /// already made (by an earlier attempt, a retry of the task, a rewrite
     /// asking for the same) is kept, so a retry asks only for those
-    /// missing; a
-    /// picture refused for good falls back to the clip or slide when
-    /// `ai.fallback_to_local` is on, and the provider note says how many.
+    /// missing; a picture refused for good falls back to the clip or slide
+    /// when `ai.fallback_to_local` is on, and the provider note says how
+    /// many.
     async fn topic_script(
         &self,
         aj: &AnalyzeJob,
@@ -244,6 +247,81 @@ impl AnalyzeWorker {
     }
 }
 
+impl AnalyzeWorker {
+    /// A document explainer's narration by the text model (seed 001): the
+    /// scenes tasks read, each said anew, reported as the script.
+    async fn narrate_document(&self, aj: &AnalyzeJob) -> Result<(), JobError> {
+        let started = std::time::Instant::now();
+        let n = aj.document.len();
+        self.progress(aj, WorkStep::WriteScript, n, 0).await;
+        let (narrated, calls) = chat::metered(self.engine.narrate(&aj.document)).await;
+        let narrated = narrated?;
+        let paragraphs = aj
+            .document
+            .iter()
+            .zip(narrated.texts)
+            .map(|(s, text)| Paragraph {
+                id: s.paragraph_id.clone(),
+                section: s.section.clone(),
+                shot_id: s.shot_id,
+                text,
+                scene: s.scene.clone(),
+                ..Paragraph::default()
+            })
+            .collect();
+        let note = match &narrated.fallback {
+            Some(why) => format!("recipe=doc_explainer writer=template (remote failed: {why})"),
+            None => format!("recipe=doc_explainer writer={}", narrated.provider),
+        };
+        self.report(
+            aj,
+            Script {
+                paragraphs,
+                provider: narrated.provider,
+                note,
+                pictures: Vec::new(),
+            },
+            JobUsage {
+                model_calls: calls.calls as i32,
+                model_tokens: calls.tokens as i64,
+                work_seconds: started.elapsed().as_secs_f64(),
+                ..JobUsage::default()
+            },
+        )
+        .await
+    }
+
+    /// Reports a written script (a redelivered job's report changes
+    /// nothing; a deleted task needs none).
+    async fn report(
+        &self,
+        aj: &AnalyzeJob,
+        script: Script,
+        usage: JobUsage,
+    ) -> Result<(), JobError> {
+        let req = self.reporter.request(
+            ReportScriptRequest {
+                job_id: aj.job_id.clone(),
+                task_id: aj.task_id,
+                paragraphs: script.paragraphs,
+                provider: script.provider,
+                provider_note: script.note,
+                usage: Some(usage),
+                pictures: script.pictures,
+            },
+            Duration::from_secs(10),
+        );
+        match self.reporter.client().report_script(req).await {
+            Ok(r) => {
+                tracing::info!(task_id = aj.task_id, job_id = %aj.job_id, applied = r.into_inner().applied, "analyze job done");
+                Ok(())
+            }
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
+            Err(s) => Err(JobError::from_status(&s, "script report")),
+        }
+    }
+}
+
 #[async_trait]
 impl JobHandler for AnalyzeWorker {
     async fn handle(&self, job: &Job) -> Result<(), JobError> {
@@ -265,6 +343,10 @@ impl JobHandler for AnalyzeWorker {
             Err(s) if s.code() == tonic::Code::NotFound => return Ok(()),
             Err(s) => return Err(JobError::from_status(&s, "task context")),
         };
+        // A document explainer's scenes come read: only their words.
+        if !aj.document.is_empty() {
+            return self.narrate_document(&aj).await;
+        }
         // A topic short's library is its clips (never its pictures or
         // backing track); a shop review's uploads are all clips.
         let topic = ctx
@@ -388,32 +470,14 @@ impl JobHandler for AnalyzeWorker {
             }
         };
         let written = written?;
-        let req = self.reporter.request(
-            ReportScriptRequest {
-                job_id: aj.job_id.clone(),
-                task_id: aj.task_id,
-                paragraphs: written.paragraphs,
-                provider: written.provider,
-                provider_note: written.note,
-                pictures: written.pictures,
-                usage: Some(JobUsage {
-                    model_calls: text_calls.calls as i32,
-                    model_images: model_images as i32,
-                    model_tokens: text_calls.tokens as i64,
-                    work_seconds: started.elapsed().as_secs_f64(),
-                    ..JobUsage::default()
-                }),
-            },
-            Duration::from_secs(10),
-        );
-        match self.reporter.client().report_script(req).await {
-            Ok(r) => {
-                tracing::info!(task_id = aj.task_id, job_id = %aj.job_id, applied = r.into_inner().applied, "analyze job done");
-                Ok(())
-            }
-            Err(s) if s.code() == tonic::Code::NotFound => Ok(()),
-            Err(s) => Err(JobError::from_status(&s, "script report")),
-        }
+        let usage = JobUsage {
+            model_calls: text_calls.calls as i32,
+            model_images: model_images as i32,
+            model_tokens: text_calls.tokens as i64,
+            work_seconds: started.elapsed().as_secs_f64(),
+            ..JobUsage::default()
+        };
+        self.report(&aj, written, usage).await
     }
 
     async fn on_retry(&self, job: &Job, error: &JobError, delay: Duration) {

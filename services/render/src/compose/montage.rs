@@ -212,6 +212,23 @@ pub fn with_clips(timeline: &mut Timeline, images: &[MediaRef], clips: &[MediaRe
     }
 }
 
+/// The samples of the track (mono at `rate`, looped as the mix loops it)
+/// under `seconds` of video from `start`: what a lip-synced scene sings.
+pub fn track_slice(
+    samples: &[f32],
+    rate: f64,
+    track_seconds: f64,
+    start: f64,
+    seconds: f64,
+) -> Vec<f32> {
+    let track = ((track_seconds * rate) as usize).min(samples.len()).max(1);
+    let from = (start * rate).round() as usize;
+    let n = (seconds * rate).round() as usize;
+    (from..from + n)
+        .map(|i| samples.get(i % track).copied().unwrap_or(0.0))
+        .collect()
+}
+
 /// The brand's look over a montage's own end card: the card keeps the
 /// product's words, in the brand's card colour when it has one.
 pub fn with_brand(timeline: &mut Timeline, brand: Option<Branding>) {
@@ -264,6 +281,17 @@ mod tests {
             }),
             ..Montage::default()
         }
+    }
+
+    #[test]
+    fn a_scenes_slice_of_the_track_loops_as_the_mix_does() {
+        let samples: Vec<f32> = (0..10).map(|i| i as f32).collect();
+        // A 10-sample track at 2 samples a second: 5 s long.
+        assert_eq!(track_slice(&samples, 2.0, 5.0, 1.0, 1.5), [2.0, 3.0, 4.0]);
+        assert_eq!(
+            track_slice(&samples, 2.0, 5.0, 4.0, 2.0),
+            [8.0, 9.0, 0.0, 1.0]
+        );
     }
 
     #[test]
