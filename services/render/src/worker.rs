@@ -29,7 +29,7 @@ use scout_proto::scout::tasks::v1::{
 use crate::compose::Composer;
 use crate::compose::montage;
 use crate::compose::narration::{self, PARAGRAPH_GAP};
-use crate::generative::VideoGenerator;
+use crate::generative::{GenError, VideoGenerator};
 use crate::store::Scratch;
 use crate::voice::VoiceProvider;
 
@@ -137,7 +137,12 @@ impl ComposeWorker {
         let mut made = futures::stream::iter(scenes.into_iter().map(move |(i, image)| {
             let (store, generator, prompt) = (store.clone(), generator.clone(), prompt.clone());
             async move {
-                let key = animated_key(task_id, &image, &generator.name(), &prompt);
+                let model = generator.name();
+                let key = clip_key(
+                    task_id,
+                    "animated",
+                    &[image.as_bytes(), model.as_bytes(), prompt.as_bytes()],
+                );
                 (
                     i,
                     animate_scene(store.as_ref(), generator.as_ref(), &image, &key, &prompt)
@@ -518,7 +523,12 @@ impl ComposeWorker {
             let (store, generator) = (store.clone(), generator.clone());
             async move {
                 let wav = crate::media::audio::wav_bytes(&slice);
-                let key = lipsync_key(task_id, &clip, &wav, &generator.name());
+                let model = generator.name();
+                let key = clip_key(
+                    task_id,
+                    "lipsynced",
+                    &[clip.as_bytes(), &wav, b"lipsync", model.as_bytes()],
+                );
                 let made =
                     lipsync_scene(store.as_ref(), generator.as_ref(), &clip, &wav, &key).await;
                 (i, made.map(|_| key))
@@ -554,22 +564,6 @@ impl ComposeWorker {
     }
 }
 
-/// Where a scene's lip-synced clip is kept: by the clip, the sound and the
-/// model.
-fn lipsync_key(task_id: i64, clip: &str, wav: &[u8], model: &str) -> String {
-    use sha2::Digest as _;
-    let mut h = sha2::Sha256::new();
-    h.update(clip.as_bytes());
-    h.update([0u8]);
-    h.update(wav);
-    h.update([0u8]);
-    h.update(model.as_bytes());
-    format!(
-        "clips/{task_id}/lipsynced-{}.mp4",
-        &hex::encode(h.finalize())[..32]
-    )
-}
-
 /// One scene's lip-synced clip at `key`: kept from before, or made from
 /// `clip` and the sound `wav` (stored beside it) and stored.
 async fn lipsync_scene(
@@ -601,14 +595,7 @@ async fn lipsync_scene(
     let bytes = generator
         .lipsync(&video_url.url, &audio_url.url)
         .await
-        .map_err(|e| {
-            let message = format!("lip sync for {clip}: {e}");
-            if e.is_transient() {
-                JobError::retryable(ErrorCode::ProviderFailed, message)
-            } else {
-                JobError::permanent(ErrorCode::ProviderFailed, message)
-            }
-        })?;
+        .map_err(|e| generation_failed(&e, format!("lip sync for {clip}: {e}")))?;
     store
         .put(key, bytes.into(), Some("video/mp4"))
         .await
@@ -616,19 +603,30 @@ async fn lipsync_scene(
     Ok(())
 }
 
-/// Where a scene's moving clip is kept: by the image, the model and the
-/// prompt that make it.
-fn animated_key(task_id: i64, image: &str, model: &str, prompt: &str) -> String {
+/// Where a made clip is kept: `clips/{task}/{kind}-{hash}.mp4`, by all
+/// that makes it (the image or clip, the sound, the model, the prompt), so
+/// a retry finds what an earlier attempt made.
+fn clip_key(task_id: i64, kind: &str, parts: &[&[u8]]) -> String {
     use sha2::Digest as _;
     let mut h = sha2::Sha256::new();
-    for part in [image, model, prompt] {
-        h.update(part.as_bytes());
+    for part in parts {
+        h.update(part);
         h.update([0u8]);
     }
     format!(
-        "clips/{task_id}/animated-{}.mp4",
+        "clips/{task_id}/{kind}-{}.mp4",
         &hex::encode(h.finalize())[..32]
     )
+}
+
+/// A generative provider's failure as a job error: throttling, outages
+/// and slow predictions are retried with the job; refusals are final.
+fn generation_failed(e: &GenError, message: String) -> JobError {
+    if e.is_transient() {
+        JobError::retryable(ErrorCode::ProviderFailed, message)
+    } else {
+        JobError::permanent(ErrorCode::ProviderFailed, message)
+    }
 }
 
 /// One scene's clip at `key`: kept from before, or made from `image` (a
@@ -650,14 +648,7 @@ async fn animate_scene(
     let bytes = generator
         .animate(&url.url, prompt, 5.0)
         .await
-        .map_err(|e| {
-            let message = format!("moving image for {image}: {e}");
-            if e.is_transient() {
-                JobError::retryable(ErrorCode::ProviderFailed, message)
-            } else {
-                JobError::permanent(ErrorCode::ProviderFailed, message)
-            }
-        })?;
+        .map_err(|e| generation_failed(&e, format!("moving image for {image}: {e}")))?;
     store
         .put(key, bytes.into(), Some("video/mp4"))
         .await
