@@ -185,6 +185,8 @@ async fn create(
         .lock()
         .expect("lock")
         .push(input["prompt"].as_str().unwrap_or_default().to_string());
+    // A model takes a moment to start.
+    tokio::time::sleep(Duration::from_millis(300)).await;
     let id = format!("pred{}", fake.predictions.lock().expect("lock").len() + 1);
     fake.predictions
         .lock()
@@ -597,13 +599,40 @@ async fn a_lip_synced_ad_sings_each_scene_to_its_part_of_the_track() {
         "{err:?}"
     );
     let id = ad(&mut tasks, files.path(), true).await;
+    // Seed 004's scene counters while the scenes are made (each
+    // prediction takes the fake model a moment).
+    let mut counts = Vec::new();
+    let started = std::time::Instant::now();
+    loop {
+        let p = tasks
+            .get_progress(scout_proto::scout::tasks::v1::GetProgressRequest { task_id: id })
+            .await
+            .expect("progress")
+            .into_inner()
+            .progress
+            .expect("progress");
+        if let Some(s) = p.details.and_then(|d| d.scenes) {
+            counts.push((s.total, s.done, s.failed));
+        }
+        if p.status == TaskStatus::Completed as i32 || started.elapsed() > Duration::from_secs(240)
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
     wait_status(
         &mut tasks,
         id,
         TaskStatus::Completed,
-        Duration::from_secs(240),
+        Duration::from_secs(10),
     )
     .await;
+    assert!(
+        counts
+            .iter()
+            .any(|(total, done, failed)| *total == 2 && *done <= 2 && *failed == 0),
+        "scene counts seen: {counts:?}"
+    );
     // Each scene (8 s less the 3 s end card) sang its own slice of the
     // track: the slices add up to the scenes' time.
     let sounds = fake.sounds.lock().expect("lock").clone();

@@ -12,7 +12,7 @@ use std::time::Duration;
 use scout_proto::scout::jobs::v1::{AnalyzeJob, ComposeJob};
 use scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient;
 use scout_proto::scout::tasks::v1::{
-    ReportJobFailureRequest, ReportProgressRequest, TaskStep, WorkStep,
+    ReportJobFailureRequest, ReportProgressRequest, SceneCounts, TaskStep, WorkStep,
 };
 
 use crate::auth::{InternalChannel, MeshAuth};
@@ -105,6 +105,29 @@ impl TaskReporter {
                 step: step as i32,
                 fraction,
                 clips_done: i32::try_from(clips_done).unwrap_or(i32::MAX),
+                ..ReportProgressRequest::default()
+            },
+        )
+        .await;
+    }
+
+    /// Reports how `job`'s scenes stand in `step` (seed 004's scene model):
+    /// the step's fraction is the share finished, done or failed, scaled
+    /// into `from..to` of the step.
+    pub async fn scenes(
+        &self,
+        job: &impl TaskJob,
+        step: WorkStep,
+        (from, to): (f64, f64),
+        counts: SceneCounts,
+    ) {
+        let finished = f64::from(counts.done + counts.failed) / f64::from(counts.total.max(1));
+        self.report_progress(
+            job,
+            ReportProgressRequest {
+                step: step as i32,
+                fraction: from + (to - from) * finished,
+                scenes: Some(counts),
                 ..ReportProgressRequest::default()
             },
         )

@@ -23,7 +23,8 @@ use scout_proto::scout::render::v1::media_ref::Location;
 use scout_proto::scout::render::v1::{ComposeRequest, MediaRef, MusicTrack, Timeline};
 use scout_proto::scout::render::v1::{ShortSourcePolicy, segment};
 use scout_proto::scout::tasks::v1::{
-    ComposeOutput, JobUsage, ReportComposeResultRequest, ReportProgressRequest, ShotUsed, WorkStep,
+    ComposeOutput, JobUsage, ReportComposeResultRequest, ReportProgressRequest, SceneCounts,
+    ShotUsed, WorkStep,
 };
 
 use crate::compose::Composer;
@@ -153,25 +154,27 @@ impl ComposeWorker {
         }))
         .buffer_unordered(2);
         let mut clips: Vec<Option<MediaRef>> = vec![None; total];
-        let (mut done, mut failed) = (0, None);
+        let mut counts = SceneCounts {
+            total: total as i32,
+            ..SceneCounts::default()
+        };
+        // Half the step when the clips are lip-synced after.
+        let share = (0.0, if m.lip_sync { 0.5 } else { 1.0 });
+        let mut failed = None;
         while let Some((i, clip)) = made.next().await {
             match clip {
-                Ok(key) => clips[i] = Some(blob(&key)),
+                Ok(key) => {
+                    clips[i] = Some(blob(&key));
+                    counts.done += 1;
+                }
                 Err(e) => {
                     tracing::warn!(task_id, scene = i + 1, error = %e, "scene not animated");
+                    counts.failed += 1;
                     failed.get_or_insert(e);
                 }
             }
-            done += 1;
-            // Half the step when the clips are lip-synced after.
-            let share = if m.lip_sync { 0.5 } else { 1.0 };
             self.reporter
-                .progress(
-                    cj,
-                    WorkStep::GenerateVisuals,
-                    share * done as f64 / total as f64,
-                    0,
-                )
+                .scenes(cj, WorkStep::GenerateVisuals, share, counts)
                 .await;
         }
         if let Some(e) = failed {
@@ -535,10 +538,15 @@ impl ComposeWorker {
             }
         }))
         .buffer_unordered(2);
-        let (mut done, mut failed) = (0, None);
+        let mut counts = SceneCounts {
+            total: total as i32,
+            ..SceneCounts::default()
+        };
+        let mut failed = None;
         while let Some((i, synced)) = made.next().await {
             match synced {
                 Ok(key) => {
+                    counts.done += 1;
                     if let Some(s) = timeline.segments.get_mut(i)
                         && let Some(segment::Source::Clip(c)) = s.source.as_mut()
                     {
@@ -548,13 +556,12 @@ impl ComposeWorker {
                 }
                 Err(e) => {
                     tracing::warn!(task_id, segment = i, error = %e, "scene not lip-synced");
+                    counts.failed += 1;
                     failed.get_or_insert(e);
                 }
             }
-            done += 1;
-            let fraction = 0.5 + 0.5 * done as f64 / total.max(1) as f64;
             self.reporter
-                .progress(cj, WorkStep::GenerateVisuals, fraction, 0)
+                .scenes(cj, WorkStep::GenerateVisuals, (0.5, 1.0), counts)
                 .await;
         }
         match failed {

@@ -400,21 +400,99 @@ fn pdf(bytes: &[u8]) -> Result<Vec<Block>, String> {
         if !para.is_empty() {
             blocks.push(Block::Paragraph(para));
         }
-        // Pictures stored as JPEG are kept as they are.
+        // Pictures stored as JPEG are kept as they are; 8-bit RGB or grey
+        // samples (Flate-compressed or plain: a PNG or screenshot put in
+        // the document) are written as a PNG.
         for image in doc.get_page_images(page).unwrap_or_default() {
-            let jpeg = image
-                .filters
-                .as_ref()
-                .is_some_and(|f| f.len() == 1 && f[0] == "DCTDecode");
-            if jpeg && image.width >= 64 && image.height >= 64 && seen.insert(image.id) {
-                blocks.push(Block::Image {
-                    bytes: image.content.to_vec(),
-                    ext: "jpg",
-                });
+            let sized = (64..=MAX_PICTURE_SIDE).contains(&image.width)
+                && (64..=MAX_PICTURE_SIDE).contains(&image.height);
+            if !sized || seen.contains(&image.id) {
+                continue;
+            }
+            let filters = image.filters.clone().unwrap_or_default();
+            let picture = if filters.len() == 1 && filters[0] == "DCTDecode" {
+                Some((image.content.to_vec(), "jpg"))
+            } else {
+                raw_picture(&doc, &image, &filters).map(|png| (png, "png"))
+            };
+            if let Some((bytes, ext)) = picture {
+                seen.insert(image.id);
+                blocks.push(Block::Image { bytes, ext });
             }
         }
     }
     Ok(blocks)
+}
+
+/// Largest side of a PDF picture kept, pixels.
+const MAX_PICTURE_SIDE: i64 = 8192;
+
+/// A PDF image of 8-bit RGB or grey samples (Flate-compressed or plain)
+/// as a PNG; `None` for any other kind (CMYK, indexed, 16-bit, JPEG 2000).
+fn raw_picture(
+    doc: &lopdf::Document,
+    image: &lopdf::xobject::PdfImage<'_>,
+    filters: &[String],
+) -> Option<Vec<u8>> {
+    if image.bits_per_component != Some(8) {
+        return None;
+    }
+    let channels = match image.color_space.as_deref() {
+        Some("DeviceRGB") => 3,
+        Some("DeviceGray") => 1,
+        _ => return None,
+    };
+    let (w, h) = (
+        usize::try_from(image.width).ok()?,
+        usize::try_from(image.height).ok()?,
+    );
+    let size = w * h * channels;
+    let samples = match filters {
+        [] => image.content.to_vec(),
+        [f] if f == "FlateDecode" => doc
+            .get_object(image.id)
+            .ok()?
+            .as_stream()
+            .ok()?
+            .decompressed_content_with_limit(size + h)
+            .ok()?,
+        _ => return None,
+    };
+    (samples.len() >= size).then(|| png(w, h, channels, &samples[..size]))
+}
+
+/// `samples` (rows of `w` pixels of `channels` 8-bit samples) as a PNG.
+pub fn png(w: usize, h: usize, channels: usize, samples: &[u8]) -> Vec<u8> {
+    use std::io::Write as _;
+    let mut rows = Vec::with_capacity((w * channels + 1) * h);
+    for row in samples.chunks_exact(w * channels).take(h) {
+        rows.push(0); // no filter
+        rows.extend_from_slice(row);
+    }
+    let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+    // Writing to a Vec cannot fail.
+    let idat = z
+        .write_all(&rows)
+        .and_then(|()| z.finish())
+        .unwrap_or_default();
+    let chunk = |out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]| {
+        out.extend_from_slice(&(data.len() as u32).to_be_bytes());
+        let mut crc = crc32fast::Hasher::new();
+        crc.update(kind);
+        crc.update(data);
+        out.extend_from_slice(kind);
+        out.extend_from_slice(data);
+        out.extend_from_slice(&crc.finalize().to_be_bytes());
+    };
+    let mut ihdr = Vec::with_capacity(13);
+    ihdr.extend_from_slice(&(w as u32).to_be_bytes());
+    ihdr.extend_from_slice(&(h as u32).to_be_bytes());
+    ihdr.extend_from_slice(&[8, if channels == 3 { 2 } else { 0 }, 0, 0, 0]);
+    let mut out = b"\x89PNG\r\n\x1a\n".to_vec();
+    chunk(&mut out, b"IHDR", &ihdr);
+    chunk(&mut out, b"IDAT", &idat);
+    chunk(&mut out, b"IEND", &[]);
+    out
 }
 
 fn ends_cjk(s: &str) -> bool {
@@ -889,6 +967,99 @@ mod tests {
                 .all(|p| p.narration.chars().count() <= MAX_NARRATION)
         );
         assert!(planned[1].narration.starts_with("为什么选 Rust。内存安全"));
+    }
+
+    /// A one-page PDF with one picture: `filter` and `colour_space` as given.
+    fn pdf_with(
+        samples: Vec<u8>,
+        w: i64,
+        h: i64,
+        colour_space: &str,
+        filter: Option<&str>,
+    ) -> Vec<u8> {
+        use lopdf::content::{Content, Operation};
+        use lopdf::{Document, Object, Stream, dictionary};
+        let mut doc = Document::with_version("1.5");
+        let pages_id = doc.new_object_id();
+        let mut image = dictionary! {
+            "Type" => "XObject",
+            "Subtype" => "Image",
+            "Width" => w,
+            "Height" => h,
+            "ColorSpace" => colour_space,
+            "BitsPerComponent" => 8,
+        };
+        if let Some(f) = filter {
+            image.set("Filter", Object::Name(f.as_bytes().to_vec()));
+        }
+        let image_id = doc.add_object(Stream::new(image, samples));
+        let content = Content {
+            operations: vec![
+                Operation::new("q", vec![]),
+                Operation::new("Do", vec!["Im1".into()]),
+                Operation::new("Q", vec![]),
+            ],
+        };
+        let content_id = doc.add_object(Stream::new(
+            dictionary! {},
+            content.encode().expect("content"),
+        ));
+        let page_id = doc.add_object(dictionary! {
+            "Type" => "Page",
+            "Parent" => pages_id,
+            "Contents" => content_id,
+            "MediaBox" => vec![0.into(), 0.into(), 612.into(), 792.into()],
+            "Resources" => dictionary! { "XObject" => dictionary! { "Im1" => image_id } },
+        });
+        doc.objects.insert(
+            pages_id,
+            Object::Dictionary(
+                dictionary! { "Type" => "Pages", "Kids" => vec![page_id.into()], "Count" => 1 },
+            ),
+        );
+        let catalog_id = doc.add_object(dictionary! { "Type" => "Catalog", "Pages" => pages_id });
+        doc.trailer.set("Root", catalog_id);
+        let mut out = Vec::new();
+        doc.save_to(&mut out).expect("pdf");
+        out
+    }
+
+    #[test]
+    fn a_pdfs_raw_pictures_are_kept_as_png() {
+        use std::io::Write as _;
+        let (w, h) = (80usize, 64usize);
+        let rgb: Vec<u8> = (0..w * h).flat_map(|_| [200u8, 30, 30]).collect();
+        let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
+        z.write_all(&rgb).expect("compress");
+        let flate = z.finish().expect("compress");
+        for (samples, space, filter) in [
+            (flate, "DeviceRGB", Some("FlateDecode")),
+            (vec![128u8; w * h], "DeviceGray", None),
+        ] {
+            let blocks = pdf(&pdf_with(samples, w as i64, h as i64, space, filter)).expect("pdf");
+            let pictures: Vec<(&Vec<u8>, &str)> = blocks
+                .iter()
+                .filter_map(|b| match b {
+                    Block::Image { bytes, ext } => Some((bytes, *ext)),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(pictures.len(), 1, "{space}");
+            let (png, ext) = pictures[0];
+            assert_eq!(ext, "png");
+            assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+            assert_eq!(&png[16..24], &[0, 0, 0, 80, 0, 0, 0, 64]);
+        }
+        // CMYK samples are not a picture we can keep: none, no error.
+        let cmyk = pdf(&pdf_with(
+            vec![0u8; w * h * 4],
+            w as i64,
+            h as i64,
+            "DeviceCMYK",
+            None,
+        ))
+        .expect("pdf");
+        assert!(!cmyk.iter().any(|b| matches!(b, Block::Image { .. })));
     }
 
     #[test]

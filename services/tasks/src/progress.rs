@@ -290,6 +290,7 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, TasksError> 
         videos_analyzed: analysed as i32,
         current_step: current.to_string(),
         steps,
+        scenes: None,
     };
     match status {
         Status::Created | Status::Uploading => {
@@ -395,6 +396,8 @@ async fn compute(state: &State, task: &TaskRow) -> Result<Progress, TasksError> 
         p.progress = percent.clamp(p.progress, 99);
         let mut d = details(view.name, steps(&names(all), index, Some(index), false));
         d.videos_analyzed = d.videos_analyzed.max(r.clips_done);
+        // Seed 004's scene counters, while the job makes its scenes.
+        d.scenes = r.scenes.filter(|_| view.step == WorkStep::GenerateVisuals);
         p.details = Some(d);
         // The compose's preview, watchable while the full render goes on.
         if status == Status::Composing && !r.preview_key.is_empty() {

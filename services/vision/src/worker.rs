@@ -24,8 +24,8 @@ use scout_common::report::TaskReporter;
 use scout_proto::scout::jobs::v1::AnalyzeJob;
 use scout_proto::scout::tasks::v1::{
     ClipAnalysis, GetTaskContextRequest, JobUsage, MediaKind, Paragraph, Recipe,
-    ReportClipAnalysisRequest, ReportScriptRequest, ScenePicture, TopicInput, TopicVisuals,
-    VideoStatus, WorkStep,
+    ReportClipAnalysisRequest, ReportScriptRequest, SceneCounts, ScenePicture, TopicInput,
+    TopicVisuals, VideoStatus, WorkStep,
 };
 use scout_proto::scout::vision::v1::ShotSummary;
 
@@ -170,21 +170,31 @@ impl AnalyzeWorker {
             // Every scene runs to its end (a picture being made when
             // another fails is still kept for the retry); the first
             // failure that cannot fall back fails the job after.
-            let (mut done, mut failed) = (0, None);
+            let mut counts = SceneCounts {
+                total: n as i32,
+                ..SceneCounts::default()
+            };
+            let mut failed = None;
             while let Some((i, picture)) = made.next().await {
                 match picture {
-                    Ok(p) => pictures[i] = Some(p),
+                    Ok(p) => {
+                        pictures[i] = Some(p);
+                        counts.done += 1;
+                    }
                     Err(e) if !e.retryable && self.engine.falls_back() => {
                         tracing::warn!(task_id = aj.task_id, scene = i + 1, error = %e, "picture refused; the scene falls back");
                         refused += 1;
+                        counts.failed += 1;
                     }
                     Err(e) => {
                         tracing::warn!(task_id = aj.task_id, scene = i + 1, error = %e, "picture failed");
+                        counts.failed += 1;
                         failed.get_or_insert(e);
                     }
                 }
-                done += 1;
-                self.progress(aj, WorkStep::GenerateVisuals, n, done).await;
+                self.reporter
+                    .scenes(aj, WorkStep::GenerateVisuals, (0.0, 1.0), counts)
+                    .await;
             }
             if let Some(e) = failed {
                 return Err(e);

@@ -152,6 +152,7 @@ export const messages = {
       topicHelp: "可以上传自己拍的视频作为画面素材（AI 按内容匹配到每个场景），也可以上传一首背景音乐（MP3/WAV）；都不上传也能直接生成",
       pickTopicMedia: "选择视频或音乐",
       startTopic: "生成脚本和画面",
+      scenes: "画面 {done} / {total}（失败 {failed}）",
       slide: "幻灯片",
       sceneKinds: {
         title: "标题",
@@ -563,6 +564,7 @@ export const messages = {
       topicHelp: "Upload clips of your own to show (each scene gets the best match) and a backing track (MP3/WAV) if you like; or start right away",
       pickTopicMedia: "Pick clips or music",
       startTopic: "Write the script and pictures",
+      scenes: "Scenes {done} of {total} ({failed} failed)",
       slide: "Slide",
       sceneKinds: {
         title: "Title",
