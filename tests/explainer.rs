@@ -18,7 +18,7 @@ use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::render::v1::SceneKind;
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
-    CreateTaskRequest, CreateVideoUploadUrlRequest, GetScriptRequest, MediaKind, Recipe, Script,
+    CreateTaskRequest, CreateVideoUploadUrlRequest, MediaKind, Recipe, Script,
     SetSubtitleSettingsRequest, StartAnalysisRequest, SubtitleSettings, TaskStatus,
 };
 use support::*;
@@ -71,16 +71,6 @@ async fn no_captions(tasks: &mut UserTasks, task_id: i64) {
         })
         .await
         .expect("no captions");
-}
-
-async fn script_of(tasks: &mut UserTasks, task_id: i64) -> Script {
-    tasks
-        .get_script(GetScriptRequest { task_id })
-        .await
-        .expect("script")
-        .into_inner()
-        .script
-        .expect("script")
 }
 
 fn kinds(s: &Script) -> Vec<SceneKind> {
@@ -192,18 +182,7 @@ async fn a_markdown_document_becomes_narrated_slides_timed_to_their_speech() {
     .await
     .expect("document");
     assert_eq!(doc.kind, MediaKind::Document as i32);
-    tasks
-        .start_analysis(StartAnalysisRequest { task_id: id })
-        .await
-        .expect("explain");
-    wait_status(
-        &mut tasks,
-        id,
-        TaskStatus::ScriptReady,
-        Duration::from_secs(30),
-    )
-    .await;
-    let script = script_of(&mut tasks, id).await;
+    let script = written(&mut tasks, id, Duration::from_secs(30)).await;
     assert_eq!(
         kinds(&script),
         [
@@ -558,18 +537,7 @@ async fn pdf_and_word_documents_are_explained_and_bad_documents_refused() {
         [pdf.id],
         "the PDF replaced the Word file"
     );
-    tasks
-        .start_analysis(StartAnalysisRequest { task_id: id })
-        .await
-        .expect("explain");
-    wait_status(
-        &mut tasks,
-        id,
-        TaskStatus::ScriptReady,
-        Duration::from_secs(30),
-    )
-    .await;
-    let script = script_of(&mut tasks, id).await;
+    let script = written(&mut tasks, id, Duration::from_secs(30)).await;
     assert_eq!(
         kinds(&script),
         [

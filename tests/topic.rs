@@ -21,9 +21,9 @@ use scout_common::config::{Config, ImagesKind, WriterKind};
 use scout_common::{ApiError, ErrorCode};
 use scout_proto::scout::tasks::v1::tasks_service_client::TasksServiceClient;
 use scout_proto::scout::tasks::v1::{
-    CreateTaskRequest, GetOutputRequest, GetScriptRequest, GetTaskRequest, MediaKind,
-    ParagraphEdit, Recipe, RetryTaskRequest, Script, StartAnalysisRequest, StepState, TaskStatus,
-    TopicInput, TopicVisuals, UpdateScriptRequest,
+    CreateTaskRequest, GetOutputRequest, GetTaskRequest, MediaKind, ParagraphEdit, Recipe,
+    RetryTaskRequest, Script, StartAnalysisRequest, StepState, TaskStatus, TopicInput,
+    TopicVisuals, UpdateScriptRequest,
 };
 use serde_json::{Value, json};
 use support::*;
@@ -288,16 +288,6 @@ async fn topic_task(tasks: &mut UserTasks, seconds: f64, visuals: TopicVisuals) 
         .id
 }
 
-async fn script_of(tasks: &mut UserTasks, task_id: i64) -> Script {
-    tasks
-        .get_script(GetScriptRequest { task_id })
-        .await
-        .expect("script")
-        .into_inner()
-        .script
-        .expect("script")
-}
-
 async fn task_of(tasks: &mut UserTasks, task_id: i64) -> scout_proto::scout::tasks::v1::Task {
     tasks
         .get_task(GetTaskRequest { task_id })
@@ -381,18 +371,7 @@ async fn a_topic_becomes_a_pictured_narrated_short_with_music_on_production_adap
         Some(("咖啡爱好者", 30.0))
     );
     // No upload needed: the script is written from the topic.
-    tasks
-        .start_analysis(StartAnalysisRequest { task_id: id })
-        .await
-        .expect("write");
-    wait_status(
-        &mut tasks,
-        id,
-        TaskStatus::ScriptReady,
-        Duration::from_secs(120),
-    )
-    .await;
-    let script = script_of(&mut tasks, id).await;
+    let script = written(&mut tasks, id, Duration::from_secs(120)).await;
     assert_eq!(
         sections(&script),
         ["钩子", "价值", "内容", "内容", "行动号召"],
@@ -552,18 +531,7 @@ async fn the_text_model_writes_the_scenes_and_a_refused_picture_falls_back_to_th
     .await
     .expect("track");
     assert_eq!(track.kind, MediaKind::Audio as i32);
-    tasks
-        .start_analysis(StartAnalysisRequest { task_id: id })
-        .await
-        .expect("write");
-    wait_status(
-        &mut tasks,
-        id,
-        TaskStatus::ScriptReady,
-        Duration::from_secs(120),
-    )
-    .await;
-    let script = script_of(&mut tasks, id).await;
+    let script = written(&mut tasks, id, Duration::from_secs(120)).await;
     assert_eq!(script.paragraphs.len(), 6);
     // A paragraph cannot be put over the backing track.
     let mut edits: Vec<ParagraphEdit> = script
@@ -773,18 +741,7 @@ async fn offline_a_topic_short_shows_slides_of_its_scenes() {
     config.edge.rate_limits.default.limit = 100_000;
     let (mesh, mut tasks) = start(config, dir.path()).await;
     let id = topic_task(&mut tasks, 15.0, TopicVisuals::Unspecified).await;
-    tasks
-        .start_analysis(StartAnalysisRequest { task_id: id })
-        .await
-        .expect("write");
-    wait_status(
-        &mut tasks,
-        id,
-        TaskStatus::ScriptReady,
-        Duration::from_secs(60),
-    )
-    .await;
-    let script = script_of(&mut tasks, id).await;
+    let script = written(&mut tasks, id, Duration::from_secs(60)).await;
     assert_eq!(
         sections(&script),
         ["钩子", "价值", "内容", "内容", "行动号召"]

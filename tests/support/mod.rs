@@ -1086,3 +1086,33 @@ pub fn top_colours(video: &Path) -> Vec<[u8; 3]> {
         .map(|f| [f[at], f[at + 1], f[at + 2]])
         .collect()
 }
+
+/// The task's current script.
+pub async fn script_of(
+    tasks: &mut UserTasks,
+    task_id: i64,
+) -> scout_proto::scout::tasks::v1::Script {
+    tasks
+        .get_script(scout_proto::scout::tasks::v1::GetScriptRequest { task_id })
+        .await
+        .expect("script")
+        .into_inner()
+        .script
+        .expect("script")
+}
+
+/// Starts the task's analysis (or writing, or reading) and waits up to
+/// `limit` for its script: the script.
+pub async fn written(
+    tasks: &mut UserTasks,
+    task_id: i64,
+    limit: Duration,
+) -> scout_proto::scout::tasks::v1::Script {
+    use scout_proto::scout::tasks::v1::{StartAnalysisRequest, TaskStatus};
+    tasks
+        .start_analysis(StartAnalysisRequest { task_id })
+        .await
+        .expect("start the script");
+    wait_status(tasks, task_id, TaskStatus::ScriptReady, limit).await;
+    script_of(tasks, task_id).await
+}
