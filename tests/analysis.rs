@@ -61,6 +61,7 @@ async fn report_script(worker: &mut Worker, job: &AnalyzeJob, clips: &[i64]) -> 
     worker
         .report_script(ReportScriptRequest {
             pictures: Vec::new(),
+            library_clips: Vec::new(),
             job_id: job.job_id.clone(),
             task_id: job.task_id,
             paragraphs: paragraphs(clips),
@@ -256,6 +257,7 @@ async fn analysis_flow(production: bool) {
     let err = worker
         .report_script(ReportScriptRequest {
             pictures: Vec::new(),
+            library_clips: Vec::new(),
             job_id: job.job_id.clone(),
             task_id: t.id,
             paragraphs: paragraphs(&[clips[0], 999_999]),

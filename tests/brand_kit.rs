@@ -268,6 +268,7 @@ async fn a_brand_kit_is_checked_kept_per_user_and_put_on_every_video() {
     tasks_worker(&mesh)
         .report_script(ReportScriptRequest {
             pictures: Vec::new(),
+            library_clips: Vec::new(),
             job_id: job.job_id,
             task_id: id,
             paragraphs: clips

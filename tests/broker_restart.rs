@@ -159,6 +159,7 @@ async fn a_broker_restart_between_steps_loses_nothing() {
     tasks_worker(&mesh)
         .report_script(ReportScriptRequest {
             pictures: Vec::new(),
+            library_clips: Vec::new(),
             job_id: job.job_id,
             task_id: t.id,
             paragraphs: vec![Paragraph {

@@ -96,6 +96,7 @@ async fn a_render_node_killed_mid_compose_loses_nothing() {
     tasks_worker(&mesh)
         .report_script(ReportScriptRequest {
             pictures: Vec::new(),
+            library_clips: Vec::new(),
             job_id: job.job_id,
             task_id: task.id,
             paragraphs,

@@ -126,6 +126,7 @@ async fn whole_flow(production: bool) {
     worker
         .report_script(ReportScriptRequest {
             pictures: Vec::new(),
+            library_clips: Vec::new(),
             job_id: job.job_id,
             task_id: task.id,
             paragraphs: vec![

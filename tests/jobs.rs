@@ -88,6 +88,7 @@ async fn scripted_task_saying(
     tasks_worker(mesh)
         .report_script(ReportScriptRequest {
             pictures: Vec::new(),
+            library_clips: Vec::new(),
             job_id: job.job_id,
             task_id: t.id,
             paragraphs: texts
@@ -424,6 +425,7 @@ async fn an_unfinished_job_survives_a_restart_of_the_embedded_mesh() {
     let applied = tasks_worker(&mesh)
         .report_script(ReportScriptRequest {
             pictures: Vec::new(),
+            library_clips: Vec::new(),
             job_id: job.job_id,
             task_id: t.id,
             paragraphs: vec![Paragraph {

@@ -256,6 +256,7 @@ async fn batches_take_the_quota_all_or_none_and_per_task_limits_name_the_tier() 
     tasks_worker(&mesh)
         .report_script(scout_proto::scout::tasks::v1::ReportScriptRequest {
             pictures: Vec::new(),
+            library_clips: Vec::new(),
             job_id: job.job_id,
             task_id: id,
             paragraphs: vec![scout_proto::scout::tasks::v1::Paragraph {

@@ -712,7 +712,7 @@ async fn bad_topics_and_pictures_get_clear_errors() {
     assert!(
         t.failure
             .as_ref()
-            .is_some_and(|f| f.message.contains("needs clips uploaded to the task")),
+            .is_some_and(|f| f.message.contains("needs analysed clips")),
         "{:?}",
         t.failure
     );
@@ -772,5 +772,327 @@ async fn offline_a_topic_short_shows_slides_of_its_scenes() {
         Duration::from_secs(300),
     )
     .await;
+    mesh.shutdown().await.expect("shutdown");
+}
+
+/// The tasks service's internal API, as a worker calls it.
+type Worker =
+    scout_proto::scout::tasks::v1::tasks_internal_service_client::TasksInternalServiceClient<
+        scout_common::auth::InternalChannel,
+    >;
+
+/// Logs in as a new user of the same mesh: their tasks client.
+async fn another_user(mesh: &scout::mesh::Mesh, dir: &Path) -> UserTasks {
+    let base = mesh.edge_url();
+    let them = login_as(&base, dir, &random_phone()).await;
+    TasksServiceClient::new(authed_channel(&base, &them.access))
+}
+
+#[tokio::test]
+async fn clips_of_earlier_tasks_make_a_topic_short_and_stay_when_their_task_is_deleted() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("files");
+    let mut config = embedded_config(dir.path());
+    config.edge.rate_limits.default.limit = 100_000;
+    config.aigc.mark = false;
+    let _dbs = on_production_adapters(&mut config);
+    let (mesh, mut tasks) = start(config, dir.path()).await;
+
+    // The user's earlier shop review: two clips (2 s and 2.5 s), analysed.
+    let (shop, clips) = task_with_clips(&mut tasks, files.path(), "小馆", &[2.0, 2.5]).await;
+    written(&mut tasks, shop, Duration::from_secs(120)).await;
+    // Another user's analysed clip (3.5 s): never in this user's library.
+    let mut other = another_user(&mesh, dir.path()).await;
+    let (theirs, _) = task_with_clips(&mut other, files.path(), "别家", &[3.5]).await;
+    written(&mut other, theirs, Duration::from_secs(120)).await;
+
+    // A topic short from the user's own footage, none uploaded to it.
+    let id = topic_task(&mut tasks, 30.0, TopicVisuals::Library).await;
+    let script = written(&mut tasks, id, Duration::from_secs(120)).await;
+    let copies = uploads_of(&mut tasks, id).await;
+    // Each library clip a scene shows was copied in once: the five scenes
+    // share the two clips, each copy analysed as its source, its file
+    // under this task's uploads.
+    assert_eq!(copies.len(), 2, "{copies:?}");
+    let mut seconds: Vec<f64> = copies.iter().map(|v| v.duration_seconds).collect();
+    seconds.sort_by(f64::total_cmp);
+    assert!(
+        (seconds[0] - 2.0).abs() < 0.1 && (seconds[1] - 2.5).abs() < 0.1,
+        "the user's own clips, never the other user's: {seconds:?}"
+    );
+    for v in &copies {
+        assert!(!clips.contains(&v.id));
+        assert_eq!(v.kind, MediaKind::Clip as i32);
+        assert_eq!(
+            v.status,
+            scout_proto::scout::tasks::v1::VideoStatus::Analyzed as i32
+        );
+        assert!(v.quality_factors.is_some() && !v.tags.is_empty(), "{v:?}");
+        assert!(
+            v.oss_key.starts_with("videos/") && v.oss_key.contains(&format!("/{id}/lib")),
+            "{}",
+            v.oss_key
+        );
+        assert!(!v.thumbnail_url.is_empty(), "its thumbnail copied too");
+    }
+    for p in &script.paragraphs {
+        assert!(
+            copies.iter().any(|v| v.id == p.shot_id),
+            "paragraph {} shows a clip of this task: {}",
+            p.id,
+            p.shot_id
+        );
+        assert!(p.scene.is_none());
+    }
+    let t = task_of(&mut tasks, id).await;
+    assert!(
+        t.provider_note
+            .contains("images=library (2 clips, 2 from your earlier tasks)"),
+        "{}",
+        t.provider_note
+    );
+    // A rewrite finds the copies among the task's own clips: none copied
+    // again, none let go.
+    tasks
+        .regenerate_script(scout_proto::scout::tasks::v1::RegenerateScriptRequest { task_id: id })
+        .await
+        .expect("rewrite");
+    wait_status(
+        &mut tasks,
+        id,
+        TaskStatus::ScriptReady,
+        Duration::from_secs(120),
+    )
+    .await;
+    let again = script_of(&mut tasks, id).await;
+    let after: Vec<i64> = uploads_of(&mut tasks, id)
+        .await
+        .iter()
+        .map(|v| v.id)
+        .collect();
+    assert_eq!(after, copies.iter().map(|v| v.id).collect::<Vec<_>>());
+    assert!(again.paragraphs.iter().all(|p| after.contains(&p.shot_id)));
+
+    // The earlier task deleted (its objects with it): the short keeps its
+    // copies and composes.
+    tasks
+        .delete_task(scout_proto::scout::tasks::v1::DeleteTaskRequest { task_id: shop })
+        .await
+        .expect("delete");
+    compose(&mut tasks, id).await.expect("compose");
+    wait_status(
+        &mut tasks,
+        id,
+        TaskStatus::Completed,
+        Duration::from_secs(300),
+    )
+    .await;
+    let out = files.path().join("library.mp4");
+    std::fs::write(&out, final_video(&mut tasks, id).await).expect("write");
+    let probe = ffprobe(&out);
+    let video = &probe["streams"][0];
+    assert_eq!(
+        (video["width"].as_i64(), video["height"].as_i64()),
+        (Some(1080), Some(1920))
+    );
+
+    // A user with no clips anywhere: the library is theirs alone, so the
+    // short fails saying what to upload (the others' clips never offered).
+    let mut third = another_user(&mesh, dir.path()).await;
+    let lonely = topic_task(&mut third, 20.0, TopicVisuals::Library).await;
+    third
+        .start_analysis(StartAnalysisRequest { task_id: lonely })
+        .await
+        .expect("write");
+    let t = wait_status(
+        &mut third,
+        lonely,
+        TaskStatus::Failed,
+        Duration::from_secs(60),
+    )
+    .await;
+    assert!(
+        t.failure
+            .as_ref()
+            .is_some_and(|f| f.message.contains("needs analysed clips")),
+        "{:?}",
+        t.failure
+    );
+    mesh.shutdown().await.expect("shutdown");
+}
+
+#[tokio::test]
+async fn a_worker_may_borrow_only_the_owners_analysed_clips_and_a_redelivery_copies_nothing_twice()
+{
+    use scout_proto::scout::common::v1::QualityFactors;
+    use scout_proto::scout::tasks::v1::{
+        ClipAnalysis, LibraryClip, Paragraph, ReportClipAnalysisRequest, ReportScriptRequest,
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("files");
+    let mut config = embedded_config(dir.path());
+    config.edge.rate_limits.default.limit = 100_000;
+    let mesh = mesh_without_vision(config).await;
+    let ctx = mesh.context().clone();
+    let topic = format!("{}analyze", ctx.jobs.analyze.prefix);
+    let mut jobs = ctx
+        .adapters
+        .bus
+        .subscribe(
+            &format!("test-vision-{}", scout_common::testing::unique()),
+            std::slice::from_ref(&topic),
+        )
+        .await
+        .expect("subscribe");
+    let base = mesh.edge_url();
+    let me = login(&base, dir.path()).await;
+    let mut tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
+    let mut other = another_user(&mesh, dir.path()).await;
+    let mut worker = tasks_worker(&mesh);
+
+    // Plays vision on a shop task: its one clip analysed, its script stored.
+    async fn analysed(
+        tasks: &mut UserTasks,
+        worker: &mut Worker,
+        jobs: &mut Box<dyn scout_common::adapters::bus::Subscription>,
+        files: &Path,
+        shop: &str,
+    ) -> (i64, i64) {
+        let (id, clips) = task_with_clips(tasks, files, shop, &[1.0]).await;
+        tasks
+            .start_analysis(StartAnalysisRequest { task_id: id })
+            .await
+            .expect("analyse");
+        let job = loop {
+            let job = take_analyze_job(jobs, Duration::from_secs(60)).await;
+            if job.task_id == id {
+                break job;
+            }
+        };
+        worker
+            .report_clip_analysis(ReportClipAnalysisRequest {
+                job_id: job.job_id.clone(),
+                task_id: id,
+                video_id: clips[0],
+                analysis: Some(ClipAnalysis {
+                    category: 1,
+                    tags: vec!["拿铁".into()],
+                    description: "一杯拿铁".into(),
+                    quality_score: 80,
+                    quality_factors: Some(QualityFactors {
+                        clarity: 80,
+                        composition: 80,
+                        lighting: 80,
+                        stability: 80,
+                    }),
+                    provider: "local".into(),
+                    ..ClipAnalysis::default()
+                }),
+            })
+            .await
+            .expect("clip analysis");
+        worker
+            .report_script(ReportScriptRequest {
+                job_id: job.job_id,
+                task_id: id,
+                paragraphs: vec![Paragraph {
+                    id: "para_1".into(),
+                    section: "开场".into(),
+                    shot_id: clips[0],
+                    text: "家人们，这家店值得一来！".into(),
+                    ..Paragraph::default()
+                }],
+                provider: "template".into(),
+                ..ReportScriptRequest::default()
+            })
+            .await
+            .expect("script");
+        (id, clips[0])
+    }
+    let (_, mine) = analysed(&mut tasks, &mut worker, &mut jobs, files.path(), "我的店").await;
+    let (_, theirs) = analysed(&mut other, &mut worker, &mut jobs, files.path(), "别家").await;
+
+    let id = topic_task(&mut tasks, 15.0, TopicVisuals::Library).await;
+    tasks
+        .start_analysis(StartAnalysisRequest { task_id: id })
+        .await
+        .expect("write");
+    let job = loop {
+        let job = take_analyze_job(&mut jobs, Duration::from_secs(60)).await;
+        if job.task_id == id {
+            break job;
+        }
+    };
+    // The context lists the owner's clip, not the other user's.
+    let ctx = worker
+        .get_task_context(scout_proto::scout::tasks::v1::GetTaskContextRequest { task_id: id })
+        .await
+        .expect("context")
+        .into_inner();
+    assert_eq!(
+        ctx.library.iter().map(|v| v.id).collect::<Vec<_>>(),
+        vec![mine]
+    );
+    let report = |video_id: i64| ReportScriptRequest {
+        job_id: job.job_id.clone(),
+        task_id: id,
+        paragraphs: vec![Paragraph {
+            id: "para_1".into(),
+            section: "钩子".into(),
+            text: "拿铁在家就能做？".into(),
+            ..Paragraph::default()
+        }],
+        provider: "template".into(),
+        library_clips: vec![LibraryClip {
+            paragraph_id: "para_1".into(),
+            video_id,
+        }],
+        ..ReportScriptRequest::default()
+    };
+    // Another user's clip is refused by name; nothing is copied.
+    let err = worker
+        .report_script(report(theirs))
+        .await
+        .expect_err("not the owner's");
+    let api = ApiError::from_status(&err);
+    assert_eq!(api.code, ErrorCode::InvalidArgument);
+    assert!(
+        api.message.starts_with(&format!(
+            "library_clips[0].video_id: {theirs} is not an analysed clip of the task's owner"
+        )),
+        "{}",
+        api.message
+    );
+    assert!(uploads_of(&mut tasks, id).await.is_empty());
+    // The owner's: copied in, the paragraph showing the copy.
+    let first = worker
+        .report_script(report(mine))
+        .await
+        .expect("borrowed")
+        .into_inner();
+    assert!(first.applied);
+    wait_status(
+        &mut tasks,
+        id,
+        TaskStatus::ScriptReady,
+        Duration::from_secs(30),
+    )
+    .await;
+    let copies = uploads_of(&mut tasks, id).await;
+    assert_eq!(copies.len(), 1);
+    assert_ne!(copies[0].id, mine);
+    assert_eq!(copies[0].tags, vec!["拿铁".to_string()]);
+    assert_eq!(
+        script_of(&mut tasks, id).await.paragraphs[0].shot_id,
+        copies[0].id
+    );
+    // Redelivered: acknowledged, nothing copied twice.
+    let again = worker
+        .report_script(report(mine))
+        .await
+        .expect("redelivered")
+        .into_inner();
+    assert!(!again.applied);
+    assert_eq!(uploads_of(&mut tasks, id).await.len(), 1);
     mesh.shutdown().await.expect("shutdown");
 }

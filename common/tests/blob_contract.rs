@@ -66,6 +66,26 @@ async fn contract(store: Arc<dyn BlobStore>) {
         2
     );
     assert!(store.list("frames/2/").await.expect("list").is_empty());
+    // Copied inside the store: same bytes under the new key, the source
+    // kept; a missing source is NotFound and writes nothing.
+    let copied = "videos/1/3/lib7.mp4";
+    store.copy(key, copied).await.expect("copy");
+    assert_eq!(store.get(copied).await.expect("copy get"), data);
+    assert_eq!(store.get(key).await.expect("source kept"), data);
+    assert!(matches!(
+        store
+            .copy("videos/1/2/none.mp4", "videos/1/3/none.mp4")
+            .await,
+        Err(blob::BlobError::NotFound(_))
+    ));
+    assert!(
+        store
+            .head("videos/1/3/none.mp4")
+            .await
+            .expect("head")
+            .is_none()
+    );
+    store.delete(copied).await.expect("delete copy");
     store.delete(key).await.expect("delete");
     store
         .delete(key)

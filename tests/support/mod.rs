@@ -876,6 +876,7 @@ pub async fn ready_task(
     tasks_worker(mesh)
         .report_script(scout_proto::scout::tasks::v1::ReportScriptRequest {
             pictures: Vec::new(),
+            library_clips: Vec::new(),
             job_id: job.job_id,
             task_id: id,
             paragraphs: vec![scout_proto::scout::tasks::v1::Paragraph {

@@ -120,6 +120,9 @@ pub trait BlobStore: Send + Sync {
     async fn get_to_file(&self, key: &str, path: &Path) -> Result<(), BlobError>;
     /// Size and type, or `None` when absent.
     async fn head(&self, key: &str) -> Result<Option<ObjectMeta>, BlobError>;
+    /// Copies an object to another key inside the store (no bytes through
+    /// this process); a missing source is `NotFound`.
+    async fn copy(&self, from: &str, to: &str) -> Result<(), BlobError>;
     /// Deletes an object; deleting a missing object is not an error.
     async fn delete(&self, key: &str) -> Result<(), BlobError>;
     /// Deletes every object under a prefix; returns how many.
@@ -464,6 +467,14 @@ impl BlobStore for LocalBlobStore {
         }
     }
 
+    async fn copy(&self, from: &str, to: &str) -> Result<(), BlobError> {
+        let src = self.path(from)?;
+        if !tokio::fs::metadata(&src).await.is_ok_and(|m| m.is_file()) {
+            return Err(BlobError::NotFound(from.to_string()));
+        }
+        self.put_file(to, &src, None).await
+    }
+
     async fn delete(&self, key: &str) -> Result<(), BlobError> {
         let path = self.path(key)?;
         match tokio::fs::remove_file(&path).await {
@@ -801,6 +812,39 @@ impl BlobStore for S3BlobStore {
             Err(e) if e.as_service_error().is_some_and(|s| s.is_not_found()) => Ok(None),
             Err(e) => Err(sdk_err(key, &e)),
         }
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> Result<(), BlobError> {
+        validate_key(from)?;
+        validate_key(to)?;
+        // x-amz-copy-source is `bucket/key`, the key URL-encoded.
+        let source: String = format!("{}/{from}", self.bucket)
+            .bytes()
+            .map(|b| match b {
+                b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => {
+                    char::from(b).to_string()
+                }
+                _ => format!("%{b:02X}"),
+            })
+            .collect();
+        self.client
+            .copy_object()
+            .bucket(&self.bucket)
+            .key(to)
+            .copy_source(source)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|e| {
+                use aws_sdk_s3::error::ProvideErrorMetadata as _;
+                if e.as_service_error()
+                    .is_some_and(|s| matches!(s.code(), Some("NoSuchKey" | "NotFound")))
+                {
+                    BlobError::NotFound(from.to_string())
+                } else {
+                    sdk_err(to, &e)
+                }
+            })
     }
 
     async fn delete(&self, key: &str) -> Result<(), BlobError> {

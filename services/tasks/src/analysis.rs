@@ -227,6 +227,10 @@ pub async fn context(state: &State, task_id: i64) -> Result<GetTaskContextRespon
         None => None,
     };
     let recipe = crate::recipes::of(state, task_id).await?;
+    let mut library = Vec::new();
+    for v in &crate::shorts::library(state, &task).await? {
+        library.push(uploads::to_proto(state, v).await);
+    }
     Ok(GetTaskContextResponse {
         task: Some(crate::recipes::with_recipe(
             tasks::to_proto(&task, videos.len() as i64),
@@ -236,6 +240,7 @@ pub async fn context(state: &State, task_id: i64) -> Result<GetTaskContextRespon
         videos: out,
         script,
         output: crate::compose::output_files(state, &task).await?,
+        library,
     })
 }
 
@@ -325,9 +330,12 @@ pub async fn report_clip(
 /// `ReportScript`: stores the script and moves the task to SCRIPT_READY.
 pub async fn report_script(state: &State, r: &ReportScriptRequest) -> Result<bool, TasksError> {
     let task = task_for_worker(state, r.task_id).await?;
-    // A topic short's pictures become images of the task first.
+    // A topic short's pictures become images of the task first, then the
+    // library clips its scenes show are copied into it.
     let paragraphs =
         crate::shorts::adopt_pictures(state, &task, &r.job_id, &r.paragraphs, &r.pictures).await?;
+    let paragraphs =
+        crate::shorts::adopt_library(state, &task, &r.job_id, paragraphs, &r.library_clips).await?;
     scripts::store_generated(
         state,
         &task,

@@ -98,6 +98,7 @@ diesel::table! {
         analysis_job_id -> Nullable<Varchar>,
         focus -> Text,
         kind -> Varchar,
+        source_video_id -> Nullable<BigInt>,
     }
 }
 
@@ -310,6 +311,16 @@ pub struct VideoRow {
     pub focus: String,
     /// clip, image or audio.
     pub kind: String,
+    /// The library clip this one was copied from (a topic short's), the
+    /// first upload when that was itself a copy; `None` for uploads.
+    pub source_video_id: Option<i64>,
+}
+
+impl VideoRow {
+    /// The upload this clip is, or was copied from.
+    pub fn root(&self) -> i64 {
+        self.source_video_id.unwrap_or(self.id)
+    }
 }
 
 /// A probed clip to record.
@@ -809,6 +820,107 @@ pub fn recipes_of(conn: &mut AnyConnection, task_ids: &[i64]) -> Result<Vec<Reci
         .filter(task_recipes::task_id.eq_any(task_ids))
         .select(RecipeRow::as_select())
         .load(conn)?)
+}
+
+/// A topic short's media library: `user_id`'s analysed clips in tasks
+/// other than `task_id`, newest first, at most `limit`, each clip once
+/// (copies of one upload count as it), without those `task_id` already
+/// holds a copy of.
+pub fn library_of(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    task_id: i64,
+    limit: usize,
+) -> Result<Vec<VideoRow>, DbError> {
+    let mut seen: std::collections::HashSet<i64> = videos_of(conn, task_id)?
+        .iter()
+        .map(VideoRow::root)
+        .collect();
+    let rows: Vec<VideoRow> = videos::table
+        .inner_join(tasks::table.on(tasks::id.eq(videos::task_id)))
+        .filter(tasks::user_id.eq(user_id))
+        .filter(videos::task_id.ne(task_id))
+        .filter(videos::kind.eq("clip"))
+        .filter(videos::status.eq("analyzed"))
+        .order(videos::id.desc())
+        .limit(4 * limit as i64)
+        .select(VideoRow::as_select())
+        .load(conn)?;
+    Ok(rows
+        .into_iter()
+        .filter(|v| seen.insert(v.root()))
+        .take(limit)
+        .collect())
+}
+
+/// One analysed clip of `user_id`'s, in any of their tasks.
+pub fn library_clip(
+    conn: &mut AnyConnection,
+    user_id: i64,
+    video_id: i64,
+) -> Result<Option<VideoRow>, DbError> {
+    Ok(videos::table
+        .inner_join(tasks::table.on(tasks::id.eq(videos::task_id)))
+        .filter(tasks::user_id.eq(user_id))
+        .filter(videos::id.eq(video_id))
+        .filter(videos::kind.eq("clip"))
+        .filter(videos::status.eq("analyzed"))
+        .select(VideoRow::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Records a library clip copied into `task_id` under `oss_key` (its
+/// thumbnail under `thumbnail`): analysed as its source was, as the
+/// task's last. The copy already made from the same object, if any.
+pub fn insert_borrowed(
+    conn: &mut AnyConnection,
+    task_id: i64,
+    source: &VideoRow,
+    oss_key: &str,
+    thumbnail: Option<&str>,
+) -> Result<VideoRow, DbError> {
+    if let Some(row) = video_by_key(conn, task_id, oss_key)? {
+        return Ok(row);
+    }
+    let at = now();
+    let order: Option<i32> = videos::table
+        .filter(videos::task_id.eq(task_id))
+        .select(diesel::dsl::max(videos::sort_order))
+        .first(conn)?;
+    diesel::insert_into(videos::table)
+        .values((
+            videos::task_id.eq(task_id),
+            videos::original_filename.eq(&source.original_filename),
+            videos::oss_key.eq(oss_key),
+            videos::thumbnail_oss_key.eq(thumbnail),
+            videos::duration_seconds.eq(source.duration_seconds),
+            videos::file_size.eq(source.file_size),
+            videos::width.eq(source.width),
+            videos::height.eq(source.height),
+            videos::status.eq("analyzed"),
+            videos::kind.eq(&source.kind),
+            videos::category.eq(&source.category),
+            videos::tags.eq(&source.tags),
+            videos::description.eq(&source.description),
+            videos::quality_score.eq(source.quality_score),
+            videos::clarity.eq(source.clarity),
+            videos::composition.eq(source.composition),
+            videos::lighting.eq(source.lighting),
+            videos::stability.eq(source.stability),
+            videos::is_recommended.eq(source.is_recommended),
+            // The frames stay with the source's task (only the admin's
+            // storage count reads them).
+            videos::frame_keys.eq("[]"),
+            videos::analysis_provider.eq(&source.analysis_provider),
+            videos::focus.eq(&source.focus),
+            videos::source_video_id.eq(Some(source.root())),
+            videos::sort_order.eq(order.map_or(0, |o| o + 1)),
+            videos::created_at.eq(at),
+            videos::updated_at.eq(at),
+        ))
+        .execute(conn)?;
+    video_by_key(conn, task_id, oss_key)?.ok_or(DbError::NotFound)
 }
 
 /// Deletes one upload of a task (a replaced backing track).

@@ -217,7 +217,7 @@ async fn discard(state: &State, keys: &[&str]) {
     }
 }
 
-fn thumb_key(key: &str) -> String {
+pub(crate) fn thumb_key(key: &str) -> String {
     match key.rsplit_once('.') {
         Some((stem, _)) => format!("{stem}_thumb.jpg"),
         None => format!("{key}_thumb.jpg"),

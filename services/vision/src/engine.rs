@@ -323,16 +323,7 @@ pub struct TopicWritten {
     pub fallback: Option<String>,
 }
 
-/// A picture made for a scene and stored.
-#[derive(Debug, Clone)]
-pub struct Picture {
-    /// Object key.
-    pub key: String,
-    /// Size.
-    pub width: u32,
-    /// Size.
-    pub height: u32,
-}
+pub use crate::visuals::Picture;
 
 impl Engine {
     /// Writes a topic short's script with the configured writer.

@@ -1,15 +1,18 @@
 //! A topic short's pictures (seeds 002, 003): each scene's picture from
 //! the configured image provider (seed 002's prompt style, 1024x1792,
-//! checked before it is kept), or from the user's own clips, the one whose
+//! checked before it is kept), or from the user's own media (the task's
+//! clips and the library of clips in their other tasks), the one whose
 //! analysed tags and description best match the scene's words, or, with
 //! neither, a slide of the scene drawn by render.
 
 use std::collections::HashMap;
 
+use scout_proto::scout::common::v1::SpeechRate;
 use scout_proto::scout::render::v1::{Scene, SceneKind};
+use scout_proto::scout::tasks::v1::{LibraryClip, Paragraph, ScenePicture, TopicInput};
 use scout_proto::scout::vision::v1::ShotSummary;
 
-use crate::topic::{Part, TopicScene};
+use crate::topic::{self, Part, TopicScene};
 
 /// Seed 002's style words, added to every picture prompt.
 pub const STYLE: &str = "cinematic, professional, 9:16 vertical, no text";
@@ -111,27 +114,154 @@ pub fn score(scene: &TopicScene, shot: &ShotSummary, uses: usize) -> f64 {
     s - 2.5 * uses as f64
 }
 
-/// Each scene's shot from `shots` (best score first, ties to the earlier
-/// clip); `None` for every scene when there are no shots.
-pub fn rank(scenes: &[TopicScene], shots: &[ShotSummary]) -> Vec<Option<i64>> {
+/// What a clip of the task's own is worth over an equal one of the
+/// library: the user uploaded it for this short.
+pub const OWN_CLIP: f64 = 1.0;
+
+/// The clip a scene shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Pick {
+    /// The clip's id.
+    pub id: i64,
+    /// From the library (another of the user's tasks): the task copies it
+    /// in when the script is stored.
+    pub borrowed: bool,
+}
+
+/// Each scene's clip from the task's own `shots` and the user's `library`
+/// (best score first, own clips ahead by [`OWN_CLIP`], ties to the one
+/// listed first); `None` for every scene when there are neither.
+pub fn rank(
+    scenes: &[TopicScene],
+    shots: &[ShotSummary],
+    library: &[ShotSummary],
+) -> Vec<Option<Pick>> {
+    let candidates: Vec<(&ShotSummary, bool)> = shots
+        .iter()
+        .map(|s| (s, false))
+        .chain(library.iter().map(|s| (s, true)))
+        .collect();
     let mut uses: HashMap<i64, usize> = HashMap::new();
     scenes
         .iter()
         .map(|scene| {
-            let best = shots
+            let best = candidates
                 .iter()
-                .map(|s| (s, score(scene, s, uses.get(&s.id).copied().unwrap_or(0))))
-                .fold(None::<(&ShotSummary, f64)>, |best, (s, v)| match best {
-                    Some((_, b)) if b >= v => best,
-                    _ => Some((s, v)),
+                .map(|&(s, borrowed)| {
+                    let own = if borrowed { 0.0 } else { OWN_CLIP };
+                    let v = score(scene, s, uses.get(&s.id).copied().unwrap_or(0)) + own;
+                    (s, borrowed, v)
                 })
-                .map(|(s, _)| s.id);
-            if let Some(id) = best {
-                *uses.entry(id).or_default() += 1;
+                .fold(None::<(&ShotSummary, bool, f64)>, |best, c| match best {
+                    Some((_, _, b)) if b >= c.2 => best,
+                    _ => Some(c),
+                })
+                .map(|(s, borrowed, _)| Pick { id: s.id, borrowed });
+            if let Some(p) = best {
+                *uses.entry(p.id).or_default() += 1;
             }
             best
         })
         .collect()
+}
+
+/// A picture made for a scene and stored.
+#[derive(Debug, Clone)]
+pub struct Picture {
+    /// Object key.
+    pub key: String,
+    /// Size.
+    pub width: u32,
+    /// Size.
+    pub height: u32,
+}
+
+/// A topic short's scenes as the script tasks stores: the paragraphs, the
+/// pictures tasks keeps as images of the task, and the library clips it
+/// copies in.
+#[derive(Debug, Default)]
+pub struct Shown {
+    /// One per scene, in order (`para_1`…).
+    pub paragraphs: Vec<Paragraph>,
+    /// The generated pictures, each for its paragraph.
+    pub pictures: Vec<ScenePicture>,
+    /// The library clips paragraphs show.
+    pub library_clips: Vec<LibraryClip>,
+}
+
+impl Shown {
+    /// Each scene as a paragraph sized at the voice's `rate`, showing its
+    /// generated picture (`pictures`, made by `model`), else its clip
+    /// (`ranked`: the task's own, or one of the library), else its slide.
+    pub fn new(
+        scenes: &[TopicScene],
+        input: &TopicInput,
+        rate: &SpeechRate,
+        pictures: &[Option<Picture>],
+        ranked: &[Option<Pick>],
+        model: &str,
+    ) -> Self {
+        let mut shown = Self::default();
+        let mut point = 0;
+        for (i, scene) in scenes.iter().enumerate() {
+            let id = format!("para_{}", i + 1);
+            let mut p = Paragraph {
+                id: id.clone(),
+                section: scene.part.label().to_string(),
+                text: scene.text.clone(),
+                estimated_duration: topic::seconds_of(&scene.text, rate),
+                ..Paragraph::default()
+            };
+            match (
+                pictures.get(i).and_then(Option::as_ref),
+                ranked.get(i).copied().flatten(),
+            ) {
+                (Some(picture), _) => shown.pictures.push(ScenePicture {
+                    paragraph_id: id,
+                    key: picture.key.clone(),
+                    width: picture.width as i32,
+                    height: picture.height as i32,
+                    provider: format!("images:{model}"),
+                }),
+                (None, Some(pick)) if pick.borrowed => shown.library_clips.push(LibraryClip {
+                    paragraph_id: id,
+                    video_id: pick.id,
+                }),
+                (None, Some(pick)) => p.shot_id = pick.id,
+                (None, None) => p.scene = Some(slide(scene, &input.topic, &input.niche, point)),
+            }
+            if scene.part == Part::Content {
+                point += 1;
+            }
+            shown.paragraphs.push(p);
+        }
+        shown
+    }
+
+    /// The provider note's pictures when none were generated: the task's
+    /// `own` clips and the library clips shown, or slides.
+    pub fn footage_note(&self, own: usize) -> String {
+        let borrowed: std::collections::HashSet<i64> =
+            self.library_clips.iter().map(|c| c.video_id).collect();
+        match (own, borrowed.len()) {
+            (0, 0) => "images=slides".to_string(),
+            (own, 0) => format!("images=library ({own} clips)"),
+            (own, b) => format!(
+                "images=library ({} clips, {b} from your earlier tasks)",
+                own + b
+            ),
+        }
+    }
+}
+
+/// The provider note's pictures when `model` made them, `refused` of `n`
+/// refused for good.
+pub fn generated_note(model: &str, refused: usize, n: usize) -> String {
+    if refused == 0 {
+        format!("images=remote:{model}")
+    } else {
+        format!("images=remote:{model} ({refused} of {n} refused: clips or slides instead)")
+    }
 }
 
 /// The first sentence of `text` without a leading ordinal (第一，最后，),
@@ -221,8 +351,53 @@ mod tests {
             scene(Part::Value, "店里环境很好", &[]),
             scene(Part::Content, "这道美食", &["美食"]),
         ];
-        assert_eq!(rank(&scenes, &shots), vec![Some(1), Some(3), Some(2)]);
-        assert_eq!(rank(&scenes, &[]), vec![None, None, None]);
+        let own = |id| {
+            Some(Pick {
+                id,
+                borrowed: false,
+            })
+        };
+        assert_eq!(rank(&scenes, &shots, &[]), vec![own(1), own(3), own(2)]);
+        assert_eq!(rank(&scenes, &[], &[]), vec![None, None, None]);
+    }
+
+    #[test]
+    fn the_library_fills_the_scenes_the_tasks_own_clips_do_not_match() {
+        let shots = [shot(1, &["人物"], 60)];
+        let library = [shot(7, &["美食", "暖色调"], 80), shot(8, &["人物"], 95)];
+        let scenes = [
+            scene(Part::Hook, "你好", &["人物"]),
+            scene(Part::Content, "这道美食", &["美食"]),
+        ];
+        // The own clip wins the scene it matches as well as a library one;
+        // the library's food clip takes the food scene.
+        assert_eq!(
+            rank(&scenes, &shots, &library),
+            vec![
+                Some(Pick {
+                    id: 1,
+                    borrowed: false
+                }),
+                Some(Pick {
+                    id: 7,
+                    borrowed: true
+                })
+            ]
+        );
+        // With no clips of its own, the library alone.
+        assert_eq!(
+            rank(&scenes, &[], &library),
+            vec![
+                Some(Pick {
+                    id: 8,
+                    borrowed: true
+                }),
+                Some(Pick {
+                    id: 7,
+                    borrowed: true
+                })
+            ]
+        );
     }
 
     #[test]
@@ -232,7 +407,86 @@ mod tests {
             scene(Part::Hook, "", &["人物"]),
             scene(Part::Cta, "", &["人物"]),
         ];
-        assert_eq!(rank(&scenes, &shots), vec![Some(1), Some(2)]);
+        let own = |id| {
+            Some(Pick {
+                id,
+                borrowed: false,
+            })
+        };
+        assert_eq!(rank(&scenes, &shots, &[]), vec![own(1), own(2)]);
+    }
+
+    #[test]
+    fn each_scene_shows_its_picture_else_its_clip_else_its_slide() {
+        let scenes = [
+            scene(Part::Hook, "在家做拿铁，你做对了吗？", &[]),
+            scene(Part::Content, "第一，奶要打细。", &[]),
+            scene(Part::Content, "第二，抓住细节。", &[]),
+            scene(Part::Cta, "点个关注。", &[]),
+        ];
+        let input = TopicInput {
+            topic: "在家做拿铁".into(),
+            ..TopicInput::default()
+        };
+        let picture = Picture {
+            key: "frames/9/topic-1.png".into(),
+            width: 1024,
+            height: 1792,
+        };
+        let shown = Shown::new(
+            &scenes,
+            &input,
+            &scout_common::speech::usable(None),
+            &[Some(picture), None, None, None],
+            &[
+                None,
+                Some(Pick {
+                    id: 4,
+                    borrowed: false,
+                }),
+                Some(Pick {
+                    id: 70,
+                    borrowed: true,
+                }),
+                None,
+            ],
+            "dall-e-3",
+        );
+        let ids: Vec<&str> = shown.paragraphs.iter().map(|p| p.id.as_str()).collect();
+        assert_eq!(ids, ["para_1", "para_2", "para_3", "para_4"]);
+        assert_eq!(shown.pictures.len(), 1);
+        assert_eq!(
+            (
+                shown.pictures[0].paragraph_id.as_str(),
+                shown.pictures[0].provider.as_str()
+            ),
+            ("para_1", "images:dall-e-3")
+        );
+        assert_eq!(shown.paragraphs[1].shot_id, 4);
+        assert_eq!(
+            shown.paragraphs[2].shot_id, 0,
+            "tasks points it at the copy"
+        );
+        assert_eq!(
+            shown.library_clips,
+            vec![LibraryClip {
+                paragraph_id: "para_3".into(),
+                video_id: 70
+            }]
+        );
+        let outro = shown.paragraphs[3].scene.as_ref().expect("a slide");
+        assert_eq!(outro.kind, SceneKind::Outro as i32);
+        assert!(shown.paragraphs.iter().all(|p| p.estimated_duration > 0.0));
+        assert_eq!(
+            shown.footage_note(1),
+            "images=library (2 clips, 1 from your earlier tasks)"
+        );
+        assert_eq!(Shown::default().footage_note(0), "images=slides");
+        assert_eq!(Shown::default().footage_note(3), "images=library (3 clips)");
+        assert_eq!(
+            generated_note("dall-e-3", 1, 6),
+            "images=remote:dall-e-3 (1 of 6 refused: clips or slides instead)"
+        );
     }
 
     #[test]
