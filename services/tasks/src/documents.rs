@@ -400,9 +400,9 @@ fn pdf(bytes: &[u8]) -> Result<Vec<Block>, String> {
         if !para.is_empty() {
             blocks.push(Block::Paragraph(para));
         }
-        // Pictures stored as JPEG are kept as they are; 8-bit RGB or grey
-        // samples (Flate-compressed or plain: a PNG or screenshot put in
-        // the document) are written as a PNG.
+        // Pictures stored as JPEG are kept as they are; raw samples
+        // (Flate-compressed or plain: a PNG or screenshot put in the
+        // document, a scan) are written as a PNG.
         for image in doc.get_page_images(page).unwrap_or_default() {
             let sized = (64..=MAX_PICTURE_SIDE).contains(&image.width)
                 && (64..=MAX_PICTURE_SIDE).contains(&image.height);
@@ -427,26 +427,142 @@ fn pdf(bytes: &[u8]) -> Result<Vec<Block>, String> {
 /// Largest side of a PDF picture kept, pixels.
 const MAX_PICTURE_SIDE: i64 = 8192;
 
-/// A PDF image of 8-bit RGB or grey samples (Flate-compressed or plain)
-/// as a PNG; `None` for any other kind (CMYK, indexed, 16-bit, JPEG 2000).
+/// A PDF image's colours, as far as a picture of them is kept.
+#[derive(Debug, Clone, PartialEq)]
+enum Colours {
+    Grey,
+    Rgb,
+    Cmyk,
+    /// Each sample an index into `palette` (entries in `base`'s colours).
+    Indexed {
+        base: Box<Colours>,
+        palette: Vec<u8>,
+    },
+}
+
+impl Colours {
+    /// Samples per pixel.
+    fn components(&self) -> usize {
+        match self {
+            Self::Grey | Self::Indexed { .. } => 1,
+            Self::Rgb => 3,
+            Self::Cmyk => 4,
+        }
+    }
+
+    /// A colour space object (a name, an array, or a reference to either):
+    /// the device spaces, their calibrated and ICC-based kinds (by their
+    /// number of components), and an indexed palette over any of them.
+    fn of(doc: &lopdf::Document, space: &lopdf::Object) -> Option<Self> {
+        use lopdf::Object;
+        let resolve = |o: &'_ Object| -> Option<Object> {
+            match o {
+                Object::Reference(id) => doc.get_object(*id).ok().cloned(),
+                o => Some(o.clone()),
+            }
+        };
+        let by_count = |n: i64| match n {
+            1 => Some(Self::Grey),
+            3 => Some(Self::Rgb),
+            4 => Some(Self::Cmyk),
+            _ => None,
+        };
+        match resolve(space)? {
+            Object::Name(n) => match n.as_slice() {
+                b"DeviceGray" | b"G" | b"CalGray" => Some(Self::Grey),
+                b"DeviceRGB" | b"RGB" | b"CalRGB" => Some(Self::Rgb),
+                b"DeviceCMYK" | b"CMYK" => Some(Self::Cmyk),
+                _ => None,
+            },
+            Object::Array(a) => match a.first()?.as_name().ok()? {
+                b"CalGray" => Some(Self::Grey),
+                b"CalRGB" => Some(Self::Rgb),
+                b"ICCBased" => match resolve(a.get(1)?)? {
+                    Object::Stream(icc) => by_count(icc.dict.get(b"N").ok()?.as_i64().ok()?),
+                    _ => None,
+                },
+                b"Indexed" | b"I" => {
+                    let base = Self::of(doc, a.get(1)?)?;
+                    if matches!(base, Self::Indexed { .. }) {
+                        return None;
+                    }
+                    let entries = usize::try_from(a.get(2)?.as_i64().ok()?).ok()? + 1;
+                    let mut palette = match resolve(a.get(3)?)? {
+                        Object::String(bytes, _) => bytes,
+                        Object::Stream(s) if s.dict.has(b"Filter") => {
+                            s.decompressed_content_with_limit(256 * 4).ok()?
+                        }
+                        Object::Stream(s) => s.content,
+                        _ => return None,
+                    };
+                    let need = entries.min(256) * base.components();
+                    if palette.len() < need {
+                        return None;
+                    }
+                    palette.truncate(need);
+                    Some(Self::Indexed {
+                        base: Box::new(base),
+                        palette,
+                    })
+                }
+                _ => None,
+            },
+            _ => None,
+        }
+    }
+
+    /// Whether a picture of these colours is grey (else RGB).
+    fn grey(&self) -> bool {
+        match self {
+            Self::Grey => true,
+            Self::Indexed { base, .. } => **base == Self::Grey,
+            _ => false,
+        }
+    }
+
+    /// One pixel's colour components (each scaled to 0-255, or a palette
+    /// index) as grey or RGB, appended to `out`.
+    fn put(&self, px: &[u8], out: &mut Vec<u8>) {
+        match self {
+            Self::Grey => out.push(px[0]),
+            Self::Rgb => out.extend_from_slice(&px[..3]),
+            Self::Cmyk => {
+                let k = 255 - u32::from(px[3]);
+                for c in &px[..3] {
+                    out.push(((255 - u32::from(*c)) * k / 255) as u8);
+                }
+            }
+            Self::Indexed { base, palette } => {
+                let n = base.components();
+                let last = palette.len() / n - 1;
+                let at = usize::from(px[0]).min(last) * n;
+                base.put(&palette[at..at + n], out);
+            }
+        }
+    }
+}
+
+/// A PDF image of samples (Flate-compressed or plain; 1, 2, 4 or 8 bits;
+/// grey, RGB, CMYK, their ICC-based kinds, or indexed over any of them)
+/// as a grey or RGB PNG; `None` for any other kind (16-bit, JPEG 2000,
+/// separations, a mask).
 fn raw_picture(
     doc: &lopdf::Document,
     image: &lopdf::xobject::PdfImage<'_>,
     filters: &[String],
 ) -> Option<Vec<u8>> {
-    if image.bits_per_component != Some(8) {
+    let bits = usize::try_from(image.bits_per_component?).ok()?;
+    if ![1, 2, 4, 8].contains(&bits) {
         return None;
     }
-    let channels = match image.color_space.as_deref() {
-        Some("DeviceRGB") => 3,
-        Some("DeviceGray") => 1,
-        _ => return None,
-    };
+    let colours = Colours::of(doc, image.origin_dict.get(b"ColorSpace").ok()?)?;
     let (w, h) = (
         usize::try_from(image.width).ok()?,
         usize::try_from(image.height).ok()?,
     );
-    let size = w * h * channels;
+    let comps = colours.components();
+    let row = (w * comps * bits).div_ceil(8);
+    let size = row * h;
     let samples = match filters {
         [] => image.content.to_vec(),
         [f] if f == "FlateDecode" => doc
@@ -458,7 +574,26 @@ fn raw_picture(
             .ok()?,
         _ => return None,
     };
-    (samples.len() >= size).then(|| png(w, h, channels, &samples[..size]))
+    if samples.len() < size {
+        return None;
+    }
+    let max = (1u32 << bits) - 1;
+    let indexed = matches!(colours, Colours::Indexed { .. });
+    let channels = if colours.grey() { 1 } else { 3 };
+    let mut out = Vec::with_capacity(w * h * channels);
+    let mut px = vec![0u8; comps];
+    for line in samples[..size].chunks_exact(row) {
+        for x in 0..w {
+            for (c, v) in px.iter_mut().enumerate() {
+                let bit = (x * comps + c) * bits;
+                let raw = (u32::from(line[bit / 8]) >> (8 - bits - bit % 8)) & max;
+                // Indices stay indices; colour samples are scaled to 0-255.
+                *v = if indexed { raw } else { raw * 255 / max } as u8;
+            }
+            colours.put(&px, &mut out);
+        }
+    }
+    Some(png(w, h, channels, &out))
 }
 
 /// `samples` (rows of `w` pixels of `channels` 8-bit samples) as a PNG.
@@ -969,12 +1104,16 @@ mod tests {
         assert!(planned[1].narration.starts_with("为什么选 Rust。内存安全"));
     }
 
-    /// A one-page PDF with one picture: `filter` and `colour_space` as given.
+    /// How a test picture's colours are written: given the document (to
+    /// add an ICC profile to), its ColorSpace entry.
+    type Space = fn(&mut lopdf::Document) -> lopdf::Object;
+
+    /// A one-page PDF with one picture of `bits`-bit samples: `filter` and
+    /// `colour_space` as given.
     fn pdf_with(
         samples: Vec<u8>,
-        w: i64,
-        h: i64,
-        colour_space: &str,
+        (w, h, bits): (i64, i64, i64),
+        colour_space: Space,
         filter: Option<&str>,
     ) -> Vec<u8> {
         use lopdf::content::{Content, Operation};
@@ -986,8 +1125,8 @@ mod tests {
             "Subtype" => "Image",
             "Width" => w,
             "Height" => h,
-            "ColorSpace" => colour_space,
-            "BitsPerComponent" => 8,
+            "ColorSpace" => colour_space(&mut doc),
+            "BitsPerComponent" => bits,
         };
         if let Some(f) = filter {
             image.set("Filter", Object::Name(f.as_bytes().to_vec()));
@@ -1024,19 +1163,124 @@ mod tests {
         out
     }
 
+    /// A PNG's colour type and its first pixel (our own PNGs: one IDAT,
+    /// rows unfiltered).
+    fn first_pixel(png: &[u8]) -> (u8, Vec<u8>) {
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
+        let kind = png[25];
+        let len = u32::from_be_bytes([png[33], png[34], png[35], png[36]]) as usize;
+        assert_eq!(&png[37..41], b"IDAT");
+        let mut rows = Vec::new();
+        flate2::read::ZlibDecoder::new(&png[41..41 + len])
+            .read_to_end(&mut rows)
+            .expect("idat");
+        let channels = if kind == 2 { 3 } else { 1 };
+        (kind, rows[1..1 + channels].to_vec())
+    }
+
     #[test]
     fn a_pdfs_raw_pictures_are_kept_as_png() {
+        use lopdf::{Object, Stream, dictionary};
         use std::io::Write as _;
         let (w, h) = (80usize, 64usize);
         let rgb: Vec<u8> = (0..w * h).flat_map(|_| [200u8, 30, 30]).collect();
         let mut z = flate2::write::ZlibEncoder::new(Vec::new(), flate2::Compression::default());
         z.write_all(&rgb).expect("compress");
         let flate = z.finish().expect("compress");
-        for (samples, space, filter) in [
-            (flate, "DeviceRGB", Some("FlateDecode")),
-            (vec![128u8; w * h], "DeviceGray", None),
-        ] {
-            let blocks = pdf(&pdf_with(samples, w as i64, h as i64, space, filter)).expect("pdf");
+        // What, samples, bits per sample, colours, filter, and the PNG's
+        // colour type and first pixel.
+        type Case = (
+            &'static str,
+            Vec<u8>,
+            i64,
+            Space,
+            Option<&'static str>,
+            (u8, Vec<u8>),
+        );
+        let cases: [Case; 7] = [
+            (
+                "RGB, Flate",
+                flate,
+                8,
+                |_| Object::Name(b"DeviceRGB".to_vec()),
+                Some("FlateDecode"),
+                (2, vec![200, 30, 30]),
+            ),
+            (
+                "grey",
+                vec![128u8; w * h],
+                8,
+                |_| Object::Name(b"DeviceGray".to_vec()),
+                None,
+                (0, vec![128]),
+            ),
+            (
+                "CMYK (magenta and yellow: red)",
+                (0..w * h).flat_map(|_| [0u8, 255, 255, 0]).collect(),
+                8,
+                |_| Object::Name(b"DeviceCMYK".to_vec()),
+                None,
+                (2, vec![255, 0, 0]),
+            ),
+            (
+                "ICC-based RGB",
+                (0..w * h).flat_map(|_| [10u8, 20, 30]).collect(),
+                8,
+                |doc| {
+                    let icc = doc.add_object(Stream::new(dictionary! { "N" => 3 }, vec![0; 16]));
+                    Object::Array(vec![Object::Name(b"ICCBased".to_vec()), icc.into()])
+                },
+                None,
+                (2, vec![10, 20, 30]),
+            ),
+            (
+                "indexed, 4-bit, over RGB",
+                vec![0x11u8; w / 2 * h],
+                4,
+                |_| {
+                    Object::Array(vec![
+                        Object::Name(b"Indexed".to_vec()),
+                        Object::Name(b"DeviceRGB".to_vec()),
+                        1.into(),
+                        Object::string_literal(vec![0u8, 0, 0, 0, 255, 0]),
+                    ])
+                },
+                None,
+                (2, vec![0, 255, 0]),
+            ),
+            (
+                "1-bit grey",
+                vec![0xffu8; w / 8 * h],
+                1,
+                |_| Object::Name(b"DeviceGray".to_vec()),
+                None,
+                (0, vec![255]),
+            ),
+            (
+                "indexed over CMYK, a palette stream (black ink: black)",
+                vec![0u8; w * h],
+                8,
+                |doc| {
+                    let lookup = doc.add_object(Stream::new(dictionary! {}, vec![0u8, 0, 0, 255]));
+                    Object::Array(vec![
+                        Object::Name(b"Indexed".to_vec()),
+                        Object::Name(b"DeviceCMYK".to_vec()),
+                        0.into(),
+                        lookup.into(),
+                    ])
+                },
+                None,
+                (2, vec![0, 0, 0]),
+            ),
+        ];
+        for (what, samples, bits, space, filter, want) in cases {
+            let blocks = pdf(&pdf_with(
+                samples,
+                (w as i64, h as i64, bits),
+                space,
+                filter,
+            ))
+            .expect("pdf");
             let pictures: Vec<(&Vec<u8>, &str)> = blocks
                 .iter()
                 .filter_map(|b| match b {
@@ -1044,22 +1288,28 @@ mod tests {
                     _ => None,
                 })
                 .collect();
-            assert_eq!(pictures.len(), 1, "{space}");
+            assert_eq!(pictures.len(), 1, "{what}");
             let (png, ext) = pictures[0];
             assert_eq!(ext, "png");
-            assert!(png.starts_with(b"\x89PNG\r\n\x1a\n"));
-            assert_eq!(&png[16..24], &[0, 0, 0, 80, 0, 0, 0, 64]);
+            assert_eq!(&png[16..24], &[0, 0, 0, 80, 0, 0, 0, 64], "{what}");
+            assert_eq!(first_pixel(png), want, "{what}");
         }
-        // CMYK samples are not a picture we can keep: none, no error.
-        let cmyk = pdf(&pdf_with(
-            vec![0u8; w * h * 4],
-            w as i64,
-            h as i64,
-            "DeviceCMYK",
+        // A separation (spot colour) is not a picture we can keep: none,
+        // no error.
+        let spot = pdf(&pdf_with(
+            vec![0u8; w * h],
+            (w as i64, h as i64, 8),
+            |_| {
+                Object::Array(vec![
+                    Object::Name(b"Separation".to_vec()),
+                    Object::Name(b"Gold".to_vec()),
+                    Object::Name(b"DeviceCMYK".to_vec()),
+                ])
+            },
             None,
         ))
         .expect("pdf");
-        assert!(!cmyk.iter().any(|b| matches!(b, Block::Image { .. })));
+        assert!(!spot.iter().any(|b| matches!(b, Block::Image { .. })));
     }
 
     #[test]
