@@ -212,16 +212,8 @@ async fn a_markdown_document_becomes_narrated_slides_timed_to_their_speech() {
 
     // Slides only: no captions over them, so every light pixel is a slide's.
     no_captions(&mut tasks, id).await;
-    compose(&mut tasks, id).await.expect("compose");
-    wait_status(
-        &mut tasks,
-        id,
-        TaskStatus::Completed,
-        Duration::from_secs(300),
-    )
-    .await;
     let path = files.path().join("explainer.mp4");
-    std::fs::write(&path, final_video(&mut tasks, id).await).expect("write");
+    composed_to(&mut tasks, id, &path, Duration::from_secs(300)).await;
     // The spec: 1080x1920 H.264 with AAC, as long as the slides.
     let probe = ffprobe(&path);
     let streams = probe["streams"].as_array().expect("streams");
@@ -561,16 +553,8 @@ async fn pdf_and_word_documents_are_explained_and_bad_documents_refused() {
             .is_some_and(|s| s.image.is_some())
     );
     no_captions(&mut tasks, id).await;
-    compose(&mut tasks, id).await.expect("compose");
-    wait_status(
-        &mut tasks,
-        id,
-        TaskStatus::Completed,
-        Duration::from_secs(300),
-    )
-    .await;
     let path = files.path().join("pdf.mp4");
-    std::fs::write(&path, final_video(&mut tasks, id).await).expect("write");
+    composed_to(&mut tasks, id, &path, Duration::from_secs(300)).await;
     let (cuts, _) = changes(&path);
     assert_eq!(cuts.len(), 3, "{cuts:?}");
     // The picture slide shows the PDF's picture (red) in its picture box.

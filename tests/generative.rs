@@ -458,7 +458,7 @@ async fn an_animated_ad_shows_each_images_clip_made_by_the_model() {
     );
     // The video shows the clips the model made, not the stills.
     let video = files.path().join("ad.mp4");
-    std::fs::write(&video, final_video(&mut tasks, id).await).expect("write");
+    save_final(&mut tasks, id, &video).await;
     let colours = top_colours(&video);
     for (_, _, clip) in SCENES {
         let frames = colours.iter().filter(|c| near(**c, clip)).count();
@@ -640,7 +640,7 @@ async fn a_lip_synced_ad_sings_each_scene_to_its_part_of_the_track() {
     let sung: f64 = sounds.iter().sum();
     assert!((sung - 5.0).abs() < 0.1, "{sounds:?}");
     let video = files.path().join("sings.mp4");
-    std::fs::write(&video, final_video(&mut tasks, id).await).expect("write");
+    save_final(&mut tasks, id, &video).await;
     let singing = top_colours(&video)
         .iter()
         .filter(|c| near(**c, SINGING.1))

@@ -452,7 +452,7 @@ async fn a_topic_becomes_a_pictured_narrated_short_with_music_on_production_adap
         assert!(generated.iter().any(|g| g == part), "{generated:?}");
     }
     let video = files.path().join("topic.mp4");
-    std::fs::write(&video, final_video(&mut tasks, id).await).expect("write");
+    save_final(&mut tasks, id, &video).await;
     let probe = ffprobe(&video);
     let streams = probe["streams"].as_array().expect("streams");
     let v = streams
@@ -879,16 +879,8 @@ async fn clips_of_earlier_tasks_make_a_topic_short_and_stay_when_their_task_is_d
         .delete_task(scout_proto::scout::tasks::v1::DeleteTaskRequest { task_id: shop })
         .await
         .expect("delete");
-    compose(&mut tasks, id).await.expect("compose");
-    wait_status(
-        &mut tasks,
-        id,
-        TaskStatus::Completed,
-        Duration::from_secs(300),
-    )
-    .await;
     let out = files.path().join("library.mp4");
-    std::fs::write(&out, final_video(&mut tasks, id).await).expect("write");
+    composed_to(&mut tasks, id, &out, Duration::from_secs(300)).await;
     let probe = ffprobe(&out);
     let video = &probe["streams"][0];
     assert_eq!(

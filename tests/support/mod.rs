@@ -963,6 +963,25 @@ pub async fn final_video(tasks: &mut UserTasks, task_id: i64) -> Vec<u8> {
         .to_vec()
 }
 
+/// Saves the task's final video as `path`.
+pub async fn save_final(tasks: &mut UserTasks, task_id: i64, path: &Path) {
+    std::fs::write(path, final_video(tasks, task_id).await).expect("write the final video");
+}
+
+/// Composes the task, waits up to `limit` for it to complete and saves
+/// its final video as `path`.
+pub async fn composed_to(tasks: &mut UserTasks, task_id: i64, path: &Path, limit: Duration) {
+    compose(tasks, task_id).await.expect("compose");
+    wait_status(
+        tasks,
+        task_id,
+        scout_proto::scout::tasks::v1::TaskStatus::Completed,
+        limit,
+    )
+    .await;
+    save_final(tasks, task_id, path).await;
+}
+
 /// Links the caller's account on `platform` as the web app does: the
 /// state from StartAccountLink, the code the platform sends back.
 pub async fn link_account(

@@ -122,6 +122,8 @@ fn markdown(text: &str) -> Vec<Block> {
     let mut quote = 0;
     let mut code: Option<String> = None;
     let mut heading: Option<u8> = None;
+    // Inside an embedded picture: its alt text is not narrated.
+    let mut picture = false;
     let flush = |buf: &mut String,
                  blocks: &mut Vec<Block>,
                  item: bool,
@@ -202,6 +204,15 @@ fn markdown(text: &str) -> Vec<Block> {
                 flush(&mut buf, &mut blocks, false, &mut checked, false);
             }
             Event::End(TagEnd::Paragraph) if quote > 0 => buf.push('\n'),
+            Event::Start(Tag::Image { dest_url, .. }) => {
+                if let Some((bytes, ext)) = embedded_picture(&dest_url) {
+                    flush(&mut buf, &mut blocks, in_item, &mut checked, quote > 0);
+                    blocks.push(Block::Image { bytes, ext });
+                    picture = true;
+                }
+            }
+            Event::End(TagEnd::Image) => picture = false,
+            Event::Text(_) if picture => {}
             Event::Text(t) | Event::Code(t) => buf.push_str(&t),
             Event::SoftBreak | Event::HardBreak => {
                 buf.push(if code.is_some() { '\n' } else { ' ' })
@@ -211,6 +222,30 @@ fn markdown(text: &str) -> Vec<Block> {
     }
     flush(&mut buf, &mut blocks, in_item, &mut checked, quote > 0);
     blocks
+}
+
+/// A picture embedded in a Markdown document as a base64 `data:` URL
+/// (PNG or JPEG, checked by its first bytes). A Markdown file is uploaded
+/// alone, so a picture by path or link has nothing to be read from: its
+/// alt text stays in the narration.
+fn embedded_picture(url: &str) -> Option<(Vec<u8>, &'static str)> {
+    use base64::Engine as _;
+    let (meta, data) = url.strip_prefix("data:")?.split_once(',')?;
+    if !meta.to_ascii_lowercase().ends_with(";base64") {
+        return None;
+    }
+    let data: String = data.chars().filter(|c| !c.is_whitespace()).collect();
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .ok()?;
+    let ext = if bytes.starts_with(b"\x89PNG\r\n\x1a\n") {
+        "png"
+    } else if bytes.starts_with(&[0xff, 0xd8, 0xff]) {
+        "jpg"
+    } else {
+        return None;
+    };
+    Some((bytes, ext))
 }
 
 /// XML text unescaped.
@@ -1310,6 +1345,40 @@ mod tests {
         ))
         .expect("pdf");
         assert!(!spot.iter().any(|b| matches!(b, Block::Image { .. })));
+    }
+
+    #[test]
+    fn a_markdown_picture_embedded_as_a_data_url_is_kept() {
+        use base64::Engine as _;
+        let picture = png(64, 64, 3, &[90u8; 64 * 64 * 3]);
+        let b64 = base64::engine::general_purpose::STANDARD.encode(&picture);
+        let doc = format!(
+            "# 图示\n\n先看这张图：\n\n![架构图](data:image/png;base64,{b64})\n\n\
+             ![坏图](data:image/png;base64,bm90IGEgcGljdHVyZQ==)\n\n![本地图](./arch.png)\n"
+        );
+        let blocks = parse(Format::Markdown, doc.as_bytes()).expect("parse");
+        let pictures: Vec<&Vec<u8>> = blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::Image { bytes, ext } => {
+                    assert_eq!(*ext, "png");
+                    Some(bytes)
+                }
+                _ => None,
+            })
+            .collect();
+        // The embedded picture, byte for byte; not the one that is not a
+        // picture, nor the one by path (nothing to read it from).
+        assert_eq!(pictures, vec![&picture]);
+        let text: Vec<&str> = blocks
+            .iter()
+            .filter_map(|b| match b {
+                Block::Paragraph(t) => Some(t.as_str()),
+                _ => None,
+            })
+            .collect();
+        assert!(!text.iter().any(|t| t.contains("架构图")), "{text:?}");
+        assert!(text.iter().any(|t| t.contains("本地图")), "{text:?}");
     }
 
     #[test]

@@ -170,12 +170,7 @@ pub async fn adopt_library(
             Ok(())
         })
         .await?;
-    for (paragraph, row) in rows {
-        if let Some(p) = out.iter_mut().find(|p| p.id == paragraph) {
-            p.shot_id = row.id;
-            p.scene = None;
-        }
-    }
+    show(&mut out, &rows);
     Ok(out)
 }
 
@@ -250,13 +245,19 @@ pub async fn adopt_pictures(
             Ok(rows)
         })
         .await?;
+    show(&mut out, &rows);
+    Ok(out)
+}
+
+/// Points each named paragraph at its row (a picture or clip of the
+/// task), in place of any slide.
+fn show(paragraphs: &mut [Paragraph], rows: &[(String, VideoRow)]) {
     for (paragraph, row) in rows {
-        if let Some(p) = out.iter_mut().find(|p| p.id == paragraph) {
+        if let Some(p) = paragraphs.iter_mut().find(|p| &p.id == paragraph) {
             p.shot_id = row.id;
             p.scene = None;
         }
     }
-    Ok(out)
 }
 
 fn ext_of(key: &str) -> &str {

@@ -393,13 +393,18 @@ pub fn reorder_videos(
     Ok(true)
 }
 
-/// Records a clip as the task's last, in UPLOADED.
-pub fn insert_video(conn: &mut AnyConnection, v: &NewVideo<'_>) -> Result<VideoRow, DbError> {
-    let at = now();
-    let order: Option<i32> = videos::table
-        .filter(videos::task_id.eq(v.task_id))
+/// The position after the task's last upload.
+fn next_order(conn: &mut AnyConnection, task_id: i64) -> Result<i32, DbError> {
+    let last: Option<i32> = videos::table
+        .filter(videos::task_id.eq(task_id))
         .select(diesel::dsl::max(videos::sort_order))
         .first(conn)?;
+    Ok(last.map_or(0, |o| o + 1))
+}
+
+/// Records a clip as the task's last, in UPLOADED.
+pub fn insert_video(conn: &mut AnyConnection, v: &NewVideo<'_>) -> Result<VideoRow, DbError> {
+    let (at, order) = (now(), next_order(conn, v.task_id)?);
     diesel::insert_into(videos::table)
         .values((
             videos::task_id.eq(v.task_id),
@@ -414,7 +419,7 @@ pub fn insert_video(conn: &mut AnyConnection, v: &NewVideo<'_>) -> Result<VideoR
             videos::kind.eq(v.kind),
             videos::tags.eq("[]"),
             videos::is_recommended.eq(false),
-            videos::sort_order.eq(order.map_or(0, |o| o + 1)),
+            videos::sort_order.eq(order),
             videos::created_at.eq(at),
             videos::updated_at.eq(at),
         ))
@@ -883,11 +888,7 @@ pub fn insert_borrowed(
     if let Some(row) = video_by_key(conn, task_id, oss_key)? {
         return Ok(row);
     }
-    let at = now();
-    let order: Option<i32> = videos::table
-        .filter(videos::task_id.eq(task_id))
-        .select(diesel::dsl::max(videos::sort_order))
-        .first(conn)?;
+    let (at, order) = (now(), next_order(conn, task_id)?);
     diesel::insert_into(videos::table)
         .values((
             videos::task_id.eq(task_id),
@@ -915,7 +916,7 @@ pub fn insert_borrowed(
             videos::analysis_provider.eq(&source.analysis_provider),
             videos::focus.eq(&source.focus),
             videos::source_video_id.eq(Some(source.root())),
-            videos::sort_order.eq(order.map_or(0, |o| o + 1)),
+            videos::sort_order.eq(order),
             videos::created_at.eq(at),
             videos::updated_at.eq(at),
         ))
