@@ -1088,3 +1088,130 @@ async fn a_worker_may_borrow_only_the_owners_analysed_clips_and_a_redelivery_cop
     assert_eq!(uploads_of(&mut tasks, id).await.len(), 1);
     mesh.shutdown().await.expect("shutdown");
 }
+
+#[tokio::test]
+async fn a_user_browses_their_library_and_adds_a_clip_to_a_topic_short_by_hand() {
+    use reqwest::Method;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = tempfile::tempdir().expect("files");
+    let mut config = embedded_config(dir.path());
+    config.edge.rate_limits.default.limit = 100_000;
+    let mesh = scout::mesh::Mesh::start(config).await.expect("mesh starts");
+    let base = mesh.edge_url();
+    let me = login(&base, dir.path()).await;
+    let mut tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
+
+    // Nothing analysed yet: an empty library.
+    let (status, env) = rest_call(
+        Method::GET,
+        &format!("{base}/api/v1/library"),
+        &me.access,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{env}");
+    assert_eq!(env["data"]["items"], json!([]), "{env}");
+
+    // A shop review's clip (2.5 s), analysed: the library lists it.
+    let (shop, clips) = task_with_clips(&mut tasks, files.path(), "小馆", &[2.5]).await;
+    written(&mut tasks, shop, Duration::from_secs(120)).await;
+    let id = topic_task(&mut tasks, 15.0, TopicVisuals::Library).await;
+    let (status, env) = rest_call(
+        Method::GET,
+        &format!("{base}/api/v1/library?task_id={id}"),
+        &me.access,
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{env}");
+    let items = env["data"]["items"].as_array().cloned().unwrap_or_default();
+    assert_eq!(items.len(), 1, "{env}");
+    assert_eq!(items[0]["id"].as_i64(), Some(clips[0]));
+    assert_eq!(items[0]["task_id"].as_i64(), Some(shop));
+    assert_eq!(items[0]["status"], "analyzed");
+
+    // Added by hand (POST /api/v1/tasks/{id}/library-clips): a clip of
+    // the short, analysed as its source; the library then leaves it out,
+    // and adding it again returns the same copy.
+    let (status, env) = rest_call(
+        Method::POST,
+        &format!("{base}/api/v1/tasks/{id}/library-clips"),
+        &me.access,
+        Some(json!({"video_id": clips[0]})),
+    )
+    .await;
+    assert_eq!(status, 200, "{env}");
+    let copy = env["data"]["id"].as_i64().expect("copy id");
+    assert_ne!(copy, clips[0]);
+    assert_eq!(env["data"]["task_id"].as_i64(), Some(id));
+    assert_eq!(env["data"]["status"], "analyzed", "{env}");
+    let again = tasks
+        .add_library_clip(scout_proto::scout::tasks::v1::AddLibraryClipRequest {
+            task_id: id,
+            video_id: clips[0],
+        })
+        .await
+        .expect("again")
+        .into_inner()
+        .video
+        .expect("video");
+    assert_eq!(again.id, copy);
+    let listed = tasks
+        .list_library(scout_proto::scout::tasks::v1::ListLibraryRequest { task_id: id })
+        .await
+        .expect("library")
+        .into_inner()
+        .items;
+    assert!(listed.is_empty(), "the short holds it: {listed:?}");
+    let t = task_of(&mut tasks, id).await;
+    assert_eq!(t.status, TaskStatus::Uploading as i32);
+
+    // Refused by name: a clip that is not in the user's library, a task
+    // that is not a topic short, another user's task.
+    let err = tasks
+        .add_library_clip(scout_proto::scout::tasks::v1::AddLibraryClipRequest {
+            task_id: id,
+            video_id: 987_654,
+        })
+        .await
+        .expect_err("no such clip");
+    assert_eq!(ApiError::from_status(&err).code, ErrorCode::NotFound);
+    let err = tasks
+        .add_library_clip(scout_proto::scout::tasks::v1::AddLibraryClipRequest {
+            task_id: shop,
+            video_id: clips[0],
+        })
+        .await
+        .expect_err("a shop review");
+    let api = ApiError::from_status(&err);
+    assert_eq!(api.code, ErrorCode::InvalidArgument);
+    assert!(
+        api.message
+            .contains("only a topic short takes clips from the library"),
+        "{}",
+        api.message
+    );
+    let other = login_as(&base, dir.path(), &random_phone()).await;
+    let (status, env) = rest_call(
+        Method::POST,
+        &format!("{base}/api/v1/tasks/{id}/library-clips"),
+        &other.access,
+        Some(json!({"video_id": clips[0]})),
+    )
+    .await;
+    assert_eq!(
+        status, 404,
+        "another user's task does not exist for them: {env}"
+    );
+
+    // The short's scenes show the clip it now holds, as its own.
+    let script = written(&mut tasks, id, Duration::from_secs(120)).await;
+    assert!(script.paragraphs.iter().all(|p| p.shot_id == copy));
+    let t = task_of(&mut tasks, id).await;
+    assert!(
+        t.provider_note.contains("images=library (1 clips)"),
+        "{}",
+        t.provider_note
+    );
+    mesh.shutdown().await.expect("shutdown");
+}

@@ -6,7 +6,8 @@
 // from them (no analysis, no script) and plays and downloads the finished
 // video; then a document explainer: a Markdown file read into slides that
 // are the script, composed; a topic short written from its topic alone
-// (its scenes as slides, offline); the task list says which recipe each
+// (its clip library opened, empty; its scenes as slides, offline); the
+// task list says which recipe each
 // task is.
 // Screenshots go to
 // SCREENSHOTS (recipe-*.png).
@@ -154,6 +155,13 @@ try {
   await page.waitForURL((u) => /^\/tasks\/\d+$/.test(u.pathname) && u.href !== taskUrl && u.href !== explainerUrl);
   await page.waitForSelector('[data-test="start-analysis"]');
   check(!(await page.isDisabled('[data-test="start-analysis"]')), "a topic short starts without uploads");
+  // Its library: this user analysed no clips, so it says where they come from.
+  await page.click('[data-test="open-library"]');
+  await page.waitForSelector('[data-test="library-empty"]');
+  check(true, "the clip library opens, empty for a user with no analysed clips", {
+    says: await page.textContent('[data-test="library-empty"]'),
+  });
+  await shoot(page, "recipe-06b-topic-library");
   await page.click('[data-test="start-analysis"]');
   await page.waitForSelector('[data-test="slide"]', { timeout: LONG });
   const scenes = await page.$$eval('[data-test="slide"]', (els) => els.map((e) => e.textContent));

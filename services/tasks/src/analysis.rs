@@ -228,7 +228,7 @@ pub async fn context(state: &State, task_id: i64) -> Result<GetTaskContextRespon
     };
     let recipe = crate::recipes::of(state, task_id).await?;
     let mut library = Vec::new();
-    for v in &crate::shorts::library(state, &task).await? {
+    for v in &crate::library::for_writer(state, &task).await? {
         library.push(uploads::to_proto(state, v).await);
     }
     Ok(GetTaskContextResponse {
@@ -335,7 +335,7 @@ pub async fn report_script(state: &State, r: &ReportScriptRequest) -> Result<boo
     let paragraphs =
         crate::shorts::adopt_pictures(state, &task, &r.job_id, &r.paragraphs, &r.pictures).await?;
     let paragraphs =
-        crate::shorts::adopt_library(state, &task, &r.job_id, paragraphs, &r.library_clips).await?;
+        crate::library::adopt(state, &task, &r.job_id, paragraphs, &r.library_clips).await?;
     scripts::store_generated(
         state,
         &task,

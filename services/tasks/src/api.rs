@@ -10,6 +10,9 @@ use std::sync::Arc;
 
 use scout_proto::scout::tasks::v1::tasks_admin_service_server::TasksAdminService;
 use scout_proto::scout::tasks::v1::{
+    AddLibraryClipRequest, AddLibraryClipResponse, ListLibraryRequest, ListLibraryResponse,
+};
+use scout_proto::scout::tasks::v1::{
     BatchCreateTasksRequest, BatchCreateTasksResponse, DeleteUserTaskRequest,
     DeleteUserTaskResponse, DiscardDeadLettersRequest, DiscardDeadLettersResponse,
     GetTaskCostRequest, GetTaskCostResponse, GetUserUsageRequest, GetUserUsageResponse,
@@ -49,8 +52,8 @@ use scout_common::auth::caller;
 
 use crate::State;
 use crate::{
-    admin, analysis, brand, compose, deadletters, nodes, previews, progress, scripts, tasks,
-    uploads,
+    admin, analysis, brand, compose, deadletters, library, nodes, previews, progress, scripts,
+    tasks, uploads,
 };
 
 type BoxStream<T> = Pin<Box<dyn futures::Stream<Item = Result<T, Status>> + Send + 'static>>;
@@ -200,6 +203,32 @@ impl TasksService for TasksApi {
             items.push(uploads::to_proto(&self.state, row).await);
         }
         Ok(Response::new(ListVideosResponse { items }))
+    }
+
+    async fn list_library(
+        &self,
+        req: Request<ListLibraryRequest>,
+    ) -> Result<Response<ListLibraryResponse>, Status> {
+        let user = caller(&req)?.user_id;
+        let rows = library::list(&self.state, user, req.get_ref().task_id).await?;
+        let mut items = Vec::with_capacity(rows.len());
+        for row in &rows {
+            items.push(uploads::to_proto(&self.state, row).await);
+        }
+        Ok(Response::new(ListLibraryResponse { items }))
+    }
+
+    async fn add_library_clip(
+        &self,
+        req: Request<AddLibraryClipRequest>,
+    ) -> Result<Response<AddLibraryClipResponse>, Status> {
+        let user = caller(&req)?;
+        let limits = uploads::Limits::of(&self.state, &user.membership);
+        let r = req.get_ref();
+        let row = library::add(&self.state, &limits, user.user_id, r.task_id, r.video_id).await?;
+        Ok(Response::new(AddLibraryClipResponse {
+            video: Some(uploads::to_proto(&self.state, &row).await),
+        }))
     }
 
     async fn reorder_videos(

@@ -14,6 +14,7 @@ pub mod documents;
 pub mod drafts;
 mod error;
 pub mod explainer;
+pub mod library;
 pub mod machine;
 pub mod nodes;
 pub mod previews;

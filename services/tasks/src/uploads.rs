@@ -82,7 +82,7 @@ impl Limits {
         }
     }
 
-    fn clips(&self) -> i64 {
+    pub(crate) fn clips(&self) -> i64 {
         i64::from(self.quota.clips_per_task)
     }
 
@@ -94,7 +94,7 @@ impl Limits {
         f64::from(self.quota.max_clip_seconds)
     }
 
-    fn too_many(&self) -> TasksError {
+    pub(crate) fn too_many(&self) -> TasksError {
         TasksError::TierLimit {
             quota: "clips_per_task",
             tier: self.tier.clone(),
