@@ -191,7 +191,10 @@ async fn analysis_flow(production: bool) {
     assert_eq!(job.video_ids, clips);
     assert_eq!(job.shop.as_ref().expect("shop").promotion_text, "人均89");
     let ctx_resp = worker
-        .get_task_context(GetTaskContextRequest { task_id: t.id })
+        .get_task_context(GetTaskContextRequest {
+            task_id: t.id,
+            with_library: false,
+        })
         .await
         .expect("context")
         .into_inner();

@@ -552,13 +552,10 @@ async fn the_text_model_writes_the_scenes_and_a_refused_picture_falls_back_to_th
         })
         .await
         .expect_err("refused");
-    let api = ApiError::from_status(&err);
-    assert_eq!(api.code, ErrorCode::InvalidArgument);
+    let message = invalid(&err);
     assert!(
-        api.message
-            .starts_with("paragraphs[1].shot_id: paragraph 2 points at the backing track"),
-        "{}",
-        api.message
+        message.starts_with("paragraphs[1].shot_id: paragraph 2 points at the backing track"),
+        "{message}"
     );
     assert_eq!(script.paragraphs[0].text, "拿铁在家就能做？");
     assert_eq!(script.paragraphs[5].section, "行动号召");
@@ -634,11 +631,6 @@ async fn bad_topics_and_pictures_get_clear_errors() {
     let mut config = images_config(dir.path(), &url);
     config.ai.fallback_to_local = false;
     let (mesh, mut tasks) = start(config, dir.path()).await;
-    let refusal = |e: tonic::Status| {
-        let api = ApiError::from_status(&e);
-        assert_eq!(api.code, ErrorCode::InvalidArgument, "{api:?}");
-        api.message
-    };
     for (input, want) in [
         (TopicInput::default(), "topic.topic: required"),
         (
@@ -673,7 +665,7 @@ async fn bad_topics_and_pictures_get_clear_errors() {
             })
             .await
             .expect_err("refused");
-        let message = refusal(err);
+        let message = invalid(&err);
         assert!(message.starts_with(want), "{message}");
     }
     // A topic on a shop review is refused, naming the field.
@@ -688,7 +680,7 @@ async fn bad_topics_and_pictures_get_clear_errors() {
         })
         .await
         .expect_err("refused");
-    assert!(refusal(err).starts_with("topic: only for the topic_short recipe"));
+    assert!(invalid(&err).starts_with("topic: only for the topic_short recipe"));
 
     // A topic short takes clips and a track, never a picture or document.
     let id = topic_task(&mut tasks, 20.0, TopicVisuals::Library).await;
@@ -773,6 +765,13 @@ async fn offline_a_topic_short_shows_slides_of_its_scenes() {
     )
     .await;
     mesh.shutdown().await.expect("shutdown");
+}
+
+/// A refusal's message, checked to be INVALID_ARGUMENT.
+fn invalid(e: &tonic::Status) -> String {
+    let api = ApiError::from_status(e);
+    assert_eq!(api.code, ErrorCode::InvalidArgument, "{api:?}");
+    api.message
 }
 
 /// The tasks service's internal API, as a worker calls it.
@@ -1017,7 +1016,10 @@ async fn a_worker_may_borrow_only_the_owners_analysed_clips_and_a_redelivery_cop
     };
     // The context lists the owner's clip, not the other user's.
     let ctx = worker
-        .get_task_context(scout_proto::scout::tasks::v1::GetTaskContextRequest { task_id: id })
+        .get_task_context(scout_proto::scout::tasks::v1::GetTaskContextRequest {
+            task_id: id,
+            with_library: true,
+        })
         .await
         .expect("context")
         .into_inner();
@@ -1046,16 +1048,26 @@ async fn a_worker_may_borrow_only_the_owners_analysed_clips_and_a_redelivery_cop
         .report_script(report(theirs))
         .await
         .expect_err("not the owner's");
-    let api = ApiError::from_status(&err);
-    assert_eq!(api.code, ErrorCode::InvalidArgument);
+    let message = invalid(&err);
     assert!(
-        api.message.starts_with(&format!(
+        message.starts_with(&format!(
             "library_clips[0].video_id: {theirs} is not an analysed clip of the task's owner"
         )),
-        "{}",
-        api.message
+        "{message}"
     );
     assert!(uploads_of(&mut tasks, id).await.is_empty());
+    // A clip gone since the context was read (its task deleted): the
+    // report is unavailable, so the job's retry writes the script again.
+    let err = worker
+        .report_script(report(987_654))
+        .await
+        .expect_err("gone");
+    assert_eq!(err.code(), tonic::Code::Unavailable, "{err:?}");
+    assert!(
+        err.message().contains("deleted meanwhile"),
+        "{}",
+        err.message()
+    );
     // The owner's: copied in, the paragraph showing the copy.
     let first = worker
         .report_script(report(mine))
@@ -1183,13 +1195,10 @@ async fn a_user_browses_their_library_and_adds_a_clip_to_a_topic_short_by_hand()
         })
         .await
         .expect_err("a shop review");
-    let api = ApiError::from_status(&err);
-    assert_eq!(api.code, ErrorCode::InvalidArgument);
+    let message = invalid(&err);
     assert!(
-        api.message
-            .contains("only a topic short takes clips from the library"),
-        "{}",
-        api.message
+        message.contains("only a topic short takes clips from the library"),
+        "{message}"
     );
     let other = login_as(&base, dir.path(), &random_phone()).await;
     let (status, env) = rest_call(

@@ -145,7 +145,10 @@ pub(crate) async fn task_context(
     user_id: i64,
     task_id: i64,
 ) -> Result<GetTaskContextResponse, PublishError> {
-    let mut req = state.ctx.auth.internal(GetTaskContextRequest { task_id });
+    let mut req = state.ctx.auth.internal(GetTaskContextRequest {
+        task_id,
+        with_library: false,
+    });
     req.set_timeout(std::time::Duration::from_secs(10));
     let ctx = match state.tasks.clone().get_task_context(req).await {
         Ok(r) => r.into_inner(),

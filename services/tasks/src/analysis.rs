@@ -212,7 +212,11 @@ fn waits_for(task: &TaskRow, job_id: &str, status: Status) -> bool {
 }
 
 /// `GetTaskContext`.
-pub async fn context(state: &State, task_id: i64) -> Result<GetTaskContextResponse, TasksError> {
+pub async fn context(
+    state: &State,
+    task_id: i64,
+    with_library: bool,
+) -> Result<GetTaskContextResponse, TasksError> {
     let task = task_for_worker(state, task_id).await?;
     let (videos, script) = state
         .db
@@ -228,8 +232,10 @@ pub async fn context(state: &State, task_id: i64) -> Result<GetTaskContextRespon
     };
     let recipe = crate::recipes::of(state, task_id).await?;
     let mut library = Vec::new();
-    for v in &crate::library::for_writer(state, &task).await? {
-        library.push(uploads::to_proto(state, v).await);
+    if with_library {
+        for v in &crate::library::for_writer(state, &task).await? {
+            library.push(uploads::to_proto(state, v).await);
+        }
     }
     Ok(GetTaskContextResponse {
         task: Some(crate::recipes::with_recipe(

@@ -497,7 +497,12 @@ impl TasksInternalService for TasksInternalApi {
         req: Request<GetTaskContextRequest>,
     ) -> Result<Response<GetTaskContextResponse>, Status> {
         Ok(Response::new(
-            analysis::context(&self.state, req.get_ref().task_id).await?,
+            analysis::context(
+                &self.state,
+                req.get_ref().task_id,
+                req.get_ref().with_library,
+            )
+            .await?,
         ))
     }
 

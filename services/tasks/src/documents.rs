@@ -487,8 +487,13 @@ impl Colours {
 
     /// A colour space object (a name, an array, or a reference to either):
     /// the device spaces, their calibrated and ICC-based kinds (by their
-    /// number of components), and an indexed palette over any of them.
+    /// number of components), and an indexed palette over any of them (one
+    /// level: an indexed base, however reached, a cycle included, is none).
     fn of(doc: &lopdf::Document, space: &lopdf::Object) -> Option<Self> {
+        Self::within(doc, space, false)
+    }
+
+    fn within(doc: &lopdf::Document, space: &lopdf::Object, in_palette: bool) -> Option<Self> {
         use lopdf::Object;
         let resolve = |o: &'_ Object| -> Option<Object> {
             match o {
@@ -516,11 +521,8 @@ impl Colours {
                     Object::Stream(icc) => by_count(icc.dict.get(b"N").ok()?.as_i64().ok()?),
                     _ => None,
                 },
-                b"Indexed" | b"I" => {
-                    let base = Self::of(doc, a.get(1)?)?;
-                    if matches!(base, Self::Indexed { .. }) {
-                        return None;
-                    }
+                b"Indexed" | b"I" if !in_palette => {
+                    let base = Self::within(doc, a.get(1)?, true)?;
                     let entries = usize::try_from(a.get(2)?.as_i64().ok()?).ok()? + 1;
                     let mut palette = match resolve(a.get(3)?)? {
                         Object::String(bytes, _) => bytes,
@@ -1329,6 +1331,28 @@ mod tests {
             assert_eq!(&png[16..24], &[0, 0, 0, 80, 0, 0, 0, 64], "{what}");
             assert_eq!(first_pixel(png), want, "{what}");
         }
+        // A palette over itself (a reference cycle) or over another
+        // palette: none, no error, no endless reading.
+        let cyclic = pdf(&pdf_with(
+            vec![0u8; w * h],
+            (w as i64, h as i64, 8),
+            |doc| {
+                let id = doc.new_object_id();
+                doc.objects.insert(
+                    id,
+                    Object::Array(vec![
+                        Object::Name(b"Indexed".to_vec()),
+                        id.into(),
+                        0.into(),
+                        Object::string_literal(vec![0u8, 0, 0]),
+                    ]),
+                );
+                id.into()
+            },
+            None,
+        ))
+        .expect("pdf");
+        assert!(!cyclic.iter().any(|b| matches!(b, Block::Image { .. })));
         // A separation (spot colour) is not a picture we can keep: none,
         // no error.
         let spot = pdf(&pdf_with(

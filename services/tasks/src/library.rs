@@ -8,7 +8,9 @@
 //! script is stored (`adopt`). A copy is the clip's file and thumbnail
 //! copied inside the object store and its row analysed as its source was
 //! (`videos.source_video_id` names the upload it comes from), so the short
-//! keeps it when the task it came from is deleted.
+//! keeps it when the task it came from is deleted; from then on it is a
+//! clip of the short like an upload (a rewrite ranks it with them, the
+//! user deletes it on the media panel).
 
 use scout_common::adapters::blob::BlobError;
 use scout_proto::scout::tasks::v1::{LibraryClip, Paragraph};
@@ -84,7 +86,11 @@ pub async fn add(
     {
         return Ok(held);
     }
-    let thumbnail = copy_files(state, &task, &source, &key).await?;
+    let thumbnail = copy_files(state, &task, &source, &key).await.map_err(|e| {
+        copy_failed(task_id, &source, e, |name| {
+            TasksError::not_found(format!("library clip {name} (deleted meanwhile)"))
+        })
+    })?;
     let copied: Vec<String> = [Some(key.clone()), thumbnail.clone()]
         .into_iter()
         .flatten()
@@ -93,11 +99,8 @@ pub async fn add(
     let added = state
         .db
         .transaction(move |c| {
-            let Some(task) = store::task_of(c, user_id, task_id)? else {
-                return Ok(Err(TasksError::not_found(format!("task {task_id}"))));
-            };
-            let to = match machine::next(task.status(), Event::ClipConfirmed) {
-                Ok(to) => to,
+            let (task, to) = match uploads::adding(c, user_id, task_id)? {
+                Ok(found) => found,
                 Err(e) => return Ok(Err(e)),
             };
             if store::video_count(c, task_id)? >= max {
@@ -117,7 +120,17 @@ pub async fn add(
     let added = match added {
         Ok(row) => row,
         Err(e) => {
-            // Refused (or the task moved): the copied files go again.
+            // Refused (or the task moved): the copied files go again,
+            // unless a request beside this one recorded the same copy.
+            let k = copied[0].clone();
+            if state
+                .db
+                .run(move |c| store::video_by_key(c, task_id, &k))
+                .await?
+                .is_some()
+            {
+                return Err(e);
+            }
             for key in &copied {
                 if let Err(e) = state.ctx.adapters.blobs.delete(key).await {
                     tracing::warn!(task_id, key, error = %e, "cannot delete a refused library copy");
@@ -136,11 +149,13 @@ pub async fn add(
 }
 
 /// The paragraphs with each one that shows a library clip (as vision
-/// reported it) pointing at the clip's copy in the task. A clip that is not
-/// an analysed clip of the owner's is refused by name; one deleted
-/// meanwhile fails the report (the task's retry writes the script anew).
-/// Copies an earlier script used that this one shows nowhere are let go.
-/// Nothing changes unless the task waits for `job_id`.
+/// reported it) pointing at the clip's copy in the task. A clip of another
+/// user's, or not an analysed clip, is refused by name; one deleted
+/// meanwhile (its task deleted since vision was shown the library) is
+/// unavailable, so the job's retry writes the script again without it.
+/// Copies stay clips of the task, as uploads do, whether or not a later
+/// script shows them (the user deletes them on the media panel). Nothing
+/// changes unless the task waits for `job_id`.
 pub async fn adopt(
     state: &State,
     task: &TaskRow,
@@ -162,16 +177,29 @@ pub async fn adopt(
             ));
         }
         let id = clip.video_id;
-        let source = state
+        let (source, exists) = state
             .db
-            .run(move |c| store::library_clip(c, user_id, id))
-            .await?
-            .ok_or_else(|| {
-                TasksError::invalid(
+            .run(move |c| {
+                Ok((
+                    store::library_clip(c, user_id, id)?,
+                    store::video_exists(c, id)?,
+                ))
+            })
+            .await?;
+        let source = match (source, exists) {
+            (Some(source), _) => source,
+            (None, false) => {
+                return Err(TasksError::Unavailable(format!(
+                    "library clip {id} was deleted meanwhile; the script is written again"
+                )));
+            }
+            (None, true) => {
+                return Err(TasksError::invalid(
                     format!("library_clips[{i}].video_id"),
                     format!("{id} is not an analysed clip of the task's owner"),
-                )
-            })?;
+                ));
+            }
+        };
         sources.push((clip.paragraph_id.clone(), source));
     }
     let mut rows: Vec<(String, VideoRow)> = Vec::with_capacity(sources.len());
@@ -189,7 +217,13 @@ pub async fn adopt(
         let row = match held {
             Some(row) => row,
             None => {
-                let thumbnail = copy_files(state, task, &source, &key).await?;
+                let thumbnail = copy_files(state, task, &source, &key).await.map_err(|e| {
+                    copy_failed(task.id, &source, e, |name| {
+                        TasksError::Unavailable(format!(
+                            "the library clip {name} was deleted meanwhile; the script is written again"
+                        ))
+                    })
+                })?;
                 let src = source.clone();
                 let row = state
                     .db
@@ -208,24 +242,6 @@ pub async fn adopt(
         };
         rows.push((paragraph, row));
     }
-    // A copy stays while a paragraph shows it: one named here, or one a
-    // rewrite chose among the task's own clips.
-    let used: Vec<i64> = rows
-        .iter()
-        .map(|(_, r)| r.id)
-        .chain(out.iter().map(|p| p.shot_id))
-        .collect();
-    state
-        .db
-        .transaction(move |c| {
-            for old in store::videos_of(c, task_id)? {
-                if old.source_video_id.is_some() && !used.contains(&old.id) {
-                    store::delete_video_row(c, task_id, old.id)?;
-                }
-            }
-            Ok(())
-        })
-        .await?;
     crate::shorts::show(&mut out, &rows);
     Ok(out)
 }
@@ -254,21 +270,9 @@ async fn copy_files(
     task: &TaskRow,
     source: &VideoRow,
     key: &str,
-) -> Result<Option<String>, TasksError> {
+) -> Result<Option<String>, BlobError> {
     let blobs = &state.ctx.adapters.blobs;
-    blobs
-        .copy(&source.oss_key, key)
-        .await
-        .map_err(|e| match e {
-            BlobError::NotFound(_) => TasksError::NotReady(format!(
-                "the library clip {} was deleted meanwhile",
-                source.original_filename
-            )),
-            e => {
-                tracing::warn!(task_id = task.id, error = %e, "cannot copy a library clip");
-                TasksError::Storage("object storage is unavailable; try again".into())
-            }
-        })?;
+    blobs.copy(&source.oss_key, key).await?;
     let Some(from) = &source.thumbnail_oss_key else {
         return Ok(None);
     };
@@ -278,6 +282,23 @@ async fn copy_files(
         Err(e) => {
             tracing::warn!(task_id = task.id, error = %e, "cannot copy a library clip's thumbnail");
             Ok(None)
+        }
+    }
+}
+
+/// A failed copy as the caller's error: `gone` (given the clip's name) when
+/// its file is no longer there, storage unavailable otherwise.
+fn copy_failed(
+    task_id: i64,
+    source: &VideoRow,
+    e: BlobError,
+    gone: impl FnOnce(&str) -> TasksError,
+) -> TasksError {
+    match e {
+        BlobError::NotFound(_) => gone(&source.original_filename),
+        e => {
+            tracing::warn!(task_id, error = %e, "cannot copy a library clip");
+            TasksError::Storage("object storage is unavailable; try again".into())
         }
     }
 }

@@ -875,6 +875,15 @@ pub fn library_clip(
         .optional()?)
 }
 
+/// Whether a clip (of any task) exists.
+pub fn video_exists(conn: &mut AnyConnection, video_id: i64) -> Result<bool, DbError> {
+    Ok(videos::table
+        .filter(videos::id.eq(video_id))
+        .count()
+        .get_result::<i64>(conn)?
+        > 0)
+}
+
 /// Records a library clip copied into `task_id` under `oss_key` (its
 /// thumbnail under `thumbnail`): analysed as its source was, as the
 /// task's last. The copy already made from the same object, if any.

@@ -448,11 +448,8 @@ async fn record(
     let recorded = state
         .db
         .transaction(move |c| {
-            let Some(task) = store::task_of(c, user_id, task_id)? else {
-                return Ok(Err(TasksError::not_found(format!("task {task_id}"))));
-            };
-            let to = match machine::next(task.status(), Event::ClipConfirmed) {
-                Ok(to) => to,
+            let (task, to) = match adding(c, user_id, task_id)? {
+                Ok(found) => found,
                 Err(e) => return Ok(Err(e)),
             };
             let existing = store::videos_of(c, task_id)?;
@@ -501,6 +498,22 @@ async fn record(
             Err(e)
         }
     }
+}
+
+/// Inside a transaction: the user's task and the status a clip added to
+/// it moves it to; the refusal when it is gone or takes no clip now.
+pub(crate) fn adding(
+    c: &mut scout_common::adapters::db::AnyConnection,
+    user_id: i64,
+    task_id: i64,
+) -> Result<
+    Result<(store::TaskRow, machine::Status), TasksError>,
+    scout_common::adapters::db::DbError,
+> {
+    let Some(task) = store::task_of(c, user_id, task_id)? else {
+        return Ok(Err(TasksError::not_found(format!("task {task_id}"))));
+    };
+    Ok(machine::next(task.status(), Event::ClipConfirmed).map(|to| (task, to)))
 }
 
 async fn probe(

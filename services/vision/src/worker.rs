@@ -327,6 +327,8 @@ impl JobHandler for AnalyzeWorker {
         let req = self.reporter.request(
             GetTaskContextRequest {
                 task_id: aj.task_id,
+                // A topic short's scenes may show clips of the library.
+                with_library: true,
             },
             Duration::from_secs(10),
         );
