@@ -1113,31 +1113,30 @@ async fn a_user_browses_their_library_and_adds_a_clip_to_a_topic_short_by_hand()
     let me = login(&base, dir.path()).await;
     let mut tasks = TasksServiceClient::new(authed_channel(&base, &me.access));
 
+    // `GET /api/v1/library{query}`: its items.
+    let library = |query: String| {
+        let (base, token) = (base.clone(), me.access.clone());
+        async move {
+            let (status, env) = rest_call(
+                Method::GET,
+                &format!("{base}/api/v1/library{query}"),
+                &token,
+                None,
+            )
+            .await;
+            assert_eq!(status, 200, "{env}");
+            env["data"]["items"].clone()
+        }
+    };
     // Nothing analysed yet: an empty library.
-    let (status, env) = rest_call(
-        Method::GET,
-        &format!("{base}/api/v1/library"),
-        &me.access,
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{env}");
-    assert_eq!(env["data"]["items"], json!([]), "{env}");
+    assert_eq!(library(String::new()).await, json!([]));
 
     // A shop review's clip (2.5 s), analysed: the library lists it.
     let (shop, clips) = task_with_clips(&mut tasks, files.path(), "小馆", &[2.5]).await;
     written(&mut tasks, shop, Duration::from_secs(120)).await;
     let id = topic_task(&mut tasks, 15.0, TopicVisuals::Library).await;
-    let (status, env) = rest_call(
-        Method::GET,
-        &format!("{base}/api/v1/library?task_id={id}"),
-        &me.access,
-        None,
-    )
-    .await;
-    assert_eq!(status, 200, "{env}");
-    let items = env["data"]["items"].as_array().cloned().unwrap_or_default();
-    assert_eq!(items.len(), 1, "{env}");
+    let items = library(format!("?task_id={id}")).await;
+    assert_eq!(items.as_array().map(Vec::len), Some(1), "{items}");
     assert_eq!(items[0]["id"].as_i64(), Some(clips[0]));
     assert_eq!(items[0]["task_id"].as_i64(), Some(shop));
     assert_eq!(items[0]["status"], "analyzed");
